@@ -1,0 +1,63 @@
+# phananh — `make run` to serve the demo, `make test` to run the tests. See README.md.
+#
+# With DATABASE_URL unset, a throwaway PostgreSQL + PostGIS cluster is started under .data/
+# (port 55432). With DATABASE_URL set, that database is used as is.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+ifeq ($(origin DATABASE_URL), undefined)
+LOCAL_DB := 1
+export DATABASE_URL := postgresql://postgres@127.0.0.1:55432/phananh
+endif
+
+.PHONY: run test bench lint setup system system-test db dbserver serve clean-db help
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+run: setup db  ## Set everything up, seed the demo city and serve on :$(PORT)
+	$(BIN)/phananh seed-demo
+	$(BIN)/phananh serve --port $(PORT)
+
+test: system-test $(STAMP) dbserver  ## Set up and run linters and the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: setup db  ## Run the benchmarks in bench/ and print their tables
+	$(BIN)/python -m bench
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+setup: system $(STAMP)  ## Python venv and system packages (PostGIS)
+
+system:
+	@scripts/ensure_system.sh
+
+system-test:
+	@scripts/ensure_system.sh --test
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+dbserver:  ## Start the local cluster when DATABASE_URL is unset
+ifdef LOCAL_DB
+	@scripts/localdb.sh start phananh
+endif
+
+db: dbserver $(STAMP)  ## Migrate the database to the latest schema
+	$(BIN)/phananh db upgrade
+
+serve: $(STAMP)
+	$(BIN)/phananh serve --port $(PORT)
+
+clean-db:  ## Stop and delete the local cluster
+	scripts/localdb.sh destroy

@@ -1,0 +1,1 @@
+"""The ``phananh`` command line."""

@@ -1,0 +1,133 @@
+"""``phananh``: one command for operators. Every subcommand has ``--help``."""
+
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from db.engine import get_engine
+from demo import seed as demo_seed
+from errors import PhananhError
+from geo.boundaries import BoundaryFile, import_boundaries
+from settings import get_settings
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[1]
+console = Console()
+app = typer.Typer(help="phananh: citizen reports on a city, on PostGIS.", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["url"] = url or get_settings().sqlalchemy_url
+    return config
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Migrate DATABASE_URL to the latest schema (or to REVISION)."""
+    command.upgrade(alembic_config(), revision)
+    console.print(f"[green]Database at {revision}.[/green]")
+
+
+@app.command("import-boundaries")
+def import_boundaries_cmd(
+    file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile: anything GDAL reads."),
+    level: str = typer.Option(..., help="ward, district or city."),
+    generation: str = typer.Option("default", help="Boundary generation to import into."),
+    valid_from: datetime | None = typer.Option(None, formats=["%Y-%m-%d"],
+                                               help="First day the generation is in force."),
+    valid_to: datetime | None = typer.Option(None, formats=["%Y-%m-%d"],
+                                             help="First day it is no longer in force."),
+    code_field: str | None = typer.Option(None, help="Field with the area code."),
+    name_field: str | None = typer.Option(None, help="Field with the area name."),
+    name_en_field: str | None = typer.Option(None, help="Field with the English name."),
+    population_field: str | None = typer.Option(None, help="Field with the population."),
+    parent_field: str | None = typer.Option(
+        None, help="Field with the parent's code; without it parents are found spatially."),
+    layer: str | None = typer.Option(None, help="Layer name, for multi-layer files."),
+) -> None:
+    """Import (or re-import: upsert by code) administrative boundaries from FILE."""
+    source = BoundaryFile(path=file, level=level, code_field=code_field, name_field=name_field,
+                          name_en_field=name_en_field, population_field=population_field,
+                          parent_field=parent_field, layer=layer)
+    with progress_bar() as bar:
+        task = bar.add_task(f"Importing {file.name}", total=None)
+        report = _or_exit(lambda: import_boundaries(
+            get_engine(), source, generation, _day(valid_from), _day(valid_to),
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total)))
+    console.print(f"[green]{report.read} {level} areas read into generation "
+                  f"{generation!r}: {report.inserted} new, {report.updated} updated.[/green]")
+    for code, reason in report.repaired:
+        console.print(f"  repaired {code}: {reason}")
+    if report.parents_linked:
+        console.print(f"  {report.parents_linked} areas linked to their parent")
+    if report.without_parent:
+        console.print(f"  [yellow]{len(report.without_parent)} {level} areas have no parent "
+                      f"(import the level above to link them): "
+                      f"{', '.join(report.without_parent[:8])}…[/yellow]")
+
+
+@app.command("seed-demo")
+def seed_demo_cmd(
+    complaints: int = typer.Option(10_000, min=0, help="How many demo complaints."),
+    seed: int = typer.Option(2025, help="Random seed: the same seed gives the same city."),
+    reset: bool = typer.Option(False, help="Delete all complaints and boundaries first."),
+) -> None:
+    """Load a generated demo city (two boundary generations) and N complaints."""
+    engine = get_engine()
+    if reset:
+        demo_seed.reset(engine)
+    elif demo_seed.has_complaints(engine):
+        console.print("The database already has complaints; nothing seeded "
+                      "(use --reset to start over).")
+        return
+    with progress_bar() as bar:
+        task = bar.add_task("Seeding complaints", total=complaints)
+        reports, loaded = _or_exit(lambda: demo_seed.seed_demo(
+            engine, complaints, seed,
+            on_progress=lambda done, total: bar.update(task, completed=done)))
+    areas = sum(r.read for r in reports)
+    console.print(f"[green]Demo city: {areas} areas in {len({r.generation for r in reports})} "
+                  f"generations; {loaded} complaints.[/green]")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes."),
+) -> None:
+    """Serve the API (GraphQL at /graphql)."""
+    console.print(f"Serving on http://{host}:{port}/graphql")
+    uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info")
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def _or_exit(work: Callable[[], T]) -> T:
+    """Run ``work``; an expected error becomes a clear message and exit code 1, no traceback."""
+    try:
+        return work()
+    except PhananhError as exc:
+        console.print(f"[red]{exc.code}: {exc.message}[/red]")
+        raise typer.Exit(1) from None

@@ -1,0 +1,1 @@
+"""Persistence: table definitions, the pooled engine, and the SQL for complaints."""

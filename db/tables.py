@@ -1,0 +1,139 @@
+"""SQLAlchemy Core tables, mirroring the alembic migrations in ``migrations/``.
+
+Core rather than ORM: every query here is set-based SQL over PostGIS, and rows go straight to
+GraphQL types or exports, so an identity map would only add cost.
+"""
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData()
+
+AREA_LEVELS = ("city", "district", "ward")
+COMPLAINT_STATUSES = (
+    "RECEIVED",
+    "ASSIGNED",
+    "IN_PROGRESS",
+    "RESOLVED",
+    "REJECTED",
+    "DUPLICATE",
+    "REOPENED",
+    "CLOSED",
+)
+RATINGS = ("SATISFIED", "ACCEPTED", "UNSATISFIED")
+
+boundary_generation = Table(
+    "boundary_generation",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("valid_from", Date),
+    Column("valid_to", Date),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+admin_area = Table(
+    "admin_area",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation_id", ForeignKey("boundary_generation.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("level", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("name_en", Text),
+    Column("parent_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
+    Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False),
+    Column("area_km2", Float, nullable=False),
+    Column("population", Integer),
+    UniqueConstraint("generation_id", "level", "code", name="admin_area_generation_level_code"),
+    CheckConstraint("level IN ('city', 'district', 'ward')", name="admin_area_level"),
+)
+
+admin_area_part = Table(
+    "admin_area_part",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("area_id", ForeignKey("admin_area.id", ondelete="CASCADE"), nullable=False),
+    Column("generation_id", Integer, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("geom", Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False),
+)
+
+category = Table(
+    "category",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("name_vi", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("domain", Text, nullable=False),
+    Column("sla_hours", Integer, nullable=False),
+    Column("sensitive", Boolean, nullable=False, server_default="false"),
+)
+
+complaint = Table(
+    "complaint",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("public_id", Text, nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("category_code", ForeignKey("category.code"), nullable=False),
+    Column("location", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    Column("address", Text),
+    Column("ward_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
+    Column("district_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
+    Column("city_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
+    Column("status", Text, nullable=False, server_default="RECEIVED"),
+    Column("channel", Text, nullable=False, server_default="app"),
+    Column("media_urls", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("first_action_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True)),
+    Column("rating", Text),
+    Column("rated_at", DateTime(timezone=True)),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("idempotency_key", Text, unique=True),
+    # Personal data: never selected by public queries, exports or tiles.
+    Column("reporter_name", Text),
+    Column("reporter_phone", Text),
+    Column("reporter_email", Text),
+)
+
+complaint_event = Table(
+    "complaint_event",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("from_status", Text),
+    Column("to_status", Text),
+    Column("note", Text),
+    Column("data", JSONB, nullable=False, server_default="{}"),
+)
+
+# Public columns of a complaint: the allow-list every public query, export and tile starts from.
+PUBLIC_COMPLAINT_COLUMNS = tuple(
+    c for c in complaint.c if not c.name.startswith("reporter_") and c.name != "idempotency_key"
+)

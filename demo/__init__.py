@@ -1,0 +1,1 @@
+"""Deterministic synthetic city and complaints, so the backend can be demonstrated without data."""

@@ -1,0 +1,183 @@
+"""Load the demo city and its complaints into the database.
+
+Boundaries go through the same importer as real files (a GeoJSON per level, written to a
+temporary folder), so the demo exercises the real pipeline: repair, upsert, subdivide, parents.
+Complaints are streamed with COPY, then routed to wards by one set-based SQL update.
+"""
+
+import io
+import json
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shapely.geometry import mapping
+from sqlalchemy import Connection, Engine, text
+
+from demo.city import DemoGeneration, build_demo_city
+from demo.complaints import DemoComplaint, generate_complaints
+from geo.boundaries import BoundaryFile, ImportReport, import_boundaries
+from geo.jurisdiction import assign_complaint_areas
+
+COPY_BATCH = 20_000
+COPY_COLUMNS = (
+    "public_id, description, category_code, location, address, status, channel, created_at, "
+    "updated_at, first_action_at, resolved_at, rating, rated_at, reporter_name, "
+    "reporter_phone, reporter_email"
+)
+
+Progress = Callable[[int, int], None]
+
+
+def seed_boundaries(engine: Engine, generations: Iterable[DemoGeneration]) -> list[ImportReport]:
+    reports = []
+    with tempfile.TemporaryDirectory() as folder:
+        for generation in generations:
+            for level in ("city", "district", "ward"):
+                path = Path(folder) / f"{generation.name}-{level}.geojson"
+                features = [
+                    {
+                        "type": "Feature",
+                        "geometry": mapping(a.geometry),
+                        "properties": {
+                            "code": a.code,
+                            "name": a.name,
+                            "name_en": a.name_en,
+                            "population": a.population,
+                            "parent": a.parent_code,
+                        },
+                    }
+                    for a in generation.areas
+                    if a.level == level
+                ]
+                path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+                source = BoundaryFile(
+                    path=path, level=level, parent_field=None if level == "city" else "parent"
+                )
+                reports.append(
+                    import_boundaries(
+                        engine, source, generation.name, generation.valid_from, generation.valid_to
+                    )
+                )
+    return reports
+
+
+def has_complaints(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT EXISTS (SELECT 1 FROM complaint)")).scalar_one()
+
+
+def reset(engine: Engine) -> None:
+    """Remove all complaints and boundaries. TRUNCATE, because the event log refuses DELETE."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE complaint_event, complaint, admin_area_part, admin_area, "
+                "boundary_generation RESTART IDENTITY CASCADE"
+            )
+        )
+
+
+def seed_complaints(
+    engine: Engine,
+    complaints: Iterable[DemoComplaint],
+    total: int,
+    on_progress: Progress = lambda done, total: None,
+) -> int:
+    """COPY complaints in batches, then route them to wards and write their history."""
+    done = 0
+    with engine.begin() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()
+        buffer = io.StringIO()
+        for complaint in complaints:
+            buffer.write(_copy_line(complaint))
+            done += 1
+            if done % COPY_BATCH == 0:
+                _flush(cursor, buffer)
+                on_progress(done, total)
+        _flush(cursor, buffer)
+        on_progress(done, total)
+        finish_seeded_complaints(conn)
+    return done
+
+
+def finish_seeded_complaints(conn: Connection) -> None:
+    """Areas, due dates and a plausible event history for complaints loaded in bulk."""
+    assign_complaint_areas(conn, datetime.now(UTC))
+    conn.execute(
+        text("""
+        UPDATE complaint c SET due_at = c.created_at + make_interval(hours => cat.sla_hours)
+        FROM category cat WHERE cat.code = c.category_code AND c.due_at IS NULL""")
+    )
+    conn.execute(
+        text("""
+        WITH fresh AS (
+            SELECT * FROM complaint c
+            WHERE NOT EXISTS (SELECT 1 FROM complaint_event e WHERE e.complaint_id = c.id)
+        )
+        INSERT INTO complaint_event (complaint_id, at, actor, kind, from_status, to_status, data)
+        SELECT id, created_at, 'reporter', 'SUBMITTED', NULL, 'RECEIVED',
+               jsonb_build_object('channel', channel) FROM fresh
+        UNION ALL
+        SELECT id, first_action_at, 'demo-officer', 'TRANSITION', 'RECEIVED', 'ASSIGNED', '{}'
+        FROM fresh WHERE first_action_at IS NOT NULL
+        UNION ALL
+        SELECT id, COALESCE(resolved_at, first_action_at), 'demo-officer', 'TRANSITION',
+               'ASSIGNED', status, '{}'
+        FROM fresh WHERE status NOT IN ('RECEIVED', 'ASSIGNED')
+        UNION ALL
+        SELECT id, rated_at, 'reporter', 'RATED', NULL, NULL, jsonb_build_object('rating', rating)
+        FROM fresh WHERE rating IS NOT NULL""")
+    )
+
+
+def seed_demo(
+    engine: Engine,
+    complaints: int,
+    seed: int = 2025,
+    on_progress: Progress = lambda done, total: None,
+) -> tuple[list[ImportReport], int]:
+    generations = build_demo_city(seed)
+    reports = seed_boundaries(engine, generations)
+    outline = next(a.geometry for a in generations[-1].areas if a.level == "city")
+    now = datetime.now(UTC).replace(microsecond=0)
+    stream = generate_complaints(complaints, outline, seed=seed, now=now)
+    return reports, seed_complaints(engine, stream, complaints, on_progress)
+
+
+def _flush(cursor: object, buffer: io.StringIO) -> None:
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY complaint ({COPY_COLUMNS}) FROM STDIN", buffer)  # type: ignore[attr-defined]
+    buffer.seek(0)
+    buffer.truncate()
+
+
+def _copy_line(c: DemoComplaint) -> str:
+    values = (
+        c.public_id,
+        c.description,
+        c.category_code,
+        f"SRID=4326;POINT({c.lon!r} {c.lat!r})",
+        c.address,
+        c.status,
+        c.channel,
+        c.created_at,
+        c.resolved_at or c.first_action_at or c.created_at,
+        c.first_action_at,
+        c.resolved_at,
+        c.rating,
+        c.rated_at,
+        c.reporter_name,
+        c.reporter_phone,
+        c.reporter_email,
+    )
+    return "\t".join(_copy_value(v) for v in values) + "\n"
+
+
+def _copy_value(value: object) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")

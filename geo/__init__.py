@@ -1,0 +1,1 @@
+"""Geometry: input validation (shapely), projections, jurisdiction lookup and boundary import."""

@@ -1,0 +1,95 @@
+"""Point → ward, district and city, in the boundary generation in force at a date.
+
+The rule, for each level on its own: take the active generation in force at the date
+(``valid_from ≤ at < valid_to``, open ends allowed) that has areas of that level, the newest
+``valid_from`` first. Within it, the areas whose boundary *covers* the point (``ST_Covers``:
+boundary included) are candidates, and the one with the lowest ``code`` wins. A point on the
+shared edge of two wards, or in an overlap sliver, therefore always resolves to the same ward.
+
+Lookups run against ``admin_area_part``, the areas cut by ``ST_Subdivide`` into pieces of a
+hundred-odd vertices, so one GiST probe and a tiny point-in-polygon test answer each point.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Connection, text
+
+LEVELS = ("ward", "district", "city")
+
+# The generation used for each level at :at. Shared by every query that resolves areas.
+GENERATIONS_IN_FORCE = """
+    SELECT DISTINCT ON (levels.level) levels.level, g.id AS generation_id
+    FROM boundary_generation g
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT level FROM admin_area WHERE generation_id = g.id
+    ) AS levels
+    WHERE g.active
+      AND (g.valid_from IS NULL OR g.valid_from <= CAST(:at AS date))
+      AND (g.valid_to IS NULL OR CAST(:at AS date) < g.valid_to)
+    ORDER BY levels.level, g.valid_from DESC NULLS LAST, g.id DESC
+"""
+
+LOOKUP_POINTS = text(f"""
+    WITH gen AS ({GENERATIONS_IN_FORCE}),
+    pts AS (
+        SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
+        FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]))
+             WITH ORDINALITY AS t(lon, lat, ord)
+    )
+    SELECT DISTINCT ON (pts.ord, p.level) pts.ord, p.level, p.area_id
+    FROM pts
+    JOIN admin_area_part p ON ST_Covers(p.geom, pts.geom)
+    JOIN gen ON gen.generation_id = p.generation_id AND gen.level = p.level
+    ORDER BY pts.ord, p.level, p.code
+""")
+
+# Fill ward/district/city of complaints from their location: used after bulk loads.
+ASSIGN_COMPLAINT_AREAS = text(f"""
+    WITH gen AS ({GENERATIONS_IN_FORCE}),
+    hit AS (
+        SELECT DISTINCT ON (c.id, p.level) c.id, p.level, p.area_id
+        FROM complaint c
+        JOIN admin_area_part p ON ST_Covers(p.geom, c.location)
+        JOIN gen ON gen.generation_id = p.generation_id AND gen.level = p.level
+        WHERE c.ward_id IS NULL
+        ORDER BY c.id, p.level, p.code
+    ),
+    areas AS (
+        SELECT id,
+               max(area_id) FILTER (WHERE level = 'ward') AS ward_id,
+               max(area_id) FILTER (WHERE level = 'district') AS district_id,
+               max(area_id) FILTER (WHERE level = 'city') AS city_id
+        FROM hit GROUP BY id
+    )
+    UPDATE complaint c
+    SET ward_id = areas.ward_id, district_id = areas.district_id, city_id = areas.city_id
+    FROM areas WHERE areas.id = c.id
+""")
+
+
+def lookup_points(
+    conn: Connection, points: Sequence[tuple[float, float]], at: date | datetime | None = None
+) -> list[dict[str, int]]:
+    """For each (lon, lat), in order, a mapping level → admin_area id (levels found only)."""
+    if not points:
+        return []
+    rows = conn.execute(
+        LOOKUP_POINTS,
+        {"lons": [p[0] for p in points], "lats": [p[1] for p in points], "at": _as_date(at)},
+    )
+    found: list[dict[str, int]] = [{} for _ in points]
+    for ordinal, level, area_id in rows:
+        found[ordinal - 1][level] = area_id
+    return found
+
+
+def assign_complaint_areas(conn: Connection, at: date | datetime | None = None) -> int:
+    """Resolve the areas of every complaint that has no ward yet; returns how many were set."""
+    return conn.execute(ASSIGN_COMPLAINT_AREAS, {"at": _as_date(at)}).rowcount
+
+
+def _as_date(at: date | datetime | None) -> date:
+    if at is None:
+        return datetime.now(UTC).date()
+    return at.date() if isinstance(at, datetime) else at

@@ -1,0 +1,92 @@
+"""Validate coordinates and GeoJSON from clients before any of it reaches SQL.
+
+Shapely answers "is this polygon valid, and why not" in-process and cheaply; PostGIS would
+answer too, but only after a round trip and with messages we could not control.
+"""
+
+import math
+from typing import Any
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
+
+from errors import ErrorCode, PhananhError
+
+
+def check_point(lon: float, lat: float) -> None:
+    """Refuse coordinates that are not a place on Earth (NaN, infinities, out of range)."""
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise PhananhError(ErrorCode.BAD_COORDINATES, "Coordinates must be finite numbers.",
+                           lon=_jsonable(lon), lat=_jsonable(lat))
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        hint = ""
+        if -90.0 <= lon <= 90.0 and -180.0 <= lat <= 180.0:
+            hint = " They look swapped: give lon first, then lat."
+        raise PhananhError(
+            ErrorCode.BAD_COORDINATES,
+            f"Coordinates out of range: lon must be within [-180, 180] and lat within [-90, 90], "
+            f"got lon={lon}, lat={lat}.{hint}",
+            lon=lon, lat=lat, swapped=bool(hint),
+        )
+
+
+def parse_polygon(geojson: Any, max_vertices: int) -> Polygon | MultiPolygon:
+    """A valid Polygon or MultiPolygon in lon/lat from a GeoJSON geometry, or a clear error."""
+    if not isinstance(geojson, dict) or "type" not in geojson:
+        raise PhananhError(ErrorCode.INVALID_GEOMETRY,
+                           "Expected a GeoJSON geometry object with a 'type'.")
+    if geojson["type"] not in ("Polygon", "MultiPolygon"):
+        raise PhananhError(ErrorCode.INVALID_GEOMETRY,
+                           f"Expected a Polygon or MultiPolygon, got {geojson['type']!r}.")
+    try:
+        geometry = shape(geojson)
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        raise PhananhError(ErrorCode.INVALID_GEOMETRY,
+                           f"Malformed GeoJSON coordinates: {exc}") from None
+    vertices = shapely.get_num_coordinates(geometry)
+    if vertices > max_vertices:
+        raise PhananhError(
+            ErrorCode.GEOMETRY_TOO_COMPLEX,
+            f"The polygon has {vertices} vertices; at most {max_vertices} are accepted. "
+            f"Simplify it first.",
+            vertices=int(vertices), maxVertices=max_vertices,
+        )
+    check_geometry_coordinates(geometry)
+    if geometry.is_empty:
+        raise PhananhError(ErrorCode.INVALID_GEOMETRY, "The polygon is empty.")
+    if not geometry.is_valid:
+        raise PhananhError(
+            ErrorCode.INVALID_GEOMETRY,
+            f"The polygon is not valid: {shapely.is_valid_reason(geometry)}.",
+            reason=shapely.is_valid_reason(geometry),
+        )
+    return geometry
+
+
+def check_geometry_coordinates(geometry: BaseGeometry) -> None:
+    """Every vertex must be a finite lon/lat pair."""
+    coords = shapely.get_coordinates(geometry)
+    if coords.size == 0:
+        return
+    # NaN fails every comparison and infinities fall outside the range, so one test covers all.
+    in_range = (
+        (coords[:, 0] >= -180) & (coords[:, 0] <= 180) & (coords[:, 1] >= -90) & (coords[:, 1] <= 90)
+    )
+    if not bool(in_range.all()):
+        raise PhananhError(ErrorCode.BAD_COORDINATES,
+                           "Polygon vertices must be finite lon/lat within [-180, 180] × "
+                           "[-90, 90].")
+
+
+def check_bbox(west: float, south: float, east: float, north: float) -> None:
+    for lon, lat in ((west, south), (east, north)):
+        check_point(lon, lat)
+    if west > east or south > north:
+        raise PhananhError(ErrorCode.BAD_COORDINATES,
+                           "A bbox is west, south, east, north with west ≤ east and "
+                           "south ≤ north.")
+
+
+def _jsonable(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)

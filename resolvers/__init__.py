@@ -1,0 +1,1 @@
+"""Query and mutation resolvers, the request context and its DataLoaders."""

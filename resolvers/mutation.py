@@ -1,0 +1,63 @@
+"""Mutations. Issue 2 brings submission; the officials' workflow builds on the same pieces."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import strawberry
+from sqlalchemy import Connection
+
+from db import areas as area_sql
+from db import complaints as complaint_sql
+from db.engine import write
+from errors import ErrorCode, PhananhError
+from geo.jurisdiction import lookup_points
+from schema.inputs import SubmitComplaintInput
+from schema.types import Complaint, Ctx
+
+
+def submit(conn: Connection, data: SubmitComplaintInput, lon: float, lat: float) -> Any:
+    """Route the complaint to the ward holding it and store it, or say why not."""
+    category = area_sql.categories_by_codes(conn, [data.category_code])
+    if not category:
+        raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
+                           f"Unknown category {data.category_code!r}; see `categories`.")
+    now = datetime.now(UTC)
+    areas = lookup_points(conn, [(lon, lat), (lat, lon)], now)
+    here, swapped = areas
+    if "ward" not in here:
+        hint = " The coordinates look swapped: give lon first." if "ward" in swapped else ""
+        raise PhananhError(ErrorCode.OUTSIDE_JURISDICTION,
+                           f"({lon}, {lat}) is not inside any ward served here.{hint}",
+                           swapped=bool(hint))
+    reporter = data.reporter
+    values = {
+        "public_id": complaint_sql.new_public_id(),
+        "description": data.description.strip(),
+        "category_code": data.category_code,
+        "address": data.address,
+        "ward_id": here.get("ward"),
+        "district_id": here.get("district"),
+        "city_id": here.get("city"),
+        "channel": data.channel,
+        "media_urls": data.media_urls or [],
+        "created_at": now,
+        "updated_at": now,
+        "due_at": now + timedelta(hours=category[0].sla_hours),
+        "idempotency_key": data.idempotency_key,
+        "reporter_name": reporter.name if reporter else None,
+        "reporter_phone": reporter.phone if reporter else None,
+        "reporter_email": reporter.email if reporter else None,
+    }
+    return complaint_sql.insert_complaint(conn, values, lon, lat)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Report a problem at a place. It is routed to the ward "
+                                     "holding the point; retries with the same "
+                                     "`idempotencyKey` return the first complaint.")
+    async def submit_complaint(self, info: Ctx, input: SubmitComplaintInput) -> Complaint:
+        input.check()
+        lon, lat = input.point()
+        row = await write(info.context.engine, submit, input, lon, lat)
+        return Complaint.from_row(row)

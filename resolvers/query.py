@@ -1,0 +1,131 @@
+"""Query resolvers: jurisdiction lookup, areas, categories and complaints."""
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from db import areas as area_sql
+from db import complaints as complaint_sql
+from db.engine import read
+from errors import ErrorCode, PhananhError
+from geo.jurisdiction import lookup_points
+from geo.validation import check_point
+from schema.inputs import ComplaintFilter, PointInput
+from schema.types import (
+    Area,
+    AreaLevel,
+    Category,
+    Complaint,
+    ComplaintConnection,
+    ComplaintEdge,
+    ComplaintOrder,
+    Ctx,
+    Jurisdiction,
+    PageInfo,
+)
+
+DEFAULT_PAGE_SIZE = 20
+
+
+async def resolve_jurisdictions(
+    info: Ctx, points: list[tuple[float, float]], at: datetime | None
+) -> list[Jurisdiction]:
+    """Look up all points in one SQL statement, then load the distinct areas in one more."""
+    for lon, lat in points:
+        check_point(lon, lat)
+    context = info.context
+    found = await read(context.engine, lookup_points, points, at)
+    area_ids = sorted({area_id for levels in found for area_id in levels.values()})
+    loaded = dict(zip(area_ids, await context.loaders.area.load_many(area_ids), strict=True))
+    return [
+        Jurisdiction(
+            lon=lon, lat=lat,
+            ward=loaded.get(levels.get("ward")),
+            district=loaded.get(levels.get("district")),
+            city=loaded.get(levels.get("city")),
+        )
+        for (lon, lat), levels in zip(points, found, strict=True)
+    ]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The ward, district and city holding a point, at a date "
+                                  "(default: now). Areas are null where the point is in none.")
+    async def jurisdiction(self, info: Ctx, lon: float, lat: float,
+                           at: datetime | None = None) -> Jurisdiction:
+        return (await resolve_jurisdictions(info, [(lon, lat)], at))[0]
+
+    @strawberry.field(description="Batch lookup, in the order given.")
+    async def jurisdictions(self, info: Ctx, points: list[PointInput],
+                            at: datetime | None = None) -> list[Jurisdiction]:
+        limit = info.context.settings.max_batch_points
+        if len(points) > limit:
+            raise PhananhError(ErrorCode.BATCH_TOO_LARGE,
+                               f"At most {limit} points per request; got {len(points)}.",
+                               maxPoints=limit)
+        return await resolve_jurisdictions(info, [(p.lon, p.lat) for p in points], at)
+
+    @strawberry.field(description="An area by code; by default in the generation in force now.")
+    async def area(self, info: Ctx, code: str, generation: str | None = None) -> Area | None:
+        rows = await _find_areas(info, code=code, generation=generation)
+        return Area.from_row(rows[0]) if rows else None
+
+    @strawberry.field
+    async def areas(self, info: Ctx, level: AreaLevel | None = None,
+                    parent_code: str | None = None,
+                    generation: str | None = None) -> list[Area]:
+        rows = await _find_areas(info, level=level.value if level else None,
+                                 parent_code=parent_code, generation=generation)
+        return [Area.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def categories(self, info: Ctx) -> list[Category]:
+        rows = await read(info.context.engine, area_sql.categories)
+        return [Category.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def complaint(self, info: Ctx, id: strawberry.ID) -> Complaint:
+        rows = await read(info.context.engine, complaint_sql.fetch_by_public_ids, [str(id)])
+        if not rows:
+            raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {id!r}.")
+        return Complaint.from_row(rows[0])
+
+    @strawberry.field(description="Complaints matching a filter, as a Relay connection.")
+    async def complaints(
+        self,
+        info: Ctx,
+        filter: ComplaintFilter | None = None,
+        order_by: ComplaintOrder = ComplaintOrder.CREATED_AT,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> ComplaintConnection:
+        context = info.context
+        maximum = context.settings.max_page_size
+        if not 0 <= first <= maximum:
+            raise PhananhError(ErrorCode.PAGE_TOO_LARGE,
+                               f"`first` must be between 0 and {maximum}; got {first}.",
+                               maxPageSize=maximum)
+        query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices)
+        order = complaint_sql.Order(order_by.value)
+        page = await read(context.engine, complaint_sql.fetch_page, query, order, first, after)
+        edges = [ComplaintEdge(cursor=cursor, node=Complaint.from_row(row))
+                 for row, cursor in zip(page.rows, page.cursors, strict=True)]
+        return ComplaintConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, has_previous_page=after is not None,
+                start_cursor=page.cursors[0] if page.cursors else None,
+                end_cursor=page.cursors[-1] if page.cursors else None,
+            ),
+            count_total=lambda: read(context.engine, complaint_sql.count, query),
+        )
+
+
+async def _find_areas(info: Ctx, **criteria: str | None) -> list[Any]:
+    engine = info.context.engine
+    generation = criteria.get("generation")
+    if generation and not await read(engine, area_sql.generation_exists, generation):
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {generation!r}.")
+    return await read(engine, lambda conn: area_sql.find_areas(conn, **criteria))

@@ -1,0 +1,141 @@
+"""Input types. Each validates itself and converts to the domain objects the SQL layer takes,
+so a bad value is refused with a clear code before any query runs."""
+
+import math
+import re
+from datetime import datetime
+
+import strawberry
+
+from db.complaints import ComplaintFilter as ComplaintQuery
+from db.complaints import Near
+from errors import ErrorCode, PhananhError
+from geo.validation import check_bbox, check_point, parse_polygon
+from schema.scalars import GeoJSON
+from schema.types import ComplaintStatus
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE = re.compile(r"^\+?[0-9 .\-()]{6,20}$")
+MAX_RADIUS_M = 100_000.0
+
+
+@strawberry.input
+class PointInput:
+    lon: float
+    lat: float
+
+
+@strawberry.input(description="west, south, east, north in degrees (lon/lat).")
+class BBoxInput:
+    west: float
+    south: float
+    east: float
+    north: float
+
+
+@strawberry.input(description="Within `radiusM` metres (true distance on the spheroid).")
+class NearInput:
+    lon: float
+    lat: float
+    radius_m: float
+
+
+@strawberry.input
+class ComplaintFilter:
+    bbox: BBoxInput | None = None
+    within: GeoJSON | None = strawberry.field(
+        default=None, description="A GeoJSON Polygon or MultiPolygon.")
+    near: NearInput | None = None
+    ward_codes: list[str] | None = None
+    district_codes: list[str] | None = None
+    categories: list[str] | None = None
+    statuses: list[ComplaintStatus] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
+
+    def to_query(self, max_polygon_vertices: int) -> ComplaintQuery:
+        bbox = None
+        if self.bbox is not None:
+            b = self.bbox
+            check_bbox(b.west, b.south, b.east, b.north)
+            bbox = (b.west, b.south, b.east, b.north)
+        near = None
+        if self.near is not None:
+            check_point(self.near.lon, self.near.lat)
+            radius = self.near.radius_m
+            if not (math.isfinite(radius) and 0 < radius <= MAX_RADIUS_M):
+                raise PhananhError(ErrorCode.BAD_INPUT,
+                                   f"radiusM must be within (0, {MAX_RADIUS_M:.0f}] metres.")
+            near = Near(self.near.lon, self.near.lat, radius)
+        return ComplaintQuery(
+            bbox=bbox,
+            within=parse_polygon(self.within, max_polygon_vertices) if self.within else None,
+            near=near,
+            ward_codes=tuple(self.ward_codes or ()),
+            district_codes=tuple(self.district_codes or ()),
+            categories=tuple(self.categories or ()),
+            statuses=tuple(s.value for s in self.statuses or ()),
+            created_from=self.created_from,
+            created_to=self.created_to,
+        )
+
+
+@strawberry.input(description="How to reach the reporter. Never shown publicly.")
+class ReporterInput:
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@strawberry.input
+class SubmitComplaintInput:
+    category_code: str
+    description: str
+    lon: float | None = None
+    lat: float | None = None
+    location: GeoJSON | None = strawberry.field(
+        default=None, description="A GeoJSON Point, instead of lon and lat.")
+    address: str | None = None
+    reporter: ReporterInput | None = None
+    channel: str = "app"
+    media_urls: list[str] | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retry-safe: the same key returns the first complaint.")
+
+    def point(self) -> tuple[float, float]:
+        """(lon, lat) from either `lon`/`lat` or `location`, validated."""
+        if self.location is not None:
+            if self.location.get("type") != "Point":
+                raise PhananhError(ErrorCode.INVALID_GEOMETRY, "`location` must be a Point.")
+            coordinates = self.location.get("coordinates")
+            if not (isinstance(coordinates, list) and len(coordinates) == 2
+                    and all(isinstance(v, (int, float)) for v in coordinates)):
+                raise PhananhError(ErrorCode.INVALID_GEOMETRY,
+                                   "A Point's coordinates are [lon, lat].")
+            lon, lat = float(coordinates[0]), float(coordinates[1])
+        elif self.lon is not None and self.lat is not None:
+            lon, lat = self.lon, self.lat
+        else:
+            raise PhananhError(ErrorCode.BAD_COORDINATES, "Give `lon` and `lat`, or `location`.")
+        check_point(lon, lat)
+        return lon, lat
+
+    def check(self) -> None:
+        _check_length("description", self.description, 1, 5_000)
+        _check_length("address", self.address, 0, 500)
+        _check_length("channel", self.channel, 1, 30)
+        _check_length("idempotencyKey", self.idempotency_key, 1, 200)
+        urls = self.media_urls or []
+        if len(urls) > 10 or any(not re.match(r"^https?://\S{1,2000}$", u) for u in urls):
+            raise PhananhError(ErrorCode.BAD_INPUT, "mediaUrls: at most 10 http(s) URLs.")
+        reporter = self.reporter or ReporterInput()
+        _check_length("reporter.name", reporter.name, 0, 200)
+        if reporter.email and not EMAIL.match(reporter.email):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
+        if reporter.phone and not PHONE.match(reporter.phone):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
+
+
+def _check_length(name: str, value: str | None, low: int, high: int) -> None:
+    if value is not None and not (low <= len(value.strip()) <= high):
+        raise PhananhError(ErrorCode.BAD_INPUT, f"{name} must be {low} to {high} characters.")

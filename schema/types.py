@@ -1,0 +1,217 @@
+"""Output types. Relations resolve through DataLoaders, so a page never costs a query per row."""
+
+from datetime import date, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.types import Info
+
+from schema.scalars import GeoJSON
+
+if TYPE_CHECKING:
+    from resolvers.context import Context
+
+
+@strawberry.enum
+class AreaLevel(Enum):
+    CITY = "city"
+    DISTRICT = "district"
+    WARD = "ward"
+
+
+@strawberry.enum
+class ComplaintStatus(Enum):
+    RECEIVED = "RECEIVED"
+    ASSIGNED = "ASSIGNED"
+    IN_PROGRESS = "IN_PROGRESS"
+    RESOLVED = "RESOLVED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"
+    REOPENED = "REOPENED"
+    CLOSED = "CLOSED"
+
+
+@strawberry.enum
+class Rating(Enum):
+    SATISFIED = "SATISFIED"
+    ACCEPTED = "ACCEPTED"
+    UNSATISFIED = "UNSATISFIED"
+
+
+@strawberry.enum
+class ComplaintOrder(Enum):
+    CREATED_AT = "CREATED_AT"
+    DISTANCE = "DISTANCE"
+
+
+Ctx = Info["Context", None]
+
+
+@strawberry.type(description="A set of boundaries in force over a period (e.g. wards since 2025).")
+class Generation:
+    name: str
+    valid_from: date | None
+    valid_to: date | None
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Generation":
+        return cls(name=row.name, valid_from=row.valid_from, valid_to=row.valid_to,
+                   active=row.active)
+
+
+@strawberry.type(description="An administrative area: a city, a district or a ward.")
+class Area:
+    id: strawberry.Private[int]
+    generation_id: strawberry.Private[int]
+    parent_id: strawberry.Private[int | None]
+    code: str
+    name: str
+    name_en: str | None
+    level: AreaLevel
+    area_km2: float
+    population: int | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Area":
+        return cls(id=row.id, generation_id=row.generation_id, parent_id=row.parent_id,
+                   code=row.code, name=row.name, name_en=row.name_en,
+                   level=AreaLevel(row.level), area_km2=row.area_km2, population=row.population)
+
+    @strawberry.field
+    async def generation(self, info: Ctx) -> Generation:
+        return await info.context.loaders.generation.load(self.generation_id)
+
+    @strawberry.field(description="The area one level up (ward → district → city).")
+    async def parent(self, info: Ctx) -> "Area | None":
+        if self.parent_id is None:
+            return None
+        return await info.context.loaders.area.load(self.parent_id)
+
+    @strawberry.field(description="The boundary. `simplify` is a tolerance in metres.")
+    async def geometry(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
+        return await info.context.loaders.area_geometry(simplify).load(self.id)
+
+
+@strawberry.type(description="Who is responsible for a place: its ward, district and city.")
+class Jurisdiction:
+    lon: float
+    lat: float
+    ward: Area | None
+    district: Area | None
+    city: Area | None
+
+    @strawberry.field(description="The most local area found: the office that handles reports.")
+    def responsible_area(self) -> Area | None:
+        return self.ward or self.district or self.city
+
+
+@strawberry.type
+class Category:
+    code: str
+    name_vi: str
+    name_en: str
+    domain: str
+    sla_hours: int
+    sensitive: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Category":
+        return cls(code=row.code, name_vi=row.name_vi, name_en=row.name_en, domain=row.domain,
+                   sla_hours=row.sla_hours, sensitive=row.sensitive)
+
+
+@strawberry.type(description="A citizen's report at a place. Reporter details are never public.")
+class Complaint:
+    pk: strawberry.Private[int]
+    category_code: strawberry.Private[str]
+    ward_id: strawberry.Private[int | None]
+    district_id: strawberry.Private[int | None]
+    city_id: strawberry.Private[int | None]
+    raw_address: strawberry.Private[str | None]
+    id: strawberry.ID
+    description: str
+    lon: float
+    lat: float
+    status: ComplaintStatus
+    channel: str
+    media_urls: list[str]
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None
+    resolved_at: datetime | None
+    rating: Rating | None
+    distance_m: float | None = strawberry.field(
+        default=None, description="Metres from the `near` point, when filtering by `near`.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Complaint":
+        return cls(
+            pk=row.id, category_code=row.category_code, ward_id=row.ward_id,
+            district_id=row.district_id, city_id=row.city_id, raw_address=row.address,
+            id=strawberry.ID(row.public_id), description=row.description, lon=row.lon,
+            lat=row.lat, status=ComplaintStatus(row.status), channel=row.channel,
+            media_urls=list(row.media_urls), created_at=row.created_at,
+            updated_at=row.updated_at, due_at=row.due_at, resolved_at=row.resolved_at,
+            rating=Rating(row.rating) if row.rating else None,
+            distance_m=getattr(row, "distance_m", None),
+        )
+
+    @strawberry.field
+    def location(self) -> GeoJSON:
+        return {"type": "Point", "coordinates": [self.lon, self.lat]}
+
+    @strawberry.field(description="Street address; withheld for categories marked sensitive.")
+    async def address(self, info: Ctx) -> str | None:
+        category = await info.context.loaders.category.load(self.category_code)
+        return None if category.sensitive else self.raw_address
+
+    @strawberry.field
+    async def category(self, info: Ctx) -> Category:
+        return await info.context.loaders.category.load(self.category_code)
+
+    @strawberry.field
+    async def ward(self, info: Ctx) -> Area | None:
+        return await _load_area(info, self.ward_id)
+
+    @strawberry.field
+    async def district(self, info: Ctx) -> Area | None:
+        return await _load_area(info, self.district_id)
+
+    @strawberry.field
+    async def city(self, info: Ctx) -> Area | None:
+        return await _load_area(info, self.city_id)
+
+
+async def _load_area(info: Ctx, area_id: int | None) -> Area | None:
+    return None if area_id is None else await info.context.loaders.area.load(area_id)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class ComplaintEdge:
+    cursor: str
+    node: Complaint
+
+
+@strawberry.type(description="A Relay connection over complaints.")
+class ComplaintConnection:
+    edges: list[ComplaintEdge]
+    page_info: PageInfo
+    count_total: strawberry.Private[Any]
+
+    @strawberry.field(description="All complaints matching the filter (one extra COUNT query).")
+    async def total_count(self) -> int:
+        return await self.count_total()
+
+    @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
+    def nodes(self) -> list[Complaint]:
+        return [edge.node for edge in self.edges]

@@ -1,0 +1,49 @@
+"""One settings object for the whole process, read from the environment (``PHANANH_*``).
+
+``DATABASE_URL`` is read without prefix because every PostgreSQL tool knows it. When it is unset
+we point at the project-local throwaway cluster that ``make db`` starts under ``.data/``.
+"""
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_CLUSTER_URL = "postgresql://postgres@127.0.0.1:55432/phananh"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHANANH_", extra="ignore")
+
+    database_url: str = Field(
+        LOCAL_CLUSTER_URL, validation_alias=AliasChoices("DATABASE_URL", "PHANANH_DATABASE_URL")
+    )
+    db_pool_size: int = 10
+
+    # GraphQL limits: a public API must refuse work that could take the server down.
+    max_page_size: int = 500
+    max_batch_points: int = 10_000
+    max_polygon_vertices: int = 10_000
+    max_query_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 5_000
+    introspection: bool = True
+
+    # Lookup tuning: boundary parts are cut to at most this many vertices (ST_Subdivide).
+    subdivide_max_vertices: int = 128
+
+    cors_origins: list[str] = []
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The same URL with the driver SQLAlchemy should use (psycopg2)."""
+        url = self.database_url
+        for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg2://" + url[len(prefix) :]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

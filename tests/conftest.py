@@ -1,0 +1,157 @@
+"""Shared fixtures: a fresh PostGIS database per test session, seeded with the demo city.
+
+Tests talk to a real PostgreSQL + PostGIS: the server named by DATABASE_URL (``make test``
+starts the project's own cluster when it is unset). Each session creates its own database and
+drops it at the end, so parallel runs never see each other's rows.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg2
+import pytest
+from alembic import command
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
+
+from app import create_app
+from cli.main import alembic_config
+from db.engine import make_engine
+from demo.city import DemoGeneration, build_demo_city
+from demo.complaints import generate_complaints
+from demo.seed import seed_boundaries, seed_complaints
+from settings import LOCAL_CLUSTER_URL, Settings
+
+DEMO_COMPLAINTS = 3_000
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def _server_url() -> Any:
+    return make_url(Settings(database_url=os.environ.get("DATABASE_URL", LOCAL_CLUSTER_URL))
+                    .sqlalchemy_url)
+
+
+def _admin(sql: str) -> None:
+    url = _server_url()
+    conn = psycopg2.connect(host=url.host, port=url.port, user=url.username,
+                            password=url.password, dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+    conn.close()
+
+
+def fresh_database() -> Iterator[str]:
+    """Create an empty database migrated to head; yield its URL; drop it afterwards."""
+    name = f"phananh_test_{uuid.uuid4().hex[:10]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    url = _server_url().set(database=name).render_as_string(hide_password=False)
+    try:
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    yield from fresh_database()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.sqlalchemy_url)
+    yield engine
+    engine.dispose()
+
+
+@dataclass(frozen=True)
+class Demo:
+    generations: tuple[DemoGeneration, ...]
+    now: datetime
+
+    def areas(self, generation: str, level: str) -> list[Any]:
+        found = next(g for g in self.generations if g.name == generation)
+        return [a for a in found.areas if a.level == level]
+
+    @property
+    def outline(self) -> Any:
+        return self.areas(self.generations[-1].name, "city")[0].geometry
+
+
+@pytest.fixture(scope="session")
+def demo(engine: Engine) -> Demo:
+    """The demo city and DEMO_COMPLAINTS complaints, loaded once for the session."""
+    generations = build_demo_city()
+    seed_boundaries(engine, generations)
+    demo = Demo(generations=generations, now=datetime.now(UTC).replace(microsecond=0))
+    stream = generate_complaints(DEMO_COMPLAINTS, demo.outline, seed=17, now=demo.now)
+    seed_complaints(engine, stream, DEMO_COMPLAINTS)
+    return demo
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, engine: Engine, demo: Demo) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine)) as test_client:
+        yield test_client
+
+
+class GraphQLClient:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def __call__(self, query: str, variables: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> dict[str, Any]:
+        response = self.client.post("/graphql", json={"query": query, "variables": variables},
+                                    headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The response's data; fails the test with the errors when there are any."""
+        body = self(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def error_code(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        body = self(query, variables)
+        assert body.get("errors"), f"expected an error, got {body}"
+        return body["errors"][0]["extensions"]["code"]
+
+
+@pytest.fixture(scope="session")
+def gql(client: TestClient) -> GraphQLClient:
+    return GraphQLClient(client)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def count_statements(engine: Engine) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
+
+
+def hanoi_data(name: str) -> str:
+    path = os.path.join(SHARED_DATA, "hanoi", name)
+    if not os.path.exists(path):
+        pytest.skip(f"real Hanoi data not present at {path} (only in the team's workspace)")
+    return path
