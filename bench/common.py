@@ -1,0 +1,103 @@
+"""Timing, tables and the benchmark database, shared by every benchmark."""
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+from alembic import command
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from cli.main import alembic_config
+from demo import seed as demo_seed
+from db.engine import make_engine
+from settings import Settings, get_settings
+
+console = Console()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per run of one job: all repeats, summarised."""
+
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def measure(job: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> Timing:
+    """Run ``job`` ``warmup`` times unmeasured (caches, plans), then ``repeat`` times timed."""
+    for _ in range(warmup):
+        job()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        job()
+        samples.append(time.perf_counter() - start)
+    return Timing(samples)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column != columns[0] else "left")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def bench_settings() -> Settings:
+    """Settings pointing at the benchmark database (created and migrated when missing)."""
+    base = make_url(get_settings().sqlalchemy_url)
+    name = f"{base.database}_bench"
+    admin = psycopg2.connect(host=base.host, port=base.port, user=base.username,
+                             password=base.password, dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    url = base.set(database=name).render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "head")
+    return Settings(database_url=url)
+
+
+def bench_engine() -> Engine:
+    return make_engine(bench_settings().sqlalchemy_url)
+
+
+def complaint_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM complaint")).scalar_one()
+
+
+def ensure_demo_data(engine: Engine, complaints: int) -> None:
+    """The demo city with exactly ``complaints`` complaints; reseeded only when that differs."""
+    if complaint_count(engine) == complaints:
+        return
+    console.print(f"Seeding the benchmark database with {complaints:,} complaints…")
+    demo_seed.reset(engine)
+    start = time.perf_counter()
+    demo_seed.seed_demo(engine, complaints)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    console.print(f"  seeded in {time.perf_counter() - start:.0f} s")
