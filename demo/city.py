@@ -140,7 +140,8 @@ def build_demo_city(seed: int = 2025) -> tuple[DemoGeneration, ...]:
     )
 
     groups = _merge_wards(district_of, adjacency, population)
-    centroids = [shapely.centroid(shapely.union_all([ward_geoms[w] for w in g])) for g in groups]
+    merged = [_coverage_union(lonlat[w] for w in g) for g in groups]
+    centroids = shapely.centroid(np.asarray(merged, dtype=object))
     order_2025 = sorted(
         range(len(groups)),
         key=lambda g: (district_of[groups[g][0]], -centroids[g].y, centroids[g].x),
@@ -157,7 +158,7 @@ def build_demo_city(seed: int = 2025) -> tuple[DemoGeneration, ...]:
                 kind="Phường" if population[members][urban[members]].sum() * 2 >= pop else "Xã",
                 base=ward_names[namesake],
                 parent_code=districts[district_of[members[0]]].code,
-                geometry=_coverage_union(lonlat[w] for w in members),
+                geometry=merged[g],
                 population=pop,
             )
         )

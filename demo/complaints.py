@@ -461,6 +461,7 @@ def _history(
     status[processed] = len(OPEN_STATUSES) + rng.choice(
         len(PROCESSED_STATUSES), size=int(processed.sum()), p=_PROCESSED_STATUS_WEIGHTS
     )
+    # One in ten open complaints old enough to be picked up still waits in the inbox.
     acted = ~processed & (created + to_act <= now_s) & (rng.random(n) < 0.9)
     status[acted] = 1 + (rng.random(int(acted.sum())) < 0.6)
     status[~processed & ~acted] = 0

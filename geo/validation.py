@@ -20,14 +20,11 @@ def check_point(lon: float, lat: float) -> None:
         raise PhananhError(ErrorCode.BAD_COORDINATES, "Coordinates must be finite numbers.",
                            lon=_jsonable(lon), lat=_jsonable(lat))
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-        hint = ""
-        if -90.0 <= lon <= 90.0 and -180.0 <= lat <= 180.0:
-            hint = " They look swapped: give lon first, then lat."
         raise PhananhError(
             ErrorCode.BAD_COORDINATES,
             f"Coordinates out of range: lon must be within [-180, 180] and lat within [-90, 90], "
-            f"got lon={lon}, lat={lat}.{hint}",
-            lon=lon, lat=lat, swapped=bool(hint),
+            f"got lon={lon}, lat={lat}.",
+            lon=lon, lat=lat,
         )
 
 
@@ -70,9 +67,8 @@ def check_geometry_coordinates(geometry: BaseGeometry) -> None:
     if coords.size == 0:
         return
     # NaN fails every comparison and infinities fall outside the range, so one test covers all.
-    in_range = (
-        (coords[:, 0] >= -180) & (coords[:, 0] <= 180) & (coords[:, 1] >= -90) & (coords[:, 1] <= 90)
-    )
+    lons, lats = coords[:, 0], coords[:, 1]
+    in_range = (lons >= -180) & (lons <= 180) & (lats >= -90) & (lats <= 90)
     if not bool(in_range.all()):
         raise PhananhError(ErrorCode.BAD_COORDINATES,
                            "Polygon vertices must be finite lon/lat within [-180, 180] × "

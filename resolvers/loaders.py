@@ -11,7 +11,6 @@ from db.engine import read
 from schema.types import Area, Category, Generation
 
 
-
 class Loaders:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -11,6 +11,7 @@ from db import complaints as complaint_sql
 from db.engine import write
 from errors import ErrorCode, PhananhError
 from geo.jurisdiction import lookup_points
+from resolvers.points import check_points
 from schema.inputs import SubmitComplaintInput
 from schema.types import Complaint, Ctx
 
@@ -22,10 +23,10 @@ def submit(conn: Connection, data: SubmitComplaintInput, lon: float, lat: float)
         raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
                            f"Unknown category {data.category_code!r}; see `categories`.")
     now = datetime.now(UTC)
-    areas = lookup_points(conn, [(lon, lat), (lat, lon)], now)
-    here, swapped = areas
+    here, swapped = lookup_points(conn, [(lon, lat), (lat, lon)], now)
     if "ward" not in here:
-        hint = " The coordinates look swapped: give lon first." if "ward" in swapped else ""
+        hint = " The coordinates look swapped: give lon first, then lat." if "ward" in swapped \
+            else ""
         raise PhananhError(ErrorCode.OUTSIDE_JURISDICTION,
                            f"({lon}, {lat}) is not inside any ward served here.{hint}",
                            swapped=bool(hint))
@@ -59,5 +60,6 @@ class Mutation:
     async def submit_complaint(self, info: Ctx, input: SubmitComplaintInput) -> Complaint:
         input.check()
         lon, lat = input.point()
+        await check_points(info.context.engine, [(lon, lat)])
         row = await write(info.context.engine, submit, input, lon, lat)
         return Complaint.from_row(row)

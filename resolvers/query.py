@@ -10,7 +10,7 @@ from db import complaints as complaint_sql
 from db.engine import read
 from errors import ErrorCode, PhananhError
 from geo.jurisdiction import lookup_points
-from geo.validation import check_point
+from resolvers.points import check_points
 from schema.inputs import ComplaintFilter, PointInput
 from schema.types import (
     Area,
@@ -32,9 +32,8 @@ async def resolve_jurisdictions(
     info: Ctx, points: list[tuple[float, float]], at: datetime | None
 ) -> list[Jurisdiction]:
     """Look up all points in one SQL statement, then load the distinct areas in one more."""
-    for lon, lat in points:
-        check_point(lon, lat)
     context = info.context
+    await check_points(context.engine, points)
     found = await read(context.engine, lookup_points, points, at)
     area_ids = sorted({area_id for levels in found for area_id in levels.values()})
     loaded = dict(zip(area_ids, await context.loaders.area.load_many(area_ids), strict=True))

@@ -103,7 +103,7 @@ class SubmitComplaintInput:
         default=None, description="Retry-safe: the same key returns the first complaint.")
 
     def point(self) -> tuple[float, float]:
-        """(lon, lat) from either `lon`/`lat` or `location`, validated."""
+        """(lon, lat) from either `lon`/`lat` or `location`; range checks are the caller's."""
         if self.location is not None:
             if self.location.get("type") != "Point":
                 raise PhananhError(ErrorCode.INVALID_GEOMETRY, "`location` must be a Point.")
@@ -117,7 +117,6 @@ class SubmitComplaintInput:
             lon, lat = self.lon, self.lat
         else:
             raise PhananhError(ErrorCode.BAD_COORDINATES, "Give `lon` and `lat`, or `location`.")
-        check_point(lon, lat)
         return lon, lat
 
     def check(self) -> None:

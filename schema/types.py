@@ -10,7 +10,7 @@ from strawberry.types import Info
 from schema.scalars import GeoJSON
 
 if TYPE_CHECKING:
-    from resolvers.context import Context
+    from resolvers.context import Context  # noqa: F401 (named in the Ctx alias below)
 
 
 @strawberry.enum

@@ -6,6 +6,7 @@ Revises:
 Create Date: 2026-11-28
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0001_core"
@@ -13,7 +14,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-# (code, Vietnamese name, English name, domain, SLA hours, sensitive)
+CATEGORY_COLUMNS = ("code", "name_vi", "name_en", "domain", "sla_hours", "sensitive")
 CATEGORIES = [
     ("planning.violation", "Vi phạm quy hoạch", "Planning violation", "planning", 120, False),
     ("construction.illegal", "Xây dựng không phép, sai phép", "Illegal construction",
@@ -104,13 +105,9 @@ def upgrade() -> None:
             sla_hours integer NOT NULL CHECK (sla_hours > 0),
             sensitive boolean NOT NULL DEFAULT false
         )""")
-    values = ", ".join(
-        "(%s)" % ", ".join(_literal(v) for v in row) for row in CATEGORIES
-    )
-    op.execute(
-        f"INSERT INTO category (code, name_vi, name_en, domain, sla_hours, sensitive) "
-        f"VALUES {values}"
-    )
+    category = sa.table("category", *(sa.column(name) for name in CATEGORY_COLUMNS))
+    op.bulk_insert(category, [dict(zip(CATEGORY_COLUMNS, row, strict=True))
+                              for row in CATEGORIES])
 
     op.execute("""
         CREATE TABLE complaint (
@@ -188,10 +185,3 @@ def downgrade() -> None:
     op.execute("DROP TABLE boundary_generation")
     op.execute("DROP FUNCTION utm_srid(geometry)")
 
-
-def _literal(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"

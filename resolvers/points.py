@@ -1,0 +1,38 @@
+"""Point checks that consult the map: a swapped lon/lat that lands in a ward is named as such."""
+
+from sqlalchemy import Engine
+
+from db.engine import read
+from errors import ErrorCode, PhananhError
+from geo.jurisdiction import lookup_points
+from geo.validation import check_point
+
+
+async def check_points(engine: Engine, points: list[tuple[float, float]]) -> None:
+    """Refuse the first invalid point; say so when swapping its pair would land in a ward.
+
+    Swapped coordinates are the commonest client mistake (GeoJSON is lon, lat; most people say
+    lat, lon), so the error tells the client exactly that instead of a bare range message.
+    """
+    for index, (lon, lat) in enumerate(points):
+        try:
+            check_point(lon, lat)
+        except PhananhError as error:
+            swapped_ward = await _ward_at(engine, lat, lon)
+            if swapped_ward is None:
+                raise
+            raise PhananhError(
+                ErrorCode.BAD_COORDINATES,
+                f"{error.message} Swapped, ({lat}, {lon}) lies in a ward served here: the "
+                f"coordinates look swapped; give lon first, then lat.",
+                lon=lon, lat=lat, swapped=True, index=index,
+            ) from None
+
+
+async def _ward_at(engine: Engine, lon: float, lat: float) -> int | None:
+    try:
+        check_point(lon, lat)
+    except PhananhError:
+        return None
+    found = await read(engine, lookup_points, [(lon, lat)], None)
+    return found[0].get("ward")
