@@ -1,7 +1,7 @@
 # phananh — `make run` to serve the demo, `make test` to run the tests. See README.md.
 #
 # With DATABASE_URL unset, a throwaway PostgreSQL + PostGIS cluster is started under .data/
-# (port 55432). With DATABASE_URL set, that database is used as is.
+# (port $PHANANH_PGPORT, default 55432). With DATABASE_URL set, that database is used as is.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,9 +10,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
+PHANANH_PGPORT ?= 55432
+export PHANANH_PGPORT
+
 ifeq ($(origin DATABASE_URL), undefined)
 LOCAL_DB := 1
-export DATABASE_URL := postgresql://postgres@127.0.0.1:55432/phananh
+export DATABASE_URL := postgresql://postgres@127.0.0.1:$(PHANANH_PGPORT)/phananh
 endif
 
 .PHONY: run test bench lint setup system system-test db dbserver serve clean-db help

@@ -198,14 +198,16 @@ def _stage(conn: Connection, features: list[_Feature], srid: int,
         batch = features[start : start + BATCH_SIZE]
         conn.execute(insert, [f.__dict__ for f in batch])
         on_progress(start + len(batch), len(features))
-    # One pass turns file geometry into valid 4326 MultiPolygons, remembering what was wrong.
+    # Validity is a property of the geometry in its own CRS: check and repair there, then
+    # reproject, and repair again only if reprojection itself broke something.
     conn.execute(text("""
         ALTER TABLE staging_area ADD COLUMN geom geometry, ADD COLUMN invalid_reason text;
-        UPDATE staging_area SET geom = ST_Transform(ST_SetSRID(ST_GeomFromWKB(wkb), :srid), 4326);
+        UPDATE staging_area SET geom = ST_SetSRID(ST_GeomFromWKB(wkb), :srid);
         UPDATE staging_area SET invalid_reason = ST_IsValidReason(geom) WHERE NOT ST_IsValid(geom);
-        UPDATE staging_area
-        SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3))
-        WHERE invalid_reason IS NOT NULL OR GeometryType(geom) <> 'MULTIPOLYGON';
+        UPDATE staging_area SET geom = ST_Transform(
+            CASE WHEN invalid_reason IS NULL THEN geom ELSE ST_MakeValid(geom) END, 4326);
+        UPDATE staging_area SET geom = ST_Multi(ST_CollectionExtract(
+            CASE WHEN ST_IsValid(geom) THEN geom ELSE ST_MakeValid(geom) END, 3));
     """).bindparams(srid=srid))
     empty = conn.execute(text(
         "SELECT code FROM staging_area WHERE ST_IsEmpty(geom) ORDER BY code")).scalars().all()

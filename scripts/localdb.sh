@@ -30,6 +30,11 @@ start() {
     as_owner "$pgbin/initdb" -D "$datadir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   if ! as_owner "$pgbin/pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
+    if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+      echo "Port $port is taken by another PostgreSQL; set PHANANH_PGPORT to a free port" \
+           "or DATABASE_URL to use that server." >&2
+      exit 1
+    fi
     as_owner "$pgbin/pg_ctl" -D "$datadir" -l "$datadir/../postgres.log" -w -o \
       "-p $port -h 127.0.0.1 -c unix_socket_directories='' -c fsync=off -c full_page_writes=off -c shared_buffers=512MB -c work_mem=64MB -c max_connections=200" \
       start >/dev/null
