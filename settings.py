@@ -29,10 +29,19 @@ class Settings(BaseSettings):
     max_tokens: int = 5_000
     introspection: bool = True
 
-    # Lookup tuning: boundary parts are cut to at most this many vertices (ST_Subdivide).
+    # Lookup tuning: boundary parts are cut to at most this many vertices (ST_Subdivide), and
+    # batch lookups run in chunks of this many points on concurrent connections.
     subdivide_max_vertices: int = 128
+    lookup_chunk_points: int = 2_500
 
     cors_origins: list[str] = []
+
+    # Map layers (vector tiles, OGC API – Features, exports).
+    tile_feature_cap: int = 10_000  # most features in one vector tile
+    tile_cache_bytes: int = 64 * 1024 * 1024  # in-process cache of encoded tiles; 0 disables it
+    tile_max_age: int = 60  # Cache-Control max-age (seconds) of tiles and TileJSON
+    ogc_default_limit: int = 100
+    ogc_max_limit: int = 10_000
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from cli.main import alembic_config
-from demo import seed as demo_seed
 from db.engine import make_engine
+from demo import seed as demo_seed
 from settings import Settings, get_settings
 
 console = Console()
@@ -64,10 +64,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def bench_settings() -> Settings:
-    """Settings pointing at the benchmark database (created and migrated when missing)."""
+def bench_settings(suffix: str = "bench") -> Settings:
+    """Settings for the benchmark database ``<name>_<suffix>`` (created and migrated if new)."""
     base = make_url(get_settings().sqlalchemy_url)
-    name = f"{base.database}_bench"
+    name = f"{base.database}_{suffix}"
     admin = psycopg2.connect(host=base.host, port=base.port, user=base.username,
                              password=base.password, dbname="postgres")
     admin.autocommit = True
@@ -81,8 +81,8 @@ def bench_settings() -> Settings:
     return Settings(database_url=url)
 
 
-def bench_engine() -> Engine:
-    return make_engine(bench_settings().sqlalchemy_url)
+def bench_engine(suffix: str = "bench") -> Engine:
+    return make_engine(bench_settings(suffix).sqlalchemy_url)
 
 
 def complaint_count(engine: Engine) -> int:

@@ -14,7 +14,10 @@ P = ParamSpec("P")
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    """A pooled engine. JIT is off: PostgreSQL's cost model turns it on for batch spatial joins,
+    where compiling takes longer (~100 ms) than the query itself."""
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         connect_args={"options": "-c jit=off"})
 
 
 @lru_cache

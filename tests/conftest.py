@@ -65,7 +65,8 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    # Small lookup chunks, so that the 2,000-point batch tests run over several connections.
+    return Settings(database_url=database_url, lookup_chunk_points=700)
 
 
 @pytest.fixture(scope="session")

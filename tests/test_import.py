@@ -96,7 +96,7 @@ def test_wards_find_their_district_spatially(import_db: tuple[str, Engine],
     url, engine = import_db
     wards = []
     for code, square in districts_utm()[:4]:
-        x0, y0, x1, y1 = square.bounds
+        x0, y0, *_ = square.bounds
         wards += [(f"{code}-W{j}", box(x0 + 5_000 * (j % 2), y0 + 5_000 * (j // 2),
                                       x0 + 5_000 * (j % 2 + 1), y0 + 5_000 * (j // 2 + 1)))
                   for j in range(4)]
