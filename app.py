@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from db.engine import get_engine, read
+from layers.routes import layer_routes
 from resolvers.context import Context
 from resolvers.root import build_schema
 from settings import Settings, get_settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            *layer_routes(settings, engine),
         ],
         middleware=[Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                                allow_methods=["GET", "POST"], allow_headers=["*"])],

@@ -12,6 +12,7 @@ from alembic.config import Config
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.export import export_cmd
 from db.engine import get_engine
 from demo import seed as demo_seed
 from errors import PhananhError
@@ -26,6 +27,7 @@ app = typer.Typer(help="phananh: citizen reports on a city, on PostGIS.", no_arg
                   add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("export")(export_cmd)
 
 
 def alembic_config(url: str | None = None) -> Config:

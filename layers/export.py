@@ -1,0 +1,168 @@
+"""Whole-layer exports: GeoJSON (RFC 7946), NDJSON, CSV (lon, lat, WKT) and GeoPackage.
+
+Rows come through a server-side cursor a batch at a time and leave as bytes before the next
+batch is read, so memory stays flat however many features match. GeoPackages are written by
+GDAL (through pyogrio), a batch per append, into a file the caller then streams.
+"""
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio.raw
+from sqlalchemy import BigInteger, Connection, Select, cast, extract, func, select
+
+from errors import ErrorCode, PhananhError
+from layers.features import features_select
+from layers.query import LayerQuery
+from layers.registry import Layer, Property
+
+BATCH = 5_000  # rows per cursor fetch (text formats)
+GPKG_BATCH = 50_000  # rows per GeoPackage append
+GDAL_UTC = 100  # GDAL's time zone flag for UTC
+GPKG_VERSION = "1.2"  # what GDAL ≥ 2.2 (QGIS 3 everywhere) reads without warnings
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    media_type: str
+    chunks: Callable[[Connection, Layer, LayerQuery, Progress], Iterator[bytes]] | None
+    """Bytes of the export, streamed; None for formats written to a file (GeoPackage)."""
+
+
+def geojson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
+                   progress: Progress) -> Iterator[bytes]:
+    """A FeatureCollection, one feature per line."""
+    yield b'{"type":"FeatureCollection","features":[\n'
+    separator = ""
+    for rows in _batches(conn, features_select(layer, query), BATCH):
+        yield (separator + ",\n".join(row.feature for row in rows)).encode()
+        separator = ",\n"
+        progress(len(rows))
+    yield b"\n]}\n"
+
+
+def ndjson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
+                  progress: Progress) -> Iterator[bytes]:
+    """Newline-delimited GeoJSON Features (GDAL's GeoJSONSeq reads it)."""
+    for rows in _batches(conn, features_select(layer, query), BATCH):
+        yield "".join(row.feature + "\n" for row in rows).encode()
+        progress(len(rows))
+
+
+def csv_chunks(conn: Connection, layer: Layer, query: LayerQuery,
+               progress: Progress) -> Iterator[bytes]:
+    """``id``, the properties, then ``lon``, ``lat`` (a point on the feature) and ``wkt``."""
+    rows_query = layer.select(query).subquery("features")
+    anchor = rows_query.c.geom if not layer.polygonal else func.ST_PointOnSurface(
+        rows_query.c.geom)
+    columns = [
+        rows_query.c.fid.label("id"),
+        *(_as_text(p, rows_query.c[p.name]) for p in layer.properties),
+        func.ST_X(anchor).label("lon"),
+        func.ST_Y(anchor).label("lat"),
+        func.ST_AsText(rows_query.c.geom).label("wkt"),
+    ]
+    statement = select(*columns)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([c.name for c in statement.selected_columns])
+    for rows in _batches(conn, statement, BATCH):
+        writer.writerows(rows)
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+        progress(len(rows))
+    yield buffer.getvalue().encode()
+
+
+def write_gpkg(conn: Connection, layer: Layer, query: LayerQuery, path: Path,
+               progress: Progress) -> None:
+    """Write a GeoPackage at ``path`` (replaced if present) in appended batches."""
+    rows_query = layer.select(query).subquery("features")
+    columns = [rows_query.c.fid.label("id"),
+               *(_gpkg_column(p, rows_query.c[p.name]) for p in layer.properties)]
+    statement = select(func.ST_AsBinary(rows_query.c.geom).label("wkb"), *columns)
+    names = [c.name for c in columns]
+    path.unlink(missing_ok=True)
+    written = False
+    for rows in _batches(conn, statement, GPKG_BATCH):
+        _append_gpkg(path, layer, names, rows, append=written)
+        written = True
+        progress(len(rows))
+    if not written:  # an empty layer still has its table and fields
+        _append_gpkg(path, layer, names, [], append=False)
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        ExportFormat("geojson", "application/geo+json", geojson_chunks),
+        ExportFormat("ndjson", "application/x-ndjson", ndjson_chunks),
+        ExportFormat("csv", "text/csv; charset=utf-8", csv_chunks),
+        ExportFormat("gpkg", "application/geopackage+sqlite3", None),
+    )
+}
+
+
+def get_format(name: str) -> ExportFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise PhananhError(ErrorCode.UNSUPPORTED_FORMAT,
+                           f"No export format {name!r}; formats: {', '.join(FORMATS)}.",
+                           format=name) from None
+
+
+def _batches(conn: Connection, statement: Select[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Rows of ``statement`` a batch at a time, through a server-side (named) cursor."""
+    result = conn.execution_options(stream_results=True, yield_per=size).execute(statement)
+    yield from result.partitions()
+
+
+def _as_text(prop: Property, column: Any) -> Any:
+    """Timestamps as RFC 3339 in UTC; the snapshot's session time zone is UTC."""
+    if prop.format == "date-time":
+        return func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"').label(prop.name)
+    return column.label(prop.name)
+
+
+def _gpkg_column(prop: Property, column: Any) -> Any:
+    """Timestamps as microseconds since the epoch: numpy turns those into datetimes at once."""
+    if prop.format == "date-time":
+        return cast(extract("epoch", column) * 1_000_000, BigInteger).label(prop.name)
+    return column.label(prop.name)
+
+
+def _append_gpkg(path: Path, layer: Layer, names: list[str], rows: Sequence[Any],
+                 append: bool) -> None:
+    kinds = {"id": "string", **{p.name: p.format or p.type for p in layer.properties}}
+    arrays, masks, offsets = [], [], {}
+    for index, name in enumerate(names, start=1):
+        values = [row[index] for row in rows]
+        missing = np.array([v is None for v in values], dtype=bool)
+        kind = kinds[name]
+        if kind == "date-time":
+            data = np.array([0 if v is None else v for v in values], dtype="int64")
+            arrays.append(data.astype("datetime64[us]"))
+            offsets[name] = np.full(len(values), GDAL_UTC, dtype="int16")
+        elif kind == "integer":
+            arrays.append(np.array([0 if v is None else v for v in values], dtype="int64"))
+        elif kind == "number":
+            arrays.append(np.array([np.nan if v is None else v for v in values],
+                                   dtype="float64"))
+        else:
+            arrays.append(np.array(values, dtype=object))
+        masks.append(missing if missing.any() else None)
+    geometry = np.array([bytes(row[0]) for row in rows], dtype=object)
+    pyogrio.raw.write(
+        str(path), geometry, arrays, names, field_mask=masks, layer=layer.id, driver="GPKG",
+        geometry_type=layer.geometry_type, crs="EPSG:4326", encoding="UTF-8", append=append,
+        gdal_tz_offsets=offsets, dataset_options={"VERSION": GPKG_VERSION},
+    )

@@ -1,0 +1,232 @@
+"""The layers phananh publishes: SQL source, geometry, and an explicit public allow-list.
+
+A layer never selects ``*``: each published property is named here, and complaint properties
+are taken from ``PUBLIC_COMPLAINT_COLUMNS`` by name, so a reporter column cannot appear in a
+tile, an OGC response or an export even by accident (the lookup fails at import). Addresses of
+categories marked sensitive are withheld, as in the GraphQL API, and the complaint's internal
+numeric id stays private: the public id is the feature id.
+"""
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    Select,
+    Text,
+    case,
+    func,
+    null,
+    select,
+    text,
+)
+
+from db.complaints import where_clauses
+from db.tables import (
+    COMPLAINT_STATUSES,
+    PUBLIC_COMPLAINT_COLUMNS,
+    admin_area,
+    boundary_generation,
+    category,
+    complaint,
+)
+from errors import ErrorCode, PhananhError
+from geo.jurisdiction import GENERATIONS_IN_FORCE
+from layers.query import LayerQuery, Params, complaint_filter, parse_query
+
+
+@dataclass(frozen=True)
+class Property:
+    """One published attribute: its SQL, its JSON-schema type, and where it is shown."""
+
+    name: str
+    expression: ColumnElement[Any]
+    type: str = "string"  # JSON schema: string, integer, number
+    format: str | None = None  # "date-time" for timestamps
+    description: str = ""
+    in_tiles: bool = False  # vector tiles carry only what a map needs to draw and filter
+    values: Sequence[str] | None = None  # an enumeration, when the property has one
+
+
+@dataclass(frozen=True)
+class Layer:
+    id: str
+    title: str
+    description: str
+    geometry_type: str  # GeoJSON type of every feature: Point, MultiPolygon, …
+    source: FromClause  # the tables and joins the properties come from
+    geometry: ColumnElement[Any]  # a GiST-indexed EPSG:4326 column
+    key: ColumnElement[str]  # the public feature id: unique, indexed, the paging order
+    properties: tuple[Property, ...]
+    where: Callable[[LayerQuery], list[ColumnElement[bool]]]
+    tables: tuple[str, ...]  # the tables whose data version the layer follows (ETags)
+    queryables: tuple[str, ...] = ()  # properties usable as equality filters
+    temporal: str | None = None  # the date-time property `datetime` filters on
+    minzoom: int = 0
+    maxzoom: int = 22
+    tile_properties: tuple[Property, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tile_properties",
+                           tuple(p for p in self.properties if p.in_tiles))
+
+    @property
+    def polygonal(self) -> bool:
+        return "Polygon" in self.geometry_type
+
+    def property(self, name: str) -> Property:
+        return next(p for p in self.properties if p.name == name)
+
+    def parse(self, params: Params, extra: Collection[str] = ()) -> LayerQuery:
+        """The layer's filters from request parameters (400 on anything it does not know)."""
+        queryables = {name: self.property(name).values for name in self.queryables}
+        return parse_query(params, queryables, self.temporal is not None, extra)
+
+    def select(self, query: LayerQuery, properties: Sequence[Property] | None = None
+               ) -> Select[Any]:
+        """``fid``, ``geom`` and the properties (all by default) of the matching features."""
+        chosen = self.properties if properties is None else properties
+        return (
+            select(self.key.label("fid"), self.geometry.label("geom"),
+                   *(p.expression.label(p.name) for p in chosen))
+            .select_from(self.source)
+            .where(*self.where(query))
+        )
+
+
+def _public(name: str) -> Any:
+    """A complaint column from the public allow-list (KeyError for anything else)."""
+    return {c.name: c for c in PUBLIC_COMPLAINT_COLUMNS}[name]
+
+
+def _in_force(area: Any, level: str) -> ColumnElement[bool]:
+    """Areas of the boundary generation in force today for ``level``."""
+    generations = (
+        text(GENERATIONS_IN_FORCE)
+        .bindparams(at=datetime.now(UTC).date())
+        .columns(level=Text, generation_id=Integer)
+        .subquery("in_force")
+    )
+    return area.c.generation_id.in_(
+        select(generations.c.generation_id).where(generations.c.level == level))
+
+
+def _area_where(area: Any, level: str, filterable: dict[str, ColumnElement[Any]]
+                ) -> Callable[[LayerQuery], list[ColumnElement[bool]]]:
+    def where(query: LayerQuery) -> list[ColumnElement[bool]]:
+        clauses = [area.c.level == level, _in_force(area, level)]
+        if query.bbox is not None:
+            clauses.append(area.c.geom.op("&&")(func.ST_MakeEnvelope(*query.bbox, 4326)))
+        clauses.extend(filterable[name].in_(values) for name, values in query.equals)
+        return clauses
+
+    return where
+
+
+def _complaints() -> Layer:
+    ward = admin_area.alias("ward")
+    district = admin_area.alias("district")
+    # Outer joins on primary keys: PostgreSQL drops the ones a query does not use (tiles).
+    source = (
+        complaint.outerjoin(ward, ward.c.id == _public("ward_id"))
+        .outerjoin(district, district.c.id == _public("district_id"))
+        .outerjoin(category, category.c.code == _public("category_code"))
+    )
+
+    def timestamp(name: str, description: str) -> Property:
+        return Property(name, _public(name), format="date-time", description=description)
+
+    properties = (
+        Property("public_id", _public("public_id"), description="Public reference (PA-…).",
+                 in_tiles=True),
+        Property("category_code", _public("category_code"), in_tiles=True),
+        Property("status", _public("status"), in_tiles=True, values=COMPLAINT_STATUSES),
+        Property("description", _public("description")),
+        Property("address", case((category.c.sensitive, null()), else_=_public("address")),
+                 description="Withheld (null) for categories marked sensitive."),
+        Property("channel", _public("channel")),
+        Property("media_urls", func.nullif(func.array_to_string(_public("media_urls"), " "), ""),
+                 description="Space-separated URLs (null when there are none)."),
+        timestamp("created_at", "When the report was received."),
+        timestamp("updated_at", "Last change."),
+        timestamp("first_action_at", "First action by an official."),
+        timestamp("due_at", "Deadline from the category's service level."),
+        timestamp("resolved_at", "When it was resolved."),
+        Property("rating", _public("rating")),
+        timestamp("rated_at", "When the reporter rated the outcome."),
+        Property("ward_code", ward.c.code),
+        Property("ward_name", ward.c.name),
+        Property("district_code", district.c.code),
+        Property("district_name", district.c.name),
+    )
+    return Layer(
+        id="complaints",
+        title="Citizen complaints",
+        description="Reports by citizens, at the place they are about. No reporter details.",
+        geometry_type="Point",
+        source=source,
+        geometry=_public("location"),
+        key=_public("public_id"),
+        properties=properties,
+        where=lambda query: where_clauses(complaint_filter(query)),
+        tables=("complaint", "admin_area", "boundary_generation", "category"),
+        queryables=("category_code", "status", "ward_code", "district_code"),
+        temporal="created_at",
+    )
+
+
+def _areas(level: str, layer_id: str, title: str) -> Layer:
+    area = admin_area.alias(level)
+    parent = admin_area.alias("parent")
+    source = (
+        area.join(boundary_generation, boundary_generation.c.id == area.c.generation_id)
+        .outerjoin(parent, parent.c.id == area.c.parent_id)
+    )
+    properties = [
+        Property("code", area.c.code, in_tiles=True),
+        Property("name", area.c.name, in_tiles=True),
+        Property("name_en", area.c.name_en),
+        Property("area_km2", area.c.area_km2, type="number"),
+        Property("population", area.c.population, type="integer"),
+        Property("generation", boundary_generation.c.name,
+                 description="The boundary generation (in force today)."),
+    ]
+    queryables = ["code"]
+    if level == "ward":
+        properties[2:2] = [Property("district_code", parent.c.code, in_tiles=True),
+                           Property("district_name", parent.c.name)]
+        queryables.append("district_code")
+    return Layer(
+        id=layer_id,
+        title=title,
+        description=f"{title} of the boundary generation in force today.",
+        geometry_type="MultiPolygon",
+        source=source,
+        geometry=area.c.geom,
+        key=area.c.code,
+        properties=tuple(properties),
+        where=_area_where(area, level, {p.name: p.expression for p in properties
+                                        if p.name in queryables}),
+        tables=("admin_area", "boundary_generation"),
+        queryables=tuple(queryables),
+    )
+
+
+LAYERS: dict[str, Layer] = {
+    layer.id: layer
+    for layer in (_complaints(), _areas("ward", "wards", "Wards"),
+                  _areas("district", "districts", "Districts"))
+}
+
+
+def get_layer(layer_id: str) -> Layer:
+    try:
+        return LAYERS[layer_id]
+    except KeyError:
+        raise PhananhError(ErrorCode.NOT_FOUND,
+                           f"No layer {layer_id!r}; layers: {', '.join(LAYERS)}.",
+                           layer=layer_id) from None

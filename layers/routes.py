@@ -1,0 +1,285 @@
+"""HTTP for the layers: vector tiles, TileJSON, OGC API – Features and exports.
+
+Every failure leaves as JSON with a stable ``code`` (400 for bad input, 404 for unknown layers
+or features, 500 with no detail for anything unexpected). Tiles and TileJSON carry a strong ETag
+derived from the layer's data version and answer ``If-None-Match`` with 304; encoded tiles are
+also kept in an in-process LRU keyed by that ETag, so a repeated tile costs one version probe.
+"""
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import anyio.to_thread
+from sqlalchemy import Engine
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from db.engine import read
+from errors import ErrorCode, PhananhError
+from layers import ogc
+from layers.export import get_format, write_gpkg
+from layers.features import count, extent, features_select, page_select
+from layers.query import LayerQuery
+from layers.registry import LAYERS, Layer, get_layer
+from layers.tiles import Tile, parse_tile, render_tile, tilejson
+from layers.versions import Lru, data_version, matches, snapshot, strong_etag
+from settings import Settings
+
+log = logging.getLogger("phananh.layers")
+
+MVT = "application/vnd.mapbox-vector-tile"
+Endpoint = Callable[[Request], Awaitable[Response]]
+ITEM_PARAMETERS = ("limit", "after", "f")
+
+
+def layer_routes(settings: Settings, engine: Engine) -> list[BaseRoute]:
+    layers = LayerService(settings, engine)
+    routes = {
+        "/tiles/{layer}/{z}/{x}/{y}.mvt": layers.tile,
+        "/tiles/{name}": layers.tilejson,
+        "/export/{name}": layers.export,
+        "/ogc": layers.landing,
+        "/ogc/api": layers.api,
+        "/ogc/conformance": layers.conformance,
+        "/ogc/collections": layers.collections,
+        "/ogc/collections/{layer}": layers.collection,
+        "/ogc/collections/{layer}/queryables": layers.queryables,
+        "/ogc/collections/{layer}/items": layers.items,
+        "/ogc/collections/{layer}/items/{fid}": layers.item,
+    }
+    return [Route(path, json_errors(endpoint), methods=["GET"])
+            for path, endpoint in routes.items()]
+
+
+def json_errors(endpoint: Endpoint) -> Endpoint:
+    """Expected errors as coded JSON; anything else logged and masked as INTERNAL_ERROR."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except PhananhError as exc:
+            status = 404 if exc.code is ErrorCode.NOT_FOUND else 400
+            return JSONResponse({"description": exc.message, **exc.extensions},
+                                status_code=status)
+        except Exception:
+            log.exception("unexpected error serving %s", request.url.path)
+            return JSONResponse({"code": str(ErrorCode.INTERNAL_ERROR),
+                                 "description": "Unexpected error."}, status_code=500)
+
+    guarded.__name__ = endpoint.__name__
+    return guarded
+
+
+class LayerService:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.tiles: Lru[bytes] = Lru(settings.tile_cache_bytes, weigh=len)
+        self.facts: Lru[Any] = Lru(4096)  # counts and extents, keyed by data version
+
+    # Vector tiles ------------------------------------------------------------------------
+
+    async def tile(self, request: Request) -> Response:
+        layer = get_layer(request.path_params["layer"])
+        tile = parse_tile(*(request.path_params[k] for k in ("z", "x", "y")))
+        query = layer.parse(request.query_params.multi_items())
+        version = await read(self.engine, data_version, layer.tables)
+        etag = self._tile_etag(layer, tile, query, version)
+        if matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=self._cache_headers(etag))
+        body = self.tiles.get(etag)
+        if body is None:
+            etag, body = await anyio.to_thread.run_sync(self._render, layer, tile, query)
+        headers = self._cache_headers(etag)
+        if not body:
+            return Response(status_code=204, headers=headers)
+        return Response(body, media_type=MVT, headers=headers)
+
+    def _render(self, layer: Layer, tile: Tile, query: LayerQuery) -> tuple[str, bytes]:
+        """The tile and the ETag of the snapshot it was made from (cached under that ETag)."""
+        with snapshot(self.engine) as conn:
+            etag = self._tile_etag(layer, tile, query, data_version(conn, layer.tables))
+            body = render_tile(conn, layer, tile, query, self.settings.tile_feature_cap)
+        self.tiles.put(etag, body)
+        return etag, body
+
+    def _tile_etag(self, layer: Layer, tile: Tile, query: LayerQuery, version: str) -> str:
+        return strong_etag("tile", layer.id, version, tile, query.key,
+                           self.settings.tile_feature_cap)
+
+    async def tilejson(self, request: Request) -> Response:
+        layer = get_layer(_strip_suffix(request.path_params["name"], ".json"))
+        params = request.query_params.multi_items()
+        layer.parse(params)  # refuse bad filters here rather than on every tile
+        version = await read(self.engine, data_version, layer.tables)
+        base = str(request.base_url).rstrip("/")
+        etag = strong_etag("tilejson", layer.id, version, base, params)
+        if matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=self._cache_headers(etag))
+        bounds = (await self._extents([layer]))[layer.id]["bbox"]
+        url = f"{base}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
+        if params:
+            url += "?" + urlencode(params)
+        return JSONResponse(tilejson(layer, url, bounds), headers=self._cache_headers(etag))
+
+    def _cache_headers(self, etag: str) -> dict[str, str]:
+        return {"ETag": etag, "Cache-Control": f"public, max-age={self.settings.tile_max_age}"}
+
+    # Exports -----------------------------------------------------------------------------
+
+    async def export(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        layer_id, _, extension = name.rpartition(".")
+        layer = get_layer(layer_id or name)
+        export_format = get_format(extension)
+        query = layer.parse(request.query_params.multi_items())
+        headers = {"Content-Disposition": f'attachment; filename="{layer.id}.{extension}"'}
+        if export_format.chunks is None:
+            folder = Path(tempfile.mkdtemp(prefix="phananh-export-"))
+            path = folder / f"{layer.id}.gpkg"
+            await anyio.to_thread.run_sync(self._write_gpkg, layer, query, path)
+            return FileResponse(path, media_type=export_format.media_type, headers=headers,
+                                background=BackgroundTask(shutil.rmtree, folder, True))
+        chunks = export_format.chunks
+
+        def produce() -> Iterator[bytes]:
+            with snapshot(self.engine) as conn:
+                yield from chunks(conn, layer, query, _ignore)
+
+        return StreamingResponse(_in_threads(produce()), media_type=export_format.media_type,
+                                 headers=headers)
+
+    def _write_gpkg(self, layer: Layer, query: LayerQuery, path: Path) -> None:
+        with snapshot(self.engine) as conn:
+            write_gpkg(conn, layer, query, path, _ignore)
+
+    # OGC API – Features ------------------------------------------------------------------
+
+    async def landing(self, request: Request) -> Response:
+        return JSONResponse(ogc.landing(_ogc_base(request)))
+
+    async def api(self, request: Request) -> Response:
+        document = ogc.openapi(_ogc_base(request), LAYERS.values(), self.settings)
+        return JSONResponse(document, media_type=ogc.OPENAPI_JSON)
+
+    async def conformance(self, request: Request) -> Response:
+        return JSONResponse(ogc.conformance())
+
+    async def collections(self, request: Request) -> Response:
+        extents = await self._extents(list(LAYERS.values()))
+        return JSONResponse(ogc.collections(LAYERS.values(), _ogc_base(request), extents))
+
+    async def collection(self, request: Request) -> Response:
+        layer = get_layer(request.path_params["layer"])
+        extents = await self._extents([layer])
+        return JSONResponse(ogc.collection(layer, _ogc_base(request), extents[layer.id]))
+
+    async def queryables(self, request: Request) -> Response:
+        layer = get_layer(request.path_params["layer"])
+        return JSONResponse(ogc.queryables(layer, _ogc_base(request)),
+                            media_type=ogc.SCHEMA_JSON)
+
+    async def items(self, request: Request) -> Response:
+        layer = get_layer(request.path_params["layer"])
+        params = request.query_params.multi_items()
+        query = layer.parse(params, extra=ITEM_PARAMETERS)
+        options = dict(params)
+        _check_json(options.get("f"))
+        limit = self._limit(options.get("limit"))
+        after = options.get("after")
+
+        def page() -> tuple[int, list[Any]]:
+            with snapshot(self.engine) as conn:
+                key = strong_etag("count", layer.id, data_version(conn, layer.tables), query.key)
+                matched = self.facts.through(key, lambda: count(conn, layer, query))
+                return matched, list(conn.execute(page_select(layer, query, after, limit)))
+
+        matched, rows = await anyio.to_thread.run_sync(page)
+        next_after = rows[limit - 1].fid if len(rows) > limit else None
+        body = ogc.items_page(layer, _ogc_base(request), params,
+                              [row.feature for row in rows[:limit]], matched, next_after)
+        return Response(body, media_type=ogc.GEOJSON)
+
+    async def item(self, request: Request) -> Response:
+        layer = get_layer(request.path_params["layer"])
+        fid = request.path_params["fid"]
+        _check_json(request.query_params.get("f"))
+
+        def find() -> Any:
+            with snapshot(self.engine) as conn:
+                return conn.execute(features_select(layer, LayerQuery(), fid)).first()
+
+        row = await anyio.to_thread.run_sync(find)
+        if row is None:
+            raise PhananhError(ErrorCode.NOT_FOUND, f"No feature {fid!r} in {layer.id}.",
+                               featureId=fid)
+        base = _ogc_base(request)
+        feature = json.loads(row.feature)
+        feature["links"] = [
+            ogc.link(str(request.url), "self", ogc.GEOJSON, "This feature"),
+            ogc.link(f"{base}/collections/{layer.id}", "collection", ogc.JSON, "The collection"),
+        ]
+        return JSONResponse(feature, media_type=ogc.GEOJSON)
+
+    def _limit(self, text: str | None) -> int:
+        if text is None:
+            return self.settings.ogc_default_limit
+        if not text.isdigit() or int(text) < 1:
+            raise PhananhError(ErrorCode.BAD_INPUT, "limit must be a positive integer.",
+                               parameter="limit")
+        if int(text) > self.settings.ogc_max_limit:
+            raise PhananhError(ErrorCode.PAGE_TOO_LARGE,
+                               f"limit is at most {self.settings.ogc_max_limit}; follow the "
+                               f"`next` links for more.", maxLimit=self.settings.ogc_max_limit)
+        return int(text)
+
+    async def _extents(self, layers: list[Layer]) -> dict[str, dict[str, Any]]:
+        def compute() -> dict[str, dict[str, Any]]:
+            with snapshot(self.engine) as conn:
+                found = {}
+                for layer in layers:
+                    key = strong_etag("extent", layer.id, data_version(conn, layer.tables))
+                    found[layer.id] = self.facts.through(key, lambda one=layer: extent(conn, one))
+                return found
+
+        return await anyio.to_thread.run_sync(compute)
+
+
+async def _in_threads(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    """Iterate a blocking generator in worker threads; close it (and its cursor) however the
+    response ends, a disconnected client included."""
+    done = object()
+    try:
+        while (chunk := await anyio.to_thread.run_sync(next, chunks, done)) is not done:
+            yield chunk  # type: ignore[misc]
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(chunks.close)
+
+
+def _check_json(requested: str | None) -> None:
+    if requested not in (None, "json", "geojson"):
+        raise PhananhError(ErrorCode.UNSUPPORTED_FORMAT,
+                           "Only JSON is served here (f=json).", format=requested)
+
+
+def _ogc_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def _strip_suffix(name: str, suffix: str) -> str:
+    if not name.endswith(suffix):
+        raise PhananhError(ErrorCode.NOT_FOUND, f"Ask for {name}{suffix} (TileJSON).")
+    return name.removesuffix(suffix)
+
+
+def _ignore(rows: int) -> None:
+    """No progress to report over HTTP."""

@@ -1,0 +1,97 @@
+"""Mapbox Vector Tiles (2.1) and TileJSON 3.0, made by PostGIS in one statement per tile.
+
+``ST_TileEnvelope`` gives the tile's Web-Mercator square; features are found with ``&&``
+against that square grown by the tile buffer (so the GiST index does the work, and points just
+outside the edge still reach the neighbouring tile's buffer, as symbols need); at most
+``cap`` of them are taken; ``ST_AsMVTGeom`` moves them into tile coordinates and ``ST_AsMVT``
+encodes the layer.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, literal_column, select
+
+from errors import ErrorCode, PhananhError
+from layers.query import LayerQuery
+from layers.registry import Layer
+
+EXTENT = 4096  # tile coordinate units per side
+BUFFER = 64  # units of buffer around the tile (1/64 of its side)
+MAX_ZOOM = 24
+WEB_MERCATOR_HALF = 20037508.342789244  # metres from the origin to the edge of the square world
+TILEJSON_TYPES = {"string": "String", "integer": "Number", "number": "Number"}
+_COORDINATE = re.compile(r"^\d{1,8}$")
+
+
+@dataclass(frozen=True)
+class Tile:
+    z: int
+    x: int
+    y: int
+
+
+def parse_tile(z: str, x: str, y: str) -> Tile:
+    """Tile coordinates from a URL, or a BAD_TILE error that says what is wrong."""
+    if not all(_COORDINATE.match(v) for v in (z, x, y)):
+        raise PhananhError(ErrorCode.BAD_TILE, "z, x and y must be non-negative integers.",
+                           z=z, x=x, y=y)
+    tile = Tile(int(z), int(x), int(y))
+    if tile.z > MAX_ZOOM:
+        raise PhananhError(ErrorCode.BAD_TILE, f"Zoom must be within 0..{MAX_ZOOM}.", z=tile.z)
+    size = 1 << tile.z
+    if tile.x >= size or tile.y >= size:
+        raise PhananhError(ErrorCode.BAD_TILE,
+                           f"At zoom {tile.z}, x and y must be within 0..{size - 1}.",
+                           z=tile.z, x=tile.x, y=tile.y)
+    return tile
+
+
+def tile_select(layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> Select[Any]:
+    """The one SQL statement that returns the tile's bytes (empty when nothing is in it)."""
+    world = func.ST_MakeEnvelope(-WEB_MERCATOR_HALF, -WEB_MERCATOR_HALF, WEB_MERCATOR_HALF,
+                                 WEB_MERCATOR_HALF, 3857)
+    envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
+    search = func.ST_Transform(
+        func.ST_TileEnvelope(tile.z, tile.x, tile.y, world, BUFFER / EXTENT), 4326)
+    found = (
+        layer.select(query, layer.tile_properties)
+        .where(layer.geometry.op("&&")(search))
+        .limit(cap)
+        .subquery("found")
+    )
+    geometry = func.ST_AsMVTGeom(func.ST_Transform(found.c.geom, 3857), envelope, EXTENT,
+                                 BUFFER, True)
+    mvt = select(geometry.label("geom"),
+                 *(found.c[p.name] for p in layer.tile_properties)).subquery("mvt")
+    return select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom")).select_from(mvt)
+
+
+def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> bytes:
+    return bytes(conn.execute(tile_select(layer, tile, query, cap)).scalar_one() or b"")
+
+
+def tilejson(layer: Layer, tiles_url: str, bounds: list[float] | None) -> dict[str, Any]:
+    """TileJSON 3.0.0, so MapLibre can add the layer as a source by URL."""
+    west, south, east, north = bounds or [-180.0, -85.0511, 180.0, 85.0511]
+    center_zoom = max(layer.minzoom, min(layer.maxzoom, 11))
+    return {
+        "tilejson": "3.0.0",
+        "name": layer.title,
+        "description": layer.description,
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": layer.minzoom,
+        "maxzoom": layer.maxzoom,
+        "bounds": [west, south, east, north],
+        "center": [(west + east) / 2, (south + north) / 2, center_zoom],
+        "vector_layers": [{
+            "id": layer.id,
+            "description": layer.description,
+            "minzoom": layer.minzoom,
+            "maxzoom": layer.maxzoom,
+            "fields": {p.name: TILEJSON_TYPES[p.type] for p in layer.tile_properties},
+        }],
+    }

@@ -1,0 +1,261 @@
+"""Vector tiles and TileJSON against an independent computation.
+
+Tiles are decoded with ``mapbox_vector_tile``; which complaints and wards a tile must hold is
+worked out here from z/x/y with the Web-Mercator formulas (numpy, shapely) over the same rows,
+not by asking the code under test.
+"""
+
+import math
+from typing import Any
+
+import mapbox_vector_tile
+import numpy as np
+import pytest
+import shapely
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from app import create_app
+from settings import Settings
+
+R = 6378137.0  # the Web-Mercator sphere
+EXTENT, BUFFER = 4096, 64  # what the tiles promise: 4096 units a side, 64 units of buffer
+AMBIGUOUS_M = 0.01  # points this close to an edge may fall either way after rounding
+
+
+def mercator(lon: Any, lat: Any) -> tuple[Any, Any]:
+    return R * np.radians(lon), R * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    size = 2 * math.pi * R / 2**z
+    west, north = -math.pi * R + x * size, math.pi * R - y * size
+    return west, north - size, west + size, north
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    mx, my = mercator(lon, lat)
+    size = 2 * math.pi * R / 2**z
+    return z, int((mx + math.pi * R) // size), int((math.pi * R - my) // size)
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    return mapbox_vector_tile.decode(body, default_options={"y_coord_down": True})
+
+
+@pytest.fixture(scope="module")
+def points(engine: Engine, demo: Any) -> dict[str, np.ndarray]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT public_id, ST_X(location), ST_Y(location), status, category_code, created_at "
+            "FROM complaint ORDER BY public_id")).all()
+    ids, lon, lat, status, category, created = map(list, zip(*rows, strict=True))
+    mx, my = mercator(np.array(lon), np.array(lat))
+    return {"id": np.array(ids), "lon": np.array(lon), "lat": np.array(lat), "mx": mx, "my": my,
+            "status": np.array(status), "category": np.array(category),
+            "created": np.array(created)}
+
+
+def expected_ids(points: dict[str, np.ndarray], z: int, x: int, y: int,
+                 mask: np.ndarray | None = None) -> tuple[set[str], set[str]]:
+    """(surely in the tile, possibly in it): inside the buffered square, edge cases apart."""
+    west, south, east, north = tile_bounds(z, x, y)
+    margin = (east - west) * BUFFER / EXTENT
+    mx, my = points["mx"], points["my"]
+    inside = ((mx >= west - margin) & (mx <= east + margin)
+              & (my >= south - margin) & (my <= north + margin))
+    edge = np.minimum.reduce([np.abs(mx - (west - margin)), np.abs(mx - (east + margin)),
+                              np.abs(my - (south - margin)), np.abs(my - (north + margin))])
+    keep = np.ones(len(mx), dtype=bool) if mask is None else mask
+    sure = inside & (edge > AMBIGUOUS_M) & keep
+    possible = (inside | (edge <= AMBIGUOUS_M)) & keep
+    return set(points["id"][sure]), set(points["id"][possible])
+
+
+def features(client: TestClient, url: str, layer: str = "complaints",
+             params: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    response = client.get(url, params=params)
+    assert response.status_code in (200, 204), response.text
+    if response.status_code == 204:
+        return []
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    return decode(response.content)[layer]["features"]
+
+
+def test_tiles_hold_exactly_the_complaints_in_their_buffered_envelope(
+        client: TestClient, points: dict[str, np.ndarray]) -> None:
+    centre = (float(np.median(points["lon"])), float(np.median(points["lat"])))
+    corner = (float(points["lon"].min()), float(points["lat"].min()))
+    checked = 0
+    for lon, lat in (centre, corner):
+        for z in (10, 12, 13, 14, 15, 16):
+            z, x, y = tile_of(lon, lat, z)
+            sure, possible = expected_ids(points, z, x, y)
+            found = features(client, f"/tiles/complaints/{z}/{x}/{y}.mvt")
+            got = {f["properties"]["public_id"] for f in found}
+            assert len(got) == len(found), "a complaint appears twice in one tile"
+            assert sure <= got <= possible, (z, x, y, len(sure), len(got))
+            west, south, east, north = tile_bounds(z, x, y)
+            index = {public_id: i for i, public_id in enumerate(points["id"])}
+            for feature in found:
+                i = index[feature["properties"]["public_id"]]
+                assert set(feature["properties"]) == {"public_id", "category_code", "status"}
+                assert feature["properties"]["status"] == points["status"][i]
+                assert feature["properties"]["category_code"] == points["category"][i]
+                px, py = feature["geometry"]["coordinates"]
+                assert px == pytest.approx((points["mx"][i] - west) / (east - west) * EXTENT,
+                                           abs=1)
+                assert py == pytest.approx((north - points["my"][i]) / (north - south) * EXTENT,
+                                           abs=1)
+            checked += len(sure)
+    assert checked > 1_000  # a real sample, not a handful of points
+
+
+def test_tile_filters_match_numpy(client: TestClient, points: dict[str, np.ndarray]) -> None:
+    z, x, y = tile_of(float(np.median(points["lon"])), float(np.median(points["lat"])), 11)
+    created = points["created"]
+    start, end = sorted(created)[len(created) // 4], sorted(created)[len(created) // 2]
+    mask = (np.isin(points["status"], ["RESOLVED", "CLOSED"])
+            & (points["category"] != "other") & (created >= start) & (created <= end))
+    params = [("status", "RESOLVED"), ("status", "CLOSED"),
+              ("category_code", ",".join(sorted(set(points["category"]) - {"other"}))),
+              ("datetime", f"{start.isoformat()}/{end.isoformat()}")]
+    sure, possible = expected_ids(points, z, x, y, mask)
+    found = features(client, f"/tiles/complaints/{z}/{x}/{y}.mvt", params=params)
+    got = {f["properties"]["public_id"] for f in found}
+    assert sure and sure <= got <= possible
+
+
+def test_feature_cap_limits_a_dense_tile(settings: Settings, engine: Engine,
+                                         points: dict[str, np.ndarray]) -> None:
+    capped = Settings(**{**settings.model_dump(), "tile_feature_cap": 25})
+    z, x, y = tile_of(float(np.median(points["lon"])), float(np.median(points["lat"])), 10)
+    _, possible = expected_ids(points, z, x, y)
+    with TestClient(create_app(capped, engine)) as client:
+        found = features(client, f"/tiles/complaints/{z}/{x}/{y}.mvt")
+    assert len(possible) > 25
+    assert len(found) == 25
+    assert {f["properties"]["public_id"] for f in found} <= possible
+
+
+def test_ward_tiles_hold_the_wards_in_force_that_cross_them(client: TestClient, demo: Any) -> None:
+    today = demo.now.date()
+    (in_force,) = [g for g in demo.generations
+                   if (g.valid_from is None or g.valid_from <= today)
+                   and (g.valid_to is None or today < g.valid_to)]
+    wards = [a for a in in_force.areas if a.level == "ward"]
+    centre = demo.outline.representative_point()
+    for z in (11, 13):
+        z, x, y = tile_of(centre.x, centre.y, z)
+        west, south, east, north = tile_bounds(z, x, y)
+        margin = (east - west) * BUFFER / EXTENT
+        pixel = (east - west) / EXTENT
+        tile_box = shapely.box(west - margin, south - margin, east + margin, north + margin)
+        sure, possible = set(), set()
+        for ward in wards:
+            projected = shapely.transform(ward.geometry, lambda c: np.column_stack(
+                mercator(c[:, 0], c[:, 1])))
+            overlap = projected.intersection(tile_box).area / pixel**2
+            if overlap > 4:  # more than a few pixels: cannot vanish when snapped to the grid
+                sure.add(ward.code)
+            if projected.intersects(tile_box.buffer(pixel)):
+                possible.add(ward.code)
+        found = features(client, f"/tiles/wards/{z}/{x}/{y}.mvt", layer="wards")
+        got = {f["properties"]["code"] for f in found}
+        assert sure and sure <= got <= possible
+        assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in found)
+        names = {a.code: a.name for a in wards}
+        assert all(f["properties"]["name"] == names[f["properties"]["code"]] for f in found)
+
+
+@pytest.mark.parametrize(("path", "code", "status"), [
+    ("/tiles/complaints/25/0/0.mvt", "BAD_TILE", 400),
+    ("/tiles/complaints/3/8/0.mvt", "BAD_TILE", 400),
+    ("/tiles/complaints/3/0/8.mvt", "BAD_TILE", 400),
+    ("/tiles/complaints/-1/0/0.mvt", "BAD_TILE", 400),
+    ("/tiles/complaints/a/0/0.mvt", "BAD_TILE", 400),
+    ("/tiles/complaints/3/1.5/0.mvt", "BAD_TILE", 400),
+    ("/tiles/complaints/99999999999/0/0.mvt", "BAD_TILE", 400),
+    ("/tiles/nowhere/3/0/0.mvt", "NOT_FOUND", 404),
+    ("/tiles/complaints/3/0/0.mvt?colour=red", "UNKNOWN_PARAMETER", 400),
+    ("/tiles/complaints/3/0/0.mvt?status=LOST", "BAD_INPUT", 400),
+    ("/tiles/complaints/3/0/0.mvt?bbox=1,2,3", "BAD_INPUT", 400),
+    ("/tiles/complaints/3/0/0.mvt?bbox=0,0,200,10", "BAD_COORDINATES", 400),
+    ("/tiles/complaints/3/0/0.mvt?datetime=yesterday", "BAD_INPUT", 400),
+    ("/tiles/wards/3/0/0.mvt?datetime=2025-01-01T00:00:00Z", "BAD_INPUT", 400),
+    ("/tiles/nowhere.json", "NOT_FOUND", 404),
+])
+def test_bad_tile_requests_get_a_coded_json_error(client: TestClient, path: str, code: str,
+                                                  status: int) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["code"] == code
+    assert response.json()["description"]
+
+
+def test_empty_tile_is_204(client: TestClient) -> None:
+    response = client.get("/tiles/complaints/10/512/512.mvt")  # the Gulf of Guinea
+    assert response.status_code == 204
+    assert response.content == b""
+    assert response.headers["etag"]
+
+
+def test_etag_answers_304_and_changes_with_the_data(
+        client: TestClient, engine: Engine, points: dict[str, np.ndarray],
+        count_statements: Any) -> None:
+    public_id = str(points["id"][0])
+    z, x, y = tile_of(float(points["lon"][0]), float(points["lat"][0]), 15)
+    url = f"/tiles/complaints/{z}/{x}/{y}.mvt"
+    first = client.get(url)
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert "max-age" in first.headers["cache-control"]
+    count_statements.statements.clear()
+    again = client.get(url)
+    assert again.content == first.content and again.headers["etag"] == etag
+    assert not any("ST_AsMVT" in s for s in count_statements.statements)  # from the cache
+    unchanged = client.get(url, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+
+    status = str(points["status"][0])
+    new_status = "REOPENED" if status != "REOPENED" else "RECEIVED"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE complaint SET status = :s WHERE public_id = :id"),
+                     {"s": new_status, "id": public_id})
+    try:
+        changed = client.get(url, headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["etag"] != etag
+        statuses = {f["properties"]["public_id"]: f["properties"]["status"]
+                    for f in decode(changed.content)["complaints"]["features"]}
+        assert statuses[public_id] == new_status
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE complaint SET status = :s WHERE public_id = :id"),
+                         {"s": status, "id": public_id})
+    restored = client.get(url)
+    assert restored.headers["etag"] not in (etag, changed.headers["etag"])
+
+
+def test_tilejson_describes_the_source_for_maplibre(client: TestClient,
+                                                   points: dict[str, np.ndarray]) -> None:
+    response = client.get("/tiles/complaints.json?status=RESOLVED")
+    assert response.status_code == 200 and response.headers["etag"]
+    document = response.json()
+    assert document["tilejson"] == "3.0.0"
+    assert document["tiles"] == [
+        "http://testserver/tiles/complaints/{z}/{x}/{y}.mvt?status=RESOLVED"]
+    assert document["bounds"] == pytest.approx(
+        [points["lon"].min(), points["lat"].min(), points["lon"].max(), points["lat"].max()],
+        abs=1e-9)
+    west, south, east, north = document["bounds"]
+    assert west <= document["center"][0] <= east and south <= document["center"][1] <= north
+    assert document["minzoom"] <= document["center"][2] <= document["maxzoom"]
+    (layer,) = document["vector_layers"]
+    assert layer["id"] == "complaints"
+    assert layer["fields"] == {"public_id": "String", "category_code": "String",
+                               "status": "String"}
+    again = client.get("/tiles/complaints.json?status=RESOLVED",
+                       headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
