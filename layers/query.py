@@ -94,9 +94,6 @@ def parse_bbox(text: str) -> BBox:
                            parameter="bbox")
     west, south, east, north = numbers
     check_bbox(west, south, east, north)
-    if west > east or south > north:
-        raise PhananhError(ErrorCode.BAD_INPUT,
-                           "bbox must have west ≤ east and south ≤ north.", parameter="bbox")
     return west, south, east, north
 
 
