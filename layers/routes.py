@@ -91,24 +91,30 @@ class LayerService:
         layer = get_layer(request.path_params["layer"])
         tile = parse_tile(*(request.path_params[k] for k in ("z", "x", "y")))
         query = layer.parse(request.query_params.multi_items())
-        version = await read(self.engine, data_version, layer.tables)
-        etag = self._tile_etag(layer, tile, query, version)
-        if matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers=self._cache_headers(etag))
-        body = self.tiles.get(etag)
-        if body is None:
-            etag, body = await anyio.to_thread.run_sync(self._render, layer, tile, query)
+        etag, body = await anyio.to_thread.run_sync(
+            self._tile, layer, tile, query, request.headers.get("if-none-match"))
         headers = self._cache_headers(etag)
+        if body is None:
+            return Response(status_code=304, headers=headers)
         if not body:
             return Response(status_code=204, headers=headers)
         return Response(body, media_type=MVT, headers=headers)
 
-    def _render(self, layer: Layer, tile: Tile, query: LayerQuery) -> tuple[str, bytes]:
-        """The tile and the ETag of the snapshot it was made from (cached under that ETag)."""
-        with snapshot(self.engine) as conn:
+    def _tile(self, layer: Layer, tile: Tile, query: LayerQuery,
+              if_none_match: str | None) -> tuple[str, bytes | None]:
+        """(ETag, body): None for "not modified"; a cached body; else one rendered now, cached
+        under the ETag of the snapshot it was made from. Autocommit: each statement is its own
+        snapshot, and the tile statement reads its data version itself."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             etag = self._tile_etag(layer, tile, query, data_version(conn, layer.tables))
-            body = render_tile(conn, layer, tile, query, self.settings.tile_feature_cap)
-        self.tiles.put(etag, body)
+            if matches(if_none_match, etag):
+                return etag, None
+            body = self.tiles.get(etag)
+            if body is None:
+                version, body = render_tile(conn, layer, tile, query,
+                                            self.settings.tile_feature_cap)
+                etag = self._tile_etag(layer, tile, query, version)
+                self.tiles.put(etag, body)
         return etag, body
 
     def _tile_etag(self, layer: Layer, tile: Tile, query: LayerQuery, version: str) -> str:

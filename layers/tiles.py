@@ -7,6 +7,7 @@ outside the edge still reach the neighbouring tile's buffer, as symbols need); a
 encodes the layer.
 """
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import Connection, Select, func, literal_column, select
 from errors import ErrorCode, PhananhError
 from layers.query import LayerQuery
 from layers.registry import Layer
+from layers.versions import dated, version_column
 
 EXTENT = 4096  # tile coordinate units per side
 BUFFER = 64  # units of buffer around the tile (1/64 of its side)
@@ -48,8 +50,16 @@ def parse_tile(z: str, x: str, y: str) -> Tile:
     return tile
 
 
+def tile_containing(lon: float, lat: float, z: int) -> Tile:
+    """The Web-Mercator tile at zoom ``z`` that holds the point (lon, lat)."""
+    n = 1 << z
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return Tile(z, min(n - 1, int((lon + 180) / 360 * n)), min(n - 1, max(0, int(y))))
+
+
 def tile_select(layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> Select[Any]:
-    """The one SQL statement that returns the tile's bytes (empty when nothing is in it)."""
+    """The one SQL statement that returns the tile's bytes (empty when nothing is in it) and the
+    version of the data it was made from."""
     world = func.ST_MakeEnvelope(-WEB_MERCATOR_HALF, -WEB_MERCATOR_HALF, WEB_MERCATOR_HALF,
                                  WEB_MERCATOR_HALF, 3857)
     envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
@@ -65,11 +75,15 @@ def tile_select(layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> Select
                                  BUFFER, True)
     mvt = select(geometry.label("geom"),
                  *(found.c[p.name] for p in layer.tile_properties)).subquery("mvt")
-    return select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom")).select_from(mvt)
+    return select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom").label("tile"),
+                  version_column(layer.tables).label("version")).select_from(mvt)
 
 
-def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> bytes:
-    return bytes(conn.execute(tile_select(layer, tile, query, cap)).scalar_one() or b"")
+def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
+                cap: int) -> tuple[str, bytes]:
+    """The tile's bytes and the data version they were read at (one statement, one snapshot)."""
+    row = conn.execute(tile_select(layer, tile, query, cap)).one()
+    return dated(row.version), bytes(row.tile or b"")
 
 
 def tilejson(layer: Layer, tiles_url: str, bounds: list[float] | None) -> dict[str, Any]:

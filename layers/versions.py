@@ -15,33 +15,54 @@ from datetime import UTC, datetime
 from threading import Lock
 from typing import Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    Text,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 V = TypeVar("V")
 
-READ_VERSIONS = text("SELECT table_name, version FROM data_version "
-                     "WHERE table_name = ANY(:tables) ORDER BY table_name")
+data_version_table = Table("data_version", MetaData(), Column("table_name", Text),
+                           Column("version", Text))
 FORMAT_VERSION = "1"  # bump when the encoding of tiles or documents changes
 
 
 @contextmanager
 def snapshot(engine: Engine) -> Iterator[Connection]:
-    """A read-only REPEATABLE READ transaction with timestamps rendered in UTC.
-
-    JIT is off: these are many short statements, for which compiling costs more than it saves.
-    """
+    """A read-only REPEATABLE READ transaction with timestamps rendered in UTC."""
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
-            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'; SET LOCAL jit = off")
+            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
             yield conn
+
+
+def version_column(tables: tuple[str, ...]) -> ColumnElement[str]:
+    """SQL for the version of ``tables``: put it in the statement that reads the data, and one
+    snapshot serves both, even outside a transaction."""
+    t = data_version_table.c
+    pairs = func.concat(t.table_name, ":", t.version)
+    return (select(func.string_agg(pairs, aggregate_order_by(literal("."), t.table_name)))
+            .where(t.table_name.in_(tables)).scalar_subquery())
 
 
 def data_version(conn: Connection, tables: tuple[str, ...]) -> str:
     """The version of the data in ``tables`` as seen by ``conn``'s snapshot."""
-    versions = conn.execute(READ_VERSIONS, {"tables": list(tables)}).all()
-    today = datetime.now(UTC).date().isoformat()
-    return ".".join(f"{name}:{version}" for name, version in versions) + f"@{today}"
+    return dated(conn.execute(select(version_column(tables))).scalar_one())
+
+
+def dated(version: str) -> str:
+    """A data version with today's date: area layers follow the generation in force today."""
+    return f"{version}@{datetime.now(UTC).date().isoformat()}"
 
 
 def strong_etag(*parts: object) -> str:
