@@ -1,8 +1,11 @@
-"""The Starlette application: ``/graphql`` over HTTP and WebSocket, and ``/healthz``."""
+"""The Starlette application: ``/graphql`` over HTTP and WebSocket, ``/healthz``, the layers,
+and the caller's identity from a bearer token."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,9 +15,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
+from auth.rate_limit import SubmissionLimits
+from auth.tokens import authenticate
 from db.engine import get_engine, read
+from errors import PhananhError
 from layers.routes import layer_routes
+from middleware import BodySizeLimit
 from resolvers.context import Context
 from resolvers.root import build_schema
 from settings import Settings, get_settings
@@ -26,9 +35,48 @@ class GraphQLApp(GraphQL[Context, None]):
                          graphql_ide="graphiql")
         self.settings = settings
         self.engine = engine
+        self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
+                                       settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        return Context(self.settings, self.engine, request)
+        context = Context(self.settings, self.engine, self.limits, request)
+        if isinstance(request, Request):
+            await self._sign_in(context, request.headers.get("authorization"))
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        """WebSocket clients send their token in connection_init: {"Authorization": "Bearer …"}
+        (or {"token": "…"}); a bad token closes the connection with 4403."""
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if header is None and params.get("token"):
+            header = f"Bearer {params['token']}"
+        await self._sign_in(context, header)
+        if context.auth_error:
+            raise ConnectionRejectionError
+        return UNSET
+
+    async def _sign_in(self, context: Context, header: str | None) -> None:
+        """Set the caller from an 'Authorization: Bearer …' value; remember why it failed."""
+        if not header:
+            return
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            context.auth_error = "the Authorization header must be 'Bearer <token>'."
+            return
+        try:
+            context.principal = await read(self.engine, authenticate, token.strip(),
+                                           self.settings.token_secret)
+        except PhananhError as error:
+            context.auth_error = error.message
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    def encode_json(self, data: object) -> str:
+        """orjson: a 10,000-point batch answer encodes ~10× faster than with json.dumps.
+        Text, not bytes: WebSocket clients expect GraphQL messages in text frames."""
+        return orjson.dumps(data).decode()
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
@@ -45,6 +93,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Everything loaded so far lives as long as the process: keep it out of the cyclic
+        # garbage collector, whose full passes over it otherwise stall requests for ~100 ms.
+        gc.freeze()
         yield
         engine.dispose()
 
@@ -55,7 +106,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Route("/healthz", healthz),
             *layer_routes(settings, engine),
         ],
-        middleware=[Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                               allow_methods=["GET", "POST"], allow_headers=["*"])],
+        middleware=[
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "POST"], allow_headers=["*"]),
+        ],
         lifespan=lifespan,
     )

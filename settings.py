@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     lookup_chunk_points: int = 2_500
 
     cors_origins: list[str] = []
+    max_body_bytes: int = 2_000_000  # a 10,000-point batch is about 400 kB
+
+    # Identity and workflow.
+    token_secret: str | None = None  # default: a secret kept in the database
+    reopen_window_days: int = 7
+    submissions_per_minute_per_client: int = 20
+    submissions_per_minute_per_token: int = 60
+    trust_forwarded_for: bool = False  # behind a proxy: take the client from X-Forwarded-For
 
     # Map layers (vector tiles, OGC API – Features, exports).
     tile_feature_cap: int = 10_000  # most features in one vector tile
@@ -42,6 +50,13 @@ class Settings(BaseSettings):
     tile_max_age: int = 60  # Cache-Control max-age (seconds) of tiles and TileJSON
     ogc_default_limit: int = 100
     ogc_max_limit: int = 10_000
+
+    # Analytics (hotspot maps, statistics): the most work one request may ask for.
+    max_grid_cells: int = 50_000  # non-empty cells returned by `grid`
+    max_hotspot_units: int = 20_000  # cells or areas in a Gi* analysis
+    max_cluster_points: int = 200_000  # complaints clustered by DBSCAN in one request
+    max_time_steps: int = 120  # weeks or months of an emerging hot spot analysis
+    max_series_periods: int = 1_200  # days, weeks or months of a statistics time series
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     cast,
     func,
     or_,
@@ -31,9 +32,13 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import aliased
 
-from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, complaint
+from auth.policy import is_reporter, may_act, may_see_personal
+from auth.principal import Principal
+from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
 from errors import ErrorCode, PhananhError
+from workflow.states import OPEN
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,12 @@ class ComplaintFilter:
     statuses: Sequence[str] = ()
     created_from: datetime | None = None
     created_to: datetime | None = None  # exclusive
+    overdue: bool | None = None  # open and past its due time (or, False: not so)
+    actionable_by: Principal | None = None  # only those this official may act on
+    reported_by: Principal | None = None  # only those this citizen reported
+
+
+PERSONAL_COLUMNS = ("reporter_name", "reporter_phone", "reporter_email")
 
 
 class Order(StrEnum):
@@ -96,27 +107,48 @@ def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
         clauses.append(c.created_at >= f.created_from)
     if f.created_to is not None:
         clauses.append(c.created_at < f.created_to)
+    if f.overdue is not None:
+        late = and_(c.status.in_(sorted(OPEN)), c.due_at < func.now())
+        clauses.append(late if f.overdue else ~late)
+    if f.actionable_by is not None:
+        clauses.append(may_act(f.actionable_by))
+    if f.reported_by is not None:
+        clauses.append(is_reporter(f.reported_by))
     return clauses
 
 
-def public_select(f: ComplaintFilter) -> Select[Any]:
-    """Public columns plus lon/lat (and distance when filtering by ``near``)."""
+def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Select[Any]:
+    """Public columns, lon/lat (and distance with ``near``), and what ``viewer`` may see.
+
+    Personal columns and the addresses of sensitive categories come back as NULL unless the
+    policy lets ``viewer`` see them: the database never hands them out otherwise.
+    """
+    c = complaint.c
+    see = may_see_personal(viewer)
+    sensitive = (select(category.c.sensitive).where(category.c.code == c.category_code)
+                 .scalar_subquery())
+    original = aliased(complaint)
     columns: list[Any] = [
-        *PUBLIC_COMPLAINT_COLUMNS,
-        func.ST_X(complaint.c.location).label("lon"),
-        func.ST_Y(complaint.c.location).label("lat"),
+        *(column for column in PUBLIC_COMPLAINT_COLUMNS if column.name != "address"),
+        case((or_(~sensitive, see), c.address)).label("address"),
+        func.ST_X(c.location).label("lon"),
+        func.ST_Y(c.location).label("lat"),
+        select(original.c.public_id).where(original.c.id == c.duplicate_of)
+        .scalar_subquery().label("duplicate_of_public_id"),
+        see.label("may_see_personal"),
+        may_act(viewer).label("may_act"),
+        *(case((see, c[name])).label(name) for name in PERSONAL_COLUMNS),
     ]
     if f.near is not None:
         columns.append(_distance(f.near).label("distance_m"))
     return select(*columns).where(*where_clauses(f))
 
 
-def fetch_page(
-    conn: Connection, f: ComplaintFilter, order: Order, first: int, after: str | None
-) -> Page:
+def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
+               after: str | None, viewer: Principal | None = None) -> Page:
     """One page of a keyset-paginated listing: stable under inserts, no OFFSET scans."""
     c = complaint.c
-    query = public_select(f)
+    query = complaint_select(f, viewer)
     if order is Order.DISTANCE:
         if f.near is None:
             raise PhananhError(ErrorCode.BAD_INPUT, "Ordering by DISTANCE needs a `near` filter.")
@@ -146,12 +178,15 @@ def count(conn: Connection, f: ComplaintFilter) -> int:
     return conn.execute(query).scalar_one()
 
 
-def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str]) -> list[Any]:
-    query = public_select(ComplaintFilter()).where(complaint.c.public_id.in_(list(public_ids)))
+def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
+                        viewer: Principal | None = None) -> list[Any]:
+    query = complaint_select(ComplaintFilter(), viewer).where(
+        complaint.c.public_id.in_(list(public_ids)))
     return list(conn.execute(query))
 
 
-def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: float) -> Any:
+def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: float,
+                     viewer: Principal | None = None) -> Any:
     """Insert one complaint and its first event; with a repeated idempotency key, return the
     complaint stored the first time instead (safe under concurrent retries)."""
     location = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
@@ -163,7 +198,7 @@ def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: 
     ).first()
     if inserted is None:
         return conn.execute(
-            public_select(ComplaintFilter()).where(
+            complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
         ).one()
     conn.execute(text("""
@@ -171,7 +206,7 @@ def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: 
         VALUES (:id, 'reporter', 'SUBMITTED', 'RECEIVED', CAST(:data AS jsonb))"""),
         {"id": inserted.id, "data": json.dumps({"channel": values.get("channel")})})
     return conn.execute(
-        public_select(ComplaintFilter()).where(complaint.c.id == inserted.id)).one()
+        complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()
 
 
 def new_public_id() -> str:

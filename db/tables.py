@@ -113,7 +113,11 @@ complaint = Table(
     Column("rated_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("idempotency_key", Text, unique=True),
+    Column("duplicate_of", BigInteger, ForeignKey("complaint.id")),
+    Column("assignee_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
+    Column("rejection_reason", Text),
     # Personal data: never selected by public queries, exports or tiles.
+    Column("reporter_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("reporter_name", Text),
     Column("reporter_phone", Text),
     Column("reporter_email", Text),
@@ -131,6 +135,36 @@ complaint_event = Table(
     Column("to_status", Text),
     Column("note", Text),
     Column("data", JSONB, nullable=False, server_default="{}"),
+)
+
+app_user = Table(
+    "app_user",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("display_name", Text),
+    Column("role", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+user_area = Table(
+    "user_area",
+    metadata,
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("level", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+)
+
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("jti", Text, primary_key=True),
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False),
+    Column("label", Text),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 # Public columns of a complaint: the allow-list every public query, export and tile starts from.

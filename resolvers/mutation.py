@@ -6,6 +6,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import Connection
 
+from auth.principal import Principal, Role
 from db import areas as area_sql
 from db import complaints as complaint_sql
 from db.engine import write
@@ -13,10 +14,12 @@ from errors import ErrorCode, PhananhError
 from geo.jurisdiction import lookup_points
 from resolvers.points import check_points
 from schema.inputs import SubmitComplaintInput
+from schema.permissions import NotAnalyst
 from schema.types import Complaint, Ctx
 
 
-def submit(conn: Connection, data: SubmitComplaintInput, lon: float, lat: float) -> Any:
+def submit(conn: Connection, data: SubmitComplaintInput, lon: float, lat: float,
+           reporter_account: Principal | None) -> Any:
     """Route the complaint to the ward holding it and store it, or say why not."""
     category = area_sql.categories_by_codes(conn, [data.category_code])
     if not category:
@@ -48,18 +51,25 @@ def submit(conn: Connection, data: SubmitComplaintInput, lon: float, lat: float)
         "reporter_name": reporter.name if reporter else None,
         "reporter_phone": reporter.phone if reporter else None,
         "reporter_email": reporter.email if reporter else None,
+        "reporter_user_id": reporter_account.user_id if reporter_account else None,
     }
-    return complaint_sql.insert_complaint(conn, values, lon, lat)
+    return complaint_sql.insert_complaint(conn, values, lon, lat, reporter_account)
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Report a problem at a place. It is routed to the ward "
                                      "holding the point; retries with the same "
-                                     "`idempotencyKey` return the first complaint.")
+                                     "`idempotencyKey` return the first complaint. Signed-in "
+                                     "citizens become the complaint's reporter.",
+                         permission_classes=[NotAnalyst])
     async def submit_complaint(self, info: Ctx, input: SubmitComplaintInput) -> Complaint:
+        context = info.context
+        principal = context.principal
+        context.limits.check(context.client_address, principal.token_id if principal else None)
         input.check()
         lon, lat = input.point()
-        await check_points(info.context.engine, [(lon, lat)])
-        row = await write(info.context.engine, submit, input, lon, lat)
+        await check_points(context.engine, [(lon, lat)])
+        account = principal if principal and principal.role is Role.CITIZEN else None
+        row = await write(context.engine, submit, input, lon, lat, account)
         return Complaint.from_row(row)

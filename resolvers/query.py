@@ -121,7 +121,8 @@ class Query:
 
     @strawberry.field
     async def complaint(self, info: Ctx, id: strawberry.ID) -> Complaint:
-        rows = await read(info.context.engine, complaint_sql.fetch_by_public_ids, [str(id)])
+        rows = await read(info.context.engine, complaint_sql.fetch_by_public_ids, [str(id)],
+                          info.context.principal)
         if not rows:
             raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {id!r}.")
         return Complaint.from_row(rows[0])
@@ -141,9 +142,11 @@ class Query:
             raise PhananhError(ErrorCode.PAGE_TOO_LARGE,
                                f"`first` must be between 0 and {maximum}; got {first}.",
                                maxPageSize=maximum)
-        query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices)
+        query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices,
+                                                       context.principal)
         order = complaint_sql.Order(order_by.value)
-        page = await read(context.engine, complaint_sql.fetch_page, query, order, first, after)
+        page = await read(context.engine, complaint_sql.fetch_page, query, order, first, after,
+                          context.principal)
         edges = [ComplaintEdge(cursor=cursor, node=Complaint.from_row(row))
                  for row, cursor in zip(page.rows, page.cursors, strict=True)]
         return ComplaintConnection(

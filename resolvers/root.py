@@ -10,12 +10,13 @@ from strawberry.tools import merge_types
 
 from resolvers.mutation import Mutation
 from resolvers.query import Query
+from resolvers.workflow import WorkflowMutation, WorkflowQuery
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query,)
-MUTATIONS: tuple[type, ...] = (Mutation,)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

@@ -3,12 +3,13 @@ so a bad value is refused with a clear code before any query runs."""
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 import strawberry
 
+from auth.principal import OFFICIAL_ROLES, Principal, Role
 from db.complaints import ComplaintFilter as ComplaintQuery
 from db.complaints import Near
 from errors import ErrorCode, PhananhError
@@ -63,8 +64,15 @@ class ComplaintFilter:
     statuses: list[ComplaintStatus] | None = None
     created_from: datetime | None = None
     created_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
+    overdue: bool | None = strawberry.field(
+        default=None, description="Open and past due (true), or not (false).")
+    in_my_jurisdiction: bool = strawberry.field(
+        default=False, description="Officials: only complaints you may act on.")
+    reported_by_me: bool = strawberry.field(
+        default=False, description="Citizens: only complaints you reported.")
 
-    def to_query(self, max_polygon_vertices: int) -> ComplaintQuery:
+    def to_query(self, max_polygon_vertices: int,
+                 principal: Principal | None = None) -> ComplaintQuery:
         bbox = None
         if self.bbox is not None:
             b = self.bbox
@@ -88,7 +96,21 @@ class ComplaintFilter:
             statuses=tuple(s.value for s in self.statuses or ()),
             created_from=self.created_from,
             created_to=self.created_to,
+            overdue=self.overdue,
+            actionable_by=self._caller(principal, self.in_my_jurisdiction, OFFICIAL_ROLES,
+                                       "inMyJurisdiction is for officials"),
+            reported_by=self._caller(principal, self.reported_by_me, {Role.CITIZEN},
+                                     "reportedByMe is for signed-in citizens"),
         )
+
+    @staticmethod
+    def _caller(principal: Principal | None, wanted: bool, roles: Collection[Role],
+                refusal: str) -> Principal | None:
+        if not wanted:
+            return None
+        if principal is None or principal.role not in roles:
+            raise PhananhError(ErrorCode.FORBIDDEN, f"{refusal}.")
+        return principal
 
 
 @strawberry.input(description="How to reach the reporter. Never shown publicly.")

@@ -1,13 +1,15 @@
 """Output types. Relations resolve through DataLoaders, so a page never costs a query per row."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from schema.scalars import GeoJSON
+from workflow.states import OPEN
 
 if TYPE_CHECKING:
     from resolvers.context import Context  # noqa: F401 (named in the Ctx alias below)
@@ -122,26 +124,61 @@ class Category:
                    sla_hours=row.sla_hours, sensitive=row.sensitive)
 
 
-@strawberry.type(description="A citizen's report at a place. Reporter details are never public.")
+@strawberry.type(description="How to reach the reporter: shown only to the reporter and to "
+                             "officials with jurisdiction over the complaint.")
+class Reporter:
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
+@strawberry.type(description="One entry of a complaint's append-only history.")
+class ComplaintEvent:
+    at: datetime
+    kind: str
+    from_status: ComplaintStatus | None
+    to_status: ComplaintStatus | None
+    actor_role: str = strawberry.field(
+        description="reporter, system, or the official's role.")
+    actor: str | None = strawberry.field(
+        description="Who acted; shown only to those who may see the complaint's personal data.")
+    note: str | None = strawberry.field(
+        description="The reporter's own notes are shown only to those who may see personal data.")
+    data: JSON
+
+
+@strawberry.type(description="A citizen's report at a place. Reporter details are shown only to "
+                             "the reporter and to officials with jurisdiction.")
 class Complaint:
     pk: strawberry.Private[int]
     category_code: strawberry.Private[str]
     ward_id: strawberry.Private[int | None]
     district_id: strawberry.Private[int | None]
     city_id: strawberry.Private[int | None]
-    raw_address: strawberry.Private[str | None]
+    may_see_personal: strawberry.Private[bool]
+    personal: strawberry.Private[tuple[str | None, str | None, str | None]]
     id: strawberry.ID
     description: str
     lon: float
     lat: float
     status: ComplaintStatus
+    version: int = strawberry.field(description="Send it back as `expectedVersion` when acting.")
     channel: str
     media_urls: list[str]
+    address: str | None = strawberry.field(
+        description="Street address; for sensitive categories shown only to those who may see "
+                    "personal data.")
     created_at: datetime
     updated_at: datetime
-    due_at: datetime | None
+    due_at: datetime | None = strawberry.field(description="When the category's SLA runs out.")
+    first_action_at: datetime | None
     resolved_at: datetime | None
     rating: Rating | None
+    rejection_reason: str | None
+    duplicate_of: strawberry.ID | None = strawberry.field(
+        description="The public id of the original, for a DUPLICATE.")
+    viewer_may_act: bool = strawberry.field(
+        description="Whether the caller is an official with jurisdiction over it.")
     distance_m: float | None = strawberry.field(
         default=None, description="Metres from the `near` point, when filtering by `near`.")
 
@@ -149,12 +186,17 @@ class Complaint:
     def from_row(cls, row: Any) -> "Complaint":
         return cls(
             pk=row.id, category_code=row.category_code, ward_id=row.ward_id,
-            district_id=row.district_id, city_id=row.city_id, raw_address=row.address,
+            district_id=row.district_id, city_id=row.city_id,
+            may_see_personal=bool(row.may_see_personal),
+            personal=(row.reporter_name, row.reporter_phone, row.reporter_email),
             id=strawberry.ID(row.public_id), description=row.description, lon=row.lon,
-            lat=row.lat, status=ComplaintStatus(row.status), channel=row.channel,
-            media_urls=list(row.media_urls), created_at=row.created_at,
-            updated_at=row.updated_at, due_at=row.due_at, resolved_at=row.resolved_at,
+            lat=row.lat, status=ComplaintStatus(row.status), version=row.version,
+            channel=row.channel, media_urls=list(row.media_urls), address=row.address,
+            created_at=row.created_at, updated_at=row.updated_at, due_at=row.due_at,
+            first_action_at=row.first_action_at, resolved_at=row.resolved_at,
             rating=Rating(row.rating) if row.rating else None,
+            rejection_reason=row.rejection_reason,
+            duplicate_of=row.duplicate_of_public_id, viewer_may_act=bool(row.may_act),
             distance_m=getattr(row, "distance_m", None),
         )
 
@@ -162,10 +204,27 @@ class Complaint:
     def location(self) -> GeoJSON:
         return {"type": "Point", "coordinates": [self.lon, self.lat]}
 
-    @strawberry.field(description="Street address; withheld for categories marked sensitive.")
-    async def address(self, info: Ctx) -> str | None:
-        category = await info.context.loaders.category.load(self.category_code)
-        return None if category.sensitive else self.raw_address
+    @strawberry.field(description="Open and past `dueAt`.")
+    def overdue(self) -> bool:
+        return (self.status.value in OPEN and self.due_at is not None
+                and self.due_at < datetime.now(UTC))
+
+    @strawberry.field(description="Open311's expected_datetime: the same as `dueAt`.")
+    def expected_datetime(self) -> datetime | None:
+        return self.due_at
+
+    @strawberry.field(description="The reporter's contact, or null when the caller may not "
+                                  "see it.")
+    def reporter(self) -> Reporter | None:
+        if not self.may_see_personal:
+            return None
+        name, phone, email = self.personal
+        return Reporter(name=name, phone=phone, email=email)
+
+    @strawberry.field(description="Every change, oldest first.")
+    async def history(self, info: Ctx) -> list[ComplaintEvent]:
+        events = await info.context.loaders.events.load(self.pk)
+        return [_event(e, self.may_see_personal) for e in events]
 
     @strawberry.field
     async def category(self, info: Ctx) -> Category:
@@ -182,6 +241,18 @@ class Complaint:
     @strawberry.field
     async def city(self, info: Ctx) -> Area | None:
         return await _load_area(info, self.city_id)
+
+
+def _event(row: Any, personal: bool) -> ComplaintEvent:
+    role = row.actor.split(":", 1)[0]
+    by_reporter = row.actor == "reporter"
+    return ComplaintEvent(
+        at=row.at, kind=row.kind,
+        from_status=ComplaintStatus(row.from_status) if row.from_status else None,
+        to_status=ComplaintStatus(row.to_status) if row.to_status else None,
+        actor_role=role, actor=row.actor if personal else None,
+        note=row.note if personal or not by_reporter else None, data=row.data,
+    )
 
 
 async def _load_area(info: Ctx, area_id: int | None) -> Area | None:

@@ -65,8 +65,11 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    # Small lookup chunks, so that the 2,000-point batch tests run over several connections.
-    return Settings(database_url=database_url, lookup_chunk_points=700)
+    # Small lookup chunks, so that the 2,000-point batch tests run over several connections;
+    # rate limits high enough for the whole suite (tests/test_hardening.py checks them).
+    return Settings(database_url=database_url, lookup_chunk_points=700,
+                    submissions_per_minute_per_client=100_000,
+                    submissions_per_minute_per_token=100_000)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,47 @@
+"""The authorization policy, in one place, as SQL predicates over ``complaint``.
+
+Queries select personal columns only where :func:`may_see_personal` holds, and workflow
+mutations lock a complaint only where :func:`may_act` holds, so the database itself never hands
+a caller a row or a field the policy denies.
+
+- Ward officers act on complaints in their wards, district officers on complaints in their
+  districts' wards, city admins everywhere. Citizens, analysts and the public never act as
+  officials.
+- Personal data (reporter name, phone, e-mail; the address of complaints in sensitive
+  categories) is visible to the complaint's reporter and to officials who may act on it.
+"""
+
+from sqlalchemy import ColumnElement, false, select, true
+
+from auth.principal import Principal, Role
+from db.tables import admin_area, complaint
+
+
+def may_act(principal: Principal | None) -> ColumnElement[bool]:
+    """Complaints on which ``principal`` may act as an official."""
+    if principal is None or not principal.is_official:
+        return false()
+    if principal.role is Role.CITY_ADMIN:
+        return true()
+    if principal.role is Role.WARD_OFFICER:
+        return _area_in(complaint.c.ward_id, "ward", principal.ward_codes)
+    return _area_in(complaint.c.district_id, "district", principal.district_codes)
+
+
+def is_reporter(principal: Principal | None) -> ColumnElement[bool]:
+    """Complaints ``principal`` reported (signed in as a citizen)."""
+    if principal is None or principal.role is not Role.CITIZEN:
+        return false()
+    return complaint.c.reporter_user_id == principal.user_id
+
+
+def may_see_personal(principal: Principal | None) -> ColumnElement[bool]:
+    return is_reporter(principal) | may_act(principal)
+
+
+def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:
+    if not codes:
+        return false()
+    areas = select(admin_area.c.id).where(admin_area.c.level == level,
+                                          admin_area.c.code.in_(sorted(codes)))
+    return column.in_(areas)

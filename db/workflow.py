@@ -1,0 +1,77 @@
+"""SQL for the workflow: lock a complaint with the caller's rights, change it, log the event."""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text, update
+
+from auth.policy import is_reporter, may_act
+from auth.principal import Principal
+from db.tables import complaint
+
+
+def lock_complaint(conn: Connection, public_id: str, principal: Principal | None) -> Any:
+    """The complaint's workflow columns, row-locked until commit, with what the caller may do.
+
+    The lock makes concurrent changes queue: the second official to act sees the version the
+    first one wrote and gets CONFLICT instead of silently overwriting it.
+    """
+    c = complaint.c
+    query = (
+        select(c.id, c.public_id, c.status, c.version, c.resolved_at, c.first_action_at,
+               c.ward_id, c.district_id, c.category_code,
+               may_act(principal).label("may_act"), is_reporter(principal).label("is_reporter"))
+        .where(c.public_id == public_id)
+        .with_for_update(of=complaint)
+    )
+    return conn.execute(query).first()
+
+
+def update_complaint(conn: Connection, complaint_id: int, values: dict[str, Any],
+                     bump_version: bool = True) -> None:
+    changes: dict[str, Any] = {**values, "updated_at": func.now()}
+    if bump_version:
+        changes["version"] = complaint.c.version + 1
+    conn.execute(update(complaint).where(complaint.c.id == complaint_id).values(**changes))
+
+
+def add_event(conn: Connection, complaint_id: int, actor: str, kind: str, *,
+              from_status: str | None = None, to_status: str | None = None,
+              note: str | None = None, data: dict[str, Any] | None = None) -> None:
+    conn.execute(text("""
+        INSERT INTO complaint_event (complaint_id, actor, kind, from_status, to_status, note, data)
+        VALUES (:id, :actor, :kind, :from_status, :to_status, :note, CAST(:data AS jsonb))"""),
+        {"id": complaint_id, "actor": actor, "kind": kind, "from_status": from_status,
+         "to_status": to_status, "note": note, "data": json.dumps(data or {})})
+
+
+def events_for(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
+    return list(conn.execute(text("""
+        SELECT complaint_id, at, actor, kind, from_status, to_status, note, data
+        FROM complaint_event WHERE complaint_id = ANY(:ids) ORDER BY complaint_id, at, id"""),
+        {"ids": list(complaint_ids)}))
+
+
+def complaint_id(conn: Connection, public_id: str) -> int | None:
+    return conn.execute(select(complaint.c.id).where(complaint.c.public_id == public_id)).scalar()
+
+
+def close_stale(conn: Connection, older_than_days: int) -> int:
+    """Close answered complaints nobody rated or reopened within the window; log each one."""
+    closed = conn.execute(text("""
+        UPDATE complaint SET status = 'CLOSED', version = version + 1, updated_at = now()
+        WHERE status IN ('RESOLVED', 'REJECTED', 'DUPLICATE')
+          AND COALESCE(resolved_at, updated_at) < now() - make_interval(days => :days)
+        RETURNING id"""), {"days": older_than_days}).scalars().all()
+    if closed:
+        conn.execute(text("""
+            INSERT INTO complaint_event (complaint_id, actor, kind, from_status, to_status, note)
+            SELECT e.complaint_id, 'system', 'TRANSITION', prior.to_status, 'CLOSED',
+                   'closed after the reopen window'
+            FROM unnest(CAST(:ids AS bigint[])) AS e(complaint_id)
+            CROSS JOIN LATERAL (SELECT to_status FROM complaint_event
+                                WHERE complaint_id = e.complaint_id AND to_status IS NOT NULL
+                                ORDER BY at DESC, id DESC LIMIT 1) prior"""),
+            {"ids": list(closed)})
+    return len(closed)

@@ -1,0 +1,174 @@
+"""What each workflow mutation does, checked in a fixed order that leaks nothing.
+
+Every function runs inside one transaction on a row-locked complaint. Checks go: the complaint
+exists (NOT_FOUND), the caller may touch it (FORBIDDEN), the caller saw the current version
+(CONFLICT), the move is in the workflow (INVALID_TRANSITION). A caller without rights therefore
+learns nothing about the complaint's state or version.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+
+from auth.policy import may_act
+from auth.principal import Principal, Role
+from auth.users import load_principal
+from db import areas as area_sql
+from db import workflow as sql
+from db.tables import complaint
+from errors import ErrorCode, PhananhError
+from workflow.states import OPEN, Actor, Status, check_transition
+
+REJECTION_REASONS = ("NOT_RESPONSIBLE", "INVALID", "INSUFFICIENT_INFORMATION", "OTHER")
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor.REPORTER if principal.role is Role.CITIZEN else Actor.OFFICIAL
+
+
+def actor_label(principal: Principal) -> str:
+    """How the event log names the actor: officials by account, citizens only as 'reporter'."""
+    if principal.role is Role.CITIZEN:
+        return "reporter"
+    return f"{principal.role}:{principal.username}"
+
+
+def locked(conn: Connection, principal: Principal, public_id: str,
+           expected_version: int | None, actor: Actor) -> Any:
+    row = sql.lock_complaint(conn, public_id, principal)
+    if row is None:
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {public_id!r}.")
+    allowed = row.is_reporter if actor is Actor.REPORTER else row.may_act
+    if not allowed:
+        who = "its reporter" if actor is Actor.REPORTER else "officials with jurisdiction"
+        raise PhananhError(ErrorCode.FORBIDDEN, f"Only {who} may do this to complaint "
+                                                f"{public_id}.")
+    if expected_version is not None and row.version != expected_version:
+        raise PhananhError(ErrorCode.CONFLICT,
+                           f"Complaint {public_id} changed meanwhile (version {row.version}, "
+                           f"you sent {expected_version}); reload it and try again.",
+                           currentVersion=row.version)
+    return row
+
+
+def move(conn: Connection, principal: Principal, row: Any, target: Status,
+         values: dict[str, Any] | None = None, note: str | None = None,
+         data: dict[str, Any] | None = None) -> None:
+    """Check and apply one transition, stamping first action and resolution times."""
+    current = Status(row.status)
+    actor = actor_of(principal)
+    check_transition(current, target, actor)
+    changes = {"status": str(target), **(values or {})}
+    now = datetime.now(UTC)
+    if actor is Actor.OFFICIAL and row.first_action_at is None:
+        changes["first_action_at"] = now
+    if target in (Status.RESOLVED, Status.REJECTED, Status.DUPLICATE):
+        changes["resolved_at"] = now
+    if target is Status.REOPENED:
+        changes["resolved_at"] = None
+    sql.update_complaint(conn, row.id, changes)
+    sql.add_event(conn, row.id, actor_label(principal), "TRANSITION", from_status=str(current),
+                  to_status=str(target), note=note, data=data)
+
+
+def transition(conn: Connection, principal: Principal, public_id: str, target: Status,
+               expected_version: int, note: str | None, reason: str | None,
+               reopen_window: timedelta) -> None:
+    if target is Status.DUPLICATE:
+        raise PhananhError(ErrorCode.BAD_INPUT, "Use markDuplicate, which names the original.")
+    if target is Status.ASSIGNED:
+        raise PhananhError(ErrorCode.BAD_INPUT, "Use assignComplaint, which names the assignee.")
+    row = locked(conn, principal, public_id, expected_version, actor_of(principal))
+    values: dict[str, Any] = {}
+    if target is Status.REJECTED:
+        if reason not in REJECTION_REASONS:
+            raise PhananhError(ErrorCode.BAD_INPUT, f"Rejecting needs a reason, one of "
+                                                    f"{', '.join(REJECTION_REASONS)}.")
+        values["rejection_reason"] = reason
+    if target is Status.REOPENED and row.resolved_at is not None \
+            and datetime.now(UTC) - row.resolved_at > reopen_window:
+        raise PhananhError(ErrorCode.INVALID_TRANSITION,
+                           f"The reopen window of {reopen_window.days} days has passed.",
+                           current=row.status, target=str(target))
+    move(conn, principal, row, target, values, note, {"reason": reason} if reason else None)
+
+
+def assign(conn: Connection, principal: Principal, public_id: str, expected_version: int,
+           assignee: str | None, note: str | None) -> None:
+    """Assign to an official (default: the caller) who may act on the complaint too."""
+    row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
+    username = assignee or principal.username
+    assignee_row = conn.execute(text("""
+        SELECT u.id, u.role FROM app_user u WHERE u.username = :u AND NOT u.disabled"""),
+        {"u": username}).first()
+    if assignee_row is None:
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No active user {username!r}.")
+    if username != principal.username and not _may_act_on(conn, username, row.id):
+        raise PhananhError(ErrorCode.BAD_INPUT,
+                           f"{username!r} has no jurisdiction over complaint {public_id}.")
+    move(conn, principal, row, Status.ASSIGNED, {"assignee_user_id": assignee_row.id}, note,
+         {"assignee": username})
+
+
+def mark_duplicate(conn: Connection, principal: Principal, public_id: str, original: str,
+                   expected_version: int, note: str | None) -> None:
+    if original == public_id:
+        raise PhananhError(ErrorCode.BAD_INPUT, "A complaint cannot duplicate itself.")
+    row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
+    original_id = sql.complaint_id(conn, original)
+    if original_id is None:
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {original!r}.")
+    move(conn, principal, row, Status.DUPLICATE, {"duplicate_of": original_id}, note,
+         {"original": original})
+
+
+def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: str,
+            reason: str, expected_version: int) -> None:
+    """Send a misrouted complaint to another ward; it starts over there as RECEIVED."""
+    row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
+    if Status(row.status) not in OPEN:
+        raise PhananhError(ErrorCode.INVALID_TRANSITION,
+                           f"Only open complaints can be rerouted; this one is {row.status}.",
+                           current=row.status, target="RECEIVED")
+    wards = area_sql.find_areas(conn, code=ward_code, level="ward")
+    if not wards:
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No ward with code {ward_code!r} in force.")
+    ward = wards[0]
+    if ward.id == row.ward_id:
+        raise PhananhError(ErrorCode.BAD_INPUT, "The complaint is in that ward already.")
+    parents = area_sql.areas_by_ids(conn, [ward.parent_id]) if ward.parent_id else []
+    district_id = next((p.id for p in parents if p.level == "district"), None)
+    from_ward = area_sql.areas_by_ids(conn, [row.ward_id])[0].code if row.ward_id else None
+    sql.update_complaint(conn, row.id, {"ward_id": ward.id, "district_id": district_id,
+                                        "status": str(Status.RECEIVED),
+                                        "assignee_user_id": None})
+    sql.add_event(conn, row.id, actor_label(principal), "REROUTED", from_status=row.status,
+                  to_status=str(Status.RECEIVED), note=reason,
+                  data={"fromWard": from_ward, "toWard": ward_code})
+
+
+def comment(conn: Connection, principal: Principal, public_id: str, body: str) -> None:
+    """A note in the history from an official with jurisdiction or from the reporter. It is
+    not a state change, so it does not bump the version other officials are working from."""
+    actor = actor_of(principal)
+    row = locked(conn, principal, public_id, None, actor)
+    sql.update_complaint(conn, row.id, {}, bump_version=False)
+    sql.add_event(conn, row.id, actor_label(principal), "COMMENT", note=body)
+
+
+def rate(conn: Connection, principal: Principal, public_id: str, rating: str,
+         note: str | None) -> None:
+    """The reporter's verdict on an answered complaint; rating closes it."""
+    row = locked(conn, principal, public_id, None, Actor.REPORTER)
+    move(conn, principal, row, Status.CLOSED,
+         {"rating": rating, "rated_at": datetime.now(UTC)}, note, {"rating": rating})
+
+
+def _may_act_on(conn: Connection, username: str, complaint_id: int) -> bool:
+    """Whether another official's scope covers the complaint, by the same policy SQL."""
+    other = load_principal(conn, username=username)
+    if other is None or not other.is_official:
+        return False
+    query = select(may_act(other)).where(complaint.c.id == complaint_id)
+    return bool(conn.execute(query).scalar())
