@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from cli.common import console, or_exit, progress_bar
 from db.engine import get_engine
 from layers.export import FORMATS, get_format, write_gpkg
 from layers.features import count
@@ -24,10 +25,8 @@ def export_cmd(
                              "e.g. status=RESOLVED or ward_code=P001."),
 ) -> None:
     """Export LAYER to a GeoJSON, NDJSON, CSV or GeoPackage file. No personal data, ever."""
-    from cli.main import _or_exit, console, progress_bar
-
-    chosen = _or_exit(lambda: get_layer(layer))
-    export_format = _or_exit(lambda: get_format(format_name))
+    chosen = or_exit(lambda: get_layer(layer))
+    export_format = or_exit(lambda: get_format(format_name))
     params = [(name, value) for name, value in (("bbox", bbox), ("datetime", when))
               if value is not None]
     for item in filters:
@@ -36,7 +35,7 @@ def export_cmd(
             console.print(f"[red]BAD_INPUT: --filter {item!r} is not NAME=VALUE.[/red]")
             raise typer.Exit(1)
         params.append((name.strip(), value))
-    query = _or_exit(lambda: chosen.parse(params))
+    query = or_exit(lambda: chosen.parse(params))
     with snapshot(get_engine()) as conn, progress_bar() as bar:
         total = count(conn, chosen, query)
         task = bar.add_task(f"Exporting {chosen.id} to {out.name}", total=total)

@@ -1,44 +1,36 @@
 """``phananh``: one command for operators. Every subcommand has ``--help``."""
 
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.accounts import tokens_app, users_app, workflow_app
+from cli.common import console, or_exit, progress_bar
 from cli.export import export_cmd
 from db.engine import get_engine
 from demo import seed as demo_seed
-from errors import PhananhError
 from geo.boundaries import BoundaryFile, import_boundaries
 from settings import get_settings
 
-T = TypeVar("T")
-
 ROOT = Path(__file__).resolve().parents[1]
-console = Console()
 app = typer.Typer(help="phananh: citizen reports on a city, on PostGIS.", no_args_is_help=True,
                   add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command("export")(export_cmd)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(workflow_app, name="workflow")
 
 
 def alembic_config(url: str | None = None) -> Config:
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["url"] = url or get_settings().sqlalchemy_url
     return config
-
-
-def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
 
 
 @db_app.command("upgrade")
@@ -71,7 +63,7 @@ def import_boundaries_cmd(
                           parent_field=parent_field, layer=layer)
     with progress_bar() as bar:
         task = bar.add_task(f"Importing {file.name}", total=None)
-        report = _or_exit(lambda: import_boundaries(
+        report = or_exit(lambda: import_boundaries(
             get_engine(), source, generation, _day(valid_from), _day(valid_to),
             on_progress=lambda done, total: bar.update(task, completed=done, total=total)))
     console.print(f"[green]{report.read} {level} areas read into generation "
@@ -102,12 +94,16 @@ def seed_demo_cmd(
         return
     with progress_bar() as bar:
         task = bar.add_task("Seeding complaints", total=complaints)
-        reports, loaded = _or_exit(lambda: demo_seed.seed_demo(
+        reports, loaded = or_exit(lambda: demo_seed.seed_demo(
             engine, complaints, seed,
             on_progress=lambda done, total: bar.update(task, completed=done)))
     areas = sum(r.read for r in reports)
+    accounts = or_exit(lambda: demo_seed.seed_demo_users(engine))
     console.print(f"[green]Demo city: {areas} areas in {len({r.generation for r in reports})} "
                   f"generations; {loaded} complaints.[/green]")
+    console.print("Demo accounts (send the token as 'Authorization: Bearer <token>'):")
+    for role, username, token in accounts:
+        console.print(f"  {role:<17} {username:<22} {token}", soft_wrap=True)
 
 
 @app.command("serve")
@@ -124,12 +120,3 @@ def serve(
 
 def _day(value: datetime | None) -> date | None:
     return value.date() if value else None
-
-
-def _or_exit(work: Callable[[], T]) -> T:
-    """Run ``work``; an expected error becomes a clear message and exit code 1, no traceback."""
-    try:
-        return work()
-    except PhananhError as exc:
-        console.print(f"[red]{exc.code}: {exc.message}[/red]")
-        raise typer.Exit(1) from None

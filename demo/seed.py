@@ -15,6 +15,8 @@ from pathlib import Path
 from shapely.geometry import mapping
 from sqlalchemy import Connection, Engine, text
 
+from auth import tokens, users
+from auth.principal import Role
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import DemoComplaint, generate_complaints
 from geo.boundaries import BoundaryFile, ImportReport, import_boundaries
@@ -69,12 +71,12 @@ def has_complaints(engine: Engine) -> bool:
 
 
 def reset(engine: Engine) -> None:
-    """Remove all complaints and boundaries. TRUNCATE, because the event log refuses DELETE."""
+    """Remove all complaints, boundaries and accounts. TRUNCATE: the event log refuses DELETE."""
     with engine.begin() as conn:
         conn.execute(
             text(
                 "TRUNCATE complaint_event, complaint, admin_area_part, admin_area, "
-                "boundary_generation RESTART IDENTITY CASCADE"
+                "boundary_generation, app_user RESTART IDENTITY CASCADE"
             )
         )
 
@@ -181,3 +183,39 @@ def _copy_value(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def seed_demo_users(engine: Engine) -> list[tuple[str, str, str]]:
+    """One account per role, scoped to the busiest ward, and a token for each.
+
+    The demo citizen becomes the reporter of a few complaints in that ward, so every role has
+    something to try. Returns (role, username, token) rows to print.
+    """
+    with engine.begin() as conn:
+        ward = conn.execute(text("""
+            SELECT w.code AS ward, d.code AS district
+            FROM complaint c JOIN admin_area w ON w.id = c.ward_id
+            LEFT JOIN admin_area d ON d.id = c.district_id
+            GROUP BY w.code, d.code ORDER BY count(*) DESC, w.code LIMIT 1""")).one()
+        accounts = [
+            (Role.CITIZEN, "demo-citizen", ()),
+            (Role.WARD_OFFICER, "demo-ward-officer", (ward.ward,)),
+            (Role.DISTRICT_OFFICER, "demo-district-officer",
+             (ward.district,) if ward.district else ()),
+            (Role.CITY_ADMIN, "demo-city-admin", ()),
+            (Role.ANALYST, "demo-analyst", ()),
+        ]
+        issued = []
+        for role, username, areas in accounts:
+            if role is Role.DISTRICT_OFFICER and not areas:
+                continue  # a city without districts has no district officers
+            user_id = users.add_user(conn, username, role, areas, display_name=username)
+            issued.append((str(role), username,
+                           tokens.issue_token(conn, username, label="demo")))
+            if role is Role.CITIZEN:
+                conn.execute(text("""
+                    UPDATE complaint SET reporter_user_id = :user WHERE id IN (
+                        SELECT c.id FROM complaint c JOIN admin_area w ON w.id = c.ward_id
+                        WHERE w.code = :ward ORDER BY c.created_at DESC LIMIT 20)"""),
+                    {"user": user_id, "ward": ward.ward})
+    return issued

@@ -5,8 +5,10 @@ class in its resolver module; they are merged here into the public roots.
 """
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from resolvers.mutation import Mutation
 from resolvers.query import Query
@@ -19,8 +21,15 @@ QUERIES: tuple[type, ...] = (Query, WorkflowQuery)
 MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        """Expected errors (bad input, denied access) are answers, not faults: no log line.
+        Unexpected ones are logged with their traceback by ``schema.extensions.CodedErrors``."""
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         extensions=schema_extensions(settings),

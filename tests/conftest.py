@@ -15,11 +15,14 @@ from typing import Any
 import psycopg2
 import pytest
 from alembic import command
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from app import create_app
+from auth import users
+from auth.principal import Role
+from auth.tokens import issue_token
 from cli.main import alembic_config
 from db.engine import make_engine
 from demo.city import DemoGeneration, build_demo_city
@@ -159,3 +162,78 @@ def hanoi_data(name: str) -> str:
     if not os.path.exists(path):
         pytest.skip(f"real Hanoi data not present at {path} (only in the team's workspace)")
     return path
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """One caller per role and scope, on the demo city: tokens by name (None: anonymous)."""
+
+    tokens: dict[str, str | None]
+    ward: str  # the ward the "_in" officers serve
+    district: str
+    other_ward: str  # a ward of another district, served by the "_out" officers
+    other_district: str
+
+    def headers(self, name: str) -> dict[str, str]:
+        token = self.tokens[name]
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@pytest.fixture(scope="session")
+def accounts(engine: Engine, demo: Demo) -> Accounts:
+    ward = next(w for w in sorted(demo.areas("demo-2025", "ward"), key=lambda a: a.code)
+                if w.parent_code)
+    other = next(w for w in sorted(demo.areas("demo-2025", "ward"), key=lambda a: a.code)
+                 if w.parent_code and w.parent_code != ward.parent_code)
+    plan = {
+        "anonymous": None,
+        "reporter": (Role.CITIZEN, ()),
+        "other_citizen": (Role.CITIZEN, ()),
+        "ward_in": (Role.WARD_OFFICER, (ward.code,)),
+        "ward_out": (Role.WARD_OFFICER, (other.code,)),
+        "district_in": (Role.DISTRICT_OFFICER, (ward.parent_code,)),
+        "district_out": (Role.DISTRICT_OFFICER, (other.parent_code,)),
+        "city_admin": (Role.CITY_ADMIN, ()),
+        "analyst": (Role.ANALYST, ()),
+    }
+    tokens: dict[str, str | None] = {}
+    with engine.begin() as conn:
+        for name, spec in plan.items():
+            if spec is None:
+                tokens[name] = None
+                continue
+            role, areas = spec
+            users.add_user(conn, f"test-{name}", role, areas)
+            tokens[name] = issue_token(conn, f"test-{name}")
+    return Accounts(tokens=tokens, ward=ward.code, district=ward.parent_code,
+                    other_ward=other.code, other_district=other.parent_code)
+
+
+def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
+                  reporter: str | None = "test-reporter", category: str = "other",
+                  resolved_days_ago: float | None = None, **personal: str) -> str:
+    """Insert a complaint in a given state directly (tests of the workflow start from any
+    state); returns its public id."""
+    public_id = f"PA-T{uuid.uuid4().hex[:12].upper()}"
+    with engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO complaint (public_id, description, category_code, location, address,
+                ward_id, district_id, city_id, status, resolved_at, due_at, reporter_user_id,
+                reporter_name, reporter_phone, reporter_email)
+            SELECT :public_id, 'Test complaint', :category, ST_PointOnSurface(w.geom),
+                   'Số 1 phố Thử', w.id, w.parent_id, d.parent_id, :status,
+                   CASE WHEN CAST(:resolved AS float) IS NOT NULL
+                        THEN now() - make_interval(secs => CAST(:resolved AS float) * 86400)
+                   END,
+                   now() + interval '1 day',
+                   (SELECT id FROM app_user WHERE username = :reporter),
+                   :name, :phone, :email
+            FROM admin_area w LEFT JOIN admin_area d ON d.id = w.parent_id
+            JOIN boundary_generation g ON g.id = w.generation_id
+            WHERE w.level = 'ward' AND w.code = :ward AND g.name = 'demo-2025'"""),
+            {"public_id": public_id, "category": category, "status": status, "ward": ward_code,
+             "resolved": resolved_days_ago, "reporter": reporter,
+             "name": personal.get("name", "Lê Văn Riêng"),
+             "phone": personal.get("phone", "0987 000 111"),
+             "email": personal.get("email", "rieng@example.com")})
+    return public_id

@@ -47,14 +47,14 @@ TRANSITIONS: dict[tuple[Status, Status], frozenset[Actor]] = {
 
 
 def check_transition(current: Status, target: Status, actor: Actor) -> None:
-    """Refuse a move the workflow does not have, or one this kind of actor may not make."""
+    """Refuse a move the workflow does not have (INVALID_TRANSITION), or one this kind of actor
+    may not make (FORBIDDEN)."""
     allowed = TRANSITIONS.get((current, target))
     if allowed is None:
         raise PhananhError(ErrorCode.INVALID_TRANSITION,
                            f"A complaint cannot go from {current} to {target}.",
                            current=str(current), target=str(target))
     if actor not in allowed:
-        raise PhananhError(ErrorCode.INVALID_TRANSITION,
+        raise PhananhError(ErrorCode.FORBIDDEN,
                            f"{current} → {target} is made by the "
-                           f"{' or '.join(sorted(a.value for a in allowed))}, not the {actor}.",
-                           current=str(current), target=str(target))
+                           f"{' or '.join(sorted(a.value for a in allowed))}, not the {actor}.")

@@ -1,0 +1,125 @@
+"""Accounts and tokens: the CLI that manages them, and the API that checks them."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from app import create_app
+from auth.tokens import signing_secret
+from settings import Settings
+from tests.conftest import Accounts, GraphQLClient, new_complaint
+
+ME = "{ me { username role wardCodes districtCodes } }"
+ASSIGN = "mutation($id: ID!) { assignComplaint(id: $id, expectedVersion: 1) { status } }"
+
+
+def phananh(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "DATABASE_URL": settings.database_url,
+                               "COLUMNS": "200"}, timeout=60)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_cli_account_and_token_lifecycle(gql: GraphQLClient, settings: Settings,
+                                         engine: Engine, accounts: Accounts) -> None:
+    added = phananh(settings, "users", "add", "le.officer", "--role", "ward_officer",
+                    "--area", accounts.ward, "--name", "Lê Cán Bộ")
+    assert added.returncode == 0, added.stdout + added.stderr
+    issued = phananh(settings, "tokens", "issue", "le.officer", "--label", "test")
+    token = issued.stdout.strip()
+    assert issued.returncode == 0 and token.count(".") == 2
+    me = gql(ME, headers=bearer(token))["data"]["me"]
+    assert me == {"username": "le.officer", "role": "ward_officer",
+                  "wardCodes": [accounts.ward], "districtCodes": []}
+    listing = phananh(settings, "users", "list")
+    assert "le.officer" in listing.stdout and accounts.ward in listing.stdout
+
+    cid = new_complaint(engine, accounts.ward)
+    revoked = phananh(settings, "tokens", "revoke", token)
+    assert revoked.returncode == 0 and "1 token(s) revoked" in revoked.stdout
+    body = gql(ASSIGN, {"id": cid}, headers=bearer(token))
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "revoked" in body["errors"][0]["message"]
+    assert gql(ME, headers=bearer(token))["data"]["me"] is None
+
+    second = phananh(settings, "tokens", "issue", "le.officer").stdout.strip()
+    assert gql(ME, headers=bearer(second))["data"]["me"]["username"] == "le.officer"
+    assert phananh(settings, "users", "disable", "le.officer").returncode == 0
+    body = gql(ASSIGN, {"id": cid}, headers=bearer(second))
+    assert "disabled" in body["errors"][0]["message"]
+    assert phananh(settings, "users", "enable", "le.officer").returncode == 0
+    assert gql(ME, headers=bearer(second))["data"]["me"]["username"] == "le.officer"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("users", "add", "x1", "--role", "ward_officer"), "needs --area"),
+    (("users", "add", "x2", "--role", "analyst", "--area", "P001"), "has no area scope"),
+    (("users", "add", "x3", "--role", "district_officer", "--area", "NOPE"), "No district"),
+    (("users", "add", "x4", "--role", "mayor"), "mayor"),
+    (("tokens", "issue", "nobody"), "No user 'nobody'"),
+])
+def test_cli_refuses_bad_accounts(settings: Settings, accounts: Accounts, args: tuple,
+                                  message: str) -> None:
+    result = phananh(settings, *args)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_forged_expired_and_malformed_tokens(gql: GraphQLClient, engine: Engine,
+                                             accounts: Accounts) -> None:
+    cid = new_complaint(engine, accounts.ward)
+    good = accounts.tokens["ward_in"]
+    assert good is not None
+    claims = jwt.decode(good, options={"verify_signature": False})
+    with engine.begin() as conn:
+        secret = signing_secret(conn)
+    expired = jwt.encode({**claims, "exp": datetime.now(UTC) - timedelta(minutes=1)}, secret,
+                         algorithm="HS256")
+    forged = jwt.encode(claims, "not-the-secret-but-long-enough-for-hs256!", algorithm="HS256")
+    other_user = jwt.encode({**claims, "sub": "999999"}, secret, algorithm="HS256")
+    cases = [(bearer(expired), "expired"), (bearer(forged), "not valid"),
+             (bearer(other_user), "revoked"), ({"Authorization": f"Basic {good}"}, "Bearer"),
+             ({"Authorization": "Bearer "}, "Bearer")]
+    for headers, message in cases:
+        body = gql(ASSIGN, {"id": cid}, headers=headers)
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", headers
+        assert message in body["errors"][0]["message"], (headers, body)
+    assert gql(ASSIGN, {"id": cid})["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_token_over_websocket(settings: Settings, engine: Engine, accounts: Accounts) -> None:
+    token = accounts.tokens["district_in"]
+    with TestClient(create_app(settings, engine)) as client:
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"Authorization":
+                                                                 f"Bearer {token}"}})
+            assert ws.receive_json()["type"] == "connection_ack"
+            ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": ME}})
+            me = ws.receive_json()["payload"]["data"]["me"]
+            assert me["role"] == "district_officer"
+            assert me["districtCodes"] == [accounts.district]
+        with client.websocket_connect("/graphql",
+                                      subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"token": "forged.jwt.x"}})
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 4403
+
+
+def test_tokens_are_not_stored(engine: Engine, accounts: Accounts) -> None:
+    with engine.connect() as conn:
+        stored = " ".join(str(v) for row in conn.execute(text("SELECT * FROM api_token"))
+                          for v in row)
+    for token in accounts.tokens.values():
+        if token:
+            assert token not in stored and token.split(".")[2] not in stored

@@ -1,0 +1,157 @@
+"""The whole authorization matrix: every caller × every mutation × every personal field.
+
+Each cell is tried for real, on a fresh complaint in the state the action needs, and the set of
+allowed cells must equal the policy written out below, exactly.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.conftest import Accounts, GraphQLClient, new_complaint
+
+CALLERS = ("anonymous", "reporter", "other_citizen", "ward_in", "ward_out", "district_in",
+           "district_out", "city_admin", "analyst")
+OFFICIALS_IN = {"ward_in", "district_in", "city_admin"}
+
+# The policy, cell by cell: who may do what to a complaint in `ward_in`'s ward that
+# `reporter` reported.
+EXPECTED: dict[str, set[str]] = {
+    "submitComplaint": set(CALLERS) - {"analyst"},
+    "assignComplaint": OFFICIALS_IN,
+    "transition IN_PROGRESS": OFFICIALS_IN,
+    "transition RESOLVED": OFFICIALS_IN,
+    "transition REJECTED": OFFICIALS_IN,
+    "transition REOPENED": {"reporter"},
+    "rerouteComplaint": OFFICIALS_IN,
+    "commentOnComplaint": OFFICIALS_IN | {"reporter"},
+    "rateComplaint": {"reporter"},
+    "markDuplicate": OFFICIALS_IN,
+    "field reporter.name": OFFICIALS_IN | {"reporter"},
+    "field reporter.phone": OFFICIALS_IN | {"reporter"},
+    "field reporter.email": OFFICIALS_IN | {"reporter"},
+    "field address (sensitive category)": OFFICIALS_IN | {"reporter"},
+}
+
+DENIED = {"UNAUTHENTICATED", "FORBIDDEN"}
+
+
+def call(gql: GraphQLClient, accounts: Accounts, caller: str, query: str,
+         variables: dict[str, Any]) -> dict[str, Any]:
+    return gql(query, variables, headers=accounts.headers(caller))
+
+
+def mutation_cells(engine: Engine, accounts: Accounts, demo_point: tuple[float, float]
+                   ) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
+    """For each action: (the mutation document, a function giving fresh variables)."""
+    w = accounts.ward
+
+    def fresh(status: str, **extra: Any) -> Callable[[], dict[str, Any]]:
+        return lambda: {"id": new_complaint(engine, w, status=status), "v": 1, **extra}
+
+    lon, lat = demo_point
+    return {
+        "submitComplaint": (
+            "mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) { id } }",
+            lambda: {"i": {"categoryCode": "other", "description": "matrix", "lon": lon,
+                           "lat": lat}}),
+        "assignComplaint": (
+            "mutation($id: ID!, $v: Int!) { assignComplaint(id: $id, expectedVersion: $v) "
+            "{ status } }", fresh("RECEIVED")),
+        **{f"transition {to}": (
+            "mutation($id: ID!, $v: Int!, $to: ComplaintStatus!, $r: RejectionReason) "
+            "{ transitionComplaint(id: $id, to: $to, expectedVersion: $v, reason: $r) "
+            "{ status } }", fresh(start, to=to, r="INVALID" if to == "REJECTED" else None))
+           for to, start in (("IN_PROGRESS", "ASSIGNED"), ("RESOLVED", "IN_PROGRESS"),
+                             ("REJECTED", "RECEIVED"), ("REOPENED", "RESOLVED"))},
+        "rerouteComplaint": (
+            "mutation($id: ID!, $v: Int!, $w: String!) { rerouteComplaint(id: $id, "
+            "wardCode: $w, reason: \"misrouted\", expectedVersion: $v) { status } }",
+            fresh("ASSIGNED", w=accounts.other_ward)),
+        "commentOnComplaint": (
+            "mutation($id: ID!) { commentOnComplaint(id: $id, text: \"xin cảm ơn\") "
+            "{ status } }", fresh("IN_PROGRESS")),
+        "rateComplaint": (
+            "mutation($id: ID!) { rateComplaint(id: $id, rating: SATISFIED) { status } }",
+            fresh("RESOLVED")),
+        "markDuplicate": (
+            "mutation($id: ID!, $v: Int!, $of: ID!) { markDuplicate(id: $id, of: $of, "
+            "expectedVersion: $v) { status } }",
+            lambda: {"id": new_complaint(engine, w), "v": 1,
+                     "of": new_complaint(engine, w)}),
+    }
+
+
+@pytest.fixture(scope="module")
+def inside_point(demo: Any, accounts: Accounts) -> tuple[float, float]:
+    ward = next(a for a in demo.areas("demo-2025", "ward") if a.code == accounts.ward)
+    point = ward.geometry.representative_point()
+    return point.x, point.y
+
+
+def test_authorization_matrix_is_exactly_the_policy(
+    gql: GraphQLClient, engine: Engine, accounts: Accounts, inside_point: tuple[float, float]
+) -> None:
+    allowed: dict[str, set[str]] = {action: set() for action in EXPECTED}
+    for action, (document, variables) in mutation_cells(engine, accounts,
+                                                        inside_point).items():
+        for caller in CALLERS:
+            body = call(gql, accounts, caller, document, variables())
+            if not body.get("errors"):
+                allowed[action].add(caller)
+                continue
+            code = body["errors"][0]["extensions"]["code"]
+            assert code in DENIED, (action, caller, body["errors"])
+
+    sensitive = new_complaint(engine, accounts.ward, category="land.dispute",
+                              name="Phạm Thị Mật", phone="0900 123 456",
+                              email="mat@example.com")
+    query = "query($id: ID!) { complaint(id: $id) { address reporter { name phone email } } }"
+    for caller in CALLERS:
+        data = call(gql, accounts, caller, query, {"id": sensitive})["data"]["complaint"]
+        reporter = data["reporter"] or {}
+        for field in ("name", "phone", "email"):
+            if reporter.get(field):
+                allowed[f"field reporter.{field}"].add(caller)
+        if data["address"]:
+            allowed["field address (sensitive category)"].add(caller)
+
+    assert allowed == EXPECTED
+    cells = len(EXPECTED) * len(CALLERS)
+    assert cells == 126  # the size reported in the closing note
+
+
+def test_listing_applies_the_same_policy(gql: GraphQLClient, engine: Engine,
+                                         accounts: Accounts) -> None:
+    mine = new_complaint(engine, accounts.ward, name="Đỗ Văn Liệt")
+    query = """query($w: [String!]) { complaints(filter: {wardCodes: $w}, first: 500) {
+        edges { node { id viewerMayAct reporter { name } } } } }"""
+    for caller in CALLERS:
+        edges = call(gql, accounts, caller, query, {"w": [accounts.ward]})["data"][
+            "complaints"]["edges"]
+        node = next(e["node"] for e in edges if e["node"]["id"] == mine)
+        sees = caller in OFFICIALS_IN | {"reporter"}
+        assert (node["reporter"] == {"name": "Đỗ Văn Liệt"}) is sees, caller
+        assert node["viewerMayAct"] is (caller in OFFICIALS_IN), caller
+
+
+def test_scoped_filters_are_for_their_roles(gql: GraphQLClient, engine: Engine,
+                                            accounts: Accounts) -> None:
+    new_complaint(engine, accounts.ward)
+    query = """query($f: ComplaintFilter) { complaints(filter: $f, first: 500) {
+        edges { node { ward { code } viewerMayAct } } } }"""
+    for caller in ("ward_in", "district_in"):
+        edges = call(gql, accounts, caller, query, {"f": {"inMyJurisdiction": True}})[
+            "data"]["complaints"]["edges"]
+        assert edges and all(e["node"]["viewerMayAct"] for e in edges)
+    wards = {e["node"]["ward"]["code"] for e in call(
+        gql, accounts, "ward_in", query, {"f": {"inMyJurisdiction": True}})["data"][
+        "complaints"]["edges"]}
+    assert wards == {accounts.ward}
+    for caller in ("anonymous", "analyst", "reporter"):
+        body = call(gql, accounts, caller, query, {"f": {"inMyJurisdiction": True}})
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = call(gql, accounts, "ward_in", query, {"f": {"reportedByMe": True}})
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
