@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.analytics import AnalyticsQuery
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
@@ -17,7 +18,7 @@ from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query, WorkflowQuery)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery)
 MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
 
 

@@ -1,0 +1,102 @@
+"""Complaints per ward or district (a choropleth): counts, densities and rates per resident.
+
+Which area a complaint counts in, for a given boundary generation: the ward (district) it was
+routed to when it was filed, if that area belongs to the generation; otherwise (it was filed
+under another generation, or never routed) the area whose boundary covers its location, the
+lowest code winning on a shared edge as in jurisdiction lookup. So each complaint counts in at
+most one area, and a boundary reform can be looked at from either side.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from analytics.query import complaint_where, fetch, generation_id
+from db.complaints import ComplaintFilter
+
+LEVELS = ("ward", "district")
+
+# The area of one complaint (a row of ``complaint``) in :generation_id at {level}: the one it was
+# routed to if that belongs to the generation, else the one covering it, lowest code first.
+AREA_PLACEMENT = """
+    CASE WHEN complaint.{level}_id IN (
+             SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)
+         THEN complaint.{level}_id
+         ELSE (SELECT p.area_id FROM admin_area_part p
+               WHERE p.generation_id = :generation_id AND p.level = :level
+                 AND ST_Covers(p.geom, complaint.location)
+               ORDER BY p.code LIMIT 1)
+    END"""
+
+AREA_COUNTS = """
+    WITH counted AS (
+        SELECT area_id, count(*) AS n
+        FROM (SELECT {placement} AS area_id FROM complaint WHERE {where}) AS placed
+        GROUP BY area_id
+    )
+    SELECT a.id, a.code, a.area_km2, a.population, COALESCE(counted.n, 0) AS n
+    FROM admin_area a
+    LEFT JOIN counted ON counted.area_id = a.id
+    WHERE a.generation_id = :generation_id AND a.level = :level
+    ORDER BY a.code
+"""
+
+
+@dataclass(frozen=True)
+class AreaCount:
+    area_id: int
+    code: str
+    count: int
+    area_km2: float
+    population: int | None
+
+    @property
+    def per_km2(self) -> float | None:
+        return self.count / self.area_km2 if self.area_km2 > 0 else None
+
+    @property
+    def per_10k_residents(self) -> float | None:
+        return 10_000 * self.count / self.population if self.population else None
+
+
+def count_by_area(conn: Connection, f: ComplaintFilter, level: str,
+                  generation: str | None) -> list[AreaCount]:
+    """Every area of ``level`` in the generation (default: in force today), empty ones too."""
+    gen = generation_id(conn, generation, level)
+    if gen is None:
+        return []
+    where = complaint_where(f)
+    sql = AREA_COUNTS.format(placement=AREA_PLACEMENT.format(level=level), where=where.text)
+    rows = fetch(conn, sql, where.params,
+                 {"generation_id": gen, "level": level})
+    return [AreaCount(r.id, r.code, r.n, r.area_km2, r.population) for r in rows]
+
+
+def empirical_bayes(counts: list[int], populations: list[int]) -> list[float]:
+    """Global empirical Bayes smoothed rates (Marshall 1991): each area's rate shrunk towards
+    the overall rate, the more so the fewer its residents, so a small ward with 3 complaints
+    is not the city's worst. Rates are per resident; areas need a population > 0.
+
+    The prior variance is the population-weighted variance of the rates minus the part Poisson
+    noise explains, clamped at 0 (then every area gets the overall rate).
+    """
+    total_events, total_population = sum(counts), sum(populations)
+    if not counts or total_population <= 0:
+        return []
+    mean = total_events / total_population
+    rates = [c / p for c, p in zip(counts, populations, strict=True)]
+    spread = sum(p * (r - mean) ** 2 for r, p in zip(rates, populations, strict=True))
+    variance = max(0.0, spread / total_population - mean / (total_population / len(counts)))
+    smoothed = []
+    for rate, population in zip(rates, populations, strict=True):
+        shrink = variance / (variance + mean / population) if variance > 0 else 0.0
+        smoothed.append(shrink * rate + (1 - shrink) * mean)
+    return smoothed
+
+
+def smoothed_per_10k(areas: list[AreaCount]) -> dict[int, float]:
+    """Empirical Bayes rates per 10,000 residents for the areas with a known population."""
+    known = [a for a in areas if a.population]
+    rates = empirical_bayes([a.count for a in known], [a.population or 0 for a in known])
+    return {a.area_id: 10_000 * r for a, r in zip(known, rates, strict=True)}
+

@@ -1,0 +1,163 @@
+"""Counting complaints per grid cell (hexagons or squares sized in metres), in PostGIS.
+
+The cells are exactly PostGIS's ``ST_HexagonGrid`` / ``ST_SquareGrid`` cells (``ST_Hexagon`` /
+``ST_Square`` with cell indices ``i, j`` and origin 0,0) laid out in the UTM zone of the data,
+so sizes are true metres. A point is not matched against cell polygons (a point on an edge
+would match two cells and be counted twice); it is *assigned* arithmetically to one cell:
+
+* **Squares** are half-open, ``[i·s, (i+1)·s) × [j·s, (j+1)·s)``: a point on a shared edge or
+  corner is counted in the cell to its north and/or east.
+* **Hexagons** (flat-topped, edge = circumradius ``s``) are the cells of the nearest centre,
+  which is exactly what a regular hexagon tiling is. The centres form two rectangular lattices
+  (even columns at ``(3s·m, h·n)``, odd ones shifted by ``(1.5s, h/2)``, ``h = √3·s``); the
+  nearest centre of each lattice is found by rounding, and the nearer of the two wins. With
+  ``u, v`` the point in lattice units and ``a, b`` its offsets from the odd lattice's cell
+  centre, the even centre is nearer iff ``3|a| + |b| ≥ 1``. A point exactly on a shared edge
+  (equidistant) goes to the even column, and between two cells of one column to the north.
+
+Either way every point is in exactly one cell, so the counts add up to the number of filtered
+complaints. The same SQL serves the ``grid`` query, the hotspot analysis and the
+``hotspot-grid`` map layer (see :func:`cell_counts`).
+"""
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection
+
+from analytics.query import Sql, analysis_srid, complaint_where, fetch, generation_id
+from db.complaints import ComplaintFilter
+from errors import ErrorCode, PhananhError
+
+MIN_CELL_M = 10.0
+MAX_CELL_M = 100_000.0
+_KEY_BASE = 4_294_967_296  # 2^32: (i, j) packed into one bigint, j offset to be non-negative
+_KEY_OFFSET = 2_147_483_648
+
+
+class Shape(StrEnum):
+    HEXAGON = "HEXAGON"
+    SQUARE = "SQUARE"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A tiling of the plane of ``srid`` (a projected CRS in metres) into cells of ``size_m``:
+    the edge length of a hexagon, or the side of a square."""
+
+    shape: Shape
+    size_m: float
+    srid: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.size_m) and MIN_CELL_M <= self.size_m <= MAX_CELL_M):
+            raise PhananhError(ErrorCode.BAD_INPUT,
+                               f"cellSizeM must be between {MIN_CELL_M:.0f} and "
+                               f"{MAX_CELL_M:.0f} metres; got {self.size_m}.")
+
+    @property
+    def cell_area_m2(self) -> float:
+        if self.shape is Shape.HEXAGON:
+            return 1.5 * math.sqrt(3) * self.size_m**2
+        return self.size_m**2
+
+    @property
+    def params(self) -> dict[str, float | int]:
+        """Lattice spacings: hexagon columns repeat every 3s across and h up; squares every s."""
+        if self.shape is Shape.HEXAGON:
+            across, up = 3 * self.size_m, math.sqrt(3) * self.size_m
+        else:
+            across = up = self.size_m
+        return {"grid_size": self.size_m, "grid_across": across, "grid_up": up,
+                "grid_srid": self.srid}
+
+    def key(self, point: str) -> str:
+        """SQL for the packed cell key of ``point`` (a geometry in ``srid``)."""
+        u = f"(ST_X({point}) / CAST(:grid_across AS float8))"
+        v = f"(ST_Y({point}) / CAST(:grid_up AS float8))"
+        if self.shape is Shape.SQUARE:
+            return pack(f"floor({u})", f"floor({v})")
+        even_is_nearer = f"3 * abs({u} - floor({u}) - 0.5) + abs({v} - floor({v}) - 0.5) >= 1"
+        return (f"CASE WHEN {even_is_nearer} "
+                f"THEN {pack(f'2 * floor({u} + 0.5)', f'floor({v} + 0.5)')} "
+                f"ELSE {pack(f'2 * floor({u}) + 1', f'floor({v})')} END")
+
+    def cell(self, i: str, j: str) -> str:
+        """SQL for the polygon of cell (i, j), in ``srid``: the very cell of ST_*Grid."""
+        function = "ST_Hexagon" if self.shape is Shape.HEXAGON else "ST_Square"
+        return f"ST_SetSRID({function}(CAST(:grid_size AS float8), {i}, {j}), :grid_srid)"
+
+    def cells_over(self, area: str) -> str:
+        """SQL rows (i, j, cell) of every cell that intersects ``area`` (a geometry in srid)."""
+        function = "ST_HexagonGrid" if self.shape is Shape.HEXAGON else "ST_SquareGrid"
+        return f"""SELECT g.i, g.j, g.geom AS cell
+                   FROM {function}(CAST(:grid_size AS float8), {area}) AS g
+                   WHERE ST_Intersects(g.geom, {area})"""
+
+
+@dataclass(frozen=True)
+class GridCell:
+    i: int
+    j: int
+    count: int
+    geometry: dict[str, Any]  # GeoJSON polygon in lon/lat
+
+
+@dataclass(frozen=True)
+class GridResult:
+    grid: Grid
+    cells: list[GridCell]
+
+    @property
+    def total(self) -> int:
+        return sum(c.count for c in self.cells)
+
+
+def count_cells(conn: Connection, f: ComplaintFilter, shape: Shape, size_m: float,
+                generation: str | None, max_cells: int) -> GridResult | None:
+    """The non-empty cells of a grid over the filtered complaints; None when there is nothing
+    to place a grid on (no boundaries and no complaints)."""
+    srid = analysis_srid(conn, f, generation_id(conn, generation, "ward"))
+    if srid is None:
+        return None
+    grid = Grid(shape, size_m, srid)
+    counts = cell_counts(f, grid)
+    rows = fetch(conn, f"""
+        SELECT i, j, n, CAST(ST_AsGeoJSON(ST_Transform(cell, 4326), 7) AS json) AS geometry
+        FROM ({counts.text}) AS cells ORDER BY i, j LIMIT :max_cells + 1""",
+                 counts.params, {"max_cells": max_cells})
+    if len(rows) > max_cells:
+        raise PhananhError(ErrorCode.ANALYSIS_TOO_LARGE,
+                           f"More than {max_cells} non-empty cells: use larger cells or a "
+                           f"smaller area.", maxCells=max_cells)
+    return GridResult(grid, [GridCell(r.i, r.j, r.n, r.geometry) for r in rows])
+
+
+def pack(i: str, j: str) -> str:
+    """SQL packing integer cell indices into the bigint cell key."""
+    return f"(CAST({i} AS bigint) * {_KEY_BASE} + CAST({j} AS bigint) + {_KEY_OFFSET})"
+
+
+UNPACK = (f"CAST(key >> 32 AS integer) AS i, "
+          f"CAST((key & {_KEY_BASE - 1}) - {_KEY_OFFSET} AS integer) AS j")
+
+
+def cell_counts(f: ComplaintFilter, grid: Grid) -> Sql:
+    """SQL rows ``(i, j, n, cell)``: each non-empty cell, its number of filtered complaints and
+    its polygon in the grid's CRS (transform it for display: 4326 for GeoJSON, 3857 for tiles).
+
+    Only complaints matching ``f`` are counted; a cell crossing the edge of ``f.bbox`` counts
+    only its points inside the box, so a map layer that wants whole cells at a tile edge should
+    widen its bbox by one cell size and clip afterwards.
+    """
+    where = complaint_where(f)
+    return Sql(f"""
+        SELECT i, j, n, {grid.cell('i', 'j')} AS cell
+        FROM (SELECT {UNPACK}, count(*) AS n
+              FROM (SELECT {grid.key('projected.g')} AS key
+                    FROM complaint
+                    CROSS JOIN LATERAL ST_Transform(complaint.location, :grid_srid) AS projected(g)
+                    WHERE {where.text}) AS keyed
+              GROUP BY key) AS counted""", {**where.params, **grid.params})

@@ -1,0 +1,298 @@
+"""Hot spots (Getis–Ord Gi*) and emerging hot spots (Gi* per time step + Mann–Kendall).
+
+The units are either the cells of a hexagon or square grid over the study area (empty cells
+included: a hot spot is only hot against the cold around it), or the wards or districts of a
+generation. PostGIS builds the units (with their centres in the projected CRS) and their
+neighbour pairs by a spatial self-join, both as temporary tables so that the planner knows
+their sizes; one more statement counts the filtered complaints per unit and time step and sums
+those counts over each unit's neighbours:
+
+* distance band: every unit whose centre is within ``band_m`` metres (≤), itself included;
+  the join is an equi-join on band-sized buckets (the 3×3 around a unit) and then the exact
+  distance test, so it stays linear in the number of units;
+* k nearest: the unit itself and its ``k`` nearest other units (ties by unit id).
+
+The Gi* arithmetic, the p-values, FDR and the trend test then run in Python (``statistics``,
+``trend``) over these few thousand numbers.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection
+
+from analytics.areas import AREA_PLACEMENT
+from analytics.grid import Grid, Shape, pack
+from analytics.periods import Calendar
+from analytics.query import (
+    Sql,
+    analysis_srid,
+    complaint_where,
+    fetch,
+    fetch_none,
+    generation_id,
+    study_area,
+)
+from analytics.statistics import CONFIDENCE_LEVELS, GiStar, gi_star
+from analytics.trend import Pattern, classify, mann_kendall_rows
+from db.complaints import ComplaintFilter
+from errors import ErrorCode, PhananhError
+
+MAX_K = 100
+MAX_BAND_CELLS = 50  # a band wider than this many cells would make every unit a neighbour
+
+
+class Unit(StrEnum):
+    GRID = "GRID"
+    WARD = "WARD"
+    DISTRICT = "DISTRICT"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Binary spatial weights including self: a distance band in metres, or k nearest."""
+
+    band_m: float | None = None
+    k: int | None = None
+
+    def check(self) -> None:
+        if (self.band_m is None) == (self.k is None):
+            raise PhananhError(ErrorCode.BAD_INPUT, "Give exactly one of distanceBandM and k.")
+        if self.band_m is not None and not (math.isfinite(self.band_m) and self.band_m > 0):
+            raise PhananhError(ErrorCode.BAD_INPUT, "distanceBandM must be a positive number.")
+        if self.k is not None and not 1 <= self.k <= MAX_K:
+            raise PhananhError(ErrorCode.BAD_INPUT, f"k must be between 1 and {MAX_K}.")
+
+    def pairs(self) -> Sql:
+        """SQL rows (focal, neighbour) over the table ``analysis_unit``, self included."""
+        if self.k is not None:
+            return Sql("""
+                SELECT a.uid AS focal, a.uid AS neighbour FROM analysis_unit a
+                UNION ALL
+                SELECT a.uid, nearest.uid FROM analysis_unit a
+                CROSS JOIN LATERAL (
+                    SELECT b.uid FROM analysis_unit b WHERE b.uid <> a.uid
+                    ORDER BY b.centre <-> a.centre, b.uid LIMIT :k) AS nearest""",
+                       {"k": self.k})
+        return Sql("""
+            SELECT a.uid AS focal, b.uid AS neighbour
+            FROM analysis_unit a
+            CROSS JOIN (VALUES (-1), (0), (1)) AS dx(d)
+            CROSS JOIN (VALUES (-1), (0), (1)) AS dy(d)
+            JOIN analysis_unit b ON b.bx = a.bx + dx.d AND b.by = a.by + dy.d
+            WHERE (a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)
+                  <= CAST(:band AS float8) * CAST(:band AS float8)""", {"band": self.band_m})
+
+    @property
+    def bucket_m(self) -> float:
+        """Bucket size of the distance-band join (any positive number will do for k nearest)."""
+        return self.band_m or 1.0
+
+
+# The single step of a plain (not space-time) analysis: a constant, so joins stay equi-joins.
+WHOLE_PERIOD = "CAST('-infinity' AS timestamp)"
+
+
+def _step_of(calendar: Calendar | None) -> str:
+    """SQL for the step of a row of ``complaint``: its local week or month, or the one step."""
+    return WHOLE_PERIOD if calendar is None else calendar.bucket_of("complaint.created_at")
+
+
+def _steps(calendar: Calendar | None) -> Sql:
+    return calendar.buckets() if calendar else Sql(f"SELECT {WHOLE_PERIOD} AS bucket")
+
+
+UNITS_TABLE = """
+    CREATE TEMPORARY TABLE analysis_unit AS
+    SELECT uid, label, shape, x, y, ST_MakePoint(x, y) AS centre,
+           CAST(floor(x / CAST(:bucket AS float8)) AS bigint) AS bx,
+           CAST(floor(y / CAST(:bucket AS float8)) AS bigint) AS by
+    FROM ({units}) AS u
+"""
+
+# Per unit and step: the unit's own count and the sum over its neighbours (self included).
+NEIGHBOUR_SUMS = """
+    SELECT p.focal AS uid, c.step,
+           COALESCE(sum(c.n) FILTER (WHERE p.neighbour = p.focal), 0) AS n, sum(c.n) AS lag
+    FROM ({counts}) AS c JOIN analysis_pair p ON p.neighbour = c.uid
+    GROUP BY p.focal, c.step
+"""
+
+UNITS = """
+    SELECT u.uid, u.label, CAST(ST_AsGeoJSON(ST_Transform(u.shape, 4326), 7) AS json) AS geometry,
+           c.n AS cardinality
+    FROM analysis_unit u
+    JOIN (SELECT focal, count(*) AS n FROM analysis_pair GROUP BY focal) AS c ON c.focal = u.uid
+    ORDER BY u.label
+"""
+
+
+def _grid_units(f: ComplaintFilter, grid: Grid,
+                calendar: Calendar | None) -> tuple[Sql, Sql]:
+    """Cells over the study area (labelled "i,j") and the filtered complaints per cell."""
+    study = study_area(f)
+    cells = grid.cells_over(f"(SELECT ST_Transform({study.text}, :grid_srid))")
+    units = Sql(f"""
+        SELECT {pack('i', 'j')} AS uid, i || ',' || j AS label,
+               ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
+        FROM ({cells}) AS cells""", {**study.params, **grid.params})
+    where = complaint_where(f)
+    counts = Sql(f"""
+        SELECT {grid.key('projected.g')} AS uid, {_step_of(calendar)} AS step, count(*) AS n
+        FROM complaint
+        CROSS JOIN LATERAL ST_Transform(complaint.location, :grid_srid) AS projected(g)
+        WHERE {where.text}
+        GROUP BY 1, 2""", {**where.params, **grid.params, **_steps(calendar).params})
+    return units, counts
+
+
+def _area_units(f: ComplaintFilter, level: str, generation: int, srid: int,
+                calendar: Calendar | None) -> tuple[Sql, Sql]:
+    """The areas of a level (labelled by code, centred on their centroid) and their counts."""
+    units = Sql("""
+        SELECT id AS uid, code AS label, ST_X(centre) AS x, ST_Y(centre) AS y, geom AS shape
+        FROM admin_area, ST_Centroid(ST_Transform(geom, :srid)) AS centre
+        WHERE generation_id = :generation_id AND level = :level""",
+                {"srid": srid, "generation_id": generation, "level": level})
+    where = complaint_where(f)
+    counts = Sql(f"""
+        SELECT area_id AS uid, step, count(*) AS n
+        FROM (SELECT {AREA_PLACEMENT.format(level=level)} AS area_id, {_step_of(calendar)} AS step
+              FROM complaint WHERE {where.text}) AS placed
+        WHERE area_id IS NOT NULL
+        GROUP BY 1, 2""", {**where.params, **_steps(calendar).params,
+                           "generation_id": generation, "level": level})
+    return units, counts
+
+
+@dataclass(frozen=True)
+class UnitSeries:
+    """One unit: its label ("i,j" for a cell, the code for an area), shape and, per step, its
+    complaint count, the neighbours' sum and Gi*."""
+
+    label: str
+    geometry: dict[str, Any]
+    counts: list[int]
+    cardinality: int
+    gi: list[GiStar]
+
+
+@dataclass(frozen=True)
+class SpaceTime:
+    units: list[UnitSeries]
+    steps: list[datetime | None]
+    srid: int | None
+
+
+def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weights,
+               calendar: Calendar | None, fdr: bool, shape: Shape = Shape.HEXAGON,
+               cell_size_m: float | None = None, generation: str | None = None,
+               max_units: int = 20_000) -> SpaceTime:
+    """Counts, neighbour sums and Gi* of every unit in every step."""
+    weights.check()
+    level = "district" if unit is Unit.DISTRICT else "ward"
+    gen = generation_id(conn, generation, level)
+    srid = analysis_srid(conn, f, gen)
+    if srid is None or (unit is not Unit.GRID and gen is None):
+        return SpaceTime([], [], srid)
+    if unit is Unit.GRID:
+        if cell_size_m is None:
+            raise PhananhError(ErrorCode.BAD_INPUT, "A GRID analysis needs cellSizeM.")
+        grid = Grid(shape, cell_size_m, srid)
+        if weights.band_m is not None and weights.band_m > MAX_BAND_CELLS * cell_size_m:
+            raise PhananhError(ErrorCode.BAD_INPUT, f"distanceBandM may be at most "
+                               f"{MAX_BAND_CELLS} cell sizes.")
+        _check_grid_size(conn, f, gen, grid, max_units)
+        units, counts = _grid_units(f, grid, calendar)
+    else:
+        units, counts = _area_units(f, level, gen, srid, calendar)
+    context = {"bucket": weights.bucket_m, "srid": srid, "generation_id": gen}
+    # The temporary tables live in a savepoint rolled back at the end, error or not: they
+    # never outlive the analysis, and a failed statement leaves the connection usable.
+    scratch = conn.begin_nested()
+    try:
+        fetch_none(conn, UNITS_TABLE.format(units=units.text), units.params, context)
+        fetch_none(conn, "ANALYZE analysis_unit")
+        if weights.k is not None:
+            fetch_none(conn, "CREATE INDEX ON analysis_unit USING gist (centre)")
+        pairs = weights.pairs()
+        fetch_none(conn, f"CREATE TEMPORARY TABLE analysis_pair AS {pairs.text}", pairs.params)
+        fetch_none(conn, "ANALYZE analysis_pair")
+        sums = fetch(conn, NEIGHBOUR_SUMS.format(counts=counts.text), counts.params, context)
+        rows = fetch(conn, UNITS)
+    finally:
+        scratch.rollback()
+    steps = _steps(calendar)
+    step_list = [r.bucket for r in fetch(conn, steps.text, steps.params)]
+    return _gi_per_step(rows, sums, step_list, fdr, calendar, srid)
+
+
+def _gi_per_step(rows: list[Any], sums: list[Any], step_list: list[datetime], fdr: bool,
+                 calendar: Calendar | None, srid: int) -> SpaceTime:
+    """Dense (unit × step) counts and neighbour sums from the sparse SQL rows, then Gi*."""
+    unit_index = {r.uid: u for u, r in enumerate(rows)}
+    step_index = {step: t for t, step in enumerate(step_list)}
+    counts = np.zeros((len(rows), len(step_list)))
+    lags = np.zeros((len(rows), len(step_list)))
+    for r in sums:
+        if r.step in step_index:
+            counts[unit_index[r.uid], step_index[r.step]] = r.n
+            lags[unit_index[r.uid], step_index[r.step]] = r.lag
+    cardinality = [r.cardinality for r in rows]
+    per_step = [gi_star(counts[:, t], lags[:, t], cardinality, fdr) for t in range(len(step_list))]
+    return SpaceTime(
+        units=[UnitSeries(r.label, r.geometry, [int(c) for c in counts[u]], r.cardinality,
+                          [step[u] for step in per_step]) for u, r in enumerate(rows)],
+        steps=[calendar.local(s) for s in step_list] if calendar else [None],
+        srid=srid,
+    )
+
+
+GRID_EXTENT = """
+    SELECT ST_Area(ST_Envelope(ST_Transform({study}, :grid_srid))) AS area
+"""
+
+
+def _check_grid_size(conn: Connection, f: ComplaintFilter, generation: int | None, grid: Grid,
+                     max_units: int) -> None:
+    """Refuse grids with too many cells before building them (the study area's envelope /
+    the cell area bounds their number), and grids with no study area at all."""
+    study = study_area(f)
+    area = fetch(conn, GRID_EXTENT.format(study=study.text), study.params, grid.params,
+                 {"generation_id": generation})[0].area
+    if area is None:
+        raise PhananhError(ErrorCode.BAD_INPUT, "A GRID analysis needs an area to cover: load "
+                           "boundaries, or filter by bbox, within or near.")
+    if area / grid.cell_area_m2 > max_units:
+        raise PhananhError(ErrorCode.ANALYSIS_TOO_LARGE,
+                           f"About {area / grid.cell_area_m2:,.0f} cells; at most {max_units}: "
+                           f"use larger cells or a smaller area.", maxCells=max_units)
+
+
+@dataclass(frozen=True)
+class Emerging:
+    label: str
+    geometry: dict[str, Any]
+    pattern: Pattern
+    trend_z: float
+    trend_p: float
+    bins: list[int]
+
+
+def emerging(result: SpaceTime, min_bin: int) -> list[Emerging]:
+    """The emerging hot spot pattern of every unit from the trend of its z-scores over the steps
+    and the steps where it was significant: |Gi* bin| ≥ ``min_bin`` (1: 90 %, 2: 95 %, 3: 99 %,
+    FDR-corrected when the bins are)."""
+    alpha = dict(CONFIDENCE_LEVELS)[min_bin]
+    z = np.array([[g.z or 0.0 for g in u.gi] for u in result.units], dtype=float)
+    trends = mann_kendall_rows(z) if len(result.units) else []
+    found = []
+    for unit, trend in zip(result.units, trends, strict=True):
+        bins = [(g.bin > 0) - (g.bin < 0) if abs(g.bin) >= min_bin else 0 for g in unit.gi]
+        found.append(Emerging(unit.label, unit.geometry, classify(bins, trend, alpha), trend.z,
+                              trend.p, bins))
+    return found

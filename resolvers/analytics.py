@@ -1,0 +1,228 @@
+"""Hotspot maps and statistics: choropleths, grids, clusters, Gi* hot spots, emerging hot
+spots and the city's KPIs. Every query takes the platform's complaint filter."""
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from analytics import kpi as kpi_stats
+from analytics.areas import count_by_area, smoothed_per_10k
+from analytics.clusters import find_clusters
+from analytics.grid import count_cells
+from analytics.hotspots import Weights, emerging, space_time
+from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
+from db import areas as area_sql
+from db.complaints import ComplaintFilter as ComplaintQuery
+from db.engine import read
+from errors import ErrorCode, PhananhError
+from geo.validation import check_bbox
+from schema.analytics import (
+    AreaLevelChoice,
+    AreaStat,
+    AreaStats,
+    Cluster,
+    Clusters,
+    EmergingFeature,
+    EmergingHotspots,
+    Grid,
+    GridCell,
+    GridShape,
+    HotspotFeature,
+    Hotspots,
+    HotspotUnit,
+    HullShape,
+    Stats,
+    TrendPeriod,
+)
+from schema.inputs import BBoxInput, ComplaintFilter
+from schema.types import Ctx
+
+CONFIDENCE_BINS = {90: 1, 95: 2, 99: 3}
+
+
+def complaint_query(info: Ctx, filter: ComplaintFilter | None) -> ComplaintQuery:
+    context = info.context
+    return (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices,
+                                                  context.principal)
+
+
+def narrowed_to_bbox(query: ComplaintQuery, bbox: BBoxInput | None) -> ComplaintQuery:
+    """The filter further limited to ``bbox`` (the intersection with the filter's own box)."""
+    if bbox is None:
+        return query
+    check_bbox(bbox.west, bbox.south, bbox.east, bbox.north)
+    box = (bbox.west, bbox.south, bbox.east, bbox.north)
+    if query.bbox is not None:
+        box = (max(box[0], query.bbox[0]), max(box[1], query.bbox[1]),
+               min(box[2], query.bbox[2]), min(box[3], query.bbox[3]))
+        if box[0] > box[2] or box[1] > box[3]:
+            raise PhananhError(ErrorCode.BAD_INPUT, "`bbox` and `filter.bbox` do not overlap.")
+    return dataclasses.replace(query, bbox=box)
+
+
+def weights(distance_band_m: float | None, k: int | None) -> Weights:
+    found = Weights(band_m=distance_band_m, k=k)
+    found.check()
+    return found
+
+
+async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime | None,
+                               end: datetime | None, area: str | None,
+                               category: str | None) -> ComplaintQuery:
+    """The stats shorthands folded into the filter; each replaces the filter's own field."""
+    changes: dict[str, Any] = {}
+    if start is not None:
+        changes["created_from"] = start
+    if end is not None:
+        changes["created_to"] = end
+    if category is not None:
+        changes["categories"] = (category,)
+    if area is not None:
+        found = await read(info.context.engine, lambda conn: area_sql.find_areas(conn, code=area))
+        levels = {row.level for row in found}
+        if "ward" in levels:
+            changes["ward_codes"] = (area,)
+        elif "district" in levels:
+            changes["district_codes"] = (area,)
+        else:
+            raise PhananhError(ErrorCode.NOT_FOUND, f"No ward or district with code {area!r}.")
+    return dataclasses.replace(query, **changes)
+
+
+Argument = strawberry.argument
+DistanceBand = Annotated[float | None, Argument(
+    description="Binary weights: units whose centres are within this many metres, itself "
+                "included.")]
+Nearest = Annotated[int | None, Argument(description="Binary weights: the unit and its k "
+                                                     "nearest units (instead of a band).")]
+CellSize = Annotated[float | None, Argument(description="Cell size in metres (hexagon edge or "
+                                                        "square side); needed for GRID.")]
+Generation = Annotated[str | None, Argument(description="Boundary generation (default: the one "
+                                                        "in force today).")]
+
+
+@strawberry.type
+class AnalyticsQuery:
+    @strawberry.field(description="A choropleth: complaints per ward or district of a boundary "
+                                  "generation, with densities and rates per resident.")
+    async def area_stats(self, info: Ctx, level: AreaLevelChoice,
+                         generation: Generation = None,
+                         filter: ComplaintFilter | None = None) -> AreaStats:
+        query = complaint_query(info, filter)
+        counts = await read(info.context.engine, count_by_area, query, level.value, generation)
+        smoothed = smoothed_per_10k(counts)
+        return AreaStats(level=level, areas=[AreaStat(count_=c, smoothed=smoothed.get(c.area_id))
+                                             for c in counts])
+
+    @strawberry.field(description="Complaints per hexagon or square cell, sized in metres in "
+                                  "the UTM zone of the data; only non-empty cells. Each "
+                                  "complaint is counted in exactly one cell (see README).")
+    async def grid(self, info: Ctx, cell_size_m: float,
+                   shape: GridShape = GridShape.HEXAGON, bbox: BBoxInput | None = None,
+                   generation: Generation = None,
+                   filter: ComplaintFilter | None = None) -> Grid:
+        query = narrowed_to_bbox(complaint_query(info, filter), bbox)
+        found = await read(info.context.engine, count_cells, query, shape, cell_size_m,
+                           generation, info.context.settings.max_grid_cells)
+        cells = [GridCell.from_result(c) for c in found.cells] if found else []
+        return Grid(shape=shape, cell_size_m=cell_size_m, srid=found.grid.srid if found else None,
+                    total=sum(c.count for c in cells), cells=cells)
+
+    @strawberry.field(description="DBSCAN clusters (ST_ClusterDBSCAN) in metres, largest first.")
+    async def clusters(self, info: Ctx, eps_m: float, min_points: int,
+                       hull: HullShape = HullShape.CONVEX, top_categories: int = 3,
+                       filter: ComplaintFilter | None = None) -> Clusters:
+        if not 1 <= top_categories <= 15:
+            raise PhananhError(ErrorCode.BAD_INPUT, "topCategories must be between 1 and 15.")
+        query = complaint_query(info, filter)
+        found = await read(info.context.engine, find_clusters, query, eps_m, min_points, hull,
+                           top_categories, info.context.settings.max_cluster_points)
+        return Clusters(eps_m=eps_m, min_points=min_points, srid=found.srid, noise=found.noise,
+                        clusters=[Cluster.from_result(n, c)
+                                  for n, c in enumerate(found.clusters, start=1)])
+
+    @strawberry.field(description="Getis–Ord Gi* hot and cold spots, with two-sided p-values "
+                                  "and ArcGIS-style confidence bins; `fdr` applies "
+                                  "Benjamini–Hochberg.")
+    async def hotspots(self, info: Ctx, unit: HotspotUnit = HotspotUnit.GRID,
+                       cell_size_m: CellSize = None, shape: GridShape = GridShape.HEXAGON,
+                       distance_band_m: DistanceBand = None, k: Nearest = None,
+                       fdr: bool = False, generation: Generation = None,
+                       filter: ComplaintFilter | None = None) -> Hotspots:
+        query = complaint_query(info, filter)
+        found = await read(info.context.engine, space_time, query, unit,
+                           weights(distance_band_m, k), None, fdr, shape, cell_size_m,
+                           generation, info.context.settings.max_hotspot_units)
+        return Hotspots(unit=unit, srid=found.srid, fdr=fdr,
+                        features=[HotspotFeature.from_result(u) for u in found.units])
+
+    @strawberry.field(description="Emerging hot spots: Gi* in every week or month, a "
+                                  "Mann–Kendall trend per unit, and ArcGIS's pattern names.")
+    async def emerging_hotspots(
+        self, info: Ctx, period: TrendPeriod, unit: HotspotUnit = HotspotUnit.GRID,
+        cell_size_m: CellSize = None, shape: GridShape = GridShape.HEXAGON,
+        distance_band_m: DistanceBand = None, k: Nearest = None, fdr: bool = False,
+        confidence: Annotated[int, Argument(description="90, 95 or 99 (%): significance of "
+                                                        "hot/cold steps and of the trend.")] = 90,
+        time_zone: str = CITY_TIME_ZONE, generation: Generation = None,
+        filter: ComplaintFilter | None = None,
+    ) -> EmergingHotspots:
+        if confidence not in CONFIDENCE_BINS:
+            raise PhananhError(ErrorCode.BAD_INPUT, "confidence must be 90, 95 or 99.")
+        query = complaint_query(info, filter)
+        settings = info.context.settings
+        spatial_weights = weights(distance_band_m, k)
+
+        def analyse(conn: Any) -> Any:
+            calendar = calendar_for(conn, query, Period(period.value), time_zone,
+                                    settings.max_time_steps)
+            if calendar is None:
+                return None
+            return space_time(conn, query, unit, spatial_weights, calendar, fdr, shape,
+                              cell_size_m, generation, settings.max_hotspot_units)
+
+        found = await read(info.context.engine, analyse)
+        if found is None:
+            return EmergingHotspots(period=period, steps=[], features=[])
+        patterns = emerging(found, CONFIDENCE_BINS[confidence])
+        return EmergingHotspots(
+            period=period, steps=[s for s in found.steps if s is not None],
+            features=[EmergingFeature.from_result(p, u.counts)
+                      for p, u in zip(patterns, found.units, strict=True)])
+
+    @strawberry.field(description="The city's KPIs: received, processed, satisfaction, time to "
+                                  "act and resolve, overdue; by category, district and ward; "
+                                  "and over time. `from`, `to`, `area` (a ward or district "
+                                  "code) and `category` are shorthands for filter fields.")
+    async def stats(
+        self, info: Ctx,
+        start: Annotated[datetime | None, Argument(name="from")] = None,
+        to: Annotated[datetime | None, Argument(description="Exclusive.")] = None,
+        area: str | None = None, category: str | None = None,
+        filter: ComplaintFilter | None = None,
+    ) -> Stats:
+        query = await with_area_and_window(info, complaint_query(info, filter), start, to, area,
+                                           category)
+        engine, settings = info.context.engine, info.context.settings
+        as_of = datetime.now(UTC)
+
+        async def breakdown(by: str) -> list[kpi_stats.Breakdown]:
+            if by == "category":
+                return await read(engine, kpi_stats.by_category, query, as_of)
+            return await read(engine, kpi_stats.by_area, query, by, as_of)
+
+        async def series(interval: str, time_zone: str) -> list[kpi_stats.Point]:
+            check_time_zone(time_zone)
+
+            def load(conn: Any) -> list[kpi_stats.Point]:
+                calendar = calendar_for(conn, query, Period(interval), time_zone,
+                                        settings.max_series_periods)
+                return [] if calendar is None else kpi_stats.series(conn, query, calendar, as_of)
+
+            return await read(engine, load)
+
+        return Stats(as_of=as_of,
+                     load_summary=lambda: read(engine, kpi_stats.summary, query, as_of),
+                     load_breakdown=breakdown, load_series=series)

@@ -1,0 +1,354 @@
+"""GraphQL types of the hotspot maps and statistics.
+
+Every result is a list of features with their numbers, plus a ready-made GeoJSON
+``featureCollection`` (RFC 7946) that a map library can add as a source unchanged.
+"""
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from analytics import kpi as kpi_stats
+from analytics.areas import AreaCount
+from analytics.clusters import Cluster as ClusterResult
+from analytics.clusters import Hull
+from analytics.grid import GridCell as GridCellResult
+from analytics.grid import Shape
+from analytics.hotspots import Emerging, Unit, UnitSeries
+from analytics.periods import CITY_TIME_ZONE
+from analytics.trend import Pattern
+from schema.scalars import GeoJSON
+from schema.types import Area, Category, Ctx
+
+
+@strawberry.enum(description="Administrative level of a choropleth.")
+class AreaLevelChoice(Enum):
+    WARD = "ward"
+    DISTRICT = "district"
+
+
+GridShape = strawberry.enum(Shape, name="GridShape")
+HotspotUnit = strawberry.enum(Unit, name="HotspotUnit",
+                              description="What Gi* compares: grid cells, wards or districts.")
+HullShape = strawberry.enum(Hull, name="HullShape")
+EmergingPattern = strawberry.enum(
+    Pattern, name="EmergingPattern",
+    description="ArcGIS's Emerging Hot Spot Analysis categories (see analytics/trend.py).")
+
+
+@strawberry.enum
+class TrendPeriod(Enum):
+    WEEK = "week"
+    MONTH = "month"
+
+
+@strawberry.enum
+class SeriesInterval(Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+def feature_collection(features: list[tuple[dict[str, Any], dict[str, Any]]]) -> GeoJSON:
+    """A GeoJSON FeatureCollection from (geometry, properties) pairs."""
+    return GeoJSON({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": geometry, "properties": properties}
+        for geometry, properties in features]})
+
+
+@strawberry.type(description="Complaints in one area.")
+class AreaStat:
+    count_: strawberry.Private[AreaCount]
+    smoothed: strawberry.Private[float | None]
+
+    @strawberry.field
+    async def area(self, info: Ctx) -> Area:
+        return await info.context.loaders.area.load(self.count_.area_id)
+
+    @strawberry.field
+    def code(self) -> str:
+        return self.count_.code
+
+    @strawberry.field
+    def count(self) -> int:
+        return self.count_.count
+
+    @strawberry.field(description="Complaints per km² of the area.")
+    def per_km2(self) -> float | None:
+        return self.count_.per_km2
+
+    @strawberry.field(description="Complaints per 10,000 residents (null: population unknown).")
+    def per_10k_residents(self) -> float | None:
+        return self.count_.per_10k_residents
+
+    @strawberry.field(description="The same rate smoothed by global empirical Bayes (Marshall "
+                                  "1991): small areas shrink towards the overall rate, so a "
+                                  "few complaints in a small ward do not top the map.")
+    def per_10k_residents_smoothed(self) -> float | None:
+        return self.smoothed
+
+
+@strawberry.type(description="A choropleth: complaints per ward or district.")
+class AreaStats:
+    level: AreaLevelChoice
+    areas: list[AreaStat]
+
+    @strawberry.field(description="Complaints counted in an area of the generation.")
+    def total(self) -> int:
+        return sum(a.count_.count for a in self.areas)
+
+    @strawberry.field(description="The areas as GeoJSON features with their numbers; "
+                                  "`simplify` is a tolerance in metres.")
+    async def feature_collection(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
+        ids = [a.count_.area_id for a in self.areas]
+        shapes = await info.context.loaders.area_geometry(simplify).load_many(ids)
+        return feature_collection([
+            (shape, {"code": a.count_.code, "count": a.count_.count, "perKm2": a.count_.per_km2,
+                     "per10kResidents": a.count_.per_10k_residents,
+                     "per10kResidentsSmoothed": a.smoothed})
+            for shape, a in zip(shapes, self.areas, strict=True)])
+
+
+@strawberry.type(description="One grid cell: ST_HexagonGrid/ST_SquareGrid indices in the "
+                             "projected CRS, its complaints and its polygon (lon/lat).")
+class GridCell:
+    i: int
+    j: int
+    count: int
+    geometry: GeoJSON
+
+    @classmethod
+    def from_result(cls, cell: GridCellResult) -> "GridCell":
+        return cls(i=cell.i, j=cell.j, count=cell.count, geometry=GeoJSON(cell.geometry))
+
+
+@strawberry.type(description="Complaints per grid cell; only non-empty cells.")
+class Grid:
+    shape: GridShape
+    cell_size_m: float
+    srid: int | None = strawberry.field(description="EPSG code of the UTM zone of the grid.")
+    total: int
+    cells: list[GridCell]
+
+    @strawberry.field
+    def feature_collection(self) -> GeoJSON:
+        return feature_collection([(c.geometry, {"i": c.i, "j": c.j, "count": c.count})
+                                   for c in self.cells])
+
+
+@strawberry.type
+class CategoryCount:
+    code: str
+    count: int
+    share: float = strawberry.field(description="Of the cluster's complaints.")
+
+    @strawberry.field
+    async def category(self, info: Ctx) -> Category:
+        return await info.context.loaders.category.load(self.code)
+
+
+@strawberry.type(description="A DBSCAN cluster of complaints.")
+class Cluster:
+    id: int = strawberry.field(description="1 for the largest cluster, 2 for the next, …")
+    count: int
+    centroid: GeoJSON
+    hull: GeoJSON = strawberry.field(description="Convex or concave hull of the members (a "
+                                                 "Point or LineString for 1–2 places).")
+    dominant_categories: list[CategoryCount]
+
+    @classmethod
+    def from_result(cls, number: int, c: ClusterResult) -> "Cluster":
+        return cls(id=number, count=c.count, centroid=GeoJSON(c.centroid),
+                   hull=GeoJSON(c.hull),
+                   dominant_categories=[CategoryCount(code=code, count=n, share=n / c.count)
+                                        for code, n in c.categories])
+
+
+@strawberry.type
+class Clusters:
+    eps_m: float
+    min_points: int
+    srid: int | None
+    noise: int = strawberry.field(description="Complaints in no cluster.")
+    clusters: list[Cluster]
+
+    @strawberry.field(description="The hulls as GeoJSON features.")
+    def feature_collection(self) -> GeoJSON:
+        return feature_collection([(c.hull, {"id": c.id, "count": c.count})
+                                   for c in self.clusters])
+
+
+@strawberry.type(description="Gi* of one unit (a grid cell \"i,j\" or an area code).")
+class HotspotFeature:
+    id: str
+    count: int
+    neighbours: int = strawberry.field(description="Units in its neighbourhood, itself included.")
+    z: float | None = strawberry.field(description="Gi* z-score; null where undefined (all "
+                                                   "counts equal).")
+    p: float | None = strawberry.field(description="Two-sided p-value (normal approximation).")
+    bin: int = strawberry.field(description="±3: hot/cold spot at 99 % confidence, ±2: 95 %, "
+                                            "±1: 90 %, 0: not significant.")
+    geometry: GeoJSON
+
+    @classmethod
+    def from_result(cls, unit: UnitSeries) -> "HotspotFeature":
+        gi = unit.gi[0]
+        return cls(id=unit.label, count=unit.counts[0], neighbours=unit.cardinality, z=gi.z,
+                   p=gi.p, bin=gi.bin, geometry=GeoJSON(unit.geometry))
+
+
+@strawberry.type(description="Getis–Ord Gi* hot and cold spots.")
+class Hotspots:
+    unit: HotspotUnit
+    srid: int | None
+    fdr: bool = strawberry.field(description="Bins use Benjamini–Hochberg FDR cut-offs.")
+    features: list[HotspotFeature]
+
+    @strawberry.field
+    def feature_collection(self) -> GeoJSON:
+        return feature_collection([(f.geometry, {"id": f.id, "count": f.count, "z": f.z,
+                                                 "p": f.p, "bin": f.bin})
+                                   for f in self.features])
+
+
+@strawberry.type(description="The space-time pattern of one unit.")
+class EmergingFeature:
+    id: str
+    pattern: EmergingPattern
+    trend_z: float = strawberry.field(description="Mann–Kendall z of the unit's Gi* z-scores.")
+    trend_p: float
+    counts: list[int] = strawberry.field(description="Complaints per step.")
+    bins: list[int] = strawberry.field(description="Per step: 1 significant hot spot, -1 "
+                                                   "significant cold spot, 0 neither.")
+    geometry: GeoJSON
+
+    @classmethod
+    def from_result(cls, found: Emerging, counts: list[int]) -> "EmergingFeature":
+        return cls(id=found.label, pattern=found.pattern,
+                   trend_z=found.trend_z, trend_p=found.trend_p, counts=counts, bins=found.bins,
+                   geometry=GeoJSON(found.geometry))
+
+
+@strawberry.type(description="Emerging hot spots: Gi* per time step, Mann–Kendall per unit.")
+class EmergingHotspots:
+    period: TrendPeriod
+    steps: list[datetime] = strawberry.field(description="Local start of every step.")
+    features: list[EmergingFeature]
+
+    @strawberry.field
+    def feature_collection(self) -> GeoJSON:
+        return feature_collection([(f.geometry, {"id": f.id, "pattern": f.pattern.value,
+                                                 "trendZ": f.trend_z, "trendP": f.trend_p})
+                                   for f in self.features])
+
+
+@strawberry.type(description="Performance figures; definitions in README.md, \"Statistics "
+                             "definitions\". Rates and durations are null over no complaints.")
+class Kpi:
+    figures: strawberry.Private[kpi_stats.Kpi]
+
+    @strawberry.field
+    def received(self) -> int:
+        return self.figures.received
+
+    @strawberry.field(description="RESOLVED, REJECTED, DUPLICATE or CLOSED.")
+    def processed(self) -> int:
+        return self.figures.processed
+
+    @strawberry.field(description="processed / received, between 0 and 1.")
+    def processed_rate(self) -> float | None:
+        return self.figures.processed_rate
+
+    @strawberry.field
+    def rated(self) -> int:
+        return self.figures.rated
+
+    @strawberry.field(description="(SATISFIED + ACCEPTED) / rated, between 0 and 1.")
+    def satisfied_rate(self) -> float | None:
+        return self.figures.satisfied_rate
+
+    @strawberry.field(description="Not processed and past due now.")
+    def overdue(self) -> int:
+        return self.figures.overdue
+
+    @strawberry.field(description="Processed after the due time.")
+    def processed_late(self) -> int:
+        return self.figures.processed_late
+
+    @strawberry.field
+    def median_hours_to_first_action(self) -> float | None:
+        return self.figures.hours_to_first_action[0]
+
+    @strawberry.field
+    def p90_hours_to_first_action(self) -> float | None:
+        return self.figures.hours_to_first_action[1]
+
+    @strawberry.field
+    def median_hours_to_resolution(self) -> float | None:
+        return self.figures.hours_to_resolution[0]
+
+    @strawberry.field
+    def p90_hours_to_resolution(self) -> float | None:
+        return self.figures.hours_to_resolution[1]
+
+
+@strawberry.type(description="The figures of one category or area and its rank by complaints "
+                             "received (1 = most; ties share a rank).")
+class KpiBreakdown:
+    code: str
+    name: str
+    rank: int
+    kpi: Kpi
+
+    @classmethod
+    def from_result(cls, row: kpi_stats.Breakdown) -> "KpiBreakdown":
+        return cls(code=row.code, name=row.name, rank=row.rank, kpi=Kpi(figures=row.kpi))
+
+
+@strawberry.type(description="The counts of one day, week or month (durations are not given "
+                             "per period).")
+class KpiPoint:
+    start: datetime = strawberry.field(description="Local start of the period.")
+    kpi: Kpi
+
+    @classmethod
+    def from_result(cls, point: kpi_stats.Point) -> "KpiPoint":
+        return cls(start=point.start, kpi=Kpi(figures=point.kpi))
+
+
+Load = Callable[[], Awaitable[Any]]
+
+
+@strawberry.type(description="The city's performance figures over the complaints matching the "
+                             "filter. Each part is computed only when asked for.")
+class Stats:
+    as_of: datetime = strawberry.field(description="When `overdue` was evaluated.")
+    load_summary: strawberry.Private[Load]
+    load_breakdown: strawberry.Private[Callable[[str], Awaitable[list[kpi_stats.Breakdown]]]]
+    load_series: strawberry.Private[Callable[[str, str], Awaitable[list[kpi_stats.Point]]]]
+
+    @strawberry.field
+    async def summary(self) -> Kpi:
+        return Kpi(figures=await self.load_summary())
+
+    @strawberry.field(description="Every category, most complaints first.")
+    async def by_category(self) -> list[KpiBreakdown]:
+        return [KpiBreakdown.from_result(r) for r in await self.load_breakdown("category")]
+
+    @strawberry.field(description="Districts the complaints were routed to, most first; all "
+                                  "districts in force (within the filter's areas) are listed.")
+    async def by_district(self) -> list[KpiBreakdown]:
+        return [KpiBreakdown.from_result(r) for r in await self.load_breakdown("district")]
+
+    @strawberry.field(description="Wards, as `byDistrict`.")
+    async def by_ward(self) -> list[KpiBreakdown]:
+        return [KpiBreakdown.from_result(r) for r in await self.load_breakdown("ward")]
+
+    @strawberry.field(description="Counts per local day, week or month, empty ones included.")
+    async def series(self, interval: SeriesInterval = SeriesInterval.MONTH,
+                     time_zone: str = CITY_TIME_ZONE) -> list[KpiPoint]:
+        return [KpiPoint.from_result(p) for p in await self.load_series(interval.value,
+                                                                          time_zone)]
