@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, Select, literal_column, select, text
+from sqlalchemy import Engine, literal_column, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
@@ -58,7 +58,7 @@ def main() -> None:
     ensure_tipg()
     with serve_phananh(url) as (phananh, _), serve_tipg(url) as tipg:
         tile_table(tiles, phananh, tipg)
-    export_table(url)
+    export_table(engine, url)
 
 
 def fixed_tiles(engine: Engine) -> list[Tile]:
@@ -136,7 +136,7 @@ def timed(client: httpx.Client, url: str,
     return seconds, response
 
 
-def export_table(database_url: str) -> None:
+def export_table(engine: Engine, database_url: str) -> None:
     with tempfile.TemporaryDirectory(prefix="phananh-bench-") as folder:
         ours = Path(folder) / "phananh.geojson"
         theirs = Path(folder) / "ogr2ogr.geojson"
@@ -153,7 +153,7 @@ def export_table(database_url: str) -> None:
         start = time.perf_counter()
         ogr2ogr = subprocess.Popen(
             ["ogr2ogr", "-f", "GeoJSON", "-lco", "RFC7946=YES", "-nln", "complaints",
-             str(theirs), postgis_source(database_url), "-sql", export_sql()])
+             str(theirs), postgis_source(database_url), "-sql", export_sql(engine)])
         _, status, usage = os.wait4(ogr2ogr.pid, 0)
         ogr_seconds = time.perf_counter() - start
         assert status == 0, "ogr2ogr failed"
@@ -169,10 +169,10 @@ def export_table(database_url: str) -> None:
                  "time ÷ ogr2ogr's"], rows)
 
 
-def export_sql() -> str:
+def export_sql(engine: Engine) -> str:
     """The complaints layer's query as ogr2ogr should run it (geometry left as geometry)."""
-    layer = LAYERS["complaints"]
-    inner: Select = layer.select(LayerQuery()).subquery("layer")  # type: ignore[assignment]
+    with engine.connect() as conn:
+        inner = LAYERS["complaints"].select(conn, LayerQuery()).subquery("layer")
     statement = select(literal_column("*")).select_from(inner)
     return str(statement.compile(dialect=postgresql.dialect(),
                                  compile_kwargs={"literal_binds": True}))

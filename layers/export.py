@@ -18,8 +18,8 @@ from sqlalchemy import BigInteger, Connection, Select, cast, extract, func, sele
 
 from errors import ErrorCode, PhananhError
 from layers.features import features_select
+from layers.model import Layer, Property
 from layers.query import LayerQuery
-from layers.registry import Layer, Property
 
 BATCH = 5_000  # rows per cursor fetch (text formats)
 GPKG_BATCH = 50_000  # rows per GeoPackage append
@@ -41,7 +41,7 @@ def geojson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
     """A FeatureCollection, one feature per line."""
     yield b'{"type":"FeatureCollection","features":[\n'
     separator = ""
-    for rows in _batches(conn, features_select(layer, query), BATCH):
+    for rows in _batches(conn, features_select(conn, layer, query), BATCH):
         yield (separator + ",\n".join(row.feature for row in rows)).encode()
         separator = ",\n"
         progress(len(rows))
@@ -51,7 +51,7 @@ def geojson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
 def ndjson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
                   progress: Progress) -> Iterator[bytes]:
     """Newline-delimited GeoJSON Features (GDAL's GeoJSONSeq reads it)."""
-    for rows in _batches(conn, features_select(layer, query), BATCH):
+    for rows in _batches(conn, features_select(conn, layer, query), BATCH):
         yield "".join(row.feature + "\n" for row in rows).encode()
         progress(len(rows))
 
@@ -59,7 +59,7 @@ def ndjson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
 def csv_chunks(conn: Connection, layer: Layer, query: LayerQuery,
                progress: Progress) -> Iterator[bytes]:
     """``id``, the properties, then ``lon``, ``lat`` (a point on the feature) and ``wkt``."""
-    rows_query = layer.select(query).subquery("features")
+    rows_query = layer.select(conn, query).subquery("features")
     anchor = rows_query.c.geom if not layer.polygonal else func.ST_PointOnSurface(
         rows_query.c.geom)
     columns = [
@@ -85,7 +85,7 @@ def csv_chunks(conn: Connection, layer: Layer, query: LayerQuery,
 def write_gpkg(conn: Connection, layer: Layer, query: LayerQuery, path: Path,
                progress: Progress) -> None:
     """Write a GeoPackage at ``path`` (replaced if present) in appended batches."""
-    rows_query = layer.select(query).subquery("features")
+    rows_query = layer.select(conn, query).subquery("features")
     columns = [rows_query.c.fid.label("id"),
                *(_gpkg_column(p, rows_query.c[p.name]) for p in layer.properties)]
     statement = select(func.ST_AsBinary(rows_query.c.geom).label("wkb"), *columns)

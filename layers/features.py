@@ -11,24 +11,26 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, Subquery, func, literal, select
 
+from layers.model import Layer
 from layers.query import LayerQuery
-from layers.registry import Layer
 
 COORDINATE_DECIMALS = 7
 
 
-def features_select(layer: Layer, query: LayerQuery, fid: str | None = None) -> Select[Any]:
+def features_select(conn: Connection, layer: Layer, query: LayerQuery,
+                    fid: str | None = None) -> Select[Any]:
     """(fid, feature) of every matching feature (or of the one with id ``fid``), unordered."""
-    rows = layer.select(query)
+    rows = layer.select(conn, query)
     if fid is not None:
         rows = rows.where(layer.key == fid)
     found = rows.subquery("features")
     return select(found.c.fid, _feature(layer, found).label("feature"))
 
 
-def page_select(layer: Layer, query: LayerQuery, after: str | None, limit: int) -> Select[Any]:
+def page_select(conn: Connection, layer: Layer, query: LayerQuery, after: str | None,
+                limit: int) -> Select[Any]:
     """One page in feature-id order after ``after``, plus one row to tell if a next page exists."""
-    page = layer.select(query).order_by(layer.key).limit(limit + 1)
+    page = layer.select(conn, query).order_by(layer.key).limit(limit + 1)
     if after is not None:
         page = page.where(layer.key > after)
     rows = page.subquery("features")
@@ -36,14 +38,14 @@ def page_select(layer: Layer, query: LayerQuery, after: str | None, limit: int) 
 
 
 def count(conn: Connection, layer: Layer, query: LayerQuery) -> int:
-    rows = layer.select(query, properties=()).subquery("features")
+    rows = layer.select(conn, query, properties=()).subquery("features")
     return conn.execute(select(func.count()).select_from(rows)).scalar_one()
 
 
 def extent(conn: Connection, layer: Layer) -> dict[str, Any]:
     """The layer's bbox [west, south, east, north] and, for temporal layers, its time span."""
     temporal = [layer.property(layer.temporal)] if layer.temporal else []
-    rows = layer.select(LayerQuery(), properties=temporal).subquery("features")
+    rows = layer.select(conn, LayerQuery(), properties=temporal).subquery("features")
     box = func.ST_Extent(rows.c.geom)
     columns = [func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)]
     if layer.temporal:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from layers.registry import Layer
+from layers.model import Layer
 from settings import Settings
 
 JSON = "application/json"
@@ -89,14 +89,13 @@ def collections(layers: Iterable[Layer], base: str,
 def queryables(layer: Layer, base: str) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "geometry": {"$ref": f"https://geojson.org/schema/{layer.geometry_type}.json"}}
-    for name in layer.queryables:
-        prop = layer.property(name)
-        schema: dict[str, Any] = {"title": name, "type": _SCHEMA_TYPES[prop.type]}
+    for prop in layer.queryables:
+        schema: dict[str, Any] = {"title": prop.name, "type": _SCHEMA_TYPES[prop.type]}
         if prop.description:
             schema["description"] = prop.description
         if prop.values is not None:
             schema["enum"] = list(prop.values)
-        properties[name] = schema
+        properties[prop.name] = schema
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{base}/collections/{layer.id}/queryables",

@@ -7,23 +7,11 @@ categories marked sensitive are withheld, as in the GraphQL API, and the complai
 numeric id stays private: the public id is the feature id.
 """
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    FromClause,
-    Integer,
-    Select,
-    Text,
-    case,
-    func,
-    null,
-    select,
-    text,
-)
+from sqlalchemy import ColumnElement, Integer, Text, case, func, null, select, text
 
 from db.complaints import where_clauses
 from db.tables import (
@@ -36,66 +24,9 @@ from db.tables import (
 )
 from errors import ErrorCode, PhananhError
 from geo.jurisdiction import GENERATIONS_IN_FORCE
-from layers.query import LayerQuery, Params, complaint_filter, parse_query
-
-
-@dataclass(frozen=True)
-class Property:
-    """One published attribute: its SQL, its JSON-schema type, and where it is shown."""
-
-    name: str
-    expression: ColumnElement[Any]
-    type: str = "string"  # JSON schema: string, integer, number
-    format: str | None = None  # "date-time" for timestamps
-    description: str = ""
-    in_tiles: bool = False  # vector tiles carry only what a map needs to draw and filter
-    values: Sequence[str] | None = None  # an enumeration, when the property has one
-
-
-@dataclass(frozen=True)
-class Layer:
-    id: str
-    title: str
-    description: str
-    geometry_type: str  # GeoJSON type of every feature: Point, MultiPolygon, …
-    source: FromClause  # the tables and joins the properties come from
-    geometry: ColumnElement[Any]  # a GiST-indexed EPSG:4326 column
-    key: ColumnElement[str]  # the public feature id: unique, indexed, the paging order
-    properties: tuple[Property, ...]
-    where: Callable[[LayerQuery], list[ColumnElement[bool]]]
-    tables: tuple[str, ...]  # the tables whose data version the layer follows (ETags)
-    queryables: tuple[str, ...] = ()  # properties usable as equality filters
-    temporal: str | None = None  # the date-time property `datetime` filters on
-    minzoom: int = 0
-    maxzoom: int = 22
-    tile_properties: tuple[Property, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tile_properties",
-                           tuple(p for p in self.properties if p.in_tiles))
-
-    @property
-    def polygonal(self) -> bool:
-        return "Polygon" in self.geometry_type
-
-    def property(self, name: str) -> Property:
-        return next(p for p in self.properties if p.name == name)
-
-    def parse(self, params: Params, extra: Collection[str] = ()) -> LayerQuery:
-        """The layer's filters from request parameters (400 on anything it does not know)."""
-        queryables = {name: self.property(name).values for name in self.queryables}
-        return parse_query(params, queryables, self.temporal is not None, extra)
-
-    def select(self, query: LayerQuery, properties: Sequence[Property] | None = None
-               ) -> Select[Any]:
-        """``fid``, ``geom`` and the properties (all by default) of the matching features."""
-        chosen = self.properties if properties is None else properties
-        return (
-            select(self.key.label("fid"), self.geometry.label("geom"),
-                   *(p.expression.label(p.name) for p in chosen))
-            .select_from(self.source)
-            .where(*self.where(query))
-        )
+from layers.hotspot_grid import hotspot_grid_layer
+from layers.model import Layer, Property
+from layers.query import LayerQuery, complaint_filter
 
 
 def _public(name: str) -> Any:
@@ -174,7 +105,9 @@ def _complaints() -> Layer:
         properties=properties,
         where=lambda query: where_clauses(complaint_filter(query)),
         tables=("complaint", "admin_area", "boundary_generation", "category"),
-        queryables=("category_code", "status", "ward_code", "district_code"),
+        queryables=tuple(p for p in properties
+                         if p.name in ("category_code", "status", "ward_code", "district_code")),
+        time_filter=True,
         temporal="created_at",
     )
 
@@ -195,11 +128,10 @@ def _areas(level: str, layer_id: str, title: str) -> Layer:
         Property("generation", boundary_generation.c.name,
                  description="The boundary generation (in force today)."),
     ]
-    queryables = ["code"]
     if level == "ward":
         properties[2:2] = [Property("district_code", parent.c.code, in_tiles=True),
                            Property("district_name", parent.c.name)]
-        queryables.append("district_code")
+    queryables = tuple(p for p in properties if p.name in ("code", "district_code"))
     return Layer(
         id=layer_id,
         title=title,
@@ -209,17 +141,18 @@ def _areas(level: str, layer_id: str, title: str) -> Layer:
         geometry=area.c.geom,
         key=area.c.code,
         properties=tuple(properties),
-        where=_area_where(area, level, {p.name: p.expression for p in properties
-                                        if p.name in queryables}),
+        where=_area_where(area, level, {p.name: p.expression for p in queryables}),
         tables=("admin_area", "boundary_generation"),
-        queryables=tuple(queryables),
+        queryables=queryables,
     )
 
 
+_COMPLAINTS = _complaints()
 LAYERS: dict[str, Layer] = {
     layer.id: layer
-    for layer in (_complaints(), _areas("ward", "wards", "Wards"),
-                  _areas("district", "districts", "Districts"))
+    for layer in (_COMPLAINTS, _areas("ward", "wards", "Wards"),
+                  _areas("district", "districts", "Districts"),
+                  hotspot_grid_layer(_COMPLAINTS.queryables))
 }
 
 

@@ -27,8 +27,9 @@ from errors import ErrorCode, PhananhError
 from layers import ogc
 from layers.export import get_format, write_gpkg
 from layers.features import count, extent, features_select, page_select
+from layers.model import Layer
 from layers.query import LayerQuery
-from layers.registry import LAYERS, Layer, get_layer
+from layers.registry import LAYERS, get_layer
 from layers.tiles import Tile, parse_tile, render_tile, tilejson
 from layers.versions import Lru, data_version, matches, snapshot, strong_etag
 from settings import Settings
@@ -206,7 +207,8 @@ class LayerService:
             with snapshot(self.engine) as conn:
                 key = strong_etag("count", layer.id, data_version(conn, layer.tables), query.key)
                 matched = self.facts.through(key, lambda: count(conn, layer, query))
-                return matched, list(conn.execute(page_select(layer, query, after, limit)))
+                return matched, list(conn.execute(page_select(conn, layer, query, after,
+                                                              limit)))
 
         matched, rows = await anyio.to_thread.run_sync(page)
         next_after = rows[limit - 1].fid if len(rows) > limit else None
@@ -221,7 +223,7 @@ class LayerService:
 
         def find() -> Any:
             with snapshot(self.engine) as conn:
-                return conn.execute(features_select(layer, LayerQuery(), fid)).first()
+                return conn.execute(features_select(conn, layer, LayerQuery(), fid)).first()
 
         row = await anyio.to_thread.run_sync(find)
         if row is None:

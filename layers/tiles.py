@@ -9,20 +9,21 @@ encodes the layer.
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, literal_column, select
 
 from errors import ErrorCode, PhananhError
-from layers.query import LayerQuery
-from layers.registry import Layer
+from layers.model import Layer
+from layers.query import BBox, LayerQuery
 from layers.versions import dated, version_column
 
 EXTENT = 4096  # tile coordinate units per side
 BUFFER = 64  # units of buffer around the tile (1/64 of its side)
 MAX_ZOOM = 24
 WEB_MERCATOR_HALF = 20037508.342789244  # metres from the origin to the edge of the square world
+METRES_PER_DEGREE = 111_320.0  # spherical, along a meridian: enough for a margin
 TILEJSON_TYPES = {"string": "String", "integer": "Number", "number": "Number"}
 _COORDINATE = re.compile(r"^\d{1,8}$")
 
@@ -57,7 +58,8 @@ def tile_containing(lon: float, lat: float, z: int) -> Tile:
     return Tile(z, min(n - 1, int((lon + 180) / 360 * n)), min(n - 1, max(0, int(y))))
 
 
-def tile_select(layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> Select[Any]:
+def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
+                cap: int) -> Select[Any]:
     """The one SQL statement that returns the tile's bytes (empty when nothing is in it) and the
     version of the data it was made from."""
     world = func.ST_MakeEnvelope(-WEB_MERCATOR_HALF, -WEB_MERCATOR_HALF, WEB_MERCATOR_HALF,
@@ -65,8 +67,10 @@ def tile_select(layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> Select
     envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
     search = func.ST_Transform(
         func.ST_TileEnvelope(tile.z, tile.x, tile.y, world, BUFFER / EXTENT), 4326)
+    if layer.computed:  # its filters apply inside: narrow them to the tile
+        query = _near_tile(layer, tile, query)
     found = (
-        layer.select(query, layer.tile_properties)
+        layer.select(conn, query, layer.tile_properties)
         .where(layer.geometry.op("&&")(search))
         .limit(cap)
         .subquery("found")
@@ -82,8 +86,37 @@ def tile_select(layer: Layer, tile: Tile, query: LayerQuery, cap: int) -> Select
 def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
                 cap: int) -> tuple[str, bytes]:
     """The tile's bytes and the data version they were read at (one statement, one snapshot)."""
-    row = conn.execute(tile_select(layer, tile, query, cap)).one()
+    row = conn.execute(tile_select(conn, layer, tile, query, cap)).one()
     return dated(row.version), bytes(row.tile or b"")
+
+
+def tile_lonlat(tile: Tile) -> BBox:
+    """The tile's west, south, east, north in degrees."""
+    n = 1 << tile.z
+
+    def latitude(y: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+
+    return tile.x / n * 360 - 180, latitude(tile.y + 1), (tile.x + 1) / n * 360 - 180, \
+        latitude(tile.y)
+
+
+def _near_tile(layer: Layer, tile: Tile, query: LayerQuery) -> LayerQuery:
+    """``query`` narrowed to the tile, its buffer and the layer's margin (unless that leaves
+    nothing, which the tile's own envelope test then shows)."""
+    west, south, east, north = tile_lonlat(tile)
+    extra = BUFFER / EXTENT
+    cos_lat = max(math.cos(math.radians(max(abs(south), abs(north)))), 0.01)
+    d_lon = (east - west) * extra + layer.tile_margin_m / (METRES_PER_DEGREE * cos_lat)
+    d_lat = (north - south) * extra + layer.tile_margin_m / METRES_PER_DEGREE
+    box = [max(-180.0, west - d_lon), max(-90.0, south - d_lat),
+           min(180.0, east + d_lon), min(90.0, north + d_lat)]
+    if query.bbox is not None:
+        box = [max(box[0], query.bbox[0]), max(box[1], query.bbox[1]),
+               min(box[2], query.bbox[2]), min(box[3], query.bbox[3])]
+        if box[0] > box[2] or box[1] > box[3]:
+            return query
+    return replace(query, bbox=(box[0], box[1], box[2], box[3]))
 
 
 def tilejson(layer: Layer, tiles_url: str, bounds: list[float] | None) -> dict[str, Any]:

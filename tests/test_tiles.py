@@ -259,3 +259,29 @@ def test_tilejson_describes_the_source_for_maplibre(client: TestClient,
     again = client.get("/tiles/complaints.json?status=RESOLVED",
                        headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_hotspot_grid_tiles_carry_whole_cells(client: TestClient) -> None:
+    """A tile's hexagons have the counts of the whole-city grid, even where they cross its edge,
+    and they are the cells that reach into the (buffered) tile."""
+    everything = client.get("/export/hotspot-grid.geojson").json()["features"]
+    counts = {(f["properties"]["i"], f["properties"]["j"]): f["properties"]["count"]
+              for f in everything}
+    shapes = {(f["properties"]["i"], f["properties"]["j"]): shapely.transform(
+        shapely.geometry.shape(f["geometry"]),
+        lambda c: np.column_stack(mercator(c[:, 0], c[:, 1]))) for f in everything}
+    busiest = max(everything, key=lambda f: f["properties"]["count"])
+    lon, lat = shapely.geometry.shape(busiest["geometry"]).centroid.coords[0]
+    for z in (11, 13, 15):
+        z, x, y = tile_of(lon, lat, z)
+        west, south, east, north = tile_bounds(z, x, y)
+        margin = (east - west) * BUFFER / EXTENT
+        pixel = (east - west) / EXTENT
+        box = shapely.box(west - margin, south - margin, east + margin, north + margin)
+        sure = {key for key, cell in shapes.items() if cell.intersection(box).area > 4 * pixel**2}
+        possible = {key for key, cell in shapes.items() if cell.intersects(box.buffer(pixel))}
+        found = features(client, f"/tiles/hotspot-grid/{z}/{x}/{y}.mvt", layer="hotspot-grid")
+        got = {(f["properties"]["i"], f["properties"]["j"]) for f in found}
+        assert sure and sure <= got <= possible
+        assert all(f["properties"]["count"] == counts[(f["properties"]["i"],
+                                                       f["properties"]["j"])] for f in found)
