@@ -135,7 +135,7 @@ def _grid_units(f: ComplaintFilter, grid: Grid,
                 calendar: Calendar | None) -> tuple[Sql, Sql]:
     """Cells over the study area (labelled "i,j") and the filtered complaints per cell."""
     study = study_area(f)
-    cells = grid.cells_over(f"(SELECT ST_Transform({study.text}, :grid_srid))")
+    cells = grid.cells_within(f"(SELECT ST_Transform({study.text}, :grid_srid))")
     units = Sql(f"""
         SELECT {pack('i', 'j')} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
@@ -242,11 +242,15 @@ def _gi_per_step(rows: list[Any], sums: list[Any], step_list: list[datetime], fd
         if r.step in step_index:
             counts[unit_index[r.uid], step_index[r.step]] = r.n
             lags[unit_index[r.uid], step_index[r.step]] = r.lag
-    cardinality = [r.cardinality for r in rows]
-    per_step = [gi_star(counts[:, t], lags[:, t], cardinality, fdr) for t in range(len(step_list))]
+    # Gi* over the space-time cube: every (unit, step) bin is an observation whose neighbours
+    # are the unit's neighbours in the same step, and the mean and variance are those of all
+    # bins (as ArcGIS's space-time cube does), so a spot that grows gets growing z-scores.
+    steps = len(step_list)
+    cardinality = np.repeat([r.cardinality for r in rows], steps)
+    cube = gi_star(counts.ravel(), lags.ravel(), cardinality, fdr)
     return SpaceTime(
         units=[UnitSeries(r.label, r.geometry, [int(c) for c in counts[u]], r.cardinality,
-                          [step[u] for step in per_step]) for u, r in enumerate(rows)],
+                          cube[u * steps:(u + 1) * steps]) for u, r in enumerate(rows)],
         steps=[calendar.local(s) for s in step_list] if calendar else [None],
         srid=srid,
     )

@@ -189,7 +189,7 @@ class AnalyticsQuery:
         patterns = emerging(found, CONFIDENCE_BINS[confidence])
         return EmergingHotspots(
             period=period, steps=[s for s in found.steps if s is not None],
-            features=[EmergingFeature.from_result(p, u.counts)
+            features=[EmergingFeature.from_result(p, u)
                       for p, u in zip(patterns, found.units, strict=True)])
 
     @strawberry.field(description="The city's KPIs: received, processed, satisfaction, time to "

@@ -221,15 +221,17 @@ class EmergingFeature:
     trend_z: float = strawberry.field(description="Mann–Kendall z of the unit's Gi* z-scores.")
     trend_p: float
     counts: list[int] = strawberry.field(description="Complaints per step.")
+    z: list[float | None] = strawberry.field(description="Gi* z-score per step (over the "
+                                                        "space-time cube).")
     bins: list[int] = strawberry.field(description="Per step: 1 significant hot spot, -1 "
                                                    "significant cold spot, 0 neither.")
     geometry: GeoJSON
 
     @classmethod
-    def from_result(cls, found: Emerging, counts: list[int]) -> "EmergingFeature":
-        return cls(id=found.label, pattern=found.pattern,
-                   trend_z=found.trend_z, trend_p=found.trend_p, counts=counts, bins=found.bins,
-                   geometry=GeoJSON(found.geometry))
+    def from_result(cls, found: Emerging, unit: UnitSeries) -> "EmergingFeature":
+        return cls(id=found.label, pattern=found.pattern, trend_z=found.trend_z,
+                   trend_p=found.trend_p, counts=unit.counts, z=[g.z for g in unit.gi],
+                   bins=found.bins, geometry=GeoJSON(found.geometry))
 
 
 @strawberry.type(description="Emerging hot spots: Gi* per time step, Mann–Kendall per unit.")
