@@ -16,10 +16,10 @@ import numpy as np
 import pyogrio.raw
 from sqlalchemy import BigInteger, Connection, Select, cast, extract, func, select
 
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode
 from layers.features import features_select
 from layers.model import Layer, Property
-from layers.query import LayerQuery
+from layers.query import LayerQuery, choose
 
 BATCH = 5_000  # rows per cursor fetch (text formats)
 GPKG_BATCH = 50_000  # rows per GeoPackage append
@@ -112,12 +112,7 @@ FORMATS = {
 
 
 def get_format(name: str) -> ExportFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise PhananhError(ErrorCode.UNSUPPORTED_FORMAT,
-                           f"No export format {name!r}; formats: {', '.join(FORMATS)}.",
-                           format=name) from None
+    return choose(FORMATS, name, ErrorCode.UNSUPPORTED_FORMAT, "format")
 
 
 def _batches(conn: Connection, statement: Select[Any], size: int) -> Iterator[Sequence[Any]]:

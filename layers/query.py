@@ -10,11 +10,13 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 from db.complaints import ComplaintFilter
 from errors import ErrorCode, PhananhError
 from geo.validation import check_bbox
 
+T = TypeVar("T")
 BBox = tuple[float, float, float, float]
 COMMON_PARAMETERS = ("bbox", "datetime")
 MAX_VALUES = 100  # values of one property filter
@@ -109,6 +111,15 @@ def parse_datetime(text: str) -> tuple[datetime | None, datetime | None]:
         raise PhananhError(ErrorCode.BAD_INPUT, "The datetime interval ends before it starts.",
                            parameter="datetime")
     return start, end
+
+
+def choose(options: Mapping[str, T], name: str, code: ErrorCode, what: str) -> T:
+    """``options[name]``, or an error with ``code`` that lists the choices."""
+    try:
+        return options[name]
+    except KeyError:
+        raise PhananhError(code, f"No {what} {name!r}; {what}s: {', '.join(options)}.",
+                           **{what: name}) from None
 
 
 def complaint_filter(query: LayerQuery) -> ComplaintFilter:

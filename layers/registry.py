@@ -22,11 +22,11 @@ from db.tables import (
     category,
     complaint,
 )
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode
 from geo.jurisdiction import GENERATIONS_IN_FORCE
 from layers.hotspot_grid import hotspot_grid_layer
 from layers.model import Layer, Property
-from layers.query import LayerQuery, complaint_filter
+from layers.query import LayerQuery, choose, complaint_filter
 
 
 def _public(name: str) -> Any:
@@ -157,9 +157,4 @@ LAYERS: dict[str, Layer] = {
 
 
 def get_layer(layer_id: str) -> Layer:
-    try:
-        return LAYERS[layer_id]
-    except KeyError:
-        raise PhananhError(ErrorCode.NOT_FOUND,
-                           f"No layer {layer_id!r}; layers: {', '.join(LAYERS)}.",
-                           layer=layer_id) from None
+    return choose(LAYERS, layer_id, ErrorCode.NOT_FOUND, "layer")

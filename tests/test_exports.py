@@ -23,6 +23,8 @@ from pyproj import Transformer
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
+from tests.layers_support import generation_in_force, tile_of
+
 FORMATS = ("geojson", "ndjson", "csv", "gpkg")
 OPEN_OPTIONS = {"csv": {"X_POSSIBLE_NAMES": "lon", "Y_POSSIBLE_NAMES": "lat",
                         "EMPTY_STRING_AS_NULL": "YES"}}
@@ -99,11 +101,7 @@ def test_geojson_is_rfc_7946(client: TestClient, tmp_path: Path, demo: Any) -> N
     assert document.headers["content-disposition"] == 'attachment; filename="wards.geojson"'
     body = document.json()
     assert body["type"] == "FeatureCollection" and "crs" not in body
-    today = demo.now.date()
-    (in_force,) = [g for g in demo.generations
-                   if (g.valid_from is None or g.valid_from <= today)
-                   and (g.valid_to is None or today < g.valid_to)]
-    wards = {a.code: a for a in in_force.areas if a.level == "ward"}
+    wards = {a.code: a for a in generation_in_force(demo).areas if a.level == "ward"}
     assert {f["id"] for f in body["features"]} == set(wards)
     for feature in body["features"]:
         geometry = shapely.geometry.shape(feature["geometry"])
@@ -264,8 +262,3 @@ def test_no_export_page_or_tile_contains_personal_data(
     found = {name: leaks(blob, personal) for name, blob in blobs.items()}
     assert not {name: values for name, values in found.items() if values}
 
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    n = 2**z
-    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
-    return z, int((lon + 180) / 360 * n), int(y)

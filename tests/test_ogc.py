@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 
 from app import create_app
 from settings import Settings
+from tests.layers_support import complaint_arrays
 
 COMPLAINT_FIELDS = {"public_id", "category_code", "status", "description", "address",
                       "channel", "media_urls", "created_at", "updated_at", "first_action_at",
@@ -33,13 +34,8 @@ COMPLAINT_FIELDS = {"public_id", "category_code", "status", "description", "addr
 
 @pytest.fixture(scope="module")
 def rows(engine: Engine, demo: Any) -> dict[str, np.ndarray]:
-    with engine.connect() as conn:
-        found = conn.execute(text(
-            "SELECT public_id, ST_X(location), ST_Y(location), status, created_at "
-            "FROM complaint")).all()
-    ids, lon, lat, status, created = map(list, zip(*found, strict=True))
-    return {"id": np.array(ids), "lon": np.array(lon), "lat": np.array(lat),
-            "status": np.array(status), "created": np.array(created)}
+    return complaint_arrays(engine, id="public_id", lon="ST_X(location)", lat="ST_Y(location)",
+                            status="status", created="created_at")
 
 
 @pytest.fixture(scope="module")

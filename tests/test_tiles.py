@@ -5,7 +5,6 @@ worked out here from z/x/y with the Web-Mercator formulas (numpy, shapely) over 
 not by asking the code under test.
 """
 
-import math
 from typing import Any
 
 import mapbox_vector_tile
@@ -17,26 +16,16 @@ from starlette.testclient import TestClient
 
 from app import create_app
 from settings import Settings
+from tests.layers_support import (
+    complaint_arrays,
+    generation_in_force,
+    mercator,
+    tile_bounds,
+    tile_of,
+)
 
-R = 6378137.0  # the Web-Mercator sphere
 EXTENT, BUFFER = 4096, 64  # what the tiles promise: 4096 units a side, 64 units of buffer
 AMBIGUOUS_M = 0.01  # points this close to an edge may fall either way after rounding
-
-
-def mercator(lon: Any, lat: Any) -> tuple[Any, Any]:
-    return R * np.radians(lon), R * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
-
-
-def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    size = 2 * math.pi * R / 2**z
-    west, north = -math.pi * R + x * size, math.pi * R - y * size
-    return west, north - size, west + size, north
-
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    mx, my = mercator(lon, lat)
-    size = 2 * math.pi * R / 2**z
-    return z, int((mx + math.pi * R) // size), int((math.pi * R - my) // size)
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -45,15 +34,11 @@ def decode(body: bytes) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def points(engine: Engine, demo: Any) -> dict[str, np.ndarray]:
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT public_id, ST_X(location), ST_Y(location), status, category_code, created_at "
-            "FROM complaint ORDER BY public_id")).all()
-    ids, lon, lat, status, category, created = map(list, zip(*rows, strict=True))
-    mx, my = mercator(np.array(lon), np.array(lat))
-    return {"id": np.array(ids), "lon": np.array(lon), "lat": np.array(lat), "mx": mx, "my": my,
-            "status": np.array(status), "category": np.array(category),
-            "created": np.array(created)}
+    found = complaint_arrays(engine, id="public_id", lon="ST_X(location)",
+                             lat="ST_Y(location)", status="status", category="category_code",
+                             created="created_at")
+    found["mx"], found["my"] = mercator(found["lon"], found["lat"])
+    return found
 
 
 def expected_ids(points: dict[str, np.ndarray], z: int, x: int, y: int,
@@ -139,11 +124,7 @@ def test_feature_cap_limits_a_dense_tile(settings: Settings, engine: Engine,
 
 
 def test_ward_tiles_hold_the_wards_in_force_that_cross_them(client: TestClient, demo: Any) -> None:
-    today = demo.now.date()
-    (in_force,) = [g for g in demo.generations
-                   if (g.valid_from is None or g.valid_from <= today)
-                   and (g.valid_to is None or today < g.valid_to)]
-    wards = [a for a in in_force.areas if a.level == "ward"]
+    wards = [a for a in generation_in_force(demo).areas if a.level == "ward"]
     centre = demo.outline.representative_point()
     for z in (11, 13):
         z, x, y = tile_of(centre.x, centre.y, z)
