@@ -225,7 +225,8 @@ def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
                    CASE WHEN CAST(:resolved AS float) IS NOT NULL
                         THEN now() - make_interval(secs => CAST(:resolved AS float) * 86400)
                    END,
-                   now() + interval '1 day',
+                   now() + make_interval(hours => (SELECT sla_hours FROM category
+                                                    WHERE code = :category)),
                    (SELECT id FROM app_user WHERE username = :reporter),
                    :name, :phone, :email
             FROM admin_area w LEFT JOIN admin_area d ON d.id = w.parent_id
