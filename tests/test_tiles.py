@@ -266,3 +266,13 @@ def test_hotspot_grid_tiles_carry_whole_cells(client: TestClient) -> None:
         assert sure and sure <= got <= possible
         assert all(f["properties"]["count"] == counts[(f["properties"]["i"],
                                                        f["properties"]["j"])] for f in found)
+
+
+def test_unexpected_errors_are_masked(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError('relation "complaint" leaked SELECT reporter_phone')
+
+    monkeypatch.setattr("layers.routes.render_tile", broken)
+    response = client.get("/tiles/complaints/0/0/0.mvt?status=CLOSED")
+    assert response.status_code == 500
+    assert response.json() == {"code": "INTERNAL_ERROR", "description": "Unexpected error."}
