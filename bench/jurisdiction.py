@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import shapely
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, TextClause, text
 from starlette.testclient import TestClient
 
 from app import create_app
@@ -32,20 +32,21 @@ HANOI = Path(__file__).resolve().parents[2] / "shared" / "data" / "hanoi"
 POINTS = 10_000
 COMPLAINTS = 100_000
 
-RAW_SUBDIVIDED = text("""
-    SELECT DISTINCT ON (t.ord) t.ord, p.code
-    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY
-         AS t(lon, lat, ord)
-    JOIN admin_area_part p
-      ON p.level = 'ward' AND ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326))
-    ORDER BY t.ord, p.code""")
-RAW_NAIVE = text("""
-    SELECT DISTINCT ON (t.ord) t.ord, a.code
-    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY
-         AS t(lon, lat, ord)
-    JOIN admin_area a
-      ON a.level = 'ward' AND ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326))
-    ORDER BY t.ord, a.code""")
+
+
+def raw_ward_lookup(table: str) -> TextClause:
+    """Points → lowest ward code covering each, joined on ``table``'s GiST-indexed geometry."""
+    return text(f"""
+        SELECT DISTINCT ON (t.ord) t.ord, b.code
+        FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY
+             AS t(lon, lat, ord)
+        JOIN {table} b
+          ON b.level = 'ward' AND ST_Covers(b.geom, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326))
+        ORDER BY t.ord, b.code""")
+
+
+RAW_SUBDIVIDED = raw_ward_lookup("admin_area_part")  # the parts cut by ST_Subdivide
+RAW_NAIVE = raw_ward_lookup("admin_area")  # whole ward polygons
 RAW_PAGE = text("""
     SELECT json_agg(json_build_object(
         'id', c.public_id, 'status', c.status, 'createdAt', c.created_at,

@@ -9,7 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from schema.scalars import GeoJSON
-from workflow.states import OPEN
+from workflow.states import OPEN, Status
 
 if TYPE_CHECKING:
     from resolvers.context import Context  # noqa: F401 (named in the Ctx alias below)
@@ -22,16 +22,8 @@ class AreaLevel(Enum):
     WARD = "ward"
 
 
-@strawberry.enum
-class ComplaintStatus(Enum):
-    RECEIVED = "RECEIVED"
-    ASSIGNED = "ASSIGNED"
-    IN_PROGRESS = "IN_PROGRESS"
-    RESOLVED = "RESOLVED"
-    REJECTED = "REJECTED"
-    DUPLICATE = "DUPLICATE"
-    REOPENED = "REOPENED"
-    CLOSED = "CLOSED"
+# The workflow's own states, published as they are (workflow/states.py is the one list).
+ComplaintStatus = strawberry.enum(Status, name="ComplaintStatus")
 
 
 @strawberry.enum

@@ -172,9 +172,12 @@ def test_overdue_field_and_filter_match_the_table(gql: GraphQLClient, engine: En
 
 
 def test_close_stale_job(engine: Engine, settings: Any, accounts: Accounts) -> None:
-    stale = new_complaint(engine, accounts.ward, status="RESOLVED", resolved_days_ago=30)
-    fresh = new_complaint(engine, accounts.ward, status="RESOLVED", resolved_days_ago=1)
-    result = subprocess.run([sys.executable, "-m", "cli", "workflow", "close-stale"],
+    # Older than every demo complaint (the demo spans one year), so the shared demo data that
+    # other tests read stays as it is.
+    stale = new_complaint(engine, accounts.ward, status="RESOLVED", resolved_days_ago=400)
+    fresh = new_complaint(engine, accounts.ward, status="RESOLVED", resolved_days_ago=380)
+    result = subprocess.run([sys.executable, "-m", "cli", "workflow", "close-stale",
+                             "--days", "390"],
                             env={**os.environ, "DATABASE_URL": settings.database_url},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
