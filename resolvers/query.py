@@ -34,7 +34,8 @@ DEFAULT_PAGE_SIZE = 20
 async def resolve_jurisdictions(
     info: Ctx, points: list[tuple[float, float]], at: datetime | None
 ) -> list[Jurisdiction]:
-    """Look up all points in one SQL statement, then load the distinct areas in one more."""
+    """Look up the points (one SQL statement per chunk, only for the levels the query selects),
+    then load the distinct areas found in one more."""
     context = info.context
     await check_points(context.engine, points)
     wanted = requested_fields(info)

@@ -153,3 +153,15 @@ def test_areas_by_level_parent_and_generation(gql: GraphQLClient, demo: Demo) ->
 
 def _geodesic_km2(geometry: shapely.Geometry) -> float:
     return abs(Geod(ellps="WGS84").geometry_area_perimeter(geometry)[0]) / 1e6
+
+
+def test_levels_selected_through_fragments_are_looked_up(gql: GraphQLClient,
+                                                         demo: Demo) -> None:
+    points = [{"lon": x, "lat": y} for x, y in random_points(demo, 50, seed=5)]
+    plain = gql.data("query($p: [PointInput!]!) { jurisdictions(points: $p) "
+                     "{ ward { code } district { code } } }", {"p": points})
+    fragments = gql.data("""query($p: [PointInput!]!) { jurisdictions(points: $p) {
+        ...W ... on Jurisdiction { district { code } } } }
+        fragment W on Jurisdiction { ward { code } }""", {"p": points})
+    assert fragments == plain
+    assert sum(r["ward"] is not None for r in plain["jurisdictions"]) > 20
