@@ -11,28 +11,59 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from analytics.query import complaint_where, fetch, generation_id
+from analytics.query import Sql, complaint_where, fetch, generation_id
 from db.complaints import ComplaintFilter
 
 LEVELS = ("ward", "district")
 
-# The area of one complaint (a row of ``complaint``) in :generation_id at {level}: the one it was
-# routed to if that belongs to the generation, else the one covering it, lowest code first.
-AREA_PLACEMENT = """
-    CASE WHEN complaint.{level}_id IN (
-             SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)
-         THEN complaint.{level}_id
-         ELSE (SELECT p.area_id FROM admin_area_part p
-               WHERE p.generation_id = :generation_id AND p.level = :level
-                 AND ST_Covers(p.geom, complaint.location)
-               ORDER BY p.code LIMIT 1)
-    END"""
+ROUTED_HERE = """complaint.{level}_id IN (
+    SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)"""
+
+# Per filtered complaint, its area in :generation_id at {level} and its {step}: the area it was
+# routed to if that belongs to the generation, else the one covering it (lowest code first),
+# looked up point by point. Cheap when (nearly) all complaints were routed in the generation.
+PLACED_BY_LOOKUP = f"""
+    SELECT CASE WHEN {ROUTED_HERE}
+                THEN complaint.{{level}}_id
+                ELSE (SELECT p.area_id FROM admin_area_part p
+                      WHERE p.generation_id = :generation_id AND p.level = :level
+                        AND ST_Covers(p.geom, complaint.location)
+                      ORDER BY p.code LIMIT 1)
+           END AS area_id, {{step}} AS step
+    FROM complaint WHERE {{where}}"""
+
+# The same result when most complaints were routed under another generation: one spatial join
+# driven by the (subdivided) areas, each probing the complaints' GiST index, then the lowest
+# code per complaint.
+PLACED_BY_JOIN = f"""
+    SELECT complaint.{{level}}_id AS area_id, {{step}} AS step
+    FROM complaint WHERE ({{where}}) AND {ROUTED_HERE}
+    UNION ALL
+    SELECT (array_agg(p.area_id ORDER BY p.code))[1], min(located.step)
+    FROM admin_area_part p
+    CROSS JOIN LATERAL (
+        SELECT complaint.id, {{step}} AS step FROM complaint
+        WHERE ST_Covers(p.geom, complaint.location) AND ({{where}})
+          AND (complaint.{{level}}_id IS NULL OR NOT {ROUTED_HERE})
+        OFFSET 0) AS located  -- a fence: the areas must drive the join
+    WHERE p.generation_id = :generation_id AND p.level = :level
+    GROUP BY located.id"""
+
+
+def placed(conn: Connection, f: ComplaintFilter, level: str, generation: int,
+           step: str = "NULL") -> Sql:
+    """SQL rows ``(area_id, step)``, one per filtered complaint (area_id NULL if it is in no
+    area of the generation); ``step`` is an SQL expression over ``complaint``."""
+    where = complaint_where(f)
+    in_force = generation_id(conn, None, level)
+    template = PLACED_BY_LOOKUP if generation == in_force else PLACED_BY_JOIN
+    return Sql(template.format(level=level, where=where.text, step=step),
+               {**where.params, "generation_id": generation, "level": level})
+
 
 AREA_COUNTS = """
     WITH counted AS (
-        SELECT area_id, count(*) AS n
-        FROM (SELECT {placement} AS area_id FROM complaint WHERE {where}) AS placed
-        GROUP BY area_id
+        SELECT area_id, count(*) AS n FROM ({placed}) AS placed GROUP BY area_id
     )
     SELECT a.id, a.code, a.area_km2, a.population, COALESCE(counted.n, 0) AS n
     FROM admin_area a
@@ -65,10 +96,8 @@ def count_by_area(conn: Connection, f: ComplaintFilter, level: str,
     gen = generation_id(conn, generation, level)
     if gen is None:
         return []
-    where = complaint_where(f)
-    sql = AREA_COUNTS.format(placement=AREA_PLACEMENT.format(level=level), where=where.text)
-    rows = fetch(conn, sql, where.params,
-                 {"generation_id": gen, "level": level})
+    placement = placed(conn, f, level, gen)
+    rows = fetch(conn, AREA_COUNTS.format(placed=placement.text), placement.params)
     return [AreaCount(r.id, r.code, r.n, r.area_km2, r.population) for r in rows]
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from analytics.areas import AREA_PLACEMENT
+from analytics.areas import placed
 from analytics.grid import Grid, Shape, pack
 from analytics.periods import Calendar
 from analytics.query import (
@@ -150,7 +150,7 @@ def _grid_units(f: ComplaintFilter, grid: Grid,
     return units, counts
 
 
-def _area_units(f: ComplaintFilter, level: str, generation: int, srid: int,
+def _area_units(conn: Connection, f: ComplaintFilter, level: str, generation: int, srid: int,
                 calendar: Calendar | None) -> tuple[Sql, Sql]:
     """The areas of a level (labelled by code, centred on their centroid) and their counts."""
     units = Sql("""
@@ -158,14 +158,11 @@ def _area_units(f: ComplaintFilter, level: str, generation: int, srid: int,
         FROM admin_area, ST_Centroid(ST_Transform(geom, :srid)) AS centre
         WHERE generation_id = :generation_id AND level = :level""",
                 {"srid": srid, "generation_id": generation, "level": level})
-    where = complaint_where(f)
+    placement = placed(conn, f, level, generation, _step_of(calendar))
     counts = Sql(f"""
-        SELECT area_id AS uid, step, count(*) AS n
-        FROM (SELECT {AREA_PLACEMENT.format(level=level)} AS area_id, {_step_of(calendar)} AS step
-              FROM complaint WHERE {where.text}) AS placed
+        SELECT area_id AS uid, step, count(*) AS n FROM ({placement.text}) AS placed
         WHERE area_id IS NOT NULL
-        GROUP BY 1, 2""", {**where.params, **_steps(calendar).params,
-                           "generation_id": generation, "level": level})
+        GROUP BY 1, 2""", {**placement.params, **_steps(calendar).params})
     return units, counts
 
 
@@ -209,7 +206,7 @@ def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weight
         _check_grid_size(conn, f, gen, grid, max_units)
         units, counts = _grid_units(f, grid, calendar)
     else:
-        units, counts = _area_units(f, level, gen, srid, calendar)
+        units, counts = _area_units(conn, f, level, gen, srid, calendar)
     context = {"bucket": weights.bucket_m, "srid": srid, "generation_id": gen}
     # The temporary tables live in a savepoint rolled back at the end, error or not: they
     # never outlive the analysis, and a failed statement leaves the connection usable.

@@ -11,6 +11,8 @@ import shapely
 from esda.smoothing import Empirical_Bayes
 from sqlalchemy import Engine, text
 
+from demo.seed import seed_boundaries
+from tests.analytics_support import insert_complaints, scratch_database
 from tests.conftest import Demo, GraphQLClient
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -242,3 +244,39 @@ def test_area_stats_of_nothing_are_zero(gql: GraphQLClient, demo: Demo) -> None:
     assert all(a["count"] == 0 and a["perKm2"] == 0 and a["per10kResidentsSmoothed"] == 0
                for a in result["areas"])
     assert gql.error_code(AREA_STATS, {"level": "WARD", "generation": "nope"}) == "NOT_FOUND"
+
+
+def shared_vertices(areas: list[Any], limit: int) -> list[tuple[float, float]]:
+    """Vertices on the common boundary of two adjacent areas: each is covered by both."""
+    tree = shapely.STRtree([a.geometry for a in areas])
+    points: list[tuple[float, float]] = []
+    for area in areas:
+        for j in tree.query(area.geometry, predicate="touches"):
+            edge = area.geometry.boundary.intersection(areas[j].geometry.boundary)
+            points.extend(map(tuple, shapely.get_coordinates(edge)[::7].tolist()))
+        if len(points) >= limit:
+            break
+    return points[:limit]
+
+
+def test_points_on_shared_area_edges_count_once_in_the_lowest_code(demo: Demo) -> None:
+    """Unrouted complaints exactly on ward boundaries, placed by location in both generations
+    (the in-force one point by point, the older one by a join): once each, lowest code."""
+    with scratch_database() as (engine, gql):
+        seed_boundaries(engine, demo.generations)
+        for generation in ("demo-2025", "demo-2019"):
+            wards = sorted(demo.areas(generation, "ward"), key=lambda a: a.code)
+            points = shared_vertices(wards, 300)
+            lons, lats = np.array(points).T
+            assert all(sum(w.geometry.covers(shapely.Point(p)) for w in wards) >= 2
+                       for p in points[:30])
+            insert_complaints(engine, lons, lats, category=CATEGORY[generation])
+            result = gql.data(AREA_STATS, {"level": "WARD", "generation": generation,
+                                           "filter": {"categories": [CATEGORY[generation]]}})
+            counts = lowest_code_owner(wards, lons, lats)
+            got = {a["code"]: a["count"] for a in result["areaStats"]["areas"]}
+            assert got == {w.code: counts.get(w.code, 0) for w in wards}
+            assert sum(got.values()) == len(points)
+
+
+CATEGORY = {"demo-2025": "public.trees", "demo-2019": "public.water"}
