@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 from sqlalchemy import Engine, literal_column, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
@@ -83,7 +83,7 @@ def tile_table(measured: list[Tile], phananh: str, tipg: str) -> None:
         return (f"{tipg}/collections/public.complaint/tiles/WebMercatorQuad/"
                 f"{tile.z}/{tile.x}/{tile.y}?properties={PROPERTIES}&{extra}")
 
-    with httpx.Client(headers=NO_COMPRESSION, timeout=60) as client:
+    with httpx2.Client(headers=NO_COMPRESSION, timeout=60) as client:
         # Warm both servers and the database on the same places, through a filter: phananh
         # must not have the measured tiles in its cache yet.
         for tile in measured:
@@ -127,8 +127,8 @@ def tile_table(measured: list[Tile], phananh: str, tipg: str) -> None:
                  for z, t in by_zoom.items()])
 
 
-def timed(client: httpx.Client, url: str,
-          headers: dict[str, str] | None = None) -> tuple[float, httpx.Response]:
+def timed(client: httpx2.Client, url: str,
+          headers: dict[str, str] | None = None) -> tuple[float, httpx2.Response]:
     start = time.perf_counter()
     response = client.get(url, headers=headers)
     seconds = time.perf_counter() - start
@@ -143,7 +143,7 @@ def export_table(engine: Engine, database_url: str) -> None:
         with serve_phananh(database_url) as (phananh, server):
             idle = memory(server.pid)["VmRSS"]
             start = time.perf_counter()
-            with httpx.stream("GET", f"{phananh}/export/complaints.geojson",
+            with httpx2.stream("GET", f"{phananh}/export/complaints.geojson",
                               headers=NO_COMPRESSION, timeout=None) as response, \
                     ours.open("wb") as file:
                 for chunk in response.iter_bytes():
@@ -246,9 +246,9 @@ def serve(command: list[str], env: dict[str, str],
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(url + ready_path, timeout=5).status_code == 200:
+                if httpx2.get(url + ready_path, timeout=5).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{command[2:]} did not start")
