@@ -72,6 +72,7 @@ def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
     found = (
         layer.select(conn, query, layer.tile_properties)
         .where(layer.geometry.op("&&")(search))
+        .order_by(layer.key)
         .limit(cap)
         .subquery("found")
     )
