@@ -18,7 +18,7 @@ LOCAL_DB := 1
 export DATABASE_URL := postgresql://postgres@127.0.0.1:$(PHANANH_PGPORT)/phananh
 endif
 
-.PHONY: run test bench lint setup system system-test db dbserver serve clean-db help
+.PHONY: run test bench lint setup system system-test db dbserver serve clean-db help web
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -27,7 +27,7 @@ run: setup db  ## Set everything up, seed the demo city and serve on :$(PORT)
 	$(BIN)/phananh seed-demo
 	$(BIN)/phananh serve --port $(PORT)
 
-test: system-test $(STAMP) dbserver  ## Set up and run linters and the whole test suite
+test: system-test $(STAMP) web dbserver  ## Set up and run linters and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -37,7 +37,7 @@ bench: setup db  ## Run the benchmarks in bench/ and print their tables
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
-setup: system $(STAMP)  ## Python venv and system packages (PostGIS)
+setup: system $(STAMP) web  ## Python venv, system packages (PostGIS, Node.js), the map page
 
 system:
 	@scripts/ensure_system.sh
@@ -50,6 +50,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# The planner's map (web/): npm ci when the lock file changes, a Vite build when a source does.
+WEB_SOURCES := web/index.html web/vite.config.js web/package.json $(wildcard web/src/*)
+
+web: web/dist/index.html  ## Build the planner's map page (served at /map)
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
 
 dbserver:  ## Start the local cluster when DATABASE_URL is unset
 ifdef LOCAL_DB

@@ -2,8 +2,10 @@
 and the caller's identity from a bearer token."""
 
 import gc
+import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import orjson
 from sqlalchemy import Engine, text
@@ -11,8 +13,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -21,12 +24,14 @@ from strawberry.types.unset import UNSET, UnsetType
 from auth.rate_limit import SubmissionLimits
 from auth.tokens import authenticate
 from db.engine import get_engine, read
-from errors import PhananhError
+from errors import ErrorCode, PhananhError
 from layers.routes import layer_routes
 from middleware import BodySizeLimit
 from resolvers.context import Context
 from resolvers.root import build_schema
 from settings import Settings, get_settings
+
+WEB_DIST = Path(__file__).parent / "web" / "dist"  # the planner's map, built by `make web`
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -79,6 +84,25 @@ class GraphQLApp(GraphQL[Context, None]):
         return orjson.dumps(data).decode()
 
 
+def map_routes(dist: Path = WEB_DIST) -> list[BaseRoute]:
+    """The planner's map: ``/map`` is its page, ``/map/assets/…`` its built files. Without a
+    build, ``/map`` says how to make one instead of failing."""
+    mimetypes.add_type("text/javascript", ".mjs")  # MapLibre's worker is an ES module
+
+    async def page(request: Request) -> Response:
+        index = dist / "index.html"
+        if not index.is_file():
+            return JSONResponse({"code": str(ErrorCode.NOT_FOUND),
+                                 "description": "The map page is not built: run `make web`."},
+                                status_code=404)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    routes: list[BaseRoute] = [Route("/map", page), Route("/map/", page)]
+    if dist.is_dir():
+        routes.append(Mount("/map", StaticFiles(directory=dist)))
+    return routes
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     settings = settings or get_settings()
     engine = engine or get_engine()
@@ -105,6 +129,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             *layer_routes(settings, engine),
+            *map_routes(),
         ],
         middleware=[
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),

@@ -52,9 +52,18 @@ def areas_by_ids(conn: Connection, ids: list[int]) -> list[Any]:
                                   "WHERE a.id = ANY(:ids)"), {"ids": ids}))
 
 
+GENERATION_COLUMNS = "id, name, valid_from, valid_to, active"
+
+
 def generations_by_ids(conn: Connection, ids: list[int]) -> list[Any]:
-    return list(conn.execute(text("SELECT id, name, valid_from, valid_to, active "
+    return list(conn.execute(text(f"SELECT {GENERATION_COLUMNS} "
                                   "FROM boundary_generation WHERE id = ANY(:ids)"), {"ids": ids}))
+
+
+def generations(conn: Connection) -> list[Any]:
+    """Every boundary generation, the newest first (by the day it came into force)."""
+    return list(conn.execute(text(f"SELECT {GENERATION_COLUMNS} FROM boundary_generation "
+                                  "ORDER BY valid_from DESC NULLS LAST, name")))
 
 
 def categories_by_codes(conn: Connection, codes: list[str]) -> list[Any]:

@@ -49,7 +49,9 @@ def _in_force(area: Any, level: str) -> ColumnElement[bool]:
 def _area_where(area: Any, level: str, filterable: dict[str, ColumnElement[Any]]
                 ) -> Callable[[LayerQuery], list[ColumnElement[bool]]]:
     def where(query: LayerQuery) -> list[ColumnElement[bool]]:
-        clauses = [area.c.level == level, _in_force(area, level)]
+        clauses = [area.c.level == level]
+        if not query.values("generation"):  # a named generation replaces "in force today"
+            clauses.append(_in_force(area, level))
         if query.bbox is not None:
             clauses.append(area.c.geom.op("&&")(func.ST_MakeEnvelope(*query.bbox, 4326)))
         clauses.extend(filterable[name].in_(values) for name, values in query.equals)
@@ -126,16 +128,19 @@ def _areas(level: str, layer_id: str, title: str) -> Layer:
         Property("area_km2", area.c.area_km2, type="number"),
         Property("population", area.c.population, type="integer"),
         Property("generation", boundary_generation.c.name,
-                 description="The boundary generation (in force today)."),
+                 description="The boundary generation: the one in force today unless a "
+                             "`generation` filter names others."),
     ]
     if level == "ward":
         properties[2:2] = [Property("district_code", parent.c.code, in_tiles=True),
                            Property("district_name", parent.c.name)]
-    queryables = tuple(p for p in properties if p.name in ("code", "district_code"))
+    queryables = tuple(p for p in properties
+                       if p.name in ("code", "district_code", "generation"))
     return Layer(
         id=layer_id,
         title=title,
-        description=f"{title} of the boundary generation in force today.",
+        description=f"{title} of the boundary generation in force today (or of those "
+                    f"named by `generation`).",
         geometry_type="MultiPolygon",
         source=source,
         geometry=area.c.geom,

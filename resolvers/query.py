@@ -24,6 +24,7 @@ from schema.types import (
     ComplaintEdge,
     ComplaintOrder,
     Ctx,
+    Generation,
     Jurisdiction,
     PageInfo,
 )
@@ -114,6 +115,11 @@ class Query:
         rows = await _find_areas(info, level=level.value if level else None,
                                  parent_code=parent_code, generation=generation)
         return [Area.from_row(r) for r in rows]
+
+    @strawberry.field(description="Every boundary generation, the newest first.")
+    async def generations(self, info: Ctx) -> list[Generation]:
+        rows = await read(info.context.engine, area_sql.generations)
+        return [Generation.from_row(r) for r in rows]
 
     @strawberry.field
     async def categories(self, info: Ctx) -> list[Category]:
