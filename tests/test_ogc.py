@@ -5,10 +5,7 @@ loopback port; what it reads is compared with the rows, not with the API's own o
 """
 
 import re
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +15,13 @@ import numpy as np
 import pyogrio.raw
 import pytest
 import shapely
-import uvicorn
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from app import create_app
 from settings import Settings
 from tests.layers_support import complaint_arrays
+from tests.live_server import live_server
 
 COMPLAINT_FIELDS = {"public_id", "category_code", "status", "description", "address",
                       "channel", "media_urls", "created_at", "updated_at", "first_action_at",
@@ -41,21 +38,8 @@ def rows(engine: Engine, demo: Any) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def server(settings: Settings, engine: Engine, demo: Any) -> Iterator[str]:
     """The app on a free 127.0.0.1 port, served by uvicorn in a thread."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(timeout=20)
+    with live_server(create_app(settings, engine)) as url:
+        yield url
 
 
 def test_landing_conformance_and_collections(client: TestClient,

@@ -6,7 +6,7 @@ import { formatMonth, formatNumber } from './i18n.js';
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 300;
 const HEIGHT = 130;
-const MARGIN = { top: 10, right: 6, bottom: 22, left: 30 };
+const MARGIN = { top: 10, right: 16, bottom: 22, left: 30 };
 
 function svg(tag, attributes, text) {
   const element = document.createElementNS(SVG, tag);

@@ -26,7 +26,7 @@ export const HOTSPOT_BINS = [
   { bin: -2, colour: '#6baed6', kind: 'cold', level: 95 },
   { bin: -3, colour: '#2166ac', kind: 'cold', level: 99 },
 ];
-export const CLUSTER_COLOUR = '#6a3d9a';
+export const CLUSTER_COLOUR = '#3f007d';
 export const STATUS_COLOURS = { open: '#e6550d', processed: '#525252' };
 export const WARD_LINE = '#636363';
 export const DISTRICT_LINE = '#252525';
@@ -76,7 +76,11 @@ export function buildStyle(origin, state) {
   layers.push(
     { id: 'ward-hit', type: 'fill', ...wards, paint: { 'fill-color': '#000', 'fill-opacity': 0 } },
     { id: 'ward-fill', type: 'fill', ...wards,
-      paint: { 'fill-color': choroplethColour([]), 'fill-opacity': 0.75 } },
+      paint: {
+        'fill-color': choroplethColour([]),
+        // Lighter when zoomed in, where points and hot spots need the room.
+        'fill-opacity': ['interpolate', ['linear'], ['zoom'], 11, 0.75, 15, 0.35],
+      } },
     { id: 'grid-fill', type: 'fill', source: 'grid', 'source-layer': 'hotspot-grid',
       paint: {
         'fill-color': stepColour(['get', 'count'], GRID_BREAKS, GRID_COLOURS),
@@ -90,7 +94,7 @@ export function buildStyle(origin, state) {
       filter: ['==', ['geometry-type'], 'Polygon'],
       paint: { 'fill-color': CLUSTER_COLOUR, 'fill-opacity': 0.08 } },
     { id: 'cluster-line', type: 'line', source: 'clusters',
-      paint: { 'line-color': CLUSTER_COLOUR, 'line-width': 2, 'line-dasharray': [2, 1] } },
+      paint: { 'line-color': CLUSTER_COLOUR, 'line-width': 2.5, 'line-dasharray': [2, 1] } },
     { id: 'ward-line', type: 'line', ...wards,
       paint: {
         'line-color': WARD_LINE,

@@ -15,7 +15,7 @@ import {
   choroplethColour, quantileBreaks, setVisibility, tileUrls,
 } from './layers.js';
 import { renderLegend } from './legend.js';
-import { complaintDetails, wardPanel } from './panel.js';
+import { clusterInfo, complaintDetails, hotspotInfo, wardPanel } from './panel.js';
 import {
   LAYER_IDS, exportUrl, graphqlFilter, localMonth, monthsBetween, readState, stateUrl,
 } from './state.js';
@@ -192,6 +192,21 @@ function onClick(event) {
   if (ward) openWard(ward.properties.code);
 }
 
+// Hovering a hot spot or a cluster says what it is.
+const hover = new maplibregl.Popup({ closeButton: false, closeOnClick: false,
+                                     className: 'hover' });
+function onHover(event) {
+  const [feature] = map.queryRenderedFeatures(event.point,
+                                              { layers: ['hotspot-fill', 'cluster-fill'] });
+  if (!feature) {
+    hover.remove();
+    return;
+  }
+  const info = feature.layer.id === 'hotspot-fill' ? hotspotInfo(feature.properties)
+    : clusterInfo(feature.properties, catalogue.categories);
+  hover.setLngLat(event.lngLat).setDOMContent(info).addTo(map);
+}
+
 // State changes ----------------------------------------------------------------------------------
 
 function saveUrl() {
@@ -274,6 +289,8 @@ async function start() {
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
   map.on('click', onClick);
   map.on('moveend', () => { updateExportLinks(); });
+  map.on('mousemove', onHover);
+  map.on('mouseout', () => hover.remove());
   for (const layer of ['ward-hit', 'complaint-circle']) {
     map.on('mouseenter', layer, () => { map.getCanvas().style.cursor = 'pointer'; });
     map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; });

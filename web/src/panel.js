@@ -8,7 +8,7 @@ import {
   areaLabel, categoryLabel, formatDate, formatHours, formatNumber, formatPercent, ratingLabel,
   statusLabel, t,
 } from './i18n.js';
-import { STATUS_COLOURS } from './layers.js';
+import { HOTSPOT_BINS, STATUS_COLOURS } from './layers.js';
 import { graphqlFilter, localMonth } from './state.js';
 
 const TOP_CATEGORIES = 5;
@@ -71,4 +71,23 @@ export async function complaintDetails(id) {
       row(t('address'), complaint.address ?? t('addressWithheld')),
       complaint.ward ? row(t('ward'), areaLabel(complaint.ward)) : null,
       complaint.rating ? row(t('rating'), ratingLabel(complaint.rating)) : null));
+}
+
+/** Hover text of a Gi* cell: its count, z, p and confidence class. */
+export function hotspotInfo(properties) {
+  const bin = HOTSPOT_BINS.find((b) => b.bin === properties.bin);
+  return h('div', { class: 'hover-info' },
+    h('strong', {}, t('hotspotTitle', { id: properties.id, count: properties.count })),
+    h('div', {}, t('zScore', { z: formatNumber(properties.z, 2),
+                               p: properties.p.toPrecision(2) })),
+    bin ? h('div', {}, `${t(bin.kind)}, ${t('confidence', { level: bin.level })}`) : null);
+}
+
+/** Hover text of a DBSCAN cluster: its size and dominant categories. */
+export function clusterInfo(properties, categories) {
+  const names = new Map(categories.map((c) => [c.code, c]));
+  return h('div', { class: 'hover-info' },
+    h('strong', {}, t('cluster', { id: properties.id, count: formatNumber(properties.count) })),
+    h('ul', {}, properties.categories.split(',').filter(Boolean).map((code) => h('li', {},
+      names.has(code) ? categoryLabel(names.get(code)) : code))));
 }
