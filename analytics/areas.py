@@ -34,20 +34,23 @@ PLACED_BY_LOOKUP = f"""
 
 # The same result when most complaints were routed under another generation: one spatial join
 # driven by the (subdivided) areas, each probing the complaints' GiST index, then the lowest
-# code per complaint.
+# code per complaint (a hashable min, then back to the area).
 PLACED_BY_JOIN = f"""
     SELECT complaint.{{level}}_id AS area_id, {{step}} AS step
     FROM complaint WHERE ({{where}}) AND {ROUTED_HERE}
     UNION ALL
-    SELECT (array_agg(p.area_id ORDER BY p.code))[1], min(located.step)
-    FROM admin_area_part p
-    CROSS JOIN LATERAL (
-        SELECT complaint.id, {{step}} AS step FROM complaint
-        WHERE ST_Covers(p.geom, complaint.location) AND ({{where}})
-          AND (complaint.{{level}}_id IS NULL OR NOT {ROUTED_HERE})
-        OFFSET 0) AS located  -- a fence: the areas must drive the join
-    WHERE p.generation_id = :generation_id AND p.level = :level
-    GROUP BY located.id"""
+    SELECT a.id, lowest.step
+    FROM (SELECT min(p.code) AS code, min(located.step) AS step
+          FROM admin_area_part p
+          CROSS JOIN LATERAL (
+              SELECT complaint.id, {{step}} AS step FROM complaint
+              WHERE ST_Covers(p.geom, complaint.location) AND ({{where}})
+                AND (complaint.{{level}}_id IS NULL OR NOT {ROUTED_HERE})
+              OFFSET 0) AS located  -- a fence: the areas must drive the join
+          WHERE p.generation_id = :generation_id AND p.level = :level
+          GROUP BY located.id) AS lowest
+    JOIN admin_area a
+      ON a.generation_id = :generation_id AND a.level = :level AND a.code = lowest.code"""
 
 
 def placed(conn: Connection, f: ComplaintFilter, level: str, generation: int,

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from analytics.areas import placed
 from analytics.grid import Grid, Shape, pack
-from analytics.periods import Calendar
+from analytics.periods import PERIOD_OF, Calendar
 from analytics.query import (
     Sql,
     analysis_srid,
@@ -93,17 +93,13 @@ class Weights:
         return self.band_m or 1.0
 
 
-# The single step of a plain (not space-time) analysis: a constant, so joins stay equi-joins.
-WHOLE_PERIOD = "CAST('-infinity' AS timestamp)"
+# Steps are numbered from 1: the period holding each complaint, or the one whole period.
+WHOLE_PERIOD = "1"
 
 
-def _step_of(calendar: Calendar | None) -> str:
-    """SQL for the step of a row of ``complaint``: its local week or month, or the one step."""
-    return WHOLE_PERIOD if calendar is None else calendar.bucket_of("complaint.created_at")
-
-
-def _steps(calendar: Calendar | None) -> Sql:
-    return calendar.buckets() if calendar else Sql(f"SELECT {WHOLE_PERIOD} AS bucket")
+def _step_of(starts: list[datetime]) -> str:
+    """SQL for the step number of a row of ``complaint``."""
+    return PERIOD_OF if starts else WHOLE_PERIOD
 
 
 UNITS_TABLE = """
@@ -131,8 +127,7 @@ UNITS = """
 """
 
 
-def _grid_units(f: ComplaintFilter, grid: Grid,
-                calendar: Calendar | None) -> tuple[Sql, Sql]:
+def _grid_units(f: ComplaintFilter, grid: Grid, starts: list[datetime]) -> tuple[Sql, Sql]:
     """Cells over the study area (labelled "i,j") and the filtered complaints per cell."""
     study = study_area(f)
     cells = grid.cells_within(f"(SELECT ST_Transform({study.text}, :grid_srid))")
@@ -142,27 +137,27 @@ def _grid_units(f: ComplaintFilter, grid: Grid,
         FROM ({cells}) AS cells""", {**study.params, **grid.params})
     where = complaint_where(f)
     counts = Sql(f"""
-        SELECT {grid.key('projected.g')} AS uid, {_step_of(calendar)} AS step, count(*) AS n
+        SELECT {grid.key('projected.g')} AS uid, {_step_of(starts)} AS step, count(*) AS n
         FROM complaint
         CROSS JOIN LATERAL ST_Transform(complaint.location, :grid_srid) AS projected(g)
         WHERE {where.text}
-        GROUP BY 1, 2""", {**where.params, **grid.params, **_steps(calendar).params})
+        GROUP BY 1, 2""", {**where.params, **grid.params, "period_starts": starts})
     return units, counts
 
 
 def _area_units(conn: Connection, f: ComplaintFilter, level: str, generation: int, srid: int,
-                calendar: Calendar | None) -> tuple[Sql, Sql]:
+                starts: list[datetime]) -> tuple[Sql, Sql]:
     """The areas of a level (labelled by code, centred on their centroid) and their counts."""
     units = Sql("""
         SELECT id AS uid, code AS label, ST_X(centre) AS x, ST_Y(centre) AS y, geom AS shape
         FROM admin_area, ST_Centroid(ST_Transform(geom, :srid)) AS centre
         WHERE generation_id = :generation_id AND level = :level""",
                 {"srid": srid, "generation_id": generation, "level": level})
-    placement = placed(conn, f, level, generation, _step_of(calendar))
+    placement = placed(conn, f, level, generation, _step_of(starts))
     counts = Sql(f"""
         SELECT area_id AS uid, step, count(*) AS n FROM ({placement.text}) AS placed
         WHERE area_id IS NOT NULL
-        GROUP BY 1, 2""", {**placement.params, **_steps(calendar).params})
+        GROUP BY 1, 2""", {**placement.params, "period_starts": starts})
     return units, counts
 
 
@@ -191,6 +186,7 @@ def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weight
                max_units: int = 20_000) -> SpaceTime:
     """Counts, neighbour sums and Gi* of every unit in every step."""
     weights.check()
+    starts = calendar.starts(conn) if calendar else []
     level = "district" if unit is Unit.DISTRICT else "ward"
     gen = generation_id(conn, generation, level)
     srid = analysis_srid(conn, f, gen)
@@ -204,9 +200,9 @@ def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weight
             raise PhananhError(ErrorCode.BAD_INPUT, f"distanceBandM may be at most "
                                f"{MAX_BAND_CELLS} cell sizes.")
         _check_grid_size(conn, f, gen, grid, max_units)
-        units, counts = _grid_units(f, grid, calendar)
+        units, counts = _grid_units(f, grid, starts)
     else:
-        units, counts = _area_units(conn, f, level, gen, srid, calendar)
+        units, counts = _area_units(conn, f, level, gen, srid, starts)
     context = {"bucket": weights.bucket_m, "srid": srid, "generation_id": gen}
     # The temporary tables live in a savepoint rolled back at the end, error or not: they
     # never outlive the analysis, and a failed statement leaves the connection usable.
@@ -223,32 +219,29 @@ def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weight
         rows = fetch(conn, UNITS)
     finally:
         scratch.rollback()
-    steps = _steps(calendar)
-    step_list = [r.bucket for r in fetch(conn, steps.text, steps.params)]
-    return _gi_per_step(rows, sums, step_list, fdr, calendar, srid)
+    return _gi_per_step(rows, sums, starts or [None], fdr, srid)
 
 
-def _gi_per_step(rows: list[Any], sums: list[Any], step_list: list[datetime], fdr: bool,
-                 calendar: Calendar | None, srid: int) -> SpaceTime:
+def _gi_per_step(rows: list[Any], sums: list[Any], starts: list[datetime | None], fdr: bool,
+                 srid: int) -> SpaceTime:
     """Dense (unit × step) counts and neighbour sums from the sparse SQL rows, then Gi*."""
     unit_index = {r.uid: u for u, r in enumerate(rows)}
-    step_index = {step: t for t, step in enumerate(step_list)}
-    counts = np.zeros((len(rows), len(step_list)))
-    lags = np.zeros((len(rows), len(step_list)))
+    counts = np.zeros((len(rows), len(starts)))
+    lags = np.zeros((len(rows), len(starts)))
     for r in sums:
-        if r.step in step_index:
-            counts[unit_index[r.uid], step_index[r.step]] = r.n
-            lags[unit_index[r.uid], step_index[r.step]] = r.lag
+        if 1 <= r.step <= len(starts):
+            counts[unit_index[r.uid], r.step - 1] = r.n
+            lags[unit_index[r.uid], r.step - 1] = r.lag
     # Gi* over the space-time cube: every (unit, step) bin is an observation whose neighbours
     # are the unit's neighbours in the same step, and the mean and variance are those of all
     # bins (as ArcGIS's space-time cube does), so a spot that grows gets growing z-scores.
-    steps = len(step_list)
+    steps = len(starts)
     cardinality = np.repeat([r.cardinality for r in rows], steps)
     cube = gi_star(counts.ravel(), lags.ravel(), cardinality, fdr)
     return SpaceTime(
         units=[UnitSeries(r.label, r.geometry, [int(c) for c in counts[u]], r.cardinality,
                           cube[u * steps:(u + 1) * steps]) for u, r in enumerate(rows)],
-        steps=[calendar.local(s) for s in step_list] if calendar else [None],
+        steps=starts,
         srid=srid,
     )
 

@@ -14,74 +14,87 @@ the filter (received in the time window, of the area and category asked):
 * overdue: not processed and past their due time now; processed late: processed after it.
 
 A rate or duration over no complaints is null, never 0.
+
+Each figure set is three statements (counts, and one per duration: the percentiles sort every
+duration, which PostgreSQL cannot spread over workers), so a caller can run them on parallel
+connections; :func:`figures` assembles them.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection
 
-from analytics.periods import Calendar
-from analytics.query import complaint_where, fetch, generation_id
+from analytics.periods import PERIOD_OF
+from analytics.query import Sql, complaint_where, fetch, generation_id
 from db.complaints import ComplaintFilter
 
 PROCESSED = ("RESOLVED", "REJECTED", "DUPLICATE", "CLOSED")
-POSITIVE_RATINGS = ("SATISFIED", "ACCEPTED")
 _PROCESSED_SQL = "complaint.status IN ('RESOLVED', 'REJECTED', 'DUPLICATE', 'CLOSED')"
-_HOURS = "/ 3600.0"
 
-COUNTS = f"""
-    count(*) AS received,
-    count(*) FILTER (WHERE {_PROCESSED_SQL}) AS processed,
-    count(complaint.rating) AS rated,
-    count(*) FILTER (WHERE complaint.rating IN ('SATISFIED', 'ACCEPTED')) AS positive,
-    count(*) FILTER (WHERE NOT {_PROCESSED_SQL} AND complaint.due_at < :as_of) AS overdue,
-    count(*) FILTER (WHERE {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at)
-        AS processed_late"""
 
-DURATIONS = f"""
-    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
-        (date_part('epoch', complaint.first_action_at) - date_part('epoch', complaint.created_at))
-        {_HOURS}) AS to_first_action,
-    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
-        (date_part('epoch', complaint.resolved_at) - date_part('epoch', complaint.created_at))
-        {_HOURS}) FILTER (WHERE {_PROCESSED_SQL}) AS to_resolution"""
+class By(StrEnum):
+    """What figures are grouped by."""
 
-COUNT_NAMES = "received, processed, rated, positive, overdue, processed_late"
-KPI_NAMES = ", ".join(f"k.{name}" for name in
-                      (*COUNT_NAMES.split(", "), "to_first_action", "to_resolution"))
+    ALL = "all"
+    CATEGORY = "category"
+    DISTRICT = "district"
+    WARD = "ward"
+    PERIOD = "period"
 
-SUMMARY = f"SELECT {COUNTS}, {DURATIONS} FROM complaint WHERE {{where}}"
 
-BY_CATEGORY = f"""
-    SELECT category.code, category.name_en AS name, {KPI_NAMES}
-    FROM category
-    LEFT JOIN (SELECT complaint.category_code, {COUNTS}, {DURATIONS}
-               FROM complaint WHERE {{where}} GROUP BY complaint.category_code) AS k
-           ON k.category_code = category.code
+class Part(StrEnum):
+    COUNTS = "counts"
+    FIRST_ACTION = "first_action"
+    RESOLUTION = "resolution"
+
+
+_KEYS = {
+    By.ALL: "0",
+    By.CATEGORY: "complaint.category_code",
+    By.DISTRICT: "complaint.district_id",
+    By.WARD: "complaint.ward_id",
+    By.PERIOD: PERIOD_OF,
+}
+
+_PARTS = {
+    Part.COUNTS: f"""
+        count(*) AS received,
+        count(*) FILTER (WHERE {_PROCESSED_SQL}) AS processed,
+        count(complaint.rating) AS rated,
+        count(*) FILTER (WHERE complaint.rating IN ('SATISFIED', 'ACCEPTED')) AS positive,
+        count(*) FILTER (WHERE NOT {_PROCESSED_SQL} AND complaint.due_at < :as_of) AS overdue,
+        count(*) FILTER (WHERE {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at)
+            AS processed_late""",
+    Part.FIRST_ACTION: """
+        percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
+            (date_part('epoch', complaint.first_action_at)
+             - date_part('epoch', complaint.created_at)) / 3600.0) AS hours""",
+    Part.RESOLUTION: f"""
+        percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
+            (date_part('epoch', complaint.resolved_at)
+             - date_part('epoch', complaint.created_at)) / 3600.0)
+            FILTER (WHERE {_PROCESSED_SQL}) AS hours""",
+}
+
+PART = "SELECT {key} AS key, {values} FROM complaint WHERE {where} GROUP BY 1"
+
+CATEGORIES = """
+    SELECT code AS key, code, name_en AS name FROM category
     WHERE cardinality(CAST(:categories AS text[])) = 0
-       OR category.code = ANY(CAST(:categories AS text[]))
+       OR code = ANY(CAST(:categories AS text[]))
 """
 
-# Areas by the complaints' routing (the office that handled them). The areas listed are those
-# of the level in the generation in force, within the filter's ward/district codes, plus any
-# other area the filtered complaints were routed to (an older generation's).
-BY_AREA = f"""
-    WITH counted AS (
-        SELECT complaint.{{level}}_id AS area_id, {COUNTS}, {DURATIONS}
-        FROM complaint WHERE {{where}} GROUP BY complaint.{{level}}_id
-    ),
-    scope AS (
-        SELECT a.id FROM admin_area a LEFT JOIN admin_area parent ON parent.id = a.parent_id
-        WHERE a.generation_id = :generation_id AND a.level = :level
-          AND (cardinality(CAST(:ward_codes AS text[])) = 0 OR {{ward_scope}})
-          AND (cardinality(CAST(:district_codes AS text[])) = 0 OR {{district_scope}})
-    )
-    SELECT a.code, a.name, {KPI_NAMES}
-    FROM scope FULL JOIN counted k ON k.area_id = scope.id
-    JOIN admin_area a ON a.id = COALESCE(scope.id, k.area_id)
+# Areas by the complaints' routing (the office that handled them): those of the level in the
+# generation in force, within the filter's ward/district codes (empty ones too).
+AREAS = """
+    SELECT a.id AS key, a.code, a.name
+    FROM admin_area a LEFT JOIN admin_area parent ON parent.id = a.parent_id
+    WHERE a.generation_id = :generation_id AND a.level = :level
+      AND (cardinality(CAST(:ward_codes AS text[])) = 0 OR {ward_scope})
+      AND (cardinality(CAST(:district_codes AS text[])) = 0 OR {district_scope})
 """
 
 _SCOPES = {
@@ -93,28 +106,20 @@ _SCOPES = {
                  "a.code = ANY(CAST(:district_codes AS text[]))"),
 }
 
-SERIES = f"""
-    WITH buckets AS ({{buckets}}),
-    counted AS (
-        SELECT {Calendar.bucket_of('complaint.created_at')} AS bucket, {COUNTS}
-        FROM complaint WHERE {{where}} GROUP BY 1
-    )
-    SELECT buckets.bucket, {", ".join(f"counted.{name}" for name in COUNT_NAMES.split(", "))}
-    FROM buckets LEFT JOIN counted ON counted.bucket = buckets.bucket
-    ORDER BY buckets.bucket
-"""
+# Areas complaints were routed to that are not listed above (an older generation's).
+OTHER_AREAS = "SELECT a.id AS key, a.code, a.name FROM admin_area a WHERE a.id = ANY(:ids)"
 
 
 @dataclass(frozen=True)
 class Kpi:
     """The figures of one set of complaints (a whole filter, a category, an area, a period)."""
 
-    received: int
-    processed: int
-    rated: int
-    positive: int
-    overdue: int
-    processed_late: int
+    received: int = 0
+    processed: int = 0
+    rated: int = 0
+    positive: int = 0
+    overdue: int = 0
+    processed_late: int = 0
     hours_to_first_action: tuple[float | None, float | None] = (None, None)  # median, p90
     hours_to_resolution: tuple[float | None, float | None] = (None, None)
 
@@ -125,22 +130,6 @@ class Kpi:
     @property
     def satisfied_rate(self) -> float | None:
         return self.positive / self.rated if self.rated else None
-
-    @classmethod
-    def from_row(cls, row: Any) -> "Kpi":
-        """From a row of COUNTS (and DURATIONS, if selected); a missing group counts zero."""
-        values = row._mapping
-        return cls(
-            received=values["received"] or 0, processed=values["processed"] or 0,
-            rated=values["rated"] or 0, positive=values["positive"] or 0,
-            overdue=values["overdue"] or 0, processed_late=values["processed_late"] or 0,
-            hours_to_first_action=_pair(values.get("to_first_action")),
-            hours_to_resolution=_pair(values.get("to_resolution")),
-        )
-
-
-def _pair(percentiles: Sequence[float] | None) -> tuple[float | None, float | None]:
-    return (percentiles[0], percentiles[1]) if percentiles else (None, None)
 
 
 @dataclass(frozen=True)
@@ -154,55 +143,70 @@ class Breakdown:
     kpi: Kpi
 
 
-def summary(conn: Connection, f: ComplaintFilter, as_of: datetime) -> Kpi:
-    where = complaint_where(f)
-    return Kpi.from_row(fetch(conn, SUMMARY.format(where=where.text), where.params,
-                              {"as_of": as_of})[0])
-
-
-def by_category(conn: Connection, f: ComplaintFilter, as_of: datetime) -> list[Breakdown]:
-    """Every category (or those of the filter), empty ones included."""
-    where = complaint_where(f)
-    rows = fetch(conn, BY_CATEGORY.format(where=where.text), where.params,
-                 {"as_of": as_of, "categories": list(f.categories)})
-    return _ranked(rows)
-
-
-def by_area(conn: Connection, f: ComplaintFilter, level: str, as_of: datetime) -> list[Breakdown]:
-    """Every area of ``level`` in the generation in force (within the filter's area codes),
-    empty ones included, and any other area the complaints were routed to."""
-    where = complaint_where(f)
-    ward_scope, district_scope = _SCOPES[level]
-    sql = BY_AREA.format(level=level, where=where.text, ward_scope=ward_scope,
-                         district_scope=district_scope)
-    context = {"as_of": as_of, "level": level, "generation_id": generation_id(conn, None, level),
-               "ward_codes": list(f.ward_codes), "district_codes": list(f.district_codes)}
-    rows = fetch(conn, sql, where.params, context)
-    return _ranked(rows)
-
-
-def _ranked(rows: list[Any]) -> list[Breakdown]:
-    """Most received first (then by code); equal counts share a rank, as in sports tables."""
-    kpis = sorted(((r.code, r.name, Kpi.from_row(r)) for r in rows),
-                  key=lambda item: (-item[2].received, item[0]))
-    ranked: list[Breakdown] = []
-    for position, (code, name, kpi) in enumerate(kpis, start=1):
-        tied = ranked and ranked[-1].kpi.received == kpi.received
-        ranked.append(Breakdown(code, name, ranked[-1].rank if tied else position, kpi))
-    return ranked
-
-
 @dataclass(frozen=True)
 class Point:
     start: datetime  # local start of the day, week or month
     kpi: Kpi
 
 
-def series(conn: Connection, f: ComplaintFilter, calendar: Calendar,
-           as_of: datetime) -> list[Point]:
-    """Counts per day, week or month of the calendar, empty periods included."""
+def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datetime,
+         period_starts: list[datetime] | None = None) -> dict[Any, Any]:
+    """One statement's figures per group key (for By.PERIOD, the period's number from 1 in
+    ``period_starts``): counts, or one duration's median and 90th percentile."""
+    statement = part_sql(f, by, which)
+    rows = fetch(conn, statement.text, statement.params,
+                 {"as_of": as_of, "period_starts": period_starts or []})
+    if which is Part.COUNTS:
+        return {r.key: r for r in rows}
+    return {r.key: (r.hours[0], r.hours[1]) if r.hours else (None, None) for r in rows}
+
+
+def figures(counts: dict[Any, Any], first_action: dict[Any, Any] | None = None,
+            resolution: dict[Any, Any] | None = None) -> dict[Any, Kpi]:
+    """The parts of :func:`part` put together, per group key."""
+    found = {}
+    for key, row in counts.items():
+        found[key] = Kpi(row.received, row.processed, row.rated, row.positive, row.overdue,
+                         row.processed_late,
+                         (first_action or {}).get(key, (None, None)),
+                         (resolution or {}).get(key, (None, None)))
+    return found
+
+
+def entries(conn: Connection, f: ComplaintFilter, by: By) -> list[Any]:
+    """The rows a breakdown lists, empty ones included: (key, code, name)."""
+    if by is By.CATEGORY:
+        return fetch(conn, CATEGORIES, {"categories": list(f.categories)})
+    level = by.value
+    ward_scope, district_scope = _SCOPES[level]
+    return fetch(conn, AREAS.format(ward_scope=ward_scope, district_scope=district_scope),
+                 {"level": level, "generation_id": generation_id(conn, None, level),
+                  "ward_codes": list(f.ward_codes), "district_codes": list(f.district_codes)})
+
+
+def other_areas(conn: Connection, ids: list[int]) -> list[Any]:
+    return fetch(conn, OTHER_AREAS, {"ids": ids}) if ids else []
+
+
+def ranked(listed: list[Any], kpis: dict[Any, Kpi]) -> list[Breakdown]:
+    """Most received first (then by code); equal counts share a rank, as in sports tables."""
+    rows = sorted(((r.code, r.name, kpis.get(r.key, Kpi())) for r in listed),
+                  key=lambda item: (-item[2].received, item[0]))
+    found: list[Breakdown] = []
+    for position, (code, name, kpi) in enumerate(rows, start=1):
+        tied = found and found[-1].kpi.received == kpi.received
+        found.append(Breakdown(code, name, found[-1].rank if tied else position, kpi))
+    return found
+
+
+def series(starts: list[datetime], counts: dict[Any, Any]) -> list[Point]:
+    """Counts per period, empty periods included."""
+    kpis = figures(counts)
+    return [Point(start, kpis.get(number, Kpi()))
+            for number, start in enumerate(starts, start=1)]
+
+
+def part_sql(f: ComplaintFilter, by: By, which: Part) -> Sql:
     where = complaint_where(f)
-    buckets = calendar.buckets()
-    rows = fetch(conn, SERIES.format(buckets=buckets.text, where=where.text), where.params,
-                 buckets.params, {"as_of": as_of})
-    return [Point(calendar.local(r.bucket), Kpi.from_row(r)) for r in rows]
+    return Sql(PART.format(key=_KEYS[by], values=_PARTS[which], where=where.text),
+               where.params)

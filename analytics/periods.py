@@ -50,12 +50,6 @@ class Calendar:
         return {"period": self.period.value, "start": self.start, "end": self.end,
                 "time_zone": self.time_zone}
 
-    @staticmethod
-    def bucket_of(column: str) -> str:
-        """SQL: the local start (a timestamp without time zone) of the period holding
-        ``column`` (a timestamptz)."""
-        return f"date_trunc(:period, {column}, :time_zone) AT TIME ZONE :time_zone"
-
     def buckets(self) -> Sql:
         """SQL rows (bucket): the local start of every period from start to end."""
         return Sql("""SELECT generate_series(
@@ -65,9 +59,19 @@ class Calendar:
                               - interval '1 microsecond',
                           CAST('1 ' || :period AS interval)) AS bucket""", self.params)
 
-    def local(self, bucket: datetime) -> datetime:
-        """A bucket start as returned by SQL, made an aware local time."""
-        return bucket.replace(tzinfo=ZoneInfo(self.time_zone))
+    def starts(self, conn: Connection) -> list[datetime]:
+        """The instants the periods start, as aware local times, in order."""
+        buckets = self.buckets()
+        rows = fetch(conn, f"SELECT bucket AT TIME ZONE :time_zone AS start "
+                           f"FROM ({buckets.text}) AS b ORDER BY 1", buckets.params)
+        zone = ZoneInfo(self.time_zone)
+        return [r.start.astimezone(zone) for r in rows]
+
+
+# The number (from 1) of the period holding a complaint's created_at, given the periods'
+# starts in :period_starts: a binary search per row, much cheaper than converting every
+# timestamp to local time.
+PERIOD_OF = "width_bucket(complaint.created_at, CAST(:period_starts AS timestamptz[]))"
 
 
 DATA_SPAN = """SELECT min(complaint.created_at) AS first, max(complaint.created_at) AS last

@@ -132,15 +132,16 @@ def area_sql(engine: Engine, generation: int) -> tuple[str, dict[str, Any]]:
 
 
 def stats_sql(conn: Connection, f: ComplaintFilter, full: bool) -> None:
-    """The statistics statements one after the other, on one connection."""
+    """The statistics statements the API issues, one after the other, on one connection."""
     as_of = datetime.now(UTC)
-    kpi.summary(conn, f, as_of)
+    for by in (kpi.By.ALL, *((kpi.By.CATEGORY, kpi.By.DISTRICT, kpi.By.WARD) if full else ())):
+        if by is not kpi.By.ALL:
+            kpi.entries(conn, f, by)
+        for part in kpi.Part:
+            kpi.part(conn, f, by, part, as_of)
     assert f.created_from is not None and f.created_to is not None
-    kpi.series(conn, f, Calendar(Period.MONTH, f.created_from, f.created_to), as_of)
-    if full:
-        kpi.by_category(conn, f, as_of)
-        kpi.by_area(conn, f, "district", as_of)
-        kpi.by_area(conn, f, "ward", as_of)
+    starts = Calendar(Period.MONTH, f.created_from, f.created_to).starts(conn)
+    kpi.part(conn, f, kpi.By.PERIOD, kpi.Part.COUNTS, as_of, starts)
 
 
 def measure_size(complaints: int) -> dict[str, dict[str, Timing | None]]:

@@ -1,6 +1,7 @@
 """Hotspot maps and statistics: choropleths, grids, clusters, Gi* hot spots, emerging hot
 spots and the city's KPIs. Every query takes the platform's complaint filter."""
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -207,22 +208,42 @@ class AnalyticsQuery:
                                            category)
         engine, settings = info.context.engine, info.context.settings
         as_of = datetime.now(UTC)
+        every_part = (kpi_stats.Part.COUNTS, kpi_stats.Part.FIRST_ACTION,
+                      kpi_stats.Part.RESOLUTION)
+
+        async def figures(by: kpi_stats.By) -> dict[Any, kpi_stats.Kpi]:
+            """Counts and both durations on three connections at once: each duration is a
+            sort PostgreSQL runs in one process."""
+            parts = await asyncio.gather(*(read(engine, kpi_stats.part, query, by, part, as_of)
+                                           for part in every_part))
+            return kpi_stats.figures(*parts)
+
+        async def summary() -> kpi_stats.Kpi:
+            return (await figures(kpi_stats.By.ALL)).get(0, kpi_stats.Kpi())
 
         async def breakdown(by: str) -> list[kpi_stats.Breakdown]:
-            if by == "category":
-                return await read(engine, kpi_stats.by_category, query, as_of)
-            return await read(engine, kpi_stats.by_area, query, by, as_of)
+            grouping = kpi_stats.By(by)
+            listed, found = await asyncio.gather(
+                read(engine, kpi_stats.entries, query, grouping), figures(grouping))
+            listed_keys = {row.key for row in listed}
+            others = [key for key in found if key is not None and key not in listed_keys]
+            return kpi_stats.ranked(listed + await read(engine, kpi_stats.other_areas, others),
+                                    found)
 
         async def series(interval: str, time_zone: str) -> list[kpi_stats.Point]:
             check_time_zone(time_zone)
 
-            def load(conn: Any) -> list[kpi_stats.Point]:
+            def starts(conn: Any) -> list[datetime]:
                 calendar = calendar_for(conn, query, Period(interval), time_zone,
                                         settings.max_series_periods)
-                return [] if calendar is None else kpi_stats.series(conn, query, calendar, as_of)
+                return [] if calendar is None else calendar.starts(conn)
 
-            return await read(engine, load)
+            period_starts = await read(engine, starts)
+            if not period_starts:
+                return []
+            counts = await read(engine, kpi_stats.part, query, kpi_stats.By.PERIOD,
+                                kpi_stats.Part.COUNTS, as_of, period_starts)
+            return kpi_stats.series(period_starts, counts)
 
-        return Stats(as_of=as_of,
-                     load_summary=lambda: read(engine, kpi_stats.summary, query, as_of),
-                     load_breakdown=breakdown, load_series=series)
+        return Stats(as_of=as_of, load_summary=summary, load_breakdown=breakdown,
+                     load_series=series)
