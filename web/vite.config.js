@@ -9,8 +9,9 @@ export default defineConfig({
     chunkSizeWarningLimit: 1500, // MapLibre alone is ~1 MB minified
   },
   server: {
-    // `npm run dev` during development: the API from a `phananh serve` on :8000.
+    // `npm run dev` during development: the API from a `phananh serve` (PHANANH_API, default
+    // http://127.0.0.1:8000).
     proxy: Object.fromEntries(['/graphql', '/tiles', '/export', '/ogc']
-      .map((path) => [path, 'http://127.0.0.1:8000'])),
+      .map((path) => [path, process.env.PHANANH_API ?? 'http://127.0.0.1:8000'])),
   },
 });

@@ -14,12 +14,12 @@ export async function graphql(query, variables = {}, signal = undefined) {
     body: JSON.stringify({ query, variables }),
     signal,
   });
-  const body = await response.json();
+  const body = await response.json().catch(() => ({}));
   if (body.errors?.length) {
     const [first] = body.errors;
     throw new ApiError(first.message, first.extensions?.code ?? 'ERROR');
   }
-  if (!response.ok) throw new ApiError(`HTTP ${response.status}`, 'HTTP');
+  if (!response.ok || !body.data) throw new ApiError(`HTTP ${response.status}`, 'HTTP');
   return body.data;
 }
 

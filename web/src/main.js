@@ -67,7 +67,7 @@ async function loadCatalogue() {
   const [first, last] = collection.extent?.temporal?.interval?.[0] ?? [];
   const now = new Date().toISOString();
   catalogue.months = monthsBetween(localMonth(first ?? now), localMonth(last ?? now));
-  return wards.bounds;
+  return wards.bounds ?? [-180, -85, 180, 85]; // no areas yet: the world
 }
 
 /** The generation in force today (for wards): active, started, not ended; newest first. */
@@ -276,6 +276,7 @@ async function start() {
   setLanguage(state.lang);
   translatePage();
   const bounds = await busy(loadCatalogue);
+  if (!bounds) return; // the API is unreachable: the status line says so
   map = new maplibregl.Map({
     container: 'map',
     style: buildStyle(origin, state),
