@@ -50,6 +50,13 @@ def rendered(page: Page, layer: str, key: str) -> list[Any]:
         ".map((f) => f.properties[key])", [layer, key])
 
 
+def ward_counts(page: Page, codes: Any) -> dict[str, int]:
+    """The complaint count the choropleth holds for each ward (its feature state)."""
+    return page.evaluate("""(codes) => Object.fromEntries(codes.map((code) => [code,
+        map.getFeatureState({source: 'wards', sourceLayer: 'wards', id: code}).count]))""",
+                         sorted(codes))
+
+
 def settle(page: Page) -> None:
     page.wait_for_function(SETTLED, timeout=60_000)
     page.evaluate(NEXT_IDLE)
@@ -138,9 +145,7 @@ def test_page_loads_and_draws_the_platforms_layers(page: Page, server: str, demo
     # The choropleth: every ward's count (feature state from areaStats) is the number of
     # complaints routed to it.
     counts = routed_counts(engine)
-    states = page.evaluate("""(codes) => Object.fromEntries(codes.map((code) => [code,
-        map.getFeatureState({source: 'wards', sourceLayer: 'wards', id: code}).count]))""",
-                           sorted(wards))
+    states = ward_counts(page, wards)
     assert states == {code: counts.get(code, 0) for code in wards}
 
     legend = page.locator("#legend .legend-block")
@@ -213,6 +218,34 @@ def test_export_link_has_the_filters_and_the_view(page: Page, server: str, engin
     assert len(points) == expected > 0
     assert set(statuses) == {"RESOLVED"}
     assert shapely.covers(shapely.box(west, south, east, north), points).all()
+
+
+def test_time_window_counts_local_months(page: Page, server: str, engine: Engine) -> None:
+    open_map(page, server)
+    months = page.eval_on_selector("#from-month", "(input) => Number(input.max) + 1")
+    assert months >= 12  # the demo spans a year
+    for slider, index in (("#from-month", 3), ("#to-month", 5)):
+        page.eval_on_selector(slider, """(input, index) => { input.value = index;
+            input.dispatchEvent(new Event('change')); }""", index)
+    settle(page)
+    first, last = query_of(page)["from"][0], query_of(page)["to"][0]
+
+    # Months of the city (UTC+7): from the first day of `from` to before that of the month
+    # after `to`, counted here by SQL in the city's time zone.
+    with engine.connect() as conn:
+        assert conn.execute(text("""SELECT to_char(min(created_at AT TIME ZONE
+            'Asia/Ho_Chi_Minh') + interval '3 months', 'YYYY-MM') FROM complaint""")
+                            ).scalar_one() == first
+        rows = conn.execute(text("""
+            SELECT w.code, count(*) FROM complaint c JOIN admin_area w ON w.id = c.ward_id
+            WHERE to_char(c.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM')
+                  BETWEEN :first AND :last
+            GROUP BY w.code"""), {"first": first, "last": last}).all()
+    expected = dict(rows)
+    codes = rendered(page, "ward-fill", "code")
+    states = ward_counts(page, set(codes))
+    assert states == {code: expected.get(code, 0) for code in states}
+    assert sum(states.values()) == sum(expected.values()) > 0
 
 
 def test_clicking_a_ward_opens_its_stats(page: Page, server: str, demo: Demo,
@@ -300,9 +333,7 @@ def test_generation_and_language_switch(page: Page, server: str, demo: Demo,
         covering = [old_wards[i].code for i in tree.query(point, predicate="covered_by")]
         if covering:
             expected[min(covering)] += 1
-    states = page.evaluate("""(codes) => Object.fromEntries(codes.map((code) => [code,
-        map.getFeatureState({source: 'wards', sourceLayer: 'wards', id: code}).count]))""",
-                           sorted(expected))
+    states = ward_counts(page, expected)
     assert states == expected
 
     page.click("#language")

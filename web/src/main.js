@@ -227,12 +227,14 @@ function updateExportLinks() {
       layer === 'complaints' ? `${t('exportComplaints')} ${label}` : label))));
 }
 
-function applyFilters() {
+function applyFilters(boundariesChanged) {
   const urls = tileUrls(origin, state);
   map.getSource('grid').setTiles([urls.grid]);
   map.getSource('complaints').setTiles([urls.complaints]);
-  map.getSource('wards').setTiles([urls.wards]);
-  map.getSource('districts').setTiles([urls.districts]);
+  if (boundariesChanged) {
+    map.getSource('wards').setTiles([urls.wards]);
+    map.getSource('districts').setTiles([urls.districts]);
+  }
   for (const name of Object.keys(ANALYSES)) stale.add(name);
   refreshAnalyses();
   if (state.ward) openWard(state.ward);
@@ -248,7 +250,7 @@ function onChange(patch) {
     renderLegend(byId('legend'), state, classes);
   }
   if ('ward' in patch && !patch.ward) closeWard();
-  if (filtersChanged) applyFilters();
+  if (filtersChanged) applyFilters('generation' in patch);
   saveUrl();
 }
 
