@@ -173,31 +173,31 @@ def measure_size(complaints: int) -> dict[str, dict[str, Timing | None]]:
         api = Api(client)
         jobs: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None,
                               Callable[[], Any] | None]] = {
-            "grid, 500 m hexagons, city": (
+            "grid 500 m hexagons": (
                 lambda: api(GRID_QUERY), rows(engine, grid, grid_params),
                 rows(engine, NAIVE_GRID, naive)),
-            "areaStats, wards in force": (
+            "areaStats wards": (
                 lambda: api(AREA_QUERY), rows(engine, areas, area_params),
                 rows(engine, NAIVE_AREAS, naive)),
-            "areaStats, wards of 2019": (
+            "areaStats wards 2019": (
                 lambda: api(AREA_QUERY, {"generation": "demo-2019"}),
                 rows(engine, old_areas, old_params),
                 rows(engine, NAIVE_AREAS, {**naive, "generation": old_generation})),
-            "hotspots, 800 m cells, 2 km band": (
+            "hotspots 800 m, 2 km": (
                 lambda: api(HOTSPOT_QUERY),
                 sequential(engine, lambda conn: space_time(
                     conn, ComplaintFilter(), Unit.GRID, Weights(band_m=BAND_M), None, False,
                     Shape.HEXAGON, HOTSPOT_M)),
                 rows(engine, NAIVE_HOTSPOTS, {**naive, "size": HOTSPOT_M})),
-            "stats, a year: summary + months": (
+            "stats year": (
                 lambda: api(STATS_QUERY, year),
                 sequential(engine, lambda conn: stats_sql(conn, window, False)), None),
-            "stats, a year: + category/district/ward": (
+            "stats year + breakdowns": (
                 lambda: api(STATS_FULL_QUERY, year),
                 sequential(engine, lambda conn: stats_sql(conn, window, True)), None),
-            "clusters, 1 category, 90 days": (
+            "clusters 90 days": (
                 lambda: api(CLUSTER_QUERY, {"filter": recent}), None, None),
-            "emergingHotspots, months, 1.5 km": (lambda: api(EMERGING_QUERY), None, None),
+            "emerging months 1.5 km": (lambda: api(EMERGING_QUERY), None, None),
         }
         return {name: {"api": measure(api_job, repeat=3),
                        "same": measure(same, repeat=3) if same else None,
@@ -210,13 +210,13 @@ def main() -> None:
     results = {complaints: measure_size(complaints) for complaints in SIZES}
     big, small = results[1_000_000], results[100_000]
     print_table(
-        "Analytics on 1,000,000 complaints (median seconds; API = GraphQL over HTTP in process)",
-        ["job", "API s", "same SQL s", "API / same SQL", "naive SQL s", "naive / API"],
+        "Analytics, 1M complaints (median s; API: GraphQL over HTTP in process)",
+        ["job", "API", "same SQL", "API/same", "naive SQL", "naive/API"],
         [(name, t["api"].median, _median(t["same"]), _ratio(t["api"], t["same"]),
           _median(t["naive"]), _ratio(t["naive"], t["api"])) for name, t in big.items()])
     print_table(
-        "Scaling from 100,000 to 1,000,000 complaints (API, median seconds)",
-        ["job", "100k s", "1M s", "1M / 100k"],
+        "Scaling, 100k → 1M complaints (API, median s)",
+        ["job", "100k", "1M", "1M/100k"],
         [(name, small[name]["api"].median, t["api"].median,
           t["api"].median / small[name]["api"].median) for name, t in big.items()])
     console.print(f"analytics benchmark: {time.perf_counter() - start:.0f} s")
