@@ -14,8 +14,6 @@ from sqlalchemy import Connection
 from analytics.query import Sql, complaint_where, fetch, generation_id
 from db.complaints import ComplaintFilter
 
-LEVELS = ("ward", "district")
-
 ROUTED_HERE = """complaint.{level}_id IN (
     SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)"""
 

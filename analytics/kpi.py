@@ -32,7 +32,7 @@ from analytics.query import Sql, complaint_where, fetch, generation_id
 from db.complaints import ComplaintFilter
 
 PROCESSED = ("RESOLVED", "REJECTED", "DUPLICATE", "CLOSED")
-_PROCESSED_SQL = "complaint.status IN ('RESOLVED', 'REJECTED', 'DUPLICATE', 'CLOSED')"
+_PROCESSED_SQL = "complaint.status IN ({})".format(", ".join(f"'{s}'" for s in PROCESSED))
 
 
 class By(StrEnum):

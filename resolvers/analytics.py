@@ -114,7 +114,7 @@ class AnalyticsQuery:
         query = complaint_query(info, filter)
         counts = await read(info.context.engine, count_by_area, query, level.value, generation)
         smoothed = smoothed_per_10k(counts)
-        return AreaStats(level=level, areas=[AreaStat(count_=c, smoothed=smoothed.get(c.area_id))
+        return AreaStats(level=level, areas=[AreaStat.from_result(c, smoothed.get(c.area_id))
                                              for c in counts])
 
     @strawberry.field(description="Complaints per hexagon or square cell, sized in metres in "

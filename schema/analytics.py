@@ -61,34 +61,26 @@ def feature_collection(features: list[tuple[dict[str, Any], dict[str, Any]]]) ->
 
 @strawberry.type(description="Complaints in one area.")
 class AreaStat:
-    count_: strawberry.Private[AreaCount]
-    smoothed: strawberry.Private[float | None]
+    area_id: strawberry.Private[int]
+    code: str
+    count: int
+    per_km2: float | None = strawberry.field(description="Complaints per km² of the area.")
+    per_10k_residents: float | None = strawberry.field(
+        description="Complaints per 10,000 residents (null: population unknown).")
+    per_10k_residents_smoothed: float | None = strawberry.field(
+        description="The same rate smoothed by global empirical Bayes (Marshall 1991): small "
+                    "areas shrink towards the overall rate, so a few complaints in a small ward "
+                    "do not top the map.")
+
+    @classmethod
+    def from_result(cls, area: AreaCount, smoothed: float | None) -> "AreaStat":
+        return cls(area_id=area.area_id, code=area.code, count=area.count,
+                   per_km2=area.per_km2, per_10k_residents=area.per_10k_residents,
+                   per_10k_residents_smoothed=smoothed)
 
     @strawberry.field
     async def area(self, info: Ctx) -> Area:
-        return await info.context.loaders.area.load(self.count_.area_id)
-
-    @strawberry.field
-    def code(self) -> str:
-        return self.count_.code
-
-    @strawberry.field
-    def count(self) -> int:
-        return self.count_.count
-
-    @strawberry.field(description="Complaints per km² of the area.")
-    def per_km2(self) -> float | None:
-        return self.count_.per_km2
-
-    @strawberry.field(description="Complaints per 10,000 residents (null: population unknown).")
-    def per_10k_residents(self) -> float | None:
-        return self.count_.per_10k_residents
-
-    @strawberry.field(description="The same rate smoothed by global empirical Bayes (Marshall "
-                                  "1991): small areas shrink towards the overall rate, so a "
-                                  "few complaints in a small ward do not top the map.")
-    def per_10k_residents_smoothed(self) -> float | None:
-        return self.smoothed
+        return await info.context.loaders.area.load(self.area_id)
 
 
 @strawberry.type(description="A choropleth: complaints per ward or district.")
@@ -98,17 +90,17 @@ class AreaStats:
 
     @strawberry.field(description="Complaints counted in an area of the generation.")
     def total(self) -> int:
-        return sum(a.count_.count for a in self.areas)
+        return sum(a.count for a in self.areas)
 
     @strawberry.field(description="The areas as GeoJSON features with their numbers; "
                                   "`simplify` is a tolerance in metres.")
     async def feature_collection(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
-        ids = [a.count_.area_id for a in self.areas]
-        shapes = await info.context.loaders.area_geometry(simplify).load_many(ids)
+        shapes = await info.context.loaders.area_geometry(simplify).load_many(
+            [a.area_id for a in self.areas])
         return feature_collection([
-            (shape, {"code": a.count_.code, "count": a.count_.count, "perKm2": a.count_.per_km2,
-                     "per10kResidents": a.count_.per_10k_residents,
-                     "per10kResidentsSmoothed": a.smoothed})
+            (shape, {"code": a.code, "count": a.count, "perKm2": a.per_km2,
+                     "per10kResidents": a.per_10k_residents,
+                     "per10kResidentsSmoothed": a.per_10k_residents_smoothed})
             for shape, a in zip(shapes, self.areas, strict=True)])
 
 
@@ -250,51 +242,28 @@ class EmergingHotspots:
 @strawberry.type(description="Performance figures; definitions in README.md, \"Statistics "
                              "definitions\". Rates and durations are null over no complaints.")
 class Kpi:
-    figures: strawberry.Private[kpi_stats.Kpi]
+    received: int
+    processed: int = strawberry.field(description="RESOLVED, REJECTED, DUPLICATE or CLOSED.")
+    processed_rate: float | None = strawberry.field(description="processed / received (0–1).")
+    rated: int
+    satisfied_rate: float | None = strawberry.field(
+        description="(SATISFIED + ACCEPTED) / rated (0–1).")
+    overdue: int = strawberry.field(description="Not processed and past due now.")
+    processed_late: int = strawberry.field(description="Processed after the due time.")
+    median_hours_to_first_action: float | None
+    p90_hours_to_first_action: float | None
+    median_hours_to_resolution: float | None
+    p90_hours_to_resolution: float | None
 
-    @strawberry.field
-    def received(self) -> int:
-        return self.figures.received
-
-    @strawberry.field(description="RESOLVED, REJECTED, DUPLICATE or CLOSED.")
-    def processed(self) -> int:
-        return self.figures.processed
-
-    @strawberry.field(description="processed / received, between 0 and 1.")
-    def processed_rate(self) -> float | None:
-        return self.figures.processed_rate
-
-    @strawberry.field
-    def rated(self) -> int:
-        return self.figures.rated
-
-    @strawberry.field(description="(SATISFIED + ACCEPTED) / rated, between 0 and 1.")
-    def satisfied_rate(self) -> float | None:
-        return self.figures.satisfied_rate
-
-    @strawberry.field(description="Not processed and past due now.")
-    def overdue(self) -> int:
-        return self.figures.overdue
-
-    @strawberry.field(description="Processed after the due time.")
-    def processed_late(self) -> int:
-        return self.figures.processed_late
-
-    @strawberry.field
-    def median_hours_to_first_action(self) -> float | None:
-        return self.figures.hours_to_first_action[0]
-
-    @strawberry.field
-    def p90_hours_to_first_action(self) -> float | None:
-        return self.figures.hours_to_first_action[1]
-
-    @strawberry.field
-    def median_hours_to_resolution(self) -> float | None:
-        return self.figures.hours_to_resolution[0]
-
-    @strawberry.field
-    def p90_hours_to_resolution(self) -> float | None:
-        return self.figures.hours_to_resolution[1]
+    @classmethod
+    def from_result(cls, k: kpi_stats.Kpi) -> "Kpi":
+        return cls(received=k.received, processed=k.processed, processed_rate=k.processed_rate,
+                   rated=k.rated, satisfied_rate=k.satisfied_rate, overdue=k.overdue,
+                   processed_late=k.processed_late,
+                   median_hours_to_first_action=k.hours_to_first_action[0],
+                   p90_hours_to_first_action=k.hours_to_first_action[1],
+                   median_hours_to_resolution=k.hours_to_resolution[0],
+                   p90_hours_to_resolution=k.hours_to_resolution[1])
 
 
 @strawberry.type(description="The figures of one category or area and its rank by complaints "
@@ -307,7 +276,7 @@ class KpiBreakdown:
 
     @classmethod
     def from_result(cls, row: kpi_stats.Breakdown) -> "KpiBreakdown":
-        return cls(code=row.code, name=row.name, rank=row.rank, kpi=Kpi(figures=row.kpi))
+        return cls(code=row.code, name=row.name, rank=row.rank, kpi=Kpi.from_result(row.kpi))
 
 
 @strawberry.type(description="The counts of one day, week or month (durations are not given "
@@ -318,7 +287,7 @@ class KpiPoint:
 
     @classmethod
     def from_result(cls, point: kpi_stats.Point) -> "KpiPoint":
-        return cls(start=point.start, kpi=Kpi(figures=point.kpi))
+        return cls(start=point.start, kpi=Kpi.from_result(point.kpi))
 
 
 Load = Callable[[], Awaitable[Any]]
@@ -334,7 +303,7 @@ class Stats:
 
     @strawberry.field
     async def summary(self) -> Kpi:
-        return Kpi(figures=await self.load_summary())
+        return Kpi.from_result(await self.load_summary())
 
     @strawberry.field(description="Every category, most complaints first.")
     async def by_category(self) -> list[KpiBreakdown]:
