@@ -15,9 +15,9 @@ the filter (received in the time window, of the area and category asked):
 
 A rate or duration over no complaints is null, never 0.
 
-Each figure set is three statements (counts, and one per duration: the percentiles sort every
+A figure set is a few statements (counts, and the durations, whose percentiles sort every
 duration, which PostgreSQL cannot spread over workers), so a caller can run them on parallel
-connections; :func:`figures` assembles them.
+connections (:func:`parts_for`); :func:`figures` assembles them.
 """
 
 from dataclasses import dataclass
@@ -49,6 +49,7 @@ class Part(StrEnum):
     COUNTS = "counts"
     FIRST_ACTION = "first_action"
     RESOLUTION = "resolution"
+    DURATIONS = "durations"  # both, sharing one sort by group
 
 
 _KEYS = {
@@ -59,6 +60,16 @@ _KEYS = {
     By.PERIOD: PERIOD_OF,
 }
 
+_FIRST_ACTION = """
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
+        (date_part('epoch', complaint.first_action_at)
+         - date_part('epoch', complaint.created_at)) / 3600.0) AS first_action"""
+_RESOLUTION = f"""
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
+        (date_part('epoch', complaint.resolved_at)
+         - date_part('epoch', complaint.created_at)) / 3600.0)
+        FILTER (WHERE {_PROCESSED_SQL}) AS resolution"""
+
 _PARTS = {
     Part.COUNTS: f"""
         count(*) AS received,
@@ -68,15 +79,9 @@ _PARTS = {
         count(*) FILTER (WHERE NOT {_PROCESSED_SQL} AND complaint.due_at < :as_of) AS overdue,
         count(*) FILTER (WHERE {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at)
             AS processed_late""",
-    Part.FIRST_ACTION: """
-        percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
-            (date_part('epoch', complaint.first_action_at)
-             - date_part('epoch', complaint.created_at)) / 3600.0) AS hours""",
-    Part.RESOLUTION: f"""
-        percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
-            (date_part('epoch', complaint.resolved_at)
-             - date_part('epoch', complaint.created_at)) / 3600.0)
-            FILTER (WHERE {_PROCESSED_SQL}) AS hours""",
+    Part.FIRST_ACTION: _FIRST_ACTION,
+    Part.RESOLUTION: _RESOLUTION,
+    Part.DURATIONS: f"{_FIRST_ACTION}, {_RESOLUTION}",
 }
 
 PART = "SELECT {key} AS key, {values} FROM complaint WHERE {where} GROUP BY 1"
@@ -149,28 +154,40 @@ class Point:
     kpi: Kpi
 
 
+def parts_for(by: By) -> tuple[Part, ...]:
+    """The statements of a figure set. For one total, the two durations on their own (each is
+    a sort in one process, so two connections halve the wait); per group, together, sharing
+    the sort by group; per period, counts only."""
+    if by is By.ALL:
+        return Part.COUNTS, Part.FIRST_ACTION, Part.RESOLUTION
+    return (Part.COUNTS,) if by is By.PERIOD else (Part.COUNTS, Part.DURATIONS)
+
+
 def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datetime,
          period_starts: list[datetime] | None = None) -> dict[Any, Any]:
-    """One statement's figures per group key (for By.PERIOD, the period's number from 1 in
-    ``period_starts``): counts, or one duration's median and 90th percentile."""
+    """One statement's rows per group key (for By.PERIOD, the period's number from 1 in
+    ``period_starts``)."""
     statement = part_sql(f, by, which)
     rows = fetch(conn, statement.text, statement.params,
                  {"as_of": as_of, "period_starts": period_starts or []})
-    if which is Part.COUNTS:
-        return {r.key: r for r in rows}
-    return {r.key: (r.hours[0], r.hours[1]) if r.hours else (None, None) for r in rows}
+    return {r.key: r._mapping for r in rows}
 
 
-def figures(counts: dict[Any, Any], first_action: dict[Any, Any] | None = None,
-            resolution: dict[Any, Any] | None = None) -> dict[Any, Kpi]:
+def figures(counts: dict[Any, Any], *durations: dict[Any, Any]) -> dict[Any, Kpi]:
     """The parts of :func:`part` put together, per group key."""
     found = {}
     for key, row in counts.items():
-        found[key] = Kpi(row.received, row.processed, row.rated, row.positive, row.overdue,
-                         row.processed_late,
-                         (first_action or {}).get(key, (None, None)),
-                         (resolution or {}).get(key, (None, None)))
+        hours: dict[str, Any] = {}
+        for part_rows in durations:
+            hours.update(part_rows.get(key, {}))
+        found[key] = Kpi(row["received"], row["processed"], row["rated"], row["positive"],
+                         row["overdue"], row["processed_late"],
+                         _pair(hours.get("first_action")), _pair(hours.get("resolution")))
     return found
+
+
+def _pair(percentiles: list[float] | None) -> tuple[float | None, float | None]:
+    return (percentiles[0], percentiles[1]) if percentiles else (None, None)
 
 
 def entries(conn: Connection, f: ComplaintFilter, by: By) -> list[Any]:

@@ -208,14 +208,10 @@ class AnalyticsQuery:
                                            category)
         engine, settings = info.context.engine, info.context.settings
         as_of = datetime.now(UTC)
-        every_part = (kpi_stats.Part.COUNTS, kpi_stats.Part.FIRST_ACTION,
-                      kpi_stats.Part.RESOLUTION)
-
         async def figures(by: kpi_stats.By) -> dict[Any, kpi_stats.Kpi]:
-            """Counts and both durations on three connections at once: each duration is a
-            sort PostgreSQL runs in one process."""
+            """The statements of the figures on parallel connections."""
             parts = await asyncio.gather(*(read(engine, kpi_stats.part, query, by, part, as_of)
-                                           for part in every_part))
+                                           for part in kpi_stats.parts_for(by)))
             return kpi_stats.figures(*parts)
 
         async def summary() -> kpi_stats.Kpi:
