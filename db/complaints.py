@@ -84,8 +84,9 @@ def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
     c = complaint.c
     clauses: list[ColumnElement[bool]] = []
     if f.bbox is not None:
-        # && compares bounding boxes; for points that is "inside the box, edges included".
-        clauses.append(c.location.op("&&")(func.ST_MakeEnvelope(*f.bbox, 4326)))
+        # Inside the box, edges included. Not `&&` alone: it compares the float4-rounded boxes
+        # of the index and so also takes points up to a metre outside.
+        clauses.append(func.ST_Intersects(func.ST_MakeEnvelope(*f.bbox, 4326), c.location))
     if f.within is not None:
         polygon = func.ST_SetSRID(
             func.ST_GeomFromWKB(bindparam("within_wkb", shapely.to_wkb(f.within), LargeBinary)),

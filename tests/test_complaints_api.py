@@ -81,6 +81,20 @@ def test_bbox_filter_matches_brute_force(gql: GraphQLClient, rows: list, demo: D
     assert set(ids) == want and len(want) > 20
 
 
+def test_bbox_edges_are_exact(gql: GraphQLClient, rows: list) -> None:
+    """Points on the edges are in; a point a centimetre outside is out."""
+    ordered = sorted(rows, key=lambda r: r["lon"])
+    west, edge_point = ordered[100]["lon"], ordered[200]
+    south = min(r["lat"] for r in rows) - 1
+    north = max(r["lat"] for r in rows) + 1
+    for east, inside in ((edge_point["lon"], True), (edge_point["lon"] - 1e-7, False)):
+        ids = set(all_ids(gql, {"bbox": {"west": west, "south": south, "east": east,
+                                         "north": north}}, page=500))
+        assert ids == {r["public_id"] for r in rows if west <= r["lon"] <= east}
+        assert (edge_point["public_id"] in ids) is inside
+        assert ordered[100]["public_id"] in ids
+
+
 def test_within_polygon_matches_shapely(gql: GraphQLClient, rows: list, demo: Demo) -> None:
     centre = demo.outline.centroid
     triangle = shapely.Polygon([(centre.x - 0.1, centre.y - 0.05), (centre.x + 0.08, centre.y),
