@@ -7,6 +7,7 @@ answer too, but only after a round trip and with messages we could not control.
 import math
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
@@ -37,7 +38,10 @@ def parse_polygon(geojson: Any, max_vertices: int) -> Polygon | MultiPolygon:
         raise PhananhError(ErrorCode.INVALID_GEOMETRY,
                            f"Expected a Polygon or MultiPolygon, got {geojson['type']!r}.")
     try:
-        geometry = shape(geojson)
+        # NaN vertices are refused just below (check_geometry_coordinates) with a clear
+        # message; numpy need not warn about them on the way.
+        with np.errstate(invalid="ignore"):
+            geometry = shape(geojson)
     except Exception as exc:  # shapely raises several types for malformed coordinates
         raise PhananhError(ErrorCode.INVALID_GEOMETRY,
                            f"Malformed GeoJSON coordinates: {exc}") from None
