@@ -86,8 +86,15 @@ def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
 
 def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
                 cap: int) -> tuple[str, bytes]:
-    """The tile's bytes and the data version they were read at (one statement, one snapshot)."""
-    row = conn.execute(tile_select(conn, layer, tile, query, cap)).one()
+    """The tile's bytes and the data version they were read at (one statement, one snapshot).
+
+    Without parallel workers: a tile reads a few thousand index-found rows, and starting
+    workers (and gathering their sorted output) costs more than it saves."""
+    conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
+    try:
+        row = conn.execute(tile_select(conn, layer, tile, query, cap)).one()
+    finally:
+        conn.exec_driver_sql("RESET max_parallel_workers_per_gather")
     return dated(row.version), bytes(row.tile or b"")
 
 
