@@ -156,12 +156,27 @@ def cell_counts(f: ComplaintFilter, grid: Grid) -> Sql:
     only its points inside the box, so a map layer that wants whole cells at a tile edge should
     widen its bbox by one cell size and clip afterwards.
     """
-    where = complaint_where(f)
+    points = projected_complaints(f)
     return Sql(f"""
         SELECT i, j, n, {grid.cell('i', 'j')} AS cell
         FROM (SELECT {UNPACK}, count(*) AS n
-              FROM (SELECT {grid.key('projected.g')} AS key
-                    FROM complaint
-                    CROSS JOIN LATERAL ST_Transform(complaint.location, :grid_srid) AS projected(g)
-                    WHERE {where.text}) AS keyed
-              GROUP BY key) AS counted""", {**where.params, **grid.params})
+              FROM (SELECT {grid.key('projected.g')} AS key FROM {points.text}) AS keyed
+              GROUP BY key) AS counted""", {**points.params, **grid.params})
+
+
+def projected_complaints(f: ComplaintFilter, columns: str = "") -> Sql:
+    """SQL for a FROM item ``projected``: the filtered complaints' locations in the grid's CRS
+    (``g``), plus ``columns`` (SQL over ``complaint``, each with its leading comma).
+
+    The projection is computed once per complaint, cheaply, and in the parallel workers: a
+    lateral ``ST_Transform`` call in FROM costs a function scan per row (on a million points
+    longer than the projection itself); a plain subquery would be inlined, projecting again at
+    every use of ``g`` (the cell key reads it eight times); an ``OFFSET 0`` fence keeps the
+    rest of the statement out of the workers. A set-returning function in the select list
+    (``unnest`` of a one-element array: one row in, one row out) is the fence that keeps
+    neither from happening.
+    """
+    where = complaint_where(f)
+    return Sql(f"""(SELECT unnest(ARRAY[ST_Transform(complaint.location, :grid_srid)]) AS g
+                           {columns}
+                    FROM complaint WHERE {where.text}) AS projected""", where.params)

@@ -26,12 +26,11 @@ import numpy as np
 from sqlalchemy import Connection
 
 from analytics.areas import placed
-from analytics.grid import Grid, Shape, pack
+from analytics.grid import Grid, Shape, pack, projected_complaints
 from analytics.periods import PERIOD_OF, Calendar
 from analytics.query import (
     Sql,
     analysis_srid,
-    complaint_where,
     fetch,
     fetch_none,
     generation_id,
@@ -135,13 +134,11 @@ def _grid_units(f: ComplaintFilter, grid: Grid, starts: list[datetime]) -> tuple
         SELECT {pack('i', 'j')} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
         FROM ({cells}) AS cells""", {**study.params, **grid.params})
-    where = complaint_where(f)
+    points = projected_complaints(f, f", {_step_of(starts)} AS step")
     counts = Sql(f"""
-        SELECT {grid.key('projected.g')} AS uid, {_step_of(starts)} AS step, count(*) AS n
-        FROM complaint
-        CROSS JOIN LATERAL ST_Transform(complaint.location, :grid_srid) AS projected(g)
-        WHERE {where.text}
-        GROUP BY 1, 2""", {**where.params, **grid.params, "period_starts": starts})
+        SELECT {grid.key('projected.g')} AS uid, projected.step, count(*) AS n
+        FROM {points.text}
+        GROUP BY 1, 2""", {**points.params, **grid.params, "period_starts": starts})
     return units, counts
 
 
