@@ -4,7 +4,9 @@ Which area a complaint counts in, for a given boundary generation: the ward (dis
 routed to when it was filed, if that area belongs to the generation; otherwise (it was filed
 under another generation, or never routed) the area whose boundary covers its location, the
 lowest code winning on a shared edge as in jurisdiction lookup. So each complaint counts in at
-most one area, and a boundary reform can be looked at from either side.
+most one area, and a boundary reform can be looked at from either side. The covering area is
+stored per complaint, generation and level in ``complaint_area`` (kept by triggers, migration
+0006), so a choropleth in any generation is a join and a GROUP BY, not a spatial join.
 """
 
 from dataclasses import dataclass
@@ -17,38 +19,29 @@ from db.complaints import ComplaintFilter
 ROUTED_HERE = """complaint.{level}_id IN (
     SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)"""
 
+# Where a complaint lies in a generation comes from ``complaint_area`` (kept by triggers,
+# migration 0006: the lowest-code area covering its location).
+LOCATED = """complaint_area.generation_id = :generation_id AND complaint_area.level = :level
+             AND complaint_area.complaint_id = complaint.id"""
+
 # Per filtered complaint, its area in :generation_id at {level} and its {step}: the area it was
-# routed to if that belongs to the generation, else the one covering it (lowest code first),
-# looked up point by point. Cheap when (nearly) all complaints were routed in the generation.
+# routed to if that belongs to the generation, else the one it lies in, looked up complaint by
+# complaint. Cheap when (nearly) all complaints were routed in the generation.
 PLACED_BY_LOOKUP = f"""
     SELECT CASE WHEN {ROUTED_HERE}
                 THEN complaint.{{level}}_id
-                ELSE (SELECT p.area_id FROM admin_area_part p
-                      WHERE p.generation_id = :generation_id AND p.level = :level
-                        AND ST_Covers(p.geom, complaint.location)
-                      ORDER BY p.code LIMIT 1)
+                ELSE (SELECT complaint_area.area_id FROM complaint_area WHERE {LOCATED})
            END AS area_id, {{step}} AS step
     FROM complaint WHERE {{where}}"""
 
-# The same result when most complaints were routed under another generation: one spatial join
-# driven by the (subdivided) areas, each probing the complaints' GiST index, then the lowest
-# code per complaint (a hashable min, then back to the area).
+# The same result when most complaints were routed under another generation: one join.
 PLACED_BY_JOIN = f"""
-    SELECT complaint.{{level}}_id AS area_id, {{step}} AS step
-    FROM complaint WHERE ({{where}}) AND {ROUTED_HERE}
-    UNION ALL
-    SELECT a.id, lowest.step
-    FROM (SELECT min(p.code) AS code, min(located.step) AS step
-          FROM admin_area_part p
-          CROSS JOIN LATERAL (
-              SELECT complaint.id, {{step}} AS step FROM complaint
-              WHERE ST_Covers(p.geom, complaint.location) AND ({{where}})
-                AND (complaint.{{level}}_id IS NULL OR NOT {ROUTED_HERE})
-              OFFSET 0) AS located  -- a fence: the areas must drive the join
-          WHERE p.generation_id = :generation_id AND p.level = :level
-          GROUP BY located.id) AS lowest
-    JOIN admin_area a
-      ON a.generation_id = :generation_id AND a.level = :level AND a.code = lowest.code"""
+    SELECT CASE WHEN {ROUTED_HERE}
+                THEN complaint.{{level}}_id
+                ELSE complaint_area.area_id
+           END AS area_id, {{step}} AS step
+    FROM complaint LEFT JOIN complaint_area ON {LOCATED}
+    WHERE {{where}}"""
 
 
 def placed(conn: Connection, f: ComplaintFilter, level: str, generation: int,
