@@ -49,7 +49,7 @@ class Part(StrEnum):
     COUNTS = "counts"
     FIRST_ACTION = "first_action"
     RESOLUTION = "resolution"
-    DURATIONS = "durations"  # both, sharing one sort by group
+    ALL = "all"  # counts and both durations: one scan and one sort by group
 
 
 _KEYS = {
@@ -81,8 +81,8 @@ _PARTS = {
             AS processed_late""",
     Part.FIRST_ACTION: _FIRST_ACTION,
     Part.RESOLUTION: _RESOLUTION,
-    Part.DURATIONS: f"{_FIRST_ACTION}, {_RESOLUTION}",
 }
+_PARTS[Part.ALL] = ", ".join(_PARTS[p] for p in (Part.COUNTS, Part.FIRST_ACTION, Part.RESOLUTION))
 
 PART = "SELECT {key} AS key, {values} FROM complaint WHERE {where} GROUP BY 1"
 
@@ -156,11 +156,12 @@ class Point:
 
 def parts_for(by: By) -> tuple[Part, ...]:
     """The statements of a figure set. For one total, the two durations on their own (each is
-    a sort in one process, so two connections halve the wait); per group, together, sharing
-    the sort by group; per period, counts only."""
+    a sort in one process, so two connections halve the wait); per group, everything in one
+    statement, sharing the scan and the sort by group (a breakdown runs beside the others, so
+    a second scan would only take a core from them); per period, counts only."""
     if by is By.ALL:
         return Part.COUNTS, Part.FIRST_ACTION, Part.RESOLUTION
-    return (Part.COUNTS,) if by is By.PERIOD else (Part.COUNTS, Part.DURATIONS)
+    return (Part.COUNTS,) if by is By.PERIOD else (Part.ALL,)
 
 
 def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datetime,
@@ -174,10 +175,10 @@ def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datet
 
 
 def figures(counts: dict[Any, Any], *durations: dict[Any, Any]) -> dict[Any, Kpi]:
-    """The parts of :func:`part` put together, per group key."""
+    """The parts of :func:`part` put together, per group key (the first holds the counts)."""
     found = {}
     for key, row in counts.items():
-        hours: dict[str, Any] = {}
+        hours: dict[str, Any] = dict(row)
         for part_rows in durations:
             hours.update(part_rows.get(key, {}))
         found[key] = Kpi(row["received"], row["processed"], row["rated"], row["positive"],
