@@ -29,7 +29,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
@@ -37,6 +36,7 @@ from sqlalchemy.orm import aliased
 from auth.policy import is_reporter, may_act, may_see_personal
 from auth.principal import Principal
 from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
+from db.workflow import add_event
 from errors import ErrorCode, PhananhError
 from workflow.states import OPEN
 
@@ -202,10 +202,8 @@ def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: 
             complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
         ).one()
-    conn.execute(text("""
-        INSERT INTO complaint_event (complaint_id, actor, kind, to_status, data)
-        VALUES (:id, 'reporter', 'SUBMITTED', 'RECEIVED', CAST(:data AS jsonb))"""),
-        {"id": inserted.id, "data": json.dumps({"channel": values.get("channel")})})
+    add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status="RECEIVED",
+              data={"channel": values.get("channel")})
     return conn.execute(
         complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()
 

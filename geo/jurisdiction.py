@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, text
 
+from geo.validation import on_earth
+
 LEVELS = ("ward", "district", "city")
 
 # The generation used for each level at :at. Shared by every query that resolves areas.
@@ -90,6 +92,14 @@ def lookup_points(
     for ordinal, level, area_id in rows:
         found[ordinal - 1][level] = area_id
     return found
+
+
+def ward_at(conn: Connection, lon: float, lat: float) -> int | None:
+    """The ward in force today holding (lon, lat), or None (also for impossible coordinates):
+    what swapped-coordinate hints ask."""
+    if not on_earth(lon, lat):
+        return None
+    return lookup_points(conn, [(lon, lat)], None, ["ward"])[0].get("ward")
 
 
 def assign_complaint_areas(conn: Connection, at: date | datetime | None = None) -> int:

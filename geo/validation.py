@@ -15,12 +15,17 @@ from shapely.geometry.base import BaseGeometry
 from errors import ErrorCode, PhananhError
 
 
+def on_earth(lon: float, lat: float) -> bool:
+    """Whether (lon, lat) is a place: within range (NaN fails every comparison)."""
+    return -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0
+
+
 def check_point(lon: float, lat: float) -> None:
     """Refuse coordinates that are not a place on Earth (NaN, infinities, out of range)."""
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise PhananhError(ErrorCode.BAD_COORDINATES, "Coordinates must be finite numbers.",
                            lon=_jsonable(lon), lat=_jsonable(lat))
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+    if not on_earth(lon, lat):
         raise PhananhError(
             ErrorCode.BAD_COORDINATES,
             f"Coordinates out of range: lon must be within [-180, 180] and lat within [-90, 90], "

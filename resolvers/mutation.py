@@ -11,7 +11,7 @@ from db import areas as area_sql
 from db import complaints as complaint_sql
 from db.engine import write
 from errors import ErrorCode, PhananhError
-from geo.jurisdiction import lookup_points
+from geo.jurisdiction import lookup_points, ward_at
 from resolvers.points import check_points
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
@@ -26,10 +26,10 @@ def submit(conn: Connection, data: SubmitComplaintInput, lon: float, lat: float,
         raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
                            f"Unknown category {data.category_code!r}; see `categories`.")
     now = datetime.now(UTC)
-    here, swapped = lookup_points(conn, [(lon, lat), (lat, lon)], now)
+    here = lookup_points(conn, [(lon, lat)], now)[0]
     if "ward" not in here:
-        hint = " The coordinates look swapped: give lon first, then lat." if "ward" in swapped \
-            else ""
+        swapped = ward_at(conn, lat, lon) is not None
+        hint = " The coordinates look swapped: give lon first, then lat." if swapped else ""
         raise PhananhError(ErrorCode.OUTSIDE_JURISDICTION,
                            f"({lon}, {lat}) is not inside any ward served here.{hint}",
                            swapped=bool(hint))

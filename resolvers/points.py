@@ -4,7 +4,7 @@ from sqlalchemy import Engine
 
 from db.engine import read
 from errors import ErrorCode, PhananhError
-from geo.jurisdiction import lookup_points
+from geo.jurisdiction import ward_at
 from geo.validation import check_point
 
 
@@ -18,8 +18,7 @@ async def check_points(engine: Engine, points: list[tuple[float, float]]) -> Non
         try:
             check_point(lon, lat)
         except PhananhError as error:
-            swapped_ward = await _ward_at(engine, lat, lon)
-            if swapped_ward is None:
+            if await read(engine, ward_at, lat, lon) is None:
                 raise
             raise PhananhError(
                 ErrorCode.BAD_COORDINATES,
@@ -27,12 +26,3 @@ async def check_points(engine: Engine, points: list[tuple[float, float]]) -> Non
                 f"coordinates look swapped; give lon first, then lat.",
                 lon=lon, lat=lat, swapped=True, index=index,
             ) from None
-
-
-async def _ward_at(engine: Engine, lon: float, lat: float) -> int | None:
-    try:
-        check_point(lon, lat)
-    except PhananhError:
-        return None
-    found = await read(engine, lookup_points, [(lon, lat)], None)
-    return found[0].get("ward")

@@ -9,7 +9,7 @@ learns nothing about the complaint's state or version.
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 
 from auth.policy import may_act
 from auth.principal import Principal, Role
@@ -99,15 +99,14 @@ def assign(conn: Connection, principal: Principal, public_id: str, expected_vers
     """Assign to an official (default: the caller) who may act on the complaint too."""
     row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
     username = assignee or principal.username
-    assignee_row = conn.execute(text("""
-        SELECT u.id, u.role FROM app_user u WHERE u.username = :u AND NOT u.disabled"""),
-        {"u": username}).first()
-    if assignee_row is None:
+    target = principal if username == principal.username else load_principal(
+        conn, username=username)
+    if target is None:
         raise PhananhError(ErrorCode.NOT_FOUND, f"No active user {username!r}.")
-    if username != principal.username and not _may_act_on(conn, username, row.id):
+    if target is not principal and not _may_act_on(conn, target, row.id):
         raise PhananhError(ErrorCode.BAD_INPUT,
                            f"{username!r} has no jurisdiction over complaint {public_id}.")
-    move(conn, principal, row, Status.ASSIGNED, {"assignee_user_id": assignee_row.id}, note,
+    move(conn, principal, row, Status.ASSIGNED, {"assignee_user_id": target.user_id}, note,
          {"assignee": username})
 
 
@@ -165,10 +164,9 @@ def rate(conn: Connection, principal: Principal, public_id: str, rating: str,
          {"rating": rating, "rated_at": datetime.now(UTC)}, note, {"rating": rating})
 
 
-def _may_act_on(conn: Connection, username: str, complaint_id: int) -> bool:
+def _may_act_on(conn: Connection, other: Principal, complaint_id: int) -> bool:
     """Whether another official's scope covers the complaint, by the same policy SQL."""
-    other = load_principal(conn, username=username)
-    if other is None or not other.is_official:
+    if not other.is_official:
         return False
     query = select(may_act(other)).where(complaint.c.id == complaint_id)
     return bool(conn.execute(query).scalar())
