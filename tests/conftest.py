@@ -6,6 +6,8 @@ drops it at the end, so parallel runs never see each other's rows.
 """
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,6 +157,14 @@ def count_statements(engine: Engine) -> Iterator[StatementCounter]:
     event.listen(engine, "before_cursor_execute", counter)
     yield counter
     event.remove(engine, "before_cursor_execute", counter)
+
+
+def phananh(database_url: str, *args: str, timeout: float = 120
+            ) -> subprocess.CompletedProcess[str]:
+    """Run the real ``phananh`` command (as ``python -m cli``) against ``database_url``."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "DATABASE_URL": database_url, "COLUMNS": "200"},
+                          timeout=timeout)
 
 
 def hanoi_data(name: str) -> str:

@@ -1,8 +1,5 @@
 """Accounts and tokens: the CLI that manages them, and the API that checks them."""
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -14,16 +11,10 @@ from starlette.websockets import WebSocketDisconnect
 from app import create_app
 from auth.tokens import signing_secret
 from settings import Settings
-from tests.conftest import Accounts, GraphQLClient, new_complaint
+from tests.conftest import Accounts, GraphQLClient, new_complaint, phananh
 
 ME = "{ me { username role wardCodes districtCodes } }"
 ASSIGN = "mutation($id: ID!) { assignComplaint(id: $id, expectedVersion: 1) { status } }"
-
-
-def phananh(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "DATABASE_URL": settings.database_url,
-                               "COLUMNS": "200"}, timeout=60)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -32,32 +23,32 @@ def bearer(token: str) -> dict[str, str]:
 
 def test_cli_account_and_token_lifecycle(gql: GraphQLClient, settings: Settings,
                                          engine: Engine, accounts: Accounts) -> None:
-    added = phananh(settings, "users", "add", "le.officer", "--role", "ward_officer",
+    added = phananh(settings.database_url, "users", "add", "le.officer", "--role", "ward_officer",
                     "--area", accounts.ward, "--name", "Lê Cán Bộ")
     assert added.returncode == 0, added.stdout + added.stderr
-    issued = phananh(settings, "tokens", "issue", "le.officer", "--label", "test")
+    issued = phananh(settings.database_url, "tokens", "issue", "le.officer", "--label", "test")
     token = issued.stdout.strip()
     assert issued.returncode == 0 and token.count(".") == 2
     me = gql(ME, headers=bearer(token))["data"]["me"]
     assert me == {"username": "le.officer", "role": "ward_officer",
                   "wardCodes": [accounts.ward], "districtCodes": []}
-    listing = phananh(settings, "users", "list")
+    listing = phananh(settings.database_url, "users", "list")
     assert "le.officer" in listing.stdout and accounts.ward in listing.stdout
 
     cid = new_complaint(engine, accounts.ward)
-    revoked = phananh(settings, "tokens", "revoke", token)
+    revoked = phananh(settings.database_url, "tokens", "revoke", token)
     assert revoked.returncode == 0 and "1 token(s) revoked" in revoked.stdout
     body = gql(ASSIGN, {"id": cid}, headers=bearer(token))
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "revoked" in body["errors"][0]["message"]
     assert gql(ME, headers=bearer(token))["data"]["me"] is None
 
-    second = phananh(settings, "tokens", "issue", "le.officer").stdout.strip()
+    second = phananh(settings.database_url, "tokens", "issue", "le.officer").stdout.strip()
     assert gql(ME, headers=bearer(second))["data"]["me"]["username"] == "le.officer"
-    assert phananh(settings, "users", "disable", "le.officer").returncode == 0
+    assert phananh(settings.database_url, "users", "disable", "le.officer").returncode == 0
     body = gql(ASSIGN, {"id": cid}, headers=bearer(second))
     assert "disabled" in body["errors"][0]["message"]
-    assert phananh(settings, "users", "enable", "le.officer").returncode == 0
+    assert phananh(settings.database_url, "users", "enable", "le.officer").returncode == 0
     assert gql(ME, headers=bearer(second))["data"]["me"]["username"] == "le.officer"
 
 
@@ -70,7 +61,7 @@ def test_cli_account_and_token_lifecycle(gql: GraphQLClient, settings: Settings,
 ])
 def test_cli_refuses_bad_accounts(settings: Settings, accounts: Accounts, args: tuple,
                                   message: str) -> None:
-    result = phananh(settings, *args)
+    result = phananh(settings.database_url, *args)
     assert result.returncode != 0 and message in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 

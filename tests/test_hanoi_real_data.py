@@ -1,9 +1,6 @@
 """Hanoi's real boundaries (from ../shared/data when present): import and lookup vs shapely."""
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +14,7 @@ from starlette.testclient import TestClient
 from app import create_app
 from db.engine import make_engine
 from settings import Settings
-from tests.conftest import GraphQLClient, fresh_database, hanoi_data
+from tests.conftest import GraphQLClient, fresh_database, hanoi_data, phananh
 
 LOOKUP = """query($points: [PointInput!]!, $at: DateTime) {
   jurisdictions(points: $points, at: $at) {
@@ -35,7 +32,6 @@ def hanoi() -> Iterator[tuple[GraphQLClient, list[dict[str, Any]], list[dict[str
     districts_path = hanoi_data("hanoi_districts_30.geojson")
     city_path = hanoi_data("01_ha_noi_province.geojson")
     for url in fresh_database():
-        env = {**os.environ, "DATABASE_URL": url}
         imports = [
             (city_path, "--level", "city", "--generation", "hanoi-2025", "--valid-from",
              "2025-07-01"),
@@ -45,8 +41,7 @@ def hanoi() -> Iterator[tuple[GraphQLClient, list[dict[str, Any]], list[dict[str
              "--code-field", "level2_id"),
         ]
         for args in imports:
-            result = subprocess.run([sys.executable, "-m", "cli", "import-boundaries", *args],
-                                    env=env, capture_output=True, text=True, timeout=300)
+            result = phananh(url, "import-boundaries", *args, timeout=300)
             assert result.returncode == 0, result.stdout + result.stderr
         engine = make_engine(Settings(database_url=url).sqlalchemy_url)
         with TestClient(create_app(Settings(database_url=url), engine)) as client:

@@ -1,9 +1,6 @@
 """`phananh import-boundaries` end to end: files in other CRSs and formats, repair, upsert."""
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from db.engine import make_engine
 from settings import Settings
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, phananh
 
 TO_WGS84 = Transformer.from_crs(32648, 4326, always_xy=True)
 BOWTIE_UTM = Polygon([(580_000, 2_320_000), (584_000, 2_324_000), (584_000, 2_320_000),
@@ -30,12 +27,6 @@ def import_db() -> Iterator[tuple[str, Engine]]:
         engine = make_engine(Settings(database_url=url).sqlalchemy_url)
         yield url, engine
         engine.dispose()
-
-
-def phananh(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
 
 
 def to_wgs84(geometry: shapely.Geometry) -> shapely.Geometry:

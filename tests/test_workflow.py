@@ -1,14 +1,11 @@
 """The complaint workflow end to end: states, history, concurrency, windows, rerouting."""
 
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from tests.conftest import Accounts, GraphQLClient, new_complaint
+from tests.conftest import Accounts, GraphQLClient, new_complaint, phananh
 
 VIEW = """query($id: ID!) { complaint(id: $id) { status version firstActionAt resolvedAt
   rating duplicateOf rejectionReason ward { code } overdue dueAt expectedDatetime
@@ -176,10 +173,7 @@ def test_close_stale_job(engine: Engine, settings: Any, accounts: Accounts) -> N
     # other tests read stays as it is.
     stale = new_complaint(engine, accounts.ward, status="RESOLVED", resolved_days_ago=400)
     fresh = new_complaint(engine, accounts.ward, status="RESOLVED", resolved_days_ago=380)
-    result = subprocess.run([sys.executable, "-m", "cli", "workflow", "close-stale",
-                             "--days", "390"],
-                            env={**os.environ, "DATABASE_URL": settings.database_url},
-                            capture_output=True, text=True, timeout=60)
+    result = phananh(settings.database_url, "workflow", "close-stale", "--days", "390")
     assert result.returncode == 0, result.stderr
     with engine.connect() as conn:
         status = dict(conn.execute(text("SELECT public_id, status FROM complaint WHERE "
