@@ -5,8 +5,10 @@ from functools import lru_cache
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
 
+from errors import ErrorCode, PhananhError
 from settings import get_settings
 
 T = TypeVar("T")
@@ -16,8 +18,19 @@ P = ParamSpec("P")
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     """A pooled engine. JIT is off: PostgreSQL's cost model turns it on for batch spatial joins,
     where compiling takes longer (~100 ms) than the query itself."""
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         connect_args={"options": "-c jit=off"})
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                           pool_pre_ping=True, connect_args={"options": "-c jit=off"})
+    event.listen(engine, "handle_error", _refuse_nul_characters)
+    return engine
+
+
+def _refuse_nul_characters(context: ExceptionContext) -> PhananhError | None:
+    """PostgreSQL text cannot hold NUL (0x00); psycopg2 refuses such a parameter before it is
+    sent. Whatever the input path (GraphQL, layer filters, imports), that is bad input."""
+    error = context.original_exception
+    if isinstance(error, ValueError) and "NUL (0x00)" in str(error):
+        return PhananhError(ErrorCode.BAD_INPUT, "Text may not contain NUL (0x00) characters.")
+    return None
 
 
 @lru_cache

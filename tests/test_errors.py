@@ -1,6 +1,7 @@
 """Every error code the API promises, each from a real request; nothing leaks, nothing is lost."""
 
 import json
+from typing import Any
 
 import pytest
 import strawberry
@@ -178,3 +179,21 @@ def test_failed_submissions_store_nothing(gql: GraphQLClient, engine: Engine,
     for code, bad in bad_inputs.items():
         assert first_error(gql, mutation, {"i": bad})["extensions"]["code"] == code
     assert counts() == before
+
+
+@pytest.mark.parametrize("query", [
+    '{ complaint(id: "PA-\\u0000") { id } }',
+    '{ area(code: "P\\u0000") { code } }',
+    '{ complaints(filter: {categories: ["other\\u0000"]}) { totalCount } }',
+])
+def test_nul_characters_are_bad_input(gql: GraphQLClient, query: str) -> None:
+    """PostgreSQL text cannot hold NUL; found by the schema fuzzer as an INTERNAL_ERROR."""
+    error = first_error(gql, query)
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert "NUL" in error["message"]
+
+
+def test_nul_characters_in_layer_filters_are_bad_input(client: Any) -> None:
+    response = client.get("/ogc/collections/complaints/items", params={"ward_code": "P\x00"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "BAD_INPUT"
