@@ -82,6 +82,7 @@ def import_boundaries_cmd(
 def seed_demo_cmd(
     complaints: int = typer.Option(10_000, min=0, help="How many demo complaints."),
     seed: int = typer.Option(2025, help="Random seed: the same seed gives the same city."),
+    years: int = typer.Option(1, min=1, help="Years of history the complaints span."),
     reset: bool = typer.Option(False, help="Delete all complaints and boundaries first."),
 ) -> None:
     """Load a generated demo city (two boundary generations) and N complaints."""
@@ -96,7 +97,7 @@ def seed_demo_cmd(
         task = bar.add_task("Seeding complaints", total=complaints)
         reports, loaded = or_exit(lambda: demo_seed.seed_demo(
             engine, complaints, seed,
-            on_progress=lambda done, total: bar.update(task, completed=done)))
+            on_progress=lambda done, total: bar.update(task, completed=done), years=years))
     areas = sum(r.read for r in reports)
     accounts = or_exit(lambda: demo_seed.seed_demo_users(engine))
     console.print(f"[green]Demo city: {areas} areas in {len({r.generation for r in reports})} "

@@ -3,10 +3,11 @@
 The analytics (hotspots, emerging trends, SLA and satisfaction statistics) only show something
 if the data has structure, so the generator plants it on purpose: about 60 % of complaints come
 from ~10 Gaussian hotspots, each tied to a few categories and some of them growing over the
-year; complaints peak on weekday office hours (Hanoi time); and the processing outcome mirrors
-Hanoi's published figures (84.3 % processed; 7,194 of 17,083 rated; 55 % of ratings positive).
-Those three shares are hit exactly (up to rounding) by picking exact counts, not by coin flips,
-so the demo tells the same story at any size.
+time window (a year unless asked for more); complaints peak on weekday office hours (Hanoi
+time); and the processing outcome mirrors Hanoi's published figures (84.3 % processed; 7,194
+of 17,083 rated; 55 % of ratings positive). Those three shares are hit exactly (up to
+rounding) by picking exact counts, not by coin flips, so the demo tells the same story at any
+size.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ POSITIVE_RATING_SHARE = 0.55
 LATE_SHARE = 0.15
 HOTSPOT_SHARE = 0.6
 LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
-WINDOW = timedelta(days=365)
+YEAR = timedelta(days=365)
 
 _METRES_PER_DEGREE = 111_320.0
 _DAY = 86_400
@@ -263,15 +264,18 @@ class _Hotspot:
 
 
 def generate_complaints(
-    n: int, outline: BaseGeometry, *, seed: int = 17, now: datetime
+    n: int, outline: BaseGeometry, *, seed: int = 17, now: datetime, years: int = 1
 ) -> Iterator[DemoComplaint]:
-    """Yield `n` complaints inside `outline` (lon/lat), oldest first, all before `now`.
+    """Yield `n` complaints inside `outline` (lon/lat), oldest first, received in the `years`
+    × 365 days before `now`.
 
-    The output is a pure function of (n, outline, seed, now). `now` must be timezone-aware so
-    that weekday and office-hour patterns land on Hanoi local time.
+    The output is a pure function of (n, outline, seed, now, years). `now` must be
+    timezone-aware so that weekday and office-hour patterns land on Hanoi local time.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    if years < 1:
+        raise ValueError("years must be at least 1")
     if n <= 0:
         return
     rng = np.random.default_rng(seed)
@@ -302,7 +306,7 @@ def generate_complaints(
             )
             weights, trend = spot.category_weights, spot.trend
         category[rows] = rng.choice(len(CATEGORY_CODES), size=len(rows), p=weights)
-        created[rows] = _timestamps(rng, len(rows), now, now_s, trend)
+        created[rows] = _timestamps(rng, len(rows), now, now_s, years * YEAR, trend)
 
     order = np.argsort(created, kind="stable")
     lon, lat, category, created, source = (
@@ -386,8 +390,8 @@ def _rejection_sample(
     Coordinates are rounded to 7 decimals (~1 cm) *before* the test, so a stored point is
     never pushed across the boundary by the rounding.
     """
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
+    xs: list[np.ndarray] = [np.empty(0)]  # a hotspot may get no complaint at all
+    ys: list[np.ndarray] = [np.empty(0)]
     found = 0
     while found < count:
         x, y = draw(2 * (count - found) + 16)
@@ -400,14 +404,16 @@ def _rejection_sample(
 
 
 def _timestamps(
-    rng: np.random.Generator, count: int, now: datetime, now_s: int, trend: float
+    rng: np.random.Generator, count: int, now: datetime, now_s: int, window: timedelta,
+    trend: float,
 ) -> np.ndarray:
-    """Epoch seconds in the year before `now`: weekday/office-hour rhythm in Hanoi time, trend.
+    """Epoch seconds in the `window` before `now`: weekday/office-hour rhythm in Hanoi time,
+    trend.
 
     Days are local calendar days; a draw that falls outside the window is moved by one week,
     which keeps its weekday and hour, so the rhythm is not distorted at the window's edges.
     """
-    start_s = now_s - int(WINDOW.total_seconds())
+    start_s = now_s - int(window.total_seconds())
     first_day = datetime.fromtimestamp(start_s, LOCAL_TZ).date()
     n_days = (now.astimezone(LOCAL_TZ).date() - first_day).days + 1
     midnight_s = int(datetime.combine(first_day, time(0), LOCAL_TZ).timestamp())

@@ -139,12 +139,13 @@ def seed_demo(
     complaints: int,
     seed: int = 2025,
     on_progress: Progress = lambda done, total: None,
+    years: int = 1,
 ) -> tuple[list[ImportReport], int]:
     generations = build_demo_city(seed)
     reports = seed_boundaries(engine, generations)
     outline = next(a.geometry for a in generations[-1].areas if a.level == "city")
     now = datetime.now(UTC).replace(microsecond=0)
-    stream = generate_complaints(complaints, outline, seed=seed, now=now)
+    stream = generate_complaints(complaints, outline, seed=seed, now=now, years=years)
     return reports, seed_complaints(engine, stream, complaints, on_progress)
 
 

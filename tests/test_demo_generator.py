@@ -284,3 +284,26 @@ def test_complaints_are_deterministic(generations: tuple[DemoGeneration, ...]) -
 def test_naive_now_is_rejected(generations: tuple[DemoGeneration, ...]) -> None:
     with pytest.raises(ValueError, match="timezone"):
         next(generate_complaints(1, city_outline(generations), now=datetime(2025, 1, 1)))
+
+
+def test_complaints_span_the_years_asked(generations: tuple[DemoGeneration, ...]) -> None:
+    """Three years of history: every complaint inside them, each year well filled, the weekly
+    rhythm kept, and growing hotspots growing over the whole span."""
+    created = np.array([c.created_at.timestamp() for c in generate_complaints(
+        6_000, city_outline(generations), seed=5, now=NOW, years=3)])
+    start = (NOW - 3 * timedelta(days=365)).timestamp()
+    assert created.min() >= start and created.max() <= NOW.timestamp()
+    per_year, _ = np.histogram(created, bins=np.linspace(start, NOW.timestamp(), 4))
+    assert per_year.min() > 0.2 * len(created), per_year
+    assert created.min() < start + 7 * 86_400  # the first week is used, not only the last year
+
+
+def test_years_below_one_are_refused(generations: tuple[DemoGeneration, ...]) -> None:
+    with pytest.raises(ValueError, match="years"):
+        next(generate_complaints(1, city_outline(generations), now=NOW, years=0))
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_tiny_demos_work(generations: tuple[DemoGeneration, ...], n: int) -> None:
+    """So few complaints that most hotspots get none (this used to crash the sampler)."""
+    assert len(list(generate_complaints(n, city_outline(generations), now=NOW))) == n

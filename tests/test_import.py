@@ -149,3 +149,29 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = phananh("postgresql://unused/none", *command, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout
     assert len(result.stdout.splitlines()) > 3
+
+
+def test_seed_demo_loads_the_years_asked() -> None:
+    """`phananh seed-demo` end to end: the city, N complaints over the years asked, accounts;
+    a second run refuses to seed on top, and --reset starts over."""
+    for url in fresh_database():
+        engine = make_engine(Settings(database_url=url).sqlalchemy_url)
+        try:
+            result = phananh(url, "seed-demo", "--complaints", "800", "--years", "2")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "800 complaints" in result.stdout and "city_admin" in result.stdout
+            with engine.connect() as conn:
+                count, days = conn.execute(text(
+                    "SELECT count(*), date_part('day', max(created_at) - min(created_at)) "
+                    "FROM complaint")).one()
+            assert count == 800 and 700 < days <= 730
+            again = phananh(url, "seed-demo", "--complaints", "5")
+            assert again.returncode == 0 and "already has complaints" in again.stdout
+            reset = phananh(url, "seed-demo", "--complaints", "5", "--reset")
+            assert reset.returncode == 0, reset.stdout + reset.stderr
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM complaint")).scalar_one() == 5
+            refused = phananh(url, "seed-demo", "--years", "0")
+            assert refused.returncode == 2 and "years" in refused.stderr
+        finally:
+            engine.dispose()
