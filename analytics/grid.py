@@ -73,10 +73,10 @@ class Grid:
         return {"grid_size": self.size_m, "grid_across": across, "grid_up": up,
                 "grid_srid": self.srid}
 
-    def key(self, point: str) -> str:
-        """SQL for the packed cell key of ``point`` (a geometry in ``srid``)."""
-        u = f"(ST_X({point}) / CAST(:grid_across AS float8))"
-        v = f"(ST_Y({point}) / CAST(:grid_up AS float8))"
+    def key(self, x: str, y: str) -> str:
+        """SQL for the packed cell key of the point ``(x, y)`` (float8 SQL, in ``srid``)."""
+        u = f"({x} / CAST(:grid_across AS float8))"
+        v = f"({y} / CAST(:grid_up AS float8))"
         if self.shape is Shape.SQUARE:
             return pack(f"floor({u})", f"floor({v})")
         even_is_nearer = f"3 * abs({u} - floor({u}) - 0.5) + abs({v} - floor({v}) - 0.5) >= 1"
@@ -160,23 +160,24 @@ def cell_counts(f: ComplaintFilter, grid: Grid) -> Sql:
     return Sql(f"""
         SELECT i, j, n, {grid.cell('i', 'j')} AS cell
         FROM (SELECT {UNPACK}, count(*) AS n
-              FROM (SELECT {grid.key('projected.g')} AS key FROM {points.text}) AS keyed
+              FROM (SELECT {grid.key('projected.x', 'projected.y')} AS key
+                    FROM {points.text}) AS keyed
               GROUP BY key) AS counted""", {**points.params, **grid.params})
 
 
 def projected_complaints(f: ComplaintFilter, columns: str = "") -> Sql:
-    """SQL for a FROM item ``projected``: the filtered complaints' locations in the grid's CRS
-    (``g``), plus ``columns`` (SQL over ``complaint``, each with its leading comma).
+    """SQL for a FROM item ``projected``: the filtered complaints' coordinates in the grid's CRS
+    (``x``, ``y``), plus ``columns`` (SQL over ``complaint``, each with its leading comma).
 
-    The projection is computed once per complaint, cheaply, and in the parallel workers: a
-    lateral ``ST_Transform`` call in FROM costs a function scan per row (on a million points
-    longer than the projection itself); a plain subquery would be inlined, projecting again at
-    every use of ``g`` (the cell key reads it eight times); an ``OFFSET 0`` fence keeps the
-    rest of the statement out of the workers. A set-returning function in the select list
-    (``unnest`` of a one-element array: one row in, one row out) is the fence that keeps
-    neither from happening.
+    Each complaint stores its coordinates in its own UTM zone (migration 0007); they are read
+    as they are when the grid is laid in that zone, which is the case of every complaint of a
+    city that lies in one zone, and projected here otherwise.
     """
     where = complaint_where(f)
-    return Sql(f"""(SELECT unnest(ARRAY[ST_Transform(complaint.location, :grid_srid)]) AS g
-                           {columns}
+    return Sql(f"""(SELECT {_in_grid_crs("x")} AS x, {_in_grid_crs("y")} AS y {columns}
                     FROM complaint WHERE {where.text}) AS projected""", where.params)
+
+
+def _in_grid_crs(axis: str) -> str:
+    return (f"CASE WHEN complaint.utm_epsg = :grid_srid THEN complaint.utm_{axis} "
+            f"ELSE ST_{axis.upper()}(ST_Transform(complaint.location, :grid_srid)) END")

@@ -136,7 +136,7 @@ def _grid_units(f: ComplaintFilter, grid: Grid, starts: list[datetime]) -> tuple
         FROM ({cells}) AS cells""", {**study.params, **grid.params})
     points = projected_complaints(f, f", {_step_of(starts)} AS step")
     counts = Sql(f"""
-        SELECT {grid.key('projected.g')} AS uid, projected.step, count(*) AS n
+        SELECT {grid.key('projected.x', 'projected.y')} AS uid, projected.step, count(*) AS n
         FROM {points.text}
         GROUP BY 1, 2""", {**points.params, **grid.params, "period_starts": starts})
     return units, counts

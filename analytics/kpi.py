@@ -60,14 +60,12 @@ _KEYS = {
     By.PERIOD: PERIOD_OF,
 }
 
+# The hours are stored per complaint (migration 0007), exact to the microsecond.
 _FIRST_ACTION = """
-    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
-        (date_part('epoch', complaint.first_action_at)
-         - date_part('epoch', complaint.created_at)) / 3600.0) AS first_action"""
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY complaint.hours_to_first_action)
+        AS first_action"""
 _RESOLUTION = f"""
-    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY
-        (date_part('epoch', complaint.resolved_at)
-         - date_part('epoch', complaint.created_at)) / 3600.0)
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY complaint.hours_to_resolution)
         FILTER (WHERE {_PROCESSED_SQL}) AS resolution"""
 
 _PARTS = {

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -121,6 +122,14 @@ complaint = Table(
     Column("reporter_name", Text),
     Column("reporter_phone", Text),
     Column("reporter_email", Text),
+    # Measures the analyses read, computed by PostgreSQL on every write (migration 0007).
+    Column("hours_to_first_action", Float,
+           Computed("date_part('epoch', first_action_at - created_at) / 3600.0")),
+    Column("hours_to_resolution", Float,
+           Computed("date_part('epoch', resolved_at - created_at) / 3600.0")),
+    Column("utm_epsg", Integer, Computed("utm_srid(location)")),
+    Column("utm_x", Float, Computed("ST_X(ST_Transform(location, utm_srid(location)))")),
+    Column("utm_y", Float, Computed("ST_Y(ST_Transform(location, utm_srid(location)))")),
 )
 
 complaint_event = Table(
