@@ -20,14 +20,14 @@ from auth.principal import Role
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import DemoComplaint, generate_complaints
 from geo.boundaries import BoundaryFile, ImportReport, import_boundaries
-from geo.jurisdiction import assign_complaint_areas
+from geo.jurisdiction import AREAS_OF_ROWS
 
 COPY_BATCH = 20_000
-COPY_COLUMNS = (
-    "public_id, description, category_code, location, address, status, channel, created_at, "
-    "updated_at, first_action_at, resolved_at, rating, rated_at, reporter_name, "
-    "reporter_phone, reporter_email"
-)
+COPY_COLUMNS = ("public_id", "description", "category_code", "location", "address", "status",
+                "channel", "created_at", "updated_at", "first_action_at", "resolved_at", "rating",
+                "rated_at", "reporter_name", "reporter_phone", "reporter_email")
+
+STAGED = "staged_complaint"
 
 Progress = Callable[[int, int], None]
 
@@ -87,9 +87,17 @@ def seed_complaints(
     total: int,
     on_progress: Progress = lambda done, total: None,
 ) -> int:
-    """COPY complaints in batches, then route them to wards and write their history."""
+    """COPY complaints in batches into a staging table, then write each one once, routed and
+    with its due time, and its history.
+
+    Written once, in time order: routing or dating rows after loading them would leave two
+    dead versions of every row in the table and its indexes (the covering index every
+    analysis scans would be several times its size).
+    """
     done = 0
     with engine.begin() as conn:
+        conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED} ON COMMIT DROP AS "
+                          f"SELECT {', '.join(COPY_COLUMNS)} FROM complaint WITH NO DATA"))
         cursor = conn.connection.dbapi_connection.cursor()
         buffer = io.StringIO()
         for complaint in complaints:
@@ -105,13 +113,18 @@ def seed_complaints(
 
 
 def finish_seeded_complaints(conn: Connection) -> None:
-    """Areas, due dates and a plausible event history for complaints loaded in bulk."""
-    assign_complaint_areas(conn, datetime.now(UTC))
-    conn.execute(
-        text("""
-        UPDATE complaint c SET due_at = c.created_at + make_interval(hours => cat.sla_hours)
-        FROM category cat WHERE cat.code = c.category_code AND c.due_at IS NULL""")
-    )
+    """The staged complaints into ``complaint`` (areas in force today, due times by category),
+    then a plausible event history for them."""
+    conn.execute(text(f"""
+        INSERT INTO complaint ({", ".join(COPY_COLUMNS)}, ward_id, district_id, city_id, due_at)
+        SELECT {", ".join(f"s.{column}" for column in COPY_COLUMNS)},
+               areas.ward_id, areas.district_id, areas.city_id,
+               s.created_at + make_interval(hours => cat.sla_hours)
+        FROM {STAGED} s
+        JOIN category cat ON cat.code = s.category_code
+        LEFT JOIN ({AREAS_OF_ROWS.format(rows=f"(SELECT public_id AS key, location FROM {STAGED})")}
+                  ) AS areas ON areas.key = s.public_id
+        ORDER BY s.created_at, s.public_id"""), {"at": datetime.now(UTC).date()})
     conn.execute(
         text("""
         WITH fresh AS (
@@ -151,7 +164,7 @@ def seed_demo(
 
 def _flush(cursor: object, buffer: io.StringIO) -> None:
     buffer.seek(0)
-    cursor.copy_expert(f"COPY complaint ({COPY_COLUMNS}) FROM STDIN", buffer)  # type: ignore[attr-defined]
+    cursor.copy_expert(f"COPY {STAGED} FROM STDIN", buffer)  # type: ignore[attr-defined]
     buffer.seek(0)
     buffer.truncate()
 

@@ -46,28 +46,22 @@ LOOKUP_POINTS = text(f"""
     ORDER BY pts.ord, p.level, p.code
 """)
 
-# Fill ward/district/city of complaints from their location: used after bulk loads.
-ASSIGN_COMPLAINT_AREAS = text(f"""
+# The areas in force holding each row of {rows}, a FROM item with ``key`` and ``location``
+# columns (a bulk load's staged rows): per key, its ward, district and city ids.
+AREAS_OF_ROWS = f"""
     WITH gen AS ({GENERATIONS_IN_FORCE}),
     hit AS (
-        SELECT DISTINCT ON (c.id, p.level) c.id, p.level, p.area_id
-        FROM complaint c
-        JOIN admin_area_part p ON ST_Covers(p.geom, c.location)
+        SELECT DISTINCT ON (r.key, p.level) r.key, p.level, p.area_id
+        FROM {{rows}} AS r
+        JOIN admin_area_part p ON ST_Covers(p.geom, r.location)
         JOIN gen ON gen.generation_id = p.generation_id AND gen.level = p.level
-        WHERE c.ward_id IS NULL
-        ORDER BY c.id, p.level, p.code
-    ),
-    areas AS (
-        SELECT id,
-               max(area_id) FILTER (WHERE level = 'ward') AS ward_id,
-               max(area_id) FILTER (WHERE level = 'district') AS district_id,
-               max(area_id) FILTER (WHERE level = 'city') AS city_id
-        FROM hit GROUP BY id
+        ORDER BY r.key, p.level, p.code
     )
-    UPDATE complaint c
-    SET ward_id = areas.ward_id, district_id = areas.district_id, city_id = areas.city_id
-    FROM areas WHERE areas.id = c.id
-""")
+    SELECT key,
+           max(area_id) FILTER (WHERE level = 'ward') AS ward_id,
+           max(area_id) FILTER (WHERE level = 'district') AS district_id,
+           max(area_id) FILTER (WHERE level = 'city') AS city_id
+    FROM hit GROUP BY key"""
 
 
 def lookup_points(
@@ -100,11 +94,6 @@ def ward_at(conn: Connection, lon: float, lat: float) -> int | None:
     if not on_earth(lon, lat):
         return None
     return lookup_points(conn, [(lon, lat)], None, ["ward"])[0].get("ward")
-
-
-def assign_complaint_areas(conn: Connection, at: date | datetime | None = None) -> int:
-    """Resolve the areas of every complaint that has no ward yet; returns how many were set."""
-    return conn.execute(ASSIGN_COMPLAINT_AREAS, {"at": _as_date(at)}).rowcount
 
 
 def float_array(values: Sequence[float]) -> str:
