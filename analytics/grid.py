@@ -156,29 +156,20 @@ def cell_counts(f: ComplaintFilter, grid: Grid) -> Sql:
     only its points inside the box, so a map layer that wants whole cells at a tile edge should
     widen its bbox by one cell size and clip afterwards.
     """
-    keyed = keyed_complaints(f, grid)
+    # The key goes through ``unnest(ARRAY[…])``, one row in and one out, because PostgreSQL
+    # cannot see through it: it then estimates a modest number of cells, as there are, and
+    # counts them in each parallel worker before gathering. Seeing the key's formula, it would
+    # expect one cell per distinct coordinate, a cell per complaint, and send every complaint
+    # to one process to be counted (the city's grid took 0.84 s instead of 0.56 s so). The
+    # hotspot analyses, which count per cell and time step, are faster without the detour:
+    # their plan sorts in the workers either way.
+    points = projected_complaints(f)
     return Sql(f"""
         SELECT i, j, n, {grid.cell('i', 'j')} AS cell
-        FROM (SELECT {UNPACK}, count(*) AS n FROM {keyed.text} GROUP BY key) AS counted""",
-               keyed.params)
-
-
-def keyed_complaints(f: ComplaintFilter, grid: Grid, columns: str = "") -> Sql:
-    """SQL for a FROM item ``keyed``: the filtered complaints' cell keys in ``grid`` (``key``),
-    plus ``columns`` (SQL over ``complaint``, each with its leading comma and a name).
-
-    The key goes through ``unnest(ARRAY[…])``, one row in and one out, because PostgreSQL
-    cannot see through it: it then estimates a modest number of cells, as there are, and
-    counts them in each parallel worker before gathering. Seeing the key's formula, it would
-    expect one cell per distinct coordinate, a cell per complaint, and send every complaint
-    to one process to be counted (the city's grid took 0.84 s instead of 0.56 s so). The
-    hotspot analyses, which count per cell and time step, are faster without the detour: their
-    plan sorts in the workers either way.
-    """
-    points = projected_complaints(f, columns)
-    return Sql(f"""(SELECT unnest(ARRAY[{grid.key('projected.x', 'projected.y')}]) AS key,
-                           projected.*
-                    FROM {points.text}) AS keyed""", {**points.params, **grid.params})
+        FROM (SELECT {UNPACK}, count(*) AS n
+              FROM (SELECT unnest(ARRAY[{grid.key('projected.x', 'projected.y')}]) AS key
+                    FROM {points.text}) AS keyed
+              GROUP BY key) AS counted""", {**points.params, **grid.params})
 
 
 def projected_complaints(f: ComplaintFilter, columns: str = "") -> Sql:

@@ -176,7 +176,9 @@ api_token = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
-# Public columns of a complaint: the allow-list every public query, export and tile starts from.
+# Public columns of a complaint: the allow-list every public query, export and tile starts from
+# (the analyses' stored measures are left out: nothing shows them).
 PUBLIC_COMPLAINT_COLUMNS = tuple(
-    c for c in complaint.c if not c.name.startswith("reporter_") and c.name != "idempotency_key"
+    c for c in complaint.c
+    if not c.name.startswith("reporter_") and c.name != "idempotency_key" and c.computed is None
 )
