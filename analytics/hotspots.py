@@ -129,7 +129,9 @@ UNITS = """
 def _grid_units(f: ComplaintFilter, grid: Grid, starts: list[datetime]) -> tuple[Sql, Sql]:
     """Cells over the study area (labelled "i,j") and the filtered complaints per cell."""
     study = study_area(f)
-    cells = grid.cells_within(f"(SELECT ST_Transform({study.text}, :grid_srid))")
+    # Made valid after projecting: a territory valid in lon/lat (Boston's wards, say) can come
+    # out of the projection with a hairline self-intersection, which GEOS refuses to test.
+    cells = grid.cells_within(f"(SELECT ST_MakeValid(ST_Transform({study.text}, :grid_srid)))")
     units = Sql(f"""
         SELECT {pack('i', 'j')} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
