@@ -32,6 +32,7 @@ from db.complaints import ComplaintFilter
 from errors import ErrorCode, PhananhError
 
 MIN_CELL_M = 10.0
+SLIVER_SHARE = 0.01  # holes smaller than this share of a cell do not keep a cell out
 MAX_CELL_M = 100_000.0
 _KEY_BASE = 4_294_967_296  # 2^32: (i, j) packed into one bigint, j offset to be non-negative
 _KEY_OFFSET = 2_147_483_648
@@ -90,15 +91,33 @@ class Grid:
         return f"ST_SetSRID({function}(CAST(:grid_size AS float8), {i}, {j}), :grid_srid)"
 
     def cells_within(self, area: str) -> str:
-        """SQL rows (i, j, cell) of every cell lying inside ``area`` (a geometry in srid).
+        """SQL rows (i, j, cell) of every cell lying inside ``area`` (a geometry in srid), with
+        the parameters :attr:`params` and ``sliver_m2`` (:attr:`sliver_m2`).
 
         Only whole cells: a cell cut by the edge of the area would hold fewer complaints for
-        want of ground, not of problems, and show up as a cold spot.
+        want of ground, not of problems, and show up as a cold spot. Holes smaller than
+        :data:`SLIVER_SHARE` of a cell do not count as edges: real boundary layers whose
+        edges do not quite meet leave hairline holes all over their union (Boston's wards:
+        34 holes, 399 m² in all, kept two cells in three out of the study area).
         """
         function = "ST_HexagonGrid" if self.shape is Shape.HEXAGON else "ST_SquareGrid"
-        return f"""SELECT g.i, g.j, g.geom AS cell
-                   FROM {function}(CAST(:grid_size AS float8), {area}) AS g
-                   WHERE ST_CoveredBy(g.geom, {area})"""
+        return f"""WITH ground AS (SELECT {_without_small_holes(area)} AS g)
+                   SELECT g.i, g.j, g.geom AS cell
+                   FROM ground, {function}(CAST(:grid_size AS float8), ground.g) AS g
+                   WHERE ST_CoveredBy(g.geom, ground.g)"""
+
+    @property
+    def sliver_m2(self) -> float:
+        return SLIVER_SHARE * self.cell_area_m2
+
+
+def _without_small_holes(area: str) -> str:
+    """SQL: ``area`` made valid (a polygon valid in lon/lat can come out of a projection with
+    a hairline self-intersection) and without its holes smaller than ``:sliver_m2``."""
+    return f"""(SELECT ST_Union(ST_MakePolygon(ST_ExteriorRing(part.geom), ARRAY(
+                    SELECT ST_ExteriorRing(ring.geom) FROM ST_DumpRings(part.geom) AS ring
+                    WHERE ring.path[1] > 0 AND ST_Area(ring.geom) >= :sliver_m2)))
+                FROM ST_Dump(ST_CollectionExtract(ST_MakeValid({area}), 3)) AS part)"""
 
 
 @dataclass(frozen=True)

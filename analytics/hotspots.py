@@ -129,13 +129,11 @@ UNITS = """
 def _grid_units(f: ComplaintFilter, grid: Grid, starts: list[datetime]) -> tuple[Sql, Sql]:
     """Cells over the study area (labelled "i,j") and the filtered complaints per cell."""
     study = study_area(f)
-    # Made valid after projecting: a territory valid in lon/lat (Boston's wards, say) can come
-    # out of the projection with a hairline self-intersection, which GEOS refuses to test.
-    cells = grid.cells_within(f"(SELECT ST_MakeValid(ST_Transform({study.text}, :grid_srid)))")
+    cells = grid.cells_within(f"(SELECT ST_Transform({study.text}, :grid_srid))")
     units = Sql(f"""
         SELECT {pack('i', 'j')} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
-        FROM ({cells}) AS cells""", {**study.params, **grid.params})
+        FROM ({cells}) AS cells""", {**study.params, **grid.params, "sliver_m2": grid.sliver_m2})
     points = projected_complaints(f, f", {_step_of(starts)} AS step")
     counts = Sql(f"""
         SELECT {grid.key('projected.x', 'projected.y')} AS uid, projected.step, count(*) AS n

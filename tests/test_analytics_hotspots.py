@@ -1,6 +1,7 @@
 """Gi* hot spots through the API against PySAL's esda on the same units and weights built
 independently (shapely, pyproj, libpysal), and on synthetic fields with a known answer."""
 
+import json
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from tests.analytics_support import (
     scratch_database,
     unproject,
 )
-from tests.conftest import Demo, GraphQLClient
+from tests.conftest import Demo, GraphQLClient, phananh
 
 HOTSPOTS = """query($unit: HotspotUnit!, $size: Float, $band: Float, $k: Int, $fdr: Boolean!,
                     $filter: ComplaintFilter) {
@@ -276,3 +277,36 @@ def test_emerging_steps_follow_the_local_calendar(gql: GraphQLClient, demo: Demo
                for s in steps)
     assert 10 <= len(steps) <= 12
     assert all(len(f["counts"]) == len(steps) for f in result["features"])
+
+
+def test_hairline_holes_in_the_territory_keep_no_cell_out(tmp_path: Any) -> None:
+    """Four wards tiling a 6 km square, each missing 1 m² at the shared corner (as layers whose
+    edges do not quite meet): their union has a 4 m² hole, and the cell around it still counts
+    as lying inside the city (holes under 1 % of a cell are not edges). The cells are those of
+    the full square, computed here from the cell definition."""
+    size = 500.0
+    i, j = brute_force_hex(*project([CENTER_LON], [CENTER_LAT]), size)[0][0]
+    cx, cy = hex_centre(i, j, size)  # the hole sits at a cell's centre
+    quadrants = [shapely.box(cx + dx * 3_000, cy + dy * 3_000, cx, cy).difference(
+        shapely.box(cx + dx, cy + dy, cx, cy)) for dx in (-1, 1) for dy in (-1, 1)]
+    assert shapely.union_all(quadrants).interiors[0].length == pytest.approx(8.0)
+    features = [{"type": "Feature", "properties": {"code": f"Q{n}", "name": f"Quadrant {n}"},
+                 "geometry": shapely.geometry.mapping(shapely.transform(
+                     q, lambda xy: np.column_stack(unproject(xy[:, 0], xy[:, 1]))))}
+                for n, q in enumerate(quadrants)]
+    path = tmp_path / "quadrants.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    square = shapely.box(cx - 3_000, cy - 3_000, cx + 3_000, cy + 3_000)
+    expected = sorted((a, b) for a in range(i - 6, i + 7) for b in range(j - 8, j + 9)
+                      if square.covers(hex_polygon(a, b, size)))
+    with scratch_database() as (engine, gql):
+        url = engine.url.render_as_string(hide_password=False)
+        imported = phananh(url, "import-boundaries", str(path), "--level", "ward",
+                           "--generation", "quadrants")
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        insert_complaints(engine, *unproject(cx + np.arange(-2_000, 2_001, 500.0),
+                                             np.full(9, cy)))
+        features = gql.data(HOTSPOTS, {"unit": "GRID", "size": size, "band": 1_100.0,
+                                       "fdr": False})["hotspots"]["features"]
+    found = sorted(tuple(map(int, f["id"].split(","))) for f in features)
+    assert (i, j) in found and found == expected
