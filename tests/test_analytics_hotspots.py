@@ -279,34 +279,62 @@ def test_emerging_steps_follow_the_local_calendar(gql: GraphQLClient, demo: Demo
     assert all(len(f["counts"]) == len(steps) for f in result["features"])
 
 
+def grid_units_over(wards: list[shapely.Polygon], size: float, tmp_path: Any
+                    ) -> list[tuple[int, int]]:
+    """The hotspot cells (i, j) of a scratch city made of ``wards`` (lon/lat), imported with the
+    real CLI."""
+    features = [{"type": "Feature", "properties": {"code": f"W{n}", "name": f"Ward {n}"},
+                 "geometry": shapely.geometry.mapping(ward)} for n, ward in enumerate(wards)]
+    path = tmp_path / "wards.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with scratch_database() as (engine, gql):
+        url = engine.url.render_as_string(hide_password=False)
+        imported = phananh(url, "import-boundaries", str(path), "--level", "ward",
+                           "--generation", "scratch")
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        lon, lat = shapely.get_coordinates(shapely.union_all(wards).representative_point())[0]
+        insert_complaints(engine, [lon], [lat])
+        found = gql.data(HOTSPOTS, {"unit": "GRID", "size": size, "band": 2.2 * size,
+                                    "fdr": False})["hotspots"]["features"]
+    return sorted(tuple(map(int, f["id"].split(","))) for f in found)
+
+
+def covered_cells(area: shapely.Geometry, size: float) -> list[tuple[int, int]]:
+    """The hexagons (i, j) that ``area`` (UTM) covers, from the cell definition."""
+    minx, miny, maxx, maxy = area.bounds
+    return sorted((i, j) for i in range(int(minx // (1.5 * size)) - 1,
+                                        int(maxx // (1.5 * size)) + 2)
+                  for j in range(int(miny // (math.sqrt(3) * size)) - 1,
+                                 int(maxy // (math.sqrt(3) * size)) + 2)
+                  if area.covers(hex_polygon(i, j, size)))
+
+
 def test_hairline_holes_in_the_territory_keep_no_cell_out(tmp_path: Any) -> None:
     """Four wards tiling a 6 km square, each missing 1 m² at the shared corner (as layers whose
     edges do not quite meet): their union has a 4 m² hole, and the cell around it still counts
     as lying inside the city (holes under 1 % of a cell are not edges). The cells are those of
-    the full square, computed here from the cell definition."""
+    the full square."""
     size = 500.0
     i, j = brute_force_hex(*project([CENTER_LON], [CENTER_LAT]), size)[0][0]
     cx, cy = hex_centre(i, j, size)  # the hole sits at a cell's centre
     quadrants = [shapely.box(cx + dx * 3_000, cy + dy * 3_000, cx, cy).difference(
         shapely.box(cx + dx, cy + dy, cx, cy)) for dx in (-1, 1) for dy in (-1, 1)]
     assert shapely.union_all(quadrants).interiors[0].length == pytest.approx(8.0)
-    features = [{"type": "Feature", "properties": {"code": f"Q{n}", "name": f"Quadrant {n}"},
-                 "geometry": shapely.geometry.mapping(shapely.transform(
-                     q, lambda xy: np.column_stack(unproject(xy[:, 0], xy[:, 1]))))}
-                for n, q in enumerate(quadrants)]
-    path = tmp_path / "quadrants.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    found = grid_units_over([shapely.transform(q, lambda xy: np.column_stack(
+        unproject(xy[:, 0], xy[:, 1]))) for q in quadrants], size, tmp_path)
     square = shapely.box(cx - 3_000, cy - 3_000, cx + 3_000, cy + 3_000)
-    expected = sorted((a, b) for a in range(i - 6, i + 7) for b in range(j - 8, j + 9)
-                      if square.covers(hex_polygon(a, b, size)))
-    with scratch_database() as (engine, gql):
-        url = engine.url.render_as_string(hide_password=False)
-        imported = phananh(url, "import-boundaries", str(path), "--level", "ward",
-                           "--generation", "quadrants")
-        assert imported.returncode == 0, imported.stdout + imported.stderr
-        insert_complaints(engine, *unproject(cx + np.arange(-2_000, 2_001, 500.0),
-                                             np.full(9, cy)))
-        features = gql.data(HOTSPOTS, {"unit": "GRID", "size": size, "band": 1_100.0,
-                                       "fdr": False})["hotspots"]["features"]
-    found = sorted(tuple(map(int, f["id"].split(","))) for f in features)
-    assert (i, j) in found and found == expected
+    assert (i, j) in found and found == covered_cells(square, size)
+
+
+def test_a_ward_invalid_once_projected_is_analysed(tmp_path: Any) -> None:
+    """A ward valid in lon/lat whose holes touch its shell at a point on an edge: projected, an
+    edge bends and a hole crosses the shell (GEOS refused to test cells against it and the
+    analysis failed). The cells are those the repaired projection covers."""
+    ward = shapely.Polygon(
+        [(105.80, 21.00), (105.90, 21.00), (105.90, 21.05), (105.80, 21.05)],
+        [[(105.85, 21.00), (105.86, 21.01), (105.84, 21.01)],
+         [(105.85, 21.05), (105.84, 21.04), (105.86, 21.04)]])
+    projected = shapely.transform(ward, lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1])))
+    assert ward.is_valid and not projected.is_valid
+    found = grid_units_over([ward], 500.0, tmp_path)
+    assert found and found == covered_cells(shapely.make_valid(projected), 500.0)
