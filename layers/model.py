@@ -46,6 +46,9 @@ class Layer:
     tile_margin_m: float = 0.0  # computed layers: how far beyond a tile their filter must look
     minzoom: int = 0
     maxzoom: int = 22
+    # A unique order that is cheaper to sort than the key (an integer), for picking a tile's
+    # features when the cap bites: the same tile always holds the same features.
+    tile_order: ColumnElement[Any] | None = None
     tile_properties: tuple[Property, ...] = field(init=False)
 
     def __post_init__(self) -> None:

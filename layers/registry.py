@@ -104,6 +104,7 @@ def _complaints() -> Layer:
         source=source,
         geometry=_public("location"),
         key=_public("public_id"),
+        tile_order=_public("id"),
         properties=properties,
         where=lambda query: where_clauses(complaint_filter(query)),
         tables=("complaint", "admin_area", "boundary_generation", "category"),

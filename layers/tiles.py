@@ -72,7 +72,7 @@ def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
     found = (
         layer.select(conn, query, layer.tile_properties)
         .where(layer.geometry.op("&&")(search))
-        .order_by(layer.key)
+        .order_by(layer.key if layer.tile_order is None else layer.tile_order)
         .limit(cap)
         .subquery("found")
     )
