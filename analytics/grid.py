@@ -90,9 +90,8 @@ class Grid:
         function = "ST_Hexagon" if self.shape is Shape.HEXAGON else "ST_Square"
         return f"ST_SetSRID({function}(CAST(:grid_size AS float8), {i}, {j}), :grid_srid)"
 
-    def cells_within(self, area: str) -> str:
-        """SQL rows (i, j, cell) of every cell lying inside ``area`` (a geometry in srid), with
-        the parameters :attr:`params` and ``sliver_m2`` (:attr:`sliver_m2`).
+    def cells_within(self, area: str) -> Sql:
+        """SQL rows (i, j, cell) of every cell lying inside ``area`` (a geometry in srid).
 
         Only whole cells: a cell cut by the edge of the area would hold fewer complaints for
         want of ground, not of problems, and show up as a cold spot. Holes smaller than
@@ -101,14 +100,11 @@ class Grid:
         34 holes, 399 m² in all, kept two cells in three out of the study area).
         """
         function = "ST_HexagonGrid" if self.shape is Shape.HEXAGON else "ST_SquareGrid"
-        return f"""WITH ground AS (SELECT {_without_small_holes(area)} AS g)
-                   SELECT g.i, g.j, g.geom AS cell
-                   FROM ground, {function}(CAST(:grid_size AS float8), ground.g) AS g
-                   WHERE ST_CoveredBy(g.geom, ground.g)"""
-
-    @property
-    def sliver_m2(self) -> float:
-        return SLIVER_SHARE * self.cell_area_m2
+        return Sql(f"""WITH ground AS (SELECT {_without_small_holes(area)} AS g)
+                       SELECT g.i, g.j, g.geom AS cell
+                       FROM ground, {function}(CAST(:grid_size AS float8), ground.g) AS g
+                       WHERE ST_CoveredBy(g.geom, ground.g)""",
+                   {**self.params, "sliver_m2": SLIVER_SHARE * self.cell_area_m2})
 
 
 def _without_small_holes(area: str) -> str:

@@ -133,7 +133,7 @@ def _grid_units(f: ComplaintFilter, grid: Grid, starts: list[datetime]) -> tuple
     units = Sql(f"""
         SELECT {pack('i', 'j')} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
-        FROM ({cells}) AS cells""", {**study.params, **grid.params, "sliver_m2": grid.sliver_m2})
+        FROM ({cells.text}) AS cells""", {**study.params, **cells.params})
     points = projected_complaints(f, f", {_step_of(starts)} AS step")
     counts = Sql(f"""
         SELECT {grid.key('projected.x', 'projected.y')} AS uid, projected.step, count(*) AS n
