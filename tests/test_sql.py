@@ -1,12 +1,14 @@
 """Composing SQL (``db.sql``): a parameter is bound once per statement, never overwritten.
 
-The unit tests need no database: they render statements with their values inlined by
-SQLAlchemy's own literal compiler and read the SQL. The last test runs the one place where an
+The unit tests need no database: they put each value in place of its parameter name, as the
+driver does with the statement text and the parameter dict, and read the SQL. The last test runs the one place where an
 analysis is embedded in a Core statement, the hotspot-grid tiles, and counts the complaints per
 hexagon here, from the hexagon's definition, to compare.
 """
 
 import math
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,9 +17,8 @@ import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
-from sqlalchemy import Integer, bindparam, literal_column, select, text
+from sqlalchemy import Integer, Select, bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql import ClauseElement
 from starlette.testclient import TestClient
 
 from analytics.query import complaint_where
@@ -31,11 +32,19 @@ OPEN_WATER = ComplaintFilter(categories=("flooding",), statuses=("RECEIVED", "AS
                              created_from=datetime(2025, 6, 1, tzinfo=UTC))
 
 
-def inlined(statement: ClauseElement) -> str:
-    """The statement as PostgreSQL would run it, values in place, on one line."""
-    compiled = statement.compile(dialect=postgresql.dialect(),
-                                 compile_kwargs={"literal_binds": True})
-    return " ".join(str(compiled).split())
+def inlined(statement: str, params: Mapping[str, Any]) -> str:
+    """``statement`` with each ``:name`` replaced by its value from ``params``, on one line."""
+    def value(match: re.Match[str]) -> str:
+        found = params[match.group(1)]
+        return f"'{found}'" if isinstance(found, str | datetime) else str(found)
+
+    return " ".join(re.sub(r"(?<!:):(\w+)", value, statement).split())
+
+
+def inlined_core(statement: Select[Any]) -> str:
+    """A Core statement compiled as the driver receives it: text and a dict of values."""
+    compiled = statement.compile(dialect=postgresql.psycopg2.dialect(paramstyle="named"))
+    return inlined(str(compiled), compiled.params)
 
 
 def test_two_fragments_binding_one_name_cannot_be_composed() -> None:
@@ -52,7 +61,7 @@ def test_fragments_with_distinct_names_merge() -> None:
     statement = compose("SELECT count(*) FROM complaint WHERE {kind} AND location && {box} "
                         "LIMIT :cap", kind="status = 'RESOLVED'", box=box).bind(cap=5)
     assert dict(statement.params) == {"w": 105.8, "s": 21.0, "e": 105.9, "n": 21.1, "cap": 5}
-    assert inlined(text(statement.text).bindparams(**statement.params)) == (
+    assert inlined(statement.text, statement.params) == (
         "SELECT count(*) FROM complaint WHERE status = 'RESOLVED' AND location && "
         "ST_MakeEnvelope(105.8, 21.0, 105.9, 21.1, 4326) LIMIT 5")
 
@@ -64,7 +73,7 @@ def test_two_compilations_of_one_core_filter_keep_their_own_values() -> None:
                         "count(*) FILTER (WHERE {water}) AS water FROM complaint",
                         roads=complaint_where(RESOLVED_ROADS, "roads"),
                         water=complaint_where(OPEN_WATER, "water"))
-    rendered = inlined(text(statement.text).bindparams(**statement.params))
+    rendered = inlined(statement.text, statement.params)
     roads, water = rendered.split(" AS roads, ")
     assert "complaint.category_code IN ('pothole', 'streetlight')" in roads
     assert "complaint.status IN ('RESOLVED')" in roads
@@ -82,7 +91,7 @@ def test_a_fragment_inside_a_core_statement_keeps_its_values() -> None:
     inner = as_core(sql("SELECT id FROM complaint LIMIT :cap", cap=3)).columns(id=Integer)
     outer = select(literal_column("id")).select_from(inner.subquery("firsts")).where(
         literal_column("id") < bindparam("cap", 1000))
-    assert inlined(outer) == ("SELECT id FROM (SELECT id FROM complaint LIMIT 3) AS firsts "
+    assert inlined_core(outer) == ("SELECT id FROM (SELECT id FROM complaint LIMIT 3) AS firsts "
                               "WHERE id < 1000")
 
 
