@@ -1,9 +1,9 @@
 """Composing SQL (``db.sql``): a parameter is bound once per statement, never overwritten.
 
 The unit tests need no database: they put each value in place of its parameter name, as the
-driver does with the statement text and the parameter dict, and read the SQL. The last test runs the one place where an
-analysis is embedded in a Core statement, the hotspot-grid tiles, and counts the complaints per
-hexagon here, from the hexagon's definition, to compare.
+driver does with the statement text and the parameter dict, and read the SQL. The last test
+runs the one place where an analysis is embedded in a Core statement, the hotspot-grid tiles,
+and counts the complaints per hexagon here, from the hexagon's definition, to compare.
 """
 
 import math
