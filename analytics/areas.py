@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from analytics.query import Sql, complaint_where, fetch, generation_id
+from analytics.query import complaint_where, generation_id
 from db.complaints import ComplaintFilter
+from db.sql import Fragment, compose, fetch
 
 ROUTED_HERE = """complaint.{level}_id IN (
     SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)"""
@@ -45,14 +46,13 @@ PLACED_BY_JOIN = f"""
 
 
 def placed(conn: Connection, f: ComplaintFilter, level: str, generation: int,
-           step: str = "NULL") -> Sql:
+           step: str = "NULL") -> Fragment:
     """SQL rows ``(area_id, step)``, one per filtered complaint (area_id NULL if it is in no
     area of the generation); ``step`` is an SQL expression over ``complaint``."""
-    where = complaint_where(f)
     in_force = generation_id(conn, None, level)
     template = PLACED_BY_LOOKUP if generation == in_force else PLACED_BY_JOIN
-    return Sql(template.format(level=level, where=where.text, step=step),
-               {**where.params, "generation_id": generation, "level": level})
+    placement = compose(template, level=level, where=complaint_where(f), step=step)
+    return placement.bind(generation_id=generation, level=level)
 
 
 AREA_COUNTS = """
@@ -90,8 +90,7 @@ def count_by_area(conn: Connection, f: ComplaintFilter, level: str,
     gen = generation_id(conn, generation, level)
     if gen is None:
         return []
-    placement = placed(conn, f, level, gen)
-    rows = fetch(conn, AREA_COUNTS.format(placed=placement.text), placement.params)
+    rows = fetch(conn, compose(AREA_COUNTS, placed=placed(conn, f, level, gen)))
     return [AreaCount(r.id, r.code, r.n, r.area_km2, r.population) for r in rows]
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from analytics.query import Sql, analysis_srid, complaint_where, fetch, generation_id
+from analytics.query import analysis_srid, complaint_where, generation_id
 from db.complaints import ComplaintFilter
+from db.sql import Fragment, compose, fetch
 from errors import ErrorCode, PhananhError
 
 MAX_EPS_M = 10_000.0
@@ -26,17 +27,16 @@ class Hull(StrEnum):
     CONCAVE = "CONCAVE"
 
 
-def labelled_points(f: ComplaintFilter, srid: int, eps_m: float, min_points: int) -> Sql:
+def labelled_points(f: ComplaintFilter, srid: int, eps_m: float, min_points: int) -> Fragment:
     """SQL rows ``(id, category_code, g, cluster)``: each filtered complaint, projected, with
     its DBSCAN cluster number (NULL for noise)."""
-    where = complaint_where(f)
-    return Sql(f"""
+    labelled = compose("""
         SELECT id, category_code, g,
                ST_ClusterDBSCAN(g, eps => :eps, minpoints => :min_points) OVER () AS cluster
         FROM (SELECT complaint.id, complaint.category_code,
                      ST_Transform(complaint.location, :srid) AS g
-              FROM complaint WHERE {where.text}) AS projected""",
-               {**where.params, "srid": srid, "eps": eps_m, "min_points": min_points})
+              FROM complaint WHERE {where}) AS projected""", where=complaint_where(f))
+    return labelled.bind(srid=srid, eps=eps_m, min_points=min_points)
 
 
 CLUSTERS = """
@@ -93,10 +93,9 @@ def find_clusters(conn: Connection, f: ComplaintFilter, eps_m: float, min_points
                   hull: Hull, top_categories: int, max_points: int) -> ClusterResult:
     """DBSCAN clusters, largest first, with their centroid, hull and leading categories."""
     check(eps_m, min_points)
-    where = complaint_where(f)
-    matched = fetch(conn, f"SELECT count(*) AS n FROM (SELECT 1 FROM complaint WHERE "
-                          f"{where.text} LIMIT :max_points + 1) AS capped",
-                    where.params, {"max_points": max_points})[0].n
+    capped = compose("SELECT count(*) AS n FROM (SELECT 1 FROM complaint WHERE {where} "
+                     "LIMIT :max_points + 1) AS capped", where=complaint_where(f))
+    matched = fetch(conn, capped.bind(max_points=max_points))[0].n
     if matched > max_points:
         raise PhananhError(ErrorCode.ANALYSIS_TOO_LARGE,
                            f"Clustering takes at most {max_points} complaints; narrow the "
@@ -107,8 +106,8 @@ def find_clusters(conn: Connection, f: ComplaintFilter, eps_m: float, min_points
     labelled = labelled_points(f, srid, eps_m, min_points)
     outline = ("ST_ConvexHull(s.points)" if hull is Hull.CONVEX
                else f"ST_ConcaveHull(s.points, {CONCAVITY})")
-    rows = fetch(conn, CLUSTERS.format(labelled=labelled.text, hull=outline),
-                 labelled.params, {"top_categories": top_categories})
+    rows = fetch(conn, compose(CLUSTERS, labelled=labelled, hull=outline)
+                 .bind(top_categories=top_categories))
     clusters = [Cluster(r.n, r.centroid, r.hull,
                         [(c["code"], c["count"]) for c in r.categories]) for r in rows]
     noise = rows[0].noise if rows else matched
@@ -120,4 +119,4 @@ def point_labels(conn: Connection, f: ComplaintFilter, srid: int, eps_m: float,
     """complaint id → cluster number (None: noise), for checking the clustering itself."""
     check(eps_m, min_points)
     labelled = labelled_points(f, srid, eps_m, min_points)
-    return {r.id: r.cluster for r in fetch(conn, labelled.text, labelled.params)}
+    return {r.id: r.cluster for r in fetch(conn, labelled)}

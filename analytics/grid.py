@@ -27,8 +27,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from analytics.query import Sql, analysis_srid, complaint_where, fetch, generation_id
+from analytics.query import analysis_srid, complaint_where, generation_id
 from db.complaints import ComplaintFilter
+from db.sql import Fragment, compose, fetch
 from errors import ErrorCode, PhananhError
 
 MIN_CELL_M = 10.0
@@ -66,7 +67,9 @@ class Grid:
 
     @property
     def params(self) -> dict[str, float | int]:
-        """Lattice spacings: hexagon columns repeat every 3s across and h up; squares every s."""
+        """Lattice spacings (hexagon columns repeat every 3s across and h up; squares every s)
+        and the CRS: the parameters that :meth:`key` and :meth:`cell` use, which the statement
+        embedding them binds once."""
         if self.shape is Shape.HEXAGON:
             across, up = 3 * self.size_m, math.sqrt(3) * self.size_m
         else:
@@ -90,8 +93,9 @@ class Grid:
         function = "ST_Hexagon" if self.shape is Shape.HEXAGON else "ST_Square"
         return f"ST_SetSRID({function}(CAST(:grid_size AS float8), {i}, {j}), :grid_srid)"
 
-    def cells_within(self, area: str) -> Sql:
-        """SQL rows (i, j, cell) of every cell lying inside ``area`` (a geometry in srid).
+    def cells_within(self, area: Fragment) -> Fragment:
+        """SQL rows (i, j, cell) of every cell lying inside ``area`` (a geometry in srid; it may
+        use the grid's parameters, which this binds).
 
         Only whole cells: a cell cut by the edge of the area would hold fewer complaints for
         want of ground, not of problems, and show up as a cold spot. Holes smaller than
@@ -100,20 +104,22 @@ class Grid:
         34 holes, 399 m² in all, kept two cells in three out of the study area).
         """
         function = "ST_HexagonGrid" if self.shape is Shape.HEXAGON else "ST_SquareGrid"
-        return Sql(f"""WITH ground AS (SELECT {_without_small_holes(area)} AS g)
-                       SELECT g.i, g.j, g.geom AS cell
-                       FROM ground, {function}(CAST(:grid_size AS float8), ground.g) AS g
-                       WHERE ST_CoveredBy(g.geom, ground.g)""",
-                   {**self.params, "sliver_m2": SLIVER_SHARE * self.cell_area_m2})
+        cells = compose("""WITH ground AS (SELECT {ground} AS g)
+                           SELECT g.i, g.j, g.geom AS cell
+                           FROM ground, {function}(CAST(:grid_size AS float8), ground.g) AS g
+                           WHERE ST_CoveredBy(g.geom, ground.g)""",
+                        ground=_without_small_holes(area), function=function)
+        return cells.bind(**self.params, sliver_m2=SLIVER_SHARE * self.cell_area_m2)
 
 
-def _without_small_holes(area: str) -> str:
+def _without_small_holes(area: Fragment) -> Fragment:
     """SQL: ``area`` made valid (a polygon valid in lon/lat can come out of a projection with
     a hairline self-intersection) and without its holes smaller than ``:sliver_m2``."""
-    return f"""(SELECT ST_Union(ST_MakePolygon(ST_ExteriorRing(part.geom), ARRAY(
-                    SELECT ST_ExteriorRing(ring.geom) FROM ST_DumpRings(part.geom) AS ring
-                    WHERE ring.path[1] > 0 AND ST_Area(ring.geom) >= :sliver_m2)))
-                FROM ST_Dump(ST_CollectionExtract(ST_MakeValid({area}), 3)) AS part)"""
+    return compose("""(SELECT ST_Union(ST_MakePolygon(ST_ExteriorRing(part.geom), ARRAY(
+                           SELECT ST_ExteriorRing(ring.geom) FROM ST_DumpRings(part.geom) AS ring
+                           WHERE ring.path[1] > 0 AND ST_Area(ring.geom) >= :sliver_m2)))
+                       FROM ST_Dump(ST_CollectionExtract(ST_MakeValid({area}), 3)) AS part)""",
+                   area=area)
 
 
 @dataclass(frozen=True)
@@ -142,11 +148,10 @@ def count_cells(conn: Connection, f: ComplaintFilter, shape: Shape, size_m: floa
     if srid is None:
         return None
     grid = Grid(shape, size_m, srid)
-    counts = cell_counts(f, grid)
-    rows = fetch(conn, f"""
+    rows = fetch(conn, compose("""
         SELECT i, j, n, CAST(ST_AsGeoJSON(ST_Transform(cell, 4326), 7) AS json) AS geometry
-        FROM ({counts.text}) AS cells ORDER BY i, j LIMIT :max_cells + 1""",
-                 counts.params, {"max_cells": max_cells})
+        FROM ({counts}) AS cells ORDER BY i, j LIMIT :max_cells + 1""",
+                               counts=cell_counts(f, grid)).bind(max_cells=max_cells))
     if len(rows) > max_cells:
         raise PhananhError(ErrorCode.ANALYSIS_TOO_LARGE,
                            f"More than {max_cells} non-empty cells: use larger cells or a "
@@ -163,7 +168,7 @@ UNPACK = (f"CAST(key >> 32 AS integer) AS i, "
           f"CAST((key & {_KEY_BASE - 1}) - {_KEY_OFFSET} AS integer) AS j")
 
 
-def cell_counts(f: ComplaintFilter, grid: Grid) -> Sql:
+def cell_counts(f: ComplaintFilter, grid: Grid) -> Fragment:
     """SQL rows ``(i, j, n, cell)``: each non-empty cell, its number of filtered complaints and
     its polygon in the grid's CRS (transform it for display: 4326 for GeoJSON, 3857 for tiles).
 
@@ -178,26 +183,29 @@ def cell_counts(f: ComplaintFilter, grid: Grid) -> Sql:
     # to one process to be counted (the city's grid took 0.84 s instead of 0.56 s so). The
     # hotspot analyses, which count per cell and time step, are faster without the detour:
     # their plan sorts in the workers either way.
-    points = projected_complaints(f)
-    return Sql(f"""
-        SELECT i, j, n, {grid.cell('i', 'j')} AS cell
-        FROM (SELECT {UNPACK}, count(*) AS n
-              FROM (SELECT unnest(ARRAY[{grid.key('projected.x', 'projected.y')}]) AS key
-                    FROM {points.text}) AS keyed
-              GROUP BY key) AS counted""", {**points.params, **grid.params})
+    counts = compose("""
+        SELECT i, j, n, {cell} AS cell
+        FROM (SELECT {unpack}, count(*) AS n
+              FROM (SELECT unnest(ARRAY[{key}]) AS key FROM {points}) AS keyed
+              GROUP BY key) AS counted""",
+                     cell=grid.cell("i", "j"), unpack=UNPACK,
+                     key=grid.key("projected.x", "projected.y"), points=projected_complaints(f))
+    return counts.bind(**grid.params)
 
 
-def projected_complaints(f: ComplaintFilter, columns: str = "") -> Sql:
+def projected_complaints(f: ComplaintFilter, columns: str = "") -> Fragment:
     """SQL for a FROM item ``projected``: the filtered complaints' coordinates in the grid's CRS
-    (``x``, ``y``), plus ``columns`` (SQL over ``complaint``, each with its leading comma).
+    (``x``, ``y``), plus ``columns`` (SQL over ``complaint``, each with its leading comma). It
+    uses the grid's ``:grid_srid``, which the statement binds.
 
     Each complaint stores its coordinates in its own UTM zone (migration 0007); they are read
     as they are when the grid is laid in that zone, which is the case of every complaint of a
     city that lies in one zone, and projected here otherwise.
     """
-    where = complaint_where(f)
-    return Sql(f"""(SELECT {_in_grid_crs("x")} AS x, {_in_grid_crs("y")} AS y {columns}
-                    FROM complaint WHERE {where.text}) AS projected""", where.params)
+    return compose("""(SELECT {x} AS x, {y} AS y {columns}
+                       FROM complaint WHERE {where}) AS projected""",
+                   x=_in_grid_crs("x"), y=_in_grid_crs("y"), columns=columns,
+                   where=complaint_where(f))
 
 
 def _in_grid_crs(axis: str) -> str:

@@ -28,17 +28,11 @@ from sqlalchemy import Connection
 from analytics.areas import placed
 from analytics.grid import Grid, Shape, pack, projected_complaints
 from analytics.periods import PERIOD_OF, Calendar
-from analytics.query import (
-    Sql,
-    analysis_srid,
-    fetch,
-    fetch_none,
-    generation_id,
-    study_area,
-)
+from analytics.query import analysis_srid, generation_id, study_area
 from analytics.statistics import CONFIDENCE_LEVELS, GiStar, gi_star
 from analytics.trend import Pattern, classify, mann_kendall_rows
 from db.complaints import ComplaintFilter
+from db.sql import Fragment, compose, execute, fetch, sql
 from errors import ErrorCode, PhananhError
 
 MAX_K = 100
@@ -66,25 +60,24 @@ class Weights:
         if self.k is not None and not 1 <= self.k <= MAX_K:
             raise PhananhError(ErrorCode.BAD_INPUT, f"k must be between 1 and {MAX_K}.")
 
-    def pairs(self) -> Sql:
+    def pairs(self) -> Fragment:
         """SQL rows (focal, neighbour) over the table ``analysis_unit``, self included."""
         if self.k is not None:
-            return Sql("""
+            return sql("""
                 SELECT a.uid AS focal, a.uid AS neighbour FROM analysis_unit a
                 UNION ALL
                 SELECT a.uid, nearest.uid FROM analysis_unit a
                 CROSS JOIN LATERAL (
                     SELECT b.uid FROM analysis_unit b WHERE b.uid <> a.uid
-                    ORDER BY b.centre <-> a.centre, b.uid LIMIT :k) AS nearest""",
-                       {"k": self.k})
-        return Sql("""
+                    ORDER BY b.centre <-> a.centre, b.uid LIMIT :k) AS nearest""", k=self.k)
+        return sql("""
             SELECT a.uid AS focal, b.uid AS neighbour
             FROM analysis_unit a
             CROSS JOIN (VALUES (-1), (0), (1)) AS dx(d)
             CROSS JOIN (VALUES (-1), (0), (1)) AS dy(d)
             JOIN analysis_unit b ON b.bx = a.bx + dx.d AND b.by = a.by + dy.d
             WHERE (a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)
-                  <= CAST(:band AS float8) * CAST(:band AS float8)""", {"band": self.band_m})
+                  <= CAST(:band AS float8) * CAST(:band AS float8)""", band=self.band_m)
 
     @property
     def bucket_m(self) -> float:
@@ -126,36 +119,36 @@ UNITS = """
 """
 
 
-def _grid_units(f: ComplaintFilter, grid: Grid, starts: list[datetime]) -> tuple[Sql, Sql]:
+def _grid_units(f: ComplaintFilter, grid: Grid, generation: int | None,
+                starts: list[datetime]) -> tuple[Fragment, Fragment]:
     """Cells over the study area (labelled "i,j") and the filtered complaints per cell."""
-    study = study_area(f)
-    cells = grid.cells_within(f"(SELECT ST_Transform({study.text}, :grid_srid))")
-    units = Sql(f"""
-        SELECT {pack('i', 'j')} AS uid, i || ',' || j AS label,
+    area = compose("(SELECT ST_Transform({study}, :grid_srid))",
+                   study=study_area(f, generation))
+    units = compose("""
+        SELECT {uid} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
-        FROM ({cells.text}) AS cells""", {**study.params, **cells.params})
-    points = projected_complaints(f, f", {_step_of(starts)} AS step")
-    counts = Sql(f"""
-        SELECT {grid.key('projected.x', 'projected.y')} AS uid, projected.step, count(*) AS n
-        FROM {points.text}
-        GROUP BY 1, 2""", {**points.params, **grid.params, "period_starts": starts})
-    return units, counts
+        FROM ({cells}) AS cells""", uid=pack("i", "j"), cells=grid.cells_within(area))
+    counts = compose("""
+        SELECT {key} AS uid, projected.step, count(*) AS n
+        FROM {points}
+        GROUP BY 1, 2""", key=grid.key("projected.x", "projected.y"),
+                     points=projected_complaints(f, f", {_step_of(starts)} AS step"))
+    return units, counts.bind(**grid.params, period_starts=starts)
 
 
 def _area_units(conn: Connection, f: ComplaintFilter, level: str, generation: int, srid: int,
-                starts: list[datetime]) -> tuple[Sql, Sql]:
+                starts: list[datetime]) -> tuple[Fragment, Fragment]:
     """The areas of a level (labelled by code, centred on their centroid) and their counts."""
-    units = Sql("""
+    units = sql("""
         SELECT id AS uid, code AS label, ST_X(centre) AS x, ST_Y(centre) AS y, geom AS shape
         FROM admin_area, ST_Centroid(ST_Transform(geom, :srid)) AS centre
         WHERE generation_id = :generation_id AND level = :level""",
-                {"srid": srid, "generation_id": generation, "level": level})
-    placement = placed(conn, f, level, generation, _step_of(starts))
-    counts = Sql(f"""
-        SELECT area_id AS uid, step, count(*) AS n FROM ({placement.text}) AS placed
+                srid=srid, generation_id=generation, level=level)
+    counts = compose("""
+        SELECT area_id AS uid, step, count(*) AS n FROM ({placed}) AS placed
         WHERE area_id IS NOT NULL
-        GROUP BY 1, 2""", {**placement.params, "period_starts": starts})
-    return units, counts
+        GROUP BY 1, 2""", placed=placed(conn, f, level, generation, _step_of(starts)))
+    return units, counts.bind(period_starts=starts)
 
 
 @dataclass(frozen=True)
@@ -197,23 +190,22 @@ def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weight
             raise PhananhError(ErrorCode.BAD_INPUT, f"distanceBandM may be at most "
                                f"{MAX_BAND_CELLS} cell sizes.")
         _check_grid_size(conn, f, gen, grid, max_units)
-        units, counts = _grid_units(f, grid, starts)
+        units, counts = _grid_units(f, grid, gen, starts)
     else:
         units, counts = _area_units(conn, f, level, gen, srid, starts)
-    context = {"bucket": weights.bucket_m, "srid": srid, "generation_id": gen}
     # The temporary tables live in a savepoint rolled back at the end, error or not: they
     # never outlive the analysis, and a failed statement leaves the connection usable.
     scratch = conn.begin_nested()
     try:
-        fetch_none(conn, UNITS_TABLE.format(units=units.text), units.params, context)
-        fetch_none(conn, "ANALYZE analysis_unit")
+        execute(conn, compose(UNITS_TABLE, units=units).bind(bucket=weights.bucket_m))
+        execute(conn, sql("ANALYZE analysis_unit"))
         if weights.k is not None:
-            fetch_none(conn, "CREATE INDEX ON analysis_unit USING gist (centre)")
-        pairs = weights.pairs()
-        fetch_none(conn, f"CREATE TEMPORARY TABLE analysis_pair AS {pairs.text}", pairs.params)
-        fetch_none(conn, "ANALYZE analysis_pair")
-        sums = fetch(conn, NEIGHBOUR_SUMS.format(counts=counts.text), counts.params, context)
-        rows = fetch(conn, UNITS)
+            execute(conn, sql("CREATE INDEX ON analysis_unit USING gist (centre)"))
+        execute(conn, compose("CREATE TEMPORARY TABLE analysis_pair AS {pairs}",
+                              pairs=weights.pairs()))
+        execute(conn, sql("ANALYZE analysis_pair"))
+        sums = fetch(conn, compose(NEIGHBOUR_SUMS, counts=counts))
+        rows = fetch(conn, sql(UNITS))
     finally:
         scratch.rollback()
     return _gi_per_step(rows, sums, starts or [None], fdr, srid)
@@ -252,9 +244,8 @@ def _check_grid_size(conn: Connection, f: ComplaintFilter, generation: int | Non
                      max_units: int) -> None:
     """Refuse grids with too many cells before building them (the study area's envelope /
     the cell area bounds their number), and grids with no study area at all."""
-    study = study_area(f)
-    area = fetch(conn, GRID_EXTENT.format(study=study.text), study.params, grid.params,
-                 {"generation_id": generation})[0].area
+    extent = compose(GRID_EXTENT, study=study_area(f, generation)).bind(**grid.params)
+    area = fetch(conn, extent)[0].area
     if area is None:
         raise PhananhError(ErrorCode.BAD_INPUT, "A GRID analysis needs an area to cover: load "
                            "boundaries, or filter by bbox, within or near.")

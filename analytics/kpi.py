@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from analytics.periods import PERIOD_OF
-from analytics.query import Sql, complaint_where, fetch, generation_id
+from analytics.query import complaint_where, generation_id
 from db.complaints import ComplaintFilter
+from db.sql import Fragment, compose, fetch, sql
 
 PROCESSED = ("RESOLVED", "REJECTED", "DUPLICATE", "CLOSED")
 _PROCESSED_SQL = "complaint.status IN ({})".format(", ".join(f"'{s}'" for s in PROCESSED))
@@ -166,9 +167,8 @@ def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datet
          period_starts: list[datetime] | None = None) -> dict[Any, Any]:
     """One statement's rows per group key (for By.PERIOD, the period's number from 1 in
     ``period_starts``)."""
-    statement = part_sql(f, by, which)
-    rows = fetch(conn, statement.text, statement.params,
-                 {"as_of": as_of, "period_starts": period_starts or []})
+    statement = part_sql(f, by, which).bind(as_of=as_of, period_starts=period_starts or [])
+    rows = fetch(conn, statement)
     return {r.key: r._mapping for r in rows}
 
 
@@ -192,16 +192,17 @@ def _pair(percentiles: list[float] | None) -> tuple[float | None, float | None]:
 def entries(conn: Connection, f: ComplaintFilter, by: By) -> list[Any]:
     """The rows a breakdown lists, empty ones included: (key, code, name)."""
     if by is By.CATEGORY:
-        return fetch(conn, CATEGORIES, {"categories": list(f.categories)})
+        return fetch(conn, sql(CATEGORIES, categories=list(f.categories)))
     level = by.value
     ward_scope, district_scope = _SCOPES[level]
-    return fetch(conn, AREAS.format(ward_scope=ward_scope, district_scope=district_scope),
-                 {"level": level, "generation_id": generation_id(conn, None, level),
-                  "ward_codes": list(f.ward_codes), "district_codes": list(f.district_codes)})
+    areas = compose(AREAS, ward_scope=ward_scope, district_scope=district_scope)
+    return fetch(conn, areas.bind(level=level, generation_id=generation_id(conn, None, level),
+                                  ward_codes=list(f.ward_codes),
+                                  district_codes=list(f.district_codes)))
 
 
 def other_areas(conn: Connection, ids: list[int]) -> list[Any]:
-    return fetch(conn, OTHER_AREAS, {"ids": ids}) if ids else []
+    return fetch(conn, sql(OTHER_AREAS, ids=ids)) if ids else []
 
 
 def ranked(listed: list[Any], kpis: dict[Any, Kpi]) -> list[Breakdown]:
@@ -222,7 +223,5 @@ def series(starts: list[datetime], counts: dict[Any, Any]) -> list[Point]:
             for number, start in enumerate(starts, start=1)]
 
 
-def part_sql(f: ComplaintFilter, by: By, which: Part) -> Sql:
-    where = complaint_where(f)
-    return Sql(PART.format(key=_KEYS[by], values=_PARTS[which], where=where.text),
-               where.params)
+def part_sql(f: ComplaintFilter, by: By, which: Part) -> Fragment:
+    return compose(PART, key=_KEYS[by], values=_PARTS[which], where=complaint_where(f))

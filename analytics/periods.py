@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection
 
-from analytics.query import Sql, complaint_where, fetch
+from analytics.query import complaint_where
 from db.complaints import ComplaintFilter
+from db.sql import Fragment, compose, fetch, sql
 from errors import ErrorCode, PhananhError
 
 CITY_TIME_ZONE = "Asia/Ho_Chi_Minh"
@@ -50,20 +51,19 @@ class Calendar:
         return {"period": self.period.value, "start": self.start, "end": self.end,
                 "time_zone": self.time_zone}
 
-    def buckets(self) -> Sql:
+    def buckets(self) -> Fragment:
         """SQL rows (bucket): the local start of every period from start to end."""
-        return Sql("""SELECT generate_series(
+        return sql("""SELECT generate_series(
                           date_trunc(:period, CAST(:start AS timestamptz), :time_zone)
                               AT TIME ZONE :time_zone,
                           CAST(:end AS timestamptz) AT TIME ZONE :time_zone
                               - interval '1 microsecond',
-                          CAST('1 ' || :period AS interval)) AS bucket""", self.params)
+                          CAST('1 ' || :period AS interval)) AS bucket""", **self.params)
 
     def starts(self, conn: Connection) -> list[datetime]:
         """The instants the periods start, as aware local times, in order."""
-        buckets = self.buckets()
-        rows = fetch(conn, f"SELECT bucket AT TIME ZONE :time_zone AS start "
-                           f"FROM ({buckets.text}) AS b ORDER BY 1", buckets.params)
+        rows = fetch(conn, compose("SELECT bucket AT TIME ZONE :time_zone AS start "
+                                   "FROM ({buckets}) AS b ORDER BY 1", buckets=self.buckets()))
         zone = ZoneInfo(self.time_zone)
         return [r.start.astimezone(zone) for r in rows]
 
@@ -84,8 +84,7 @@ def calendar_for(conn: Connection, f: ComplaintFilter, period: Period, time_zone
     complaints' time span closes it. None when the window is open and nothing matches."""
     start, end = f.created_from, f.created_to
     if start is None or end is None:
-        where = complaint_where(f)
-        span = fetch(conn, DATA_SPAN.format(where=where.text), where.params)[0]
+        span = fetch(conn, compose(DATA_SPAN, where=complaint_where(f)))[0]
         if span.first is None:
             return None
         start = start or span.first

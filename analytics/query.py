@@ -2,75 +2,48 @@
 CRS that measures metres, and which boundary generation an analysis uses.
 
 Analyses are long statements (CTEs, lateral projections, grouping) that read best as SQL text,
-so the platform's filter is compiled once here into a WHERE condition over ``complaint`` with
-named parameters, and embedded. The filter itself is never re-implemented.
+so the platform's filter is compiled here into a WHERE condition over ``complaint`` with its own
+parameters (``db.sql.core``), and embedded. The filter itself is never re-implemented.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import reduce
 
 import shapely
-from sqlalchemy import Connection, and_, text, true
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, text
 
 from db.complaints import ComplaintFilter, where_clauses
+from db.sql import Fragment, compose, core, execute, sql
 from errors import ErrorCode, PhananhError
 from geo.jurisdiction import GENERATIONS_IN_FORCE
 
-_DIALECT = postgresql.psycopg2.dialect(paramstyle="named")
+
+def complaint_where(f: ComplaintFilter, alias: str = "filter") -> Fragment:
+    """The filter as one condition over the (un-aliased) table ``complaint``, its parameters
+    named after ``alias``: a statement that embeds two filters gives them two aliases."""
+    return core(where_clauses(f), alias)
 
 
-@dataclass(frozen=True)
-class Sql:
-    """A piece of SQL text and the values of its named (``:name``) parameters."""
-
-    text: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
-def complaint_where(f: ComplaintFilter) -> Sql:
-    """The filter as one condition over the (un-aliased) table ``complaint``."""
-    compiled = and_(true(), *where_clauses(f)).compile(
-        dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-    return Sql(str(compiled), dict(compiled.params))
-
-
-def fetch(conn: Connection, sql: str, *params: Mapping[str, Any]) -> list[Any]:
-    """Run ``sql`` with the union of ``params`` (fragments and the caller's own values)."""
-    merged: dict[str, Any] = {}
-    for values in params:
-        merged.update(values)
-    return list(conn.execute(text(sql), merged))
-
-
-def fetch_none(conn: Connection, sql: str, *params: Mapping[str, Any]) -> None:
-    """Run a statement that returns no rows (temporary tables and the like)."""
-    conn.execute(text(sql), {k: v for values in params for k, v in values.items()})
-
-
-def region(f: ComplaintFilter) -> Sql | None:
+def region(f: ComplaintFilter) -> Fragment | None:
     """The part of the map the filter restricts to (its bbox, polygon and radius, intersected),
     as a geometry in EPSG:4326; None when the filter has no spatial part."""
     parts = []
-    params: dict[str, Any] = {}
     if f.bbox is not None:
-        parts.append("ST_MakeEnvelope(:region_w, :region_s, :region_e, :region_n, 4326)")
-        params.update(zip(("region_w", "region_s", "region_e", "region_n"), f.bbox, strict=True))
+        west, south, east, north = f.bbox
+        parts.append(sql("ST_MakeEnvelope(:region_w, :region_s, :region_e, :region_n, 4326)",
+                         region_w=west, region_s=south, region_e=east, region_n=north))
     if f.within is not None:
-        parts.append("ST_SetSRID(ST_GeomFromWKB(:region_wkb), 4326)")
-        params["region_wkb"] = shapely.to_wkb(f.within)
+        parts.append(sql("ST_SetSRID(ST_GeomFromWKB(:region_wkb), 4326)",
+                         region_wkb=shapely.to_wkb(f.within)))
     if f.near is not None:
-        parts.append("CAST(ST_Buffer(CAST(ST_SetSRID(ST_MakePoint(:region_lon, :region_lat), 4326)"
-                     " AS geography), :region_radius) AS geometry)")
-        params.update(region_lon=f.near.lon, region_lat=f.near.lat, region_radius=f.near.radius_m)
+        parts.append(sql("CAST(ST_Buffer(CAST(ST_SetSRID(ST_MakePoint(:region_lon, :region_lat),"
+                         " 4326) AS geography), :region_radius) AS geometry)",
+                         region_lon=f.near.lon, region_lat=f.near.lat,
+                         region_radius=f.near.radius_m))
     if not parts:
         return None
-    geometry = parts[0]
-    for part in parts[1:]:
-        geometry = f"ST_Intersection({geometry}, {part})"
-    return Sql(geometry, params)
+    return reduce(lambda geometry, part: compose("ST_Intersection({geometry}, {part})",
+                                                 geometry=geometry, part=part), parts)
 
 
 # The territory served in a generation: the union of its top-level areas (the city, or the
@@ -79,17 +52,20 @@ TERRITORY = """(SELECT ST_Union(geom) FROM admin_area
                 WHERE generation_id = :generation_id AND parent_id IS NULL)"""
 
 
-def study_area(f: ComplaintFilter) -> Sql:
-    """Where an analysis over a grid looks: the territory, narrowed to the filter's region.
+def study_area(f: ComplaintFilter, generation_id: int | None) -> Fragment:
+    """Where an analysis over a grid looks: the generation's territory, narrowed to the
+    filter's region.
 
     Either may be missing (no boundaries loaded, or no spatial filter); when both are, there is
     nothing to lay a grid over, which the caller reports.
     """
+    territory = sql(TERRITORY, generation_id=generation_id)
     area = region(f)
     if area is None:
-        return Sql(TERRITORY)
-    return Sql(f"""(SELECT CASE WHEN t.g IS NULL THEN r.g ELSE ST_Intersection(t.g, r.g) END
-                    FROM {TERRITORY} AS t(g), (SELECT {area.text}) AS r(g))""", area.params)
+        return territory
+    return compose("""(SELECT CASE WHEN t.g IS NULL THEN r.g ELSE ST_Intersection(t.g, r.g) END
+                       FROM {territory} AS t(g), (SELECT {area}) AS r(g))""",
+                   territory=territory, area=area)
 
 
 ANALYSIS_SRID = """
@@ -105,9 +81,8 @@ def analysis_srid(conn: Connection, f: ComplaintFilter, generation_id: int | Non
     """The UTM zone (EPSG code) of the place being analysed: the filter's region if it has
     one, else the generation's territory, else wherever the complaints are. None when the
     database holds neither boundaries nor complaints."""
-    area = region(f) or Sql("NULL")
-    return conn.execute(text(ANALYSIS_SRID.format(region=area.text)),
-                        {**area.params, "generation_id": generation_id}).scalar_one()
+    statement = compose(ANALYSIS_SRID, region=region(f) or "NULL")
+    return execute(conn, statement.bind(generation_id=generation_id)).scalar_one()
 
 
 GENERATION = f"""

@@ -39,6 +39,7 @@ from bench.common import (
     print_table,
 )
 from db.complaints import ComplaintFilter
+from db.sql import compose
 
 SIZES = {100_000: "bench_100k", 1_000_000: "bench"}
 GRID_M, HOTSPOT_M, BAND_M = 500.0, 800.0, 2_000.0
@@ -120,16 +121,16 @@ def sequential(engine: Engine, work: Callable[[Connection], Any]) -> Callable[[]
 
 
 def grid_sql(srid: int) -> tuple[str, dict[str, Any]]:
-    counts = cell_counts(ComplaintFilter(), Grid(Shape.HEXAGON, GRID_M, srid))
-    sql = f"""SELECT i, j, n, CAST(ST_AsGeoJSON(ST_Transform(cell, 4326), 7) AS json)
-              FROM ({counts.text}) AS cells ORDER BY i, j"""
-    return sql, dict(counts.params)
+    statement = compose("""SELECT i, j, n, CAST(ST_AsGeoJSON(ST_Transform(cell, 4326), 7) AS json)
+                           FROM ({counts}) AS cells ORDER BY i, j""",
+                        counts=cell_counts(ComplaintFilter(), Grid(Shape.HEXAGON, GRID_M, srid)))
+    return statement.text, dict(statement.params)
 
 
 def area_sql(engine: Engine, generation: int) -> tuple[str, dict[str, Any]]:
     with engine.connect() as conn:
-        placement = placed(conn, ComplaintFilter(), "ward", generation)
-    return AREA_COUNTS.format(placed=placement.text), dict(placement.params)
+        statement = compose(AREA_COUNTS, placed=placed(conn, ComplaintFilter(), "ward", generation))
+    return statement.text, dict(statement.params)
 
 
 def stats_sql(conn: Connection, f: ComplaintFilter, full: bool) -> None:

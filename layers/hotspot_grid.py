@@ -3,23 +3,22 @@
 The counting is the hotspot analysis's own SQL (``analytics.grid.cell_counts``): the same cells,
 laid out in the UTM zone of the territory in force, the same rule for points on an edge. The
 layer's filters go inside the count; a tile narrows the count to its own box plus a margin of
-two cells, so the cells that reach into the tile are whole.
+two cells, so the cells that reach into the tile are whole. The count enters the tile's Core
+statement through ``db.sql.as_core``, which keeps its parameters apart from the statement's own.
 """
 
-import re
-
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, Connection, FromClause, Integer, func, literal_column, text
+from sqlalchemy import BigInteger, Connection, FromClause, Integer, func, literal_column
 
 from analytics.grid import Grid, Shape, cell_counts
-from analytics.query import Sql, analysis_srid, generation_id
+from analytics.query import analysis_srid, generation_id
 from db.complaints import ComplaintFilter
+from db.sql import as_core
 from layers.model import Layer, Property
 from layers.query import LayerQuery, complaint_filter
 
 CELL_M = 500.0  # hexagon edge (= circumradius): about 0.65 km² per cell
 FALLBACK_SRID = 3857  # metres too, for a database with neither boundaries nor complaints
-PREFIX = "hotspot_grid_"  # keeps the analysis's parameter names apart from the caller's
 
 
 def hotspot_grid_layer(queryables: tuple[Property, ...]) -> Layer:
@@ -52,18 +51,9 @@ def _cells(conn: Connection, query: LayerQuery) -> FromClause:
     """The non-empty cells and their counts, as a subquery named ``cells``."""
     territory = generation_id(conn, None, "ward")
     srid = analysis_srid(conn, ComplaintFilter(), territory) or FALLBACK_SRID
-    counts = _namespaced(cell_counts(complaint_filter(query), Grid(Shape.HEXAGON, CELL_M, srid)))
+    counts = cell_counts(complaint_filter(query), Grid(Shape.HEXAGON, CELL_M, srid))
     return (
-        text(counts.text)
-        .bindparams(**counts.params)
+        as_core(counts)
         .columns(i=Integer, j=Integer, n=BigInteger, cell=Geometry(srid=srid))
         .subquery("cells")
     )
-
-
-def _namespaced(sql: Sql) -> Sql:
-    """The same SQL with its ``:name`` parameters renamed ``:hotspot_grid_name``."""
-    renamed = sql.text
-    for name in sql.params:
-        renamed = re.sub(rf"(?<![:\w]):{re.escape(name)}\b", f":{PREFIX}{name}", renamed)
-    return Sql(renamed, {PREFIX + name: value for name, value in sql.params.items()})

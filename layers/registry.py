@@ -11,9 +11,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Text, case, func, null, select, text
+from sqlalchemy import ColumnElement, Integer, Text, case, func, null, select
 
 from db.complaints import where_clauses
+from db.sql import as_core, sql
 from db.tables import (
     COMPLAINT_STATUSES,
     PUBLIC_COMPLAINT_COLUMNS,
@@ -37,8 +38,7 @@ def _public(name: str) -> Any:
 def _in_force(area: Any, level: str) -> ColumnElement[bool]:
     """Areas of the boundary generation in force today for ``level``."""
     generations = (
-        text(GENERATIONS_IN_FORCE)
-        .bindparams(at=datetime.now(UTC).date())
+        as_core(sql(GENERATIONS_IN_FORCE, at=datetime.now(UTC).date()))
         .columns(level=Text, generation_id=Integer)
         .subquery("in_force")
     )
