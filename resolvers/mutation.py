@@ -71,5 +71,6 @@ class Mutation:
         lon, lat = input.point()
         await check_points(context.engine, [(lon, lat)])
         account = principal if principal and principal.role is Role.CITIZEN else None
-        row = await write(context.engine, submit, input, lon, lat, account)
+        row = await write(context.engine, submit, data=input, lon=lon, lat=lat,
+                          reporter_account=account)
         return Complaint.from_row(row)

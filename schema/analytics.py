@@ -80,7 +80,7 @@ class AreaStat:
 
     @strawberry.field
     async def area(self, info: Ctx) -> Area:
-        return await info.context.loaders.area.load(self.area_id)
+        return Area.from_row(await info.context.loaders.area.load(self.area_id))
 
 
 @strawberry.type(description="A choropleth: complaints per ward or district.")
@@ -139,7 +139,7 @@ class CategoryCount:
 
     @strawberry.field
     async def category(self, info: Ctx) -> Category:
-        return await info.context.loaders.category.load(self.code)
+        return Category.from_row(await info.context.loaders.category.load(self.code))
 
 
 @strawberry.type(description="A DBSCAN cluster of complaints.")
