@@ -1,19 +1,18 @@
 """Hotspot maps and statistics: choropleths, grids, clusters, Gi* hot spots, emerging hot
 spots and the city's KPIs. Every query takes the platform's complaint filter."""
 
-import asyncio
 import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
 
-from analytics import kpi as kpi_stats
 from analytics.areas import count_by_area, smoothed_per_10k
 from analytics.clusters import find_clusters
 from analytics.grid import count_cells
 from analytics.hotspots import Weights, emerging, space_time
-from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
+from analytics.periods import CITY_TIME_ZONE, Period, calendar_for
+from analytics.stats_service import KpiStats
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
 from db.engine import read
@@ -211,42 +210,6 @@ class AnalyticsQuery:
     ) -> Stats:
         query = await with_area_and_window(info, complaint_query(info, filter), start, to, area,
                                            category)
-        engine, settings = info.context.engine, info.context.settings
         as_of = datetime.now(UTC)
-        async def figures(by: kpi_stats.By) -> dict[Any, kpi_stats.Kpi]:
-            """The statements of the figures on parallel connections."""
-            parts = await asyncio.gather(*(read(engine, kpi_stats.part, f=query, by=by,
-                                                which=part, as_of=as_of)
-                                           for part in kpi_stats.parts_for(by)))
-            return kpi_stats.figures(*parts)
-
-        async def summary() -> kpi_stats.Kpi:
-            return (await figures(kpi_stats.By.ALL)).get(0, kpi_stats.Kpi())
-
-        async def breakdown(by: str) -> list[kpi_stats.Breakdown]:
-            grouping = kpi_stats.By(by)
-            listed, found = await asyncio.gather(
-                read(engine, kpi_stats.entries, f=query, by=grouping), figures(grouping))
-            listed_keys = {row.key for row in listed}
-            others = [key for key in found if key is not None and key not in listed_keys]
-            return kpi_stats.ranked(listed + await read(engine, kpi_stats.other_areas,
-                                                        ids=others), found)
-
-        async def series(interval: str, time_zone: str) -> list[kpi_stats.Point]:
-            check_time_zone(time_zone)
-
-            def starts(conn: Any) -> list[datetime]:
-                calendar = calendar_for(conn, query, Period(interval), time_zone,
-                                        settings.max_series_periods)
-                return [] if calendar is None else calendar.starts(conn)
-
-            period_starts = await read(engine, starts)
-            if not period_starts:
-                return []
-            counts = await read(engine, kpi_stats.part, f=query, by=kpi_stats.By.PERIOD,
-                                which=kpi_stats.Part.COUNTS, as_of=as_of,
-                                period_starts=period_starts)
-            return kpi_stats.series(period_starts, counts)
-
-        return Stats(as_of=as_of, load_summary=summary, load_breakdown=breakdown,
-                     load_series=series)
+        return Stats(as_of=as_of, kpis=KpiStats(info.context.engine, query, as_of,
+                                                info.context.settings.max_series_periods))
