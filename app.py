@@ -23,11 +23,11 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from auth.rate_limit import SubmissionLimits
 from auth.tokens import authenticate
+from context import Context
 from db.engine import get_engine, read
 from errors import ErrorCode, PhananhError
 from layers.routes import layer_routes
 from middleware import BodySizeLimit
-from resolvers.context import Context
 from resolvers.root import build_schema
 from settings import Settings, get_settings
 
@@ -70,8 +70,8 @@ class GraphQLApp(GraphQL[Context, None]):
             context.auth_error = "the Authorization header must be 'Bearer <token>'."
             return
         try:
-            context.principal = await read(self.engine, authenticate, token.strip(),
-                                           self.settings.token_secret)
+            context.principal = await read(self.engine, authenticate, token=token.strip(),
+                                           secret=self.settings.token_secret)
         except PhananhError as error:
             context.auth_error = error.message
 

@@ -2,17 +2,16 @@
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext
 
 from errors import ErrorCode, PhananhError
 from settings import get_settings
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -39,23 +38,22 @@ def get_engine() -> Engine:
     return make_engine(settings.sqlalchemy_url, settings.db_pool_size)
 
 
-async def read(engine: Engine, fn: Callable[Concatenate[Connection, P], T],
-               *args: Any) -> T:
-    """``fn(conn, *args)`` on a pooled connection, in a worker thread (psycopg2 blocks)."""
+async def read(engine: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """``fn(conn, **kwargs)`` on a pooled connection, in a worker thread (psycopg2 blocks).
+    Arguments go by name, so a call with many of them still says which is which."""
 
     def work() -> T:
         with engine.connect() as conn:
-            return fn(conn, *args)
+            return fn(conn, **kwargs)
 
     return await anyio.to_thread.run_sync(work)
 
 
-async def write(engine: Engine, fn: Callable[Concatenate[Connection, P], T],
-                *args: Any) -> T:
+async def write(engine: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Like :func:`read`, inside a transaction committed when ``fn`` returns."""
 
     def work() -> T:
         with engine.begin() as conn:
-            return fn(conn, *args)
+            return fn(conn, **kwargs)
 
     return await anyio.to_thread.run_sync(work)

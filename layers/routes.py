@@ -126,7 +126,7 @@ class LayerService:
         layer = get_layer(_strip_suffix(request.path_params["name"], ".json"))
         params = request.query_params.multi_items()
         layer.parse(params)  # refuse bad filters here rather than on every tile
-        version = await read(self.engine, data_version, layer.tables)
+        version = await read(self.engine, data_version, tables=layer.tables)
         base = str(request.base_url).rstrip("/")
         etag = strong_etag("tilejson", layer.id, version, base, params)
         if matches(request.headers.get("if-none-match"), etag):

@@ -1,1 +1,1 @@
-"""Query and mutation resolvers, the request context and its DataLoaders."""
+"""Query and mutation resolvers: they translate arguments and call the services."""

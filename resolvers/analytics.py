@@ -1,19 +1,18 @@
 """Hotspot maps and statistics: choropleths, grids, clusters, Gi* hot spots, emerging hot
 spots and the city's KPIs. Every query takes the platform's complaint filter."""
 
-import asyncio
 import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
 
-from analytics import kpi as kpi_stats
 from analytics.areas import count_by_area, smoothed_per_10k
 from analytics.clusters import find_clusters
 from analytics.grid import count_cells
 from analytics.hotspots import Weights, emerging, space_time
-from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
+from analytics.periods import CITY_TIME_ZONE, Period, calendar_for
+from analytics.stats_service import KpiStats
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
 from db.engine import read
@@ -81,7 +80,7 @@ async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime
     if category is not None:
         changes["categories"] = (category,)
     if area is not None:
-        found = await read(info.context.engine, lambda conn: area_sql.find_areas(conn, code=area))
+        found = await read(info.context.engine, area_sql.find_areas, code=area)
         levels = {row.level for row in found}
         if "ward" in levels:
             changes["ward_codes"] = (area,)
@@ -112,7 +111,8 @@ class AnalyticsQuery:
                          generation: Generation = None,
                          filter: ComplaintFilter | None = None) -> AreaStats:
         query = complaint_query(info, filter)
-        counts = await read(info.context.engine, count_by_area, query, level.value, generation)
+        counts = await read(info.context.engine, count_by_area, f=query, level=level.value,
+                            generation=generation)
         smoothed = smoothed_per_10k(counts)
         return AreaStats(level=level, areas=[AreaStat.from_result(c, smoothed.get(c.area_id))
                                              for c in counts])
@@ -125,8 +125,9 @@ class AnalyticsQuery:
                    generation: Generation = None,
                    filter: ComplaintFilter | None = None) -> Grid:
         query = narrowed_to_bbox(complaint_query(info, filter), bbox)
-        found = await read(info.context.engine, count_cells, query, shape, cell_size_m,
-                           generation, info.context.settings.max_grid_cells)
+        found = await read(info.context.engine, count_cells, f=query, shape=shape,
+                           size_m=cell_size_m, generation=generation,
+                           max_cells=info.context.settings.max_grid_cells)
         cells = [GridCell.from_result(c) for c in found.cells] if found else []
         return Grid(shape=shape, cell_size_m=cell_size_m, srid=found.grid.srid if found else None,
                     total=sum(c.count for c in cells), cells=cells)
@@ -138,8 +139,9 @@ class AnalyticsQuery:
         if not 1 <= top_categories <= 15:
             raise PhananhError(ErrorCode.BAD_INPUT, "topCategories must be between 1 and 15.")
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, find_clusters, query, eps_m, min_points, hull,
-                           top_categories, info.context.settings.max_cluster_points)
+        found = await read(info.context.engine, find_clusters, f=query, eps_m=eps_m,
+                           min_points=min_points, hull=hull, top_categories=top_categories,
+                           max_points=info.context.settings.max_cluster_points)
         return Clusters(eps_m=eps_m, min_points=min_points, srid=found.srid, noise=found.noise,
                         clusters=[Cluster.from_result(n, c)
                                   for n, c in enumerate(found.clusters, start=1)])
@@ -153,9 +155,10 @@ class AnalyticsQuery:
                        fdr: bool = False, generation: Generation = None,
                        filter: ComplaintFilter | None = None) -> Hotspots:
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, space_time, query, unit,
-                           weights(distance_band_m, k), None, fdr, shape, cell_size_m,
-                           generation, info.context.settings.max_hotspot_units)
+        found = await read(info.context.engine, space_time, f=query, unit=unit,
+                           weights=weights(distance_band_m, k), calendar=None, fdr=fdr,
+                           shape=shape, cell_size_m=cell_size_m, generation=generation,
+                           max_units=info.context.settings.max_hotspot_units)
         return Hotspots(unit=unit, srid=found.srid, fdr=fdr,
                         features=[HotspotFeature.from_result(u) for u in found.units])
 
@@ -181,8 +184,9 @@ class AnalyticsQuery:
                                     settings.max_time_steps)
             if calendar is None:
                 return None
-            return space_time(conn, query, unit, spatial_weights, calendar, fdr, shape,
-                              cell_size_m, generation, settings.max_hotspot_units)
+            return space_time(conn, query, unit, spatial_weights, calendar, fdr, shape=shape,
+                              cell_size_m=cell_size_m, generation=generation,
+                              max_units=settings.max_hotspot_units)
 
         found = await read(info.context.engine, analyse)
         if found is None:
@@ -206,40 +210,6 @@ class AnalyticsQuery:
     ) -> Stats:
         query = await with_area_and_window(info, complaint_query(info, filter), start, to, area,
                                            category)
-        engine, settings = info.context.engine, info.context.settings
         as_of = datetime.now(UTC)
-        async def figures(by: kpi_stats.By) -> dict[Any, kpi_stats.Kpi]:
-            """The statements of the figures on parallel connections."""
-            parts = await asyncio.gather(*(read(engine, kpi_stats.part, query, by, part, as_of)
-                                           for part in kpi_stats.parts_for(by)))
-            return kpi_stats.figures(*parts)
-
-        async def summary() -> kpi_stats.Kpi:
-            return (await figures(kpi_stats.By.ALL)).get(0, kpi_stats.Kpi())
-
-        async def breakdown(by: str) -> list[kpi_stats.Breakdown]:
-            grouping = kpi_stats.By(by)
-            listed, found = await asyncio.gather(
-                read(engine, kpi_stats.entries, query, grouping), figures(grouping))
-            listed_keys = {row.key for row in listed}
-            others = [key for key in found if key is not None and key not in listed_keys]
-            return kpi_stats.ranked(listed + await read(engine, kpi_stats.other_areas, others),
-                                    found)
-
-        async def series(interval: str, time_zone: str) -> list[kpi_stats.Point]:
-            check_time_zone(time_zone)
-
-            def starts(conn: Any) -> list[datetime]:
-                calendar = calendar_for(conn, query, Period(interval), time_zone,
-                                        settings.max_series_periods)
-                return [] if calendar is None else calendar.starts(conn)
-
-            period_starts = await read(engine, starts)
-            if not period_starts:
-                return []
-            counts = await read(engine, kpi_stats.part, query, kpi_stats.By.PERIOD,
-                                kpi_stats.Part.COUNTS, as_of, period_starts)
-            return kpi_stats.series(period_starts, counts)
-
-        return Stats(as_of=as_of, load_summary=summary, load_breakdown=breakdown,
-                     load_series=series)
+        return Stats(as_of=as_of, kpis=KpiStats(info.context.engine, query, as_of,
+                                                info.context.settings.max_series_periods))

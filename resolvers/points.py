@@ -18,7 +18,7 @@ async def check_points(engine: Engine, points: list[tuple[float, float]]) -> Non
         try:
             check_point(lon, lat)
         except PhananhError as error:
-            if await read(engine, ward_at, lat, lon) is None:
+            if await read(engine, ward_at, lon=lat, lat=lon) is None:  # the pair swapped
                 raise
             raise PhananhError(
                 ErrorCode.BAD_COORDINATES,

@@ -7,12 +7,12 @@ import anyio
 import strawberry
 from strawberry.types.nodes import SelectedField
 
+from context import Context
 from db import areas as area_sql
 from db import complaints as complaint_sql
 from db.engine import read
 from errors import ErrorCode, PhananhError
 from geo.jurisdiction import LEVELS, lookup_points
-from resolvers.context import Context
 from resolvers.points import check_points
 from schema.inputs import ComplaintFilter, PointInput
 from schema.types import (
@@ -43,7 +43,8 @@ async def resolve_jurisdictions(
     levels = LEVELS if "responsibleArea" in wanted else [lv for lv in LEVELS if lv in wanted]
     found = await lookup_in_chunks(context, points, at, levels)
     area_ids = sorted({area_id for levels in found for area_id in levels.values()})
-    loaded = dict(zip(area_ids, await context.loaders.area.load_many(area_ids), strict=True))
+    rows = await context.loaders.area.load_many(area_ids)
+    loaded = {row.id: Area.from_row(row) for row in rows if row is not None}
     return [
         Jurisdiction(
             lon=lon, lat=lat,
@@ -64,7 +65,8 @@ async def lookup_in_chunks(context: Context, points: list[tuple[float, float]],
     results: list[list[dict[str, int]]] = [[] for _ in chunks]
 
     async def run(index: int) -> None:
-        results[index] = await read(context.engine, lookup_points, chunks[index], at, levels)
+        results[index] = await read(context.engine, lookup_points, points=chunks[index], at=at,
+                                      levels=levels)
 
     async with anyio.create_task_group() as group:
         for index in range(len(chunks)):
@@ -128,8 +130,8 @@ class Query:
 
     @strawberry.field
     async def complaint(self, info: Ctx, id: strawberry.ID) -> Complaint:
-        rows = await read(info.context.engine, complaint_sql.fetch_by_public_ids, [str(id)],
-                          info.context.principal)
+        rows = await read(info.context.engine, complaint_sql.fetch_by_public_ids,
+                          public_ids=[str(id)], viewer=info.context.principal)
         if not rows:
             raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {id!r}.")
         return Complaint.from_row(rows[0])
@@ -152,8 +154,8 @@ class Query:
         query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices,
                                                        context.principal)
         order = complaint_sql.Order(order_by.value)
-        page = await read(context.engine, complaint_sql.fetch_page, query, order, first, after,
-                          context.principal)
+        page = await read(context.engine, complaint_sql.fetch_page, f=query, order=order,
+                          first=first, after=after, viewer=context.principal)
         edges = [ComplaintEdge(cursor=cursor, node=Complaint.from_row(row))
                  for row, cursor in zip(page.rows, page.cursors, strict=True)]
         return ComplaintConnection(
@@ -163,13 +165,13 @@ class Query:
                 start_cursor=page.cursors[0] if page.cursors else None,
                 end_cursor=page.cursors[-1] if page.cursors else None,
             ),
-            count_total=lambda: read(context.engine, complaint_sql.count, query),
+            count_total=lambda: read(context.engine, complaint_sql.count, f=query),
         )
 
 
 async def _find_areas(info: Ctx, **criteria: str | None) -> list[Any]:
     engine = info.context.engine
     generation = criteria.get("generation")
-    if generation and not await read(engine, area_sql.generation_exists, generation):
+    if generation and not await read(engine, area_sql.generation_exists, name=generation):
         raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {generation!r}.")
-    return await read(engine, lambda conn: area_sql.find_areas(conn, **criteria))
+    return await read(engine, area_sql.find_areas, **criteria)

@@ -4,7 +4,6 @@ Every result is a list of features with their numbers, plus a ready-made GeoJSON
 ``featureCollection`` (RFC 7946) that a map library can add as a source unchanged.
 """
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -18,7 +17,8 @@ from analytics.clusters import Hull
 from analytics.grid import GridCell as GridCellResult
 from analytics.grid import Shape
 from analytics.hotspots import Emerging, Unit, UnitSeries
-from analytics.periods import CITY_TIME_ZONE
+from analytics.periods import CITY_TIME_ZONE, Period
+from analytics.stats_service import KpiStats
 from analytics.trend import Pattern
 from schema.scalars import GeoJSON
 from schema.types import Area, Category, Ctx
@@ -80,7 +80,7 @@ class AreaStat:
 
     @strawberry.field
     async def area(self, info: Ctx) -> Area:
-        return await info.context.loaders.area.load(self.area_id)
+        return Area.from_row(await info.context.loaders.area.load(self.area_id))
 
 
 @strawberry.type(description="A choropleth: complaints per ward or district.")
@@ -139,7 +139,7 @@ class CategoryCount:
 
     @strawberry.field
     async def category(self, info: Ctx) -> Category:
-        return await info.context.loaders.category.load(self.code)
+        return Category.from_row(await info.context.loaders.category.load(self.code))
 
 
 @strawberry.type(description="A DBSCAN cluster of complaints.")
@@ -290,36 +290,34 @@ class KpiPoint:
         return cls(start=point.start, kpi=Kpi.from_result(point.kpi))
 
 
-Load = Callable[[], Awaitable[Any]]
-
-
 @strawberry.type(description="The city's performance figures over the complaints matching the "
                              "filter. Each part is computed only when asked for.")
 class Stats:
     as_of: datetime = strawberry.field(description="When `overdue` was evaluated.")
-    load_summary: strawberry.Private[Load]
-    load_breakdown: strawberry.Private[Callable[[str], Awaitable[list[kpi_stats.Breakdown]]]]
-    load_series: strawberry.Private[Callable[[str, str], Awaitable[list[kpi_stats.Point]]]]
+    kpis: strawberry.Private[KpiStats]
 
     @strawberry.field
     async def summary(self) -> Kpi:
-        return Kpi.from_result(await self.load_summary())
+        return Kpi.from_result(await self.kpis.summary())
 
     @strawberry.field(description="Every category, most complaints first.")
     async def by_category(self) -> list[KpiBreakdown]:
-        return [KpiBreakdown.from_result(r) for r in await self.load_breakdown("category")]
+        return await self._breakdown(kpi_stats.By.CATEGORY)
 
     @strawberry.field(description="Districts the complaints were routed to, most first; all "
                                   "districts in force (within the filter's areas) are listed.")
     async def by_district(self) -> list[KpiBreakdown]:
-        return [KpiBreakdown.from_result(r) for r in await self.load_breakdown("district")]
+        return await self._breakdown(kpi_stats.By.DISTRICT)
 
     @strawberry.field(description="Wards, as `byDistrict`.")
     async def by_ward(self) -> list[KpiBreakdown]:
-        return [KpiBreakdown.from_result(r) for r in await self.load_breakdown("ward")]
+        return await self._breakdown(kpi_stats.By.WARD)
 
     @strawberry.field(description="Counts per local day, week or month, empty ones included.")
     async def series(self, interval: SeriesInterval = SeriesInterval.MONTH,
                      time_zone: str = CITY_TIME_ZONE) -> list[KpiPoint]:
-        return [KpiPoint.from_result(p) for p in await self.load_series(interval.value,
-                                                                          time_zone)]
+        points = await self.kpis.series(Period(interval.value), time_zone)
+        return [KpiPoint.from_result(p) for p in points]
+
+    async def _breakdown(self, by: kpi_stats.By) -> list[KpiBreakdown]:
+        return [KpiBreakdown.from_result(r) for r in await self.kpis.breakdown(by)]

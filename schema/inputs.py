@@ -16,6 +16,7 @@ from errors import ErrorCode, PhananhError
 from geo.validation import check_bbox, check_point, parse_polygon
 from schema.scalars import GeoJSON
 from schema.types import ComplaintStatus
+from workflow.submission import Reporter, Submission
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 .\-()]{6,20}$")
@@ -151,6 +152,19 @@ class SubmitComplaintInput:
         else:
             raise PhananhError(ErrorCode.BAD_COORDINATES, "Give `lon` and `lat`, or `location`.")
         return lon, lat
+
+    def to_submission(self, account: Principal | None) -> Submission:
+        """The checked submission for ``workflow.submission``; ``account`` is the signed-in
+        citizen who becomes its reporter, if any."""
+        self.check()
+        lon, lat = self.point()
+        reporter = self.reporter or ReporterInput()
+        return Submission(
+            category_code=self.category_code, description=self.description, lon=lon, lat=lat,
+            address=self.address, channel=self.channel,
+            media_urls=tuple(self.media_urls or ()), idempotency_key=self.idempotency_key,
+            reporter=Reporter(name=reporter.name, phone=reporter.phone, email=reporter.email),
+            account=account)
 
     def check(self) -> None:
         _check_length("description", self.description, 1, 5_000)

@@ -7,17 +7,23 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from auth.principal import Role
+from errors import ErrorCode, PhananhError
 
 
 class SignedIn(BasePermission):
-    message = "Sign in first: send 'Authorization: Bearer <token>'."
-    error_extensions: ClassVar[dict[str, Any]] = {"code": "UNAUTHENTICATED"}
+    """Refuses anonymous callers, saying why a presented token was not accepted.
+
+    Strawberry shares one permission instance per field among all requests, so nothing about
+    one request may be stored on it: the refusal is raised here, its message built from this
+    request's context, instead of being left in ``self.message`` for the next caller to see.
+    """
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         context = info.context
-        if context.principal is None and context.auth_error:
-            self.message = f"Sign in first: {context.auth_error}"
-        return context.principal is not None
+        if context.principal is None:
+            reason = context.auth_error or "send 'Authorization: Bearer <token>'."
+            raise PhananhError(ErrorCode.UNAUTHENTICATED, f"Sign in first: {reason}")
+        return True
 
 
 class _RolePermission(BasePermission):

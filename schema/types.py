@@ -2,17 +2,15 @@
 
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from context import Context
 from schema.scalars import GeoJSON
 from workflow.states import OPEN, Status
-
-if TYPE_CHECKING:
-    from resolvers.context import Context  # noqa: F401 (named in the Ctx alias below)
 
 
 @strawberry.enum
@@ -39,7 +37,7 @@ class ComplaintOrder(Enum):
     DISTANCE = "DISTANCE"
 
 
-Ctx = Info["Context", None]
+Ctx = Info[Context, None]
 
 
 @strawberry.type(description="A set of boundaries in force over a period (e.g. wards since 2025).")
@@ -75,13 +73,11 @@ class Area:
 
     @strawberry.field
     async def generation(self, info: Ctx) -> Generation:
-        return await info.context.loaders.generation.load(self.generation_id)
+        return Generation.from_row(await info.context.loaders.generation.load(self.generation_id))
 
     @strawberry.field(description="The area one level up (ward → district → city).")
     async def parent(self, info: Ctx) -> "Area | None":
-        if self.parent_id is None:
-            return None
-        return await info.context.loaders.area.load(self.parent_id)
+        return await load_area(info, self.parent_id)
 
     @strawberry.field(description="The boundary. `simplify` is a tolerance in metres.")
     async def geometry(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
@@ -220,19 +216,19 @@ class Complaint:
 
     @strawberry.field
     async def category(self, info: Ctx) -> Category:
-        return await info.context.loaders.category.load(self.category_code)
+        return Category.from_row(await info.context.loaders.category.load(self.category_code))
 
     @strawberry.field
     async def ward(self, info: Ctx) -> Area | None:
-        return await _load_area(info, self.ward_id)
+        return await load_area(info, self.ward_id)
 
     @strawberry.field
     async def district(self, info: Ctx) -> Area | None:
-        return await _load_area(info, self.district_id)
+        return await load_area(info, self.district_id)
 
     @strawberry.field
     async def city(self, info: Ctx) -> Area | None:
-        return await _load_area(info, self.city_id)
+        return await load_area(info, self.city_id)
 
 
 def _event(row: Any, personal: bool) -> ComplaintEvent:
@@ -247,8 +243,10 @@ def _event(row: Any, personal: bool) -> ComplaintEvent:
     )
 
 
-async def _load_area(info: Ctx, area_id: int | None) -> Area | None:
-    return None if area_id is None else await info.context.loaders.area.load(area_id)
+async def load_area(info: Ctx, area_id: int | None) -> Area | None:
+    """The area of ``area_id`` through the request's loader; None for no id."""
+    row = None if area_id is None else await info.context.loaders.area.load(area_id)
+    return None if row is None else Area.from_row(row)
 
 
 @strawberry.type

@@ -66,18 +66,30 @@ def test_cli_refuses_bad_accounts(settings: Settings, accounts: Accounts, args: 
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def resigned(engine: Engine, accounts: Accounts, secret: str | None = None,
+             **changes: object) -> str:
+    """The ward officer's token with ``changes`` to its claims, signed with the server's
+    secret (or ``secret``)."""
+    good = accounts.tokens["ward_in"]
+    assert good is not None
+    claims = jwt.decode(good, options={"verify_signature": False})
+    if secret is None:
+        with engine.begin() as conn:
+            secret = signing_secret(conn)
+    return jwt.encode({**claims, **changes}, secret, algorithm="HS256")
+
+
+def an_hour_ago() -> datetime:
+    return datetime.now(UTC) - timedelta(hours=1)
+
+
 def test_forged_expired_and_malformed_tokens(gql: GraphQLClient, engine: Engine,
                                              accounts: Accounts) -> None:
     cid = new_complaint(engine, accounts.ward)
     good = accounts.tokens["ward_in"]
-    assert good is not None
-    claims = jwt.decode(good, options={"verify_signature": False})
-    with engine.begin() as conn:
-        secret = signing_secret(conn)
-    expired = jwt.encode({**claims, "exp": datetime.now(UTC) - timedelta(minutes=1)}, secret,
-                         algorithm="HS256")
-    forged = jwt.encode(claims, "not-the-secret-but-long-enough-for-hs256!", algorithm="HS256")
-    other_user = jwt.encode({**claims, "sub": "999999"}, secret, algorithm="HS256")
+    expired = resigned(engine, accounts, exp=an_hour_ago())
+    forged = resigned(engine, accounts, secret="not-the-secret-but-long-enough-for-hs256!")
+    other_user = resigned(engine, accounts, sub="999999")
     cases = [(bearer(expired), "expired"), (bearer(forged), "not valid"),
              (bearer(other_user), "revoked"), ({"Authorization": f"Basic {good}"}, "Bearer"),
              ({"Authorization": "Bearer "}, "Bearer")]
@@ -86,6 +98,19 @@ def test_forged_expired_and_malformed_tokens(gql: GraphQLClient, engine: Engine,
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", headers
         assert message in body["errors"][0]["message"], (headers, body)
     assert gql(ASSIGN, {"id": cid})["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_a_refusal_message_belongs_to_its_own_request(gql: GraphQLClient, engine: Engine,
+                                                      accounts: Accounts) -> None:
+    """Strawberry shares a field's permission among requests: one caller's expired token must
+    not become the reason given to the next, anonymous, caller."""
+    cid = new_complaint(engine, accounts.ward)
+    expired_token = resigned(engine, accounts, exp=an_hour_ago())
+    expired = gql(ASSIGN, {"id": cid}, headers=bearer(expired_token))
+    assert expired["errors"][0]["message"] == "Sign in first: The token has expired."
+    anonymous = gql(ASSIGN, {"id": cid})["errors"][0]
+    assert anonymous["extensions"]["code"] == "UNAUTHENTICATED"
+    assert anonymous["message"] == "Sign in first: send 'Authorization: Bearer <token>'."
 
 
 def test_token_over_websocket(settings: Settings, engine: Engine, accounts: Accounts) -> None:

@@ -2,6 +2,7 @@
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,9 @@ from shapely.geometry import Point
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from errors import PhananhError
 from tests.conftest import Demo, GraphQLClient
+from workflow.submission import Reporter, Submission, submit
 
 SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
   id status description address channel mediaUrls createdAt dueAt location
@@ -91,3 +94,26 @@ def test_event_log_is_append_only(engine: Engine, demo: Demo) -> None:
                       "DELETE FROM complaint_event"):
         with engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
             conn.execute(text(statement))
+
+
+def test_the_submission_service_routes_without_graphql(engine: Engine, demo: Demo) -> None:
+    """workflow.submission is where routing is decided, so any intake channel can call it:
+    the category first, then the ward (checked with shapely), naming a swapped pair."""
+    inside = demo.areas("demo-2025", "ward")[7].geometry.representative_point()
+    submission = Submission(category_code="environment.waste", description="  Rác  ",
+                            lon=inside.x, lat=inside.y, reporter=Reporter(name="Lan"))
+    with engine.begin() as conn:
+        row = submit(conn, submission)
+        ward = conn.execute(text("SELECT code FROM admin_area WHERE id = :id"),
+                            {"id": row.ward_id}).scalar_one()
+    assert ward == ward_by_shapely(demo, inside.x, inside.y)
+    assert row.description == "Rác" and row.due_at - row.created_at == timedelta(hours=24)
+    refusals = {
+        "UNKNOWN_CATEGORY": replace(submission, category_code="nope", lon=2.35, lat=48.85),
+        "OUTSIDE_JURISDICTION": replace(submission, lon=inside.y, lat=inside.x),
+    }
+    for code, refused in refusals.items():
+        with engine.begin() as conn, pytest.raises(PhananhError) as error:
+            submit(conn, refused)
+        assert error.value.code == code
+    assert error.value.extensions["swapped"] is True and "swapped" in error.value.message

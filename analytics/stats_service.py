@@ -1,0 +1,64 @@
+"""The city's KPIs for one complaint filter, each part computed when asked for.
+
+The figures are defined in :mod:`analytics.kpi`; this module schedules their statements. A
+figure set's statements run on parallel connections (PostgreSQL sorts each percentile in one
+process), and a breakdown lists its entries while its figures are computed.
+"""
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from analytics import kpi
+from analytics.periods import Period, calendar_for, check_time_zone
+from db.complaints import ComplaintFilter
+from db.engine import read
+
+
+class KpiStats:
+    """The KPIs of the complaints matching ``query``, overdue as of ``as_of``."""
+
+    def __init__(self, engine: Engine, query: ComplaintFilter, as_of: datetime,
+                 max_series_periods: int) -> None:
+        self.engine = engine
+        self.query = query
+        self.as_of = as_of
+        self.max_series_periods = max_series_periods
+
+    async def summary(self) -> kpi.Kpi:
+        return (await self._figures(kpi.By.ALL)).get(0, kpi.Kpi())
+
+    async def breakdown(self, by: kpi.By) -> list[kpi.Breakdown]:
+        """Every category or area the filter covers, ranked, plus any other area its
+        complaints were routed to (an older generation's)."""
+        listed, found = await asyncio.gather(
+            read(self.engine, kpi.entries, f=self.query, by=by), self._figures(by))
+        listed_keys = {row.key for row in listed}
+        others = [key for key in found if key is not None and key not in listed_keys]
+        return kpi.ranked(listed + await read(self.engine, kpi.other_areas, ids=others), found)
+
+    async def series(self, period: Period, time_zone: str) -> list[kpi.Point]:
+        """Counts per local period of the filter's time window, empty periods included."""
+        check_time_zone(time_zone)
+        starts = await read(self.engine, _period_starts, f=self.query, period=period,
+                            time_zone=time_zone, max_periods=self.max_series_periods)
+        if not starts:
+            return []
+        counts = await read(self.engine, kpi.part, f=self.query, by=kpi.By.PERIOD,
+                            which=kpi.Part.COUNTS, as_of=self.as_of, period_starts=starts)
+        return kpi.series(starts, counts)
+
+    async def _figures(self, by: kpi.By) -> dict[Any, kpi.Kpi]:
+        """The statements of a figure set on parallel connections, put together."""
+        parts = await asyncio.gather(*(
+            read(self.engine, kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
+            for which in kpi.parts_for(by)))
+        return kpi.figures(*parts)
+
+
+def _period_starts(conn: Connection, f: ComplaintFilter, period: Period, time_zone: str,
+                   max_periods: int) -> list[datetime]:
+    calendar = calendar_for(conn, f, period, time_zone, max_periods)
+    return [] if calendar is None else calendar.starts(conn)
