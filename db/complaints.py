@@ -38,7 +38,7 @@ from auth.principal import Principal
 from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
-from workflow.states import overdue
+from workflow.states import Status, overdue
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: 
             complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
         ).one()
-    add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status="RECEIVED",
+    add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status=str(Status.RECEIVED),
               data={"channel": values.get("channel")})
     return conn.execute(
         complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from workflow.states import complaint_checks
+from workflow.states import Status, complaint_checks
 
 metadata = MetaData()
 
@@ -93,7 +93,7 @@ complaint = Table(
     Column("ward_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
     Column("district_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
     Column("city_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
-    Column("status", Text, nullable=False, server_default="RECEIVED"),
+    Column("status", Text, nullable=False, server_default=str(Status.RECEIVED)),
     Column("channel", Text, nullable=False, server_default="app"),
     Column("media_urls", ARRAY(Text), nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -164,7 +164,7 @@ def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: s
     if Status(row.status) not in OPEN:
         raise PhananhError(ErrorCode.INVALID_TRANSITION,
                            f"Only open complaints can be rerouted; this one is {row.status}.",
-                           current=row.status, target="RECEIVED")
+                           current=row.status, target=str(Status.RECEIVED))
     wards = area_sql.find_areas(conn, code=ward_code, level="ward")
     if not wards:
         raise PhananhError(ErrorCode.NOT_FOUND, f"No ward with code {ward_code!r} in force.")
