@@ -73,6 +73,16 @@ def test_check_constraints_of_the_migrated_database_allow_exactly_the_lists(
         outer.rollback()
 
 
+def test_the_due_index_covers_exactly_the_open_statuses(engine: Engine) -> None:
+    """The overdue filter can use migration 0004's partial index only while its predicate
+    names the open statuses."""
+    with engine.connect() as conn:
+        predicate = conn.execute(text("""
+            SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i
+            WHERE i.indexrelid = 'complaint_due'::regclass""")).scalar_one()
+    assert set(re.findall(r"'([A-Z_]+)'", predicate)) == OPEN == set(states.OPEN)
+
+
 def test_the_tables_module_renders_the_same_constraints() -> None:
     from db.tables import complaint
 
