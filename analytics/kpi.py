@@ -4,14 +4,16 @@ The definitions, also in README.md ("Statistics definitions"), over the complain
 the filter (received in the time window, of the area and category asked):
 
 * received: their number;
-* processed: those whose status is RESOLVED, REJECTED, DUPLICATE or CLOSED (closed ones were
-  processed before being closed); processed rate = processed / received;
-* rated: those with a citizen rating; satisfied rate = (SATISFIED + ACCEPTED) / rated;
+* processed: those whose status is in ``PROCESSED`` (workflow/states.py: answered, or closed
+  after an answer); processed rate = processed / received;
+* rated: those with a citizen rating; satisfied rate = those with a rating in
+  ``POSITIVE_RATINGS`` (satisfied or accepted) / rated;
 * time to first action: first_action_at − created_at, over those with a first action;
   time to resolution: resolved_at − created_at, over the processed ones. Both reported as the
   median and the 90th percentile, linearly interpolated (PostgreSQL ``percentile_cont``, numpy's
   default), in hours;
-* overdue: not processed and past their due time now; processed late: processed after it.
+* overdue: by ``overdue`` of workflow/states.py (open and past their due time) at the time
+  asked; processed late: processed after it.
 
 A rate or duration over no complaints is null, never 0.
 
@@ -25,15 +27,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, literal_column
 
 from analytics.periods import PERIOD_OF
 from analytics.query import complaint_where, generation_id
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch, sql
+from db.tables import complaint
+from workflow.states import POSITIVE_RATINGS, PROCESSED, as_text, overdue
 
-PROCESSED = ("RESOLVED", "REJECTED", "DUPLICATE", "CLOSED")
-_PROCESSED_SQL = "complaint.status IN ({})".format(", ".join(f"'{s}'" for s in PROCESSED))
+_PROCESSED_SQL = as_text(complaint.c.status.in_(PROCESSED))
+_POSITIVE_SQL = as_text(complaint.c.rating.in_(POSITIVE_RATINGS))
+_OVERDUE_SQL = as_text(overdue(complaint.c.status, complaint.c.due_at, literal_column(":as_of")))
 
 
 class By(StrEnum):
@@ -74,8 +79,8 @@ _PARTS = {
         count(*) AS received,
         count(*) FILTER (WHERE {_PROCESSED_SQL}) AS processed,
         count(complaint.rating) AS rated,
-        count(*) FILTER (WHERE complaint.rating IN ('SATISFIED', 'ACCEPTED')) AS positive,
-        count(*) FILTER (WHERE NOT {_PROCESSED_SQL} AND complaint.due_at < :as_of) AS overdue,
+        count(*) FILTER (WHERE {_POSITIVE_SQL}) AS positive,
+        count(*) FILTER (WHERE {_OVERDUE_SQL}) AS overdue,
         count(*) FILTER (WHERE {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at)
             AS processed_late""",
     Part.FIRST_ACTION: _FIRST_ACTION,

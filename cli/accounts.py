@@ -6,9 +6,9 @@ from rich.table import Table
 from auth import tokens, users
 from auth.principal import Role
 from cli.common import console, or_exit
-from db import workflow as workflow_sql
 from db.engine import get_engine
 from settings import get_settings
+from workflow import service as workflow
 
 users_app = typer.Typer(help="Accounts and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Bearer tokens: issue and revoke.", no_args_is_help=True)
@@ -87,8 +87,8 @@ def revoke(key: str = typer.Argument(..., help="A token, a token id, or a userna
 def close_stale(days: int | None = typer.Option(
         None, min=1, help="Close answered complaints older than this (default: the reopen "
                           "window).")) -> None:
-    """Close RESOLVED, REJECTED and DUPLICATE complaints nobody rated or reopened in time."""
+    """Close answered complaints nobody rated or reopened in time (as the system)."""
     window = days or get_settings().reopen_window_days
     with get_engine().begin() as conn:
-        closed = workflow_sql.close_stale(conn, window)
+        closed = workflow.close_stale(conn, window)
     console.print(f"[green]{closed} complaint(s) closed.[/green]")

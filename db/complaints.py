@@ -38,7 +38,7 @@ from auth.principal import Principal
 from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
-from workflow.states import OPEN
+from workflow.states import Status, overdue
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
     if f.created_to is not None:
         clauses.append(c.created_at < f.created_to)
     if f.overdue is not None:
-        late = and_(c.status.in_(sorted(OPEN)), c.due_at < func.now())
+        late = overdue(c.status, c.due_at, func.now())
         clauses.append(late if f.overdue else ~late)
     if f.actionable_by is not None:
         clauses.append(may_act(f.actionable_by))
@@ -202,7 +202,7 @@ def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: 
             complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
         ).one()
-    add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status="RECEIVED",
+    add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status=str(Status.RECEIVED),
               data={"channel": values.get("channel")})
     return conn.execute(
         complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()

@@ -24,20 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from workflow.states import Status, complaint_checks
+
 metadata = MetaData()
 
 AREA_LEVELS = ("city", "district", "ward")
-COMPLAINT_STATUSES = (
-    "RECEIVED",
-    "ASSIGNED",
-    "IN_PROGRESS",
-    "RESOLVED",
-    "REJECTED",
-    "DUPLICATE",
-    "REOPENED",
-    "CLOSED",
-)
-RATINGS = ("SATISFIED", "ACCEPTED", "UNSATISFIED")
 
 boundary_generation = Table(
     "boundary_generation",
@@ -102,7 +93,7 @@ complaint = Table(
     Column("ward_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
     Column("district_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
     Column("city_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
-    Column("status", Text, nullable=False, server_default="RECEIVED"),
+    Column("status", Text, nullable=False, server_default=str(Status.RECEIVED)),
     Column("channel", Text, nullable=False, server_default="app"),
     Column("media_urls", ARRAY(Text), nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -130,6 +121,7 @@ complaint = Table(
     Column("utm_epsg", Integer, Computed("utm_srid(location)")),
     Column("utm_x", Float, Computed("ST_X(ST_Transform(location, utm_srid(location)))")),
     Column("utm_y", Float, Computed("ST_Y(ST_Transform(location, utm_srid(location)))")),
+    *complaint_checks(),
 )
 
 complaint_event = Table(

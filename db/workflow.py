@@ -2,13 +2,14 @@
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, Interval, bindparam, func, insert, select, text, update
 
 from auth.policy import is_reporter, may_act
 from auth.principal import Principal
-from db.tables import complaint
+from db.tables import complaint, complaint_event
 
 
 def lock_complaint(conn: Connection, public_id: str, principal: Principal | None) -> Any:
@@ -57,21 +58,30 @@ def complaint_id(conn: Connection, public_id: str) -> int | None:
     return conn.execute(select(complaint.c.id).where(complaint.c.public_id == public_id)).scalar()
 
 
-def close_stale(conn: Connection, older_than_days: int) -> int:
-    """Close answered complaints nobody rated or reopened within the window; log each one."""
-    closed = conn.execute(text("""
-        UPDATE complaint SET status = 'CLOSED', version = version + 1, updated_at = now()
-        WHERE status IN ('RESOLVED', 'REJECTED', 'DUPLICATE')
-          AND COALESCE(resolved_at, updated_at) < now() - make_interval(days => :days)
-        RETURNING id"""), {"days": older_than_days}).scalars().all()
-    if closed:
-        conn.execute(text("""
-            INSERT INTO complaint_event (complaint_id, actor, kind, from_status, to_status, note)
-            SELECT e.complaint_id, 'system', 'TRANSITION', prior.to_status, 'CLOSED',
-                   'closed after the reopen window'
-            FROM unnest(CAST(:ids AS bigint[])) AS e(complaint_id)
-            CROSS JOIN LATERAL (SELECT to_status FROM complaint_event
-                                WHERE complaint_id = e.complaint_id AND to_status IS NOT NULL
-                                ORDER BY at DESC, id DESC LIMIT 1) prior"""),
-            {"ids": list(closed)})
-    return len(closed)
+def lock_stale(conn: Connection, statuses: Sequence[str], older_than_days: int) -> list[Any]:
+    """Complaints in ``statuses`` untouched for ``older_than_days`` since their answer, with the
+    columns a move reads, row-locked until commit (a reporter reopening one meanwhile waits)."""
+    c = complaint.c
+    window = bindparam("window", timedelta(days=older_than_days), Interval)
+    query = (
+        select(c.id, c.status, c.first_action_at)
+        .where(c.status.in_(list(statuses)),
+               func.coalesce(c.resolved_at, c.updated_at) < func.now() - window)
+        .order_by(c.id)
+        .with_for_update(of=complaint)
+    )
+    return list(conn.execute(query))
+
+
+def update_complaints(conn: Connection, complaint_ids: Sequence[int],
+                      values: dict[str, Any]) -> None:
+    """:func:`update_complaint` for many complaints at once."""
+    conn.execute(update(complaint).where(complaint.c.id.in_(list(complaint_ids)))
+                 .values(**values, updated_at=func.now(), version=complaint.c.version + 1))
+
+
+def add_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
+    """:func:`add_event` for many events at once, in batches (keys: complaint_event's
+    columns)."""
+    if events:
+        conn.execute(insert(complaint_event), list(events))

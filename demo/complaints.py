@@ -22,6 +22,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from demo.city import SYLLABLES, ascii_name
+from workflow.states import PROCESSED, Rating, Status
 
 CATEGORY_CODES: tuple[str, ...] = (
     "planning.violation",
@@ -59,10 +60,9 @@ SLA_HOURS: dict[str, int] = {
     "other": 120,
 }
 
-OPEN_STATUSES = ("RECEIVED", "ASSIGNED", "IN_PROGRESS")
-PROCESSED_STATUSES = ("RESOLVED", "REJECTED", "DUPLICATE", "CLOSED")
-STATUSES = (*OPEN_STATUSES, *PROCESSED_STATUSES)
-RATINGS = ("SATISFIED", "ACCEPTED", "UNSATISFIED")
+# The generated columns hold indices into these (workflow/states.py's own lists).
+STATUSES = tuple(Status)
+RATINGS = tuple(Rating)
 CHANNELS = ("app", "web", "hotline", "zalo", "email")
 
 PROCESSED_SHARE = 0.843
@@ -79,7 +79,10 @@ _HOUR = 3_600
 _WEEK = 7 * _DAY
 
 _CHANNEL_WEIGHTS = (0.35, 0.2, 0.25, 0.15, 0.05)
-_PROCESSED_STATUS_WEIGHTS = (0.62, 0.09, 0.07, 0.22)
+# How processed complaints ended; a processed status missing here stops the generator.
+_PROCESSED_STATUS_SHARES = {
+    Status.RESOLVED: 0.62, Status.REJECTED: 0.09, Status.DUPLICATE: 0.07, Status.CLOSED: 0.22,
+}
 # Monday..Sunday: offices and most reporters are busy on weekdays.
 _WEEKDAY_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.95, 0.55, 0.4])
 _HOUR_WEIGHTS = np.array(
@@ -464,13 +467,16 @@ def _history(
     to_act = np.minimum(np.floor(to_act * squeeze).astype(np.int64), to_resolve)
 
     status = np.empty(n, dtype=np.int64)
-    status[processed] = len(OPEN_STATUSES) + rng.choice(
-        len(PROCESSED_STATUSES), size=int(processed.sum()), p=_PROCESSED_STATUS_WEIGHTS
-    )
-    # One in ten open complaints old enough to be picked up still waits in the inbox.
+    status[processed] = np.array([_code(s) for s in PROCESSED])[rng.choice(
+        len(PROCESSED), size=int(processed.sum()),
+        p=[_PROCESSED_STATUS_SHARES[s] for s in PROCESSED],
+    )]
+    # One in ten open complaints old enough to be picked up still waits in the inbox; none
+    # is reopened.
     acted = ~processed & (created + to_act <= now_s) & (rng.random(n) < 0.9)
-    status[acted] = 1 + (rng.random(int(acted.sum())) < 0.6)
-    status[~processed & ~acted] = 0
+    status[acted] = np.where(rng.random(int(acted.sum())) < 0.6,
+                             _code(Status.IN_PROGRESS), _code(Status.ASSIGNED))
+    status[~processed & ~acted] = _code(Status.RECEIVED)
     first_action = np.where(processed | acted, created + to_act, -1)
     resolved = np.where(processed, created + to_resolve, -1)
 
@@ -484,13 +490,20 @@ def _history(
     )
     rated_at = np.where(rated, np.floor(rated_at).astype(np.int64), -1)
 
-    processed_status = status - len(OPEN_STATUSES)
     goodwill = np.where(late, 0.45, 1.0) * np.select(
-        [processed_status == 1, processed_status == 2], [0.35, 0.7], 1.0
+        [status == _code(Status.REJECTED), status == _code(Status.DUPLICATE)], [0.35, 0.7], 1.0
     )
     positive = _pick(rng, round(POSITIVE_RATING_SHARE * int(rated.sum())), goodwill * rated, rated)
-    rating = np.where(positive, (rng.random(n) < 0.35).astype(np.int64), 2)
+    accepted = rng.random(n) < 0.35  # of the positive ratings; the others are SATISFIED
+    rating = np.where(positive, np.where(accepted, RATINGS.index(Rating.ACCEPTED),
+                                         RATINGS.index(Rating.SATISFIED)),
+                      RATINGS.index(Rating.UNSATISFIED))
     return _History(status, first_action, resolved, np.where(rated, rating, -1), rated_at)
+
+
+def _code(status: Status) -> int:
+    """The index of ``status`` in :data:`STATUSES`, as the status column holds it."""
+    return STATUSES.index(status)
 
 
 def _pick(
@@ -568,10 +581,10 @@ def _assemble(
             address=address,
             channel=CHANNELS[channel[i]],
             created_at=_utc(int(created[i])),
-            status=STATUSES[status],
+            status=STATUSES[status].value,
             first_action_at=_utc_or_none(int(history.first_action[i])),
             resolved_at=_utc_or_none(int(history.resolved[i])),
-            rating=RATINGS[rating] if rating >= 0 else None,
+            rating=RATINGS[rating].value if rating >= 0 else None,
             rated_at=_utc_or_none(int(history.rated[i])),
             reporter_name=f"{surname_i} {mid} {first}",
             reporter_phone=f"{_PHONE_PREFIXES[phone_prefix[i]]}{phone[i]:08d}",

@@ -21,6 +21,7 @@ from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import DemoComplaint, generate_complaints
 from geo.boundaries import BoundaryFile, ImportReport, import_boundaries
 from geo.jurisdiction import AREAS_OF_ROWS
+from workflow.states import Status
 
 COPY_BATCH = 20_000
 COPY_COLUMNS = ("public_id", "description", "category_code", "location", "address", "status",
@@ -132,18 +133,19 @@ def finish_seeded_complaints(conn: Connection) -> None:
             WHERE NOT EXISTS (SELECT 1 FROM complaint_event e WHERE e.complaint_id = c.id)
         )
         INSERT INTO complaint_event (complaint_id, at, actor, kind, from_status, to_status, data)
-        SELECT id, created_at, 'reporter', 'SUBMITTED', NULL, 'RECEIVED',
+        SELECT id, created_at, 'reporter', 'SUBMITTED', NULL, :received,
                jsonb_build_object('channel', channel) FROM fresh
         UNION ALL
-        SELECT id, first_action_at, 'demo-officer', 'TRANSITION', 'RECEIVED', 'ASSIGNED', '{}'
+        SELECT id, first_action_at, 'demo-officer', 'TRANSITION', :received, :assigned, '{}'
         FROM fresh WHERE first_action_at IS NOT NULL
         UNION ALL
         SELECT id, COALESCE(resolved_at, first_action_at), 'demo-officer', 'TRANSITION',
-               'ASSIGNED', status, '{}'
-        FROM fresh WHERE status NOT IN ('RECEIVED', 'ASSIGNED')
+               :assigned, status, '{}'
+        FROM fresh WHERE status NOT IN (:received, :assigned)
         UNION ALL
         SELECT id, rated_at, 'reporter', 'RATED', NULL, NULL, jsonb_build_object('rating', rating)
-        FROM fresh WHERE rating IS NOT NULL""")
+        FROM fresh WHERE rating IS NOT NULL"""),
+        {"received": str(Status.RECEIVED), "assigned": str(Status.ASSIGNED)},
     )
 
 

@@ -16,7 +16,6 @@ from sqlalchemy import ColumnElement, Integer, Text, case, func, null, select
 from db.complaints import where_clauses
 from db.sql import as_core, sql
 from db.tables import (
-    COMPLAINT_STATUSES,
     PUBLIC_COMPLAINT_COLUMNS,
     admin_area,
     boundary_generation,
@@ -28,6 +27,7 @@ from geo.jurisdiction import GENERATIONS_IN_FORCE
 from layers.hotspot_grid import hotspot_grid_layer
 from layers.model import Layer, Property
 from layers.query import LayerQuery, choose, complaint_filter
+from workflow.states import Status
 
 
 def _public(name: str) -> Any:
@@ -77,7 +77,7 @@ def _complaints() -> Layer:
         Property("public_id", _public("public_id"), description="Public reference (PA-…).",
                  in_tiles=True),
         Property("category_code", _public("category_code"), in_tiles=True),
-        Property("status", _public("status"), in_tiles=True, values=COMPLAINT_STATUSES),
+        Property("status", _public("status"), in_tiles=True, values=tuple(Status)),
         Property("description", _public("description")),
         Property("address", case((category.c.sensitive, null()), else_=_public("address")),
                  description="Withheld (null) for categories marked sensitive."),

@@ -6,7 +6,6 @@ service in one transaction, which checks jurisdiction on the locked row with the
 
 from collections.abc import Callable
 from datetime import timedelta
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -18,16 +17,9 @@ from db.engine import write
 from errors import ErrorCode, PhananhError
 from schema.permissions import OfficialsOnly, ReportersAndOfficials, ReportersOnly, SignedIn
 from schema.types import Complaint, ComplaintStatus, Ctx, Rating
+from schema.workflow import WORKFLOW, RejectionReason, Workflow
 from workflow import service
 from workflow.states import Status
-
-
-@strawberry.enum
-class RejectionReason(Enum):
-    NOT_RESPONSIBLE = "NOT_RESPONSIBLE"
-    INVALID = "INVALID"
-    INSUFFICIENT_INFORMATION = "INSUFFICIENT_INFORMATION"
-    OTHER = "OTHER"
 
 
 @strawberry.type(description="The signed-in caller.")
@@ -56,6 +48,12 @@ OFFICIAL = [SignedIn, OfficialsOnly]
 
 @strawberry.type
 class WorkflowQuery:
+    @strawberry.field(description="The workflow's statuses and their groups, ratings and "
+                                  "rejection reasons: clients read these lists here rather "
+                                  "than keeping a copy.")
+    def workflow(self) -> Workflow:
+        return WORKFLOW
+
     @strawberry.field(description="Who the bearer token belongs to; null when not signed in.")
     def me(self, info: Ctx) -> Me | None:
         p = info.context.principal

@@ -22,6 +22,7 @@ from analytics.stats_service import KpiStats
 from analytics.trend import Pattern
 from schema.scalars import GeoJSON
 from schema.types import Area, Category, Ctx
+from workflow.states import POSITIVE_RATINGS, PROCESSED
 
 
 @strawberry.enum(description="Administrative level of a choropleth.")
@@ -239,16 +240,21 @@ class EmergingHotspots:
                                    for f in self.features])
 
 
+def _either(values: tuple[str, ...]) -> str:
+    """``("A", "B", "C")`` → "A, B or C", for descriptions that name a list."""
+    return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
 @strawberry.type(description="Performance figures; definitions in README.md, \"Statistics "
                              "definitions\". Rates and durations are null over no complaints.")
 class Kpi:
     received: int
-    processed: int = strawberry.field(description="RESOLVED, REJECTED, DUPLICATE or CLOSED.")
+    processed: int = strawberry.field(description=f"Status {_either(PROCESSED)}.")
     processed_rate: float | None = strawberry.field(description="processed / received (0–1).")
     rated: int
     satisfied_rate: float | None = strawberry.field(
-        description="(SATISFIED + ACCEPTED) / rated (0–1).")
-    overdue: int = strawberry.field(description="Not processed and past due now.")
+        description=f"(Rated {_either(POSITIVE_RATINGS)}) / rated (0–1).")
+    overdue: int = strawberry.field(description="Open and past due at `asOf`.")
     processed_late: int = strawberry.field(description="Processed after the due time.")
     median_hours_to_first_action: float | None
     p90_hours_to_first_action: float | None

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from context import Context
 from schema.scalars import GeoJSON
-from workflow.states import OPEN, Status
+from workflow import states
 
 
 @strawberry.enum
@@ -20,15 +20,9 @@ class AreaLevel(Enum):
     WARD = "ward"
 
 
-# The workflow's own states, published as they are (workflow/states.py is the one list).
-ComplaintStatus = strawberry.enum(Status, name="ComplaintStatus")
-
-
-@strawberry.enum
-class Rating(Enum):
-    SATISFIED = "SATISFIED"
-    ACCEPTED = "ACCEPTED"
-    UNSATISFIED = "UNSATISFIED"
+# The workflow's own lists, published as they are (workflow/states.py is their one home).
+ComplaintStatus = strawberry.enum(states.Status, name="ComplaintStatus")
+Rating = strawberry.enum(states.Rating, name="Rating")
 
 
 @strawberry.enum
@@ -194,8 +188,7 @@ class Complaint:
 
     @strawberry.field(description="Open and past `dueAt`.")
     def overdue(self) -> bool:
-        return (self.status.value in OPEN and self.due_at is not None
-                and self.due_at < datetime.now(UTC))
+        return states.is_overdue(self.status, self.due_at, datetime.now(UTC))
 
     @strawberry.field(description="Open311's expected_datetime: the same as `dueAt`.")
     def expected_datetime(self) -> datetime | None:

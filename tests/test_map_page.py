@@ -220,6 +220,30 @@ def test_export_link_has_the_filters_and_the_view(page: Page, server: str, engin
     assert shapely.covers(shapely.box(west, south, east, north), points).all()
 
 
+def test_status_groups_come_from_the_api(page: Page, server: str) -> None:
+    """The page keeps no copy of the status lists: answer its catalogue with other groups
+    (REOPENED counted as processed) and the status choices and the point colours follow."""
+    def catalogue(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        if "query Catalogue" in (route.request.post_data or ""):
+            for status in body["data"]["workflow"]["statuses"]:
+                if status["name"] == "REOPENED":
+                    status.update(open=False, processed=True)
+        route.fulfill(response=response, json=body)
+
+    page.route("**/graphql", catalogue)
+    open_map(page, server)
+    open_ = "RECEIVED,ASSIGNED,IN_PROGRESS"
+    processed = "RESOLVED,REJECTED,DUPLICATE,REOPENED,CLOSED"
+    choices = page.eval_on_selector_all("#status option", "(options) => options.map((o) => "
+                                                          "o.value)")
+    assert choices == ["", open_, processed, "RECEIVED", "ASSIGNED", "IN_PROGRESS", "RESOLVED",
+                       "REJECTED", "DUPLICATE", "REOPENED", "CLOSED"]
+    colour = page.evaluate("map.getPaintProperty('complaint-circle', 'circle-color')")
+    assert colour[:3] == ["match", ["get", "status"], open_.split(",")]
+
+
 def test_time_window_counts_local_months(page: Page, server: str, engine: Engine) -> None:
     open_map(page, server)
     months = page.eval_on_selector("#from-month", "(input) => Number(input.max) + 1")

@@ -18,9 +18,15 @@ from db import areas as area_sql
 from db import workflow as sql
 from db.tables import complaint
 from errors import ErrorCode, PhananhError
-from workflow.states import OPEN, Actor, Status, check_transition
-
-REJECTION_REASONS = ("NOT_RESPONSIBLE", "INVALID", "INSUFFICIENT_INFORMATION", "OTHER")
+from workflow.states import (
+    ANSWERED,
+    OPEN,
+    Actor,
+    RejectionReason,
+    Status,
+    check_transition,
+    sources,
+)
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -59,17 +65,46 @@ def move(conn: Connection, principal: Principal, row: Any, target: Status,
     current = Status(row.status)
     actor = actor_of(principal)
     check_transition(current, target, actor)
-    changes = {"status": str(target), **(values or {})}
-    now = datetime.now(UTC)
-    if actor is Actor.OFFICIAL and row.first_action_at is None:
-        changes["first_action_at"] = now
-    if target in (Status.RESOLVED, Status.REJECTED, Status.DUPLICATE):
-        changes["resolved_at"] = now
-    if target is Status.REOPENED:
-        changes["resolved_at"] = None
+    changes = {**_changes(row, target, actor, datetime.now(UTC)), **(values or {})}
     sql.update_complaint(conn, row.id, changes)
     sql.add_event(conn, row.id, actor_label(principal), "TRANSITION", from_status=str(current),
                   to_status=str(target), note=note, data=data)
+
+
+def _changes(row: Any, target: Status, actor: Actor, now: datetime) -> dict[str, Any]:
+    """What a move to ``target`` writes: the status, and the first action and resolution
+    times it starts or ends."""
+    changes: dict[str, Any] = {"status": str(target)}
+    if actor is Actor.OFFICIAL and row.first_action_at is None:
+        changes["first_action_at"] = now
+    if target in ANSWERED:
+        changes["resolved_at"] = now
+    if target is Status.REOPENED:
+        changes["resolved_at"] = None
+    return changes
+
+
+def close_stale(conn: Connection, older_than_days: int) -> int:
+    """Close, as the system, answered complaints nobody rated or reopened within the window.
+
+    Set-based, but like every other move: the statuses it closes from are those the transition
+    table lets the system close, each locked row's move is checked, and each one is logged
+    with the status it left. Returns how many were closed.
+    """
+    target, now = Status.CLOSED, datetime.now(UTC)
+    stale = sql.lock_stale(conn, sources(target, Actor.SYSTEM), older_than_days)
+    batches: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for row in stale:
+        check_transition(Status(row.status), target, Actor.SYSTEM)
+        changes = _changes(row, target, Actor.SYSTEM, now)
+        batches.setdefault(tuple(sorted(changes.items())), []).append(row.id)
+    for changes, ids in batches.items():
+        sql.update_complaints(conn, ids, dict(changes))
+    sql.add_events(conn, [
+        {"complaint_id": row.id, "actor": str(Actor.SYSTEM), "kind": "TRANSITION",
+         "from_status": row.status, "to_status": str(target),
+         "note": "closed after the reopen window"} for row in stale])
+    return len(stale)
 
 
 def transition(conn: Connection, principal: Principal, public_id: str, target: Status,
@@ -82,9 +117,9 @@ def transition(conn: Connection, principal: Principal, public_id: str, target: S
     row = locked(conn, principal, public_id, expected_version, actor_of(principal))
     values: dict[str, Any] = {}
     if target is Status.REJECTED:
-        if reason not in REJECTION_REASONS:
+        if reason not in set(RejectionReason):
             raise PhananhError(ErrorCode.BAD_INPUT, f"Rejecting needs a reason, one of "
-                                                    f"{', '.join(REJECTION_REASONS)}.")
+                                                    f"{', '.join(RejectionReason)}.")
         values["rejection_reason"] = reason
     if target is Status.REOPENED and row.resolved_at is not None \
             and datetime.now(UTC) - row.resolved_at > reopen_window:
@@ -129,7 +164,7 @@ def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: s
     if Status(row.status) not in OPEN:
         raise PhananhError(ErrorCode.INVALID_TRANSITION,
                            f"Only open complaints can be rerouted; this one is {row.status}.",
-                           current=row.status, target="RECEIVED")
+                           current=row.status, target=str(Status.RECEIVED))
     wards = area_sql.find_areas(conn, code=ward_code, level="ward")
     if not wards:
         raise PhananhError(ErrorCode.NOT_FOUND, f"No ward with code {ward_code!r} in force.")

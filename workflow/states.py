@@ -1,11 +1,23 @@
-"""Complaint states and the transitions between them, with who may make each one.
+"""Complaint states, their groups, ratings and rejection reasons, and the transitions between
+them with who may make each one: the one home of these lists.
 
     RECEIVED → ASSIGNED → IN_PROGRESS → RESOLVED | REJECTED | DUPLICATE
     RESOLVED → REOPENED (the reporter, within the reopen window) → ASSIGNED …
     RESOLVED | REJECTED | DUPLICATE → CLOSED (the reporter's rating, or the timeout job)
+
+Other modules never spell a list of these values: they import the enums and groups, or the
+renderings of them below (SQL predicates for Core and for text statements, check constraints,
+:func:`is_overdue`), so a new status or rating changes this file only. It sits on the bottom
+floor (the standard library, SQLAlchemy and ``errors`` only) so that every layer may import it.
 """
 
+from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ColumnElement, Text, and_, column
+from sqlalchemy.dialects import postgresql
 
 from errors import ErrorCode, PhananhError
 
@@ -21,16 +33,40 @@ class Status(StrEnum):
     CLOSED = "CLOSED"
 
 
+class Rating(StrEnum):
+    """The reporter's verdict on an answer, which closes the complaint."""
+
+    SATISFIED = "SATISFIED"
+    ACCEPTED = "ACCEPTED"
+    UNSATISFIED = "UNSATISFIED"
+
+
+class RejectionReason(StrEnum):
+    NOT_RESPONSIBLE = "NOT_RESPONSIBLE"
+    INVALID = "INVALID"
+    INSUFFICIENT_INFORMATION = "INSUFFICIENT_INFORMATION"
+    OTHER = "OTHER"
+
+
 class Actor(StrEnum):
     OFFICIAL = "official"
     REPORTER = "reporter"
     SYSTEM = "system"
 
 
-OPEN = frozenset({Status.RECEIVED, Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPENED})
-# "Processed" in the city's statistics: an answer was given.
-PROCESSED = frozenset({Status.RESOLVED, Status.REJECTED, Status.DUPLICATE, Status.CLOSED})
-ANSWERED = frozenset({Status.RESOLVED, Status.REJECTED, Status.DUPLICATE})
+def _group(*members: Status) -> tuple[Status, ...]:
+    """``members`` in the order of :class:`Status`, so every rendering of a group is stable."""
+    return tuple(s for s in Status if s in members)
+
+
+# Waiting for an answer; only these can be overdue.
+OPEN = _group(Status.RECEIVED, Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPENED)
+# Answered, and still open to the reporter's rating or reopening.
+ANSWERED = _group(Status.RESOLVED, Status.REJECTED, Status.DUPLICATE)
+# "Processed" in the city's statistics: an answer was given (closed ones were answered first).
+PROCESSED = _group(*ANSWERED, Status.CLOSED)
+# The ratings the city counts as satisfied ("satisfied or accepted").
+POSITIVE_RATINGS = (Rating.SATISFIED, Rating.ACCEPTED)
 
 TRANSITIONS: dict[tuple[Status, Status], frozenset[Actor]] = {
     **{(s, Status.ASSIGNED): frozenset({Actor.OFFICIAL})
@@ -58,3 +94,43 @@ def check_transition(current: Status, target: Status, actor: Actor) -> None:
         raise PhananhError(ErrorCode.FORBIDDEN,
                            f"{current} → {target} is made by the "
                            f"{' or '.join(sorted(a.value for a in allowed))}, not the {actor}.")
+
+
+def sources(target: Status, actor: Actor) -> tuple[Status, ...]:
+    """The statuses ``actor`` may move a complaint from to ``target``: a set-based job (closing
+    stale complaints) selects these, then checks each row's move like any other."""
+    return _group(*(s for (s, t), actors in TRANSITIONS.items()
+                    if t is target and actor in actors))
+
+
+# The overdue rule, once in SQL and once in Python; tests hold the two (and the API fields and
+# statistics built on them) to the same answers.
+
+def overdue(status: ColumnElement[Any], due_at: ColumnElement[Any],
+            as_of: Any) -> ColumnElement[bool]:
+    """Open, with a due time, and past it at ``as_of``. Never NULL (a complaint without a due
+    time is not overdue), so its negation means "not overdue" exactly."""
+    return and_(status.in_(OPEN), due_at.is_not(None), due_at < as_of)
+
+
+def is_overdue(status: str, due_at: datetime | None, as_of: datetime) -> bool:
+    """:func:`overdue` for one complaint already in memory."""
+    return status in OPEN and due_at is not None and due_at < as_of
+
+
+def as_text(predicate: ColumnElement[bool]) -> str:
+    """``predicate`` as PostgreSQL text, for statements written as text (the analytics) and for
+    check constraints. Its values are this module's constants, so they are written inline."""
+    return str(predicate.compile(dialect=postgresql.dialect(),
+                                 compile_kwargs={"literal_binds": True}))
+
+
+def _check(name: str, values: Iterable[str]) -> CheckConstraint:
+    return CheckConstraint(as_text(column(name, Text).in_(list(values))),
+                           name=f"complaint_{name}")
+
+
+def complaint_checks() -> tuple[CheckConstraint, ...]:
+    """The check constraints of ``complaint``'s status and rating (new objects on each call: a
+    constraint belongs to one table)."""
+    return _check("status", Status), _check("rating", Rating)

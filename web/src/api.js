@@ -25,6 +25,7 @@ export async function graphql(query, variables = {}, signal = undefined) {
 
 export const CATALOGUE = `
   query Catalogue {
+    workflow { statuses { name open processed } }
     categories { code nameVi nameEn domain }
     generations { name validFrom validTo active }
   }`;

@@ -5,9 +5,7 @@ import { byId, h } from './dom.js';
 import {
   categoryLabel, domainLabel, formatMonth, statusLabel, t,
 } from './i18n.js';
-import { LAYER_IDS, OPEN_STATUSES, PROCESSED_STATUSES } from './state.js';
-
-const ALL_STATUSES = [...OPEN_STATUSES, ...PROCESSED_STATUSES];
+import { LAYER_IDS } from './state.js';
 
 function option(value, label, selected) {
   return h('option', { value, selected: selected || null }, label);
@@ -35,13 +33,13 @@ function categorySelect(categories, chosen) {
   return select;
 }
 
-function statusSelect(chosen) {
+function statusSelect(chosen, statuses) {
   const current = chosen.join(',');
   const choices = [
     ['', t('allStatuses')],
-    [OPEN_STATUSES.join(','), t('openStatuses')],
-    [PROCESSED_STATUSES.join(','), t('processedStatuses')],
-    ...ALL_STATUSES.map((s) => [s, statusLabel(s)]),
+    [statuses.open.join(','), t('openStatuses')],
+    [statuses.processed.join(','), t('processedStatuses')],
+    ...statuses.all.map((s) => [s, statusLabel(s)]),
   ];
   const select = h('select', { id: 'status', name: 'status' },
     choices.map(([value, label]) => option(value, label, value === current)));
@@ -69,11 +67,11 @@ const selectedList = (select) => (select.value ? select.value.split(',') : []);
 
 /** Build every control in #controls from `state`; report changes with `onChange(patch)`. */
 export function renderControls(state, catalogue, onChange) {
-  const { categories, generations, months } = catalogue;
+  const { categories, generations, months, statuses } = catalogue;
   const from = state.from ?? months[0];
   const to = state.to ?? months.at(-1);
   const category = categorySelect(categories, state.categories);
-  const status = statusSelect(state.statuses);
+  const status = statusSelect(state.statuses, statuses);
   const fromSlider = monthSlider('from-month', months, from, t('fromMonth'));
   const toSlider = monthSlider('to-month', months, to, t('toMonth'));
   const generation = generationSelect(generations, state.generation);

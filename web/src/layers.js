@@ -4,7 +4,7 @@
 // choropleth joins `areaStats` onto the ward tiles by code (feature state); Gi* hot spots and
 // DBSCAN clusters are GraphQL answers drawn as GeoJSON.
 
-import { OPEN_STATUSES, boundaryParams, layerParams, withQuery } from './state.js';
+import { boundaryParams, layerParams, withQuery } from './state.js';
 
 export const HOTSPOT_CELL_M = 500; // the hotspot-grid layer's own cell, so the two line up
 export const HOTSPOT_BAND_M = 1500; // neighbours: cells whose centres are within three cells
@@ -55,8 +55,9 @@ export function tileUrls(origin, state) {
   };
 }
 
-/** The style: a plain background (or a raster basemap given by URL), then the layers. */
-export function buildStyle(origin, state) {
+/** The style: a plain background (or a raster basemap given by URL), then the layers;
+ * complaints are coloured by the group of their status (`statuses`, see statusGroups). */
+export function buildStyle(origin, state, statuses) {
   const urls = tileUrls(origin, state);
   const vector = (url, maxzoom) => ({ type: 'vector', tiles: [url], minzoom: 0, maxzoom });
   const sources = {
@@ -106,7 +107,7 @@ export function buildStyle(origin, state) {
       minzoom: COMPLAINTS_MIN_ZOOM,
       paint: {
         'circle-radius': ['interpolate', ['linear'], ['zoom'], 13, 2.5, 17, 6],
-        'circle-color': ['match', ['get', 'status'], OPEN_STATUSES, STATUS_COLOURS.open,
+        'circle-color': ['match', ['get', 'status'], statuses.open, STATUS_COLOURS.open,
                          STATUS_COLOURS.processed],
         'circle-stroke-color': '#ffffff', 'circle-stroke-width': 0.8,
       } },

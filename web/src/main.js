@@ -18,6 +18,7 @@ import { renderLegend } from './legend.js';
 import { clusterInfo, complaintDetails, hotspotInfo, wardPanel } from './panel.js';
 import {
   LAYER_IDS, exportUrl, graphqlFilter, localMonth, monthsBetween, readState, stateUrl,
+  statusGroups,
 } from './state.js';
 
 maplibregl.setWorkerUrl(workerUrl);
@@ -61,6 +62,7 @@ async function loadCatalogue() {
     fetch(`${origin}/ogc/collections/complaints`).then((r) => r.json()),
     fetch(`${origin}/tiles/wards.json`).then((r) => r.json()),
   ]);
+  catalogue.statuses = statusGroups(data.workflow);
   catalogue.categories = data.categories;
   catalogue.generations = data.generations;
   catalogue.inForce = inForce(data.generations);
@@ -281,7 +283,7 @@ async function start() {
   if (!bounds) return; // the API is unreachable: the status line says so
   map = new maplibregl.Map({
     container: 'map',
-    style: buildStyle(origin, state),
+    style: buildStyle(origin, state, catalogue.statuses),
     hash: 'view',
     bounds: window.location.hash.includes('view=') ? undefined : bounds,
     fitBoundsOptions: { padding: 20 },

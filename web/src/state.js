@@ -7,12 +7,18 @@
 
 export const LAYER_IDS = ['choropleth', 'boundaries', 'grid', 'hotspots', 'clusters', 'complaints'];
 const DEFAULT_LAYERS = ['choropleth', 'boundaries', 'hotspots', 'clusters', 'complaints'];
-export const OPEN_STATUSES = ['RECEIVED', 'ASSIGNED', 'IN_PROGRESS', 'REOPENED'];
-export const PROCESSED_STATUSES = ['RESOLVED', 'REJECTED', 'DUPLICATE', 'CLOSED'];
 const CITY_OFFSET = '+07:00'; // Asia/Ho_Chi_Minh, no daylight saving: months are local months
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 
 const list = (text) => (text ? text.split(',').filter(Boolean) : []);
+
+/** The complaint statuses and their groups, from the API's `workflow` (the server's lists). */
+export function statusGroups(workflow) {
+  const names = (test) => workflow.statuses.filter(test).map((s) => s.name);
+  return {
+    all: names(() => true), open: names((s) => s.open), processed: names((s) => s.processed),
+  };
+}
 
 /** The state a URL describes; anything unknown or malformed falls back to the default. */
 export function readState(url) {
