@@ -232,7 +232,7 @@ class Arguments:
 
     def _raw(self, name: str) -> Any:
         node = self.given.get(name)
-        return Undefined if node is None else _sent(value_from_ast_untyped(node, self.variables))
+        return Undefined if node is None else value_from_ast_untyped(node, self.variables)
 
     def __getitem__(self, name: str) -> Any:
         argument = self.definition.args[name]
@@ -250,16 +250,6 @@ class Arguments:
             return len(node.values)
         raw = self.variables.get(node.name.value) if isinstance(node, VariableNode) else None
         return len(raw) if isinstance(raw, list) else 1
-
-
-def _sent(value: Any) -> Any:
-    """``value`` without the fields whose variable was not sent, as execution reads it (an
-    input field left out; null in a list)."""
-    if isinstance(value, dict):
-        return {k: _sent(v) for k, v in value.items() if v is not Undefined}
-    if isinstance(value, list):
-        return [None if v is Undefined else _sent(v) for v in value]
-    return value
 
 
 # --- The estimates --------------------------------------------------------------------------

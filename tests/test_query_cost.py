@@ -217,7 +217,7 @@ def test_aliases_and_spreads_add_up() -> None:
 
 
 def test_unsent_variables_do_not_hide_a_cost() -> None:
-    """A variable left unsent inside a literal drops that input field, as execution does."""
+    """A variable left unsent inside a literal leaves that input field out, as in execution."""
     query = ("query($c: [String!]) { hotspots(cellSizeM: 350, distanceBandM: 17500, "
              "filter: {categories: $c}) { features { id } } }")
     plain = "{ hotspots(cellSizeM: 350, distanceBandM: 17500) { features { id } } }"
