@@ -330,9 +330,9 @@ def _instant(value: datetime | None) -> datetime | None:
 
 def time_steps(args: Arguments, env: Env) -> float:
     """Periods in the filter's time window (open ends: the first complaint, now)."""
-    spatial = args["filter"] or {}
-    start = _instant(spatial.get("createdFrom")) or env.facts.first_complaint
-    end = _instant(spatial.get("createdTo")) or env.now
+    window = args["filter"] or {}
+    start = _instant(window.get("createdFrom")) or env.facts.first_complaint
+    end = _instant(window.get("createdTo")) or env.now
     if start is None or end <= start:
         return 0.0
     days = (end - start).total_seconds() / 86_400
@@ -352,38 +352,36 @@ def emerging_hotspots(args: Arguments, env: Env) -> Estimate:
 
 def grid(args: Arguments, env: Env) -> Estimate:
     cell_m2 = _cell_m2(args)
-    cells = 0.0 if cell_m2 is None else min(analysed_m2(args, env, bbox="bbox") / cell_m2,
-                                            env.settings.max_grid_cells + 1)
-    return Estimate(1 + cells, cells)
+    return rows(0.0 if cell_m2 is None else min(analysed_m2(args, env, bbox="bbox") / cell_m2,
+                                                env.settings.max_grid_cells + 1))
 
 
-def areas_of(level: str | None) -> Callable[[Env], int]:
-    """How many areas a listing of ``level`` (None: every level) returns, at most."""
-    return lambda env: (env.facts.areas.get(level, 0) if level
-                        else sum(env.facts.areas.values()))
-
-
-def listing(count: Callable[[Env], float]) -> Estimator:
+def rows(count: float) -> Estimate:
     """A list of ``count`` rows, each resolved with what is selected under it."""
-    def estimate(args: Arguments, env: Env) -> Estimate:
-        items = count(env)
-        return Estimate(1 + items, items)
-    return estimate
+    return Estimate(1 + count, count)
 
 
-def by_level(args: Arguments, env: Env) -> Estimate:
+def area_count(env: Env, level: str | None) -> int:
+    """How many areas of ``level`` (None: of every level) a generation has, at most."""
+    areas = env.facts.areas
+    return areas.get(level, 0) if level else sum(areas.values())
+
+
+def areas_of_level(args: Arguments, env: Env) -> Estimate:
     level = args["level"]
-    return listing(areas_of(level.value if level else None))(args, env)
+    return rows(area_count(env, level.value if level else None))
+
+
+def areas_of(level: str) -> Estimator:
+    return lambda args, env: rows(area_count(env, level))
 
 
 def page(args: Arguments, env: Env) -> Estimate:
-    first = min(max(args["first"], 0), env.settings.max_page_size)
-    return Estimate(1 + first, first)
+    return rows(min(max(args["first"], 0), env.settings.max_page_size))
 
 
 def batch(args: Arguments, env: Env) -> Estimate:
-    points = min(args.length("points"), env.settings.max_batch_points)
-    return Estimate(1 + points, points)
+    return rows(min(args.length("points"), env.settings.max_batch_points))
 
 
 def clusters(args: Arguments, env: Env) -> Estimate:
@@ -403,8 +401,8 @@ COSTS: dict[str, Estimator] = {
     "ComplaintConnection.edges": counted_by_parent,
     "ComplaintConnection.nodes": counted_by_parent,
     "Query.jurisdictions": batch,
-    "Query.areas": by_level,
-    "Query.areaStats": by_level,
+    "Query.areas": areas_of_level,
+    "Query.areaStats": areas_of_level,
     "AreaStats.areas": counted_by_parent,
     "Query.grid": grid,
     "Grid.cells": counted_by_parent,
@@ -414,8 +412,8 @@ COSTS: dict[str, Estimator] = {
     "Hotspots.features": counted_by_parent,
     "Query.emergingHotspots": emerging_hotspots,
     "EmergingHotspots.features": counted_by_parent,
-    "Stats.byWard": listing(areas_of("ward")),
-    "Stats.byDistrict": listing(areas_of("district")),
+    "Stats.byWard": areas_of("ward"),
+    "Stats.byDistrict": areas_of("district"),
 }
 
 

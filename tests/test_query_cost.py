@@ -150,6 +150,14 @@ def test_shape_limits_count_through_fragments(gql: GraphQLClient) -> None:
 
 # --- Cost estimates against hand computations ------------------------------------------------
 
+def test_grid_cost_is_the_cells_of_its_box() -> None:
+    west, south, east, north = 105.78, 20.98, 105.92, 21.08
+    query = f"""{{ grid(cellSizeM: 500, bbox: {{west: {west}, south: {south}, east: {east},
+                                             north: {north}}}) {{ cells {{ count }} }} }}"""
+    cells = geodesic_m2(west, south, east, north) / (HEXAGON * 500**2)
+    assert cost_of(query, CITY) == pytest.approx(1 + cells + cells * (1 + 1), rel=0.005)
+
+
 def test_hotspot_cost_is_cells_times_neighbours() -> None:
     west, south, east, north = 105.80, 20.98, 105.90, 21.06
     query = f"""{{ hotspots(unit: GRID, cellSizeM: 500, distanceBandM: 1500,
