@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     max_time_steps: int = 120  # weeks or months of an emerging hot spot analysis
     max_series_periods: int = 1_200  # days, weeks or months of a statistics time series
 
+    # Cost budgets: the most one request may cost, in the units of schema/cost.py, by role.
+    cost_budget_anonymous: int = Field(1_000_000, ge=1_000, le=10**12)
+    cost_budget_citizen: int = Field(1_000_000, ge=1_000, le=10**12)
+    cost_budget_official: int = Field(5_000_000, ge=1_000, le=10**12)
+    cost_budget_analyst: int = Field(20_000_000, ge=1_000, le=10**12)
+
     @property
     def sqlalchemy_url(self) -> str:
         """The same URL with the driver SQLAlchemy should use (psycopg2)."""

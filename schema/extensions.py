@@ -3,30 +3,40 @@
 Every error leaving the API carries ``extensions.code``. Our own errors bring theirs; validation
 errors get one from what they are about; anything unexpected is logged and masked, so SQL and
 stack traces never reach a client.
+
+The limits on a document's shape (depth, aliases) and its cost are measured by ``schema/cost.py``
+in one pass per measure, each fragment read once, so a document built to be expensive to
+measure is refused as fast as it is parsed.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    ValidationRule,
+    get_operation_ast,
+)
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
 )
 
-from errors import ErrorCode
+from errors import ErrorCode, PhananhError
+from schema.cost import Aliases, Depth, FactsCache, budget_for, request_cost, too_costly
 from settings import Settings
 
 log = logging.getLogger("phananh.graphql")
 
-# Substrings of graphql-core's and strawberry's validation messages → our codes.
+# Substrings of strawberry's validation messages → our codes (our own rules bring theirs).
 VALIDATION_CODES = (
-    ("exceeds maximum operation depth", ErrorCode.QUERY_TOO_DEEP),
-    ("aliases found", ErrorCode.TOO_MANY_ALIASES),
     ("more than", ErrorCode.TOO_MANY_TOKENS),  # "Document contains more than N tokens"
 )
 
@@ -52,12 +62,74 @@ def _lacks_code(error: GraphQLError) -> bool:
     return not (error.extensions and "code" in error.extensions)
 
 
+def coded(error: PhananhError, node: Any = None) -> GraphQLError:
+    return GraphQLError(error.message, node, extensions=error.extensions)
+
+
+class ShapeLimits(AddValidationRules):
+    """Depth and aliases of every operation, against the settings' limits."""
+
+    def __init__(self, max_depth: int, max_aliases: int) -> None:
+        class ShapeRule(ValidationRule):
+            # On leaving the document: graphql-core has by then refused documents nested too
+            # deeply through fragments, which no walk could follow without recursing as deep.
+            def leave_document(self, document: DocumentNode, *_: Any) -> None:
+                depth, aliases = Depth(document), Aliases(document)
+                for operation in document.definitions:
+                    if isinstance(operation, OperationDefinitionNode):
+                        for error in shape_errors(operation, depth, aliases, max_depth,
+                                                  max_aliases):
+                            self.report_error(error)
+
+        super().__init__([ShapeRule])
+
+
+def shape_errors(operation: OperationDefinitionNode, depth: Depth, aliases: Aliases,
+                 max_depth: int, max_aliases: int) -> list[GraphQLError]:
+    name = operation.name.value if operation.name else "anonymous"
+    errors = []
+    found = depth.selections(operation.selection_set, None)
+    if found > max_depth:
+        errors.append(coded(PhananhError(
+            ErrorCode.QUERY_TOO_DEEP, f"'{name}' is {found} levels deep; the maximum operation "
+            f"depth is {max_depth}.", maxDepth=max_depth), operation))
+    found = aliases.selections(operation.selection_set, None)
+    if found > max_aliases:
+        errors.append(coded(PhananhError(
+            ErrorCode.TOO_MANY_ALIASES, f"'{name}' has {found} aliased fields; at most "
+            f"{max_aliases} are allowed.", maxAliases=max_aliases), operation))
+    return errors
+
+
+class CostBudget(SchemaExtension):
+    """Refuses an operation whose estimated cost is over the caller's budget, before any
+    resolver runs: the answer is then the error alone, with the estimate and the budget."""
+
+    def __init__(self, settings: Settings, facts: FactsCache) -> None:
+        self.settings = settings
+        self.facts = facts
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        run = self.execution_context
+        document, context = run.graphql_document, run.context
+        operation = get_operation_ast(document, run.operation_name) if document else None
+        if operation is not None and context is not None:  # None: run outside the app
+            cost = await request_cost(run.schema._schema, document, operation, run.variables,
+                                      self.settings, context.engine, self.facts)
+            budget = budget_for(context.principal, self.settings)
+            if cost > budget:
+                run.result = ExecutionResult(data=None,
+                                             errors=[coded(too_costly(cost, budget))])
+        yield
+
+
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories for the schema, configured from settings."""
+    facts = FactsCache()  # one per schema: the facts outlive requests
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: ShapeLimits(settings.max_query_depth, settings.max_aliases),
+        lambda: CostBudget(settings, facts),
         CodedErrors,
     ]
     if not settings.introspection:

@@ -1,5 +1,6 @@
 """Every error code the API promises, each from a real request; nothing leaks, nothing is lost."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -140,7 +141,7 @@ def test_unexpected_errors_are_masked_and_coded() -> None:
             raise RuntimeError('psycopg2.errors.UndefinedTable: SELECT reporter_phone FROM x')
 
     schema = strawberry.Schema(query=Query, extensions=schema_extensions(Settings()))
-    result = schema.execute_sync("{ broken }")
+    result = asyncio.run(schema.execute("{ broken }"))
     assert result.errors is not None
     error = result.errors[0].formatted
     assert error["message"] == "Unexpected error."
@@ -150,7 +151,7 @@ def test_unexpected_errors_are_masked_and_coded() -> None:
 
 def test_introspection_can_be_switched_off() -> None:
     schema = build_schema(Settings(introspection=False))
-    result = schema.execute_sync("{ __schema { types { name } } }")
+    result = asyncio.run(schema.execute("{ __schema { types { name } } }"))
     assert result.errors and "introspection" in result.errors[0].message.lower()
 
 
