@@ -51,10 +51,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The planner's map (web/): npm ci when the lock file changes, a Vite build when a source does.
-WEB_SOURCES := web/index.html web/vite.config.js web/package.json $(wildcard web/src/*)
+# The web pages (web/): npm ci when the lock file changes, a Vite build when a source does.
+WEB_SOURCES := $(wildcard web/*.html) web/vite.config.js web/package.json $(wildcard web/src/*)
 
-web: web/dist/index.html  ## Build the planner's map page (served at /map)
+web: web/dist/index.html  ## Build the web pages (the map at /map, GraphiQL at /graphql)
 
 web/node_modules/.installed: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund

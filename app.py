@@ -31,7 +31,16 @@ from middleware import BodySizeLimit
 from resolvers.root import build_schema
 from settings import Settings, get_settings
 
-WEB_DIST = Path(__file__).parent / "web" / "dist"  # the planner's map, built by `make web`
+WEB_DIST = Path(__file__).parent / "web" / "dist"  # the map page and GraphiQL, built by `make web`
+
+
+def built_page(page: Path) -> Response:
+    """A page of the web/ build, or, without a build, a 404 that says how to make one."""
+    if not page.is_file():
+        return JSONResponse({"code": str(ErrorCode.NOT_FOUND),
+                             "description": "The web pages are not built: run `make web`."},
+                            status_code=404)
+    return FileResponse(page, headers={"Cache-Control": "no-cache"})
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -75,6 +84,11 @@ class GraphQLApp(GraphQL[Context, None]):
         except PhananhError as error:
             context.auth_error = error.message
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the project's own build, so that it works offline (strawberry's page
+        loads it from a CDN); its files are served with the map page's."""
+        return built_page(WEB_DIST / "graphiql.html")
+
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
 
@@ -90,12 +104,7 @@ def map_routes(dist: Path = WEB_DIST) -> list[BaseRoute]:
     mimetypes.add_type("text/javascript", ".mjs")  # MapLibre's worker is an ES module
 
     async def page(request: Request) -> Response:
-        index = dist / "index.html"
-        if not index.is_file():
-            return JSONResponse({"code": str(ErrorCode.NOT_FOUND),
-                                 "description": "The map page is not built: run `make web`."},
-                                status_code=404)
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return built_page(dist / "index.html")
 
     routes: list[BaseRoute] = [Route("/map", page), Route("/map/", page)]
     if dist.is_dir():

@@ -1,5 +1,5 @@
-"""The planner's map (web/) in a real browser: Debian's Chromium, driven by Playwright, against
-a live uvicorn serving the seeded test database.
+"""The pages of web/ (the planner's map, GraphiQL) in a real browser: Debian's Chromium, driven
+by Playwright, against a live uvicorn serving the seeded test database.
 
 What the page draws is read back through MapLibre's own API (``queryRenderedFeatures``,
 ``getFeatureState``) and compared with the rows (SQL), with shapely, or, where the page's job is
@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyogrio.raw
 import pytest
 import shapely
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -364,6 +364,61 @@ def test_generation_and_language_switch(page: Page, server: str, demo: Demo,
     assert page.text_content("h1") == "Complaint hotspot map"
     assert query_of(page)["lang"] == ["en"]
     assert page.text_content("#legend [data-layer=hotspots] h3") == "Hot and cold spots (Gi*)"
+
+
+# Holds the page's fetch() calls until the test calls window.openGate(): the moment between the
+# script starting and the catalogue arriving, which is otherwise too short to look at.
+HOLD_FETCHES = """
+    const gate = new Promise((open) => { window.openGate = open; });
+    const fetchNow = window.fetch;
+    window.fetch = (...args) => gate.then(() => fetchNow(...args));
+"""
+
+
+def test_map_handle_is_there_from_the_first_moment(page: Page, server: str) -> None:
+    """``window.mapReady`` (a promise of the MapLibre map) exists as soon as the page's script
+    runs, before the catalogue has loaded; ``window.map`` is never the map's DOM element."""
+    page.add_init_script(HOLD_FETCHES)
+    page.goto(f"{server}/map", wait_until="domcontentloaded")
+    assert page.evaluate("() => [window.map === undefined, window.mapReady instanceof Promise]"
+                         ) == [True, True]
+    handle = page.evaluate("""async () => {
+        window.openGate();
+        const map = await window.mapReady;
+        await new Promise((done) => (map.loaded() ? done() : map.once('idle', done)));
+        return {same: map === window.map, loaded: map.loaded(),
+                container: map.getContainer().tagName, layers: map.getStyle().layers.length};
+    }""")
+    assert handle["same"] and handle["loaded"] and handle["container"] == "MAIN"
+    assert handle["layers"] > 1
+
+
+def test_graphiql_works_offline(page: Page, server: str, engine: Engine) -> None:
+    """GET /graphql in a browser is GraphiQL from the project's own build: with every request
+    to another host refused, the IDE loads and a query run from it answers with data."""
+    elsewhere: list[str] = []
+
+    def refuse(route: Route) -> None:
+        elsewhere.append(route.request.url)
+        route.abort()
+
+    page.route(lambda url: urlsplit(url).hostname != "127.0.0.1", refuse)
+    page.goto(f"{server}/graphql")
+    editor = page.locator(".graphiql-query-editor .monaco-editor").first
+    editor.wait_for(timeout=60_000)
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text("query OfflineCheck { categories { code } }")
+    with page.expect_response(lambda r: r.request.method == "POST"
+                              and "OfflineCheck" in (r.request.post_data or "")) as answer:
+        page.locator(".graphiql-execute-button").click()
+    body = answer.value.json()
+    with engine.connect() as conn:
+        codes = set(conn.execute(text("SELECT code FROM category")).scalars())
+    assert "errors" not in body and {c["code"] for c in body["data"]["categories"]} == codes
+    shown = page.locator(".result-window")
+    shown.get_by_text(sorted(codes)[0], exact=False).first.wait_for()
+    assert elsewhere == []
 
 
 def test_generations_query(gql: GraphQLClient, demo: Demo) -> None:

@@ -30,6 +30,13 @@ const classes = { choroplethBreaks: [] };
 let pending = 0; // requests in flight: body[data-busy] tells automation when the page settled
 let map;
 
+// Automation's handle on the map, there from the first moment: a promise of the MapLibre map,
+// made once the catalogue has loaded (then also `window.map`); rejected when the API is
+// unreachable.
+const mapHandle = {};
+window.mapReady = new Promise((resolve, reject) => Object.assign(mapHandle, { resolve, reject }));
+window.mapReady.catch(() => {}); // a page nobody automates must not report it as unhandled
+
 /** Run `task` counted as pending; a failure is shown in the status line, not thrown. */
 async function busy(task) {
   pending += 1;
@@ -280,9 +287,12 @@ async function start() {
   setLanguage(state.lang);
   translatePage();
   const bounds = await busy(loadCatalogue);
-  if (!bounds) return; // the API is unreachable: the status line says so
+  if (!bounds) { // the API is unreachable: the status line says so
+    mapHandle.reject(new Error(byId('status-line').textContent));
+    return;
+  }
   map = new maplibregl.Map({
-    container: 'map',
+    container: 'map-view', // not id="map", which the browser would make `window.map` too
     style: buildStyle(origin, state, catalogue.statuses),
     hash: 'view',
     bounds: window.location.hash.includes('view=') ? undefined : bounds,
@@ -290,6 +300,7 @@ async function start() {
     attributionControl: false,
   });
   window.map = map;
+  mapHandle.resolve(map);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
   map.on('click', onClick);
