@@ -12,12 +12,25 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, literal_column, select
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Select,
+    Text,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+)
 
+from db.engine import make_engine
 from errors import ErrorCode, PhananhError
 from layers.model import Layer
 from layers.query import BBox, LayerQuery
-from layers.versions import dated, version_column
+from layers.versions import version_column
 
 EXTENT = 4096  # tile coordinate units per side
 BUFFER = 64  # units of buffer around the tile (1/64 of its side)
@@ -58,10 +71,25 @@ def tile_containing(lon: float, lat: float, z: int) -> Tile:
     return Tile(z, min(n - 1, int((lon + 180) / 360 * n)), min(n - 1, max(0, int(y))))
 
 
-def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
-                cap: int) -> Select[Any]:
-    """The one SQL statement that returns the tile's bytes (empty when nothing is in it) and the
-    version of the data it was made from."""
+def tile_engine(url: str | URL, pool_size: int) -> Engine:
+    """The tile path's own pool, set up so that one round trip serves a tile:
+
+    * autocommit: a tile is one statement, its own snapshot (it reads its data version
+      itself), with no BEGIN, COMMIT or session reset around it;
+    * no parallel workers, set once per connection as it opens rather than around each tile:
+      a tile reads a few thousand index-found rows, and starting workers (and gathering their
+      sorted output) costs more than it saves;
+    * no liveness ping before each use: a tile that meets a dead connection is made again on
+      a new one (:func:`db.engine.retrying`)."""
+    return make_engine(url, pool_size, pre_ping=False, isolation_level="AUTOCOMMIT",
+                       server_settings={"max_parallel_workers_per_gather": "0"})
+
+
+def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, cap: int,
+                known: str | None = None) -> Select[Any]:
+    """The one SQL statement that returns the version of the data and the tile's bytes (empty
+    when nothing is in it), or no bytes when that version is still ``known``: then PostgreSQL
+    skips making the tile, and the caller answers from what it holds."""
     world = func.ST_MakeEnvelope(-WEB_MERCATOR_HALF, -WEB_MERCATOR_HALF, WEB_MERCATOR_HALF,
                                  WEB_MERCATOR_HALF, 3857)
     envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
@@ -80,22 +108,22 @@ def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
                                  BUFFER, True)
     mvt = select(geometry.label("geom"),
                  *(found.c[p.name] for p in layer.tile_properties)).subquery("mvt")
-    return select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom").label("tile"),
-                  version_column(layer.tables).label("version")).select_from(mvt)
+    encoded = select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom")) \
+        .select_from(mvt).scalar_subquery()
+    current = select(version_column(layer.tables).label("version")).subquery("current")
+    unchanged = current.c.version == bindparam("known_version", known, type_=Text)
+    return select(current.c.version, case((unchanged, null()), else_=encoded).label("tile")) \
+        .select_from(current)
 
 
-def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
-                cap: int) -> tuple[str, bytes]:
-    """The tile's bytes and the data version they were read at (one statement, one snapshot).
-
-    Without parallel workers: a tile reads a few thousand index-found rows, and starting
-    workers (and gathering their sorted output) costs more than it saves."""
-    conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
-    try:
-        row = conn.execute(tile_select(conn, layer, tile, query, cap)).one()
-    finally:
-        conn.exec_driver_sql("RESET max_parallel_workers_per_gather")
-    return dated(row.version), bytes(row.tile or b"")
+def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, cap: int,
+                known: str | None = None) -> tuple[str, bytes | None]:
+    """The data version the tile is read at, and its bytes: None when that version is still
+    ``known`` (one statement, one snapshot)."""
+    row = conn.execute(tile_select(conn, layer, tile, query, cap, known)).one()
+    if known is not None and row.version == known:
+        return row.version, None
+    return row.version, bytes(row.tile or b"")
 
 
 def tile_lonlat(tile: Tile) -> BBox:
