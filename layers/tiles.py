@@ -16,6 +16,7 @@ from sqlalchemy import (
     URL,
     Connection,
     Engine,
+    Integer,
     Select,
     Text,
     bindparam,
@@ -30,7 +31,7 @@ from db.engine import make_engine
 from errors import ErrorCode, PhananhError
 from layers.model import Layer
 from layers.query import BBox, LayerQuery
-from layers.versions import version_column
+from layers.versions import Lru, version_column
 
 EXTENT = 4096  # tile coordinate units per side
 BUFFER = 64  # units of buffer around the tile (1/64 of its side)
@@ -85,18 +86,41 @@ def tile_engine(url: str | URL, pool_size: int) -> Engine:
                        server_settings={"max_parallel_workers_per_gather": "0"})
 
 
-def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, cap: int,
-                known: str | None = None) -> Select[Any]:
+# The tile and the version already held are bound when the statement runs, so that one
+# statement object serves every tile of a layer and filter (see :func:`tile_select`).
+TILE_Z = bindparam("tile_z", type_=Integer)
+TILE_X = bindparam("tile_x", type_=Integer)
+TILE_Y = bindparam("tile_y", type_=Integer)
+KNOWN_VERSION = bindparam("known_version", type_=Text)
+_STATEMENTS: Lru[Select[Any]] = Lru(512)  # per layer, filter and cap; static layers only
+
+
+def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
+                cap: int) -> Select[Any]:
     """The one SQL statement that returns the version of the data and the tile's bytes (empty
-    when nothing is in it), or no bytes when that version is still ``known``: then PostgreSQL
-    skips making the tile, and the caller answers from what it holds."""
+    when nothing is in it), or no bytes when that version is still the known one: then
+    PostgreSQL skips making the tile, and the caller answers from what it holds. Run it with
+    :func:`tile_parameters`.
+
+    A layer that is not computed gets the same statement for every tile, built once per
+    filter and cap and then reused: building and hashing a statement this size costs more CPU
+    than PostgreSQL spends on a small tile."""
+    if layer.computed:  # its filters apply inside: narrow them to the tile
+        return _tile_select(conn, layer, _near_tile(layer, tile, query), cap)
+    return _STATEMENTS.through(repr((layer.id, query.key, cap)),
+                               lambda: _tile_select(conn, layer, query, cap))
+
+
+def tile_parameters(tile: Tile, known: str | None) -> dict[str, Any]:
+    return {"tile_z": tile.z, "tile_x": tile.x, "tile_y": tile.y, "known_version": known}
+
+
+def _tile_select(conn: Connection, layer: Layer, query: LayerQuery, cap: int) -> Select[Any]:
     world = func.ST_MakeEnvelope(-WEB_MERCATOR_HALF, -WEB_MERCATOR_HALF, WEB_MERCATOR_HALF,
                                  WEB_MERCATOR_HALF, 3857)
-    envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
+    envelope = func.ST_TileEnvelope(TILE_Z, TILE_X, TILE_Y)
     search = func.ST_Transform(
-        func.ST_TileEnvelope(tile.z, tile.x, tile.y, world, BUFFER / EXTENT), 4326)
-    if layer.computed:  # its filters apply inside: narrow them to the tile
-        query = _near_tile(layer, tile, query)
+        func.ST_TileEnvelope(TILE_Z, TILE_X, TILE_Y, world, BUFFER / EXTENT), 4326)
     found = (
         layer.select(conn, query, layer.tile_properties)
         .where(layer.geometry.op("&&")(search))
@@ -111,8 +135,8 @@ def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, c
     encoded = select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom")) \
         .select_from(mvt).scalar_subquery()
     current = select(version_column(layer.tables).label("version")).subquery("current")
-    unchanged = current.c.version == bindparam("known_version", known, type_=Text)
-    return select(current.c.version, case((unchanged, null()), else_=encoded).label("tile")) \
+    return select(current.c.version,
+                  case((current.c.version == KNOWN_VERSION, null()), else_=encoded).label("tile")) \
         .select_from(current)
 
 
@@ -120,7 +144,8 @@ def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, c
                 known: str | None = None) -> tuple[str, bytes | None]:
     """The data version the tile is read at, and its bytes: None when that version is still
     ``known`` (one statement, one snapshot)."""
-    row = conn.execute(tile_select(conn, layer, tile, query, cap, known)).one()
+    row = conn.execute(tile_select(conn, layer, tile, query, cap),
+                       tile_parameters(tile, known)).one()
     if known is not None and row.version == known:
         return row.version, None
     return row.version, bytes(row.tile or b"")
