@@ -27,6 +27,7 @@ from context import Context
 from db.engine import get_engine, read
 from errors import ErrorCode, PhananhError
 from layers.routes import layer_routes
+from layers.tiles import tile_engine
 from middleware import BodySizeLimit
 from resolvers.root import build_schema
 from settings import Settings, get_settings
@@ -115,6 +116,7 @@ def map_routes(dist: Path = WEB_DIST) -> list[BaseRoute]:
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     settings = settings or get_settings()
     engine = engine or get_engine()
+    tiles = tile_engine(engine.url, settings.db_pool_size)
     graphql = GraphQLApp(settings, engine)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -131,13 +133,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         gc.freeze()
         yield
         engine.dispose()
+        tiles.dispose()
 
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
-            *layer_routes(settings, engine),
+            *layer_routes(settings, engine, tiles),
             *map_routes(),
         ],
         middleware=[

@@ -7,9 +7,10 @@ neighbour pairs by a spatial self-join, both as temporary tables so that the pla
 their sizes; one more statement counts the filtered complaints per unit and time step and sums
 those counts over each unit's neighbours:
 
-* distance band: every unit whose centre is within ``band_m`` metres (≤), itself included;
-  the join is an equi-join on band-sized buckets (the 3×3 around a unit) and then the exact
-  distance test, so it stays linear in the number of units;
+* distance band: every unit whose centre is within ``band_m`` metres (≤, with the tolerance
+  :data:`BAND_TOLERANCE`), itself included; the join is an equi-join on band-sized buckets
+  (the 3×3 around a unit) and then the distance test, so it stays linear in the number of
+  units;
 * k nearest: the unit itself and its ``k`` nearest other units (ties by unit id).
 
 The Gi* arithmetic, the p-values, FDR and the trend test then run in Python (``statistics``,
@@ -37,6 +38,13 @@ from errors import ErrorCode, PhananhError
 
 MAX_K = 100
 MAX_BAND_CELLS = 50  # a band wider than this many cells would make every unit a neighbour
+# Relative tolerance of "within the band". Centres are computed in projected metres (~10⁶ m
+# from the CRS origin), so a distance carries rounding noise around 1e-9 m. On a regular grid
+# whole rings of cells sit at exactly the same distance (hexagons of size s: √3·s, 3·s, …;
+# squares: s, √2·s, 2·s, …); a band equal to one must take the whole ring for every cell, not
+# whichever cells the noise favours. 1e-9 of the band (3 µm at 3 km) is far above that noise
+# and far below any distance that matters.
+BAND_TOLERANCE = 1e-9
 
 
 class Unit(StrEnum):
@@ -77,12 +85,13 @@ class Weights:
             CROSS JOIN (VALUES (-1), (0), (1)) AS dy(d)
             JOIN analysis_unit b ON b.bx = a.bx + dx.d AND b.by = a.by + dy.d
             WHERE (a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)
-                  <= CAST(:band AS float8) * CAST(:band AS float8)""", band=self.band_m)
+                  <= CAST(:band AS float8) * CAST(:band AS float8)""", band=self.reach_m)
 
     @property
-    def bucket_m(self) -> float:
-        """Bucket size of the distance-band join (any positive number will do for k nearest)."""
-        return self.band_m or 1.0
+    def reach_m(self) -> float:
+        """The distance band widened by :data:`BAND_TOLERANCE`: the distance test, and the
+        bucket size of its join (any positive number will do for k nearest)."""
+        return self.band_m * (1 + BAND_TOLERANCE) if self.band_m else 1.0
 
 
 # Steps are numbered from 1: the period holding each complaint, or the one whole period.
@@ -197,7 +206,7 @@ def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weight
     # never outlive the analysis, and a failed statement leaves the connection usable.
     scratch = conn.begin_nested()
     try:
-        execute(conn, compose(UNITS_TABLE, units=units).bind(bucket=weights.bucket_m))
+        execute(conn, compose(UNITS_TABLE, units=units).bind(bucket=weights.reach_m))
         execute(conn, sql("ANALYZE analysis_unit"))
         if weights.k is not None:
             execute(conn, sql("CREATE INDEX ON analysis_unit USING gist (centre)"))

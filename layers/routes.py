@@ -3,7 +3,8 @@
 Every failure leaves as JSON with a stable ``code`` (400 for bad input, 404 for unknown layers
 or features, 500 with no detail for anything unexpected). Tiles and TileJSON carry a strong ETag
 derived from the layer's data version and answer ``If-None-Match`` with 304; encoded tiles are
-also kept in an in-process LRU keyed by that ETag, so a repeated tile costs one version probe.
+also kept in an in-process LRU keyed by that ETag. A tile costs one statement: it reads the
+data version and makes the tile only when the data changed since the version answered from.
 """
 
 import json
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from db.engine import read
+from db.engine import read, retrying
 from errors import ErrorCode, PhananhError
 from layers import ogc
 from layers.export import get_format, write_gpkg
@@ -31,7 +32,7 @@ from layers.model import Layer
 from layers.query import LayerQuery
 from layers.registry import LAYERS, get_layer
 from layers.tiles import Tile, parse_tile, render_tile, tilejson
-from layers.versions import Lru, data_version, matches, snapshot, strong_etag
+from layers.versions import Lru, data_version, dated, matches, snapshot, strong_etag, today
 from settings import Settings
 
 log = logging.getLogger("phananh.layers")
@@ -41,8 +42,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 ITEM_PARAMETERS = ("limit", "after", "f")
 
 
-def layer_routes(settings: Settings, engine: Engine) -> list[BaseRoute]:
-    layers = LayerService(settings, engine)
+def layer_routes(settings: Settings, engine: Engine, tile_engine: Engine) -> list[BaseRoute]:
+    """The layers' routes; tiles use ``tile_engine`` (:func:`layers.tiles.tile_engine`)."""
+    layers = LayerService(settings, engine, tile_engine)
     routes = {
         "/tiles/{layer}/{z}/{x}/{y}.mvt": layers.tile,
         "/tiles/{name}": layers.tilejson,
@@ -80,9 +82,13 @@ def json_errors(endpoint: Endpoint) -> Endpoint:
 
 
 class LayerService:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, tile_engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
+        self.tile_engine = tile_engine
+        # The newest data version seen per set of tables, so that a tile's statement can skip
+        # making the tile when the data has not changed since.
+        self.newest: dict[tuple[str, ...], str | None] = {}
         self.tiles: Lru[bytes] = Lru(settings.tile_cache_bytes, weigh=len)
         self.facts: Lru[Any] = Lru(4096)  # counts and extents, keyed by data version
 
@@ -103,24 +109,41 @@ class LayerService:
 
     def _tile(self, layer: Layer, tile: Tile, query: LayerQuery,
               if_none_match: str | None) -> tuple[str, bytes | None]:
-        """(ETag, body): None for "not modified"; a cached body; else one rendered now, cached
-        under the ETag of the snapshot it was made from. Autocommit: each statement is its own
-        snapshot, and the tile statement reads its data version itself."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            etag = self._tile_etag(layer, tile, query, data_version(conn, layer.tables))
-            if matches(if_none_match, etag):
-                return etag, None
-            body = self.tiles.get(etag)
-            if body is None:
-                version, body = render_tile(conn, layer, tile, query,
-                                            self.settings.tile_feature_cap)
-                etag = self._tile_etag(layer, tile, query, version)
-                self.tiles.put(etag, body)
-        return etag, body
+        """(ETag, body): None for "not modified"; else the cached body or one rendered now,
+        cached under the ETag of the snapshot it was made from.
 
-    def _tile_etag(self, layer: Layer, tile: Tile, query: LayerQuery, version: str) -> str:
-        return strong_etag("tile", layer.id, version, tile, query.key,
-                           self.settings.tile_feature_cap)
+        One statement, one round trip, whatever the answer: it reads the data version and
+        makes the tile only when the version is not the one we can already answer at (the
+        newest seen, if the client or the cache holds this tile at it)."""
+        day = today()  # one date for the whole answer, even across midnight
+
+        def etag_at(version: str | None) -> str:
+            return strong_etag("tile", layer.id, dated(version, day), tile, query.key,
+                               self.settings.tile_feature_cap)
+
+        known, answer = self._known_answer(layer, etag_at, if_none_match)
+        version, body = retrying(self.tile_engine, render_tile, layer=layer, tile=tile,
+                                 query=query, cap=self.settings.tile_feature_cap, known=known)
+        self.newest[layer.tables] = version
+        etag = etag_at(version)
+        if body is None:  # still at `known`
+            return etag, answer
+        self.tiles.put(etag, body)
+        return etag, None if matches(if_none_match, etag) else body
+
+    def _known_answer(self, layer: Layer, etag_at: Callable[[str | None], str],
+                      if_none_match: str | None) -> tuple[str | None, bytes | None]:
+        """(version, answer) if this tile can be answered without making it while the data is
+        still at ``version``, the newest seen: None for "not modified", or the cached bytes.
+        (None, None) otherwise."""
+        newest = self.newest.get(layer.tables)
+        if newest is None:
+            return None, None
+        etag = etag_at(newest)
+        if matches(if_none_match, etag):
+            return newest, None
+        body = self.tiles.get(etag)
+        return (newest, body) if body is not None else (None, None)
 
     async def tilejson(self, request: Request) -> Response:
         layer = get_layer(_strip_suffix(request.path_params["name"], ".json"))

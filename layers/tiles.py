@@ -12,12 +12,26 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, literal_column, select
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+)
 
+from db.engine import make_engine
 from errors import ErrorCode, PhananhError
 from layers.model import Layer
 from layers.query import BBox, LayerQuery
-from layers.versions import dated, version_column
+from layers.versions import Lru, version_column
 
 EXTENT = 4096  # tile coordinate units per side
 BUFFER = 64  # units of buffer around the tile (1/64 of its side)
@@ -58,17 +72,55 @@ def tile_containing(lon: float, lat: float, z: int) -> Tile:
     return Tile(z, min(n - 1, int((lon + 180) / 360 * n)), min(n - 1, max(0, int(y))))
 
 
+def tile_engine(url: str | URL, pool_size: int) -> Engine:
+    """The tile path's own pool, set up so that one round trip serves a tile:
+
+    * autocommit: a tile is one statement, its own snapshot (it reads its data version
+      itself), with no BEGIN, COMMIT or session reset around it;
+    * no parallel workers, set once per connection as it opens rather than around each tile:
+      a tile reads a few thousand index-found rows, and starting workers (and gathering their
+      sorted output) costs more than it saves;
+    * no liveness ping before each use: a tile that meets a dead connection is made again on
+      a new one (:func:`db.engine.retrying`)."""
+    return make_engine(url, pool_size, pre_ping=False, isolation_level="AUTOCOMMIT",
+                       server_settings={"max_parallel_workers_per_gather": "0"})
+
+
+# The tile and the version already held are bound when the statement runs, so that one
+# statement object serves every tile of a layer and filter (see :func:`tile_select`).
+TILE_Z = bindparam("tile_z", type_=Integer)
+TILE_X = bindparam("tile_x", type_=Integer)
+TILE_Y = bindparam("tile_y", type_=Integer)
+KNOWN_VERSION = bindparam("known_version", type_=Text)
+_STATEMENTS: Lru[Select[Any]] = Lru(512)  # per layer, filter and cap; static layers only
+
+
 def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
                 cap: int) -> Select[Any]:
-    """The one SQL statement that returns the tile's bytes (empty when nothing is in it) and the
-    version of the data it was made from."""
+    """The one SQL statement that returns the version of the data and the tile's bytes (empty
+    when nothing is in it), or no bytes when that version is still the known one: then
+    PostgreSQL skips making the tile, and the caller answers from what it holds. Run it with
+    :func:`tile_parameters`.
+
+    A layer that is not computed gets the same statement for every tile, built once per
+    filter and cap and then reused: building and hashing a statement this size costs more CPU
+    than PostgreSQL spends on a small tile."""
+    if layer.computed:  # its filters apply inside: narrow them to the tile
+        return _tile_select(conn, layer, _near_tile(layer, tile, query), cap)
+    return _STATEMENTS.through(repr((layer.id, query.key, cap)),
+                               lambda: _tile_select(conn, layer, query, cap))
+
+
+def tile_parameters(tile: Tile, known: str | None) -> dict[str, Any]:
+    return {"tile_z": tile.z, "tile_x": tile.x, "tile_y": tile.y, "known_version": known}
+
+
+def _tile_select(conn: Connection, layer: Layer, query: LayerQuery, cap: int) -> Select[Any]:
     world = func.ST_MakeEnvelope(-WEB_MERCATOR_HALF, -WEB_MERCATOR_HALF, WEB_MERCATOR_HALF,
                                  WEB_MERCATOR_HALF, 3857)
-    envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
+    envelope = func.ST_TileEnvelope(TILE_Z, TILE_X, TILE_Y)
     search = func.ST_Transform(
-        func.ST_TileEnvelope(tile.z, tile.x, tile.y, world, BUFFER / EXTENT), 4326)
-    if layer.computed:  # its filters apply inside: narrow them to the tile
-        query = _near_tile(layer, tile, query)
+        func.ST_TileEnvelope(TILE_Z, TILE_X, TILE_Y, world, BUFFER / EXTENT), 4326)
     found = (
         layer.select(conn, query, layer.tile_properties)
         .where(layer.geometry.op("&&")(search))
@@ -80,22 +132,23 @@ def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
                                  BUFFER, True)
     mvt = select(geometry.label("geom"),
                  *(found.c[p.name] for p in layer.tile_properties)).subquery("mvt")
-    return select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom").label("tile"),
-                  version_column(layer.tables).label("version")).select_from(mvt)
+    encoded = select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom")) \
+        .select_from(mvt).scalar_subquery()
+    current = select(version_column(layer.tables).label("version")).subquery("current")
+    return select(current.c.version,
+                  case((current.c.version == KNOWN_VERSION, null()), else_=encoded).label("tile")) \
+        .select_from(current)
 
 
-def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
-                cap: int) -> tuple[str, bytes]:
-    """The tile's bytes and the data version they were read at (one statement, one snapshot).
-
-    Without parallel workers: a tile reads a few thousand index-found rows, and starting
-    workers (and gathering their sorted output) costs more than it saves."""
-    conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
-    try:
-        row = conn.execute(tile_select(conn, layer, tile, query, cap)).one()
-    finally:
-        conn.exec_driver_sql("RESET max_parallel_workers_per_gather")
-    return dated(row.version), bytes(row.tile or b"")
+def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, cap: int,
+                known: str | None = None) -> tuple[str, bytes | None]:
+    """The data version the tile is read at, and its bytes: None when that version is still
+    ``known`` (one statement, one snapshot)."""
+    row = conn.execute(tile_select(conn, layer, tile, query, cap),
+                       tile_parameters(tile, known)).one()
+    if known is not None and row.version == known:
+        return row.version, None
+    return row.version, bytes(row.tile or b"")
 
 
 def tile_lonlat(tile: Tile) -> BBox:

@@ -11,7 +11,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from threading import Lock
 from typing import Generic, TypeVar
 
@@ -60,9 +60,14 @@ def data_version(conn: Connection, tables: tuple[str, ...]) -> str:
     return dated(conn.execute(select(version_column(tables))).scalar_one())
 
 
-def dated(version: str) -> str:
-    """A data version with today's date: area layers follow the generation in force today."""
-    return f"{version}@{datetime.now(UTC).date().isoformat()}"
+def dated(version: str | None, day: date | None = None) -> str:
+    """A data version with today's date (or ``day``): area layers follow the generation in
+    force today."""
+    return f"{version}@{(day or today()).isoformat()}"
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
 
 
 def strong_etag(*parts: object) -> str:

@@ -22,6 +22,7 @@ from tests.analytics_support import (
     UTM,
     blob,
     brute_force_hex,
+    brute_force_square,
     hex_centre,
     hex_polygon,
     insert_complaints,
@@ -32,9 +33,9 @@ from tests.analytics_support import (
 from tests.conftest import Demo, GraphQLClient, phananh
 
 HOTSPOTS = """query($unit: HotspotUnit!, $size: Float, $band: Float, $k: Int, $fdr: Boolean!,
-                    $filter: ComplaintFilter) {
+                    $filter: ComplaintFilter, $shape: GridShape! = HEXAGON) {
   hotspots(unit: $unit, cellSizeM: $size, distanceBandM: $band, k: $k, fdr: $fdr,
-           filter: $filter) {
+           filter: $filter, shape: $shape) {
     srid fdr features { id count neighbours z p bin geometry }
   }
 }"""
@@ -102,6 +103,52 @@ def test_grid_hotspots_equal_esda(gql: GraphQLClient, demo: Demo, engine: Engine
                                       threshold=band, silence_warnings=True)
     reference = compare_with_esda(features, values, w, fdr)
     assert (np.abs(reference.Zs) > 2.576).any(), "the demo city has real hot spots"
+
+
+SQRT3, SQRT2 = math.sqrt(3), math.sqrt(2)
+TIE = 1e-9  # the documented tolerance: a unit within band·(1 + 1e-9) is a neighbour
+
+
+def square_centre(i: int, j: int, size: float) -> tuple[float, float]:
+    return (i + 0.5) * size, (j + 0.5) * size
+
+
+@pytest.mark.parametrize(("shape", "band_cells", "ring"), [
+    ("HEXAGON", SQRT3, 7),  # the six touching hexagons
+    ("HEXAGON", 3.0, 13),  # and the six of the second ring at exactly 3 cell sizes
+    ("SQUARE", 1.0, 5),  # the four sharing an edge
+    ("SQUARE", SQRT2, 9),  # and the four diagonal ones
+    ("SQUARE", 2.0, 13),  # and the four two cells away in a row or column
+])
+def test_a_band_equal_to_a_ring_distance_takes_the_whole_ring(
+        gql: GraphQLClient, engine: Engine, shape: str, band_cells: float, ring: int) -> None:
+    """A unit at distance ≤ band is a neighbour, however the centres' rounding falls: every
+    interior cell has the same neighbourhood, counted here by hand, and z equals esda's with
+    the same inclusive rule."""
+    size = 1_000.0
+    band = band_cells * size
+    features = gql.data(HOTSPOTS, {"unit": "GRID", "size": size, "band": band, "fdr": False,
+                                   "shape": shape})["hotspots"]["features"]
+    ids = [tuple(map(int, f["id"].split(","))) for f in features]
+    centre = hex_centre if shape == "HEXAGON" else square_centre
+    centres = np.array([centre(i, j, size) for i, j in ids])
+    x, y = project(*complaint_points(engine))
+    assigned, clear = (brute_force_hex if shape == "HEXAGON" else brute_force_square)(x, y, size)
+    assert clear.all()
+    counts = Counter(assigned)
+    values = np.array([counts.get(cell, 0) for cell in ids], dtype=float)
+    w = libpysal.weights.DistanceBand(centres, threshold=band * (1 + TIE), silence_warnings=True)
+    compare_with_esda(features, values, w, fdr=False)
+    # Interior cells (every cell within the band of them is a unit too) all see the whole ring.
+    units = set(ids)
+    reach = int(band_cells) + 1
+    interior = [f for f, (i, j) in zip(features, ids, strict=True)
+                if all((i + di, j + dj) in units
+                       for di in range(-reach, reach + 1) for dj in range(-reach, reach + 1)
+                       if math.dist(centre(i, j, size), centre(i + di, j + dj, size))
+                       <= band * (1 + TIE))]
+    assert len(interior) > 20
+    assert {f["neighbours"] for f in interior} == {ring}
 
 
 @pytest.mark.parametrize(("unit", "k"), [("WARD", 5), ("DISTRICT", 3)])
