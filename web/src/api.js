@@ -26,7 +26,7 @@ export async function graphql(query, variables = {}, signal = undefined) {
 export const CATALOGUE = `
   query Catalogue {
     categories { code nameVi nameEn domain }
-    generations { name validFrom validTo active }
+    generations { name validFrom validTo inForce }
   }`;
 
 export const CHOROPLETH = `
