@@ -35,16 +35,18 @@ GENERATIONS_IN_FORCE = f"""
 
 # Per point of {points} (a FROM item with a ``location`` column, alias ``pt``), the areas in
 # force at :at of the levels in {levels} (an SQL text[]), as columns ``level`` and ``area_id``
-# of ``area``. The generations reach covering_areas as a column, not as a sub-select in its
-# arguments, which would stop PostgreSQL from inlining it.
+# of ``area``. ``wanted`` pairs each level with its generation in force; covering_areas answers
+# for every generation and level asked, so the WHERE keeps each level's own generation. The
+# generations reach covering_areas as a column, not as a sub-select among its arguments, which
+# would stop PostgreSQL from inlining it.
 _IN_FORCE_AREAS = f"""
-    WITH gen AS MATERIALIZED ({GENERATIONS_IN_FORCE}),
-    wanted AS MATERIALIZED (
-        SELECT array_agg(generation_id) AS ids FROM gen WHERE level = ANY({{levels}}))
+    WITH wanted AS MATERIALIZED (
+        SELECT array_agg(generation_id) AS ids, array_agg(level) AS levels
+        FROM ({GENERATIONS_IN_FORCE}) AS gen WHERE level = ANY({{levels}}))
     SELECT {{columns}}
     FROM wanted CROSS JOIN {{points}} AS pt
     CROSS JOIN LATERAL covering_areas(pt.location, {{levels}}, wanted.ids) AS area
-    JOIN gen ON gen.generation_id = area.generation_id AND gen.level = area.level
+    WHERE area.generation_id = wanted.ids[array_position(wanted.levels, area.level)]
     {{tail}}"""
 
 LOOKUP_POINTS = text(_IN_FORCE_AREAS.format(
