@@ -2,11 +2,12 @@
 
 Which area a complaint counts in, for a given boundary generation: the ward (district) it was
 routed to when it was filed, if that area belongs to the generation; otherwise (it was filed
-under another generation, or never routed) the area whose boundary covers its location, the
-lowest code winning on a shared edge as in jurisdiction lookup. So each complaint counts in at
-most one area, and a boundary reform can be looked at from either side. The covering area is
-stored per complaint, generation and level in ``complaint_area`` (kept by triggers, migration
-0006), so a choropleth in any generation is a join and a GROUP BY, not a spatial join.
+under another generation, or never routed) the area whose boundary covers its location, as
+jurisdiction lookup decides it (the SQL function ``covering_areas``, migration 0008). So each
+complaint counts in at most one area, and a boundary reform can be looked at from either side.
+The covering area is stored per complaint, generation and level in ``complaint_area`` (kept by
+triggers calling ``covering_areas``), so a choropleth in any generation is a join and a
+GROUP BY, not a spatial join.
 """
 
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from db.sql import Fragment, compose, fetch
 ROUTED_HERE = """complaint.{level}_id IN (
     SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)"""
 
-# Where a complaint lies in a generation comes from ``complaint_area`` (kept by triggers,
-# migration 0006: the lowest-code area covering its location).
+# Where a complaint lies in a generation comes from ``complaint_area`` (kept by triggers with
+# ``covering_areas``, migrations 0006 and 0008).
 LOCATED = """complaint_area.generation_id = :generation_id AND complaint_area.level = :level
              AND complaint_area.complaint_id = complaint.id"""
 

@@ -15,7 +15,6 @@ from sqlalchemy import Connection, text
 from db.complaints import ComplaintFilter, where_clauses
 from db.sql import Fragment, compose, core, execute, sql
 from errors import ErrorCode, PhananhError
-from geo.jurisdiction import GENERATIONS_IN_FORCE
 
 
 def complaint_where(f: ComplaintFilter, alias: str = "filter") -> Fragment:
@@ -85,12 +84,11 @@ def analysis_srid(conn: Connection, f: ComplaintFilter, generation_id: int | Non
     return execute(conn, statement.bind(generation_id=generation_id)).scalar_one()
 
 
-GENERATION = f"""
-    WITH gen AS ({GENERATIONS_IN_FORCE})
-    SELECT g.id FROM boundary_generation g
-    WHERE CASE WHEN CAST(:name AS text) IS NULL
-               THEN g.id = (SELECT generation_id FROM gen WHERE gen.level = :level)
-               ELSE g.name = :name END
+# The generation called :name, or (no name) the one in force at :at for :level.
+GENERATION = """
+    SELECT CASE WHEN CAST(:name AS text) IS NULL
+                THEN generation_in_force(:level, CAST(:at AS date))
+                ELSE (SELECT id FROM boundary_generation WHERE name = :name) END
 """
 
 

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 
 from cli.accounts import tokens_app, users_app, workflow_app
+from cli.boundaries import boundaries_app
 from cli.common import console, or_exit, progress_bar
 from cli.export import export_cmd
 from db.engine import get_engine
@@ -25,6 +26,7 @@ app.command("export")(export_cmd)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(boundaries_app, name="boundaries")
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from errors import ErrorCode, PhananhError
 from geo.jurisdiction import GENERATIONS_IN_FORCE
 
 AREA_COLUMNS = "a.id, a.generation_id, a.parent_id, a.code, a.name, a.name_en, a.level, " \
@@ -52,18 +53,34 @@ def areas_by_ids(conn: Connection, ids: list[int]) -> list[Any]:
                                   "WHERE a.id = ANY(:ids)"), {"ids": ids}))
 
 
-GENERATION_COLUMNS = "id, name, valid_from, valid_to, active"
+# Generations with the levels for which each is the one in force at :at.
+GENERATIONS = f"""
+    WITH gen AS MATERIALIZED ({GENERATIONS_IN_FORCE})
+    SELECT g.id, g.name, g.valid_from, g.valid_to, g.active,
+           ARRAY(SELECT gen.level FROM gen WHERE gen.generation_id = g.id
+                 ORDER BY gen.level) AS in_force
+    FROM boundary_generation g
+"""
 
 
 def generations_by_ids(conn: Connection, ids: list[int]) -> list[Any]:
-    return list(conn.execute(text(f"SELECT {GENERATION_COLUMNS} "
-                                  "FROM boundary_generation WHERE id = ANY(:ids)"), {"ids": ids}))
+    return list(conn.execute(text(f"{GENERATIONS} WHERE g.id = ANY(:ids)"),
+                             {"ids": ids, "at": datetime.now(UTC).date()}))
 
 
 def generations(conn: Connection) -> list[Any]:
     """Every boundary generation, the newest first (by the day it came into force)."""
-    return list(conn.execute(text(f"SELECT {GENERATION_COLUMNS} FROM boundary_generation "
-                                  "ORDER BY valid_from DESC NULLS LAST, name")))
+    return list(conn.execute(text(f"{GENERATIONS} ORDER BY g.valid_from DESC NULLS LAST, g.name"),
+                             {"at": datetime.now(UTC).date()}))
+
+
+def set_generation_active(conn: Connection, name: str, active: bool) -> None:
+    """Make a generation eligible to be in force (``active``) or not: the activation step of
+    an import, as in MapIt. Unknown names are an error."""
+    updated = conn.execute(text("UPDATE boundary_generation SET active = :active WHERE name = :n"),
+                           {"active": active, "n": name}).rowcount
+    if not updated:
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {name!r}.")
 
 
 def categories_by_codes(conn: Connection, codes: list[str]) -> list[Any]:

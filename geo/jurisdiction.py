@@ -1,13 +1,18 @@
 """Point → ward, district and city, in the boundary generation in force at a date.
 
-The rule, for each level on its own: take the active generation in force at the date
-(``valid_from ≤ at < valid_to``, open ends allowed) that has areas of that level, the newest
-``valid_from`` first. Within it, the areas whose boundary *covers* the point (``ST_Covers``:
-boundary included) are candidates, and the one with the lowest ``code`` wins. A point on the
-shared edge of two wards, or in an overlap sliver, therefore always resolves to the same ward.
+Both rules live in SQL, created by migration 0008, and every query that resolves areas calls
+them (this lookup, bulk loads, the stored placement triggers, the analyses and the layers):
 
-Lookups run against ``admin_area_part``, the areas cut by ``ST_Subdivide`` into pieces of a
-hundred-odd vertices, so one GiST probe and a tiny point-in-polygon test answer each point.
+* ``generation_in_force(level, at)``: per level, the active generation valid on day ``at``
+  that has areas of that level, the newest ``valid_from`` first;
+* ``covering_areas(point, levels, generations)``: per generation and level, the area whose
+  boundary *covers* the point (``ST_Covers``: boundary included), the lowest ``code`` winning.
+  A point on the shared edge of two wards, or in an overlap sliver, therefore always resolves
+  to the same ward.
+
+``covering_areas`` reads ``admin_area_part``, the areas cut by ``ST_Subdivide`` into pieces of
+a hundred-odd vertices, and PostgreSQL inlines it where it is called in ``FROM``: one GiST
+probe and a tiny point-in-polygon test answer each point.
 """
 
 from collections.abc import Sequence
@@ -18,50 +23,45 @@ from sqlalchemy import Connection, text
 from geo.validation import on_earth
 
 LEVELS = ("ward", "district", "city")
+_ALL_LEVELS = "ARRAY[" + ", ".join(f"'{level}'" for level in LEVELS) + "]"
 
-# The generation used for each level at :at. Shared by every query that resolves areas.
-GENERATIONS_IN_FORCE = """
-    SELECT DISTINCT ON (levels.level) levels.level, g.id AS generation_id
-    FROM boundary_generation g
-    CROSS JOIN LATERAL (
-        SELECT DISTINCT level FROM admin_area WHERE generation_id = g.id
-    ) AS levels
-    WHERE g.active
-      AND (g.valid_from IS NULL OR g.valid_from <= CAST(:at AS date))
-      AND (g.valid_to IS NULL OR CAST(:at AS date) < g.valid_to)
-    ORDER BY levels.level, g.valid_from DESC NULLS LAST, g.id DESC
+# Rows (level, generation_id): the generation in force at :at for each level that has one.
+GENERATIONS_IN_FORCE = f"""
+    SELECT level, generation_id
+    FROM unnest({_ALL_LEVELS}) AS level
+    CROSS JOIN LATERAL generation_in_force(level, CAST(:at AS date)) AS generation_id
+    WHERE generation_id IS NOT NULL
 """
 
-LOOKUP_POINTS = text(f"""
-    WITH gen AS ({GENERATIONS_IN_FORCE}),
-    pts AS (
-        SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
-        FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]))
-             WITH ORDINALITY AS t(lon, lat, ord)
-    )
-    SELECT DISTINCT ON (pts.ord, p.level) pts.ord, p.level, p.area_id
-    FROM pts
-    JOIN admin_area_part p ON ST_Covers(p.geom, pts.geom) AND p.level = ANY(:levels)
-    JOIN gen ON gen.generation_id = p.generation_id AND gen.level = p.level
-    ORDER BY pts.ord, p.level, p.code
-""")
+# Per point of {points} (a FROM item with a ``location`` column, alias ``pt``), the areas in
+# force at :at of the levels in {levels} (an SQL text[]), as columns ``level`` and ``area_id``
+# of ``area``. ``wanted`` pairs each level with its generation in force; covering_areas answers
+# for every generation and level asked, so the WHERE keeps each level's own generation. The
+# generations reach covering_areas as a column, not as a sub-select among its arguments, which
+# would stop PostgreSQL from inlining it.
+_IN_FORCE_AREAS = f"""
+    WITH wanted AS MATERIALIZED (
+        SELECT array_agg(generation_id) AS ids, array_agg(level) AS levels
+        FROM ({GENERATIONS_IN_FORCE}) AS gen WHERE level = ANY({{levels}}))
+    SELECT {{columns}}
+    FROM wanted CROSS JOIN {{points}} AS pt
+    CROSS JOIN LATERAL covering_areas(pt.location, {{levels}}, wanted.ids) AS area
+    WHERE area.generation_id = wanted.ids[array_position(wanted.levels, area.level)]
+    {{tail}}"""
+
+LOOKUP_POINTS = text(_IN_FORCE_AREAS.format(
+    columns="pt.ord, area.level, area.area_id", levels="CAST(:levels AS text[])",
+    points="""(SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS location
+               FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]))
+                    WITH ORDINALITY AS t(lon, lat, ord))""",
+    tail=""))
 
 # The areas in force holding each row of {rows}, a FROM item with ``key`` and ``location``
 # columns (a bulk load's staged rows): per key, its ward, district and city ids.
-AREAS_OF_ROWS = f"""
-    WITH gen AS ({GENERATIONS_IN_FORCE}),
-    hit AS (
-        SELECT DISTINCT ON (r.key, p.level) r.key, p.level, p.area_id
-        FROM {{rows}} AS r
-        JOIN admin_area_part p ON ST_Covers(p.geom, r.location)
-        JOIN gen ON gen.generation_id = p.generation_id AND gen.level = p.level
-        ORDER BY r.key, p.level, p.code
-    )
-    SELECT key,
-           max(area_id) FILTER (WHERE level = 'ward') AS ward_id,
-           max(area_id) FILTER (WHERE level = 'district') AS district_id,
-           max(area_id) FILTER (WHERE level = 'city') AS city_id
-    FROM hit GROUP BY key"""
+AREAS_OF_ROWS = _IN_FORCE_AREAS.format(
+    columns=", ".join(["pt.key"] + [f"max(area.area_id) FILTER (WHERE area.level = '{level}') "
+                                    f"AS {level}_id" for level in LEVELS]),
+    levels=_ALL_LEVELS, points="{rows}", tail="GROUP BY pt.key")
 
 
 def lookup_points(

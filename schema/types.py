@@ -39,12 +39,19 @@ class Generation:
     name: str
     valid_from: date | None
     valid_to: date | None
-    active: bool
+    active: bool = strawberry.field(description=(
+        "Whether the generation may be in force (`phananh boundaries activate` / `deactivate`)."))
+    in_force: list[AreaLevel] = strawberry.field(description=(
+        "The levels for which this generation is in force today (UTC), which routing, lookups, "
+        "layers and analyses use when no generation is named. Per level, the rule is: among "
+        "the active generations valid today (validFrom ≤ today < validTo, open ends allowed) "
+        "that have areas of the level, the one with the latest validFrom (none counts as "
+        "oldest), then the newest created. Empty when it is in force for no level."))
 
     @classmethod
     def from_row(cls, row: Any) -> "Generation":
         return cls(name=row.name, valid_from=row.valid_from, valid_to=row.valid_to,
-                   active=row.active)
+                   active=row.active, in_force=[AreaLevel(level) for level in row.in_force])
 
 
 @strawberry.type(description="An administrative area: a city, a district or a ward.")

@@ -56,6 +56,35 @@ def covering_index(columns: str) -> None:
     op.execute(f"CREATE INDEX complaint_analytics ON complaint (created_at) INCLUDE ({columns})")
 
 
+def define_trigger_functions() -> None:
+    """The trigger functions of this revision (0008_area_rules replaces them, and restores
+    them on downgrade)."""
+    op.execute(f"""
+        CREATE OR REPLACE FUNCTION complaint_area_place_new() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            {PLACE.format(parts="admin_area_part p", complaints="new_complaints c",
+                          condition="")};
+            RETURN NULL;
+        END $$""")
+    op.execute(f"""
+        CREATE OR REPLACE FUNCTION complaint_area_place_moved() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM complaint_area WHERE complaint_id = NEW.id;
+            {PLACE.format(parts="admin_area_part p", complaints="complaint c",
+                          condition="AND c.id = NEW.id")};
+            RETURN NULL;
+        END $$""")
+    op.execute(f"""
+        CREATE OR REPLACE FUNCTION complaint_area_replace_for_parts() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            {REPLACE_FOR_PARTS}
+            RETURN NULL;
+        END $$""")
+
+
 def upgrade() -> None:
     covering_index(f"id, {COVERED}")
     op.execute("""
@@ -70,38 +99,15 @@ def upgrade() -> None:
         )""")
     op.execute("CREATE INDEX complaint_area_complaint ON complaint_area (complaint_id)")
     op.execute(PLACE.format(parts="admin_area_part p", complaints="complaint c", condition=""))
-    op.execute(f"""
-        CREATE FUNCTION complaint_area_place_new() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            {PLACE.format(parts="admin_area_part p", complaints="new_complaints c",
-                          condition="")};
-            RETURN NULL;
-        END $$""")
+    define_trigger_functions()
     op.execute("""
         CREATE TRIGGER complaint_area_insert AFTER INSERT ON complaint
         REFERENCING NEW TABLE AS new_complaints
         FOR EACH STATEMENT EXECUTE FUNCTION complaint_area_place_new()""")
-    op.execute(f"""
-        CREATE FUNCTION complaint_area_place_moved() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            DELETE FROM complaint_area WHERE complaint_id = NEW.id;
-            {PLACE.format(parts="admin_area_part p", complaints="complaint c",
-                          condition="AND c.id = NEW.id")};
-            RETURN NULL;
-        END $$""")
     op.execute("""
         CREATE TRIGGER complaint_area_move AFTER UPDATE OF location ON complaint
         FOR EACH ROW WHEN (OLD.location IS DISTINCT FROM NEW.location)
         EXECUTE FUNCTION complaint_area_place_moved()""")
-    op.execute(f"""
-        CREATE FUNCTION complaint_area_replace_for_parts() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            {REPLACE_FOR_PARTS}
-            RETURN NULL;
-        END $$""")
     for event, transition in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
         op.execute(f"""
             CREATE TRIGGER complaint_area_parts_{event.lower()} AFTER {event} ON admin_area_part

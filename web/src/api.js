@@ -27,7 +27,7 @@ export const CATALOGUE = `
   query Catalogue {
     workflow { statuses { name open processed } }
     categories { code nameVi nameEn domain }
-    generations { name validFrom validTo active }
+    generations { name validFrom validTo inForce }
   }`;
 
 export const CHOROPLETH = `

@@ -72,20 +72,12 @@ async function loadCatalogue() {
   catalogue.statuses = statusGroups(data.workflow);
   catalogue.categories = data.categories;
   catalogue.generations = data.generations;
-  catalogue.inForce = inForce(data.generations);
+  // The API decides which generation is in force (Generation.inForce); the map shows wards.
+  catalogue.inForce = data.generations.find((g) => g.inForce.includes('WARD'))?.name ?? null;
   const [first, last] = collection.extent?.temporal?.interval?.[0] ?? [];
   const now = new Date().toISOString();
   catalogue.months = monthsBetween(localMonth(first ?? now), localMonth(last ?? now));
   return wards.bounds ?? [-180, -85, 180, 85]; // no areas yet: the world
-}
-
-/** The generation in force today (for wards): active, started, not ended; newest first. */
-function inForce(generations) {
-  const today = new Date().toISOString().slice(0, 10);
-  return generations
-    .filter((g) => g.active && (!g.validFrom || g.validFrom <= today)
-                   && (!g.validTo || today < g.validTo))
-    .sort((a, b) => (b.validFrom ?? '').localeCompare(a.validFrom ?? ''))[0]?.name ?? null;
 }
 
 // Analyses (GraphQL) ---------------------------------------------------------------------------
