@@ -24,7 +24,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from auth.rate_limit import SubmissionLimits
 from auth.tokens import authenticate
 from db.engine import get_engine, read
-from errors import ErrorCode, PhananhError
+from errors import EXCEPTION_HANDLERS, ErrorCode, PhananhError, error_response
 from layers.routes import layer_routes
 from middleware import BodySizeLimit
 from resolvers.context import Context
@@ -92,9 +92,8 @@ def map_routes(dist: Path = WEB_DIST) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         index = dist / "index.html"
         if not index.is_file():
-            return JSONResponse({"code": str(ErrorCode.NOT_FOUND),
-                                 "description": "The map page is not built: run `make web`."},
-                                status_code=404)
+            return error_response(ErrorCode.NOT_FOUND,
+                                  "The map page is not built: run `make web`.")
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
     routes: list[BaseRoute] = [Route("/map", page), Route("/map/", page)]
@@ -108,11 +107,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or get_engine()
     graphql = GraphQLApp(settings, engine)
 
-    async def healthz(request: Request) -> JSONResponse:
+    async def healthz(request: Request) -> Response:
         try:
             await read(engine, lambda conn: conn.execute(text("SELECT 1")).scalar_one())
         except Exception:
-            return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
+            return error_response(ErrorCode.DATABASE_UNAVAILABLE, "The database does not answer.",
+                                  status="unavailable", database=False)
         return JSONResponse({"status": "ok", "database": True})
 
     @asynccontextmanager
@@ -136,5 +136,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["*"]),
         ],
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
