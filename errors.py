@@ -83,7 +83,8 @@ async def _expected(request: Request, exc: PhananhError) -> JSONResponse:
 async def _starlette(request: Request, exc: HTTPException) -> JSONResponse:
     """Starlette's own refusals (no such route, wrong method) in the same shape."""
     return error_response(CODE_OF_STATUS.get(exc.status_code, ErrorCode.BAD_INPUT),
-                          f"{exc.detail}: {request.method} {request.url.path}", status_code=exc.status_code, headers=exc.headers)
+                          f"{exc.detail}: {request.method} {request.url.path}",
+                          status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
