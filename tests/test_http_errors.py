@@ -82,3 +82,13 @@ def test_database_down_and_unexpected_errors() -> None:
         assert (health["status"], health["database"]) == ("unavailable", False)
         failed = assert_error_body(client.get("/ogc/collections"), 500, "INTERNAL_ERROR")
     assert "127.0.0.1" not in failed["description"]
+
+
+def test_the_ogc_api_document_declares_the_body(client: TestClient) -> None:
+    paths = client.get("/ogc/api").json()["paths"]
+    for path in ("/collections/{collectionId}", "/collections/{collectionId}/items"):
+        for status in ("400", "404"):
+            content = paths[path]["get"]["responses"][status]["content"]
+            schema = content["application/json"]["schema"]
+            assert schema["required"] == ["code"]
+            assert set(schema["properties"]) == {"code", "description"}
