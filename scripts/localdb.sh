@@ -127,10 +127,10 @@ start() {  # [--any-port] [DB…]; sets $port to the cluster's port and $started
         exit 1
       fi
     fi
+    started=1  # before pg_ctl: a Ctrl-C while it starts the server still stops it
     as_owner "$pgbin/pg_ctl" -D "$datadir" -l "$datadir/../postgres.log" -w -o \
       "-p $port -h 127.0.0.1 -c unix_socket_directories='' -c $marker='$root' -c fsync=off -c full_page_writes=off -c shared_buffers=512MB -c work_mem=64MB -c max_connections=200" \
       start >/dev/null
-    started=1
     echo "PostgreSQL started on 127.0.0.1:$port (data in $datadir)"
   fi
   for db in "$@"; do
@@ -149,12 +149,10 @@ run() {  # [--any-port] DB -- CMD…
   [[ "${1:-}" == --any-port ]] && { options+=(--any-port); shift; }
   local db=${1:?usage: run [--any-port] DB -- CMD…}; shift
   [[ "${1:-}" == -- ]] && shift
+  trap 'if (( started )); then stop; echo "PostgreSQL on 127.0.0.1:$port stopped"; fi' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   start "${options[@]}" "$db"
-  if (( started )); then
-    trap 'stop; echo "PostgreSQL on 127.0.0.1:$port stopped"' EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-  fi
   PHANANH_PGPORT=$port DATABASE_URL="postgresql://postgres@127.0.0.1:$port/$db" "$@"
 }
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +65,24 @@ def alive(pid: int) -> bool:
 def listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def interrupted(where: Path, port: int, seen: Path) -> int:
+    """Ctrl-C (SIGINT to the process group) while ``localdb.sh run`` runs a command; its exit
+    status."""
+    seen.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    running = subprocess.Popen(
+        [str(where / "scripts" / "localdb.sh"), "run", "--any-port", "phananh", "--", "sh", "-c",
+         f'echo "$PHANANH_PGPORT" > {seen}; exec sleep 600'],
+        env={**env, "PHANANH_PGPORT": str(port)}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    while not seen.exists() or not seen.read_text().strip():
+        assert running.poll() is None, "localdb.sh run ended before its command started"
+        time.sleep(0.1)
+    os.killpg(running.pid, signal.SIGINT)
+    return running.wait(timeout=120)
 
 
 def leftovers(*parents: Path) -> tuple[list[int], list[Path]]:
@@ -126,6 +145,8 @@ def test_a_deleted_checkout_leaves_no_server(places: tuple[Path, Path]) -> None:
     assert int(used) != port and url == f"postgresql://postgres@127.0.0.1:{used}/phananh"
     assert not listening(int(used))
     assert alive(pid)  # the other checkout's cluster still runs
+    assert interrupted(third, port, seen) == 130  # Ctrl-C: stopped too
+    assert not listening(int(seen.read_text().split()[0]))
 
     shutil.rmtree(second)  # its data directory goes with it, under the running server
     assert localdb(third, port, "sweep").returncode == 0
