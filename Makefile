@@ -1,38 +1,50 @@
 # phananh — `make run` to serve the demo, `make test` to run the tests. See README.md.
 #
-# With DATABASE_URL unset, a throwaway PostgreSQL + PostGIS cluster is started under .data/
-# (port $PHANANH_PGPORT, default 55432). With DATABASE_URL set, that database is used as is.
+# Two ports: PHANANH_PORT (HTTP, default 8000; PORT also works) and PHANANH_PGPORT (the local
+# cluster, default 55432), e.g. `make run PHANANH_PORT=8080 PHANANH_PGPORT=55433`.
+# With DATABASE_URL unset, a throwaway PostgreSQL + PostGIS cluster of this checkout is used
+# (scripts/localdb.sh): `make run`, `make test` and `make bench` start it if needed and stop it
+# when they end; `make db` leaves it running for `phananh` commands. With DATABASE_URL set, that
+# database is used as is.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PORT ?= 8000
 
+PHANANH_PORT ?= $(or $(PORT),8000)
 PHANANH_PGPORT ?= 55432
-export PHANANH_PGPORT
+export PHANANH_PORT PHANANH_PGPORT
 
 ifeq ($(origin DATABASE_URL), undefined)
 LOCAL_DB := 1
 export DATABASE_URL := postgresql://postgres@127.0.0.1:$(PHANANH_PGPORT)/phananh
+# Run a command with the cluster up; stop the cluster afterwards if this command started it.
+WITH_DB := scripts/localdb.sh run phananh --
+# The tests make their own databases, so any free port serves when PHANANH_PGPORT is taken.
+WITH_TEST_DB := scripts/localdb.sh run --any-port phananh --
 endif
 
 .PHONY: run test bench lint setup system system-test db dbserver serve clean-db help web
 
 help:  ## List the targets
+	@echo "Ports: PHANANH_PORT=$(PHANANH_PORT) (HTTP; PORT also works)," \
+	      "PHANANH_PGPORT=$(PHANANH_PGPORT) (the local PostgreSQL cluster)."
+	@echo "Choose them per command, e.g. make run PHANANH_PORT=8080 PHANANH_PGPORT=55433"
+	@echo
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-run: setup db  ## Set everything up, seed the demo city and serve on :$(PORT)
-	$(BIN)/phananh seed-demo
-	$(BIN)/phananh serve --port $(PORT)
+run: setup  ## Set up, seed the demo city and serve on PHANANH_PORT (the cluster stops with it)
+	$(WITH_DB) bash -c '$(BIN)/phananh db upgrade && $(BIN)/phananh seed-demo && \
+	                    exec $(BIN)/phananh serve'
 
-test: system-test $(STAMP) web dbserver  ## Set up and run linters and the whole test suite
+test: system-test $(STAMP) web  ## Set up and run linters and the whole test suite
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(WITH_TEST_DB) $(BIN)/python -m pytest
 
-bench: setup db  ## Run the benchmarks in bench/ and print their tables
-	$(BIN)/python -m bench
+bench: setup  ## Run the benchmarks in bench/ and print their tables
+	$(WITH_DB) bash -c '$(BIN)/phananh db upgrade && $(BIN)/python -m bench'
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
@@ -63,16 +75,16 @@ web/node_modules/.installed: web/package-lock.json
 web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
 	cd web && npm run build
 
-dbserver:  ## Start the local cluster when DATABASE_URL is unset
+dbserver:  ## Start the local cluster when DATABASE_URL is unset, and leave it running
 ifdef LOCAL_DB
 	@scripts/localdb.sh start phananh
 endif
 
-db: dbserver $(STAMP)  ## Migrate the database to the latest schema
+db: dbserver $(STAMP)  ## Migrate the database to the latest schema (the cluster keeps running)
 	$(BIN)/phananh db upgrade
 
-serve: $(STAMP)
-	$(BIN)/phananh serve --port $(PORT)
+serve: $(STAMP)  ## Serve the API on PHANANH_PORT (the database must be up: make db)
+	$(BIN)/phananh serve
 
 clean-db:  ## Stop and delete the local cluster
 	scripts/localdb.sh destroy

@@ -25,7 +25,7 @@ from auth.rate_limit import SubmissionLimits
 from auth.tokens import authenticate
 from context import Context
 from db.engine import get_engine, read
-from errors import ErrorCode, PhananhError
+from errors import EXCEPTION_HANDLERS, ErrorCode, PhananhError, error_response
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
 from middleware import BodySizeLimit
@@ -38,9 +38,7 @@ WEB_DIST = Path(__file__).parent / "web" / "dist"  # the map page and GraphiQL, 
 def built_page(page: Path) -> Response:
     """A page of the web/ build, or, without a build, a 404 that says how to make one."""
     if not page.is_file():
-        return JSONResponse({"code": str(ErrorCode.NOT_FOUND),
-                             "description": "The web pages are not built: run `make web`."},
-                            status_code=404)
+        return error_response(ErrorCode.NOT_FOUND, "The web pages are not built: run `make web`.")
     return FileResponse(page, headers={"Cache-Control": "no-cache"})
 
 
@@ -119,11 +117,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     tiles = tile_engine(engine.url, settings.db_pool_size)
     graphql = GraphQLApp(settings, engine)
 
-    async def healthz(request: Request) -> JSONResponse:
+    async def healthz(request: Request) -> Response:
         try:
             await read(engine, lambda conn: conn.execute(text("SELECT 1")).scalar_one())
         except Exception:
-            return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
+            return error_response(ErrorCode.DATABASE_UNAVAILABLE, "The database does not answer.",
+                                  status="unavailable", database=False)
         return JSONResponse({"status": "ok", "database": True})
 
     @asynccontextmanager
@@ -148,5 +147,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["*"]),
         ],
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

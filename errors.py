@@ -3,10 +3,18 @@
 Resolvers and domain code raise :class:`PhananhError`; graphql-core copies ``.extensions`` into
 the response. Anything else is masked (see ``schema/extensions.py``) so SQL and stack traces never
 reach a client.
+
+Outside GraphQL every HTTP error body has one shape, OGC API – Features' exception
+(``{"code", "description"}``, Part 1 1.0, ``exception.yaml``), plus the error's details:
+:func:`error_response` builds it and :data:`EXCEPTION_HANDLERS` turns raised errors into it.
 """
 
 from enum import StrEnum
 from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 
 class ErrorCode(StrEnum):
@@ -32,6 +40,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     BAD_TILE = "BAD_TILE"
     UNKNOWN_PARAMETER = "UNKNOWN_PARAMETER"
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
@@ -45,4 +55,43 @@ class PhananhError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details
         self.extensions: dict[str, Any] = {"code": str(code), **details}
+
+
+# The HTTP status of each code outside GraphQL; every other code is the client's bad input (400).
+HTTP_STATUS = {
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.REQUEST_TOO_LARGE: 413,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
+}
+CODE_OF_STATUS = {status: code for code, status in HTTP_STATUS.items()}
+
+
+def error_response(code: ErrorCode, description: str, *, status_code: int | None = None,
+                   headers: dict[str, str] | None = None, **details: Any) -> JSONResponse:
+    """The one HTTP error body: ``{"code", "description"}`` and the error's details."""
+    return JSONResponse({**details, "code": str(code), "description": description},
+                        status_code=status_code or HTTP_STATUS.get(code, 400), headers=headers)
+
+
+async def _expected(request: Request, exc: PhananhError) -> JSONResponse:
+    return error_response(exc.code, exc.message, **exc.details)
+
+
+async def _starlette(request: Request, exc: HTTPException) -> JSONResponse:
+    """Starlette's own refusals (no such route, wrong method) in the same shape."""
+    return error_response(CODE_OF_STATUS.get(exc.status_code, ErrorCode.BAD_INPUT),
+                          f"{exc.detail}: {request.method} {request.url.path}",
+                          status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Masked: the server logs the exception, which Starlette raises again after this answer."""
+    return error_response(ErrorCode.INTERNAL_ERROR, "Unexpected error.")
+
+
+# Starlette's ``exception_handlers``: every error raised by an HTTP route leaves in the one shape.
+EXCEPTION_HANDLERS = {PhananhError: _expected, HTTPException: _starlette, Exception: _unexpected}

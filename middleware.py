@@ -1,7 +1,8 @@
 """ASGI middleware that protects the server before any request is parsed."""
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from errors import ErrorCode, error_response
 
 
 class BodyTooLarge(Exception):
@@ -9,7 +10,7 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 and a JSON code, whether the client
+    """Refuse request bodies over ``max_bytes`` with 413 and the one error body, whether the client
     announced the size (Content-Length) or streamed it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -22,7 +23,7 @@ class BodySizeLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         received = 0
         started = False
@@ -44,12 +45,10 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps({"code": "REQUEST_TOO_LARGE",
-                             "message": f"Request bodies are limited to {self.max_bytes} bytes."})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = error_response(ErrorCode.REQUEST_TOO_LARGE,
+                                 f"Request bodies are limited to {self.max_bytes} bytes.",
+                                 maxBytes=self.max_bytes)
+        await refusal(scope, receive, send)

@@ -1,62 +1,119 @@
-"""One settings object for the whole process, read from the environment (``PHANANH_*``).
+"""One validated settings object for the whole process, read from the environment (``PHANANH_*``).
 
-``DATABASE_URL`` is read without prefix because every PostgreSQL tool knows it. When it is unset
-we point at the project-local throwaway cluster that ``make db`` starts under ``.data/``.
+Every field has bounds, so a typo such as ``PHANANH_MAX_PAGE_SIZE=0`` stops the process at start
+with the field's name instead of failing later inside a request. ``DATABASE_URL`` and ``PORT`` are
+also read without prefix because database tools and hosting platforms set them. When
+``DATABASE_URL`` is unset, the URL points at the project's throwaway cluster on
+``PHANANH_PGPORT``: the port ``make`` gives ``scripts/localdb.sh``, so a bare ``phananh`` command
+talks to the same cluster as ``make``.
 """
 
 from functools import lru_cache
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LOCAL_CLUSTER_URL = "postgresql://postgres@127.0.0.1:55432/phananh"
+DEFAULT_PGPORT = 55432
+TCP_PORT = {"ge": 1, "le": 65_535}
+DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
+
+
+def local_cluster_url(pgport: int = DEFAULT_PGPORT) -> str:
+    """The URL of the ``phananh`` database in the project's throwaway cluster on ``pgport``."""
+    return f"postgresql://postgres@127.0.0.1:{pgport}/phananh"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PHANANH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PHANANH_", extra="ignore",
+                                      validate_by_name=True, validate_default=True)
 
+    # Where the process listens and which database it uses.
+    port: int = Field(8000, **TCP_PORT, validation_alias=AliasChoices("PHANANH_PORT", "PORT"),
+                      description="HTTP port of `phananh serve` when --port is not given.")
+    pgport: int = Field(DEFAULT_PGPORT, **TCP_PORT,
+                        description="Port of the local throwaway cluster (scripts/localdb.sh); "
+                                    "the database URL follows it when DATABASE_URL is unset.")
     database_url: str = Field(
-        LOCAL_CLUSTER_URL, validation_alias=AliasChoices("DATABASE_URL", "PHANANH_DATABASE_URL")
-    )
-    db_pool_size: int = 10
+        default_factory=lambda data: local_cluster_url(data["pgport"]),
+        validation_alias=AliasChoices("DATABASE_URL", "PHANANH_DATABASE_URL"),
+        description="PostgreSQL + PostGIS database (default: `phananh` in the local cluster).")
+    db_pool_size: int = Field(10, ge=1, le=1_000, description="Pooled database connections.")
 
     # GraphQL limits: a public API must refuse work that could take the server down.
-    max_page_size: int = 500
-    max_batch_points: int = 10_000
-    max_polygon_vertices: int = 10_000
-    max_query_depth: int = 10
-    max_aliases: int = 30
-    max_tokens: int = 5_000
-    introspection: bool = True
+    max_page_size: int = Field(500, ge=1, le=100_000, description="Most items in one page.")
+    max_batch_points: int = Field(10_000, ge=1, le=1_000_000,
+                                  description="Most points in one batch jurisdiction lookup.")
+    max_polygon_vertices: int = Field(10_000, ge=4, le=1_000_000,
+                                      description="Most vertices in a polygon argument.")
+    max_query_depth: int = Field(10, ge=1, le=100, description="Deepest GraphQL selection.")
+    max_aliases: int = Field(30, ge=1, le=10_000, description="Most aliases in one query.")
+    max_tokens: int = Field(5_000, ge=1, le=1_000_000,
+                            description="Most lexical tokens in one query document.")
+    introspection: bool = Field(True, description="Whether the schema can be introspected.")
 
     # Lookup tuning: boundary parts are cut to at most this many vertices (ST_Subdivide), and
     # batch lookups run in chunks of this many points on concurrent connections.
-    subdivide_max_vertices: int = 128
-    lookup_chunk_points: int = 2_500
+    subdivide_max_vertices: int = Field(128, ge=5, le=100_000,
+                                        description="ST_Subdivide's max_vertices (at least 5).")
+    lookup_chunk_points: int = Field(2_500, ge=1, le=1_000_000,
+                                     description="Points per concurrent lookup chunk.")
 
-    cors_origins: list[str] = []
-    max_body_bytes: int = 2_000_000  # a 10,000-point batch is about 400 kB
+    cors_origins: list[str] = Field([], description="Browser origins allowed by CORS and for "
+                                                    "WebSocket handshakes.")
+    max_body_bytes: int = Field(2_000_000, ge=1, le=1_000_000_000,  # 10,000 points ≈ 400 kB
+                                description="Largest request body; larger ones get HTTP 413.")
 
     # Identity and workflow.
-    token_secret: str | None = None  # default: a secret kept in the database
-    reopen_window_days: int = 7
-    submissions_per_minute_per_client: int = 20
-    submissions_per_minute_per_token: int = 60
-    trust_forwarded_for: bool = False  # behind a proxy: take the client from X-Forwarded-For
+    token_secret: str | None = Field(
+        None, min_length=32,
+        description="Secret signing tokens (default: a secret kept in the database).")
+    reopen_window_days: int = Field(7, ge=0, le=3_650,
+                                    description="Days a reporter may reopen a resolved complaint.")
+    submissions_per_minute_per_client: int = Field(20, ge=1, le=10_000_000,
+                                                   description="Submissions per client address.")
+    submissions_per_minute_per_token: int = Field(60, ge=1, le=10_000_000,
+                                                  description="Submissions per token.")
+    trust_forwarded_for: bool = Field(
+        False, description="Behind a proxy: take the client address from X-Forwarded-For.")
 
     # Map layers (vector tiles, OGC API – Features, exports).
-    tile_feature_cap: int = 10_000  # most features in one vector tile
-    tile_cache_bytes: int = 64 * 1024 * 1024  # in-process cache of encoded tiles; 0 disables it
-    tile_max_age: int = 60  # Cache-Control max-age (seconds) of tiles and TileJSON
-    ogc_default_limit: int = 100
-    ogc_max_limit: int = 10_000
+    tile_feature_cap: int = Field(10_000, ge=1, le=1_000_000,
+                                  description="Most features in one vector tile.")
+    tile_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=64 * 1024**3,
+                                  description="In-process cache of encoded tiles; 0 disables it.")
+    tile_max_age: int = Field(60, ge=0, le=31_536_000,
+                              description="Cache-Control max-age (seconds) of tiles and TileJSON.")
+    ogc_default_limit: int = Field(100, ge=1, le=1_000_000,
+                                   description="Items per OGC page when `limit` is not given.")
+    ogc_max_limit: int = Field(10_000, ge=1, le=1_000_000,
+                               description="Largest `limit` of an OGC items request.")
 
     # Analytics (hotspot maps, statistics): the most work one request may ask for.
-    max_grid_cells: int = 50_000  # non-empty cells returned by `grid`
-    max_hotspot_units: int = 20_000  # cells or areas in a Gi* analysis
-    max_cluster_points: int = 200_000  # complaints clustered by DBSCAN in one request
-    max_time_steps: int = 120  # weeks or months of an emerging hot spot analysis
-    max_series_periods: int = 1_200  # days, weeks or months of a statistics time series
+    max_grid_cells: int = Field(50_000, ge=1, le=10_000_000,
+                                description="Non-empty cells returned by `grid`.")
+    max_hotspot_units: int = Field(20_000, ge=1, le=10_000_000,
+                                   description="Cells or areas in a Gi* analysis.")
+    max_cluster_points: int = Field(200_000, ge=1, le=100_000_000,
+                                    description="Complaints clustered by DBSCAN in one request.")
+    max_time_steps: int = Field(120, ge=1, le=10_000,
+                                description="Weeks or months of an emerging hot spot analysis.")
+    max_series_periods: int = Field(1_200, ge=1, le=100_000,
+                                    description="Periods of a statistics time series.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql(cls, url: str) -> str:
+        if not url.startswith(DATABASE_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(DATABASE_SCHEMES)}")
+        return url
+
+    @model_validator(mode="after")
+    def _ogc_limits(self) -> Self:
+        if self.ogc_default_limit > self.ogc_max_limit:
+            raise ValueError(f"ogc_default_limit ({self.ogc_default_limit}) must not exceed "
+                             f"ogc_max_limit ({self.ogc_max_limit})")
+        return self
 
     # Cost budgets: the most one request may cost, in the units of schema/cost.py, by role.
     cost_budget_anonymous: int = Field(1_000_000, ge=1_000, le=10**12)
@@ -67,11 +124,33 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         """The same URL with the driver SQLAlchemy should use (psycopg2)."""
-        url = self.database_url
-        for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
-            if url.startswith(prefix):
-                return "postgresql+psycopg2://" + url[len(prefix) :]
-        return url
+        return "postgresql+psycopg2://" + self.database_url.split("://", 1)[1]
+
+
+def setting_errors(error: ValidationError) -> list[str]:
+    """One line per bad setting, named as the environment variables an operator may set."""
+    lines = []
+    for problem in error.errors():
+        if problem["type"] == "default_factory_not_called":
+            continue  # a consequence of another field's error, listed on its own
+        name = str(problem["loc"][0]) if problem["loc"] else "settings"
+        lines.append(f"{_VARIABLES.get(name, name)}: {problem['msg']} (got {problem['input']!r})")
+    return lines
+
+
+def _variables() -> dict[str, str]:
+    """Field names and aliases → the variables that set the field ("PHANANH_PORT or PORT")."""
+    found = {}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        names = ([str(choice) for choice in alias.choices] if isinstance(alias, AliasChoices)
+                 else [f"PHANANH_{field.upper()}"])
+        for key in (field, *names):
+            found[key] = " or ".join(names)
+    return found
+
+
+_VARIABLES = _variables()
 
 
 @lru_cache

@@ -7,6 +7,7 @@ import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 
 from cli.accounts import tokens_app, users_app, workflow_app
 from cli.boundaries import boundaries_app
@@ -15,7 +16,7 @@ from cli.export import export_cmd
 from db.engine import get_engine
 from demo import seed as demo_seed
 from geo.boundaries import BoundaryFile, import_boundaries
-from settings import get_settings
+from settings import get_settings, setting_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 app = typer.Typer(help="phananh: citizen reports on a city, on PostGIS.", no_args_is_help=True,
@@ -27,6 +28,18 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(boundaries_app, name="boundaries")
+
+
+@app.callback()
+def check_settings() -> None:
+    """Stop before any work when a setting is out of bounds, naming the variable to fix."""
+    try:
+        get_settings()
+    except ValidationError as error:
+        console.print("[red]Invalid settings:[/red]")
+        for line in setting_errors(error):
+            console.print(f"  {line}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -112,10 +125,13 @@ def seed_demo_cmd(
 @app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int | None = typer.Option(
+        None, min=1, max=65_535, show_default=False,
+        help="Port to listen on (default: PHANANH_PORT, else PORT, else 8000)."),
     workers: int = typer.Option(1, help="Worker processes."),
 ) -> None:
     """Serve the API (GraphQL at /graphql)."""
+    port = port or get_settings().port
     console.print(f"Serving on http://{host}:{port}/graphql")
     uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info")

@@ -27,6 +27,10 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
 )
+# Every error body (errors.error_response): OGC API – Features Part 1's exception.yaml.
+EXCEPTION_CONTENT = {JSON: {"schema": {
+    "type": "object", "required": ["code"],
+    "properties": {"code": {"type": "string"}, "description": {"type": "string"}}}}}
 _SCHEMA_TYPES = {"string": "string", "integer": "integer", "number": "number"}
 
 
@@ -141,8 +145,8 @@ def openapi(base: str, layers: Iterable[Layer], settings: Settings) -> dict[str,
     def get(summary: str, media_type: str, parameters: list[dict[str, Any]] | None = None
             ) -> dict[str, Any]:
         responses = {"200": {"description": summary, "content": {media_type: {}}},
-                     "400": {"description": "Bad request: a JSON body with a `code`."},
-                     "404": {"description": "Not found: a JSON body with a `code`."}}
+                     "400": {"description": "Bad request.", "content": EXCEPTION_CONTENT},
+                     "404": {"description": "Not found.", "content": EXCEPTION_CONTENT}}
         return {"get": {"summary": summary, "parameters": parameters or [],
                         "responses": responses}}
 

@@ -1,17 +1,17 @@
 """HTTP for the layers: vector tiles, TileJSON, OGC API – Features and exports.
 
-Every failure leaves as JSON with a stable ``code`` (400 for bad input, 404 for unknown layers
-or features, 500 with no detail for anything unexpected). Tiles and TileJSON carry a strong ETag
+Failures are raised as :class:`PhananhError`; the application's error handlers (``errors.py``)
+answer them in the one HTTP error shape (400 for bad input, 404 for unknown layers or features,
+500 with no detail for anything unexpected). Tiles and TileJSON carry a strong ETag
 derived from the layer's data version and answer ``If-None-Match`` with 304; encoded tiles are
 also kept in an in-process LRU keyed by that ETag. A tile costs one statement: it reads the
 data version and makes the tile only when the data changed since the version answered from.
 """
 
 import json
-import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,10 +35,7 @@ from layers.tiles import Tile, parse_tile, render_tile, tilejson
 from layers.versions import Lru, data_version, dated, matches, snapshot, strong_etag, today
 from settings import Settings
 
-log = logging.getLogger("phananh.layers")
-
 MVT = "application/vnd.mapbox-vector-tile"
-Endpoint = Callable[[Request], Awaitable[Response]]
 ITEM_PARAMETERS = ("limit", "after", "f")
 
 
@@ -58,27 +55,7 @@ def layer_routes(settings: Settings, engine: Engine, tile_engine: Engine) -> lis
         "/ogc/collections/{layer}/items": layers.items,
         "/ogc/collections/{layer}/items/{fid}": layers.item,
     }
-    return [Route(path, json_errors(endpoint), methods=["GET"])
-            for path, endpoint in routes.items()]
-
-
-def json_errors(endpoint: Endpoint) -> Endpoint:
-    """Expected errors as coded JSON; anything else logged and masked as INTERNAL_ERROR."""
-
-    async def guarded(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except PhananhError as exc:
-            status = 404 if exc.code is ErrorCode.NOT_FOUND else 400
-            return JSONResponse({"description": exc.message, **exc.extensions},
-                                status_code=status)
-        except Exception:
-            log.exception("unexpected error serving %s", request.url.path)
-            return JSONResponse({"code": str(ErrorCode.INTERNAL_ERROR),
-                                 "description": "Unexpected error."}, status_code=500)
-
-    guarded.__name__ = endpoint.__name__
-    return guarded
+    return [Route(path, endpoint, methods=["GET"]) for path, endpoint in routes.items()]
 
 
 class LayerService:

@@ -30,15 +30,14 @@ from db.engine import make_engine
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import generate_complaints
 from demo.seed import seed_boundaries, seed_complaints
-from settings import LOCAL_CLUSTER_URL, Settings
+from settings import Settings
 
 DEMO_COMPLAINTS = 3_000
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
 
 def _server_url() -> Any:
-    return make_url(Settings(database_url=os.environ.get("DATABASE_URL", LOCAL_CLUSTER_URL))
-                    .sqlalchemy_url)
+    return make_url(Settings().sqlalchemy_url)
 
 
 def _admin(sql: str) -> None:

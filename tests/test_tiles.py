@@ -290,7 +290,10 @@ def test_unexpected_errors_are_masked(client: TestClient, monkeypatch: pytest.Mo
         raise RuntimeError('relation "complaint" leaked SELECT reporter_phone')
 
     monkeypatch.setattr("layers.routes.render_tile", broken)
-    response = client.get("/tiles/complaints/0/0/0.mvt?status=CLOSED")
+    # The application's handler answers, then Starlette raises the error again for the server
+    # to log (no lifespan: the session's engine stays open).
+    masked = TestClient(client.app, raise_server_exceptions=False)
+    response = masked.get("/tiles/complaints/0/0/0.mvt?status=CLOSED")
     assert response.status_code == 500
     assert response.json() == {"code": "INTERNAL_ERROR", "description": "Unexpected error."}
 
