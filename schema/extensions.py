@@ -10,7 +10,7 @@ measure is refused as fast as it is parsed.
 """
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -101,6 +101,21 @@ def shape_errors(operation: OperationDefinitionNode, depth: Depth, aliases: Alia
     return errors
 
 
+class FailClosedAuth(SchemaExtension):
+    """A presented token that does not verify (malformed, forged, expired, revoked, a disabled
+    account) refuses the whole operation with UNAUTHENTICATED. Treating the caller as anonymous
+    instead would let a citizen's submission succeed without its owner, and hide the failure
+    from the client that should sign in again."""
+
+    def on_execute(self) -> Iterator[None]:
+        run = self.execution_context
+        reason = getattr(run.context, "auth_error", None)
+        if reason:
+            refusal = PhananhError(ErrorCode.UNAUTHENTICATED, f"Sign in again: {reason}")
+            run.result = ExecutionResult(data=None, errors=[coded(refusal)])
+        yield
+
+
 class CostBudget(SchemaExtension):
     """Refuses an operation whose estimated cost is over the caller's budget, before any
     resolver runs: the answer is then the error alone, with the estimate and the budget."""
@@ -113,7 +128,8 @@ class CostBudget(SchemaExtension):
         run = self.execution_context
         document, context = run.graphql_document, run.context
         operation = get_operation_ast(document, run.operation_name) if document else None
-        if operation is not None and context is not None:  # None: run outside the app
+        refused = run.result is not None  # by an extension before this one
+        if operation is not None and context is not None and not refused:  # None: outside the app
             cost = await request_cost(run.schema._schema, document, operation, run.variables,
                                       self.settings, context.engine, self.facts)
             budget = budget_for(context.principal, self.settings)
@@ -129,6 +145,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ShapeLimits(settings.max_query_depth, settings.max_aliases),
+        FailClosedAuth,
         lambda: CostBudget(settings, facts),
         CodedErrors,
     ]

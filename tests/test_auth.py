@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 from app import create_app
 from auth.tokens import signing_secret
 from settings import Settings
-from tests.conftest import Accounts, GraphQLClient, new_complaint, phananh
+from tests.conftest import Accounts, Demo, GraphQLClient, new_complaint, phananh
 
 ME = "{ me { username role wardCodes districtCodes } }"
 ASSIGN = "mutation($id: ID!) { assignComplaint(id: $id, expectedVersion: 1) { status } }"
@@ -41,7 +41,7 @@ def test_cli_account_and_token_lifecycle(gql: GraphQLClient, settings: Settings,
     body = gql(ASSIGN, {"id": cid}, headers=bearer(token))
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "revoked" in body["errors"][0]["message"]
-    assert gql(ME, headers=bearer(token))["data"]["me"] is None
+    assert gql(ME, headers=bearer(token))["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
     second = phananh(settings.database_url, "tokens", "issue", "le.officer").stdout.strip()
     assert gql(ME, headers=bearer(second))["data"]["me"]["username"] == "le.officer"
@@ -100,6 +100,41 @@ def test_forged_expired_and_malformed_tokens(gql: GraphQLClient, engine: Engine,
     assert gql(ASSIGN, {"id": cid})["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) { id } }"""
+
+
+def test_tokens_that_do_not_verify_fail_closed(gql: GraphQLClient, engine: Engine,
+                                               settings: Settings, accounts: Accounts,
+                                               demo: Demo) -> None:
+    """A presented token that does not verify is never taken as anonymous: a public query and a
+    submission are refused, and nothing is stored (a revoked citizen's report would otherwise
+    be filed without its owner)."""
+    revoked = phananh(settings.database_url, "tokens", "issue", "test-reporter").stdout.strip()
+    assert phananh(settings.database_url, "tokens", "revoke", revoked).returncode == 0
+    point = demo.areas("demo-2025", "ward")[3].geometry.representative_point()
+    cases = {
+        "revoked": bearer(revoked),
+        "expired": bearer(resigned(engine, accounts, exp=an_hour_ago())),
+        "forged": bearer(resigned(engine, accounts,
+                                  secret="not-the-secret-but-long-enough-for-hs256!")),
+        "malformed": bearer("not-a-token"),
+        "not bearer": {"Authorization": f"Basic {accounts.tokens['reporter']}"},
+    }
+    for kind, headers in cases.items():
+        key = f"fail-closed-{kind}"
+        submission = {"i": {"categoryCode": "environment.waste", "description": "Rác thải",
+                            "lon": point.x, "lat": point.y, "idempotencyKey": key}}
+        for query, variables in (("{ categories { code } }", None), (SUBMIT, submission)):
+            body = gql(query, variables, headers=headers)
+            assert body["data"] is None, (kind, body)
+            assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", (kind, body)
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT count(*) FROM complaint "
+                                       "WHERE idempotency_key = :k"), {"k": key}).scalar_one()
+        assert stored == 0, kind
+    assert gql.data("{ categories { code } }")["categories"]  # no header: anonymous, as before
+
+
 def test_a_refusal_message_belongs_to_its_own_request(gql: GraphQLClient, engine: Engine,
                                                       accounts: Accounts) -> None:
     """Strawberry shares a field's permission among requests: one caller's expired token must
@@ -107,7 +142,7 @@ def test_a_refusal_message_belongs_to_its_own_request(gql: GraphQLClient, engine
     cid = new_complaint(engine, accounts.ward)
     expired_token = resigned(engine, accounts, exp=an_hour_ago())
     expired = gql(ASSIGN, {"id": cid}, headers=bearer(expired_token))
-    assert expired["errors"][0]["message"] == "Sign in first: The token has expired."
+    assert expired["errors"][0]["message"] == "Sign in again: The token has expired."
     anonymous = gql(ASSIGN, {"id": cid})["errors"][0]
     assert anonymous["extensions"]["code"] == "UNAUTHENTICATED"
     assert anonymous["message"] == "Sign in first: send 'Authorization: Bearer <token>'."
