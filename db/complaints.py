@@ -7,10 +7,11 @@ the same thing everywhere. Only public columns are ever selected here.
 
 import base64
 import json
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -155,13 +156,12 @@ def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
             raise PhananhError(ErrorCode.BAD_INPUT, "Ordering by DISTANCE needs a `near` filter.")
         key = _distance(f.near)
         if after is not None:
-            distance, last_id = _decode_cursor(after)
+            distance, last_id = _decode_cursor(after, Order.DISTANCE)
             query = query.where(or_(key > distance, and_(key == distance, c.id > last_id)))
         query = query.order_by(key, c.id)
     else:
         if after is not None:
-            created, last_id = _decode_cursor(after)
-            created_at = datetime.fromisoformat(str(created))
+            created_at, last_id = _decode_cursor(after, Order.CREATED_AT)
             query = query.where(or_(c.created_at < created_at,
                                     and_(c.created_at == created_at, c.id < last_id)))
         query = query.order_by(c.created_at.desc(), c.id.desc())
@@ -230,12 +230,22 @@ def _encode_cursor(key: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([key, row_id]).encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[Any, int]:
+def _decode_cursor(cursor: str, order: Order) -> tuple[Any, int]:
+    """The (key, id) of a cursor this API issued for ``order``; anything else, forged or from
+    another order, is BAD_CURSOR before it reaches SQL (where it would fail as a type error)."""
     try:
         key, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(row_id, int) or not isinstance(key, (str, float, int)):
+        if type(row_id) is not int or not 0 < row_id < 2**63:
             raise ValueError
-        return key, row_id
-    except (ValueError, TypeError):
+        if order is Order.DISTANCE:
+            if type(key) not in (int, float) or not 0 <= key < math.inf:
+                raise ValueError
+            return float(key), row_id
+        created_at = datetime.fromisoformat(key)
+        if created_at.tzinfo is None:
+            raise ValueError
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 allows.
+        return created_at.astimezone(UTC), row_id
+    except (ValueError, TypeError, OverflowError):
         raise PhananhError(ErrorCode.BAD_CURSOR,
                            "The `after` cursor is not one this API returned.") from None

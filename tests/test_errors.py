@@ -1,6 +1,7 @@
 """Every error code the API promises, each from a real request; nothing leaks, nothing is lost."""
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -83,6 +84,40 @@ def test_batch_over_the_maximum(gql: GraphQLClient) -> None:
     error = first_error(gql, "query($p: [PointInput!]!) { jurisdictions(points: $p) "
                              "{ ward { code } } }", {"p": points})
     assert error["extensions"]["code"] == "BATCH_TOO_LARGE"
+
+
+PAGE = "query($f: ComplaintFilter, $after: String, $o: ComplaintOrder) " \
+       "{ complaints(filter: $f, first: 5, after: $after, orderBy: $o) { edges { node { id } } } }"
+
+
+def _cursor(*values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode()
+
+
+def test_forged_cursors_are_bad_cursors(gql: GraphQLClient, demo: Demo) -> None:
+    """Cursors are opaque: anything this API did not issue for the order asked is BAD_CURSOR,
+    never a type or range error from the database (INTERNAL_ERROR)."""
+    c = demo.outline.centroid
+    near = {"f": {"near": {"lon": c.x, "lat": c.y, "radiusM": 5000}}, "o": "DISTANCE"}
+    forged_by_order = {
+        "CREATED_AT": [_cursor("yesterday", 1), _cursor(12.5, 1), _cursor("2026-01-01T00:00:00", 1),
+                       _cursor("2026-01-01T00:00:00+07:00", 2**63), _cursor(None, 1),
+                       _cursor("2026-01-01T00:00:00+07:00", True), _cursor([1], {}),
+                       base64.urlsafe_b64encode(b"[1, 2, 3]").decode(), "AAAA", "%%%"],
+        "DISTANCE": [_cursor("2026-01-01T00:00:00+07:00", 1), _cursor(-1, 1), _cursor(1e400, 1),
+                     _cursor(12.5, -3), _cursor(12.5, 1.5), _cursor(True, 1)],
+    }
+    for order, forged in forged_by_order.items():
+        variables = near if order == "DISTANCE" else {"o": order}
+        for cursor in forged:
+            error = first_error(gql, PAGE, {**variables, "after": cursor})
+            assert error["extensions"]["code"] == "BAD_CURSOR", (order, cursor, error)
+    # Far-off but well-formed keys are cursors like any other: an empty page, no error.
+    for key in ("0001-01-01T00:00:00-23:59", "9999-12-31T23:59:59+00:00"):
+        body = gql(PAGE, {"o": "CREATED_AT", "after": _cursor(key, 1)})
+        assert "errors" not in body, (key, body)
+    assert first_error(gql, PAGE, {"o": "CREATED_AT", "after": _cursor(
+        "0001-01-01T00:00:00+14:00", 1)})["extensions"]["code"] == "BAD_CURSOR"  # before year 1
 
 
 def test_bad_cursor_and_bad_inputs(gql: GraphQLClient, demo: Demo) -> None:
