@@ -54,6 +54,24 @@ def events_for(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
         {"ids": list(complaint_ids)}))
 
 
+def duplicate_root(conn: Connection, complaint_id: int) -> int:
+    """The complaint at the end of ``complaint_id``'s duplicate-of chain (itself if it is not a
+    duplicate).
+
+    Markings point at the root, and pointing at it takes the foreign key's KEY SHARE lock on it
+    until commit; marking the root itself needs its row FOR UPDATE and so waits, then reads the
+    committed chain. Two opposite markings therefore cannot both pass the cycle check."""
+    return conn.execute(text("""
+        WITH RECURSIVE chain(id, duplicate_of, depth) AS (
+            SELECT id, duplicate_of, 0 FROM complaint WHERE id = :id
+            UNION ALL
+            SELECT c.id, c.duplicate_of, chain.depth + 1
+            FROM chain JOIN complaint c ON c.id = chain.duplicate_of
+            WHERE chain.depth < 1000
+        )
+        SELECT id FROM chain ORDER BY depth DESC LIMIT 1"""), {"id": complaint_id}).scalar_one()
+
+
 def complaint_id(conn: Connection, public_id: str) -> int | None:
     return conn.execute(select(complaint.c.id).where(complaint.c.public_id == public_id)).scalar()
 

@@ -1,11 +1,16 @@
 """The complaint workflow end to end: states, history, concurrency, windows, rerouting."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 
+from auth.users import load_principal
+from errors import ErrorCode, PhananhError
 from tests.conftest import Accounts, GraphQLClient, new_complaint, phananh
+from workflow import service
 
 VIEW = """query($id: ID!) { complaint(id: $id) { status version firstActionAt resolvedAt
   rating duplicateOf rejectionReason ward { code } overdue dueAt expectedDatetime
@@ -142,6 +147,54 @@ def test_duplicates_and_assignees(gql: GraphQLClient, engine: Engine,
                     assignee="test-ward_out")) == "BAD_INPUT"  # no jurisdiction there
     assert ok(as_(gql, accounts, "district_in", ASSIGN, id=other, v=1,
                   assignee="test-ward_in"))["assignComplaint"]["status"] == "ASSIGNED"
+
+
+MARK = """mutation($id: ID!, $of: ID!) { markDuplicate(id: $id, of: $of,
+    expectedVersion: 1) { duplicateOf } }"""
+
+
+def _duplicate_of(engine: Engine, public_ids: list[str]) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text("""
+            SELECT c.public_id, o.public_id FROM complaint c
+            LEFT JOIN complaint o ON o.id = c.duplicate_of WHERE c.public_id = ANY(:ids)"""),
+            {"ids": public_ids}).all())
+
+
+def test_duplicate_chains_resolve_to_one_root(gql: GraphQLClient, engine: Engine,
+                                              accounts: Accounts) -> None:
+    a, b, c = (new_complaint(engine, accounts.ward) for _ in range(3))
+    assert ok(as_(gql, accounts, "ward_in", MARK, id=a, of=b))["markDuplicate"] == \
+        {"duplicateOf": b}
+    assert code(as_(gql, accounts, "ward_in", MARK, id=b, of=a)) == "BAD_INPUT"  # a cycle
+    # c names a, a duplicate of b: c points at b, the root.
+    assert ok(as_(gql, accounts, "ward_in", MARK, id=c, of=a))["markDuplicate"] == \
+        {"duplicateOf": b}
+    assert _duplicate_of(engine, [a, b, c]) == {a: b, b: None, c: b}
+
+
+def test_concurrent_opposite_markings_make_no_cycle(engine: Engine, accounts: Accounts) -> None:
+    """Two officials at once: A as a duplicate of B (not yet committed) and B as a duplicate of
+    A. The second waits for the first and is refused; without serialization it would read the
+    chain before the first commits and close a cycle."""
+    a, b = new_complaint(engine, accounts.ward), new_complaint(engine, accounts.ward)
+    with engine.connect() as conn:
+        official = load_principal(conn, username="test-ward_in")
+
+    def mark(public_id: str, original: str) -> None:
+        with engine.begin() as conn:
+            service.mark_duplicate(conn, official, public_id, original, 1, None)
+
+    with engine.connect() as first, first.begin() as pending:
+        service.mark_duplicate(first, official, a, b, 1, None)  # A → B, uncommitted
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            second = pool.submit(mark, b, a)  # B → A, meanwhile
+            time.sleep(0.5)  # let it reach the chain (no assertion on time)
+            pending.commit()
+            with pytest.raises(PhananhError) as refused:
+                second.result(timeout=30)
+    assert refused.value.code is ErrorCode.BAD_INPUT
+    assert _duplicate_of(engine, [a, b]) == {a: b, b: None}
 
 
 def test_overdue_field_and_filter_match_the_table(gql: GraphQLClient, engine: Engine,

@@ -147,13 +147,20 @@ def assign(conn: Connection, principal: Principal, public_id: str, expected_vers
 
 def mark_duplicate(conn: Connection, principal: Principal, public_id: str, original: str,
                    expected_version: int, note: str | None) -> None:
+    """Mark a complaint a duplicate of another; it points at that one's root (the end of its
+    own duplicate chain), and a marking that would close a cycle is refused."""
     if original == public_id:
         raise PhananhError(ErrorCode.BAD_INPUT, "A complaint cannot duplicate itself.")
     row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
     original_id = sql.complaint_id(conn, original)
     if original_id is None:
         raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {original!r}.")
-    move(conn, principal, row, Status.DUPLICATE, {"duplicate_of": original_id}, note,
+    # Point at the chain's root, so every chain is one step and no marking closes a cycle.
+    root = sql.duplicate_root(conn, original_id)
+    if root == row.id:
+        raise PhananhError(ErrorCode.BAD_INPUT, f"{original} is already a duplicate of "
+                                                f"{public_id}: that would make a cycle.")
+    move(conn, principal, row, Status.DUPLICATE, {"duplicate_of": root}, note,
          {"original": original})
 
 
