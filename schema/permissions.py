@@ -11,18 +11,17 @@ from errors import ErrorCode, PhananhError
 
 
 class SignedIn(BasePermission):
-    """Refuses anonymous callers, saying why a presented token was not accepted.
+    """Refuses anonymous callers. (A caller whose token did not verify never gets this far:
+    ``schema.extensions.FailClosedAuth`` refuses the whole operation with the reason.)
 
     Strawberry shares one permission instance per field among all requests, so nothing about
-    one request may be stored on it: the refusal is raised here, its message built from this
-    request's context, instead of being left in ``self.message`` for the next caller to see.
+    one request may be stored on it: the refusal is raised here, never left in ``self.message``.
     """
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        context = info.context
-        if context.principal is None:
-            reason = context.auth_error or "send 'Authorization: Bearer <token>'."
-            raise PhananhError(ErrorCode.UNAUTHENTICATED, f"Sign in first: {reason}")
+        if info.context.principal is None:
+            raise PhananhError(ErrorCode.UNAUTHENTICATED,
+                               "Sign in first: send 'Authorization: Bearer <token>'.")
         return True
 
 
