@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from auth.principal import Principal
 from db import complaints as complaint_sql
 from db.engine import write
-from errors import ErrorCode, PhananhError
+from schema.inputs import clean_text
 from schema.permissions import OfficialsOnly, ReportersAndOfficials, ReportersOnly, SignedIn
 from schema.types import Complaint, ComplaintStatus, Ctx, Rating
 from schema.workflow import WORKFLOW, RejectionReason, Workflow
@@ -72,7 +72,7 @@ class WorkflowMutation:
                                assignee: str | None = None,
                                note: str | None = None) -> Complaint:
         return await act(info, id, lambda conn, p: service.assign(
-            conn, p, str(id), expected_version, assignee, note))
+            conn, p, str(id), expected_version, assignee, _note(note)))
 
     @strawberry.mutation(permission_classes=[SignedIn, ReportersAndOfficials],
                          description="Move a complaint on: officials to IN_PROGRESS, RESOLVED "
@@ -83,7 +83,7 @@ class WorkflowMutation:
                                    reason: RejectionReason | None = None) -> Complaint:
         window = timedelta(days=info.context.settings.reopen_window_days)
         return await act(info, id, lambda conn, p: service.transition(
-            conn, p, str(id), Status(to.value), expected_version, note,
+            conn, p, str(id), Status(to.value), expected_version, _note(note),
             reason.value if reason else None, window))
 
     @strawberry.mutation(permission_classes=OFFICIAL,
@@ -106,17 +106,16 @@ class WorkflowMutation:
     async def rate_complaint(self, info: Ctx, id: strawberry.ID, rating: Rating,
                              comment: str | None = None) -> Complaint:
         return await act(info, id, lambda conn, p: service.rate(
-            conn, p, str(id), rating.value, _note(comment) if comment else None))
+            conn, p, str(id), rating.value, _note(comment)))
 
     @strawberry.mutation(permission_classes=OFFICIAL,
                          description="Close a complaint as a duplicate of another (`of`).")
     async def mark_duplicate(self, info: Ctx, id: strawberry.ID, of: strawberry.ID,
                              expected_version: int, note: str | None = None) -> Complaint:
         return await act(info, id, lambda conn, p: service.mark_duplicate(
-            conn, p, str(id), str(of), expected_version, note))
+            conn, p, str(id), str(of), expected_version, _note(note)))
 
 
-def _note(text: str) -> str:
-    if not 1 <= len(text.strip()) <= 5_000:
-        raise PhananhError(ErrorCode.BAD_INPUT, "A note is 1 to 5,000 characters.")
-    return text.strip()
+def _note(text: str | None) -> str | None:
+    """A note as stored: stripped, 1 to 5,000 characters (None: no note)."""
+    return clean_text("note", text, 1, 5_000)

@@ -117,3 +117,20 @@ def test_the_submission_service_routes_without_graphql(engine: Engine, demo: Dem
             submit(conn, refused)
         assert error.value.code == code
     assert error.value.extensions["swapped"] is True and "swapped" in error.value.message
+
+
+def test_text_limits_are_measured_on_what_is_stored(gql: GraphQLClient, engine: Engine,
+                                                    demo: Demo) -> None:
+    """An address of one letter and 1.9 MB of spaces passed a limit measured on the stripped
+    text and was stored raw: texts are stored as measured."""
+    point = demo.areas("demo-2025", "ward")[9].geometry.representative_point()
+    padded = {"categoryCode": "environment.waste", "description": "Rác" + " " * 100_000,
+              "lon": point.x, "lat": point.y, "address": "a" + " " * 100_000,
+              "channel": " web ", "reporter": {"name": "  Lan  "}}
+    complaint = gql.data(SUBMIT, {"i": padded})["submitComplaint"]
+    with engine.connect() as conn:
+        stored = conn.execute(text("""SELECT description, address, channel, reporter_name
+            FROM complaint WHERE public_id = :id"""), {"id": complaint["id"]}).one()
+    assert tuple(stored) == ("Rác", "a", "web", "Lan")
+    too_long = {**padded, "address": "a" * 501}
+    assert gql(SUBMIT, {"i": too_long})["errors"][0]["extensions"]["code"] == "BAD_INPUT"

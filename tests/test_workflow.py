@@ -240,3 +240,27 @@ def test_history_cannot_be_changed_through_the_api(gql: GraphQLClient) -> None:
     names = {m["name"] for m in mutations}
     assert not {n for n in names if "event" in n.lower() or "history" in n.lower()}
     assert not {n for n in names if n.lower().startswith(("delete", "update", "edit"))}
+
+
+def test_notes_have_a_limit_on_every_mutation(gql: GraphQLClient, engine: Engine,
+                                              accounts: Accounts) -> None:
+    """Officials' notes had none: a 1.5 MB note was stored and served to anonymous readers."""
+    cid = new_complaint(engine, accounts.ward)
+    long_note = "x" * 5_001
+    refused = [
+        ("mutation($id: ID!, $n: String) { assignComplaint(id: $id, expectedVersion: 1, "
+         "note: $n) { version } }"),
+        ("mutation($id: ID!, $n: String) { transitionComplaint(id: $id, to: RESOLVED, "
+         "expectedVersion: 1, note: $n) { version } }"),
+        ("mutation($id: ID!, $n: String!) { commentOnComplaint(id: $id, text: $n) "
+         "{ version } }"),
+    ]
+    for query in refused:
+        assert code(as_(gql, accounts, "ward_in", query, id=cid, n=long_note)) == "BAD_INPUT"
+    assigned = ok(as_(gql, accounts, "ward_in", refused[0], id=cid, n="  Đã nhận  "))
+    assert assigned["assignComplaint"]["version"] == 2
+    with engine.connect() as conn:
+        notes = conn.execute(text("""SELECT note FROM complaint_event e JOIN complaint c
+            ON c.id = e.complaint_id WHERE c.public_id = :id AND e.note IS NOT NULL"""),
+            {"id": cid}).scalars().all()
+    assert notes == ["Đã nhận"]
