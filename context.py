@@ -24,6 +24,7 @@ from auth.rate_limit import SubmissionLimits
 from db import areas
 from db import workflow as workflow_sql
 from db.engine import read
+from errors import PhananhError
 from settings import Settings
 
 
@@ -81,7 +82,7 @@ class Context:
     limits: SubmissionLimits
     request: HTTPConnection | None = None
     principal: Principal | None = None
-    auth_error: str | None = None  # why a presented token was not accepted
+    auth_error: PhananhError | None = None  # why a presented token was not accepted
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     loaders: Loaders = field(init=False)
 

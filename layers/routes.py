@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from db.engine import read, retrying
+from db.engine import Work, read, retrying
 from errors import ErrorCode, PhananhError
 from layers import ogc
 from layers.export import get_format, write_gpkg
@@ -99,8 +99,9 @@ class LayerService:
                                self.settings.tile_feature_cap)
 
         known, answer = self._known_answer(layer, etag_at, if_none_match)
-        version, body = retrying(self.tile_engine, render_tile, layer=layer, tile=tile,
-                                 query=query, cap=self.settings.tile_feature_cap, known=known)
+        version, body = retrying(self.tile_engine, render_tile, work=Work.TILE, layer=layer,
+                                 tile=tile, query=query, cap=self.settings.tile_feature_cap,
+                                 known=known)
         self.newest[layer.tables] = version
         etag = etag_at(version)
         if body is None:  # still at `known`
@@ -143,6 +144,10 @@ class LayerService:
     # Exports -----------------------------------------------------------------------------
 
     async def export(self, request: Request) -> Response:
+        """The layer as a file. Nothing is sent before the database has started answering (its
+        query runs before the first chunk), so a failure then is an error answer; a failure
+        midway aborts the transfer (no last chunk: the file is visibly cut, never silently
+        short)."""
         name = request.path_params["name"]
         layer_id, _, extension = name.rpartition(".")
         layer = get_layer(layer_id or name)
@@ -158,14 +163,16 @@ class LayerService:
         chunks = export_format.chunks
 
         def produce() -> Iterator[bytes]:
-            with snapshot(self.engine) as conn:
+            with snapshot(self.engine, Work.EXPORT) as conn:
                 yield from chunks(conn, layer, query, _ignore)
 
-        return StreamingResponse(_in_threads(produce()), media_type=export_format.media_type,
+        stream = produce()
+        first = await anyio.to_thread.run_sync(next, stream, b"")
+        return StreamingResponse(_in_threads(stream, first), media_type=export_format.media_type,
                                  headers=headers)
 
     def _write_gpkg(self, layer: Layer, query: LayerQuery, path: Path) -> None:
-        with snapshot(self.engine) as conn:
+        with snapshot(self.engine, Work.EXPORT) as conn:
             write_gpkg(conn, layer, query, path, _ignore)
 
     # OGC API – Features ------------------------------------------------------------------
@@ -261,11 +268,13 @@ class LayerService:
         return await anyio.to_thread.run_sync(compute)
 
 
-async def _in_threads(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
-    """Iterate a blocking generator in worker threads; close it (and its cursor) however the
-    response ends, a disconnected client included."""
+async def _in_threads(chunks: Generator[bytes, None, None],
+                      first: bytes = b"") -> AsyncIterator[bytes]:
+    """``first``, then the rest of a blocking generator, iterated in worker threads; close it
+    (and its cursor) however the response ends, a disconnected client included."""
     done = object()
     try:
+        yield first
         while (chunk := await anyio.to_thread.run_sync(next, chunks, done)) is not done:
             yield chunk  # type: ignore[misc]
     finally:

@@ -2,8 +2,9 @@
 spots and the city's KPIs. Every query takes the platform's complaint filter."""
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -15,7 +16,7 @@ from analytics.periods import CITY_TIME_ZONE, Period, calendar_for
 from analytics.stats_service import KpiStats
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
-from db.engine import read
+from db.engine import Work, read
 from errors import ErrorCode, PhananhError
 from geo.validation import check_bbox
 from schema.analytics import (
@@ -40,6 +41,13 @@ from schema.inputs import BBoxInput, ComplaintFilter
 from schema.types import Ctx
 
 CONFIDENCE_BINS = {90: 1, 95: 2, 99: 3}
+
+T = TypeVar("T")
+
+
+async def analysed(info: Ctx, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """``fn(conn, **kwargs)`` as an analysis: bounded by the analytics statement timeout."""
+    return await read(info.context.engine, fn, work=Work.ANALYTICS, **kwargs)
 
 
 def complaint_query(info: Ctx, filter: ComplaintFilter | None) -> ComplaintQuery:
@@ -111,7 +119,7 @@ class AnalyticsQuery:
                          generation: Generation = None,
                          filter: ComplaintFilter | None = None) -> AreaStats:
         query = complaint_query(info, filter)
-        counts = await read(info.context.engine, count_by_area, f=query, level=level.value,
+        counts = await analysed(info, count_by_area, f=query, level=level.value,
                             generation=generation)
         smoothed = smoothed_per_10k(counts)
         return AreaStats(level=level, areas=[AreaStat.from_result(c, smoothed.get(c.area_id))
@@ -125,7 +133,7 @@ class AnalyticsQuery:
                    generation: Generation = None,
                    filter: ComplaintFilter | None = None) -> Grid:
         query = narrowed_to_bbox(complaint_query(info, filter), bbox)
-        found = await read(info.context.engine, count_cells, f=query, shape=shape,
+        found = await analysed(info, count_cells, f=query, shape=shape,
                            size_m=cell_size_m, generation=generation,
                            max_cells=info.context.settings.max_grid_cells)
         cells = [GridCell.from_result(c) for c in found.cells] if found else []
@@ -139,7 +147,7 @@ class AnalyticsQuery:
         if not 1 <= top_categories <= 15:
             raise PhananhError(ErrorCode.BAD_INPUT, "topCategories must be between 1 and 15.")
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, find_clusters, f=query, eps_m=eps_m,
+        found = await analysed(info, find_clusters, f=query, eps_m=eps_m,
                            min_points=min_points, hull=hull, top_categories=top_categories,
                            max_points=info.context.settings.max_cluster_points)
         return Clusters(eps_m=eps_m, min_points=min_points, srid=found.srid, noise=found.noise,
@@ -155,7 +163,7 @@ class AnalyticsQuery:
                        fdr: bool = False, generation: Generation = None,
                        filter: ComplaintFilter | None = None) -> Hotspots:
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, space_time, f=query, unit=unit,
+        found = await analysed(info, space_time, f=query, unit=unit,
                            weights=weights(distance_band_m, k), calendar=None, fdr=fdr,
                            shape=shape, cell_size_m=cell_size_m, generation=generation,
                            max_units=info.context.settings.max_hotspot_units)
@@ -188,7 +196,7 @@ class AnalyticsQuery:
                               cell_size_m=cell_size_m, generation=generation,
                               max_units=settings.max_hotspot_units)
 
-        found = await read(info.context.engine, analyse)
+        found = await analysed(info, analyse)
         if found is None:
             return EmergingHotspots(period=period, steps=[], features=[])
         patterns = emerging(found, CONFIDENCE_BINS[confidence])

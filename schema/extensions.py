@@ -109,9 +109,11 @@ class FailClosedAuth(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         run = self.execution_context
-        reason = getattr(run.context, "auth_error", None)
-        if reason:
-            refusal = PhananhError(ErrorCode.UNAUTHENTICATED, f"Sign in again: {reason}")
+        failure = getattr(run.context, "auth_error", None)
+        if failure is not None:
+            refusal = (PhananhError(ErrorCode.UNAUTHENTICATED, f"Sign in again: {failure.message}")
+                       if failure.code is ErrorCode.UNAUTHENTICATED
+                       else failure)  # the database could not check the token: retryable
             run.result = ExecutionResult(data=None, errors=[coded(refusal)])
         yield
 
