@@ -12,7 +12,7 @@ from analytics.areas import count_by_area, smoothed_per_10k
 from analytics.clusters import find_clusters
 from analytics.grid import count_cells
 from analytics.hotspots import Weights, emerging, space_time
-from analytics.periods import CITY_TIME_ZONE, Period, calendar_for
+from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
 from analytics.stats_service import KpiStats
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
@@ -183,6 +183,7 @@ class AnalyticsQuery:
     ) -> EmergingHotspots:
         if confidence not in CONFIDENCE_BINS:
             raise PhananhError(ErrorCode.BAD_INPUT, "confidence must be 90, 95 or 99.")
+        check_time_zone(time_zone)
         query = complaint_query(info, filter)
         settings = info.context.settings
         spatial_weights = weights(distance_band_m, k)
