@@ -119,7 +119,7 @@ def choose(options: Mapping[str, T], name: str, code: ErrorCode, what: str) -> T
     try:
         return options[name]
     except KeyError:
-        raise PhananhError(code, f"No {what} {name!r}; {what}s: {', '.join(options)}.",
+        raise PhananhError(code, f"No {what} {quoted(name)}; {what}s: {', '.join(options)}.",
                            **{what: name}) from None
 
 

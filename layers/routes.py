@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Route
 
 from db.engine import Work, read, retrying
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 from layers import ogc
 from layers.export import get_format, write_gpkg
 from layers.features import count, extent, features_select, page_select
@@ -234,7 +234,7 @@ class LayerService:
 
         row = await anyio.to_thread.run_sync(find)
         if row is None:
-            raise PhananhError(ErrorCode.NOT_FOUND, f"No feature {fid!r} in {layer.id}.",
+            raise PhananhError(ErrorCode.NOT_FOUND, f"No feature {quoted(fid)} in {layer.id}.",
                                featureId=fid)
         base = _ogc_base(request)
         feature = json.loads(row.feature)

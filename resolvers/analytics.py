@@ -17,7 +17,7 @@ from analytics.stats_service import KpiStats
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
 from db.engine import Work, read
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 from geo.validation import check_bbox
 from schema.analytics import (
     AreaLevelChoice,
@@ -95,7 +95,8 @@ async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime
         elif "district" in levels:
             changes["district_codes"] = (area,)
         else:
-            raise PhananhError(ErrorCode.NOT_FOUND, f"No ward or district with code {area!r}.")
+            raise PhananhError(ErrorCode.NOT_FOUND,
+                               f"No ward or district with code {quoted(area)}.")
     return dataclasses.replace(query, **changes)
 
 
