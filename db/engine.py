@@ -16,7 +16,7 @@ Every request's work runs through :func:`connection` (or :func:`read`, :func:`wr
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -52,6 +52,7 @@ class Limits:
     session_ms: int  # what every session starts with
     by_work: Mapping[Work, int] = field(default_factory=dict)
     retry_after_s: int = 2
+    grace_s: float = 5.0  # waiting for a pooled connection, then for a new one
 
     @classmethod
     def of(cls, settings: Settings) -> "Limits":
@@ -60,7 +61,12 @@ class Limits:
             Work.ANALYTICS: settings.statement_timeout_analytics_ms,
             Work.EXPORT: settings.statement_timeout_export_ms,
             Work.TILE: settings.statement_timeout_tile_ms,
-        }, settings.retry_after_s)
+        }, settings.retry_after_s, settings.pool_timeout_s + settings.connect_timeout_s)
+
+    def deadline_s(self, work: Work) -> float:
+        """How long a request waits for ``work`` before giving up on the database: its
+        statement timeout and the grace, plus a second for the round trips."""
+        return self.by_work.get(work, self.session_ms) / 1000 + self.grace_s + 1
 
 
 def make_engine(url: str | URL, pool_size: int = 10, *, pre_ping: bool = True,
@@ -101,8 +107,7 @@ def service_engine(settings: Settings, url: str | URL | None = None, *, pre_ping
                          "statement_timeout": str(limits.by_work[work])},
         connect_timeout_s=settings.connect_timeout_s, pool_timeout_s=settings.pool_timeout_s,
         **options)
-    return with_limits(engine, Limits(limits.by_work[work], limits.by_work,
-                                      limits.retry_after_s))
+    return with_limits(engine, replace(limits, session_ms=limits.by_work[work]))
 
 
 def with_limits(engine: Engine, limits: Limits) -> Engine:
@@ -190,26 +195,43 @@ def get_engine() -> Engine:
                        connect_timeout_s=settings.connect_timeout_s)
 
 
+async def in_thread(engine: Engine, work: Work, fn: Callable[..., T], /, *args: Any) -> T:
+    """``fn(*args)``, database work on ``engine``, in a worker thread (psycopg2 blocks), given up
+    on after the work's deadline (:meth:`Limits.deadline_s`) with SERVICE_UNAVAILABLE. A running
+    database stops a statement itself, at its timeout; the deadline bounds the wait on one
+    that cannot (frozen, or behind a network that drops packets). The abandoned thread ends
+    when the database answers again."""
+    limits = limits_of(engine)
+    if limits is None:
+        return await anyio.to_thread.run_sync(fn, *args)
+    with anyio.move_on_after(limits.deadline_s(work)):
+        return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+    raise PhananhError(ErrorCode.SERVICE_UNAVAILABLE,
+                       f"The database does not answer; try again in {limits.retry_after_s} s.",
+                       retryAfter=limits.retry_after_s)
+
+
 async def read(engine: Engine, fn: Callable[..., T], /, work: Work = Work.READ,
                **kwargs: Any) -> T:
-    """``fn(conn, **kwargs)`` on a pooled connection for ``work``, in a worker thread (psycopg2
-    blocks). Arguments go by name, so a call with many of them still says which is which."""
+    """``fn(conn, **kwargs)`` on a pooled connection for ``work``, in a worker thread.
+    Arguments go by name, so a call with many of them still says which is which."""
 
     def run() -> T:
         with connection(engine, work) as conn:
             return fn(conn, **kwargs)
 
-    return await anyio.to_thread.run_sync(run)
+    return await in_thread(engine, work, run)
 
 
 async def write(engine: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """Like :func:`read`, inside a transaction committed when ``fn`` returns."""
+    """Like :func:`read`, inside a transaction committed when ``fn`` returns. A write given up
+    on may still commit: clients repeat it with its idempotency key."""
 
     def run() -> T:
         with connection(engine, begin=True) as conn:
             return fn(conn, **kwargs)
 
-    return await anyio.to_thread.run_sync(run)
+    return await in_thread(engine, Work.READ, run)
 
 
 def database_answers(url: URL, timeout_s: float) -> bool:

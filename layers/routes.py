@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from db.engine import Work, read, retrying
+from db.engine import Work, in_thread, read, retrying
 from errors import ErrorCode, PhananhError, quoted
 from layers import ogc
 from layers.export import get_format, write_gpkg
@@ -75,8 +75,8 @@ class LayerService:
         layer = get_layer(request.path_params["layer"])
         tile = parse_tile(*(request.path_params[k] for k in ("z", "x", "y")))
         query = layer.parse(request.query_params.multi_items())
-        etag, body = await anyio.to_thread.run_sync(
-            self._tile, layer, tile, query, request.headers.get("if-none-match"))
+        etag, body = await in_thread(self.tile_engine, Work.TILE, self._tile, layer, tile,
+                                     query, request.headers.get("if-none-match"))
         headers = self._cache_headers(etag)
         if body is None:
             return Response(status_code=304, headers=headers)
@@ -157,7 +157,7 @@ class LayerService:
         if export_format.chunks is None:
             folder = Path(tempfile.mkdtemp(prefix="phananh-export-"))
             path = folder / f"{layer.id}.gpkg"
-            await anyio.to_thread.run_sync(self._write_gpkg, layer, query, path)
+            await in_thread(self.engine, Work.EXPORT, self._write_gpkg, layer, query, path)
             return FileResponse(path, media_type=export_format.media_type, headers=headers,
                                 background=BackgroundTask(shutil.rmtree, folder, True))
         chunks = export_format.chunks
@@ -167,9 +167,9 @@ class LayerService:
                 yield from chunks(conn, layer, query, _ignore)
 
         stream = produce()
-        first = await anyio.to_thread.run_sync(next, stream, b"")
-        return StreamingResponse(_in_threads(stream, first), media_type=export_format.media_type,
-                                 headers=headers)
+        first = await in_thread(self.engine, Work.EXPORT, next, stream, b"")
+        return StreamingResponse(_in_threads(self.engine, stream, first),
+                                 media_type=export_format.media_type, headers=headers)
 
     def _write_gpkg(self, layer: Layer, query: LayerQuery, path: Path) -> None:
         with snapshot(self.engine, Work.EXPORT) as conn:
@@ -217,7 +217,7 @@ class LayerService:
                 return matched, list(conn.execute(page_select(conn, layer, query, after,
                                                               limit)))
 
-        matched, rows = await anyio.to_thread.run_sync(page)
+        matched, rows = await in_thread(self.engine, Work.READ, page)
         next_after = rows[limit - 1].fid if len(rows) > limit else None
         body = ogc.items_page(layer, _ogc_base(request), params,
                               [row.feature for row in rows[:limit]], matched, next_after)
@@ -232,7 +232,7 @@ class LayerService:
             with snapshot(self.engine) as conn:
                 return conn.execute(features_select(conn, layer, LayerQuery(), fid)).first()
 
-        row = await anyio.to_thread.run_sync(find)
+        row = await in_thread(self.engine, Work.READ, find)
         if row is None:
             raise PhananhError(ErrorCode.NOT_FOUND, f"No feature {quoted(fid)} in {layer.id}.",
                                featureId=fid)
@@ -265,17 +265,18 @@ class LayerService:
                     found[layer.id] = self.facts.through(key, lambda one=layer: extent(conn, one))
                 return found
 
-        return await anyio.to_thread.run_sync(compute)
+        return await in_thread(self.engine, Work.READ, compute)
 
 
-async def _in_threads(chunks: Generator[bytes, None, None],
+async def _in_threads(engine: Engine, chunks: Generator[bytes, None, None],
                       first: bytes = b"") -> AsyncIterator[bytes]:
-    """``first``, then the rest of a blocking generator, iterated in worker threads; close it
-    (and its cursor) however the response ends, a disconnected client included."""
+    """``first``, then the rest of a blocking generator of an export on ``engine``, iterated in
+    worker threads; close it (and its cursor) however the response ends, a disconnected client
+    included."""
     done = object()
     try:
         yield first
-        while (chunk := await anyio.to_thread.run_sync(next, chunks, done)) is not done:
+        while (chunk := await in_thread(engine, Work.EXPORT, next, chunks, done)) is not done:
             yield chunk  # type: ignore[misc]
     finally:
         with anyio.CancelScope(shield=True):
