@@ -9,7 +9,6 @@ Outside GraphQL every HTTP error body has one shape, OGC API – Features' excep
 :func:`error_response` builds it and :data:`EXCEPTION_HANDLERS` turns raised errors into it.
 """
 
-import re
 from enum import StrEnum
 from typing import Any
 
@@ -84,19 +83,6 @@ def quoted(value: object, limit: int = QUOTED_PREFIX) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}… ({len(text):,} characters)"
-
-
-_QUOTED_TEXT = re.compile(r"'((?:[^'\\]|\\.)*)'" + r'|"((?:[^"\\]|\\.)*)"')
-
-
-def shortened(message: str, limit: int = QUOTED_PREFIX) -> str:
-    """A message written by someone else (graphql-core's "found: '…'") with every quoted piece
-    of input cut as :func:`quoted` cuts it."""
-    def cut(match: re.Match[str]) -> str:
-        text = match.group(1) if match.group(1) is not None else match.group(2)
-        return match.group(0) if len(text) <= limit else quoted(text, limit)
-
-    return _QUOTED_TEXT.sub(cut, message)
 
 
 def retry_headers(retry_after: object) -> dict[str, str]:

@@ -245,7 +245,7 @@ def _decode_cursor(cursor: str, order: Order) -> tuple[Any, int]:
         created_at = datetime.fromisoformat(key)
         if created_at.tzinfo is None:
             raise ValueError
-        return utc_instant(created_at), row_id
+        return utc_instant(created_at, bounded=False), row_id
     except (ValueError, TypeError, OverflowError, PhananhError):
         raise PhananhError(ErrorCode.BAD_CURSOR,
                            "The `after` cursor is not one this API returned.") from None

@@ -5,7 +5,7 @@ ends of Python's range (years 1 and 9999) moving to UTC, adding the 1 µs that m
 half-open, or rounding to a period overflows. Every instant a client gives (GraphQL's
 ``DateTime``, OGC's ``datetime``, cursors) goes through :func:`utc_instant`, so each of these
 is a BAD_INPUT here rather than an unexpected error deeper down. (Messages do not repeat the
-value: graphql-core adds it, cut by ``errors.shortened``.)
+value: graphql-core adds it, cut to 240 characters by its ``inspect``.)
 """
 
 from datetime import UTC, datetime
@@ -16,13 +16,15 @@ EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # a day in: local midnights and period
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)  # exclusive: a year of periods and 1 µs to spare
 
 
-def utc_instant(value: datetime, what: str = "datetime") -> datetime:
-    """``value`` in UTC (without an offset, it is taken as UTC), or BAD_INPUT naming ``what``."""
+def utc_instant(value: datetime, what: str = "datetime", *, bounded: bool = True) -> datetime:
+    """``value`` in UTC (without an offset, it is taken as UTC), or BAD_INPUT naming ``what``.
+    ``bounded``: also within years 1 to 9998 (a value only compared, such as a cursor's key,
+    needs just to be in UTC)."""
     try:
         instant = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     except OverflowError:
         instant = None
-    if instant is None or not EARLIEST <= instant < LATEST:
+    if instant is None or (bounded and not EARLIEST <= instant < LATEST):
         raise PhananhError(ErrorCode.BAD_INPUT, f"{what} is out of range: instants run from "
                            f"{EARLIEST.isoformat()} to before {LATEST.isoformat()}.",
                            parameter=what)

@@ -29,7 +29,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
-from errors import ErrorCode, PhananhError, shortened
+from errors import ErrorCode, PhananhError
 from schema.cost import Aliases, Depth, FactsCache, budget_for, request_cost, too_costly
 from settings import Settings
 
@@ -47,10 +47,6 @@ class CodedErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=_lacks_code)
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        """Also cut the client's input that graphql-core's messages repeat ("found: …")."""
-        return [_shortened(error) for error in super()._process_errors(errors)]
-
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         # A syntax or validation error, or a variable that a built-in scalar refused: safe to show
         if error.original_error is None or isinstance(error.original_error, GraphQLError):
@@ -61,14 +57,6 @@ class CodedErrors(MaskErrors):
         log.error("unexpected error in %s", error.path, exc_info=error.original_error)
         return GraphQLError("Unexpected error.", error.nodes, error.source, error.positions,
                             error.path, extensions={"code": str(ErrorCode.INTERNAL_ERROR)})
-
-
-def _shortened(error: GraphQLError) -> GraphQLError:
-    message = shortened(error.message)
-    if message == error.message:
-        return error
-    return GraphQLError(message, error.nodes, error.source, error.positions, error.path,
-                        extensions=error.extensions)
 
 
 def _lacks_code(error: GraphQLError) -> bool:
