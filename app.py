@@ -26,7 +26,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from auth.rate_limit import SubmissionLimits
 from auth.tokens import authenticate
 from context import Context
-from db.engine import database_answers, read, service_engine
+from db.engine import answering_as, database_answers, read, service_engine
 from errors import (
     EXCEPTION_HANDLERS,
     RETRYABLE,
@@ -137,7 +137,7 @@ def map_routes(dist: Path = WEB_DIST) -> list[BaseRoute]:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     settings = settings or get_settings()
-    engine = engine or service_engine(settings)
+    engine = answering_as(engine, settings) if engine else service_engine(settings)
     tiles = tile_engine(engine.url, settings)
     graphql = GraphQLApp(settings, engine)
 

@@ -47,9 +47,11 @@ class Work(StrEnum):
 
 @dataclass(frozen=True)
 class Limits:
-    """The service's time limits, carried by its engine (as an execution option)."""
+    """The service's time limits, carried by its engine (as an execution option). Without
+    statement timeouts (``by_work`` empty: an engine the caller made) only ``retry_after_s``
+    applies."""
 
-    session_ms: int  # what every session starts with
+    session_ms: int | None  # what every session starts with
     by_work: Mapping[Work, int] = field(default_factory=dict)
     retry_after_s: int = 2
     grace_s: float = 5.0  # waiting for a pooled connection, then for a new one
@@ -63,10 +65,11 @@ class Limits:
             Work.TILE: settings.statement_timeout_tile_ms,
         }, settings.retry_after_s, settings.pool_timeout_s + settings.connect_timeout_s)
 
-    def deadline_s(self, work: Work) -> float:
+    def deadline_s(self, work: Work) -> float | None:
         """How long a request waits for ``work`` before giving up on the database: its
         statement timeout and the grace, plus a second for the round trips."""
-        return self.by_work.get(work, self.session_ms) / 1000 + self.grace_s + 1
+        timeout = self.by_work.get(work)
+        return None if timeout is None else timeout / 1000 + self.grace_s + 1
 
 
 def make_engine(url: str | URL, pool_size: int = 10, *, pre_ping: bool = True,
@@ -116,6 +119,14 @@ def with_limits(engine: Engine, limits: Limits) -> Engine:
     return engine.execution_options(phananh_limits=limits)
 
 
+def answering_as(engine: Engine, settings: Settings) -> Engine:
+    """``engine`` as the service uses it: a :func:`service_engine` as it is; another (made by
+    a caller, e.g. a test) keeps its own timeouts, but answers failures as ``settings`` say."""
+    if limits_of(engine) is not None:
+        return engine
+    return with_limits(engine, Limits(None, {}, settings.retry_after_s))
+
+
 def limits_of(engine: Engine) -> Limits | None:
     return engine.get_execution_options().get("phananh_limits")
 
@@ -133,7 +144,7 @@ def connection(engine: Engine, work: Work = Work.READ, *, begin: bool = False,
             conn = pooled.execution_options(**execution_options) if execution_options else pooled
             with conn.begin() if begin else _nothing():
                 timeout = limits.by_work.get(work) if limits else None
-                if timeout is not None and timeout != limits.session_ms:  # type: ignore[union-attr]
+                if timeout is not None and limits and timeout != limits.session_ms:
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout)}")
                 with cancellable(conn.connection.dbapi_connection):
                     yield conn
@@ -202,9 +213,10 @@ async def in_thread(engine: Engine, work: Work, fn: Callable[..., T], /, *args: 
     that cannot (frozen, or behind a network that drops packets). The abandoned thread ends
     when the database answers again."""
     limits = limits_of(engine)
-    if limits is None:
+    deadline = limits.deadline_s(work) if limits else None
+    if limits is None or deadline is None:
         return await anyio.to_thread.run_sync(fn, *args)
-    with anyio.move_on_after(limits.deadline_s(work)):
+    with anyio.move_on_after(deadline):
         return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
     raise PhananhError(ErrorCode.SERVICE_UNAVAILABLE,
                        f"The database does not answer; try again in {limits.retry_after_s} s.",

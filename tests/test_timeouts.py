@@ -173,7 +173,7 @@ def test_an_export_refuses_bad_filters_and_an_absent_database_before_its_headers
             response = read_all(sock)
             sock.close()
         head, _, body = response.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 503 ") and b"retry-after: 2" in head.lower()
+        assert head.startswith(b"HTTP/1.1 503 ") and b"retry-after: 3" in head.lower()
         assert orjson.loads(body)["code"] == "SERVICE_UNAVAILABLE"
     finally:
         engine.dispose()
@@ -231,3 +231,17 @@ def test_healthz_has_its_own_time_limit(limited: Settings) -> None:
             response = client.get("/healthz")
         engine.dispose()
     assert response.status_code == 503 and response.json()["code"] == "SERVICE_UNAVAILABLE"
+
+
+@pytest.mark.parametrize("kind", ["graphql", "export", "ogc", "tile"])
+def test_every_surface_says_503_with_retry_after_when_the_database_is_down(
+        kind: str, demo: Demo) -> None:
+    method, path, body = requests_for(demo)[kind]
+    dead = make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    with TestClient(create_app(Settings(retry_after_s=7), dead)) as client:
+        response = client.request(method, path, json=body)
+    dead.dispose()
+    assert response.status_code == 503 and response.headers["retry-after"] == "7"
+    answer = response.json()
+    code = answer["errors"][0]["extensions"]["code"] if kind == "graphql" else answer["code"]
+    assert code == "SERVICE_UNAVAILABLE"
