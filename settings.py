@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     statement_timeout_analytics_ms: int = Field(
         30_000, ge=100, le=3_600_000, description="Longest statement of an analysis.")
     statement_timeout_export_ms: int = Field(
-        300_000, ge=100, le=86_400_000, description="Longest statement of an export or an OGC "
-                                                    "page (a streamed export reads in batches).")
+        300_000, ge=100, le=86_400_000, description="Longest statement of an export (the "
+                                                    "query, then each batch read from it).")
     statement_timeout_tile_ms: int = Field(
         5_000, ge=100, le=3_600_000, description="Longest statement making a vector tile.")
     connect_timeout_s: int = Field(

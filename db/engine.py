@@ -15,7 +15,7 @@ Every request's work runs through :func:`connection` (or :func:`read`, :func:`wr
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
@@ -41,7 +41,7 @@ class Work(StrEnum):
 
     READ = "read"  # public reads, and the writes of ordinary requests
     ANALYTICS = "analytics"
-    EXPORT = "export"  # exports and OGC pages
+    EXPORT = "export"
     TILE = "tile"  # the tile engine's sessions (autocommit: set when they open)
 
 
@@ -142,7 +142,7 @@ def connection(engine: Engine, work: Work = Work.READ, *, begin: bool = False,
     try:
         with engine.connect() as pooled:
             conn = pooled.execution_options(**execution_options) if execution_options else pooled
-            with conn.begin() if begin else _nothing():
+            with conn.begin() if begin else nullcontext():
                 timeout = limits.by_work.get(work) if limits else None
                 if timeout is not None and limits and timeout != limits.session_ms:
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout)}")
@@ -152,16 +152,11 @@ def connection(engine: Engine, work: Work = Work.READ, *, begin: bool = False,
         raise unavailable(error, limits) from error
 
 
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
-
-
 def unavailable(error: Exception, limits: Limits | None) -> PhananhError:
     """The retryable error a client sees for a database failure: QUERY_TIMEOUT for a statement
     over its timeout, SERVICE_UNAVAILABLE for a database that is down, restarting or has no
     connection to spare (the pool's wait timed out)."""
-    retry_after = limits.retry_after_s if limits else 2
+    retry_after = (limits or Limits(None)).retry_after_s
     original = getattr(error, "orig", None)
     if isinstance(original, psycopg2.errors.QueryCanceled) and "timeout" in str(original):
         return PhananhError(ErrorCode.QUERY_TIMEOUT, "The request took too long and was "
