@@ -66,8 +66,8 @@ class CancelOnDisconnect:
     ``poll_s`` for a disconnect without blocking (as Starlette's ``Request.is_disconnected``
     does); a message taken that way is handed to the application when it next asks, so the
     check never steals its body (it is looked at only while statements run, when the body has
-    normally been read). A disconnect the application itself receives (a streaming
-    response listens for one) cancels too."""
+    normally been read). A disconnect the application itself receives (Starlette's streaming
+    response listens for one under ASGI before 2.4) cancels too."""
 
     def __init__(self, app: ASGIApp, poll_s: float = 0.2) -> None:
         self.app = app
