@@ -2,7 +2,9 @@
 
 Failures are raised as :class:`PhananhError`; the application's error handlers (``errors.py``)
 answer them in the one HTTP error shape (400 for bad input, 404 for unknown layers or features,
-500 with no detail for anything unexpected). Tiles and TileJSON carry a strong ETag
+503 with Retry-After when the database is down, busy or too slow, 500 with no detail for
+anything unexpected). Database work runs through ``db.engine.in_thread``, bounded by its kind's
+time limits. Tiles and TileJSON carry a strong ETag
 derived from the layer's data version and answer ``If-None-Match`` with 304; encoded tiles are
 also kept in an in-process LRU keyed by that ETag. A tile costs one statement: it reads the
 data version and makes the tile only when the data changed since the version answered from.
