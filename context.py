@@ -1,14 +1,15 @@
 """The request context: settings, the engine, the caller, and fresh DataLoaders.
 
 It sits on the bottom floor, beside ``settings`` and ``errors``: it imports only ``auth``,
-``db``, ``errors`` and ``settings``, so the GraphQL types (``schema/``) and the resolvers above them can
-both name it without an import circle. That is why the loaders return database rows (and plain
-values such as GeoJSON), and the schema types turn rows into GraphQL objects themselves.
+``db``, ``errors`` and ``settings``, so the GraphQL types (``schema/``) and the resolvers above
+them can both name it without an import circle. That is why the loaders return database rows
+(and plain values such as GeoJSON), and the schema types turn rows into GraphQL objects
+themselves.
 
 A context lives one request; so do its loaders' caches, so nobody ever sees another request's
 data. Whatever differs between requests (the caller, why a token was refused or could not be
-checked) is kept here,
-never on objects shared by every request, such as the schema's permission instances.
+checked) is kept here, never on objects shared by every request, such as the schema's
+permission instances.
 """
 
 from collections import defaultdict
