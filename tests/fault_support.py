@@ -2,6 +2,7 @@
 long migration), PostgreSQL's own view of who waits, and raw HTTP over a socket (to leave a
 request midway, or to see exactly how a response ends)."""
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -77,21 +78,23 @@ def send_request(base_url: str, method: str, path: str, body: Any = None,
 
 
 def read_all(sock: socket.socket, timeout: float = 30) -> bytes:
-    """Everything the server sends until it closes the connection."""
+    """Everything the server sends until it closes (or resets) the connection."""
     sock.settimeout(timeout)
     chunks = []
-    while data := sock.recv(65536):
-        chunks.append(data)
+    with contextlib.suppress(ConnectionResetError):
+        while data := sock.recv(65536):
+            chunks.append(data)
     return b"".join(chunks)
 
 
-def read_head(sock: socket.socket, timeout: float = 30) -> tuple[bytes, bytes]:
-    """(status line and headers, the body bytes already received)."""
+def read_head(sock: socket.socket, timeout: float = 30, body_bytes: int = 0
+              ) -> tuple[bytes, bytes]:
+    """(status line and headers, the body bytes received with them: at least ``body_bytes``)."""
     sock.settimeout(timeout)
     data = b""
-    while b"\r\n\r\n" not in data:
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < body_bytes:
         received = sock.recv(4096)
-        assert received, f"the connection closed before the headers: {data!r}"
+        assert received, f"the connection closed early: {data[:500]!r}"
         data += received
     head, _, rest = data.partition(b"\r\n\r\n")
     return head, rest
