@@ -6,9 +6,11 @@ import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 import orjson
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -24,11 +26,18 @@ from strawberry.types.unset import UNSET, UnsetType
 from auth.rate_limit import SubmissionLimits
 from auth.tokens import authenticate
 from context import Context
-from db.engine import get_engine, read
-from errors import EXCEPTION_HANDLERS, ErrorCode, PhananhError, error_response
+from db.engine import answering_as, database_answers, read, service_engine
+from errors import (
+    EXCEPTION_HANDLERS,
+    RETRYABLE,
+    ErrorCode,
+    PhananhError,
+    error_response,
+    retry_headers,
+)
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
-from middleware import BodySizeLimit
+from middleware import BodySizeLimit, CancelOnDisconnect
 from resolvers.root import build_schema
 from settings import Settings, get_settings
 
@@ -70,18 +79,33 @@ class GraphQLApp(GraphQL[Context, None]):
         return UNSET
 
     async def _sign_in(self, context: Context, header: str | None) -> None:
-        """Set the caller from an 'Authorization: Bearer …' value; remember why it failed."""
+        """Set the caller from an 'Authorization: Bearer …' value; remember why it failed (a
+        token that does not verify, or a database that could not tell)."""
         if not header:
             return
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            context.auth_error = "the Authorization header must be 'Bearer <token>'."
+            context.auth_error = PhananhError(
+                ErrorCode.UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>'.")
             return
         try:
             context.principal = await read(self.engine, authenticate, token=token.strip(),
                                            secret=self.settings.token_secret)
         except PhananhError as error:
-            context.auth_error = error.message
+            context.auth_error = error
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """A retryable failure (the database down, busy or too slow) is HTTP 503 with
+        ``Retry-After``, GraphQL included: proxies, load balancers and clients' retry logic
+        read the status, not the body."""
+        delays = [error["extensions"].get("retryAfter", 1) for result in
+                  (response_data if isinstance(response_data, list) else [response_data])
+                  for error in result.get("errors") or []
+                  if (error.get("extensions") or {}).get("code") in RETRYABLE]
+        if delays:
+            sub_response.status_code = 503
+            sub_response.headers.update(retry_headers(max(delays)))
+        return super().create_response(response_data, sub_response)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the project's own build, so that it works offline (strawberry's page
@@ -113,17 +137,21 @@ def map_routes(dist: Path = WEB_DIST) -> list[BaseRoute]:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     settings = settings or get_settings()
-    engine = engine or get_engine()
-    tiles = tile_engine(engine.url, settings.db_pool_size)
+    engine = answering_as(engine, settings) if engine else service_engine(settings)
+    tiles = tile_engine(engine.url, settings)
     graphql = GraphQLApp(settings, engine)
 
     async def healthz(request: Request) -> Response:
-        try:
-            await read(engine, lambda conn: conn.execute(text("SELECT 1")).scalar_one())
-        except Exception:
-            return error_response(ErrorCode.DATABASE_UNAVAILABLE, "The database does not answer.",
-                                  status="unavailable", database=False)
-        return JSONResponse({"status": "ok", "database": True})
+        """Whether the database answers, asked on a connection of its own: never queued behind
+        a busy pool, and bounded by PHANANH_HEALTH_TIMEOUT_MS even when the database hangs."""
+        timeout_s = settings.health_timeout_ms / 1000
+        with anyio.move_on_after(timeout_s):
+            if await anyio.to_thread.run_sync(database_answers, engine.url, timeout_s,
+                                              abandon_on_cancel=True):
+                return JSONResponse({"status": "ok", "database": True})
+        return error_response(ErrorCode.SERVICE_UNAVAILABLE, "The database does not answer.",
+                              status="unavailable", database=False,
+                              retryAfter=settings.retry_after_s)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -143,6 +171,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *map_routes(),
         ],
         middleware=[
+            Middleware(CancelOnDisconnect),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["*"]),

@@ -1,13 +1,15 @@
 """The request context: settings, the engine, the caller, and fresh DataLoaders.
 
 It sits on the bottom floor, beside ``settings`` and ``errors``: it imports only ``auth``,
-``db`` and ``settings``, so the GraphQL types (``schema/``) and the resolvers above them can
-both name it without an import circle. That is why the loaders return database rows (and plain
-values such as GeoJSON), and the schema types turn rows into GraphQL objects themselves.
+``db``, ``errors`` and ``settings``, so the GraphQL types (``schema/``) and the resolvers above
+them can both name it without an import circle. That is why the loaders return database rows
+(and plain values such as GeoJSON), and the schema types turn rows into GraphQL objects
+themselves.
 
 A context lives one request; so do its loaders' caches, so nobody ever sees another request's
-data. Whatever differs between requests (the caller, why a token was refused) is kept here,
-never on objects shared by every request, such as the schema's permission instances.
+data. Whatever differs between requests (the caller, why a token was refused or could not be
+checked) is kept here, never on objects shared by every request, such as the schema's
+permission instances.
 """
 
 from collections import defaultdict
@@ -24,6 +26,7 @@ from auth.rate_limit import SubmissionLimits
 from db import areas
 from db import workflow as workflow_sql
 from db.engine import read
+from errors import PhananhError
 from settings import Settings
 
 
@@ -81,7 +84,7 @@ class Context:
     limits: SubmissionLimits
     request: HTTPConnection | None = None
     principal: Principal | None = None
-    auth_error: str | None = None  # why a presented token was not accepted
+    auth_error: PhananhError | None = None  # why a presented token was not accepted
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     loaders: Loaders = field(init=False)
 

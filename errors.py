@@ -41,7 +41,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    QUERY_TIMEOUT = "QUERY_TIMEOUT"
     BAD_TILE = "BAD_TILE"
     UNKNOWN_PARAMETER = "UNKNOWN_PARAMETER"
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
@@ -65,16 +66,36 @@ HTTP_STATUS = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.INTERNAL_ERROR: 500,
-    ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.QUERY_TIMEOUT: 503,
 }
 CODE_OF_STATUS = {status: code for code, status in HTTP_STATUS.items()}
+# Answers worth repeating unchanged later: the database was down, busy or too slow. They carry
+# ``retryAfter`` (seconds), also as HTTP 503 with a ``Retry-After`` header, GraphQL included.
+RETRYABLE = frozenset({ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.QUERY_TIMEOUT})
+QUOTED_PREFIX = 40  # characters of a client's input a message may repeat
+
+
+def quoted(value: object, limit: int = QUOTED_PREFIX) -> str:
+    """A client's input as a message may repeat it: quoted, and cut to its first ``limit``
+    characters, so that an error never echoes a megabyte (or much of anything) back."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+def retry_headers(retry_after: object) -> dict[str, str]:
+    """The ``Retry-After`` header of a retryable answer (none when it has no delay)."""
+    return {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
 
 
 def error_response(code: ErrorCode, description: str, *, status_code: int | None = None,
                    headers: dict[str, str] | None = None, **details: Any) -> JSONResponse:
     """The one HTTP error body: ``{"code", "description"}`` and the error's details."""
     return JSONResponse({**details, "code": str(code), "description": description},
-                        status_code=status_code or HTTP_STATUS.get(code, 400), headers=headers)
+                        status_code=status_code or HTTP_STATUS.get(code, 400),
+                        headers={**retry_headers(details.get("retryAfter")), **(headers or {})})
 
 
 async def _expected(request: Request, exc: PhananhError) -> JSONResponse:

@@ -1,7 +1,12 @@
 """ASGI middleware that protects the server before any request is parsed."""
 
+import asyncio
+from collections import deque
+
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from db.cancel import CURRENT, Running
 from errors import ErrorCode, error_response
 
 
@@ -52,3 +57,78 @@ class BodySizeLimit:
                                  f"Request bodies are limited to {self.max_bytes} bytes.",
                                  maxBytes=self.max_bytes)
         await refusal(scope, receive, send)
+
+
+class CancelOnDisconnect:
+    """Stop the database statements of a request whose client has gone away.
+
+    While the request has statements running (``db.cancel``), its connection is checked every
+    ``poll_s`` for a disconnect without blocking (as Starlette's ``Request.is_disconnected``
+    does); a message taken that way is handed to the application when it next asks, so the
+    check never steals its body (it is looked at only while statements run, when the body has
+    normally been read). A disconnect the application itself receives (Starlette's streaming
+    response listens for one under ASGI before 2.4) cancels too."""
+
+    def __init__(self, app: ASGIApp, poll_s: float = 0.2) -> None:
+        self.app = app
+        self.poll_s = poll_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        running = Running()
+        channel = _Channel(receive, running)
+        token = CURRENT.set(running)
+        watcher = asyncio.create_task(self._watch(channel, running))
+        try:
+            await self.app(scope, channel.receive, send)
+        finally:
+            watcher.cancel()
+            CURRENT.reset(token)
+
+    async def _watch(self, channel: "_Channel", running: Running) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            if running.busy and await channel.disconnected():
+                running.cancel()
+
+
+class _Channel:
+    """The request's ``receive``, with a look-ahead that does not wait."""
+
+    def __init__(self, receive: Receive, running: Running) -> None:
+        self._receive = receive
+        self._running = running
+        self._ahead: deque[Message] = deque()
+        self._receiving = False
+        self.gone = False
+
+    async def receive(self) -> Message:
+        if self._ahead:
+            return self._ahead.popleft()
+        self._receiving = True
+        try:
+            message = await self._receive()
+        finally:
+            self._receiving = False
+        self._note(message)
+        return message
+
+    async def disconnected(self) -> bool:
+        """Whether the client has gone, from a message already waiting (never waits)."""
+        if self.gone or self._receiving:
+            return self.gone
+        message: Message = {}
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            message = await self._receive()
+        if message:
+            self._ahead.append(message)
+            self._note(message)
+        return self.gone
+
+    def _note(self, message: Message) -> None:
+        if message.get("type") == "http.disconnect":
+            self.gone = True
+            self._running.cancel()

@@ -40,6 +40,28 @@ class Settings(BaseSettings):
         description="PostgreSQL + PostGIS database (default: `phananh` in the local cluster).")
     db_pool_size: int = Field(10, ge=1, le=1_000, description="Pooled database connections.")
 
+    # Time limits: no request may hold the database, or wait for it, without bound. Statement
+    # timeouts are per kind of work (`db.engine.Work`); "read" also covers ordinary writes.
+    statement_timeout_read_ms: int = Field(
+        5_000, ge=100, le=3_600_000, description="Longest statement of a public read or write.")
+    statement_timeout_analytics_ms: int = Field(
+        30_000, ge=100, le=3_600_000, description="Longest statement of an analysis.")
+    statement_timeout_export_ms: int = Field(
+        300_000, ge=100, le=86_400_000, description="Longest statement of an export (the "
+                                                    "query, then each batch read from it).")
+    statement_timeout_tile_ms: int = Field(
+        5_000, ge=100, le=3_600_000, description="Longest statement making a vector tile.")
+    connect_timeout_s: int = Field(
+        3, ge=2, le=600, description="Longest wait for a new database connection (libpq's "
+                                     "connect_timeout, at least 2 s).")
+    pool_timeout_s: float = Field(
+        2.0, ge=0.1, le=600, description="Longest wait for a pooled connection when all are "
+                                         "busy; then the answer is SERVICE_UNAVAILABLE.")
+    health_timeout_ms: int = Field(
+        2_000, ge=100, le=60_000, description="Longest time /healthz waits for the database.")
+    retry_after_s: int = Field(
+        2, ge=1, le=3_600, description="Retry-After (seconds) of SERVICE_UNAVAILABLE answers.")
+
     # GraphQL limits: a public API must refuse work that could take the server down.
     max_page_size: int = Field(500, ge=1, le=100_000, description="Most items in one page.")
     max_batch_points: int = Field(10_000, ge=1, le=1_000_000,

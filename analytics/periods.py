@@ -16,9 +16,10 @@ from sqlalchemy import Connection
 from analytics.query import complaint_where
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch, sql
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 
 CITY_TIME_ZONE = "Asia/Ho_Chi_Minh"
+MAX_TIME_ZONE_NAME = 64  # the longest IANA name has 32 characters
 _APPROXIMATE_DAYS = {"day": 1, "week": 7, "month": 28}
 
 
@@ -29,11 +30,15 @@ class Period(StrEnum):
 
 
 def check_time_zone(name: str) -> str:
+    """An IANA time zone name, or BAD_INPUT (for any string: ZoneInfo looks names up as file
+    paths, where a long one is an OSError)."""
     try:
+        if len(name) > MAX_TIME_ZONE_NAME:
+            raise ValueError
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PhananhError(ErrorCode.BAD_INPUT, f"Unknown time zone {name!r}; use an IANA name "
-                           f"such as {CITY_TIME_ZONE!r}.") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise PhananhError(ErrorCode.BAD_INPUT, f"Unknown time zone {quoted(name)}; use an IANA "
+                           f"name such as {CITY_TIME_ZONE!r}.", parameter="timeZone") from None
     return name
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 
 from db.complaints import ComplaintFilter, where_clauses
 from db.sql import Fragment, compose, core, execute, sql
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 
 
 def complaint_where(f: ComplaintFilter, alias: str = "filter") -> Fragment:
@@ -98,5 +98,5 @@ def generation_id(conn: Connection, name: str | None, level: str) -> int | None:
     found = conn.execute(text(GENERATION), {"name": name, "level": level,
                                             "at": datetime.now(UTC).date()}).scalar()
     if found is None and name is not None:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {name!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {quoted(name)}.")
     return found

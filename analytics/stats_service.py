@@ -6,15 +6,18 @@ process), and a breakdown lists its entries while its figures are computed.
 """
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from analytics import kpi
 from analytics.periods import Period, calendar_for, check_time_zone
 from db.complaints import ComplaintFilter
-from db.engine import read
+from db.engine import Work, read
+
+T = TypeVar("T")
 
 
 class KpiStats:
@@ -27,6 +30,9 @@ class KpiStats:
         self.as_of = as_of
         self.max_series_periods = max_series_periods
 
+    async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        return await read(self.engine, fn, work=Work.ANALYTICS, **kwargs)
+
     async def summary(self) -> kpi.Kpi:
         return (await self._figures(kpi.By.ALL)).get(0, kpi.Kpi())
 
@@ -34,26 +40,26 @@ class KpiStats:
         """Every category or area the filter covers, ranked, plus any other area its
         complaints were routed to (an older generation's)."""
         listed, found = await asyncio.gather(
-            read(self.engine, kpi.entries, f=self.query, by=by), self._figures(by))
+            self._read(kpi.entries, f=self.query, by=by), self._figures(by))
         listed_keys = {row.key for row in listed}
         others = [key for key in found if key is not None and key not in listed_keys]
-        return kpi.ranked(listed + await read(self.engine, kpi.other_areas, ids=others), found)
+        return kpi.ranked(listed + await self._read(kpi.other_areas, ids=others), found)
 
     async def series(self, period: Period, time_zone: str) -> list[kpi.Point]:
         """Counts per local period of the filter's time window, empty periods included."""
         check_time_zone(time_zone)
-        starts = await read(self.engine, _period_starts, f=self.query, period=period,
+        starts = await self._read(_period_starts, f=self.query, period=period,
                             time_zone=time_zone, max_periods=self.max_series_periods)
         if not starts:
             return []
-        counts = await read(self.engine, kpi.part, f=self.query, by=kpi.By.PERIOD,
+        counts = await self._read(kpi.part, f=self.query, by=kpi.By.PERIOD,
                             which=kpi.Part.COUNTS, as_of=self.as_of, period_starts=starts)
         return kpi.series(starts, counts)
 
     async def _figures(self, by: kpi.By) -> dict[Any, kpi.Kpi]:
         """The statements of a figure set on parallel connections, put together."""
         parts = await asyncio.gather(*(
-            read(self.engine, kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
+            self._read(kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
             for which in kpi.parts_for(by)))
         return kpi.figures(*parts)
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from auth.principal import Principal
 from auth.users import load_principal
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 
 ALGORITHM = "HS256"
 ISSUER = "phananh"
@@ -39,9 +39,9 @@ def issue_token(conn: Connection, username: str, *, label: str | None = None,
     user = conn.execute(text("SELECT id, disabled FROM app_user WHERE username = :u"),
                         {"u": username}).first()
     if user is None:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No user {username!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No user {quoted(username)}.")
     if user.disabled:
-        raise PhananhError(ErrorCode.BAD_INPUT, f"User {username!r} is disabled.")
+        raise PhananhError(ErrorCode.BAD_INPUT, f"User {quoted(username)} is disabled.")
     jti = secrets.token_urlsafe(16)
     now = datetime.now(UTC)
     expires = now + timedelta(days=days) if days else None

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from auth.principal import Principal, Role
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 
 SCOPE_LEVEL = {Role.WARD_OFFICER: "ward", Role.DISTRICT_OFFICER: "district"}
 
@@ -31,7 +31,7 @@ def add_user(conn: Connection, username: str, role: Role, areas: Sequence[str] =
         ON CONFLICT (username) DO NOTHING RETURNING id"""),
         {"u": username, "r": str(role), "d": display_name}).scalar()
     if user_id is None:
-        raise PhananhError(ErrorCode.BAD_INPUT, f"User {username!r} exists already.")
+        raise PhananhError(ErrorCode.BAD_INPUT, f"User {quoted(username)} exists already.")
     for code in areas:
         conn.execute(text("INSERT INTO user_area (user_id, level, code) VALUES (:u, :l, :c)"),
                      {"u": user_id, "l": level, "c": code})
@@ -51,7 +51,7 @@ def list_users(conn: Connection) -> list[Any]:
 def set_disabled(conn: Connection, username: str, disabled: bool) -> None:
     if not conn.execute(text("UPDATE app_user SET disabled = :d WHERE username = :u"),
                         {"d": disabled, "u": username}).rowcount:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No user {username!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No user {quoted(username)}.")
 
 
 def load_principal(conn: Connection, *, user_id: int | None = None,

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 from geo.jurisdiction import GENERATIONS_IN_FORCE
 
 AREA_COLUMNS = "a.id, a.generation_id, a.parent_id, a.code, a.name, a.name_en, a.level, " \
@@ -80,7 +80,7 @@ def set_generation_active(conn: Connection, name: str, active: bool) -> None:
     updated = conn.execute(text("UPDATE boundary_generation SET active = :active WHERE name = :n"),
                            {"active": active, "n": name}).rowcount
     if not updated:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {name!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {quoted(name)}.")
 
 
 def categories_by_codes(conn: Connection, codes: list[str]) -> list[Any]:

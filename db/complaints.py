@@ -11,7 +11,7 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +36,7 @@ from sqlalchemy.orm import aliased
 
 from auth.policy import is_reporter, may_act, may_see_personal
 from auth.principal import Principal
+from db.instants import utc_instant
 from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
@@ -244,8 +245,7 @@ def _decode_cursor(cursor: str, order: Order) -> tuple[Any, int]:
         created_at = datetime.fromisoformat(key)
         if created_at.tzinfo is None:
             raise ValueError
-        # In UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 allows.
-        return created_at.astimezone(UTC), row_id
-    except (ValueError, TypeError, OverflowError):
+        return utc_instant(created_at, bounded=False), row_id
+    except (ValueError, TypeError, OverflowError, PhananhError):
         raise PhananhError(ErrorCode.BAD_CURSOR,
                            "The `after` cursor is not one this API returned.") from None

@@ -17,7 +17,7 @@ import pyogrio.raw
 from pyproj import CRS
 from sqlalchemy import Connection, Engine, text
 
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 from settings import get_settings
 
 CODE_FIELDS = ("code", "ma", "id", "CODE", "MA")
@@ -74,7 +74,7 @@ def import_boundaries(
 ) -> ImportReport:
     """Read ``source`` and upsert its areas into ``generation``; report what happened."""
     if source.level not in ("city", "district", "ward"):
-        raise PhananhError(ErrorCode.BAD_INPUT, f"Unknown level {source.level!r}.")
+        raise PhananhError(ErrorCode.BAD_INPUT, f"Unknown level {quoted(source.level)}.")
     features, srid = read_features(source)
     report = ImportReport(generation=generation, level=source.level, read=len(features))
     with engine.begin() as conn:
@@ -105,7 +105,7 @@ def read_features(source: BoundaryFile) -> tuple[list[_Feature], int]:
         if explicit:
             if explicit not in values:
                 raise PhananhError(ErrorCode.BAD_INPUT,
-                                   f"Field {explicit!r} is not in the file; it has {fields}.")
+                                   f"Field {quoted(explicit)} is not in the file; it has {fields}.")
             return explicit
         found = next((g for g in guesses if g in values), None)
         if required and found is None:

@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 
 
 def on_earth(lon: float, lat: float) -> bool:
@@ -41,7 +41,7 @@ def parse_polygon(geojson: Any, max_vertices: int) -> Polygon | MultiPolygon:
                            "Expected a GeoJSON geometry object with a 'type'.")
     if geojson["type"] not in ("Polygon", "MultiPolygon"):
         raise PhananhError(ErrorCode.INVALID_GEOMETRY,
-                           f"Expected a Polygon or MultiPolygon, got {geojson['type']!r}.")
+                           f"Expected a Polygon or MultiPolygon, got {quoted(geojson['type'])}.")
     try:
         # NaN vertices are refused just below (check_geometry_coordinates) with a clear
         # message; numpy need not warn about them on the way.

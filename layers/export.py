@@ -7,6 +7,7 @@ GDAL (through pyogrio), a batch per append, into a file the caller then streams.
 
 import csv
 import io
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +34,17 @@ class ExportFormat:
     name: str
     media_type: str
     chunks: Callable[[Connection, Layer, LayerQuery, Progress], Iterator[bytes]] | None
-    """Bytes of the export, streamed; None for formats written to a file (GeoPackage)."""
+    """Bytes of the export, streamed, the query run before the first chunk; None for formats
+    written to a file (GeoPackage)."""
 
 
 def geojson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
                    progress: Progress) -> Iterator[bytes]:
     """A FeatureCollection, one feature per line."""
+    batches = _batches(conn, features_select(conn, layer, query), BATCH)
     yield b'{"type":"FeatureCollection","features":[\n'
     separator = ""
-    for rows in _batches(conn, features_select(conn, layer, query), BATCH):
+    for rows in batches:
         yield (separator + ",\n".join(row.feature for row in rows)).encode()
         separator = ",\n"
         progress(len(rows))
@@ -70,10 +73,11 @@ def csv_chunks(conn: Connection, layer: Layer, query: LayerQuery,
         func.ST_AsText(rows_query.c.geom).label("wkt"),
     ]
     statement = select(*columns)
+    batches = _batches(conn, statement, BATCH)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.name for c in statement.selected_columns])
-    for rows in _batches(conn, statement, BATCH):
+    for rows in batches:
         writer.writerows(rows)
         yield buffer.getvalue().encode()
         buffer.seek(0)
@@ -116,9 +120,14 @@ def get_format(name: str) -> ExportFormat:
 
 
 def _batches(conn: Connection, statement: Select[Any], size: int) -> Iterator[Sequence[Any]]:
-    """Rows of ``statement`` a batch at a time, through a server-side (named) cursor."""
+    """Rows of ``statement`` a batch at a time, through a server-side (named) cursor. The
+    statement runs and its first batch is read now, not when iteration starts: a format calls
+    this before it yields anything, so a failing query (the database down, a bad filter) fails
+    before the first byte, while an HTTP answer can still say so."""
     result = conn.execution_options(stream_results=True, yield_per=size).execute(statement)
-    yield from result.partitions()
+    batches = result.partitions()
+    first = next(batches, None)
+    return itertools.chain([first] if first is not None else [], batches)
 
 
 def _as_text(prop: Property, column: Any) -> Any:

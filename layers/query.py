@@ -9,11 +9,12 @@ instant or interval, as in OGC API – Features) and equality filters on its que
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from db.complaints import ComplaintFilter
-from errors import ErrorCode, PhananhError
+from db.instants import utc_instant
+from errors import ErrorCode, PhananhError, quoted
 from geo.validation import check_bbox
 
 T = TypeVar("T")
@@ -118,7 +119,7 @@ def choose(options: Mapping[str, T], name: str, code: ErrorCode, what: str) -> T
     try:
         return options[name]
     except KeyError:
-        raise PhananhError(code, f"No {what} {name!r}; {what}s: {', '.join(options)}.",
+        raise PhananhError(code, f"No {what} {quoted(name)}; {what}s: {', '.join(options)}.",
                            **{what: name}) from None
 
 
@@ -144,10 +145,10 @@ def _instant(text: str) -> datetime:
         except ValueError:
             raise PhananhError(
                 ErrorCode.BAD_INPUT,
-                f"datetime {text!r} is not RFC 3339 (e.g. 2025-07-01T00:00:00Z), nor an "
+                f"datetime {quoted(text)} is not RFC 3339 (e.g. 2025-07-01T00:00:00Z), nor an "
                 f"interval of two such instants separated by '/', '..' for an open end.",
                 parameter="datetime") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return utc_instant(value)
 
 
 def _split(values: Iterable[str]) -> list[str]:

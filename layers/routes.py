@@ -2,7 +2,9 @@
 
 Failures are raised as :class:`PhananhError`; the application's error handlers (``errors.py``)
 answer them in the one HTTP error shape (400 for bad input, 404 for unknown layers or features,
-500 with no detail for anything unexpected). Tiles and TileJSON carry a strong ETag
+503 with Retry-After when the database is down, busy or too slow, 500 with no detail for
+anything unexpected). Database work runs through ``db.engine.in_thread``, bounded by its kind's
+time limits. Tiles and TileJSON carry a strong ETag
 derived from the layer's data version and answer ``If-None-Match`` with 304; encoded tiles are
 also kept in an in-process LRU keyed by that ETag. A tile costs one statement: it reads the
 data version and makes the tile only when the data changed since the version answered from.
@@ -23,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from db.engine import read, retrying
-from errors import ErrorCode, PhananhError
+from db.engine import Work, in_thread, read, retrying
+from errors import ErrorCode, PhananhError, quoted
 from layers import ogc
 from layers.export import get_format, write_gpkg
 from layers.features import count, extent, features_select, page_select
@@ -75,8 +77,8 @@ class LayerService:
         layer = get_layer(request.path_params["layer"])
         tile = parse_tile(*(request.path_params[k] for k in ("z", "x", "y")))
         query = layer.parse(request.query_params.multi_items())
-        etag, body = await anyio.to_thread.run_sync(
-            self._tile, layer, tile, query, request.headers.get("if-none-match"))
+        etag, body = await in_thread(self.tile_engine, Work.TILE, self._tile, layer, tile,
+                                     query, request.headers.get("if-none-match"))
         headers = self._cache_headers(etag)
         if body is None:
             return Response(status_code=304, headers=headers)
@@ -99,8 +101,9 @@ class LayerService:
                                self.settings.tile_feature_cap)
 
         known, answer = self._known_answer(layer, etag_at, if_none_match)
-        version, body = retrying(self.tile_engine, render_tile, layer=layer, tile=tile,
-                                 query=query, cap=self.settings.tile_feature_cap, known=known)
+        version, body = retrying(self.tile_engine, render_tile, work=Work.TILE, layer=layer,
+                                 tile=tile, query=query, cap=self.settings.tile_feature_cap,
+                                 known=known)
         self.newest[layer.tables] = version
         etag = etag_at(version)
         if body is None:  # still at `known`
@@ -143,6 +146,10 @@ class LayerService:
     # Exports -----------------------------------------------------------------------------
 
     async def export(self, request: Request) -> Response:
+        """The layer as a file. Nothing is sent before the database has started answering (its
+        query runs before the first chunk), so a failure then is an error answer; a failure
+        midway aborts the transfer (no last chunk: the file is visibly cut, never silently
+        short)."""
         name = request.path_params["name"]
         layer_id, _, extension = name.rpartition(".")
         layer = get_layer(layer_id or name)
@@ -152,20 +159,22 @@ class LayerService:
         if export_format.chunks is None:
             folder = Path(tempfile.mkdtemp(prefix="phananh-export-"))
             path = folder / f"{layer.id}.gpkg"
-            await anyio.to_thread.run_sync(self._write_gpkg, layer, query, path)
+            await in_thread(self.engine, Work.EXPORT, self._write_gpkg, layer, query, path)
             return FileResponse(path, media_type=export_format.media_type, headers=headers,
                                 background=BackgroundTask(shutil.rmtree, folder, True))
         chunks = export_format.chunks
 
         def produce() -> Iterator[bytes]:
-            with snapshot(self.engine) as conn:
+            with snapshot(self.engine, Work.EXPORT) as conn:
                 yield from chunks(conn, layer, query, _ignore)
 
-        return StreamingResponse(_in_threads(produce()), media_type=export_format.media_type,
-                                 headers=headers)
+        stream = produce()
+        first = await in_thread(self.engine, Work.EXPORT, next, stream, b"")
+        return StreamingResponse(_in_threads(self.engine, stream, first),
+                                 media_type=export_format.media_type, headers=headers)
 
     def _write_gpkg(self, layer: Layer, query: LayerQuery, path: Path) -> None:
-        with snapshot(self.engine) as conn:
+        with snapshot(self.engine, Work.EXPORT) as conn:
             write_gpkg(conn, layer, query, path, _ignore)
 
     # OGC API – Features ------------------------------------------------------------------
@@ -210,7 +219,7 @@ class LayerService:
                 return matched, list(conn.execute(page_select(conn, layer, query, after,
                                                               limit)))
 
-        matched, rows = await anyio.to_thread.run_sync(page)
+        matched, rows = await in_thread(self.engine, Work.READ, page)
         next_after = rows[limit - 1].fid if len(rows) > limit else None
         body = ogc.items_page(layer, _ogc_base(request), params,
                               [row.feature for row in rows[:limit]], matched, next_after)
@@ -225,9 +234,9 @@ class LayerService:
             with snapshot(self.engine) as conn:
                 return conn.execute(features_select(conn, layer, LayerQuery(), fid)).first()
 
-        row = await anyio.to_thread.run_sync(find)
+        row = await in_thread(self.engine, Work.READ, find)
         if row is None:
-            raise PhananhError(ErrorCode.NOT_FOUND, f"No feature {fid!r} in {layer.id}.",
+            raise PhananhError(ErrorCode.NOT_FOUND, f"No feature {quoted(fid)} in {layer.id}.",
                                featureId=fid)
         base = _ogc_base(request)
         feature = json.loads(row.feature)
@@ -258,15 +267,18 @@ class LayerService:
                     found[layer.id] = self.facts.through(key, lambda one=layer: extent(conn, one))
                 return found
 
-        return await anyio.to_thread.run_sync(compute)
+        return await in_thread(self.engine, Work.READ, compute)
 
 
-async def _in_threads(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
-    """Iterate a blocking generator in worker threads; close it (and its cursor) however the
-    response ends, a disconnected client included."""
+async def _in_threads(engine: Engine, chunks: Generator[bytes, None, None],
+                      first: bytes = b"") -> AsyncIterator[bytes]:
+    """``first``, then the rest of a blocking generator of an export on ``engine``, iterated in
+    worker threads; close it (and its cursor) however the response ends, a disconnected client
+    included."""
     done = object()
     try:
-        while (chunk := await anyio.to_thread.run_sync(next, chunks, done)) is not done:
+        yield first
+        while (chunk := await in_thread(engine, Work.EXPORT, next, chunks, done)) is not done:
             yield chunk  # type: ignore[misc]
     finally:
         with anyio.CancelScope(shield=True):

@@ -27,11 +27,12 @@ from sqlalchemy import (
     select,
 )
 
-from db.engine import make_engine
+from db.engine import Work, service_engine
 from errors import ErrorCode, PhananhError
 from layers.model import Layer
 from layers.query import BBox, LayerQuery
 from layers.versions import Lru, version_column
+from settings import Settings
 
 EXTENT = 4096  # tile coordinate units per side
 BUFFER = 64  # units of buffer around the tile (1/64 of its side)
@@ -72,7 +73,7 @@ def tile_containing(lon: float, lat: float, z: int) -> Tile:
     return Tile(z, min(n - 1, int((lon + 180) / 360 * n)), min(n - 1, max(0, int(y))))
 
 
-def tile_engine(url: str | URL, pool_size: int) -> Engine:
+def tile_engine(url: str | URL, settings: Settings) -> Engine:
     """The tile path's own pool, set up so that one round trip serves a tile:
 
     * autocommit: a tile is one statement, its own snapshot (it reads its data version
@@ -81,9 +82,12 @@ def tile_engine(url: str | URL, pool_size: int) -> Engine:
       a tile reads a few thousand index-found rows, and starting workers (and gathering their
       sorted output) costs more than it saves;
     * no liveness ping before each use: a tile that meets a dead connection is made again on
-      a new one (:func:`db.engine.retrying`)."""
-    return make_engine(url, pool_size, pre_ping=False, isolation_level="AUTOCOMMIT",
-                       server_settings={"max_parallel_workers_per_gather": "0"})
+      a new one (:func:`db.engine.retrying`);
+    * the tile's statement timeout, also set as the session opens (autocommit has no
+      transaction to ``SET LOCAL`` in)."""
+    return service_engine(settings, url, pre_ping=False, isolation_level="AUTOCOMMIT",
+                          server_settings={"max_parallel_workers_per_gather": "0"},
+                          work=Work.TILE)
 
 
 # The tile and the version already held are bound when the statement runs, so that one

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from db.engine import Work, connection
+
 V = TypeVar("V")
 
 data_version_table = Table("data_version", MetaData(), Column("table_name", Text),
@@ -37,13 +39,12 @@ FORMAT_VERSION = "1"  # bump when the encoding of tiles or documents changes
 
 
 @contextmanager
-def snapshot(engine: Engine) -> Iterator[Connection]:
-    """A read-only REPEATABLE READ transaction with timestamps rendered in UTC."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        with conn.begin():
-            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
-            yield conn
+def snapshot(engine: Engine, work: Work = Work.READ) -> Iterator[Connection]:
+    """A read-only REPEATABLE READ transaction with timestamps rendered in UTC, for ``work``."""
+    with connection(engine, work, begin=True, isolation_level="REPEATABLE READ",
+                    postgresql_readonly=True) as conn:
+        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        yield conn
 
 
 def version_column(tables: tuple[str, ...]) -> ColumnElement[str]:

@@ -2,8 +2,9 @@
 spots and the city's KPIs. Every query takes the platform's complaint filter."""
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -11,12 +12,12 @@ from analytics.areas import count_by_area, smoothed_per_10k
 from analytics.clusters import find_clusters
 from analytics.grid import count_cells
 from analytics.hotspots import Weights, emerging, space_time
-from analytics.periods import CITY_TIME_ZONE, Period, calendar_for
+from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
 from analytics.stats_service import KpiStats
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
-from db.engine import read
-from errors import ErrorCode, PhananhError
+from db.engine import Work, read
+from errors import ErrorCode, PhananhError, quoted
 from geo.validation import check_bbox
 from schema.analytics import (
     AreaLevelChoice,
@@ -40,6 +41,13 @@ from schema.inputs import BBoxInput, ComplaintFilter
 from schema.types import Ctx
 
 CONFIDENCE_BINS = {90: 1, 95: 2, 99: 3}
+
+T = TypeVar("T")
+
+
+async def analysed(info: Ctx, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """``fn(conn, **kwargs)`` as an analysis: bounded by the analytics statement timeout."""
+    return await read(info.context.engine, fn, work=Work.ANALYTICS, **kwargs)
 
 
 def complaint_query(info: Ctx, filter: ComplaintFilter | None) -> ComplaintQuery:
@@ -87,7 +95,8 @@ async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime
         elif "district" in levels:
             changes["district_codes"] = (area,)
         else:
-            raise PhananhError(ErrorCode.NOT_FOUND, f"No ward or district with code {area!r}.")
+            raise PhananhError(ErrorCode.NOT_FOUND,
+                               f"No ward or district with code {quoted(area)}.")
     return dataclasses.replace(query, **changes)
 
 
@@ -111,7 +120,7 @@ class AnalyticsQuery:
                          generation: Generation = None,
                          filter: ComplaintFilter | None = None) -> AreaStats:
         query = complaint_query(info, filter)
-        counts = await read(info.context.engine, count_by_area, f=query, level=level.value,
+        counts = await analysed(info, count_by_area, f=query, level=level.value,
                             generation=generation)
         smoothed = smoothed_per_10k(counts)
         return AreaStats(level=level, areas=[AreaStat.from_result(c, smoothed.get(c.area_id))
@@ -125,7 +134,7 @@ class AnalyticsQuery:
                    generation: Generation = None,
                    filter: ComplaintFilter | None = None) -> Grid:
         query = narrowed_to_bbox(complaint_query(info, filter), bbox)
-        found = await read(info.context.engine, count_cells, f=query, shape=shape,
+        found = await analysed(info, count_cells, f=query, shape=shape,
                            size_m=cell_size_m, generation=generation,
                            max_cells=info.context.settings.max_grid_cells)
         cells = [GridCell.from_result(c) for c in found.cells] if found else []
@@ -139,7 +148,7 @@ class AnalyticsQuery:
         if not 1 <= top_categories <= 15:
             raise PhananhError(ErrorCode.BAD_INPUT, "topCategories must be between 1 and 15.")
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, find_clusters, f=query, eps_m=eps_m,
+        found = await analysed(info, find_clusters, f=query, eps_m=eps_m,
                            min_points=min_points, hull=hull, top_categories=top_categories,
                            max_points=info.context.settings.max_cluster_points)
         return Clusters(eps_m=eps_m, min_points=min_points, srid=found.srid, noise=found.noise,
@@ -155,7 +164,7 @@ class AnalyticsQuery:
                        fdr: bool = False, generation: Generation = None,
                        filter: ComplaintFilter | None = None) -> Hotspots:
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, space_time, f=query, unit=unit,
+        found = await analysed(info, space_time, f=query, unit=unit,
                            weights=weights(distance_band_m, k), calendar=None, fdr=fdr,
                            shape=shape, cell_size_m=cell_size_m, generation=generation,
                            max_units=info.context.settings.max_hotspot_units)
@@ -175,6 +184,7 @@ class AnalyticsQuery:
     ) -> EmergingHotspots:
         if confidence not in CONFIDENCE_BINS:
             raise PhananhError(ErrorCode.BAD_INPUT, "confidence must be 90, 95 or 99.")
+        check_time_zone(time_zone)
         query = complaint_query(info, filter)
         settings = info.context.settings
         spatial_weights = weights(distance_band_m, k)
@@ -188,7 +198,7 @@ class AnalyticsQuery:
                               cell_size_m=cell_size_m, generation=generation,
                               max_units=settings.max_hotspot_units)
 
-        found = await read(info.context.engine, analyse)
+        found = await analysed(info, analyse)
         if found is None:
             return EmergingHotspots(period=period, steps=[], features=[])
         patterns = emerging(found, CONFIDENCE_BINS[confidence])

@@ -11,7 +11,7 @@ from context import Context
 from db import areas as area_sql
 from db import complaints as complaint_sql
 from db.engine import read
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 from geo.jurisdiction import LEVELS, lookup_points
 from resolvers.points import check_points
 from schema.inputs import ComplaintFilter, PointInput
@@ -133,7 +133,7 @@ class Query:
         rows = await read(info.context.engine, complaint_sql.fetch_by_public_ids,
                           public_ids=[str(id)], viewer=info.context.principal)
         if not rows:
-            raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {id!r}.")
+            raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {quoted(id)}.")
         return Complaint.from_row(rows[0])
 
     @strawberry.field(description="Complaints matching a filter, as a Relay connection.")
@@ -173,5 +173,5 @@ async def _find_areas(info: Ctx, **criteria: str | None) -> list[Any]:
     engine = info.context.engine
     generation = criteria.get("generation")
     if generation and not await read(engine, area_sql.generation_exists, name=generation):
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {generation!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {quoted(generation)}.")
     return await read(engine, area_sql.find_areas, **criteria)

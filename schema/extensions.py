@@ -48,7 +48,8 @@ class CodedErrors(MaskErrors):
         super().__init__(should_mask_error=_lacks_code)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if error.original_error is None:  # a syntax or validation error: safe to show
+        # A syntax or validation error, or a variable that a built-in scalar refused: safe to show
+        if error.original_error is None or isinstance(error.original_error, GraphQLError):
             code = next((c for text, c in VALIDATION_CODES if text in error.message),
                         ErrorCode.GRAPHQL_VALIDATION_FAILED)
             return GraphQLError(error.message, error.nodes, error.source, error.positions,
@@ -109,9 +110,11 @@ class FailClosedAuth(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         run = self.execution_context
-        reason = getattr(run.context, "auth_error", None)
-        if reason:
-            refusal = PhananhError(ErrorCode.UNAUTHENTICATED, f"Sign in again: {reason}")
+        failure = getattr(run.context, "auth_error", None)
+        if failure is not None:
+            refusal = (PhananhError(ErrorCode.UNAUTHENTICATED, f"Sign in again: {failure.message}")
+                       if failure.code is ErrorCode.UNAUTHENTICATED
+                       else failure)  # the database could not check the token: retryable
             run.result = ExecutionResult(data=None, errors=[coded(refusal)])
         yield
 

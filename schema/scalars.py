@@ -1,14 +1,17 @@
-"""The GeoJSON scalar: geometry objects as plain JSON, in lon/lat (RFC 7946).
+"""Scalars: GeoJSON geometry objects as plain JSON, in lon/lat (RFC 7946), and DateTime.
 
 ``GeoJSON`` is the Python type used in annotations; ``SCALARS`` tells the schema how to send
-and parse it (``StrawberryConfig.scalar_map``).
+and parse it and ``datetime`` (``StrawberryConfig.scalar_map``). DateTime is strawberry's, but
+every instant a client sends is checked and put in UTC by :func:`db.instants.parse_instant`.
 """
 
 import json
+from datetime import datetime
 from typing import Any, NewType
 
 import strawberry
 
+from db.instants import parse_instant
 from errors import ErrorCode, PhananhError
 
 GeoJSON = NewType("GeoJSON", dict)
@@ -28,6 +31,12 @@ def _parse_geojson(value: Any) -> dict[str, Any]:
     return value
 
 
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise PhananhError(ErrorCode.BAD_INPUT, "A DateTime is an RFC 3339 string.")
+    return parse_instant(value, "DateTime")
+
+
 SCALARS = {
     GeoJSON: strawberry.scalar(
         name="GeoJSON",
@@ -35,5 +44,11 @@ SCALARS = {
         specified_by_url="https://www.rfc-editor.org/rfc/rfc7946",
         serialize=lambda value: value,
         parse_value=_parse_geojson,
-    )
+    ),
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description="Date with time (ISO-8601)",
+        serialize=datetime.isoformat,
+        parse_value=_parse_datetime,
+    ),
 }

@@ -17,7 +17,7 @@ from auth.users import load_principal
 from db import areas as area_sql
 from db import workflow as sql
 from db.tables import complaint
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 from workflow.states import (
     ANSWERED,
     OPEN,
@@ -44,7 +44,7 @@ def locked(conn: Connection, principal: Principal, public_id: str,
            expected_version: int | None, actor: Actor) -> Any:
     row = sql.lock_complaint(conn, public_id, principal)
     if row is None:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {public_id!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {quoted(public_id)}.")
     allowed = row.is_reporter if actor is Actor.REPORTER else row.may_act
     if not allowed:
         who = "its reporter" if actor is Actor.REPORTER else "officials with jurisdiction"
@@ -137,10 +137,10 @@ def assign(conn: Connection, principal: Principal, public_id: str, expected_vers
     target = principal if username == principal.username else load_principal(
         conn, username=username)
     if target is None:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No active user {username!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No active user {quoted(username)}.")
     if target is not principal and not _may_act_on(conn, target, row.id):
         raise PhananhError(ErrorCode.BAD_INPUT,
-                           f"{username!r} has no jurisdiction over complaint {public_id}.")
+                           f"{quoted(username)} has no jurisdiction over complaint {public_id}.")
     move(conn, principal, row, Status.ASSIGNED, {"assignee_user_id": target.user_id}, note,
          {"assignee": username})
 
@@ -154,7 +154,7 @@ def mark_duplicate(conn: Connection, principal: Principal, public_id: str, origi
     row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
     original_id = sql.complaint_id(conn, original)
     if original_id is None:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {original!r}.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {quoted(original)}.")
     # Point at the chain's root, so every chain is one step and no marking closes a cycle.
     root = sql.duplicate_root(conn, original_id)
     if root == row.id:
@@ -174,7 +174,7 @@ def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: s
                            current=row.status, target=str(Status.RECEIVED))
     wards = area_sql.find_areas(conn, code=ward_code, level="ward")
     if not wards:
-        raise PhananhError(ErrorCode.NOT_FOUND, f"No ward with code {ward_code!r} in force.")
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No ward with code {quoted(ward_code)} in force.")
     ward = wards[0]
     if ward.id == row.ward_id:
         raise PhananhError(ErrorCode.BAD_INPUT, "The complaint is in that ward already.")

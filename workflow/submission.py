@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from auth.principal import Principal
 from db import areas as area_sql
 from db import complaints as complaint_sql
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 from geo.jurisdiction import lookup_points, ward_at
 
 
@@ -61,7 +61,7 @@ def _sla_hours(conn: Connection, category_code: str) -> int:
     found = area_sql.categories_by_codes(conn, [category_code])
     if not found:
         raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
-                           f"Unknown category {category_code!r}; see `categories`.")
+                           f"Unknown category {quoted(category_code)}; see `categories`.")
     return found[0].sla_hours
 
 
