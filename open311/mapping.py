@@ -97,8 +97,10 @@ def extensions(row: Any, events: Sequence[Any],
 def note(event: Any) -> dict[str, Any]:
     """One event of the history, as the public sees it (a reporter's own words are not)."""
     text = visible_note(event.actor, event.note, personal=False)
-    if text is None and event.to_status:
-        text = f"{event.from_status or 'NEW'} → {event.to_status}"
+    if event.kind == "SUBMITTED":
+        text = f"Submitted via {event.data.get('channel') or 'app'}"
+    elif text is None and event.to_status:
+        text = f"{event.from_status} → {event.to_status}"
     return {"datetime": w3(event.at), "description": text, "type": event.kind.lower()}
 
 

@@ -29,6 +29,7 @@ CHILD = {
 FORMATS = {"xml": "text/xml; charset=utf-8", "json": "application/json; charset=utf-8"}
 # Characters XML 1.0 cannot carry at all, even escaped (control characters but tab and breaks).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def w3(value: datetime) -> str:
@@ -48,12 +49,13 @@ def to_xml(root: str, document: Mapping[str, Any] | Sequence[Any]) -> bytes:
 
 
 def _element(parts: list[str], name: str, value: Any) -> None:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or isinstance(value, Mapping):
         parts.append(f"<{name}>")
         for key, item in value.items():
             _element(parts, key, item)
         parts.append(f"</{name}>")
-    elif isinstance(value, (list, tuple)):
+    elif kind is list or kind is tuple:
         parts.append(f"<{name}>")
         child = CHILD[name]
         for item in value:
@@ -66,6 +68,9 @@ def _element(parts: list[str], name: str, value: Any) -> None:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if value is True or value is False:
         return "true" if value else "false"
-    return escape(_NOT_XML.sub("", str(value)))
+    text = str(value)
+    if _SPECIAL.search(text) is None:  # most values: nothing to escape or drop
+        return text
+    return escape(_NOT_XML.sub("", text))

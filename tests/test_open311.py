@@ -433,10 +433,24 @@ def test_extensions_add_history_with_constant_statements(client: TestClient,
     assert list(first)[:len(REQUEST_FIELDS)] == REQUEST_FIELDS
     assert set(first["extended_attributes"]) == {"status", "ward", "district", "channel"}
     assert all(set(n) == {"datetime", "description", "type"} for n in first["notes"])
+    submitted = [(n["description"], r["extended_attributes"]["channel"]) for r in listed
+                 for n in r["notes"] if n["type"] == "submitted"]
+    assert submitted and all(text == f"Submitted via {via}" for text, via in submitted)
     root = xml_of(client.get(f"{BASE}/requests.xml", params={"page_size": 3,
                                                               "extensions": "true"}))
     notes = root[0].find("notes")
     assert notes is not None and {n.tag for n in notes} <= {"note"}
+
+
+def test_xml_carries_any_stored_text(client: TestClient, gql: GraphQLClient,
+                                     demo: Demo) -> None:
+    """Control characters XML 1.0 cannot carry are dropped; markup is escaped."""
+    point = inside(demo, 13)
+    made = gql.data("""mutation($lon: Float!, $lat: Float!) { submitComplaint(input: {
+        categoryCode: "other", description: "Cống <vỡ> & tràn\u0001\u000b nước", lon: $lon,
+        lat: $lat}) { id } }""", {"lon": point.x, "lat": point.y})["submitComplaint"]["id"]
+    root = xml_of(client.get(f"{BASE}/requests/{made}.xml"))
+    assert root[0].findtext("description") == "Cống <vỡ> & tràn nước"
 
 
 def test_sensitive_addresses_stay_hidden(client: TestClient, demo: Demo,
