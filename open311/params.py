@@ -22,6 +22,8 @@ MAX_PAGE_SIZE = 1_000  # the spec's "first 1000 requests"
 MAX_WINDOW = timedelta(days=90)  # the spec's "may not span more than 90 days"
 MAX_DESCRIPTION = 4_000  # the spec's limit on a description
 MAX_IDS = 1_000
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_TEXT = 1_000
 CHANNEL = "open311"
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]{1,100})\](\[\])?$")
 
@@ -143,12 +145,17 @@ def request_ids(params: Mapping[str, list[str]]) -> list[str]:
 
 def attributes(form: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
     """``attribute[code]=value`` and, for multivaluelists, ``attribute[code][]=value``, as
-    code → values."""
+    code → values (stripped; at most 50 codes of 50 values of 1,000 characters)."""
     found: dict[str, list[str]] = {}
     for key, values in form.items():
         match = _ATTRIBUTE.match(key)
         if match:
-            found.setdefault(match.group(1), []).extend(values)
+            code = match.group(1)
+            found.setdefault(code, []).extend(
+                checked_text(f"attribute[{code}]", v, 0, MAX_ATTRIBUTE_TEXT) or "" for v in values)
+    if len(found) > MAX_ATTRIBUTES or any(len(v) > MAX_ATTRIBUTES for v in found.values()):
+        raise PhananhError(ErrorCode.BAD_INPUT,
+                           f"At most {MAX_ATTRIBUTES} attributes of {MAX_ATTRIBUTES} values.")
     return {code: tuple(values) for code, values in found.items()}
 
 

@@ -256,6 +256,12 @@ def test_attributes_are_handed_to_the_submission(client: TestClient, engine: Eng
             {"id": response.json()[0]["service_request_id"]}).scalar_one()
     assert data == {"channel": "open311", "attributes": {"WHISPAWN": ["123456"],
                                                          "KIND": ["a", "b"]}}
+    too_long = {"api_key": api_key, "service_code": "other", "lat": point.y, "long": point.x,
+                "description": "Test", "attribute[NOTE]": "x" * 1001}
+    spec_error(post(client, **too_long), 400, "BAD_INPUT")
+    too_many = {**too_long, "attribute[NOTE]": "x",
+                **{f"attribute[A{i}]": str(i) for i in range(50)}}
+    spec_error(post(client, **too_many), 400, "BAD_INPUT")
 
 
 # --- errors -----------------------------------------------------------------------------------

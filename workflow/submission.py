@@ -5,7 +5,7 @@ category's SLA runs out.
 Checks go in this order: UNKNOWN_CATEGORY, then OUTSIDE_JURISDICTION (naming swapped
 coordinates when swapping the pair lands in a ward). The caller has already checked the
 submission's shape (lengths, coordinate ranges) and the rate limit; every channel that takes
-complaints (GraphQL today) calls :func:`submit`, so routing is decided in one place.
+complaints (GraphQL and Open311) calls :func:`submit`, so routing is decided in one place.
 """
 
 from collections.abc import Mapping
