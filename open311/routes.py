@@ -35,6 +35,7 @@ from workflow.submission import submit
 
 PREFIX = "/open311/v2"
 FORM = "application/x-www-form-urlencoded"
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 STATUS = {**HTTP_STATUS, ErrorCode.UNAUTHENTICATED: 403, ErrorCode.FORBIDDEN: 403,
           ErrorCode.UNKNOWN_CATEGORY: 404, ErrorCode.RATE_LIMITED: 429}
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ class Open311:
             "/servicerequestupdates.{fmt}": {"GET": self.updates},
             "/{path:path}": {},  # anything else: 404 in the spec's shape
         }
-        return [Route(PREFIX + path, self._endpoint(handlers), methods=["GET", "POST"])
+        # Every method reaches the endpoint, which refuses the wrong ones in the spec's shape.
+        return [Route(PREFIX + path, self._endpoint(handlers), methods=ANY_METHOD)
                 for path, handlers in resources.items()]
 
     def _endpoint(self, handlers: Mapping[str, Handler]
@@ -88,7 +90,7 @@ class Open311:
                 if request.path_params["fmt"] not in FORMATS:
                     raise PhananhError(ErrorCode.UNSUPPORTED_FORMAT,
                                        "Formats are .xml and .json.")
-                handler = handlers.get(request.method)
+                handler = handlers.get("GET" if request.method == "HEAD" else request.method)
                 if handler is None:
                     raise PhananhError(ErrorCode.METHOD_NOT_ALLOWED,
                                        f"{request.method} is not allowed here; use "

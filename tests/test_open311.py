@@ -295,6 +295,7 @@ def test_other_errors_in_the_spec_shape(client: TestClient) -> None:
     spec_error(client.get(f"{BASE}/nothing.json"), 404, "NOT_FOUND")
     spec_error(client.get(f"{BASE}/services.html"), 400, "UNSUPPORTED_FORMAT")
     spec_error(client.post(f"{BASE}/services.xml"), 405, "METHOD_NOT_ALLOWED")
+    spec_error(client.delete(f"{BASE}/requests/PA-X.json"), 405, "METHOD_NOT_ALLOWED")
     spec_error(client.get(f"{BASE}/services.json?jurisdiction_id=sfgov.org"), 404, "NOT_FOUND")
     spec_error(client.get(f"{BASE}/requests.json?start_date=yesterday"), 400, "BAD_INPUT")
     spec_error(client.get(f"{BASE}/requests.json?start_date=2025-01-01T00:00:00Z"
@@ -502,6 +503,13 @@ def test_status_changes_appear_as_updates(client: TestClient, gql: GraphQLClient
     assert all(list(m) == UPDATE_FIELDS for m in mine)
     later = {"start_date": (datetime.now(UTC) + timedelta(seconds=1)).isoformat()}
     assert client.get(f"{BASE}/servicerequestupdates.json", params=later).json() == []
+    earlier = {"end_date": before.isoformat()}
+    assert cid not in {u["service_request_id"] for u in client.get(
+        f"{BASE}/servicerequestupdates.json", params=earlier).json()}
+    (extended,) = client.get(f"{BASE}/requests/{cid}.json?extensions=true").json()
+    assert [n["type"] for n in extended["notes"]] == ["transition", "transition", "comment",
+                                                      "transition"]
+    assert [n["description"] for n in extended["notes"]][2:] == [None, "Đã thu gom"]
     (closed,) = client.get(f"{BASE}/requests/{cid}.json").json()
     assert closed["status"] == "closed"
 
