@@ -95,7 +95,9 @@ class Paging:
 
 def paging(params: Mapping[str, list[str]]) -> Paging:
     """The common `page` (from 1) and `page_size` (at most, and by default, 1,000)."""
-    page, size = number(params, "page") or 1, number(params, "page_size") or MAX_PAGE_SIZE
+    page, size = number(params, "page"), number(params, "page_size")
+    page = 1 if page is None else page
+    size = MAX_PAGE_SIZE if size is None else size
     if page != int(page) or not 1 <= page <= 1_000_000:
         raise PhananhError(ErrorCode.BAD_INPUT, "`page` is a whole number from 1.")
     if size != int(size) or not 1 <= size <= MAX_PAGE_SIZE:

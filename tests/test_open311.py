@@ -301,6 +301,9 @@ def test_other_errors_in_the_spec_shape(client: TestClient) -> None:
     spec_error(client.get(f"{BASE}/requests.json?start_date=2025-01-01T00:00:00Z"
                           "&end_date=2025-06-01T00:00:00Z"), 400, "BAD_INPUT")
     spec_error(client.get(f"{BASE}/requests.json?page_size=1001"), 400, "PAGE_TOO_LARGE")
+    spec_error(client.get(f"{BASE}/requests.json?page_size=0"), 400, "PAGE_TOO_LARGE")
+    spec_error(client.get(f"{BASE}/requests.json?page=0"), 400, "BAD_INPUT")
+    spec_error(client.get(f"{BASE}/requests.json?page=1.5"), 400, "BAD_INPUT")
     spec_error(client.get(f"{BASE}/requests.json?bbox=1,2,3"), 400, "BAD_COORDINATES")
     spec_error(client.get(f"{BASE}/requests.json?lat=21&long=105.8&radius=1e9"), 400,
                "BAD_INPUT")
