@@ -1,5 +1,6 @@
 """The Starlette application: ``/graphql`` over HTTP and WebSocket, ``/healthz``, the layers,
-and the caller's identity from a bearer token."""
+Open311 under ``/open311/v2/`` (sharing GraphQL's submission limits), and the caller's
+identity from a bearer token."""
 
 import gc
 import mimetypes
@@ -38,6 +39,7 @@ from errors import (
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
 from middleware import BodySizeLimit, CancelOnDisconnect
+from open311.routes import Open311
 from resolvers.root import build_schema
 from settings import Settings, get_settings
 
@@ -168,6 +170,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             *layer_routes(settings, engine, tiles),
+            *Open311(settings, engine, graphql.limits).routes(),
             *map_routes(),
         ],
         middleware=[

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from starlette.requests import HTTPConnection
 
 from auth.principal import Principal
-from auth.rate_limit import SubmissionLimits
+from auth.rate_limit import SubmissionLimits, client_address
 from db import areas
 from db import workflow as workflow_sql
 from db.engine import read
@@ -93,10 +93,4 @@ class Context:
 
     @property
     def client_address(self) -> str:
-        """The caller's address, for rate limits (X-Forwarded-For only behind a trusted proxy)."""
-        if self.request is None:
-            return "unknown"
-        forwarded = self.request.headers.get("x-forwarded-for")
-        if forwarded and self.settings.trust_forwarded_for:
-            return forwarded.split(",")[0].strip()
-        return self.request.client.host if self.request.client else "unknown"
+        return client_address(self.request, self.settings.trust_forwarded_for)

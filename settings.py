@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = Field(
         False, description="Behind a proxy: take the client address from X-Forwarded-For.")
 
+    # Open311 GeoReport v2 (/open311/v2/): one jurisdiction per server.
+    open311_jurisdiction_id: str = Field(
+        "phananh.local", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9.\-]+$",
+        description="Open311 jurisdiction_id (the city's web domain, by the spec's advice); "
+                    "requests naming another get 404.")
+    open311_contact: str = Field(
+        "Contact the city's People's Committee office.", min_length=1, max_length=500,
+        description="The `contact` of the Open311 discovery document.")
+
     # Map layers (vector tiles, OGC API – Features, exports).
     tile_feature_cap: int = Field(10_000, ge=1, le=1_000_000,
                                   description="Most features in one vector tile.")

@@ -39,6 +39,12 @@ def may_see_personal(principal: Principal | None) -> ColumnElement[bool]:
     return is_reporter(principal) | may_act(principal)
 
 
+def visible_note(actor: str, note: str | None, personal: bool) -> str | None:
+    """A history note as a caller sees it: a reporter's own words are personal data (they may
+    name or describe the reporter), officials' notes are public."""
+    return note if personal or actor != "reporter" else None
+
+
 def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:
     if not codes:
         return false()

@@ -7,7 +7,19 @@ store (Redis) belongs here when phananh scales out.
 import time
 from collections import defaultdict, deque
 
+from starlette.requests import HTTPConnection
+
 from errors import ErrorCode, PhananhError
+
+
+def client_address(request: HTTPConnection | None, trust_forwarded_for: bool) -> str:
+    """The caller's address, for rate limits (X-Forwarded-For only behind a trusted proxy)."""
+    if request is None:
+        return "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and trust_forwarded_for:
+        return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
 
 
 class RateLimiter:

@@ -175,6 +175,15 @@ def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
     return Page(rows=page_rows, has_next=len(rows) > first, cursors=cursors)
 
 
+def fetch_offset(conn: Connection, f: ComplaintFilter, limit: int, offset: int,
+                 viewer: Principal | None = None) -> list[Any]:
+    """Newest first, by page number: for APIs whose clients page with an offset (Open311's
+    ``page``/``page_size``), where a cursor cannot be passed."""
+    c = complaint.c
+    query = complaint_select(f, viewer).order_by(c.created_at.desc(), c.id.desc())
+    return list(conn.execute(query.limit(limit).offset(offset)))
+
+
 def count(conn: Connection, f: ComplaintFilter) -> int:
     query = select(func.count()).select_from(complaint).where(*where_clauses(f))
     return conn.execute(query).scalar_one()
@@ -188,9 +197,11 @@ def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
 
 
 def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: float,
-                     viewer: Principal | None = None) -> Any:
-    """Insert one complaint and its first event; with a repeated idempotency key, return the
-    complaint stored the first time instead (safe under concurrent retries)."""
+                     viewer: Principal | None = None,
+                     attributes: dict[str, list[str]] | None = None) -> Any:
+    """Insert one complaint and its first event (with the category's ``attributes``, if
+    any); with a repeated idempotency key, return the complaint stored the first time instead
+    (safe under concurrent retries)."""
     location = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
     inserted = conn.execute(
         pg_insert(complaint)
@@ -203,8 +214,11 @@ def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: 
             complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
         ).one()
+    data: dict[str, Any] = {"channel": values.get("channel")}
+    if attributes:
+        data["attributes"] = attributes
     add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status=str(Status.RECEIVED),
-              data={"channel": values.get("channel")})
+              data=data)
     return conn.execute(
         complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()
 

@@ -168,6 +168,17 @@ api_token = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+# Open311 client applications' keys (migration 0014): only a hash of each key is kept.
+open311_api_key = Table(
+    "open311_api_key",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("label", Text, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
 # Public columns of a complaint: the allow-list every public query, export and tile starts from
 # (the analyses' stored measures are left out: nothing shows them).
 PUBLIC_COMPLAINT_COLUMNS = tuple(

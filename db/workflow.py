@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Interval, bindparam, func, insert, select, text, update
@@ -52,6 +52,25 @@ def events_for(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
         SELECT complaint_id, at, actor, kind, from_status, to_status, note, data
         FROM complaint_event WHERE complaint_id = ANY(:ids) ORDER BY complaint_id, at, id"""),
         {"ids": list(complaint_ids)}))
+
+
+def status_updates(conn: Connection, start: datetime, end: datetime, limit: int,
+                   offset: int) -> list[Any]:
+    """Events after submission that changed a complaint's status or commented on it, oldest
+    first, with the complaint's public id and the status it had after each (a comment keeps
+    the status of the change before it): mySociety's servicerequestupdates."""
+    return list(conn.execute(text("""
+        SELECT e.id, e.at, e.actor, e.kind, e.note, e.data, c.public_id,
+               COALESCE(e.to_status, (SELECT p.to_status FROM complaint_event p
+                                      WHERE p.complaint_id = e.complaint_id
+                                        AND p.to_status IS NOT NULL AND p.id < e.id
+                                      ORDER BY p.id DESC LIMIT 1)) AS status,
+               e.data ->> 'reason' AS reason
+        FROM complaint_event e JOIN complaint c ON c.id = e.complaint_id
+        WHERE e.kind <> 'SUBMITTED' AND (e.to_status IS NOT NULL OR e.kind = 'COMMENT')
+          AND e.at >= :start AND e.at <= :end
+        ORDER BY e.at, e.id LIMIT :limit OFFSET :offset"""),
+        {"start": start, "end": end, "limit": limit, "offset": offset}))
 
 
 def duplicate_root(conn: Connection, complaint_id: int) -> int:

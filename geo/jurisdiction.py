@@ -106,3 +106,19 @@ def _as_date(at: date | datetime | None) -> date:
     if at is None:
         return datetime.now(UTC).date()
     return at.date() if isinstance(at, datetime) else at
+
+
+def ward_named_in(conn: Connection, address: str, at: date | datetime | None = None
+                  ) -> tuple[float, float] | None:
+    """A point inside the ward in force whose name ``address`` contains (the longest name
+    first, then the lowest code), or None: how a submission given only an address is placed
+    (there is no street geocoder; the ward is what routing needs)."""
+    row = conn.execute(text("""
+        SELECT ST_X(p), ST_Y(p) FROM (
+            SELECT ST_PointOnSurface(a.geom) AS p FROM admin_area a
+            WHERE a.level = 'ward'
+              AND a.generation_id = generation_in_force('ward', CAST(:at AS date))
+              AND strpos(lower(:address), lower(a.name)) > 0
+            ORDER BY length(a.name) DESC, a.code LIMIT 1) AS named"""),
+        {"address": address, "at": _as_date(at)}).first()
+    return (row[0], row[1]) if row else None

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from auth.policy import visible_note
 from context import Context
 from schema.scalars import GeoJSON
 from workflow import states
@@ -233,13 +234,12 @@ class Complaint:
 
 def _event(row: Any, personal: bool) -> ComplaintEvent:
     role = row.actor.split(":", 1)[0]
-    by_reporter = row.actor == "reporter"
     return ComplaintEvent(
         at=row.at, kind=row.kind,
         from_status=ComplaintStatus(row.from_status) if row.from_status else None,
         to_status=ComplaintStatus(row.to_status) if row.to_status else None,
         actor_role=role, actor=row.actor if personal else None,
-        note=row.note if personal or not by_reporter else None, data=row.data,
+        note=visible_note(row.actor, row.note, personal), data=row.data,
     )
 
 

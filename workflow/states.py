@@ -68,6 +68,35 @@ PROCESSED = _group(*ANSWERED, Status.CLOSED)
 # The ratings the city counts as satisfied ("satisfied or accepted").
 POSITIVE_RATINGS = (Rating.SATISFIED, Rating.ACCEPTED)
 
+# Open311 GeoReport v2 knows two statuses: open while the complaint waits for an answer,
+# closed once it has one.
+OPEN311_STATUSES = {"open": OPEN, "closed": _group(*(s for s in Status if s not in OPEN))}
+
+
+def open311_status(status: str) -> str:
+    return "open" if status in OPEN else "closed"
+
+
+# mySociety's servicerequestupdates extension (FixMyStreet) tells more than open/closed: the
+# status names FixMyStreet back ends send, for each of ours; a rejection names its reason.
+MYSOCIETY_STATUS = {
+    Status.RECEIVED: "open",
+    Status.ASSIGNED: "action_scheduled",
+    Status.IN_PROGRESS: "in_progress",
+    Status.RESOLVED: "fixed",
+    Status.REJECTED: "no_further_action",
+    Status.DUPLICATE: "duplicate",
+    Status.REOPENED: "open",
+    Status.CLOSED: "closed",
+}
+
+
+def mysociety_status(status: str, rejection_reason: str | None = None) -> str:
+    if status == Status.REJECTED and rejection_reason == RejectionReason.NOT_RESPONSIBLE:
+        return "not_councils_responsibility"
+    return MYSOCIETY_STATUS[Status(status)]
+
+
 TRANSITIONS: dict[tuple[Status, Status], frozenset[Actor]] = {
     **{(s, Status.ASSIGNED): frozenset({Actor.OFFICIAL})
        for s in (Status.RECEIVED, Status.ASSIGNED, Status.REOPENED)},

@@ -5,10 +5,11 @@ category's SLA runs out.
 Checks go in this order: UNKNOWN_CATEGORY, then OUTSIDE_JURISDICTION (naming swapped
 coordinates when swapping the pair lands in a ward). The caller has already checked the
 submission's shape (lengths, coordinate ranges) and the rate limit; every channel that takes
-complaints (GraphQL today) calls :func:`submit`, so routing is decided in one place.
+complaints (GraphQL and Open311) calls :func:`submit`, so routing is decided in one place.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,10 @@ class Submission:
     idempotency_key: str | None = None
     reporter: Reporter = Reporter()
     account: Principal | None = None  # the signed-in citizen who becomes the reporter
+    # The category's attributes, code → values (Open311's attribute[code]=value). Kept with
+    # the submission event; checking them against the category's definitions belongs here,
+    # in submit(), once categories have attributes (issue 11).
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def submit(conn: Connection, submission: Submission) -> Any:
@@ -54,7 +59,8 @@ def submit(conn: Connection, submission: Submission) -> Any:
     areas = _route(conn, submission.lon, submission.lat, now)
     values = _values(submission, areas, now, now + timedelta(hours=sla_hours))
     return complaint_sql.insert_complaint(conn, values, submission.lon, submission.lat,
-                                          submission.account)
+                                          submission.account,
+                                          {k: list(v) for k, v in submission.attributes.items()})
 
 
 def _sla_hours(conn: Connection, category_code: str) -> int:

@@ -1,0 +1,533 @@
+"""Open311 GeoReport v2 at /open311/v2/: driven with a real client library (georeport, over a
+real HTTP server) and with raw HTTP, checked field by field against the spec's examples and
+against independent truths (SQL, shapely, pyproj, the GraphQL API)."""
+
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from georeport import GeoReport
+from pyproj import Geod
+from shapely.geometry import Point, box
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from app import create_app
+from settings import Settings
+from tests.conftest import Accounts, Demo, GraphQLClient, new_complaint, phananh
+from tests.live_server import live_server
+
+BASE = "/open311/v2"
+# The spec's field names, in the order of its examples (GeoReport/v2/index.md).
+SERVICE_FIELDS = ["service_code", "service_name", "description", "metadata", "type",
+                  "keywords", "group"]
+REQUEST_FIELDS = ["service_request_id", "status", "status_notes", "service_name",
+                  "service_code", "description", "agency_responsible", "service_notice",
+                  "requested_datetime", "updated_datetime", "expected_datetime", "address",
+                  "address_id", "zipcode", "lat", "long", "media_url"]
+DISCOVERY_FIELDS = ["changeset", "contact", "key_service", "endpoints"]
+ENDPOINT_FIELDS = ["specification", "url", "changeset", "type", "formats"]
+UPDATE_FIELDS = ["update_id", "service_request_id", "status", "updated_datetime",
+                 "description", "media_url"]
+PERSONAL = {"first_name": "Hoàng", "last_name": "Thị Riêng", "phone": "0912 000 311",
+            "email": "rieng.open311@example.com"}
+XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+GRAPHQL_VIEW = """query($id: ID!) { complaint(id: $id) { id status description dueAt createdAt
+  address category { code nameVi } ward { code name } district { code } location } }"""
+ASSIGN = """mutation($id: ID!, $v: Int!) { assignComplaint(id: $id, expectedVersion: $v) {
+  status } }"""
+TRANSITION = """mutation($id: ID!, $to: ComplaintStatus!, $v: Int!, $note: String,
+  $reason: RejectionReason) { transitionComplaint(id: $id, to: $to, expectedVersion: $v,
+  note: $note, reason: $reason) { status } }"""
+
+
+@pytest.fixture(scope="module")
+def api_key(database_url: str) -> str:
+    """A key issued by the real command, as an operator would."""
+    done = phananh(database_url, "open311", "keys", "issue", "Test client")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings, engine: Engine, demo: Demo) -> Iterator[str]:
+    with live_server(create_app(settings, engine)) as url:
+        yield url + BASE
+
+
+def xml_of(response: Any) -> ET.Element:
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    assert response.content.startswith(XML_DECLARATION)
+    return ET.fromstring(response.content)
+
+
+def xml_record(element: ET.Element) -> dict[str, str]:
+    return {child.tag: child.text or "" for child in element}
+
+
+def as_xml_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def inside(demo: Demo, index: int) -> Point:
+    return demo.areas("demo-2025", "ward")[index].geometry.representative_point()
+
+
+def ward_by_shapely(demo: Demo, point: Point) -> Any:
+    return min((w for w in demo.areas("demo-2025", "ward") if w.geometry.covers(point)),
+               key=lambda w: w.code)
+
+
+def post(client: TestClient, fmt: str = "json", **form: Any) -> Any:
+    return client.post(f"{BASE}/requests.{fmt}", data=form)
+
+
+def spec_error(response: Any, status: int, code: str) -> str:
+    """The spec's error shape, in JSON or XML; returns the description."""
+    assert response.status_code == status, response.text
+    if response.headers["content-type"].startswith("text/xml"):
+        root = xml_of(response)
+        assert root.tag == "errors" and [e.tag for e in root] == ["error"]
+        assert [c.tag for c in root[0]] == ["code", "description"]
+        assert root[0].findtext("code") == code
+        return root[0].findtext("description") or ""
+    body = response.json()
+    assert isinstance(body, list) and len(body) == 1 and list(body[0]) == ["code", "description"]
+    assert body[0]["code"] == code
+    return body[0]["description"]
+
+
+# --- discovery and services -------------------------------------------------------------------
+
+def test_discovery_in_both_formats(client: TestClient) -> None:
+    body = client.get(f"{BASE}/discovery.json").json()
+    assert list(body) == DISCOVERY_FIELDS and list(body["endpoints"][0]) == ENDPOINT_FIELDS
+    endpoint = body["endpoints"][0]
+    assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
+    assert endpoint["url"].endswith(BASE) and endpoint["type"] == "production"
+    assert endpoint["formats"] == ["text/xml", "application/json"]
+    root = xml_of(client.get(f"{BASE}/discovery.xml"))
+    assert root.tag == "discovery" and [c.tag for c in root] == DISCOVERY_FIELDS
+    endpoints = root.find("endpoints")
+    assert endpoints is not None and [e.tag for e in endpoints] == ["endpoint"]
+    assert [c.tag for c in endpoints[0]] == ENDPOINT_FIELDS
+    assert [f.text for f in endpoints[0].iter("format")] == endpoint["formats"]
+
+
+def test_services_are_the_categories(client: TestClient, engine: Engine) -> None:
+    with engine.connect() as conn:
+        categories = {r.code: r for r in conn.execute(text("SELECT * FROM category"))}
+    services = client.get(f"{BASE}/services.json").json()
+    assert sorted(s["service_code"] for s in services) == sorted(categories)
+    for service in services:
+        assert list(service) == SERVICE_FIELDS
+        category = categories[service["service_code"]]
+        assert service["service_name"] == category.name_vi
+        assert service["group"] == category.domain
+        assert service["metadata"] is False and service["type"] == "realtime"
+    root = xml_of(client.get(f"{BASE}/services.xml"))
+    assert root.tag == "services" and {e.tag for e in root} == {"service"}
+    assert [xml_record(e) for e in root] == [
+        {k: as_xml_text(v) for k, v in s.items()} for s in services]
+    assert [[c.tag for c in e] for e in root] == [SERVICE_FIELDS] * len(services)
+
+
+def test_service_definition(client: TestClient) -> None:
+    assert client.get(f"{BASE}/services/environment.waste.json").json() == {
+        "service_code": "environment.waste", "attributes": []}
+    root = xml_of(client.get(f"{BASE}/services/environment.waste.xml"))
+    assert root.tag == "service_definition"
+    assert [c.tag for c in root] == ["service_code", "attributes"]
+    assert root.findtext("service_code") == "environment.waste" and len(root[1]) == 0
+    for fmt in ("json", "xml"):
+        spec_error(client.get(f"{BASE}/services/no.such.{fmt}"), 404, "UNKNOWN_CATEGORY")
+
+
+def test_the_georeport_client_reads_every_resource(server: str, client: TestClient,
+                                                   demo: Demo) -> None:
+    """A real Open311 client library from PyPI, in both of its formats."""
+    for fmt in ("json", "xml"):
+        georeport = GeoReport(server, jurisdiction="phananh.local", output_format=fmt)
+        services = georeport.get_service_list()
+        assert len(services) == len(client.get(f"{BASE}/services.json").json())
+        assert georeport.get_service_definition("other")["service_code"] == "other"
+        listed = georeport.get_service_requests(status="open", service_code="environment.waste")
+        assert listed and all(r["status"] == "open" for r in listed)
+        assert all(r["service_code"] == "environment.waste" for r in listed)
+        one = georeport.get_service_request(listed[0]["service_request_id"])
+        assert one["service_request_id"] == listed[0]["service_request_id"]
+        assert list(one) == REQUEST_FIELDS
+
+
+# --- submitting -------------------------------------------------------------------------------
+
+def test_open311_submission_is_the_graphql_complaint(client: TestClient, gql: GraphQLClient,
+                                                     demo: Demo, api_key: str) -> None:
+    point = inside(demo, 7)
+    response = post(client, api_key=api_key, jurisdiction_id="phananh.local",
+                    service_code="environment.waste", lat=point.y, long=point.x,
+                    address_string="Số 3 ngõ 5", description="Rác đổ trộm\ncạnh cột điện",
+                    media_url="https://example.com/r.jpg", device_id="tt222111",
+                    **PERSONAL)
+    assert response.status_code == 200, response.text
+    (answer,) = response.json()
+    assert list(answer) == ["service_request_id", "service_notice", "account_id"]
+    request_id = answer["service_request_id"]
+    seen = gql.data(GRAPHQL_VIEW, {"id": request_id})["complaint"]
+    ward = ward_by_shapely(demo, point)
+    assert seen["ward"]["code"] == ward.code and seen["district"]["code"] == ward.parent_code
+    assert seen["category"]["code"] == "environment.waste"
+    assert seen["description"] == "Rác đổ trộm\ncạnh cột điện"
+    assert seen["location"]["coordinates"] == [point.x, point.y]
+    assert f"UBND {ward.name}" in answer["service_notice"]
+
+    # Read back through Open311: the same agency, due date and place; no personal data.
+    listed = client.get(f"{BASE}/requests/{request_id}.json").json()
+    (request,) = listed
+    assert list(request) == REQUEST_FIELDS
+    assert request["agency_responsible"] == f"UBND {seen['ward']['name']}"
+    due = datetime.fromisoformat(seen["dueAt"])
+    assert request["expected_datetime"] == due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.fromisoformat(request["requested_datetime"])
+    assert due - created == timedelta(hours=24) or abs(
+        (due - created) - timedelta(hours=24)) < timedelta(seconds=1)
+    assert (request["lat"], request["long"]) == (point.y, point.x)
+    assert request["media_url"] == "https://example.com/r.jpg"
+    assert request["status"] == "open" and request["service_name"] == seen["category"]["nameVi"]
+    raw = client.get(f"{BASE}/requests/{request_id}.xml").content + response.content \
+        + client.get(f"{BASE}/requests.json", params={"extensions": "true"}).content
+    for value in PERSONAL.values():
+        assert value.encode() not in raw
+
+
+def test_graphql_submission_reads_back_through_the_client(server: str, gql: GraphQLClient,
+                                                          demo: Demo) -> None:
+    point = inside(demo, 11)
+    made = gql.data("""mutation($lon: Float!, $lat: Float!) { submitComplaint(input: {
+        categoryCode: "traffic.signals", description: "Đèn tín hiệu hỏng", lon: $lon,
+        lat: $lat, reporter: {name: "Ngô Văn Kín", phone: "0987654321"}}) {
+        id dueAt ward { code name } } }""", {"lon": point.x, "lat": point.y})["submitComplaint"]
+    for fmt in ("json", "xml"):
+        georeport = GeoReport(server, output_format=fmt)
+        request = georeport.get_service_request(made["id"])
+        assert request["agency_responsible"] == f"UBND {made['ward']['name']}"
+        due = datetime.fromisoformat(made["dueAt"]).astimezone(UTC)
+        assert request["expected_datetime"] == due.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert float(request["lat"]) == point.y and float(request["long"]) == point.x
+        assert "Ngô Văn Kín" not in str(request)
+    listed = GeoReport(server).get_service_requests(service_request_id=made["id"])
+    assert [r["service_request_id"] for r in listed] == [made["id"]]
+    extended = requests.get(f"{server}/requests/{made['id']}.json?extensions=true", timeout=30)
+    assert extended.json()[0]["extended_attributes"]["ward"] == made["ward"]["code"]
+
+
+def test_placed_by_address_string(client: TestClient, gql: GraphQLClient, demo: Demo,
+                                  api_key: str) -> None:
+    ward = sorted(demo.areas("demo-2025", "ward"), key=lambda w: w.code)[3]
+    response = post(client, api_key=api_key, service_code="other",
+                    address_string=f"Số 9 ngõ 2, {ward.name}", description="Ổ gà")
+    assert response.status_code == 200, response.text
+    seen = gql.data(GRAPHQL_VIEW, {"id": response.json()[0]["service_request_id"]})
+    assert seen["complaint"]["ward"]["code"] == ward.code
+    spec_error(post(client, api_key=api_key, service_code="other",
+                    address_string="Somewhere in Paris", description="Ổ gà"),
+               400, "OUTSIDE_JURISDICTION")
+
+
+def test_attributes_are_handed_to_the_submission(client: TestClient, engine: Engine,
+                                                 demo: Demo, api_key: str) -> None:
+    point = inside(demo, 2)
+    response = client.post(f"{BASE}/requests.json", content=(
+        f"api_key={api_key}&service_code=other&lat={point.y}&long={point.x}"
+        "&description=Test&attribute[WHISPAWN]=123456&attribute[KIND][]=a&attribute[KIND][]=b"),
+        headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"})
+    assert response.status_code == 200, response.text
+    with engine.connect() as conn:
+        data = conn.execute(text("""SELECT e.data FROM complaint_event e JOIN complaint c
+            ON c.id = e.complaint_id WHERE c.public_id = :id AND e.kind = 'SUBMITTED'"""),
+            {"id": response.json()[0]["service_request_id"]}).scalar_one()
+    assert data == {"channel": "open311", "attributes": {"WHISPAWN": ["123456"],
+                                                         "KIND": ["a", "b"]}}
+    too_long = {"api_key": api_key, "service_code": "other", "lat": point.y, "long": point.x,
+                "description": "Test", "attribute[NOTE]": "x" * 1001}
+    spec_error(post(client, **too_long), 400, "BAD_INPUT")
+    too_many = {**too_long, "attribute[NOTE]": "x",
+                **{f"attribute[A{i}]": str(i) for i in range(50)}}
+    spec_error(post(client, **too_many), 400, "BAD_INPUT")
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_submission_errors_in_the_spec_shape(client: TestClient, demo: Demo, api_key: str,
+                                             fmt: str) -> None:
+    point = inside(demo, 1)
+    good = {"service_code": "other", "lat": point.y, "long": point.x, "description": "x"}
+    spec_error(post(client, fmt, **good), 403, "UNAUTHENTICATED")
+    assert "api_key" in spec_error(post(client, fmt, api_key="forged", **good), 403,
+                                   "UNAUTHENTICATED")
+    spec_error(post(client, fmt, api_key=api_key, **{**good, "service_code": "no.such"}),
+               404, "UNKNOWN_CATEGORY")
+    *_, east, north = demo.outline.bounds
+    spec_error(post(client, fmt, api_key=api_key, **{**good, "lat": north + 0.5,
+                                                     "long": east + 0.5}),
+               400, "OUTSIDE_JURISDICTION")
+    spec_error(post(client, fmt, api_key=api_key, **{**good, "description": "x" * 4001}),
+               400, "BAD_INPUT")
+    spec_error(post(client, fmt, api_key=api_key, **{**good, "jurisdiction_id": "sfgov.org"}),
+               404, "NOT_FOUND")
+    spec_error(post(client, fmt, api_key=api_key, service_code="other", description="x"),
+               400, "BAD_COORDINATES")
+    spec_error(client.post(f"{BASE}/requests.{fmt}", json=good), 400, "UNSUPPORTED_FORMAT")
+
+
+def test_other_errors_in_the_spec_shape(client: TestClient) -> None:
+    spec_error(client.get(f"{BASE}/requests/PA-NOPE.xml"), 404, "NOT_FOUND")
+    spec_error(client.get(f"{BASE}/tokens/12345.json"), 404, "NOT_FOUND")
+    spec_error(client.get(f"{BASE}/nothing.json"), 404, "NOT_FOUND")
+    spec_error(client.get(f"{BASE}/services.html"), 400, "UNSUPPORTED_FORMAT")
+    spec_error(client.post(f"{BASE}/services.xml"), 405, "METHOD_NOT_ALLOWED")
+    spec_error(client.delete(f"{BASE}/requests/PA-X.json"), 405, "METHOD_NOT_ALLOWED")
+    spec_error(client.get(f"{BASE}/services.json?jurisdiction_id=sfgov.org"), 404, "NOT_FOUND")
+    spec_error(client.get(f"{BASE}/requests.json?start_date=yesterday"), 400, "BAD_INPUT")
+    spec_error(client.get(f"{BASE}/requests.json?start_date=2025-01-01T00:00:00Z"
+                          "&end_date=2025-06-01T00:00:00Z"), 400, "BAD_INPUT")
+    spec_error(client.get(f"{BASE}/requests.json?page_size=1001"), 400, "PAGE_TOO_LARGE")
+    spec_error(client.get(f"{BASE}/requests.json?page_size=0"), 400, "PAGE_TOO_LARGE")
+    spec_error(client.get(f"{BASE}/requests.json?page=0"), 400, "BAD_INPUT")
+    spec_error(client.get(f"{BASE}/requests.json?page=1.5"), 400, "BAD_INPUT")
+    spec_error(client.get(f"{BASE}/requests.json?bbox=1,2,3"), 400, "BAD_COORDINATES")
+    spec_error(client.get(f"{BASE}/requests.json?lat=21&long=105.8&radius=1e9"), 400,
+               "BAD_INPUT")
+    spec_error(client.get(f"{BASE}/requests.json?status=pending"), 400, "BAD_INPUT")
+
+
+def test_revoked_key_and_rate_limit(settings: Settings, engine: Engine, demo: Demo,
+                                    database_url: str) -> None:
+    limited = Settings(**{**settings.model_dump(), "submissions_per_minute_per_token": 2})
+    issued = phananh(database_url, "open311", "keys", "issue", "Limited client")
+    key = issued.stdout.strip().splitlines()[-1]
+    point = inside(demo, 4)
+    form = {"api_key": key, "service_code": "other", "lat": point.y, "long": point.x,
+            "description": "Lần thử"}
+    with TestClient(create_app(limited, engine)) as client:
+        assert [post(client, **form).status_code for _ in range(2)] == [200, 200]
+        refused = post(client, **form)
+        spec_error(refused, 429, "RATE_LIMITED")
+        assert int(refused.headers["retry-after"]) >= 1
+    listed = phananh(database_url, "open311", "keys", "list")
+    assert "Limited client" in listed.stdout and key not in listed.stdout
+    assert phananh(database_url, "open311", "keys", "revoke", key).returncode == 0
+    with TestClient(create_app(settings, engine)) as client:
+        spec_error(post(client, **form), 403, "UNAUTHENTICATED")
+    assert phananh(database_url, "open311", "keys", "revoke", key).returncode == 1
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+def test_requests_field_by_field_against_the_database(client: TestClient,
+                                                      engine: Engine) -> None:
+    listed = client.get(f"{BASE}/requests.json", params={"page_size": 50}).json()
+    root = xml_of(client.get(f"{BASE}/requests.xml", params={"page_size": 50}))
+    assert root.tag == "service_requests" and {e.tag for e in root} == {"request"}
+    assert [[c.tag for c in e] for e in root] == [REQUEST_FIELDS] * len(listed)
+    assert [xml_record(e) for e in root] == [
+        {k: as_xml_text(v) for k, v in r.items()} for r in listed]
+    with engine.connect() as conn:
+        truth = {r.public_id: r for r in conn.execute(text("""
+            SELECT c.public_id, c.status, c.description, c.category_code, c.created_at,
+                   c.due_at, ST_X(c.location) AS lon, ST_Y(c.location) AS lat, k.name_vi,
+                   CASE WHEN k.sensitive THEN NULL ELSE c.address END AS address,
+                   'UBND ' || w.name AS agency
+            FROM complaint c JOIN category k ON k.code = c.category_code
+            LEFT JOIN admin_area w ON w.id = c.ward_id
+            WHERE c.public_id = ANY(:ids)"""), {"ids": [r["service_request_id"]
+                                                        for r in listed]})}
+    assert len(truth) == len(listed) == 50
+    w3 = "%Y-%m-%dT%H:%M:%SZ"
+    for request in listed:
+        row = truth[request["service_request_id"]]
+        open_statuses = {"RECEIVED", "ASSIGNED", "IN_PROGRESS", "REOPENED"}
+        assert request["status"] == ("open" if row.status in open_statuses else "closed")
+        assert request["description"] == row.description
+        assert request["service_code"] == row.category_code
+        assert request["service_name"] == row.name_vi
+        assert request["agency_responsible"] == row.agency
+        assert request["requested_datetime"] == row.created_at.astimezone(UTC).strftime(w3)
+        assert request["expected_datetime"] == (
+            row.due_at.astimezone(UTC).strftime(w3) if row.due_at else None)
+        assert (request["lat"], request["long"]) == (row.lat, row.lon)
+        assert request["address"] == row.address
+    created = [r["requested_datetime"] for r in listed]
+    assert created == sorted(created, reverse=True)
+
+
+def test_default_window_status_and_service_filters(client: TestClient,
+                                                   engine: Engine) -> None:
+    now = datetime.now(UTC)
+    listed = client.get(f"{BASE}/requests.json").json()
+    with engine.connect() as conn:
+        recent = set(conn.execute(text("""SELECT public_id FROM complaint
+            WHERE created_at >= :since"""), {"since": now - timedelta(days=90)}).scalars())
+        answered = set(conn.execute(text("""SELECT public_id FROM complaint
+            WHERE created_at >= :since AND category_code IN ('environment.waste', 'other')
+              AND status NOT IN ('RECEIVED', 'ASSIGNED', 'IN_PROGRESS', 'REOPENED')"""),
+            {"since": now - timedelta(days=90)}).scalars())
+    assert 0 < len(recent) < 1_000
+    assert {r["service_request_id"] for r in listed} == recent
+    closed = client.get(f"{BASE}/requests.json", params={
+        "status": "closed", "service_code": "environment.waste,other"}).json()
+    assert answered and {r["service_request_id"] for r in closed} == answered
+    both = client.get(f"{BASE}/requests.json?status=open&status=closed").json()
+    assert len(both) == len(listed)
+
+
+def test_explicit_window_and_pages(client: TestClient, engine: Engine) -> None:
+    start, end = datetime.now(UTC) - timedelta(days=80), datetime.now(UTC) - timedelta(days=20)
+    with engine.connect() as conn:
+        truth = list(conn.execute(text("""SELECT public_id FROM complaint
+            WHERE created_at BETWEEN :s AND :e ORDER BY created_at DESC, id DESC"""),
+            {"s": start, "e": end}).scalars())
+    window = {"start_date": start.isoformat(), "end_date": end.isoformat()}
+    pages = [client.get(f"{BASE}/requests.json", params={**window, "page": page,
+                                                          "page_size": 100}).json()
+             for page in range(1, len(truth) // 100 + 3)]
+    assert [len(p) for p in pages][-1] == 0
+    assert [r["service_request_id"] for p in pages for r in p] == truth
+
+
+def test_bbox_and_radius_against_shapely_and_pyproj(client: TestClient, demo: Demo) -> None:
+    west, south, east, north = demo.outline.bounds
+    area = (west + (east - west) * 0.3, south + (north - south) * 0.3,
+            west + (east - west) * 0.6, south + (north - south) * 0.6)
+    every = client.get(f"{BASE}/requests.json").json()
+    in_box = client.get(f"{BASE}/requests.json",
+                        params={"bbox": ",".join(map(str, area))}).json()
+    expected = {r["service_request_id"] for r in every
+                if box(*area).covers(Point(r["long"], r["lat"]))}
+    assert expected and {r["service_request_id"] for r in in_box} == expected
+    centre, radius = demo.outline.centroid, 2_500.0
+    near = client.get(f"{BASE}/requests.json", params={
+        "lat": centre.y, "long": centre.x, "radius": radius}).json()
+    geod = Geod(ellps="WGS84")
+
+    def distance(r: dict[str, Any]) -> float:
+        return geod.inv(centre.x, centre.y, r["long"], r["lat"])[2]
+
+    found = {r["service_request_id"] for r in near}
+    assert found and all(distance(r) <= radius + 1 for r in near)
+    assert {r["service_request_id"] for r in every if distance(r) < radius - 1} <= found
+
+
+def test_extensions_add_history_with_constant_statements(client: TestClient,
+                                                         count_statements: Any) -> None:
+    plain = client.get(f"{BASE}/requests.json", params={"page_size": 5}).json()
+    assert all(list(r) == REQUEST_FIELDS for r in plain)
+    counts = []
+    for size in (5, 200):
+        count_statements.statements.clear()
+        listed = client.get(f"{BASE}/requests.json", params={
+            "page_size": size, "extensions": "true"}).json()
+        counts.append(len(count_statements.statements))
+        assert len(listed) == size
+    assert counts[0] == counts[1] <= 6  # rows, names, agencies, histories, places (+ ping)
+    first = listed[0]
+    assert list(first)[:len(REQUEST_FIELDS)] == REQUEST_FIELDS
+    assert set(first["extended_attributes"]) == {"status", "ward", "district", "channel"}
+    assert all(set(n) == {"datetime", "description", "type"} for n in first["notes"])
+    submitted = [(n["description"], r["extended_attributes"]["channel"]) for r in listed
+                 for n in r["notes"] if n["type"] == "submitted"]
+    assert submitted and all(text == f"Submitted via {via}" for text, via in submitted)
+    root = xml_of(client.get(f"{BASE}/requests.xml", params={"page_size": 3,
+                                                              "extensions": "true"}))
+    notes = root[0].find("notes")
+    assert notes is not None and {n.tag for n in notes} <= {"note"}
+
+
+def test_xml_carries_any_stored_text(client: TestClient, gql: GraphQLClient,
+                                     demo: Demo) -> None:
+    """Control characters XML 1.0 cannot carry are dropped; markup is escaped."""
+    point = inside(demo, 13)
+    made = gql.data("""mutation($lon: Float!, $lat: Float!) { submitComplaint(input: {
+        categoryCode: "other", description: "Cống <vỡ> & tràn\u0001\u000b nước", lon: $lon,
+        lat: $lat}) { id } }""", {"lon": point.x, "lat": point.y})["submitComplaint"]["id"]
+    root = xml_of(client.get(f"{BASE}/requests/{made}.xml"))
+    assert root[0].findtext("description") == "Cống <vỡ> & tràn nước"
+
+
+def test_sensitive_addresses_stay_hidden(client: TestClient, demo: Demo,
+                                         api_key: str) -> None:
+    point = inside(demo, 9)
+    made = post(client, api_key=api_key, service_code="land.dispute", lat=point.y,
+                long=point.x, address_string="Thửa đất số 12, tờ bản đồ 3",
+                description="Tranh chấp ranh giới").json()[0]["service_request_id"]
+    (request,) = client.get(f"{BASE}/requests/{made}.json").json()
+    assert request["address"] is None
+    assert "Thửa đất" not in client.get(f"{BASE}/requests/{made}.xml?extensions=true").text
+
+
+# --- servicerequestupdates --------------------------------------------------------------------
+
+def test_status_changes_appear_as_updates(client: TestClient, gql: GraphQLClient,
+                                          engine: Engine, accounts: Accounts) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    cid = new_complaint(engine, accounts.ward)
+    officer = accounts.headers("ward_in")
+    assert "errors" not in gql(ASSIGN, {"id": cid, "v": 1}, headers=officer)
+    assert "errors" not in gql(TRANSITION, {"id": cid, "to": "IN_PROGRESS", "v": 2},
+                               headers=officer)
+    assert "errors" not in gql("""mutation($id: ID!) { commentOnComplaint(id: $id,
+        text: "Tôi vẫn thấy rác") { version } }""", {"id": cid},
+        headers=accounts.headers("reporter"))
+    assert "errors" not in gql(TRANSITION, {"id": cid, "to": "RESOLVED", "v": 3,
+                                            "note": "Đã thu gom"}, headers=officer)
+    window = {"start_date": before.isoformat()}
+    updates = [u for u in client.get(f"{BASE}/servicerequestupdates.json",
+                                     params=window).json() if u["service_request_id"] == cid]
+    assert all(list(u) == UPDATE_FIELDS for u in updates)
+    assert [(u["status"], u["description"]) for u in updates] == [
+        ("action_scheduled", ""), ("in_progress", ""),
+        ("in_progress", ""),  # the reporter's comment: its words are theirs, not public
+        ("fixed", "Đã thu gom")]
+    ids = [int(u["update_id"]) for u in updates]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    root = xml_of(client.get(f"{BASE}/servicerequestupdates.xml", params=window))
+    assert root.tag == "service_requests_updates" and {e.tag for e in root} == {"request_update"}
+    mine = [xml_record(e) for e in root if e.findtext("service_request_id") == cid]
+    assert [m["status"] for m in mine] == [u["status"] for u in updates]
+    assert all(list(m) == UPDATE_FIELDS for m in mine)
+    later = {"start_date": (datetime.now(UTC) + timedelta(seconds=1)).isoformat()}
+    assert client.get(f"{BASE}/servicerequestupdates.json", params=later).json() == []
+    earlier = {"end_date": before.isoformat()}
+    assert cid not in {u["service_request_id"] for u in client.get(
+        f"{BASE}/servicerequestupdates.json", params=earlier).json()}
+    (extended,) = client.get(f"{BASE}/requests/{cid}.json?extensions=true").json()
+    assert [n["type"] for n in extended["notes"]] == ["transition", "transition", "comment",
+                                                      "transition"]
+    assert [n["description"] for n in extended["notes"]][2:] == [None, "Đã thu gom"]
+    (closed,) = client.get(f"{BASE}/requests/{cid}.json").json()
+    assert closed["status"] == "closed"
+
+
+def test_rejection_reason_in_updates(client: TestClient, gql: GraphQLClient, engine: Engine,
+                                     accounts: Accounts) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    cid = new_complaint(engine, accounts.ward)
+    assert "errors" not in gql(TRANSITION, {"id": cid, "to": "REJECTED", "v": 1,
+                                            "reason": "NOT_RESPONSIBLE"},
+                               headers=accounts.headers("ward_in"))
+    time.sleep(0.01)
+    updates = client.get(f"{BASE}/servicerequestupdates.json",
+                         params={"start_date": before.isoformat()}).json()
+    assert [u["status"] for u in updates if u["service_request_id"] == cid] == [
+        "not_councils_responsibility"]
+    (request,) = client.get(f"{BASE}/requests/{cid}.json").json()
+    assert request["status"] == "closed" and "NOT_RESPONSIBLE" in request["status_notes"]
