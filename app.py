@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 import orjson
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
@@ -22,9 +23,10 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from auth.rate_limit import SubmissionLimits
-from auth.tokens import authenticate
+from auth.tokens import authenticate, signing_secret
 from context import Context
 from db.engine import get_engine, read
+from db.nodes import Nodes
 from errors import EXCEPTION_HANDLERS, ErrorCode, PhananhError, error_response
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
@@ -43,18 +45,24 @@ def built_page(page: Path) -> Response:
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, nodes: Nodes) -> None:
         super().__init__(build_schema(settings), allowed_origins=settings.cors_origins,
                          graphql_ide="graphiql")
         self.settings = settings
         self.engine = engine
+        self.nodes = nodes
         self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
                                        settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        context = Context(self.settings, self.engine, self.limits, request)
+        context = Context(self.settings, self.engine, self.limits, request, nodes=self.nodes)
         if isinstance(request, Request):
             await self._sign_in(context, request.headers.get("authorization"))
+            if isinstance(response, Response):
+                context.response = response
+            if self.nodes.replicas:
+                node = await self.nodes.reader(await self.nodes.read_after(request))
+                context.replica = node.engine
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
@@ -115,7 +123,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or get_settings()
     engine = engine or get_engine()
     tiles = tile_engine(engine.url, settings.db_pool_size)
-    graphql = GraphQLApp(settings, engine)
+    nodes = Nodes(settings, engine, tiles, tile_engine,
+                  secret=lambda conn: signing_secret(conn, settings.token_secret))
+    graphql = GraphQLApp(settings, engine, nodes)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -123,7 +133,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         except Exception:
             return error_response(ErrorCode.DATABASE_UNAVAILABLE, "The database does not answer.",
                                   status="unavailable", database=False)
-        return JSONResponse({"status": "ok", "database": True})
+        if not nodes.replicas:
+            return JSONResponse({"status": "ok", "database": True})
+        await anyio.to_thread.run_sync(nodes.check)
+        serving = all(nodes.in_service(node) for node in nodes.replicas)
+        return JSONResponse({"status": "ok" if serving else "degraded", "database": True,
+                             "nodes": nodes.health()})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -133,13 +148,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         yield
         engine.dispose()
         tiles.dispose()
+        nodes.dispose()
 
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
-            *layer_routes(settings, engine, tiles),
+            *layer_routes(settings, nodes),
             *map_routes(),
         ],
         middleware=[

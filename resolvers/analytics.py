@@ -80,7 +80,7 @@ async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime
     if category is not None:
         changes["categories"] = (category,)
     if area is not None:
-        found = await read(info.context.engine, area_sql.find_areas, code=area)
+        found = await read(info.context.analytics_reader, area_sql.find_areas, code=area)
         levels = {row.level for row in found}
         if "ward" in levels:
             changes["ward_codes"] = (area,)
@@ -111,8 +111,8 @@ class AnalyticsQuery:
                          generation: Generation = None,
                          filter: ComplaintFilter | None = None) -> AreaStats:
         query = complaint_query(info, filter)
-        counts = await read(info.context.engine, count_by_area, f=query, level=level.value,
-                            generation=generation)
+        counts = await read(info.context.analytics_reader, count_by_area, f=query,
+                            level=level.value, generation=generation)
         smoothed = smoothed_per_10k(counts)
         return AreaStats(level=level, areas=[AreaStat.from_result(c, smoothed.get(c.area_id))
                                              for c in counts])
@@ -125,7 +125,7 @@ class AnalyticsQuery:
                    generation: Generation = None,
                    filter: ComplaintFilter | None = None) -> Grid:
         query = narrowed_to_bbox(complaint_query(info, filter), bbox)
-        found = await read(info.context.engine, count_cells, f=query, shape=shape,
+        found = await read(info.context.analytics_reader, count_cells, f=query, shape=shape,
                            size_m=cell_size_m, generation=generation,
                            max_cells=info.context.settings.max_grid_cells)
         cells = [GridCell.from_result(c) for c in found.cells] if found else []
@@ -139,7 +139,7 @@ class AnalyticsQuery:
         if not 1 <= top_categories <= 15:
             raise PhananhError(ErrorCode.BAD_INPUT, "topCategories must be between 1 and 15.")
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, find_clusters, f=query, eps_m=eps_m,
+        found = await read(info.context.analytics_reader, find_clusters, f=query, eps_m=eps_m,
                            min_points=min_points, hull=hull, top_categories=top_categories,
                            max_points=info.context.settings.max_cluster_points)
         return Clusters(eps_m=eps_m, min_points=min_points, srid=found.srid, noise=found.noise,
@@ -155,7 +155,7 @@ class AnalyticsQuery:
                        fdr: bool = False, generation: Generation = None,
                        filter: ComplaintFilter | None = None) -> Hotspots:
         query = complaint_query(info, filter)
-        found = await read(info.context.engine, space_time, f=query, unit=unit,
+        found = await read(info.context.analytics_reader, space_time, f=query, unit=unit,
                            weights=weights(distance_band_m, k), calendar=None, fdr=fdr,
                            shape=shape, cell_size_m=cell_size_m, generation=generation,
                            max_units=info.context.settings.max_hotspot_units)
@@ -188,7 +188,7 @@ class AnalyticsQuery:
                               cell_size_m=cell_size_m, generation=generation,
                               max_units=settings.max_hotspot_units)
 
-        found = await read(info.context.engine, analyse)
+        found = await read(info.context.analytics_reader, analyse)
         if found is None:
             return EmergingHotspots(period=period, steps=[], features=[])
         patterns = emerging(found, CONFIDENCE_BINS[confidence])
@@ -211,5 +211,5 @@ class AnalyticsQuery:
         query = await with_area_and_window(info, complaint_query(info, filter), start, to, area,
                                            category)
         as_of = datetime.now(UTC)
-        return Stats(as_of=as_of, kpis=KpiStats(info.context.engine, query, as_of,
+        return Stats(as_of=as_of, kpis=KpiStats(info.context.analytics_reader, query, as_of,
                                                 info.context.settings.max_series_periods))
