@@ -93,11 +93,18 @@ def count_by_area(conn: Connection, f: ComplaintFilter, level: str,
     gen = generation_id(conn, generation, level)
     if gen is None:
         return []
-    days = whole_days(f) if rollups else None
-    counted = (area_counts(days, gen, level) if days is not None
-               else compose(COUNTED, placed=placed(conn, f, level, gen)))
-    rows = fetch(conn, compose(AREA_COUNTS, counted=counted))
+    rows = fetch(conn, area_counts_sql(conn, f, level, gen, rollups))
     return [AreaCount(r.id, r.code, r.n, r.area_km2, r.population) for r in rows]
+
+
+def area_counts_sql(conn: Connection, f: ComplaintFilter, level: str, generation: int,
+                    rollups: bool = True) -> Fragment:
+    """The statement of :func:`count_by_area`: over the daily rollups when they answer the
+    filter (and ``rollups``), else over the complaints."""
+    days = whole_days(f) if rollups else None
+    counted = (area_counts(days, generation, level) if days is not None
+               else compose(COUNTED, placed=placed(conn, f, level, generation)))
+    return compose(AREA_COUNTS, counted=counted)
 
 
 def empirical_bayes(counts: list[int], populations: list[int]) -> list[float]:

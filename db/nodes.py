@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import itertools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from threading import Lock
 from time import monotonic
@@ -80,6 +80,12 @@ def unseal(sealed: str | None, key: bytes) -> int | None:
 
 def _mac(value: str, key: bytes) -> str:
     return hmac.new(key, f"read-after:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def seconds_behind(samples: Iterable[tuple[float, int]], replayed: int, now: float) -> float:
+    """How late a replica that has replayed up to ``replayed`` is: the time since the oldest
+    of the primary's (time, position) ``samples``, oldest first, that it has not reached."""
+    return next((now - at for at, position in samples if position > replayed), 0.0)
 
 
 def current_position(conn: Connection) -> int:
@@ -188,7 +194,6 @@ class Nodes:
         """``node`` once it has replayed ``after``; the primary if it has not in time."""
         deadline = monotonic() + self.settings.replica_wait_seconds
         while monotonic() < deadline:
-            await anyio.sleep(min(POLL_SECONDS, max(0.0, deadline - monotonic())))
             try:
                 standby, replayed = await anyio.to_thread.run_sync(
                     retrying, node.engine, replay_status)
@@ -199,6 +204,7 @@ class Nodes:
             node.state.replayed = max(node.state.replayed or 0, replayed or 0)
             if node.state.replayed >= after:
                 return node
+            await anyio.sleep(min(POLL_SECONDS, max(0.0, deadline - monotonic())))
         return self.primary
 
     # Read-your-writes --------------------------------------------------------------------
@@ -270,8 +276,8 @@ class Nodes:
             return NodeState(error="does not answer")
         if not standby or replayed is None:
             return NodeState(up=True, error="not a standby (promoted?)")
-        late = next((now - at for at, sampled in self.samples if sampled > replayed), 0.0)
-        return NodeState(up=True, standby=True, replayed=replayed, lag_seconds=late,
+        return NodeState(up=True, standby=True, replayed=replayed,
+                         lag_seconds=seconds_behind(self.samples, replayed, now),
                          lag_bytes=max(0, position - replayed) if position is not None else None,
                          error=None)
 
