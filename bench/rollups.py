@@ -26,7 +26,7 @@ from bench.common import bench_engine, console, ensure_demo_data, measure, print
 from db.complaints import ComplaintFilter
 from workflow.submission import Submission, submit
 
-COMPLAINTS = 200_000
+COMPLAINTS = 100_000
 SUBMISSIONS = 200
 ROLLUP_TRIGGERS = {"complaint": ("complaint_rollup_insert", "complaint_rollup_update",
                                  "complaint_rollup_delete"),

@@ -66,6 +66,13 @@ COMPLAINT_GROUPS = f"""
     {ROUTED.format(g="gl.generation_id", level="gl.level", c="c")}
     WHERE {PLACED_GL} IS NOT NULL"""
 
+# The groups of new complaints {rows} placed by their routing elsewhere than their covering
+# area: the statement's complaint_area rows recount the others (complaint_rollup_placed),
+# whichever of the two triggers PostgreSQL fires first.
+ROUTED_GROUPS = f"""{COMPLAINT_GROUPS}
+      AND routed.generation_id = gl.generation_id AND routed.level = gl.level
+      AND ca.area_id IS DISTINCT FROM routed.id"""
+
 # The groups of a set of complaint_area rows {rows}.
 PLACEMENT_GROUPS = f"""
     SELECT r.generation_id, r.level, r.area_id, {DAY.format(created="c.created_at")} AS day
@@ -126,7 +133,7 @@ def union(*parts: str) -> str:
 
 # name: the statements of a trigger function
 TRIGGER_FUNCTIONS = {
-    "complaint_rollup_inserted": recount(COMPLAINT_GROUPS.format(rows="new_rows")),
+    "complaint_rollup_inserted": recount(ROUTED_GROUPS.format(rows="new_rows")),
     "complaint_rollup_updated": recount(union(COMPLAINT_GROUPS.format(rows=CHANGED.format(
         side="o")), COMPLAINT_GROUPS.format(rows=CHANGED.format(side="n")))),
     "complaint_rollup_deleted": recount(DAY_GROUPS.format(rows="old_rows")),
