@@ -110,13 +110,19 @@ FORGET = """
 COUNT = f"""
     INSERT INTO complaint_rollup
     WITH asked AS (SELECT DISTINCT generation_id, level, area_id, day FROM ({{groups}}) g),
-    days AS (SELECT DISTINCT generation_id, level, day FROM asked)
-    SELECT d.generation_id, d.level, {PLACED_D}, d.day, c.category_code, c.status, count(*)
-    FROM days d
-    JOIN complaint c ON c.created_at >= {DAY_START.format(day="d.day")}
-                    AND c.created_at < {DAY_START.format(day="d.day + 1")}
-    {ROUTED.format(g="d.generation_id", level="d.level", c="c")}
-    WHERE (d.generation_id, d.level, {PLACED_D}, d.day) IN (SELECT * FROM asked)
+    placed AS (
+        SELECT d.generation_id, d.level, {PLACED_D} AS area_id, d.day, c.category_code, c.status
+        FROM (SELECT DISTINCT generation_id, level, day FROM asked) d
+        CROSS JOIN LATERAL (  -- OFFSET 0: one index range scan per day, never a join filter
+            SELECT id, ward_id, district_id, category_code, status FROM complaint
+            WHERE created_at >= {DAY_START.format(day="d.day")}
+              AND created_at < {DAY_START.format(day="d.day + 1")} OFFSET 0) c
+        {ROUTED.format(g="d.generation_id", level="d.level", c="c")}
+    )
+    SELECT p.generation_id, p.level, p.area_id, p.day, p.category_code, p.status, count(*)
+    FROM placed p
+    JOIN asked a ON (a.generation_id, a.level, a.area_id, a.day)
+                    = (p.generation_id, p.level, p.area_id, p.day)
     GROUP BY 1, 2, 3, 4, 5, 6"""
 
 
