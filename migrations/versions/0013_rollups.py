@@ -128,9 +128,15 @@ COUNT = f"""
 
 def recount(groups: str) -> str:
     """Statements of a trigger function, run with EXECUTE: planned on every run, for the
-    transition tables at hand, never with a plan cached while the tables were empty."""
-    return "\n".join(f"EXECUTE $sql${part.format(groups=groups)}$sql$;"
-                     for part in (LOCK, FORGET, COUNT))
+    transition tables at hand, never with a plan cached while the tables were empty. A
+    statement that touched no group (a workflow note, a new complaint placed where its rows
+    of complaint_area say) stops after one query."""
+    steps = "\n".join(f"EXECUTE $sql${part.format(groups=groups)}$sql$;"
+                      for part in (LOCK, FORGET, COUNT))
+    return f"""EXECUTE $sql$SELECT EXISTS ({groups})$sql$ INTO touched;
+                IF touched THEN
+                    {steps}
+                END IF;"""
 
 
 def union(*parts: str) -> str:
@@ -190,6 +196,8 @@ def upgrade() -> None:
     for name, statements in TRIGGER_FUNCTIONS.items():
         op.execute(f"""
             CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                touched boolean;
             BEGIN
                 {statements}
                 RETURN NULL;
