@@ -25,9 +25,10 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from auth.rate_limit import SubmissionLimits
-from auth.tokens import authenticate
+from auth.tokens import authenticate, signing_secret
 from context import Context
 from db.engine import answering_as, database_answers, read, service_engine
+from db.nodes import Nodes
 from errors import (
     EXCEPTION_HANDLERS,
     RETRYABLE,
@@ -54,18 +55,24 @@ def built_page(page: Path) -> Response:
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, nodes: Nodes) -> None:
         super().__init__(build_schema(settings), allowed_origins=settings.cors_origins,
                          graphql_ide="graphiql")
         self.settings = settings
         self.engine = engine
+        self.nodes = nodes
         self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
                                        settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        context = Context(self.settings, self.engine, self.limits, request)
+        context = Context(self.settings, self.engine, self.limits, request, nodes=self.nodes)
         if isinstance(request, Request):
             await self._sign_in(context, request.headers.get("authorization"))
+            if isinstance(response, Response):
+                context.response = response
+            if self.nodes.replicas:
+                node = await self.nodes.reader(await self.nodes.read_after(request))
+                context.replica = node.engine
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
@@ -141,19 +148,30 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or get_settings()
     engine = answering_as(engine, settings) if engine else service_engine(settings)
     tiles = tile_engine(engine.url, settings)
-    graphql = GraphQLApp(settings, engine)
+    nodes = Nodes(settings, engine, tiles, tile_engine,
+                  secret=lambda conn: signing_secret(conn, settings.token_secret))
+    graphql = GraphQLApp(settings, engine, nodes)
 
     async def healthz(request: Request) -> Response:
         """Whether the database answers, asked on a connection of its own: never queued behind
-        a busy pool, and bounded by PHANANH_HEALTH_TIMEOUT_MS even when the database hangs."""
+        a busy pool, and bounded by PHANANH_HEALTH_TIMEOUT_MS even when the database hangs.
+        With replicas, each node and its lag too ("degraded" while a replica is out)."""
         timeout_s = settings.health_timeout_ms / 1000
+        answered = False
         with anyio.move_on_after(timeout_s):
-            if await anyio.to_thread.run_sync(database_answers, engine.url, timeout_s,
-                                              abandon_on_cancel=True):
-                return JSONResponse({"status": "ok", "database": True})
-        return error_response(ErrorCode.SERVICE_UNAVAILABLE, "The database does not answer.",
-                              status="unavailable", database=False,
-                              retryAfter=settings.retry_after_s)
+            answered = await anyio.to_thread.run_sync(database_answers, engine.url, timeout_s,
+                                                      abandon_on_cancel=True)
+        if not answered:
+            return error_response(ErrorCode.SERVICE_UNAVAILABLE, "The database does not answer.",
+                                  status="unavailable", database=False,
+                                  retryAfter=settings.retry_after_s)
+        if not nodes.replicas:
+            return JSONResponse({"status": "ok", "database": True})
+        with anyio.move_on_after(timeout_s):
+            await anyio.to_thread.run_sync(nodes.check, abandon_on_cancel=True)
+        serving = all(nodes.in_service(node) for node in nodes.replicas)
+        return JSONResponse({"status": "ok" if serving else "degraded", "database": True,
+                             "nodes": nodes.health()})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -163,13 +181,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         yield
         engine.dispose()
         tiles.dispose()
+        nodes.dispose()
 
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
-            *layer_routes(settings, engine, tiles),
+            *layer_routes(settings, nodes),
             *Open311(settings, engine, graphql.limits).routes(),
             *map_routes(),
         ],

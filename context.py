@@ -20,12 +20,14 @@ from typing import Any
 from aiodataloader import DataLoader
 from sqlalchemy import Connection, Engine
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
-from auth.principal import Principal
+from auth.principal import Principal, Role
 from auth.rate_limit import SubmissionLimits, client_address
 from db import areas
 from db import workflow as workflow_sql
 from db.engine import read
+from db.nodes import Nodes
 from errors import PhananhError
 from settings import Settings
 
@@ -33,8 +35,8 @@ from settings import Settings
 class Loaders:
     """Every relation a GraphQL type follows, batched into one query per request."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        self._engine = engine  # asked at each batch: a write in the request moves reads
         self.area = DataLoader(self._batch(areas.areas_by_ids, key="id"))
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
@@ -55,7 +57,8 @@ class Loaders:
     async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         """Each complaint's history, oldest first; one query for the whole page."""
         history: dict[int, list[Any]] = defaultdict(list)
-        rows = await read(self.engine, workflow_sql.events_for, complaint_ids=list(complaint_ids))
+        rows = await read(self._engine(), workflow_sql.events_for,
+                          complaint_ids=list(complaint_ids))
         for row in rows:
             history[row.complaint_id].append(row)
         return [history[i] for i in complaint_ids]
@@ -70,7 +73,7 @@ class Loaders:
         order, None where a key matched nothing."""
 
         async def batch(keys: Sequence[Any]) -> list[Any]:
-            found = await read(self.engine, lambda conn: fetch(conn, list(keys)))
+            found = await read(self._engine(), lambda conn: fetch(conn, list(keys)))
             rows = {getattr(row, key): row for row in found}
             return [value(rows[k]) if k in rows else None for k in keys]
 
@@ -80,16 +83,40 @@ class Loaders:
 @dataclass
 class Context:
     settings: Settings
-    engine: Engine
+    engine: Engine  # the primary: writes, workflow locks, officials' reads
     limits: SubmissionLimits
     request: HTTPConnection | None = None
     principal: Principal | None = None
     auth_error: PhananhError | None = None  # why a presented token was not accepted
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
+    nodes: Nodes | None = None
+    replica: Engine | None = None  # the node chosen for reads that may be a moment old
+    response: Response | None = None  # strawberry's sub-response, for the read-after cookie
+    wrote: bool = False
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.engine)
+        self.loaders = Loaders(lambda: self.reader)
+
+    @property
+    def analytics_reader(self) -> Engine:
+        """Analytics: from the replica chosen for this request (db/nodes.py), until the
+        request writes."""
+        return self.replica if self.replica is not None and not self.wrote else self.engine
+
+    @property
+    def reader(self) -> Engine:
+        """Listings, lookups and relations: the replica for anonymous callers and analysts;
+        officials and citizens read the primary, as their reads lead to their actions."""
+        public = self.principal is None or self.principal.role is Role.ANALYST
+        return self.analytics_reader if public else self.engine
+
+    async def written(self) -> None:
+        """After a write committed: the rest of the request reads the primary, and the caller
+        gets the write's WAL position, so their next requests read it back."""
+        self.wrote = True
+        if self.nodes is not None:
+            await self.nodes.remember_write(self.response)
 
     @property
     def client_address(self) -> str:

@@ -24,6 +24,12 @@ def local_cluster_url(pgport: int = DEFAULT_PGPORT) -> str:
     return f"postgresql://postgres@127.0.0.1:{pgport}/phananh"
 
 
+def postgresql_url(url: str) -> str:
+    if not url.startswith(DATABASE_SCHEMES):
+        raise ValueError(f"must start with one of {', '.join(DATABASE_SCHEMES)}")
+    return url
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHANANH_", extra="ignore",
                                       validate_by_name=True, validate_default=True)
@@ -61,6 +67,23 @@ class Settings(BaseSettings):
         2_000, ge=100, le=60_000, description="Longest time /healthz waits for the database.")
     retry_after_s: int = Field(
         2, ge=1, le=3_600, description="Retry-After (seconds) of SERVICE_UNAVAILABLE answers.")
+
+    # Read replicas (db/nodes.py): streaming replicas of DATABASE_URL, which stays the primary.
+    replica_urls: list[str] = Field(
+        [], description="Streaming replicas of the primary, as a JSON list of URLs; tiles, OGC, "
+                        "exports, analytics and anonymous listings read from them.")
+    replica_max_lag_seconds: float = Field(
+        10.0, ge=0.1, le=86_400,
+        description="A replica further behind the primary than this is out of service.")
+    replica_wait_seconds: float = Field(
+        0.5, ge=0, le=30,
+        description="How long a read waits for a replica to replay the caller's last write "
+                    "before it reads from the primary instead.")
+    replica_check_seconds: float = Field(
+        1.0, ge=0, le=3_600,
+        description="How often replicas are asked how far they have replayed (0: every read).")
+    replica_connect_timeout: int = Field(
+        2, ge=1, le=60, description="Seconds to wait for a replica to accept a connection.")
 
     # GraphQL limits: a public API must refuse work that could take the server down.
     max_page_size: int = Field(500, ge=1, le=100_000, description="Most items in one page.")
@@ -135,9 +158,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgresql(cls, url: str) -> str:
-        if not url.startswith(DATABASE_SCHEMES):
-            raise ValueError(f"must start with one of {', '.join(DATABASE_SCHEMES)}")
-        return url
+        return postgresql_url(url)
+
+    @field_validator("replica_urls")
+    @classmethod
+    def _replicas(cls, urls: list[str]) -> list[str]:
+        return [postgresql_url(url) for url in urls]
 
     @model_validator(mode="after")
     def _ogc_limits(self) -> Self:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from analytics.query import complaint_where, generation_id
+from analytics.rollups import area_counts, whole_days
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch
 
@@ -56,10 +57,10 @@ def placed(conn: Connection, f: ComplaintFilter, level: str, generation: int,
     return placement.bind(generation_id=generation, level=level)
 
 
+COUNTED = "SELECT area_id, count(*) AS n FROM ({placed}) AS placed GROUP BY area_id"
+
 AREA_COUNTS = """
-    WITH counted AS (
-        SELECT area_id, count(*) AS n FROM ({placed}) AS placed GROUP BY area_id
-    )
+    WITH counted AS ({counted})
     SELECT a.id, a.code, a.area_km2, a.population, COALESCE(counted.n, 0) AS n
     FROM admin_area a
     LEFT JOIN counted ON counted.area_id = a.id
@@ -86,13 +87,24 @@ class AreaCount:
 
 
 def count_by_area(conn: Connection, f: ComplaintFilter, level: str,
-                  generation: str | None) -> list[AreaCount]:
-    """Every area of ``level`` in the generation (default: in force today), empty ones too."""
+                  generation: str | None, rollups: bool = True) -> list[AreaCount]:
+    """Every area of ``level`` in the generation (default: in force today), empty ones too.
+    Read from the daily rollups when they answer the filter (and ``rollups``)."""
     gen = generation_id(conn, generation, level)
     if gen is None:
         return []
-    rows = fetch(conn, compose(AREA_COUNTS, placed=placed(conn, f, level, gen)))
+    rows = fetch(conn, area_counts_sql(conn, f, level, gen, rollups))
     return [AreaCount(r.id, r.code, r.n, r.area_km2, r.population) for r in rows]
+
+
+def area_counts_sql(conn: Connection, f: ComplaintFilter, level: str, generation: int,
+                    rollups: bool = True) -> Fragment:
+    """The statement of :func:`count_by_area`: over the daily rollups when they answer the
+    filter (and ``rollups``), else over the complaints."""
+    days = whole_days(f) if rollups else None
+    counted = (area_counts(days, generation, level) if days is not None
+               else compose(COUNTED, placed=placed(conn, f, level, generation)))
+    return compose(AREA_COUNTS, counted=counted)
 
 
 def empirical_bayes(counts: list[int], populations: list[int]) -> list[float]:

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from starlette.testclient import TestClient
 
 from analytics import kpi
-from analytics.areas import AREA_COUNTS, placed
+from analytics.areas import area_counts_sql
 from analytics.grid import Grid, Shape, cell_counts
 from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import Calendar, Period
@@ -129,7 +129,7 @@ def grid_sql(srid: int) -> tuple[str, dict[str, Any]]:
 
 def area_sql(engine: Engine, generation: int) -> tuple[str, dict[str, Any]]:
     with engine.connect() as conn:
-        statement = compose(AREA_COUNTS, placed=placed(conn, ComplaintFilter(), "ward", generation))
+        statement = area_counts_sql(conn, ComplaintFilter(), "ward", generation)
     return statement.text, dict(statement.params)
 
 

@@ -3,10 +3,11 @@
 Failures are raised as :class:`PhananhError`; the application's error handlers (``errors.py``)
 answer them in the one HTTP error shape (400 for bad input, 404 for unknown layers or features,
 503 with Retry-After when the database is down, busy or too slow, 500 with no detail for
-anything unexpected). Database work runs through ``db.engine.in_thread``, bounded by its kind's
-time limits. Tiles and TileJSON carry a strong ETag
-derived from the layer's data version and answer ``If-None-Match`` with 304; encoded tiles are
-also kept in an in-process LRU keyed by that ETag. A tile costs one statement: it reads the
+anything unexpected). Every request reads from the node that ``db/nodes.py`` chooses: a replica
+in service that has the caller's last write, else the primary; its database work runs through
+``db.engine.in_thread``, bounded by its kind's time limits. Tiles and TileJSON carry a strong
+ETag derived from the layer's data version and answer ``If-None-Match`` with 304; encoded tiles
+are also kept in an in-process LRU keyed by that ETag. A tile costs one statement: it reads the
 data version and makes the tile only when the data changed since the version answered from.
 """
 
@@ -26,6 +27,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Route
 
 from db.engine import Work, in_thread, read, retrying
+from db.nodes import Node, Nodes
 from errors import ErrorCode, PhananhError, quoted
 from layers import ogc
 from layers.export import get_format, write_gpkg
@@ -41,9 +43,9 @@ MVT = "application/vnd.mapbox-vector-tile"
 ITEM_PARAMETERS = ("limit", "after", "f")
 
 
-def layer_routes(settings: Settings, engine: Engine, tile_engine: Engine) -> list[BaseRoute]:
-    """The layers' routes; tiles use ``tile_engine`` (:func:`layers.tiles.tile_engine`)."""
-    layers = LayerService(settings, engine, tile_engine)
+def layer_routes(settings: Settings, nodes: Nodes) -> list[BaseRoute]:
+    """The layers' routes; tiles use each node's own pool (:func:`layers.tiles.tile_engine`)."""
+    layers = LayerService(settings, nodes)
     routes = {
         "/tiles/{layer}/{z}/{x}/{y}.mvt": layers.tile,
         "/tiles/{name}": layers.tilejson,
@@ -61,10 +63,9 @@ def layer_routes(settings: Settings, engine: Engine, tile_engine: Engine) -> lis
 
 
 class LayerService:
-    def __init__(self, settings: Settings, engine: Engine, tile_engine: Engine) -> None:
+    def __init__(self, settings: Settings, nodes: Nodes) -> None:
         self.settings = settings
-        self.engine = engine
-        self.tile_engine = tile_engine
+        self.nodes = nodes
         # The newest data version seen per set of tables, so that a tile's statement can skip
         # making the tile when the data has not changed since.
         self.newest: dict[tuple[str, ...], str | None] = {}
@@ -77,8 +78,9 @@ class LayerService:
         layer = get_layer(request.path_params["layer"])
         tile = parse_tile(*(request.path_params[k] for k in ("z", "x", "y")))
         query = layer.parse(request.query_params.multi_items())
-        etag, body = await in_thread(self.tile_engine, Work.TILE, self._tile, layer, tile,
-                                     query, request.headers.get("if-none-match"))
+        node = await self._node(request)
+        etag, body = await in_thread(node.tile_engine, Work.TILE, self._tile, node.tile_engine,
+                                     layer, tile, query, request.headers.get("if-none-match"))
         headers = self._cache_headers(etag)
         if body is None:
             return Response(status_code=304, headers=headers)
@@ -86,7 +88,7 @@ class LayerService:
             return Response(status_code=204, headers=headers)
         return Response(body, media_type=MVT, headers=headers)
 
-    def _tile(self, layer: Layer, tile: Tile, query: LayerQuery,
+    def _tile(self, engine: Engine, layer: Layer, tile: Tile, query: LayerQuery,
               if_none_match: str | None) -> tuple[str, bytes | None]:
         """(ETag, body): None for "not modified"; else the cached body or one rendered now,
         cached under the ETag of the snapshot it was made from.
@@ -101,9 +103,8 @@ class LayerService:
                                self.settings.tile_feature_cap)
 
         known, answer = self._known_answer(layer, etag_at, if_none_match)
-        version, body = retrying(self.tile_engine, render_tile, work=Work.TILE, layer=layer,
-                                 tile=tile, query=query, cap=self.settings.tile_feature_cap,
-                                 known=known)
+        version, body = retrying(engine, render_tile, work=Work.TILE, layer=layer, tile=tile,
+                                 query=query, cap=self.settings.tile_feature_cap, known=known)
         self.newest[layer.tables] = version
         etag = etag_at(version)
         if body is None:  # still at `known`
@@ -129,12 +130,13 @@ class LayerService:
         layer = get_layer(_strip_suffix(request.path_params["name"], ".json"))
         params = request.query_params.multi_items()
         layer.parse(params)  # refuse bad filters here rather than on every tile
-        version = await read(self.engine, data_version, tables=layer.tables)
+        node = await self._node(request)
+        version = await read(node.engine, data_version, tables=layer.tables)
         base = str(request.base_url).rstrip("/")
         etag = strong_etag("tilejson", layer.id, version, base, params)
         if matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=self._cache_headers(etag))
-        bounds = (await self._extents([layer]))[layer.id]["bbox"]
+        bounds = (await self._extents(node, [layer]))[layer.id]["bbox"]
         url = f"{base}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
         if params:
             url += "?" + urlencode(params)
@@ -156,26 +158,23 @@ class LayerService:
         export_format = get_format(extension)
         query = layer.parse(request.query_params.multi_items())
         headers = {"Content-Disposition": f'attachment; filename="{layer.id}.{extension}"'}
+        engine = (await self._node(request)).engine
         if export_format.chunks is None:
             folder = Path(tempfile.mkdtemp(prefix="phananh-export-"))
             path = folder / f"{layer.id}.gpkg"
-            await in_thread(self.engine, Work.EXPORT, self._write_gpkg, layer, query, path)
+            await in_thread(engine, Work.EXPORT, _write_gpkg, engine, layer, query, path)
             return FileResponse(path, media_type=export_format.media_type, headers=headers,
                                 background=BackgroundTask(shutil.rmtree, folder, True))
         chunks = export_format.chunks
 
         def produce() -> Iterator[bytes]:
-            with snapshot(self.engine, Work.EXPORT) as conn:
+            with snapshot(engine, Work.EXPORT) as conn:
                 yield from chunks(conn, layer, query, _ignore)
 
         stream = produce()
-        first = await in_thread(self.engine, Work.EXPORT, next, stream, b"")
-        return StreamingResponse(_in_threads(self.engine, stream, first),
+        first = await in_thread(engine, Work.EXPORT, next, stream, b"")
+        return StreamingResponse(_in_threads(engine, stream, first),
                                  media_type=export_format.media_type, headers=headers)
-
-    def _write_gpkg(self, layer: Layer, query: LayerQuery, path: Path) -> None:
-        with snapshot(self.engine, Work.EXPORT) as conn:
-            write_gpkg(conn, layer, query, path, _ignore)
 
     # OGC API – Features ------------------------------------------------------------------
 
@@ -190,12 +189,12 @@ class LayerService:
         return JSONResponse(ogc.conformance())
 
     async def collections(self, request: Request) -> Response:
-        extents = await self._extents(list(LAYERS.values()))
+        extents = await self._extents(await self._node(request), list(LAYERS.values()))
         return JSONResponse(ogc.collections(LAYERS.values(), _ogc_base(request), extents))
 
     async def collection(self, request: Request) -> Response:
         layer = get_layer(request.path_params["layer"])
-        extents = await self._extents([layer])
+        extents = await self._extents(await self._node(request), [layer])
         return JSONResponse(ogc.collection(layer, _ogc_base(request), extents[layer.id]))
 
     async def queryables(self, request: Request) -> Response:
@@ -211,15 +210,16 @@ class LayerService:
         _check_json(options.get("f"))
         limit = self._limit(options.get("limit"))
         after = options.get("after")
+        engine = (await self._node(request)).engine
 
         def page() -> tuple[int, list[Any]]:
-            with snapshot(self.engine) as conn:
+            with snapshot(engine) as conn:
                 key = strong_etag("count", layer.id, data_version(conn, layer.tables), query.key)
                 matched = self.facts.through(key, lambda: count(conn, layer, query))
                 return matched, list(conn.execute(page_select(conn, layer, query, after,
                                                               limit)))
 
-        matched, rows = await in_thread(self.engine, Work.READ, page)
+        matched, rows = await in_thread(engine, Work.READ, page)
         next_after = rows[limit - 1].fid if len(rows) > limit else None
         body = ogc.items_page(layer, _ogc_base(request), params,
                               [row.feature for row in rows[:limit]], matched, next_after)
@@ -229,12 +229,13 @@ class LayerService:
         layer = get_layer(request.path_params["layer"])
         fid = request.path_params["fid"]
         _check_json(request.query_params.get("f"))
+        engine = (await self._node(request)).engine
 
         def find() -> Any:
-            with snapshot(self.engine) as conn:
+            with snapshot(engine) as conn:
                 return conn.execute(features_select(conn, layer, LayerQuery(), fid)).first()
 
-        row = await in_thread(self.engine, Work.READ, find)
+        row = await in_thread(engine, Work.READ, find)
         if row is None:
             raise PhananhError(ErrorCode.NOT_FOUND, f"No feature {quoted(fid)} in {layer.id}.",
                                featureId=fid)
@@ -258,16 +259,19 @@ class LayerService:
                                f"`next` links for more.", maxLimit=self.settings.ogc_max_limit)
         return int(text)
 
-    async def _extents(self, layers: list[Layer]) -> dict[str, dict[str, Any]]:
+    async def _node(self, request: Request) -> Node:
+        return await self.nodes.reader(await self.nodes.read_after(request))
+
+    async def _extents(self, node: Node, layers: list[Layer]) -> dict[str, dict[str, Any]]:
         def compute() -> dict[str, dict[str, Any]]:
-            with snapshot(self.engine) as conn:
+            with snapshot(node.engine) as conn:
                 found = {}
                 for layer in layers:
                     key = strong_etag("extent", layer.id, data_version(conn, layer.tables))
                     found[layer.id] = self.facts.through(key, lambda one=layer: extent(conn, one))
                 return found
 
-        return await in_thread(self.engine, Work.READ, compute)
+        return await in_thread(node.engine, Work.READ, compute)
 
 
 async def _in_threads(engine: Engine, chunks: Generator[bytes, None, None],
@@ -283,6 +287,11 @@ async def _in_threads(engine: Engine, chunks: Generator[bytes, None, None],
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(chunks.close)
+
+
+def _write_gpkg(engine: Engine, layer: Layer, query: LayerQuery, path: Path) -> None:
+    with snapshot(engine, Work.EXPORT) as conn:
+        write_gpkg(conn, layer, query, path, _ignore)
 
 
 def _check_json(requested: str | None) -> None:

@@ -46,8 +46,9 @@ T = TypeVar("T")
 
 
 async def analysed(info: Ctx, fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """``fn(conn, **kwargs)`` as an analysis: bounded by the analytics statement timeout."""
-    return await read(info.context.engine, fn, work=Work.ANALYTICS, **kwargs)
+    """``fn(conn, **kwargs)`` as an analysis: on the request's replica (db/nodes.py), bounded by
+    the analytics statement timeout."""
+    return await read(info.context.analytics_reader, fn, work=Work.ANALYTICS, **kwargs)
 
 
 def complaint_query(info: Ctx, filter: ComplaintFilter | None) -> ComplaintQuery:
@@ -88,7 +89,7 @@ async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime
     if category is not None:
         changes["categories"] = (category,)
     if area is not None:
-        found = await read(info.context.engine, area_sql.find_areas, code=area)
+        found = await read(info.context.analytics_reader, area_sql.find_areas, code=area)
         levels = {row.level for row in found}
         if "ward" in levels:
             changes["ward_codes"] = (area,)
@@ -221,5 +222,5 @@ class AnalyticsQuery:
         query = await with_area_and_window(info, complaint_query(info, filter), start, to, area,
                                            category)
         as_of = datetime.now(UTC)
-        return Stats(as_of=as_of, kpis=KpiStats(info.context.engine, query, as_of,
+        return Stats(as_of=as_of, kpis=KpiStats(info.context.analytics_reader, query, as_of,
                                                 info.context.settings.max_series_periods))

@@ -26,4 +26,6 @@ class Mutation:
         account = principal if principal and principal.role is Role.CITIZEN else None
         submission = input.to_submission(account)
         await check_points(context.engine, [(submission.lon, submission.lat)])
-        return Complaint.from_row(await write(context.engine, submit, submission=submission))
+        row = await write(context.engine, submit, submission=submission)
+        await context.written()
+        return Complaint.from_row(row)

@@ -38,7 +38,7 @@ async def resolve_jurisdictions(
     """Look up the points (one SQL statement per chunk, only for the levels the query selects),
     then load the distinct areas found in one more."""
     context = info.context
-    await check_points(context.engine, points)
+    await check_points(context.reader, points)
     wanted = requested_fields(info)
     levels = LEVELS if "responsibleArea" in wanted else [lv for lv in LEVELS if lv in wanted]
     found = await lookup_in_chunks(context, points, at, levels)
@@ -65,7 +65,7 @@ async def lookup_in_chunks(context: Context, points: list[tuple[float, float]],
     results: list[list[dict[str, int]]] = [[] for _ in chunks]
 
     async def run(index: int) -> None:
-        results[index] = await read(context.engine, lookup_points, points=chunks[index], at=at,
+        results[index] = await read(context.reader, lookup_points, points=chunks[index], at=at,
                                       levels=levels)
 
     async with anyio.create_task_group() as group:
@@ -120,17 +120,17 @@ class Query:
 
     @strawberry.field(description="Every boundary generation, the newest first.")
     async def generations(self, info: Ctx) -> list[Generation]:
-        rows = await read(info.context.engine, area_sql.generations)
+        rows = await read(info.context.reader, area_sql.generations)
         return [Generation.from_row(r) for r in rows]
 
     @strawberry.field
     async def categories(self, info: Ctx) -> list[Category]:
-        rows = await read(info.context.engine, area_sql.categories)
+        rows = await read(info.context.reader, area_sql.categories)
         return [Category.from_row(r) for r in rows]
 
     @strawberry.field
     async def complaint(self, info: Ctx, id: strawberry.ID) -> Complaint:
-        rows = await read(info.context.engine, complaint_sql.fetch_by_public_ids,
+        rows = await read(info.context.reader, complaint_sql.fetch_by_public_ids,
                           public_ids=[str(id)], viewer=info.context.principal)
         if not rows:
             raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {quoted(id)}.")
@@ -154,7 +154,7 @@ class Query:
         query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices,
                                                        context.principal)
         order = complaint_sql.Order(order_by.value)
-        page = await read(context.engine, complaint_sql.fetch_page, f=query, order=order,
+        page = await read(context.reader, complaint_sql.fetch_page, f=query, order=order,
                           first=first, after=after, viewer=context.principal)
         edges = [ComplaintEdge(cursor=cursor, node=Complaint.from_row(row))
                  for row, cursor in zip(page.rows, page.cursors, strict=True)]
@@ -165,12 +165,12 @@ class Query:
                 start_cursor=page.cursors[0] if page.cursors else None,
                 end_cursor=page.cursors[-1] if page.cursors else None,
             ),
-            count_total=lambda: read(context.engine, complaint_sql.count, f=query),
+            count_total=lambda: read(context.reader, complaint_sql.count, f=query),
         )
 
 
 async def _find_areas(info: Ctx, **criteria: str | None) -> list[Any]:
-    engine = info.context.engine
+    engine = info.context.reader
     generation = criteria.get("generation")
     if generation and not await read(engine, area_sql.generation_exists, name=generation):
         raise PhananhError(ErrorCode.NOT_FOUND, f"No boundary generation {quoted(generation)}.")

@@ -40,7 +40,9 @@ async def act(info: Ctx, public_id: strawberry.ID,
         change(conn, principal)
         return complaint_sql.fetch_by_public_ids(conn, [str(public_id)], principal)[0]
 
-    return Complaint.from_row(await write(info.context.engine, work))
+    row = await write(info.context.engine, work)
+    await info.context.written()
+    return Complaint.from_row(row)
 
 
 OFFICIAL = [SignedIn, OfficialsOnly]

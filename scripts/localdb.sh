@@ -9,6 +9,11 @@
 #   scripts/localdb.sh stop            stop it
 #   scripts/localdb.sh destroy         stop it and delete its files
 #   scripts/localdb.sh sweep           stop clusters of deleted checkouts (start and run do it first)
+#   scripts/localdb.sh replica start PORT
+#                                      a streaming read replica of the cluster (pg_basebackup -R,
+#                                      made once, data beside the cluster's in pg-replica), started
+#                                      on 127.0.0.1:PORT; the cluster must be running
+#   scripts/localdb.sh replica stop    stop the replica (stop and destroy also stop it)
 # Data lives under .data/pg (or under /var/tmp when the postgres user cannot reach the checkout).
 # Each cluster names its checkout twice: in its data directory (phananh-checkout) and on its
 # postmaster's command line (-c phananh.checkout=…, readable in /proc even when the data directory
@@ -141,7 +146,32 @@ start() {  # [--any-port] [DB…]; sets $port to the cluster's port and $started
 }
 
 stop() {
+  replica_stop
   as_owner "$pgbin/pg_ctl" -D "$datadir" stop -m fast >/dev/null 2>&1 || true
+}
+
+replica_start() {  # PORT: copy the running cluster once (pg_basebackup), start the copy as a
+  # hot standby streaming from it. Same marker as the cluster, so sweep stops it with its checkout.
+  local at=${1:?usage: replica start PORT} replica="$datadir-replica" primary
+  as_owner "$pgbin/pg_ctl" -D "$datadir" status >/dev/null 2>&1 ||
+    { echo "The cluster is not running: start it first." >&2; exit 1; }
+  primary=$(sed -n 4p "$datadir/postmaster.pid")
+  if [[ ! -f "$replica/PG_VERSION" ]]; then
+    as_owner "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$replica" \
+      -R -X stream -c fast
+    rm -f "$replica/phananh-checkout"
+  fi
+  if ! as_owner "$pgbin/pg_ctl" -D "$replica" status >/dev/null 2>&1; then
+    listening "$at" && { echo "Port $at is taken; choose another for the replica." >&2; exit 1; }
+    as_owner "$pgbin/pg_ctl" -D "$replica" -l "$datadir/../replica.log" -w -o \
+      "-p $at -h 127.0.0.1 -c unix_socket_directories='' -c $marker='$root' -c fsync=off -c hot_standby=on -c max_connections=200" \
+      start >/dev/null
+    echo "Replica of 127.0.0.1:$primary started on 127.0.0.1:$at (data in $replica)"
+  fi
+}
+
+replica_stop() {
+  as_owner "$pgbin/pg_ctl" -D "$datadir-replica" stop -m fast >/dev/null 2>&1 || true
 }
 
 run() {  # [--any-port] DB -- CMD…
@@ -161,9 +191,14 @@ case "${1:-start}" in
   run) shift; run "$@" ;;
   stop) stop ;;
   sweep) sweep ;;
+  replica) case "${2:-}" in
+             start) replica_start "${3:-}" ;;
+             stop) replica_stop ;;
+             *) echo "usage: $0 replica start PORT | replica stop" >&2; exit 2 ;;
+           esac ;;
   destroy) stop
            if [[ "$datadir" == "$fallback"* ]]; then rm -rf "$(dirname "$datadir")"
-           else rm -rf "$datadir"; fi ;;
-  *) echo "usage: $0 start [DB…] | run [--any-port] DB -- CMD… | stop | destroy | sweep" >&2
+           else rm -rf "$datadir" "$datadir-replica"; fi ;;
+  *) echo "usage: $0 start [DB…] | run [--any-port] DB -- CMD… | stop | destroy | sweep | replica start PORT | replica stop" >&2
      exit 2 ;;
 esac
