@@ -2,14 +2,14 @@
 and an index on the event log's time for servicerequestupdates.
 
 Revision ID: 0014_open311
-Revises: 0008_area_rules
+Revises: 0013_rollups
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0014_open311"
-down_revision = "0008_area_rules"
+down_revision = "0013_rollups"
 branch_labels = None
 depends_on = None
 
