@@ -189,6 +189,26 @@ def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: s
                   data={"fromWard": from_ward, "toWard": ward_code})
 
 
+def reroute_to_candidate(conn: Connection, principal: Principal, public_id: str,
+                         ward_code: str, expected_version: int, note: str | None) -> None:
+    """Reroute to one of the wards the complaint's routing named: a border candidate (a ward
+    within the border distance of the place) or a ward its footprint touches. Anything else
+    is BAD_INPUT (``rerouteComplaint`` takes any ward, with a reason)."""
+    row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
+    routing = row.routing or {}
+    named = {c["ward"] for c in routing.get("candidates", [])} | \
+        {s["ward"] for s in routing.get("shares", [])}
+    if ward_code not in named:
+        raise PhananhError(ErrorCode.BAD_INPUT,
+                           f"{ward_code!r} is not a candidate of complaint {public_id}; its "
+                           f"candidates are {', '.join(sorted(named)) or 'none'}.",
+                           candidates=sorted(named))
+    reason = "border candidate" + (f": {note}" if note else "")
+    reroute(conn, principal, public_id, ward_code, reason, expected_version)
+    sql.update_complaint(conn, row.id, {"routing": {**routing, "rule": "rerouted"}},
+                         bump_version=False)
+
+
 def comment(conn: Connection, principal: Principal, public_id: str, body: str) -> None:
     """A note in the history from an official with jurisdiction or from the reporter. It is
     not a state change, so it does not bump the version other officials are working from."""
