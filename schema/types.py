@@ -137,11 +137,17 @@ class Category:
     domain: str
     sla_hours: int
     sensitive: bool
+    max_footprint_m: float | None = strawberry.field(description=(
+        "The longest line (or widest MultiPoint) a complaint of this category may have, in "
+        "metres; null: PHANANH_FOOTPRINT_MAX_LENGTH_M."))
+    max_footprint_ha: float | None = strawberry.field(description=(
+        "The largest polygon, in hectares; null: PHANANH_FOOTPRINT_MAX_AREA_HA."))
 
     @classmethod
     def from_row(cls, row: Any) -> "Category":
         return cls(code=row.code, name_vi=row.name_vi, name_en=row.name_en, domain=row.domain,
-                   sla_hours=row.sla_hours, sensitive=row.sensitive)
+                   sla_hours=row.sla_hours, sensitive=row.sensitive,
+                   max_footprint_m=row.max_footprint_m, max_footprint_ha=row.max_footprint_ha)
 
 
 @strawberry.type(description="How to reach the reporter: shown only to the reporter and to "
