@@ -7,6 +7,7 @@ surprise the point-based checks of the other modules.
 """
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,13 +19,14 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from playwright.sync_api import sync_playwright
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
-from app import create_app
+from app import WEB_DIST, create_app
 from auth import users
 from auth.principal import Role
 from auth.tokens import issue_token
@@ -35,7 +37,9 @@ from demo.seed import seed_boundaries, seed_complaints
 from settings import Settings
 from tests.conftest import GraphQLClient, fresh_database, hanoi_data, phananh
 from tests.layers_support import tile_of
+from tests.live_server import live_server
 
+ARTIFACTS = Path(__file__).parent / "artifacts"
 TO_UTM = Transformer.from_crs(4326, 32648, always_xy=True)
 FROM_UTM = Transformer.from_crs(32648, 4326, always_xy=True)
 SHARE_TOLERANCE = 1e-4
@@ -61,6 +65,7 @@ class City:
     gql: GraphQLClient
     client: TestClient
     engine: Engine
+    settings: Settings
     wards: dict[str, BaseGeometry]  # the wards in force (demo-2025), lon/lat
     started: datetime
     tokens: dict[str, str]
@@ -79,7 +84,8 @@ def city() -> Iterator[City]:
         wards = {a.code: a.geometry for a in generations[-1].areas if a.level == "ward"}
         try:
             with TestClient(create_app(settings, engine)) as client:
-                yield City(GraphQLClient(client), client, engine, wards, started, {})
+                yield City(GraphQLClient(client), client, engine, settings, wards,
+                           started, {})
         finally:
             engine.dispose()
 
@@ -562,7 +568,8 @@ def test_shares_on_hanoi_real_wards() -> None:
                 gql = GraphQLClient(client)
                 wards = {f["properties"]["code"]: shapely.make_valid(shape(f["geometry"]))
                          for f in features}
-                real = City(gql, client, engine, wards, datetime.now(UTC), {})
+                real = City(gql, client, engine, Settings(database_url=url), wards,
+                            datetime.now(UTC), {})
                 meet = triple_point(real)
                 for footprint in (disc(meet, 250), segment(meet, -500, -100, 450, 120)):
                     expected = expected_shares(real, footprint)
@@ -573,3 +580,61 @@ def test_shares_on_hanoi_real_wards() -> None:
                     assert complaint["ward"]["code"] == largest(expected)
         finally:
             engine.dispose()
+
+
+# --- the planner's map ------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+SETTLED = ("() => window.map && document.body.dataset.busy === '0' && window.map.loaded()"
+           " && window.map.areTilesLoaded()")
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM}")
+def test_the_map_draws_footprints(city: City, road: tuple[dict[str, Any], LineString]) -> None:
+    """In headless Chromium: the road is drawn as a line and a site as an area (what MapLibre
+    renders, read back with queryRenderedFeatures, against the submitted shapes), and clicking
+    the area away from its pin opens that complaint."""
+    assert (WEB_DIST / "index.html").is_file(), "the map page is not built: run `make web`"
+    complaint, street = road
+    site_shape = disc(shifted(Point(street.coords[-1]), 0, -120), 60)
+    site = submitted(city, site_shape)
+    problems: list[str] = []
+    with live_server(create_app(city.settings, city.engine)) as url, \
+            sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        centre = street.centroid
+        page.goto(f"{url}/map?layers=complaints#view=16/{centre.y}/{centre.x}")
+        page.wait_for_function(SETTLED, timeout=60_000)
+        page.evaluate("() => new Promise((done) => { map.once('idle', done); "
+                      "map.triggerRepaint(); })")
+        drawn = page.evaluate("""() => Object.fromEntries(['complaint-footprint-fill',
+            'complaint-footprint-line', 'complaint-circle'].map((layer) => [layer,
+            map.queryRenderedFeatures({layers: [layer]}).map((f) => [f.properties.public_id,
+                                                                     f.geometry])]))""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "map-footprints.png"))
+
+        def pieces(layer: str, public_id: str) -> BaseGeometry:
+            return shapely.union_all([shape(g) for i, g in drawn[layer] if i == public_id])
+
+        area = pieces("complaint-footprint-fill", site["id"])
+        assert area.symmetric_difference(site_shape).area < 0.03 * site_shape.area
+        line = pieces("complaint-footprint-line", complaint["id"])
+        assert line.hausdorff_distance(street) < 2e-5  # about 2 m, the tile's precision
+        assert {complaint["id"], site["id"]} <= {i for i, _ in drawn["complaint-circle"]}
+        # Click inside the site, 40 m from its pin.
+        pin = utm(Point(site["lon"], site["lat"]))
+        target = next(p for p in (lonlat(Point(pin.x + dx, pin.y + dy))
+                                  for dx, dy in ((40, 0), (-40, 0), (0, 40), (0, -40)))
+                      if site_shape.contains(p.buffer(1e-4)))
+        at = page.evaluate("""([lon, lat]) => { const box = map.getContainer()
+            .getBoundingClientRect(); const p = map.project([lon, lat]);
+            return {x: box.left + p.x, y: box.top + p.y}; }""", [target.x, target.y])
+        page.mouse.click(at["x"], at["y"])
+        popup = page.wait_for_selector(".maplibregl-popup .complaint")
+        assert popup.get_attribute("data-id") == site["id"]
+        browser.close()
+    assert not problems, problems
