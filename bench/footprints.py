@@ -76,8 +76,9 @@ def ensure_data(engine: Engine) -> shapely.Geometry:
 
 
 def footprint_rows(outline: shapely.Geometry, n: int) -> Iterator[io.StringIO]:
-    """COPY text of ``n`` complaints inside the city, BATCH at a time: points, lines of two to
-    five vertices and rectangles, sized in metres in the UTM plane."""
+    """COPY text of ``n`` complaints inside the city's box, BATCH at a time: points, lines of
+    two to five vertices (random steps of about 100 m) and rectangles of 20–120 m a side,
+    drawn in the UTM plane and written as EWKT (vectorised: a million in a minute)."""
     rng = np.random.default_rng(14)
     to_utm = Transformer.from_crs(4326, UTM, always_xy=True)
     to_lonlat = Transformer.from_crs(UTM, 4326, always_xy=True)
@@ -86,27 +87,34 @@ def footprint_rows(outline: shapely.Geometry, n: int) -> Iterator[io.StringIO]:
     for first in range(0, n, BATCH):
         size = min(BATCH, n - first)
         x, y = rng.uniform(west, east, size), rng.uniform(south, north, size)
-        kinds = rng.choice(list(SHARES), size, p=list(SHARES.values()))
+        kinds = rng.choice(len(SHARES), size, p=list(SHARES.values()))  # 0 point, 1 line, 2 box
+        vertices = np.where(kinds == 0, 1, np.where(kinds == 1, rng.integers(2, 6, size), 5))
+        owner = np.repeat(np.arange(size), vertices)
+        step = np.arange(len(owner)) - np.repeat(np.cumsum(vertices) - vertices, vertices)
+        dx, dy = np.zeros(len(owner)), np.zeros(len(owner))
+        lines = kinds[owner] == 1
+        walk = rng.normal(0, 100, (len(owner), 2)) * (step > 0)[:, None]
+        first_vertex = (np.cumsum(vertices) - vertices)[owner]
+        for axis, out in ((0, dx), (1, dy)):  # a line's vertices: its own cumulative walk
+            cumulative = np.cumsum(walk[:, axis])
+            out[lines] = (cumulative - cumulative[first_vertex])[lines]
+        width, height = rng.uniform(20, 120, size), rng.uniform(20, 120, size)
+        boxes = kinds[owner] == 2
+        corner = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]])[np.minimum(step, 4)]
+        dx[boxes] = (corner[:, 0] * width[owner])[boxes]
+        dy[boxes] = (corner[:, 1] * height[owner])[boxes]
+        lons, lats = to_lonlat.transform(x[owner] + dx, y[owner] + dy)
+        pairs = np.char.add(np.char.add(np.round(lons, 7).astype(str), " "),
+                            np.round(lats, 7).astype(str))
+        ends = np.cumsum(vertices)
         buffer = io.StringIO()
         for i in range(size):
-            geometry = _shape(rng, kinds[i], x[i], y[i])
-            lonlat = shapely.transform(geometry, lambda xy: np.column_stack(
-                to_lonlat.transform(xy[:, 0], xy[:, 1])))
-            buffer.write(f"B-{first + i}\tbench\tother\tSRID=4326;"
-                         f"{shapely.to_wkt(lonlat, rounding_precision=7)}\t2025-01-01\n")
+            coordinates = ",".join(pairs[ends[i] - vertices[i]:ends[i]])
+            wkt = ("POINT(" if kinds[i] == 0 else "LINESTRING(" if kinds[i] == 1
+                   else "POLYGON((") + coordinates + ("))" if kinds[i] == 2 else ")")
+            buffer.write(f"B-{first + i}\tbench\tother\tSRID=4326;{wkt}\t2025-01-01\n")
         buffer.seek(0)
         yield buffer
-
-
-def _shape(rng: np.random.Generator, kind: str, x: float, y: float) -> shapely.Geometry:
-    if kind == "point":
-        return shapely.Point(x, y)
-    if kind == "line":
-        steps = rng.normal(0, 100, (int(rng.integers(1, 5)), 2))
-        start = np.array([x, y])
-        return shapely.LineString(np.vstack([start, start + np.cumsum(steps, axis=0)]))
-    width, height = rng.uniform(20, 120, 2)
-    return shapely.box(x, y, x + width, y + height)
 
 
 def square_km2(outline: shapely.Geometry, km2: float) -> shapely.Geometry:
