@@ -200,6 +200,26 @@ def test_the_representative_point_lies_on_the_feature(city: City) -> None:
             assert footprint.covers(point)
 
 
+def test_a_new_footprint_moves_the_point_and_its_placement(city: City) -> None:
+    """Whatever writes the footprint (here plain SQL), the point follows it onto the new
+    footprint, and so does the stored placement the choropleths read."""
+    complaint = submitted(city, disc(triple_point(city), 40))
+    elsewhere = next(iter(city.wards.values())).representative_point()
+    moved = disc(elsewhere, 30)
+    with city.engine.begin() as conn:
+        conn.execute(text("UPDATE complaint SET footprint = ST_GeomFromText(:wkt, 4326) "
+                          "WHERE public_id = :id"), {"wkt": moved.wkt, "id": complaint["id"]})
+        point, placed = conn.execute(text("""
+            SELECT ST_AsText(c.location), a.code FROM complaint c
+            JOIN complaint_area ca ON ca.complaint_id = c.id AND ca.level = 'ward'
+            JOIN admin_area a ON a.id = ca.area_id
+            JOIN boundary_generation g ON g.id = a.generation_id AND g.name = 'demo-2025'
+            WHERE c.public_id = :id"""), {"id": complaint["id"]}).one()
+    point = shapely.from_wkt(point)
+    assert moved.covers(point)
+    assert placed == min(c for c, w in city.wards.items() if w.covers(point))
+
+
 def test_ties_go_to_the_lowest_code(city: City) -> None:
     """Two square wards meeting along a meridian, in a generation that is not in force; a
     square centred on their edge has two equal shares, and the lowest code wins whatever the

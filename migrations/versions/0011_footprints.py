@@ -142,9 +142,22 @@ def upgrade() -> None:
         CREATE TRIGGER complaint_footprint_sync
         BEFORE INSERT OR UPDATE OF location, footprint ON complaint
         FOR EACH ROW EXECUTE FUNCTION complaint_footprint_sync()""")
+    # A new footprint moves the point (in the trigger above), and the stored placement of 0006
+    # must follow: "UPDATE OF" names the columns of the statement, not the trigger's changes.
+    move_placement("location, footprint")
+
+
+def move_placement(columns: str) -> None:
+    """(Re)create 0006's trigger that places a moved complaint again, on ``columns``."""
+    op.execute("DROP TRIGGER IF EXISTS complaint_area_move ON complaint")
+    op.execute(f"""
+        CREATE TRIGGER complaint_area_move AFTER UPDATE OF {columns} ON complaint
+        FOR EACH ROW WHEN (OLD.location IS DISTINCT FROM NEW.location)
+        EXECUTE FUNCTION complaint_area_place_moved()""")
 
 
 def downgrade() -> None:
+    move_placement("location")
     op.execute("DROP TRIGGER complaint_footprint_sync ON complaint")
     op.execute("DROP FUNCTION complaint_footprint_sync()")
     op.execute("DROP FUNCTION responsible_areas(geometry, text[], integer[])")
