@@ -94,11 +94,10 @@ class WardCandidate:
     distance_m: float = strawberry.field(
         description="Metres from the place to the ward (0: the place is in it).")
 
-    @strawberry.field
-    async def ward(self, info: Ctx) -> Area:
-        area = await load_area(info, self.area_id)
-        assert area is not None  # candidates are found among existing areas
-        return area
+    @strawberry.field(description="Null only when a routing record names a ward whose "
+                                  "boundary generation was deleted since.")
+    async def ward(self, info: Ctx) -> Area | None:
+        return await load_area(info, self.area_id)
 
 
 @strawberry.type(description="Who is responsible for a place: its ward, district and city.")
@@ -179,11 +178,10 @@ class AreaShare:
     share: float = strawberry.field(description="Of the footprint's length (lines), area "
                                                 "(polygons) or points (1 for a point).")
 
-    @strawberry.field
-    async def area(self, info: Ctx) -> Area:
-        area = await load_area(info, self.area_id)
-        assert area is not None
-        return area
+    @strawberry.field(description="Null only when a routing record names a ward whose "
+                                  "boundary generation was deleted since.")
+    async def area(self, info: Ctx) -> Area | None:
+        return await load_area(info, self.area_id)
 
 
 @strawberry.type(description="Why a complaint went to its ward.")
