@@ -1,10 +1,10 @@
 """The request context: settings, the engine, the caller, and fresh DataLoaders.
 
 It sits on the bottom floor, beside ``settings`` and ``errors``: it imports only ``auth``,
-``db``, ``errors`` and ``settings``, so the GraphQL types (``schema/``) and the resolvers above
-them can both name it without an import circle. That is why the loaders return database rows
-(and plain values such as GeoJSON), and the schema types turn rows into GraphQL objects
-themselves.
+``db``, ``errors``, ``geo`` and ``settings``, so the GraphQL types (``schema/``) and the
+resolvers above them can both name it without an import circle. That is why the loaders return
+database rows (and plain values such as GeoJSON), and the schema types turn rows into GraphQL
+objects themselves.
 
 A context lives one request; so do its loaders' caches, so nobody ever sees another request's
 data. Whatever differs between requests (the caller, why a token was refused or could not be
@@ -29,6 +29,7 @@ from db import workflow as workflow_sql
 from db.engine import read
 from db.nodes import Nodes
 from errors import PhananhError
+from geo import footprints
 from settings import Settings
 
 
@@ -41,6 +42,10 @@ class Loaders:
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
         self.events = DataLoader(self._events)
+        self.ward_shares = DataLoader(self._ward_shares)
+        # Keys (lon, lat, within_m, at): border candidates of points, one query per distance
+        # and date asked in a request.
+        self.candidates = DataLoader(self._candidates)
         self._geometry_loaders: dict[float | None, DataLoader] = {}
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
@@ -62,6 +67,28 @@ class Loaders:
         for row in rows:
             history[row.complaint_id].append(row)
         return [history[i] for i in complaint_ids]
+
+    async def _ward_shares(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
+        shares: dict[int, list[Any]] = defaultdict(list)
+        rows = await read(self.engine, footprints.complaint_ward_shares,
+                          complaint_ids=list(complaint_ids))
+        for row in rows:
+            shares[row.complaint_id].append(row)
+        return [shares[i] for i in complaint_ids]
+
+    async def _candidates(self, keys: Sequence[tuple[float, float, float, Any]]
+                          ) -> list[list[footprints.Candidate]]:
+        groups: dict[tuple[float, Any], list[int]] = defaultdict(list)
+        for index, (_, _, within_m, at) in enumerate(keys):
+            groups[(within_m, at)].append(index)
+        found: list[list[footprints.Candidate]] = [[] for _ in keys]
+        for (within_m, at), indexes in groups.items():
+            points = [(keys[i][0], keys[i][1]) for i in indexes]
+            answers = await read(self.engine, footprints.point_candidates, points=points,
+                                 within_m=within_m, at=at)
+            for index, answer in zip(indexes, answers, strict=True):
+                found[index] = answer
+        return found
 
     def _batch(
         self,

@@ -131,6 +131,18 @@ class Settings(BaseSettings):
         "Contact the city's People's Committee office.", min_length=1, max_length=500,
         description="The `contact` of the Open311 discovery document.")
 
+    # Footprints (issue 14): the largest a complaint may be when its category sets no limit,
+    # and how near a ward's boundary counts as a border candidate.
+    footprint_max_length_m: float = Field(
+        5_000.0, gt=0, le=1_000_000,
+        description="Longest line (or widest MultiPoint) a complaint may have, in metres.")
+    footprint_max_area_ha: float = Field(
+        100.0, gt=0, le=1_000_000,
+        description="Largest polygon a complaint may have, in hectares.")
+    border_distance_m: float = Field(
+        30.0, ge=0, le=5_000,
+        description="Wards within this many metres of a place are its border candidates.")
+
     # Map layers (vector tiles, OGC API – Features, exports).
     tile_feature_cap: int = Field(10_000, ge=1, le=1_000_000,
                                   description="Most features in one vector tile.")

@@ -5,12 +5,17 @@ routed to when it was filed, if that area belongs to the generation; otherwise (
 under another generation, or never routed) the area whose boundary covers its location, as
 jurisdiction lookup decides it (the SQL function ``covering_areas``, migration 0008). So each
 complaint counts in at most one area, and a boundary reform can be looked at from either side.
+That is the count of every analysis, by the complaint's representative point. ``AREA_SHARE``
+weighs a line or polygon complaint instead by its shares of the areas it touches
+(``footprint_shares``), so a building site across two wards counts 0.7 in one and 0.3 in the
+other; point complaints count as before.
 The covering area is stored per complaint, generation and level in ``complaint_area`` (kept by
 triggers calling ``covering_areas``), so a choropleth in any generation is a join and a
 GROUP BY, not a spatial join.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Connection
 
@@ -48,20 +53,43 @@ PLACED_BY_JOIN = f"""
 
 
 def placed(conn: Connection, f: ComplaintFilter, level: str, generation: int,
-           step: str = "NULL") -> Fragment:
+           step: str = "NULL", points_only: bool = False) -> Fragment:
     """SQL rows ``(area_id, step)``, one per filtered complaint (area_id NULL if it is in no
-    area of the generation); ``step`` is an SQL expression over ``complaint``."""
+    area of the generation); ``step`` is an SQL expression over ``complaint``. With
+    ``points_only``, only the complaints whose footprint is a single point."""
     in_force = generation_id(conn, None, level)
     template = PLACED_BY_LOOKUP if generation == in_force else PLACED_BY_JOIN
-    placement = compose(template, level=level, where=complaint_where(f), step=step)
+    where = complaint_where(f)
+    if points_only:
+        where = compose("{where} AND " + IS_POINT, where=where)
+    placement = compose(template, level=level, where=where, step=step)
     return placement.bind(generation_id=generation, level=level)
 
 
-COUNTED = "SELECT area_id, count(*) AS n FROM ({placed}) AS placed GROUP BY area_id"
+class Weight(StrEnum):
+    COUNT = "COUNT"  # each complaint counts 1 where its representative point is placed
+    AREA_SHARE = "AREA_SHARE"  # a line or polygon is split between areas by its shares
+
+
+IS_POINT = "GeometryType(complaint.footprint) = 'POINT'"
+
+# Per filtered complaint: 1 in its placed area when its footprint is a point, else its share
+# of length or area in each area it touches (footprint_shares, migration 0011).
+SHARED = f"""
+    SELECT area_id, 1.0::float8 AS weight FROM ({{placed}}) AS placed
+    UNION ALL
+    SELECT s.area_id, s.share FROM complaint
+    CROSS JOIN LATERAL footprint_shares(complaint.footprint, ARRAY[:level],
+                                        ARRAY[:generation_id]) AS s
+    WHERE {{where}} AND NOT {IS_POINT}"""
+
+COUNTED = """SELECT area_id, count(*) AS n, sum(weight) AS weight
+             FROM ({weighted}) AS weighted GROUP BY area_id"""
 
 AREA_COUNTS = """
     WITH counted AS ({counted})
-    SELECT a.id, a.code, a.area_km2, a.population, COALESCE(counted.n, 0) AS n
+    SELECT a.id, a.code, a.area_km2, a.population, COALESCE(counted.n, 0) AS n,
+           COALESCE(counted.weight, 0) AS weight
     FROM admin_area a
     LEFT JOIN counted ON counted.area_id = a.id
     WHERE a.generation_id = :generation_id AND a.level = :level
@@ -73,37 +101,49 @@ AREA_COUNTS = """
 class AreaCount:
     area_id: int
     code: str
-    count: int
+    count: int  # complaints counted in the area (with AREA_SHARE: those with a share in it)
     area_km2: float
     population: int | None
+    weight: float  # what the rates count: ``count``, or with AREA_SHARE the sum of shares
 
     @property
     def per_km2(self) -> float | None:
-        return self.count / self.area_km2 if self.area_km2 > 0 else None
+        return self.weight / self.area_km2 if self.area_km2 > 0 else None
 
     @property
     def per_10k_residents(self) -> float | None:
-        return 10_000 * self.count / self.population if self.population else None
+        return 10_000 * self.weight / self.population if self.population else None
 
 
 def count_by_area(conn: Connection, f: ComplaintFilter, level: str,
-                  generation: str | None, rollups: bool = True) -> list[AreaCount]:
+                  generation: str | None, weight: Weight = Weight.COUNT,
+                  rollups: bool = True) -> list[AreaCount]:
     """Every area of ``level`` in the generation (default: in force today), empty ones too.
-    Read from the daily rollups when they answer the filter (and ``rollups``)."""
+    Counts are read from the daily rollups when they answer the filter (and ``rollups``)."""
     gen = generation_id(conn, generation, level)
     if gen is None:
         return []
-    rows = fetch(conn, area_counts_sql(conn, f, level, gen, rollups))
-    return [AreaCount(r.id, r.code, r.n, r.area_km2, r.population) for r in rows]
+    rows = fetch(conn, area_counts_sql(conn, f, level, gen, weight, rollups))
+    return [AreaCount(r.id, r.code, r.n, r.area_km2, r.population, float(r.weight))
+            for r in rows]
 
 
 def area_counts_sql(conn: Connection, f: ComplaintFilter, level: str, generation: int,
-                    rollups: bool = True) -> Fragment:
+                    weight: Weight = Weight.COUNT, rollups: bool = True) -> Fragment:
     """The statement of :func:`count_by_area`: over the daily rollups when they answer the
-    filter (and ``rollups``), else over the complaints."""
-    days = whole_days(f) if rollups else None
-    counted = (area_counts(days, generation, level) if days is not None
-               else compose(COUNTED, placed=placed(conn, f, level, generation)))
+    filter (and ``rollups``; counts only), else over the complaints."""
+    days = whole_days(f) if rollups and weight is Weight.COUNT else None
+    if days is not None:
+        counted = compose("SELECT area_id, n, n::float8 AS weight FROM ({rolled}) AS rolled",
+                          rolled=area_counts(days, generation, level))
+    elif weight is Weight.AREA_SHARE:
+        counted = compose(COUNTED, weighted=compose(
+            SHARED, placed=placed(conn, f, level, generation, points_only=True),
+            where=complaint_where(f, "shared")))
+    else:
+        counted = compose(COUNTED, weighted=compose(
+            "SELECT area_id, 1 AS weight FROM ({placed}) AS placed",
+            placed=placed(conn, f, level, generation)))
     return compose(AREA_COUNTS, counted=counted)
 
 
@@ -132,6 +172,6 @@ def empirical_bayes(counts: list[int], populations: list[int]) -> list[float]:
 def smoothed_per_10k(areas: list[AreaCount]) -> dict[int, float]:
     """Empirical Bayes rates per 10,000 residents for the areas with a known population."""
     known = [a for a in areas if a.population]
-    rates = empirical_bayes([a.count for a in known], [a.population or 0 for a in known])
+    rates = empirical_bayes([a.weight for a in known], [a.population or 0 for a in known])
     return {a.area_id: 10_000 * r for a, r in zip(known, rates, strict=True)}
 

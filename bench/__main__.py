@@ -6,7 +6,8 @@ Each module in ``BENCHMARKS`` has a ``main()`` that measures and prints its own 
 import importlib
 import sys
 
-BENCHMARKS = ("jurisdiction", "layers", "analytics", "faults", "open311", "rollups")
+BENCHMARKS = ("jurisdiction", "layers", "analytics", "faults", "open311", "rollups",
+              "footprints")
 
 
 def main(names: list[str]) -> None:

@@ -55,7 +55,7 @@ def reads(engine: Engine) -> list[tuple[Any, ...]]:
         for generation in ("demo-2025", "demo-2019"):
             def job(rollups: bool, f: ComplaintFilter = f, g: str = generation) -> Any:
                 with engine.connect() as conn:
-                    return count_by_area(conn, f, "ward", g, rollups)
+                    return count_by_area(conn, f, "ward", g, rollups=rollups)
 
             assert job(True) == job(False), (name, generation)
             raw, rolled = measure(lambda: job(False), repeat=3), measure(lambda: job(True))

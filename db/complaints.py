@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
@@ -82,21 +83,19 @@ class Page:
 
 
 def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
-    """The filter as SQL predicates on ``complaint``; each one can use an index."""
+    """The filter as SQL predicates on ``complaint``; each one can use an index. The spatial
+    ones test the footprint: a 300 m street complaint crosses a box its point misses."""
     c = complaint.c
     clauses: list[ColumnElement[bool]] = []
     if f.bbox is not None:
         # Inside the box, edges included. Not `&&` alone: it compares the float4-rounded boxes
         # of the index and so also takes points up to a metre outside.
-        clauses.append(func.ST_Intersects(func.ST_MakeEnvelope(*f.bbox, 4326), c.location))
+        clauses.append(func.ST_Intersects(func.ST_MakeEnvelope(*f.bbox, 4326), c.footprint))
     if f.within is not None:
-        polygon = func.ST_SetSRID(
-            func.ST_GeomFromWKB(bindparam("within_wkb", shapely.to_wkb(f.within), LargeBinary)),
-            4326,
-        )
-        clauses.append(func.ST_Covers(polygon, c.location))
+        # Meets the area: for a point, the area covers it (its boundary included).
+        clauses.append(func.ST_Intersects(_geometry(f.within, "within_wkb"), c.footprint))
     if f.near is not None:
-        clauses.append(func.ST_DWithin(cast(c.location, Geography), _near_point(f.near),
+        clauses.append(func.ST_DWithin(cast(c.footprint, Geography), _near_point(f.near),
                                        f.near.radius_m))
     if f.ward_codes:
         clauses.append(c.ward_id.in_(_area_ids("ward", f.ward_codes)))
@@ -132,8 +131,10 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
                  .scalar_subquery())
     original = aliased(complaint)
     columns: list[Any] = [
-        *(column for column in PUBLIC_COMPLAINT_COLUMNS if column.name != "address"),
+        *(column for column in PUBLIC_COMPLAINT_COLUMNS
+          if column.name not in ("address", "footprint")),
         case((or_(~sensitive, see), c.address)).label("address"),
+        cast(func.ST_AsGeoJSON(c.footprint, 7), JSON).label("footprint"),
         func.ST_X(c.location).label("lon"),
         func.ST_Y(c.location).label("lat"),
         select(original.c.public_id).where(original.c.id == c.duplicate_of)
@@ -196,16 +197,16 @@ def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
     return list(conn.execute(query))
 
 
-def insert_complaint(conn: Connection, values: dict[str, Any], lon: float, lat: float,
+def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGeometry,
                      viewer: Principal | None = None,
                      attributes: dict[str, list[str]] | None = None) -> Any:
-    """Insert one complaint and its first event (with the category's ``attributes``, if
-    any); with a repeated idempotency key, return the complaint stored the first time instead
-    (safe under concurrent retries)."""
-    location = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+    """Insert one complaint and its first event (with the category's ``attributes``, if any);
+    with a repeated idempotency key, return the complaint stored the first time instead (safe
+    under concurrent retries). Its location, the footprint's representative point, is the
+    database's to set (migration 0011)."""
     inserted = conn.execute(
         pg_insert(complaint)
-        .values(**values, location=location)
+        .values(**values, footprint=_geometry(footprint))
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(complaint.c.id)
     ).first()
@@ -233,7 +234,12 @@ def _near_point(near: Near) -> Any:
 
 
 def _distance(near: Near) -> ColumnElement[float]:
-    return func.ST_Distance(cast(complaint.c.location, Geography), _near_point(near))
+    return func.ST_Distance(cast(complaint.c.footprint, Geography), _near_point(near))
+
+
+def _geometry(geometry: BaseGeometry, name: str = "footprint_wkb") -> Any:
+    return func.ST_SetSRID(
+        func.ST_GeomFromWKB(bindparam(name, shapely.to_wkb(geometry), LargeBinary)), 4326)
 
 
 def _area_ids(level: str, codes: Sequence[str]) -> Select[Any]:

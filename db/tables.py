@@ -79,6 +79,9 @@ category = Table(
     Column("domain", Text, nullable=False),
     Column("sla_hours", Integer, nullable=False),
     Column("sensitive", Boolean, nullable=False, server_default="false"),
+    # The largest footprint a complaint of the category may have (NULL: the settings' default).
+    Column("max_footprint_m", Float),
+    Column("max_footprint_ha", Float),
 )
 
 complaint = Table(
@@ -88,7 +91,11 @@ complaint = Table(
     Column("public_id", Text, nullable=False, unique=True),
     Column("description", Text, nullable=False),
     Column("category_code", ForeignKey("category.code"), nullable=False),
+    # The representative point of the footprint (on it): what point-based work reads.
     Column("location", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    # What the citizen drew: a (Multi)Point, (Multi)LineString or (Multi)Polygon (0011).
+    Column("footprint", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
+    Column("routing", JSONB),  # why it went to its ward: rule, shares, border candidates
     Column("address", Text),
     Column("ward_id", ForeignKey("admin_area.id", ondelete="SET NULL")),
     Column("district_id", ForeignKey("admin_area.id", ondelete="SET NULL")),

@@ -35,9 +35,11 @@ GENERATIONS_IN_FORCE = f"""
 
 # Per point of {points} (a FROM item with a ``location`` column, alias ``pt``), the areas in
 # force at :at of the levels in {levels} (an SQL text[]), as columns ``level`` and ``area_id``
-# of ``area``. ``wanted`` pairs each level with its generation in force; covering_areas answers
-# for every generation and level asked, so the WHERE keeps each level's own generation. The
-# generations reach covering_areas as a column, not as a sub-select among its arguments, which
+# of ``area``, by {rule}: ``covering_areas`` for points, ``responsible_areas`` (migration 0011:
+# the largest share, which for a point is covering_areas' answer) for footprints. ``wanted``
+# pairs each level with its generation in force; the rule answers for every generation and
+# level asked, so the WHERE keeps each level's own generation. The generations reach the
+# rule as a column, not as a sub-select among its arguments, which
 # would stop PostgreSQL from inlining it.
 _IN_FORCE_AREAS = f"""
     WITH wanted AS MATERIALIZED (
@@ -45,12 +47,13 @@ _IN_FORCE_AREAS = f"""
         FROM ({GENERATIONS_IN_FORCE}) AS gen WHERE level = ANY({{levels}}))
     SELECT {{columns}}
     FROM wanted CROSS JOIN {{points}} AS pt
-    CROSS JOIN LATERAL covering_areas(pt.location, {{levels}}, wanted.ids) AS area
+    CROSS JOIN LATERAL {{rule}}(pt.location, {{levels}}, wanted.ids) AS area
     WHERE area.generation_id = wanted.ids[array_position(wanted.levels, area.level)]
     {{tail}}"""
 
 LOOKUP_POINTS = text(_IN_FORCE_AREAS.format(
     columns="pt.ord, area.level, area.area_id", levels="CAST(:levels AS text[])",
+    rule="covering_areas",
     points="""(SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS location
                FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]))
                     WITH ORDINALITY AS t(lon, lat, ord))""",
@@ -59,9 +62,15 @@ LOOKUP_POINTS = text(_IN_FORCE_AREAS.format(
 # The areas in force holding each row of {rows}, a FROM item with ``key`` and ``location``
 # columns (a bulk load's staged rows): per key, its ward, district and city ids.
 AREAS_OF_ROWS = _IN_FORCE_AREAS.format(
+    rule="covering_areas",
     columns=", ".join(["pt.key"] + [f"max(area.area_id) FILTER (WHERE area.level = '{level}') "
                                     f"AS {level}_id" for level in LEVELS]),
     levels=_ALL_LEVELS, points="{rows}", tail="GROUP BY pt.key")
+
+# The areas in force at :at responsible for one footprint (:wkb), per level.
+LOOKUP_FOOTPRINT = text(_IN_FORCE_AREAS.format(
+    columns="area.level, area.area_id", levels=_ALL_LEVELS, rule="responsible_areas",
+    points="(SELECT ST_GeomFromWKB(:wkb, 4326) AS location)", tail=""))
 
 
 def lookup_points(
@@ -80,7 +89,7 @@ def lookup_points(
     rows = conn.execute(
         LOOKUP_POINTS,
         {"lons": float_array([p[0] for p in points]), "lats": float_array([p[1] for p in points]),
-         "at": _as_date(at), "levels": list(levels)},
+         "at": as_date(at), "levels": list(levels)},
     )
     found: list[dict[str, int]] = [{} for _ in points]
     for ordinal, level, area_id in rows:
@@ -102,7 +111,7 @@ def float_array(values: Sequence[float]) -> str:
     return "{" + ",".join(map(repr, values)) + "}"
 
 
-def _as_date(at: date | datetime | None) -> date:
+def as_date(at: date | datetime | None) -> date:
     if at is None:
         return datetime.now(UTC).date()
     return at.date() if isinstance(at, datetime) else at
@@ -120,5 +129,5 @@ def ward_named_in(conn: Connection, address: str, at: date | datetime | None = N
               AND a.generation_id = generation_in_force('ward', CAST(:at AS date))
               AND strpos(lower(:address), lower(a.name)) > 0
             ORDER BY length(a.name) DESC, a.code LIMIT 1) AS named"""),
-        {"address": address, "at": _as_date(at)}).first()
+        {"address": address, "at": as_date(at)}).first()
     return (row[0], row[1]) if row else None

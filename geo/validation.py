@@ -34,14 +34,35 @@ def check_point(lon: float, lat: float) -> None:
         )
 
 
+POLYGONAL = ("Polygon", "MultiPolygon")
+# What a complaint may be drawn as: a place, a stretch of street, a site (issue 14).
+FOOTPRINT_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", *POLYGONAL)
+
+
 def parse_polygon(geojson: Any, max_vertices: int) -> Polygon | MultiPolygon:
     """A valid Polygon or MultiPolygon in lon/lat from a GeoJSON geometry, or a clear error."""
+    geometry = parse_geometry(geojson, POLYGONAL, max_vertices, "polygon")
+    assert isinstance(geometry, Polygon | MultiPolygon)
+    return geometry
+
+
+def parse_footprint(geojson: Any, max_vertices: int) -> BaseGeometry:
+    """A complaint's footprint, checked exactly as a `within` polygon is (types aside): a
+    valid, non-empty (Multi)Point, (Multi)LineString or (Multi)Polygon of finite lon/lat with
+    at most ``max_vertices`` vertices. Its size is the category's to judge (at submission)."""
+    return parse_geometry(geojson, FOOTPRINT_TYPES, max_vertices, "footprint")
+
+
+def parse_geometry(geojson: Any, types: tuple[str, ...], max_vertices: int,
+                   noun: str) -> BaseGeometry:
+    """A valid geometry of one of ``types`` from GeoJSON, or INVALID_GEOMETRY,
+    GEOMETRY_TOO_COMPLEX or BAD_COORDINATES naming the problem (``noun`` names the input)."""
     if not isinstance(geojson, dict) or "type" not in geojson:
         raise PhananhError(ErrorCode.INVALID_GEOMETRY,
                            "Expected a GeoJSON geometry object with a 'type'.")
-    if geojson["type"] not in ("Polygon", "MultiPolygon"):
+    if geojson["type"] not in types:
         raise PhananhError(ErrorCode.INVALID_GEOMETRY,
-                           f"Expected a Polygon or MultiPolygon, got {quoted(geojson['type'])}.")
+                           f"Expected a {' or '.join(types)}, got {quoted(geojson['type'])}.")
     try:
         # NaN vertices are refused just below (check_geometry_coordinates) with a clear
         # message; numpy need not warn about them on the way.
@@ -54,17 +75,17 @@ def parse_polygon(geojson: Any, max_vertices: int) -> Polygon | MultiPolygon:
     if vertices > max_vertices:
         raise PhananhError(
             ErrorCode.GEOMETRY_TOO_COMPLEX,
-            f"The polygon has {vertices} vertices; at most {max_vertices} are accepted. "
+            f"The {noun} has {vertices} vertices; at most {max_vertices} are accepted. "
             f"Simplify it first.",
             vertices=int(vertices), maxVertices=max_vertices,
         )
     check_geometry_coordinates(geometry)
     if geometry.is_empty:
-        raise PhananhError(ErrorCode.INVALID_GEOMETRY, "The polygon is empty.")
+        raise PhananhError(ErrorCode.INVALID_GEOMETRY, f"The {noun} is empty.")
     if not geometry.is_valid:
         raise PhananhError(
             ErrorCode.INVALID_GEOMETRY,
-            f"The polygon is not valid: {shapely.is_valid_reason(geometry)}.",
+            f"The {noun} is not valid: {shapely.is_valid_reason(geometry)}.",
             reason=shapely.is_valid_reason(geometry),
         )
     return geometry
@@ -80,7 +101,7 @@ def check_geometry_coordinates(geometry: BaseGeometry) -> None:
     in_range = (lons >= -180) & (lons <= 180) & (lats >= -90) & (lats <= 90)
     if not bool(in_range.all()):
         raise PhananhError(ErrorCode.BAD_COORDINATES,
-                           "Polygon vertices must be finite lon/lat within [-180, 180] × "
+                           "Vertices must be finite lon/lat within [-180, 180] × "
                            "[-90, 90].")
 
 

@@ -27,6 +27,8 @@ GPKG_BATCH = 50_000  # rows per GeoPackage append
 GDAL_UTC = 100  # GDAL's time zone flag for UTC
 GPKG_VERSION = "1.2"  # what GDAL ≥ 2.2 (QGIS 3 everywhere) reads without warnings
 Progress = Callable[[int], None]
+# A layer of any geometry is one GeoPackage layer of type GEOMETRY, which GDAL calls Unknown.
+GPKG_TYPES = {"Geometry": "Unknown"}
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,16 @@ def ndjson_chunks(conn: Connection, layer: Layer, query: LayerQuery,
 
 def csv_chunks(conn: Connection, layer: Layer, query: LayerQuery,
                progress: Progress) -> Iterator[bytes]:
-    """``id``, the properties, then ``lon``, ``lat`` (a point on the feature) and ``wkt``."""
+    """``id``, the properties, then ``lon``, ``lat`` (a point on the feature, unless the
+    layer's properties have them) and ``wkt``."""
     rows_query = layer.select(conn, query).subquery("features")
     anchor = rows_query.c.geom if not layer.polygonal else func.ST_PointOnSurface(
         rows_query.c.geom)
+    has_point = {"lon", "lat"} <= {p.name for p in layer.properties}
     columns = [
         rows_query.c.fid.label("id"),
         *(_as_text(p, rows_query.c[p.name]) for p in layer.properties),
-        func.ST_X(anchor).label("lon"),
-        func.ST_Y(anchor).label("lat"),
+        *(() if has_point else (func.ST_X(anchor).label("lon"), func.ST_Y(anchor).label("lat"))),
         func.ST_AsText(rows_query.c.geom).label("wkt"),
     ]
     statement = select(*columns)
@@ -167,6 +170,7 @@ def _append_gpkg(path: Path, layer: Layer, names: list[str], rows: Sequence[Any]
     geometry = np.array([bytes(row[0]) for row in rows], dtype=object)
     pyogrio.raw.write(
         str(path), geometry, arrays, names, field_mask=masks, layer=layer.id, driver="GPKG",
-        geometry_type=layer.geometry_type, crs="EPSG:4326", encoding="UTF-8", append=append,
+        geometry_type=GPKG_TYPES.get(layer.geometry_type, layer.geometry_type),
+        crs="EPSG:4326", encoding="UTF-8", append=append,
         gdal_tz_offsets=offsets, dataset_options={"VERSION": GPKG_VERSION},
     )

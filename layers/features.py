@@ -9,7 +9,7 @@ lon/lat in WGS 84, exterior rings counterclockwise, no ``crs`` member, 7 decimal
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Subquery, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Select, Subquery, case, func, literal, select
 
 from layers.model import Layer
 from layers.query import LayerQuery
@@ -58,7 +58,10 @@ def extent(conn: Connection, layer: Layer) -> dict[str, Any]:
 
 
 def _feature(layer: Layer, rows: Subquery) -> ColumnElement[str]:
-    geometry = func.ST_ForcePolygonCCW(rows.c.geom) if layer.polygonal else rows.c.geom
+    geometry = rows.c.geom
+    if layer.polygonal:  # only polygons: PostGIS 3.3 reverses lines too
+        geometry = case((func.ST_Dimension(geometry) == 2, func.ST_ForcePolygonCCW(geometry)),
+                        else_=geometry)
     properties = func.json_build_object(
         *chain.from_iterable((literal(p.name), rows.c[p.name]) for p in layer.properties))
     return func.concat(

@@ -31,7 +31,7 @@ class Layer:
     id: str
     title: str
     description: str
-    geometry_type: str  # GeoJSON type of every feature: Point, MultiPolygon, …
+    geometry_type: str  # GeoJSON type of every feature: Point, MultiPolygon, … or Geometry
     # The tables and joins the properties come from; for a computed layer, a function building
     # them for a query (its filters apply inside, e.g. before counting).
     source: FromClause | Callable[[Connection, LayerQuery], FromClause]
@@ -49,6 +49,10 @@ class Layer:
     # A unique order that is cheaper to sort than the key (an integer), for picking a tile's
     # features when the cap bites: the same tile always holds the same features.
     tile_order: ColumnElement[Any] | None = None
+    # For layers whose features are any geometry (complaints' footprints): a point on each
+    # feature. Tiles then draw the layer at that point and carry the features that are not
+    # points in a second tile layer, ``<id>-footprints``.
+    tile_point: ColumnElement[Any] | None = None
     tile_properties: tuple[Property, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,7 +61,13 @@ class Layer:
 
     @property
     def polygonal(self) -> bool:
-        return "Polygon" in self.geometry_type
+        """Whether features may be polygons (exterior rings are then written CCW)."""
+        return "Polygon" in self.geometry_type or self.geometry_type == "Geometry"
+
+    @property
+    def footprint_layer(self) -> str | None:
+        """The tile layer of the non-point features, for layers with a ``tile_point``."""
+        return None if self.tile_point is None else f"{self.id}-footprints"
 
     @property
     def computed(self) -> bool:
@@ -72,14 +82,17 @@ class Layer:
         return parse_query(params, queryables, self.time_filter, extra)
 
     def select(self, conn: Connection, query: LayerQuery,
-               properties: Sequence[Property] | None = None) -> Select[Any]:
-        """``fid``, ``geom`` and the properties (all by default) of the matching features.
+               properties: Sequence[Property] | None = None,
+               geometry: ColumnElement[Any] | None = None) -> Select[Any]:
+        """``fid``, ``geom`` (the layer's geometry unless another is given) and the
+        properties (all by default) of the matching features.
 
         ``conn`` is for computed layers, whose SQL may depend on the data (a grid's CRS)."""
         chosen = self.properties if properties is None else properties
         source = self.source(conn, query) if callable(self.source) else self.source
         return (
-            select(self.key.label("fid"), self.geometry.label("geom"),
+            select(self.key.label("fid"), (self.geometry if geometry is None else geometry)
+                   .label("geom"),
                    *(p.expression.label(p.name) for p in chosen))
             .select_from(source)
             .where(*self.where(query))

@@ -95,14 +95,20 @@ def _complaints() -> Layer:
         Property("ward_name", ward.c.name),
         Property("district_code", district.c.code),
         Property("district_name", district.c.name),
+        Property("lon", func.ST_X(_public("location")), type="number",
+                 description="The representative point (on the footprint): longitude."),
+        Property("lat", func.ST_Y(_public("location")), type="number",
+                 description="The representative point (on the footprint): latitude."),
     )
     return Layer(
         id="complaints",
         title="Citizen complaints",
-        description="Reports by citizens, at the place they are about. No reporter details.",
-        geometry_type="Point",
+        description="Reports by citizens, with the footprint they drew (a point, a line or a "
+                    "polygon) and its representative point (lon, lat). No reporter details.",
+        geometry_type="Geometry",
         source=source,
-        geometry=_public("location"),
+        geometry=_public("footprint"),
+        tile_point=_public("location"),
         key=_public("public_id"),
         tile_order=_public("id"),
         properties=properties,

@@ -4,7 +4,8 @@
 against that square grown by the tile buffer (so the GiST index does the work, and points just
 outside the edge still reach the neighbouring tile's buffer, as symbols need); at most
 ``cap`` of them are taken; ``ST_AsMVTGeom`` moves them into tile coordinates and ``ST_AsMVT``
-encodes the layer.
+encodes the layer. A layer of footprints (complaints) is drawn at each feature's point, and its
+lines and polygons come in a second layer of the same tile (``<id>-footprints``).
 """
 
 import math
@@ -120,28 +121,40 @@ def tile_parameters(tile: Tile, known: str | None) -> dict[str, Any]:
 
 
 def _tile_select(conn: Connection, layer: Layer, query: LayerQuery, cap: int) -> Select[Any]:
+    encoded = _encoded_layer(conn, layer, query, cap, layer.id, layer.tile_point)
+    if layer.footprint_layer is not None:  # MVT layers concatenate: one tile, two layers
+        footprints = _encoded_layer(conn, layer, query, cap, layer.footprint_layer, None,
+                                    func.GeometryType(layer.geometry) != "POINT")
+        encoded = func.coalesce(encoded, b"").concat(func.coalesce(footprints, b""))
+    current = select(version_column(layer.tables).label("version")).subquery("current")
+    return select(current.c.version,
+                  case((current.c.version == KNOWN_VERSION, null()), else_=encoded).label("tile")) \
+        .select_from(current)
+
+
+def _encoded_layer(conn: Connection, layer: Layer, query: LayerQuery, cap: int, name: str,
+                   geometry: Any, *where: Any) -> Any:
+    """One MVT layer ``name`` of the tile: at most ``cap`` of the features (drawn with
+    ``geometry``, default the layer's) that meet the tile and its buffer."""
     world = func.ST_MakeEnvelope(-WEB_MERCATOR_HALF, -WEB_MERCATOR_HALF, WEB_MERCATOR_HALF,
                                  WEB_MERCATOR_HALF, 3857)
     envelope = func.ST_TileEnvelope(TILE_Z, TILE_X, TILE_Y)
     search = func.ST_Transform(
         func.ST_TileEnvelope(TILE_Z, TILE_X, TILE_Y, world, BUFFER / EXTENT), 4326)
+    drawn = layer.geometry if geometry is None else geometry
     found = (
-        layer.select(conn, query, layer.tile_properties)
-        .where(layer.geometry.op("&&")(search))
+        layer.select(conn, query, layer.tile_properties, drawn)
+        .where(drawn.op("&&")(search), *where)
         .order_by(layer.key if layer.tile_order is None else layer.tile_order)
         .limit(cap)
         .subquery("found")
     )
-    geometry = func.ST_AsMVTGeom(func.ST_Transform(found.c.geom, 3857), envelope, EXTENT,
-                                 BUFFER, True)
-    mvt = select(geometry.label("geom"),
+    clipped = func.ST_AsMVTGeom(func.ST_Transform(found.c.geom, 3857), envelope, EXTENT,
+                                BUFFER, True)
+    mvt = select(clipped.label("geom"),
                  *(found.c[p.name] for p in layer.tile_properties)).subquery("mvt")
-    encoded = select(func.ST_AsMVT(literal_column("mvt"), layer.id, EXTENT, "geom")) \
+    return select(func.ST_AsMVT(literal_column("mvt"), name, EXTENT, "geom")) \
         .select_from(mvt).scalar_subquery()
-    current = select(version_column(layer.tables).label("version")).subquery("current")
-    return select(current.c.version,
-                  case((current.c.version == KNOWN_VERSION, null()), else_=encoded).label("tile")) \
-        .select_from(current)
 
 
 def render_tile(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery, cap: int,
@@ -200,10 +213,18 @@ def tilejson(layer: Layer, tiles_url: str, bounds: list[float] | None) -> dict[s
         "bounds": [west, south, east, north],
         "center": [(west + east) / 2, (south + north) / 2, center_zoom],
         "vector_layers": [{
-            "id": layer.id,
-            "description": layer.description,
+            "id": name,
+            "description": description,
             "minzoom": layer.minzoom,
             "maxzoom": layer.maxzoom,
             "fields": {p.name: TILEJSON_TYPES[p.type] for p in layer.tile_properties},
-        }],
+        } for name, description in _tile_layers(layer)],
     }
+
+
+def _tile_layers(layer: Layer) -> list[tuple[str, str]]:
+    found = [(layer.id, layer.description)]
+    if layer.footprint_layer is not None:
+        found.append((layer.footprint_layer, f"{layer.title}: the lines and polygons drawn "
+                                             f"(the first layer has every feature's point)."))
+    return found

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import strawberry
 
-from analytics.areas import count_by_area, smoothed_per_10k
+from analytics.areas import Weight, count_by_area, smoothed_per_10k
 from analytics.clusters import find_clusters
 from analytics.grid import count_cells
 from analytics.hotspots import Weights, emerging, space_time
@@ -23,6 +23,7 @@ from schema.analytics import (
     AreaLevelChoice,
     AreaStat,
     AreaStats,
+    AreaWeight,
     Cluster,
     Clusters,
     EmergingFeature,
@@ -119,10 +120,11 @@ class AnalyticsQuery:
                                   "generation, with densities and rates per resident.")
     async def area_stats(self, info: Ctx, level: AreaLevelChoice,
                          generation: Generation = None,
-                         filter: ComplaintFilter | None = None) -> AreaStats:
+                         filter: ComplaintFilter | None = None,
+                         weight: AreaWeight = AreaWeight.COUNT) -> AreaStats:
         query = complaint_query(info, filter)
         counts = await analysed(info, count_by_area, f=query, level=level.value,
-                            generation=generation)
+                                generation=generation, weight=Weight(weight.value))
         smoothed = smoothed_per_10k(counts)
         return AreaStats(level=level, areas=[AreaStat.from_result(c, smoothed.get(c.area_id))
                                              for c in counts])

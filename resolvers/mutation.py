@@ -9,13 +9,15 @@ from resolvers.points import check_points
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
 from schema.types import Complaint, Ctx
-from workflow.submission import submit
+from workflow.submission import FootprintRules, submit
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Report a problem at a place. It is routed to the ward "
-                                     "holding the point; retries with the same "
+    @strawberry.mutation(description="Report a problem at a place, or along a line or over "
+                                     "an area (`location`). It is routed to the ward "
+                                     "holding the point, or with the largest share of the "
+                                     "footprint; retries with the same "
                                      "`idempotencyKey` return the first complaint. Signed-in "
                                      "citizens become the complaint's reporter.",
                          permission_classes=[NotAnalyst])
@@ -24,8 +26,13 @@ class Mutation:
         principal = context.principal
         context.limits.check(context.client_address, principal.token_id if principal else None)
         account = principal if principal and principal.role is Role.CITIZEN else None
-        submission = input.to_submission(account)
-        await check_points(context.engine, [(submission.lon, submission.lat)])
-        row = await write(context.engine, submit, submission=submission)
+        settings = context.settings
+        submission = input.to_submission(account, settings.max_polygon_vertices)
+        if submission.lon is not None and submission.lat is not None:
+            await check_points(context.engine, [(submission.lon, submission.lat)])
+        rules = FootprintRules(max_length_m=settings.footprint_max_length_m,
+                               max_area_ha=settings.footprint_max_area_ha,
+                               border_distance_m=settings.border_distance_m)
+        row = await write(context.engine, submit, submission=submission, rules=rules)
         await context.written()
         return Complaint.from_row(row)

@@ -47,7 +47,7 @@ async def resolve_jurisdictions(
     loaded = {row.id: Area.from_row(row) for row in rows if row is not None}
     return [
         Jurisdiction(
-            lon=lon, lat=lat,
+            lon=lon, lat=lat, at=at,
             ward=loaded.get(levels.get("ward")),
             district=loaded.get(levels.get("district")),
             city=loaded.get(levels.get("city")),

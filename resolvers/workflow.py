@@ -96,6 +96,17 @@ class WorkflowMutation:
         return await act(info, id, lambda conn, p: service.reroute(
             conn, p, str(id), ward_code, reason, expected_version))
 
+    @strawberry.mutation(permission_classes=OFFICIAL,
+                         description="Reroute to one of the wards in the complaint's "
+                                     "`routing` (a border candidate, or a ward its footprint "
+                                     "touches); like rerouteComplaint, it starts over there "
+                                     "as RECEIVED, and the history records it.")
+    async def reroute_to_candidate(self, info: Ctx, id: strawberry.ID, ward_code: str,
+                                   expected_version: int,
+                                   note: str | None = None) -> Complaint:
+        return await act(info, id, lambda conn, p: service.reroute_to_candidate(
+            conn, p, str(id), ward_code, expected_version, _note(note)))
+
     @strawberry.mutation(permission_classes=[SignedIn, ReportersAndOfficials],
                          description="Add a note to the history (reporter or official).")
     async def comment_on_complaint(self, info: Ctx, id: strawberry.ID,

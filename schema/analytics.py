@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 
 from analytics import kpi as kpi_stats
-from analytics.areas import AreaCount
+from analytics.areas import AreaCount, Weight
 from analytics.clusters import Cluster as ClusterResult
 from analytics.clusters import Hull
 from analytics.grid import GridCell as GridCellResult
@@ -31,6 +31,11 @@ class AreaLevelChoice(Enum):
     DISTRICT = "district"
 
 
+AreaWeight = strawberry.enum(
+    Weight, name="AreaWeight",
+    description="How a complaint counts in a choropleth: COUNT, 1 where its representative "
+                "point is placed; AREA_SHARE, a line or polygon split between the areas it "
+                "touches by its share of length or area (points count 1).")
 GridShape = strawberry.enum(Shape, name="GridShape")
 HotspotUnit = strawberry.enum(Unit, name="HotspotUnit",
                               description="What Gi* compares: grid cells, wards or districts.")
@@ -64,7 +69,10 @@ def feature_collection(features: list[tuple[dict[str, Any], dict[str, Any]]]) ->
 class AreaStat:
     area_id: strawberry.Private[int]
     code: str
-    count: int
+    count: int = strawberry.field(description="Complaints counted in the area (AREA_SHARE: "
+                                              "those with a share of it).")
+    weight: float = strawberry.field(description="What the rates count: `count`, or with "
+                                                 "AREA_SHARE the sum of the shares.")
     per_km2: float | None = strawberry.field(description="Complaints per km² of the area.")
     per_10k_residents: float | None = strawberry.field(
         description="Complaints per 10,000 residents (null: population unknown).")
@@ -75,7 +83,7 @@ class AreaStat:
 
     @classmethod
     def from_result(cls, area: AreaCount, smoothed: float | None) -> "AreaStat":
-        return cls(area_id=area.area_id, code=area.code, count=area.count,
+        return cls(area_id=area.area_id, code=area.code, count=area.count, weight=area.weight,
                    per_km2=area.per_km2, per_10k_residents=area.per_10k_residents,
                    per_10k_residents_smoothed=smoothed)
 

@@ -13,7 +13,7 @@ from auth.principal import OFFICIAL_ROLES, Principal, Role
 from db.complaints import ComplaintFilter as ComplaintQuery
 from db.complaints import Near
 from errors import ErrorCode, PhananhError
-from geo.validation import check_bbox, check_point, parse_polygon
+from geo.validation import check_bbox, check_point, parse_footprint, parse_polygon
 from schema.scalars import GeoJSON
 from schema.types import ComplaintStatus
 from workflow.submission import Reporter, Submission
@@ -128,7 +128,10 @@ class SubmitComplaintInput:
     lon: float | None = None
     lat: float | None = None
     location: GeoJSON | None = strawberry.field(
-        default=None, description="A GeoJSON Point, instead of lon and lat.")
+        default=None, description="Instead of lon and lat: a GeoJSON Point, or the "
+                                  "complaint's footprint, a LineString, Polygon or a Multi- "
+                                  "form (valid, at most PHANANH_MAX_POLYGON_VERTICES "
+                                  "vertices, no larger than the category allows).")
     address: str | None = None
     reporter: ReporterInput | None = None
     channel: str = "app"
@@ -137,10 +140,9 @@ class SubmitComplaintInput:
         default=None, description="Retry-safe: the same key returns the first complaint.")
 
     def point(self) -> tuple[float, float]:
-        """(lon, lat) from either `lon`/`lat` or `location`; range checks are the caller's."""
+        """(lon, lat) from either `lon`/`lat` or a Point `location`; range checks are the
+        caller's."""
         if self.location is not None:
-            if self.location.get("type") != "Point":
-                raise PhananhError(ErrorCode.INVALID_GEOMETRY, "`location` must be a Point.")
             coordinates = self.location.get("coordinates")
             if not (isinstance(coordinates, list) and len(coordinates) == 2
                     and all(isinstance(v, (int, float)) for v in coordinates)):
@@ -153,10 +155,11 @@ class SubmitComplaintInput:
             raise PhananhError(ErrorCode.BAD_COORDINATES, "Give `lon` and `lat`, or `location`.")
         return lon, lat
 
-    def to_submission(self, account: Principal | None) -> Submission:
+    def to_submission(self, account: Principal | None, max_vertices: int) -> Submission:
         """The checked submission for ``workflow.submission``; ``account`` is the signed-in
         citizen who becomes its reporter, if any. Texts are stored as they were measured:
-        stripped of surrounding white space."""
+        stripped of surrounding white space. A footprint other than a Point is checked like a
+        `within` polygon (``parse_footprint``)."""
         description = clean_text("description", self.description, 1, 5_000)
         address = clean_text("address", self.address, 0, 500)
         channel = clean_text("channel", self.channel, 1, 30)
@@ -170,9 +173,14 @@ class SubmitComplaintInput:
             raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
         if reporter.phone and not PHONE.match(reporter.phone):
             raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
-        lon, lat = self.point()
+        lon = lat = footprint = None
+        if self.location is not None and self.location.get("type") != "Point":
+            footprint = parse_footprint(self.location, max_vertices)
+        else:
+            lon, lat = self.point()
         return Submission(
             category_code=self.category_code, description=description or "", lon=lon, lat=lat,
+            footprint=footprint,
             address=address, channel=channel or "", media_urls=tuple(urls),
             idempotency_key=key,
             reporter=Reporter(name=name, phone=reporter.phone, email=reporter.email),

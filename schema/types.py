@@ -1,5 +1,6 @@
 """Output types. Relations resolve through DataLoaders, so a page never costs a query per row."""
 
+import math
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
@@ -10,6 +11,7 @@ from strawberry.types import Info
 
 from auth.policy import visible_note
 from context import Context
+from errors import ErrorCode, PhananhError
 from schema.scalars import GeoJSON
 from workflow import states
 
@@ -33,6 +35,7 @@ class ComplaintOrder(Enum):
 
 
 Ctx = Info[Context, None]
+MAX_CANDIDATE_DISTANCE_M = 5_000.0
 
 
 @strawberry.type(description="A set of boundaries in force over a period (e.g. wards since 2025).")
@@ -86,10 +89,23 @@ class Area:
         return await info.context.loaders.area_geometry(simplify).load(self.id)
 
 
+@strawberry.type(description="A ward near a place: where a complaint there could also go.")
+class WardCandidate:
+    area_id: strawberry.Private[int]
+    distance_m: float = strawberry.field(
+        description="Metres from the place to the ward (0: the place is in it).")
+
+    @strawberry.field(description="Null only when a routing record names a ward whose "
+                                  "boundary generation was deleted since.")
+    async def ward(self, info: Ctx) -> Area | None:
+        return await load_area(info, self.area_id)
+
+
 @strawberry.type(description="Who is responsible for a place: its ward, district and city.")
 class Jurisdiction:
     lon: float
     lat: float
+    at: strawberry.Private[datetime | None]
     ward: Area | None
     district: Area | None
     city: Area | None
@@ -97,6 +113,20 @@ class Jurisdiction:
     @strawberry.field(description="The most local area found: the office that handles reports.")
     def responsible_area(self) -> Area | None:
         return self.ward or self.district or self.city
+
+    @strawberry.field(description="Border candidates: the wards whose boundary lies within "
+                                  "`withinM` metres of the point (default "
+                                  "PHANANH_BORDER_DISTANCE_M, 30), the nearest first, the "
+                                  "ward holding it at 0 m; ties by code.")
+    async def candidates(self, info: Ctx, within_m: float | None = None
+                         ) -> list[WardCandidate]:
+        distance = info.context.settings.border_distance_m if within_m is None else within_m
+        if not (math.isfinite(distance) and 0 <= distance <= MAX_CANDIDATE_DISTANCE_M):
+            raise PhananhError(ErrorCode.BAD_INPUT, f"withinM must be within 0 and "
+                                                    f"{MAX_CANDIDATE_DISTANCE_M:.0f} metres.")
+        found = await info.context.loaders.candidates.load(
+            (self.lon, self.lat, distance, self.at))
+        return [WardCandidate(area_id=c.area_id, distance_m=c.distance_m) for c in found]
 
 
 @strawberry.type
@@ -107,11 +137,17 @@ class Category:
     domain: str
     sla_hours: int
     sensitive: bool
+    max_footprint_m: float | None = strawberry.field(description=(
+        "The longest line (or widest MultiPoint) a complaint of this category may have, in "
+        "metres; null: PHANANH_FOOTPRINT_MAX_LENGTH_M."))
+    max_footprint_ha: float | None = strawberry.field(description=(
+        "The largest polygon, in hectares; null: PHANANH_FOOTPRINT_MAX_AREA_HA."))
 
     @classmethod
     def from_row(cls, row: Any) -> "Category":
         return cls(code=row.code, name_vi=row.name_vi, name_en=row.name_en, domain=row.domain,
-                   sla_hours=row.sla_hours, sensitive=row.sensitive)
+                   sla_hours=row.sla_hours, sensitive=row.sensitive,
+                   max_footprint_m=row.max_footprint_m, max_footprint_ha=row.max_footprint_ha)
 
 
 @strawberry.type(description="How to reach the reporter: shown only to the reporter and to "
@@ -135,6 +171,39 @@ class ComplaintEvent:
     note: str | None = strawberry.field(
         description="The reporter's own notes are shown only to those who may see personal data.")
     data: JSON
+
+
+@strawberry.type(description="A ward's share of a complaint's footprint.")
+class AreaShare:
+    area_id: strawberry.Private[int]
+    share: float = strawberry.field(description="Of the footprint's length (lines), area "
+                                                "(polygons) or points (1 for a point).")
+
+    @strawberry.field(description="Null only when a routing record names a ward whose "
+                                  "boundary generation was deleted since.")
+    async def area(self, info: Ctx) -> Area | None:
+        return await load_area(info, self.area_id)
+
+
+@strawberry.type(description="Why a complaint went to its ward.")
+class Routing:
+    rule: str = strawberry.field(description="`covers` (the ward holding the point), "
+                                             "`largest_share` (of the footprint; ties to the "
+                                             "lowest code) or `rerouted` (by an official).")
+    within_m: float = strawberry.field(description="The border distance candidates were "
+                                                   "sought within.")
+    candidates: list[WardCandidate] = strawberry.field(
+        description="Wards within `withinM` metres of the place at submission.")
+    shares: list[AreaShare] = strawberry.field(
+        description="For a footprint, every ward it touched at submission with its share.")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Routing":
+        return cls(rule=data["rule"], within_m=data["withinM"],
+                   candidates=[WardCandidate(area_id=c["areaId"], distance_m=c["distanceM"])
+                               for c in data.get("candidates", [])],
+                   shares=[AreaShare(area_id=s["areaId"], share=s["share"])
+                           for s in data.get("shares", [])])
 
 
 @strawberry.type(description="A citizen's report at a place. Reporter details are shown only to "
@@ -170,7 +239,14 @@ class Complaint:
     viewer_may_act: bool = strawberry.field(
         description="Whether the caller is an official with jurisdiction over it.")
     distance_m: float | None = strawberry.field(
-        default=None, description="Metres from the `near` point, when filtering by `near`.")
+        default=None, description="Metres from the `near` point to the footprint, when "
+                                  "filtering by `near`.")
+    footprint: GeoJSON = strawberry.field(
+        description="What the reporter drew: a Point (then the same as `location`), a "
+                    "LineString, a Polygon or a Multi- form.")
+    routing: Routing | None = strawberry.field(
+        default=None, description="Why it went to its ward (null for complaints loaded in "
+                                  "bulk).")
 
     @classmethod
     def from_row(cls, row: Any) -> "Complaint":
@@ -187,12 +263,21 @@ class Complaint:
             rating=Rating(row.rating) if row.rating else None,
             rejection_reason=row.rejection_reason,
             duplicate_of=row.duplicate_of_public_id, viewer_may_act=bool(row.may_act),
-            distance_m=getattr(row, "distance_m", None),
+            distance_m=getattr(row, "distance_m", None), footprint=row.footprint,
+            routing=Routing.from_json(row.routing) if row.routing else None,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The representative point, on the footprint: the pin on a "
+                                  "map, and what point-based analyses count.")
     def location(self) -> GeoJSON:
         return {"type": "Point", "coordinates": [self.lon, self.lat]}
+
+    @strawberry.field(description="Every ward the footprint touches, with its share (in the "
+                                  "boundary generation of the ward it was routed to), the "
+                                  "largest first.")
+    async def wards(self, info: Ctx) -> list[AreaShare]:
+        rows = await info.context.loaders.ward_shares.load(self.pk)
+        return [AreaShare(area_id=r.area_id, share=r.share) for r in rows]
 
     @strawberry.field(description="Open and past `dueAt`.")
     def overdue(self) -> bool:

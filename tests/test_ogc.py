@@ -26,7 +26,7 @@ from tests.live_server import live_server
 COMPLAINT_FIELDS = {"public_id", "category_code", "status", "description", "address",
                       "channel", "media_urls", "created_at", "updated_at", "first_action_at",
                       "due_at", "resolved_at", "rating", "rated_at", "ward_code", "ward_name",
-                      "district_code", "district_name"}
+                      "district_code", "district_name", "lon", "lat"}
 
 
 @pytest.fixture(scope="module")

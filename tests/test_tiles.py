@@ -250,10 +250,11 @@ def test_tilejson_describes_the_source_for_maplibre(client: TestClient,
     west, south, east, north = document["bounds"]
     assert west <= document["center"][0] <= east and south <= document["center"][1] <= north
     assert document["minzoom"] <= document["center"][2] <= document["maxzoom"]
-    (layer,) = document["vector_layers"]
-    assert layer["id"] == "complaints"
-    assert layer["fields"] == {"public_id": "String", "category_code": "String",
-                               "status": "String"}
+    points_layer, footprints_layer = document["vector_layers"]
+    assert [points_layer["id"], footprints_layer["id"]] == ["complaints", "complaints-footprints"]
+    for layer in (points_layer, footprints_layer):
+        assert layer["fields"] == {"public_id": "String", "category_code": "String",
+                                   "status": "String"}
     again = client.get("/tiles/complaints.json?status=RESOLVED",
                        headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304

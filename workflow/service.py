@@ -183,10 +183,35 @@ def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: s
     from_ward = area_sql.areas_by_ids(conn, [row.ward_id])[0].code if row.ward_id else None
     sql.update_complaint(conn, row.id, {"ward_id": ward.id, "district_id": district_id,
                                         "status": str(Status.RECEIVED),
-                                        "assignee_user_id": None})
+                                        "assignee_user_id": None,
+                                        "routing": _rerouted(row.routing)})
     sql.add_event(conn, row.id, actor_label(principal), "REROUTED", from_status=row.status,
                   to_status=str(Status.RECEIVED), note=reason,
                   data={"fromWard": from_ward, "toWard": ward_code})
+
+
+def reroute_to_candidate(conn: Connection, principal: Principal, public_id: str,
+                         ward_code: str, expected_version: int, note: str | None) -> None:
+    """Reroute to one of the wards the complaint's routing named: a border candidate (a ward
+    within the border distance of the place) or a ward its footprint touches. Anything else
+    is BAD_INPUT (``rerouteComplaint`` takes any ward, with a reason)."""
+    row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
+    routing = row.routing or {}
+    named = {c["ward"] for c in routing.get("candidates", [])} | \
+        {s["ward"] for s in routing.get("shares", [])}
+    if ward_code not in named:
+        raise PhananhError(ErrorCode.BAD_INPUT,
+                           f"{ward_code!r} is not a candidate of complaint {public_id}; its "
+                           f"candidates are {', '.join(sorted(named)) or 'none'}.",
+                           candidates=sorted(named))
+    reason = "border candidate" + (f": {note}" if note else "")
+    reroute(conn, principal, public_id, ward_code, reason, expected_version)
+
+
+def _rerouted(routing: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The routing record of a rerouted complaint: the submission's shares and candidates
+    stay; the rule says an official decided."""
+    return None if routing is None else {**routing, "rule": "rerouted"}
 
 
 def comment(conn: Connection, principal: Principal, public_id: str, body: str) -> None:

@@ -2,10 +2,17 @@
 and the complaint is stored routed to that ward, its district and city, due when the
 category's SLA runs out.
 
-Checks go in this order: UNKNOWN_CATEGORY, then OUTSIDE_JURISDICTION (naming swapped
-coordinates when swapping the pair lands in a ward). The caller has already checked the
-submission's shape (lengths, coordinate ranges) and the rate limit; every channel that takes
-complaints (GraphQL and Open311) calls :func:`submit`, so routing is decided in one place.
+A complaint may instead have a footprint (a line or a polygon, or a Multi- form): it must be no
+larger than its category allows, and goes to the ward with the largest share of it
+(``responsible_areas``, migration 0011). Either way the complaint records why it went where it
+went (``routing``: the rule, the shares, and the border candidates: wards within
+``border_distance_m`` of the place).
+
+Checks go in this order: UNKNOWN_CATEGORY, FOOTPRINT_TOO_LARGE, then OUTSIDE_JURISDICTION
+(naming swapped coordinates when swapping the pair lands in a ward). The caller has already
+checked the submission's shape (lengths, coordinate ranges, a valid footprint) and the rate
+limit; every channel that takes complaints (GraphQL and Open311) calls :func:`submit`, so
+routing is decided in one place.
 """
 
 from collections.abc import Mapping
@@ -13,12 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Connection, text
 
 from auth.principal import Principal
 from db import areas as area_sql
 from db import complaints as complaint_sql
 from errors import ErrorCode, PhananhError, quoted
+from geo.footprints import border_candidates, lookup_footprint, ward_shares, wkb
 from geo.jurisdiction import lookup_points, ward_at
 
 
@@ -37,8 +47,9 @@ class Submission:
 
     category_code: str
     description: str
-    lon: float
-    lat: float
+    lon: float | None = None  # the point, unless a footprint is given
+    lat: float | None = None
+    footprint: BaseGeometry | None = None  # a validated line or polygon (or Multi- form)
     address: str | None = None
     channel: str = "app"
     media_urls: tuple[str, ...] = ()
@@ -51,24 +62,78 @@ class Submission:
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def submit(conn: Connection, submission: Submission) -> Any:
-    """Route the complaint to the ward holding it and store it (once per idempotency key),
-    returning its row as the submitting account sees it; or say why not."""
-    sla_hours = _sla_hours(conn, submission.category_code)
+@dataclass(frozen=True)
+class FootprintRules:
+    """The settings a submission's footprint is judged by (categories may set their own
+    limits)."""
+
+    max_length_m: float = 5_000.0
+    max_area_ha: float = 100.0
+    border_distance_m: float = 30.0
+
+
+def submit(conn: Connection, submission: Submission,
+           rules: FootprintRules = FootprintRules()) -> Any:
+    """Route the complaint to its ward and store it (once per idempotency key), returning its
+    row as the submitting account sees it; or say why not."""
+    category = _category(conn, submission.category_code)
     now = datetime.now(UTC)
-    areas = _route(conn, submission.lon, submission.lat, now)
-    values = _values(submission, areas, now, now + timedelta(hours=sla_hours))
-    return complaint_sql.insert_complaint(conn, values, submission.lon, submission.lat,
-                                          submission.account,
+    if submission.footprint is None:
+        assert submission.lon is not None and submission.lat is not None
+        place: BaseGeometry = shapely.Point(submission.lon, submission.lat)
+        areas = _route(conn, submission.lon, submission.lat, now)
+        routing: dict[str, Any] = {"rule": "covers"}
+    else:
+        place = submission.footprint
+        _check_extent(conn, place, category, rules)
+        areas = _route_footprint(conn, place, now)
+        routing = {"rule": "largest_share", "shares": [
+            {"areaId": s.area_id, "ward": s.code, "share": s.share}
+            for s in ward_shares(conn, place, now)]}
+    routing["withinM"] = rules.border_distance_m
+    routing["candidates"] = [
+        {"areaId": c.area_id, "ward": c.code, "distanceM": c.distance_m}
+        for c in border_candidates(conn, [place], rules.border_distance_m, now)[0]]
+    values = _values(submission, areas, now, now + timedelta(hours=category.sla_hours))
+    values["routing"] = routing
+    return complaint_sql.insert_complaint(conn, values, place, submission.account,
                                           {k: list(v) for k, v in submission.attributes.items()})
 
 
-def _sla_hours(conn: Connection, category_code: str) -> int:
+def _category(conn: Connection, category_code: str) -> Any:
     found = area_sql.categories_by_codes(conn, [category_code])
     if not found:
         raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
                            f"Unknown category {quoted(category_code)}; see `categories`.")
-    return found[0].sla_hours
+    return found[0]
+
+
+MEASURE = text("""
+    SELECT ST_Dimension(g) AS dimension,
+           CASE ST_Dimension(g) WHEN 0 THEN ST_Length(ST_LongestLine(g, g)::geography)
+                                ELSE ST_Length(g::geography) END AS length_m,
+           ST_Area(g::geography) / 10000 AS area_ha
+    FROM (SELECT ST_GeomFromWKB(:wkb, 4326) AS g) AS f""")
+
+
+def _check_extent(conn: Connection, footprint: BaseGeometry, category: Any,
+                  rules: FootprintRules) -> None:
+    """Refuse a footprint larger than the category allows: a line by its length (a
+    MultiPoint by its widest span), a polygon by its area, both on the spheroid."""
+    measure = conn.execute(MEASURE, {"wkb": wkb(footprint)}).one()
+    if measure.dimension == 2:
+        limit = category.max_footprint_ha or rules.max_area_ha
+        size, unit = measure.area_ha, "ha"
+    else:
+        limit = category.max_footprint_m or rules.max_length_m
+        size, unit = measure.length_m, "m"
+    if size > limit:
+        what = "area" if unit == "ha" else "length"
+        raise PhananhError(
+            ErrorCode.FOOTPRINT_TOO_LARGE,
+            f"The footprint's {what} is {size:,.1f} {unit}; complaints of category "
+            f"{quoted(category.code)} may be at most {limit:,.1f} {unit}.",
+            measure=round(size, 3), limit=limit, unit=unit)
 
 
 def _route(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, int]:
@@ -84,9 +149,20 @@ def _route(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, 
     return here
 
 
+def _route_footprint(conn: Connection, footprint: BaseGeometry,
+                    at: datetime) -> dict[str, int]:
+    """The ward, district and city with the largest share of the footprint at ``at``; a
+    footprint in no ward is refused."""
+    here = lookup_footprint(conn, footprint, at)
+    if "ward" not in here:
+        raise PhananhError(ErrorCode.OUTSIDE_JURISDICTION,
+                           "The footprint touches no ward served here.")
+    return here
+
+
 def _values(submission: Submission, areas: dict[str, int], now: datetime,
             due_at: datetime) -> dict[str, Any]:
-    """The complaint's columns (its location aside)."""
+    """The complaint's columns (its footprint and routing aside)."""
     reporter, account = submission.reporter, submission.account
     return {
         "public_id": complaint_sql.new_public_id(),

@@ -1,6 +1,7 @@
 // The map's sources and layers, their colours, and the legend classes that go with them.
 //
-// Boundaries, the hexagon grid and complaint points are the platform's vector tiles; the ward
+// Boundaries, the hexagon grid and complaints are the platform's vector tiles (complaints as
+// pins at their representative points, and the lines and polygons drawn as footprints); the ward
 // choropleth joins `areaStats` onto the ward tiles by code (feature state); Gi* hot spots and
 // DBSCAN clusters are GraphQL answers drawn as GeoJSON.
 
@@ -38,8 +39,12 @@ export const STYLE_LAYERS = {
   grid: ['grid-fill'],
   hotspots: ['hotspot-fill', 'hotspot-line'],
   clusters: ['cluster-fill', 'cluster-line'],
-  complaints: ['complaint-circle'],
+  complaints: ['complaint-footprint-fill', 'complaint-footprint-line', 'complaint-circle'],
 };
+
+// The style layers a click on a complaint may hit: its pin, or the line or area it was drawn as.
+export const COMPLAINT_LAYERS = ['complaint-circle', 'complaint-footprint-line',
+                                 'complaint-footprint-fill'];
 
 const EMPTY = { type: 'FeatureCollection', features: [] };
 
@@ -103,12 +108,22 @@ export function buildStyle(origin, state, statuses) {
       } },
     { id: 'district-line', type: 'line', source: 'districts', 'source-layer': 'districts',
       paint: { 'line-color': DISTRICT_LINE, 'line-width': 1.6 } },
+    // Footprints (lines and polygons), under the pins at their representative points.
+    { id: 'complaint-footprint-fill', type: 'fill', source: 'complaints',
+      'source-layer': 'complaints-footprints', minzoom: COMPLAINTS_MIN_ZOOM,
+      filter: ['==', ['geometry-type'], 'Polygon'],
+      paint: { 'fill-color': statusColour(statuses), 'fill-opacity': 0.25 } },
+    { id: 'complaint-footprint-line', type: 'line', source: 'complaints',
+      'source-layer': 'complaints-footprints', minzoom: COMPLAINTS_MIN_ZOOM,
+      paint: {
+        'line-color': statusColour(statuses),
+        'line-width': ['interpolate', ['linear'], ['zoom'], 13, 1.5, 17, 4],
+      } },
     { id: 'complaint-circle', type: 'circle', source: 'complaints', 'source-layer': 'complaints',
       minzoom: COMPLAINTS_MIN_ZOOM,
       paint: {
         'circle-radius': ['interpolate', ['linear'], ['zoom'], 13, 2.5, 17, 6],
-        'circle-color': ['match', ['get', 'status'], statuses.open, STATUS_COLOURS.open,
-                         STATUS_COLOURS.processed],
+        'circle-color': statusColour(statuses),
         'circle-stroke-color': '#ffffff', 'circle-stroke-width': 0.8,
       } },
   );
@@ -118,6 +133,12 @@ export function buildStyle(origin, state, statuses) {
     }
   }
   return { version: 8, sources, layers };
+}
+
+/** Orange while open, grey once processed (`statuses`: the API's status groups). */
+function statusColour(statuses) {
+  return ['match', ['get', 'status'], statuses.open, STATUS_COLOURS.open,
+          STATUS_COLOURS.processed];
 }
 
 function stepColour(input, breaks, colours) {

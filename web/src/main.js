@@ -11,7 +11,7 @@ import { renderControls } from './controls.js';
 import { byId, h } from './dom.js';
 import { setLanguage, t, translatePage } from './i18n.js';
 import {
-  CLUSTER_EPS_M, CLUSTER_MIN_POINTS, HOTSPOT_BAND_M, HOTSPOT_CELL_M, buildStyle,
+  CLUSTER_EPS_M, CLUSTER_MIN_POINTS, COMPLAINT_LAYERS, HOTSPOT_BAND_M, HOTSPOT_CELL_M, buildStyle,
   choroplethColour, quantileBreaks, setVisibility, tileUrls,
 } from './layers.js';
 import { renderLegend } from './legend.js';
@@ -184,7 +184,7 @@ async function showComplaint(id, lngLat) {
 }
 
 function onClick(event) {
-  const [complaint] = map.queryRenderedFeatures(event.point, { layers: ['complaint-circle'] });
+  const [complaint] = map.queryRenderedFeatures(event.point, { layers: COMPLAINT_LAYERS });
   if (complaint) {
     showComplaint(complaint.properties.public_id, event.lngLat);
     return;
@@ -299,7 +299,7 @@ async function start() {
   map.on('moveend', () => { updateExportLinks(); });
   map.on('mousemove', onHover);
   map.on('mouseout', () => hover.remove());
-  for (const layer of ['ward-hit', 'complaint-circle']) {
+  for (const layer of ['ward-hit', ...COMPLAINT_LAYERS]) {
     map.on('mouseenter', layer, () => { map.getCanvas().style.cursor = 'pointer'; });
     map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; });
   }
