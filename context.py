@@ -70,7 +70,7 @@ class Loaders:
 
     async def _ward_shares(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         shares: dict[int, list[Any]] = defaultdict(list)
-        rows = await read(self.engine, footprints.complaint_ward_shares,
+        rows = await read(self._engine(), footprints.complaint_ward_shares,
                           complaint_ids=list(complaint_ids))
         for row in rows:
             shares[row.complaint_id].append(row)
@@ -84,7 +84,7 @@ class Loaders:
         found: list[list[footprints.Candidate]] = [[] for _ in keys]
         for (within_m, at), indexes in groups.items():
             points = [(keys[i][0], keys[i][1]) for i in indexes]
-            answers = await read(self.engine, footprints.point_candidates, points=points,
+            answers = await read(self._engine(), footprints.point_candidates, points=points,
                                  within_m=within_m, at=at)
             for index, answer in zip(indexes, answers, strict=True):
                 found[index] = answer
