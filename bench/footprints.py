@@ -150,8 +150,7 @@ def within_table(engine: Engine, outline: shapely.Geometry) -> None:
 
 
 def submission_table(engine: Engine, settings: Settings, outline: shapely.Geometry) -> None:
-    rules = FootprintRules(settings.footprint_max_length_m, settings.footprint_max_area_ha,
-                           settings.border_distance_m)
+    rules = FootprintRules.of(settings)
     centre = outline.representative_point()
     circle = centre.buffer(0.002, quad_segs=50)  # about 220 m across, 15 ha
     polygon = shapely.Polygon(circle.exterior.coords[:200])

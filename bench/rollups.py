@@ -24,7 +24,8 @@ from analytics.areas import count_by_area
 from analytics.periods import CITY_TIME_ZONE
 from bench.common import bench_engine, console, ensure_demo_data, measure, print_table
 from db.complaints import ComplaintFilter
-from workflow.submission import Submission, submit
+from settings import Settings
+from workflow.submission import FootprintRules, Submission, submit
 
 COMPLAINTS = 100_000
 SUBMISSIONS = 200
@@ -73,7 +74,7 @@ def writes(engine: Engine) -> list[tuple[Any, ...]]:
             for n in range(SUBMISSIONS):
                 submit(conn, Submission(category_code="environment.waste",
                                         description=f"bench {n}", lon=105.70 + n * 0.001,
-                                        lat=21.03))
+                                        lat=21.03), FootprintRules.of(Settings()))
             seconds = time.perf_counter() - start
             transaction.rollback()
         return seconds / SUBMISSIONS

@@ -191,7 +191,9 @@ def submission(form: Mapping[str, list[str]], lon: float, lat: float) -> Submiss
         media_urls=[media_url] if media_url else None,
         reporter=ReporterInput(name=" ".join(names) or None, phone=single(form, "phone"),
                                email=single(form, "email")))
-    return replace(submit_input.to_submission(None), attributes=attributes(form))
+    # A point: no footprint to count vertices of.
+    return replace(submit_input.to_submission(None, max_vertices=0),
+                   attributes=attributes(form))
 
 
 def _float(value: str, name: str) -> float:

@@ -31,7 +31,7 @@ from open311 import mapping, params
 from open311.render import FORMATS, to_json, to_xml, w3
 from resolvers.points import check_points
 from settings import Settings
-from workflow.submission import submit
+from workflow.submission import FootprintRules, submit
 
 PREFIX = "/open311/v2"
 FORM = "application/x-www-form-urlencoded"
@@ -161,7 +161,8 @@ class Open311:
                                    "and long.")
         submission = params.submission(form, *where)
         await check_points(self.engine, [(submission.lon, submission.lat)])
-        row = await write(self.engine, submit, submission=submission)
+        row = await write(self.engine, submit, submission=submission,
+                          rules=FootprintRules.of(self.settings))
         agency = (await read(self.engine, mapping.agency_responsible, rows=[row]))[row.id]
         due = f" It is due by {w3(row.due_at)}." if row.due_at else ""
         return "service_requests", [{

@@ -30,9 +30,7 @@ class Mutation:
         submission = input.to_submission(account, settings.max_polygon_vertices)
         if submission.lon is not None and submission.lat is not None:
             await check_points(context.engine, [(submission.lon, submission.lat)])
-        rules = FootprintRules(max_length_m=settings.footprint_max_length_m,
-                               max_area_ha=settings.footprint_max_area_ha,
-                               border_distance_m=settings.border_distance_m)
-        row = await write(context.engine, submit, submission=submission, rules=rules)
+        row = await write(context.engine, submit, submission=submission,
+                          rules=FootprintRules.of(settings))
         await context.written()
         return Complaint.from_row(row)

@@ -37,7 +37,7 @@ from demo.seed import seed_boundaries, seed_complaints
 from geo.boundaries import BoundaryFile, import_boundaries
 from settings import Settings
 from tests.conftest import fresh_database
-from workflow.submission import Submission, submit
+from workflow.submission import FootprintRules, Submission, submit
 
 CITY = ZoneInfo("Asia/Ho_Chi_Minh")
 COMPLAINTS = 1_200
@@ -172,7 +172,8 @@ def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
             with engine.begin() as conn:
                 submit(conn, Submission(category_code="environment.waste",
                                         description=f"together {worker}.{n}",
-                                        lon=105.8412, lat=21.0245))
+                                        lon=105.8412, lat=21.0245),
+                       FootprintRules.of(Settings()))
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(submit_some, range(4)))

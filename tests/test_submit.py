@@ -12,8 +12,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from errors import PhananhError
+from settings import Settings
 from tests.conftest import Demo, GraphQLClient
-from workflow.submission import Reporter, Submission, submit
+from workflow.submission import FootprintRules, Reporter, Submission, submit
 
 SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
   id status description address channel mediaUrls createdAt dueAt location
@@ -96,14 +97,15 @@ def test_event_log_is_append_only(engine: Engine, demo: Demo) -> None:
             conn.execute(text(statement))
 
 
-def test_the_submission_service_routes_without_graphql(engine: Engine, demo: Demo) -> None:
+def test_the_submission_service_routes_without_graphql(engine: Engine, demo: Demo,
+                                                       settings: Settings) -> None:
     """workflow.submission is where routing is decided, so any intake channel can call it:
     the category first, then the ward (checked with shapely), naming a swapped pair."""
     inside = demo.areas("demo-2025", "ward")[7].geometry.representative_point()
     submission = Submission(category_code="environment.waste", description="  Rác  ",
                             lon=inside.x, lat=inside.y, reporter=Reporter(name="Lan"))
     with engine.begin() as conn:
-        row = submit(conn, submission)
+        row = submit(conn, submission, FootprintRules.of(settings))
         ward = conn.execute(text("SELECT code FROM admin_area WHERE id = :id"),
                             {"id": row.ward_id}).scalar_one()
     assert ward == ward_by_shapely(demo, inside.x, inside.y)
@@ -114,7 +116,7 @@ def test_the_submission_service_routes_without_graphql(engine: Engine, demo: Dem
     }
     for code, refused in refusals.items():
         with engine.begin() as conn, pytest.raises(PhananhError) as error:
-            submit(conn, refused)
+            submit(conn, refused, FootprintRules.of(settings))
         assert error.value.code == code
     assert error.value.extensions["swapped"] is True and "swapped" in error.value.message
 

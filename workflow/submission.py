@@ -30,6 +30,7 @@ from db import complaints as complaint_sql
 from errors import ErrorCode, PhananhError, quoted
 from geo.footprints import border_candidates, lookup_footprint, ward_shares, wkb
 from geo.jurisdiction import lookup_points, ward_at
+from settings import Settings
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,17 @@ class FootprintRules:
     """The settings a submission's footprint is judged by (categories may set their own
     limits)."""
 
-    max_length_m: float = 5_000.0
-    max_area_ha: float = 100.0
-    border_distance_m: float = 30.0
+    max_length_m: float
+    max_area_ha: float
+    border_distance_m: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> "FootprintRules":
+        return cls(settings.footprint_max_length_m, settings.footprint_max_area_ha,
+                   settings.border_distance_m)
 
 
-def submit(conn: Connection, submission: Submission,
-           rules: FootprintRules = FootprintRules()) -> Any:
+def submit(conn: Connection, submission: Submission, rules: FootprintRules) -> Any:
     """Route the complaint to its ward and store it (once per idempotency key), returning its
     row as the submitting account sees it; or say why not."""
     category = _category(conn, submission.category_code)
