@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 
 from auth.principal import Principal
 from auth.rate_limit import SubmissionLimits
-from db import areas
+from db import areas, catalogue
 from db import workflow as workflow_sql
 from db.engine import read
 from settings import Settings
@@ -36,6 +36,12 @@ class Loaders:
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
         self.events = DataLoader(self._events)
+        self.agency = DataLoader(self._batch(catalogue.agencies_by_codes, key="code"))
+        self.rule = DataLoader(self._batch(catalogue.rules_by_ids, key="id"))
+        self.attributes = DataLoader(self._grouped(catalogue.attributes_by_categories,
+                                                   key="category_code"))
+        self.agency_areas = DataLoader(self._grouped(catalogue.agency_areas,
+                                                     key="agency_code"))
         self._geometry_loaders: dict[float | None, DataLoader] = {}
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
@@ -56,6 +62,18 @@ class Loaders:
         for row in rows:
             history[row.complaint_id].append(row)
         return [history[i] for i in complaint_ids]
+
+    def _grouped(self, fetch: Callable[[Connection, list[Any]], Sequence[Any]],
+                 key: str) -> Callable[[Sequence[Any]], Any]:
+        """A batch function for one-to-many relations: each key's rows, in query order."""
+
+        async def batch(keys: Sequence[Any]) -> list[list[Any]]:
+            grouped: dict[Any, list[Any]] = defaultdict(list)
+            for row in await read(self.engine, lambda conn: fetch(conn, list(keys))):
+                grouped[getattr(row, key)].append(row)
+            return [grouped[k] for k in keys]
+
+        return batch
 
     def _batch(
         self,

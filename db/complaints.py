@@ -36,7 +36,13 @@ from sqlalchemy.orm import aliased
 
 from auth.policy import is_reporter, may_act, may_see_personal
 from auth.principal import Principal
-from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
+from db.tables import (
+    PERSONAL_COMPLAINT_COLUMNS,
+    PUBLIC_COMPLAINT_COLUMNS,
+    admin_area,
+    category,
+    complaint,
+)
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
 from workflow.states import Status, overdue
@@ -56,6 +62,7 @@ class ComplaintFilter:
     near: Near | None = None
     ward_codes: Sequence[str] = ()
     district_codes: Sequence[str] = ()
+    agency_codes: Sequence[str] = ()  # routed to these agencies
     categories: Sequence[str] = ()
     statuses: Sequence[str] = ()
     created_from: datetime | None = None
@@ -63,9 +70,6 @@ class ComplaintFilter:
     overdue: bool | None = None  # open and past its due time (or, False: not so)
     actionable_by: Principal | None = None  # only those this official may act on
     reported_by: Principal | None = None  # only those this citizen reported
-
-
-PERSONAL_COLUMNS = ("reporter_name", "reporter_phone", "reporter_email")
 
 
 class Order(StrEnum):
@@ -101,6 +105,8 @@ def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
         clauses.append(c.ward_id.in_(_area_ids("ward", f.ward_codes)))
     if f.district_codes:
         clauses.append(c.district_id.in_(_area_ids("district", f.district_codes)))
+    if f.agency_codes:
+        clauses.append(c.agency_code.in_(list(f.agency_codes)))
     if f.categories:
         clauses.append(c.category_code.in_(list(f.categories)))
     if f.statuses:
@@ -139,7 +145,7 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
         .scalar_subquery().label("duplicate_of_public_id"),
         see.label("may_see_personal"),
         may_act(viewer).label("may_act"),
-        *(case((see, c[name])).label(name) for name in PERSONAL_COLUMNS),
+        *(case((see, c[name])).label(name) for name in PERSONAL_COMPLAINT_COLUMNS),
     ]
     if f.near is not None:
         columns.append(_distance(f.near).label("distance_m"))

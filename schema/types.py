@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from context import Context
+from schema.catalogue import Agency, CategoryAttribute, Routing, load_agency
 from schema.scalars import GeoJSON
 from workflow import states
 
@@ -85,32 +86,52 @@ class Area:
         return await info.context.loaders.area_geometry(simplify).load(self.id)
 
 
-@strawberry.type(description="Who is responsible for a place: its ward, district and city.")
+@strawberry.type(description="Who is responsible for a place: its ward, district and city; "
+                             "with a category, the agency and why.")
 class Jurisdiction:
     lon: float
     lat: float
     ward: Area | None
     district: Area | None
     city: Area | None
+    routing: Routing | None = strawberry.field(
+        default=None, description="The routing of a complaint of the `category` asked here "
+                                  "(null without a category).")
+
+    @strawberry.field(description="The agency responsible here for the `category` asked.")
+    async def agency(self, info: Ctx) -> Agency | None:
+        return None if self.routing is None else await load_agency(info,
+                                                                   self.routing.agency_code)
 
     @strawberry.field(description="The most local area found: the office that handles reports.")
     def responsible_area(self) -> Area | None:
         return self.ward or self.district or self.city
 
 
-@strawberry.type
+@strawberry.type(description="A kind of problem (an Open311 service), from the city's "
+                             "catalogue.")
 class Category:
     code: str
     name_vi: str
     name_en: str
-    domain: str
-    sla_hours: int
+    domain: str = strawberry.field(description="Its group (Open311 `group`).")
+    sla_hours: int = strawberry.field(description="Working hours to answer in (the city's "
+                                                  "calendar).")
     sensitive: bool
+    description: str | None
+    retired: bool = strawberry.field(description="Retired categories stay readable with their "
+                                                 "complaints but take no new ones.")
 
     @classmethod
     def from_row(cls, row: Any) -> "Category":
         return cls(code=row.code, name_vi=row.name_vi, name_en=row.name_en, domain=row.domain,
-                   sla_hours=row.sla_hours, sensitive=row.sensitive)
+                   sla_hours=row.sla_hours, sensitive=row.sensitive,
+                   description=row.description, retired=row.retired_at is not None)
+
+    @strawberry.field(description="Its custom attributes, in order.")
+    async def attributes(self, info: Ctx) -> list[CategoryAttribute]:
+        rows = await info.context.loaders.attributes.load(self.code)
+        return [CategoryAttribute.from_row(r) for r in rows]
 
 
 @strawberry.type(description="How to reach the reporter: shown only to the reporter and to "
@@ -146,6 +167,9 @@ class Complaint:
     city_id: strawberry.Private[int | None]
     may_see_personal: strawberry.Private[bool]
     personal: strawberry.Private[tuple[str | None, str | None, str | None]]
+    public_answers: strawberry.Private[dict[str, Any]]
+    private_answers: strawberry.Private[dict[str, Any] | None]
+    routing: Routing
     id: strawberry.ID
     description: str
     lon: float
@@ -178,6 +202,9 @@ class Complaint:
             district_id=row.district_id, city_id=row.city_id,
             may_see_personal=bool(row.may_see_personal),
             personal=(row.reporter_name, row.reporter_phone, row.reporter_email),
+            public_answers=row.attributes, private_answers=row.private_attributes,
+            routing=Routing(agency_code=row.agency_code, rule_id=row.routing_rule_id,
+                            reason=row.routing_reason or "not routed to an agency"),
             id=strawberry.ID(row.public_id), description=row.description, lon=row.lon,
             lat=row.lat, status=ComplaintStatus(row.status), version=row.version,
             channel=row.channel, media_urls=list(row.media_urls), address=row.address,
@@ -208,6 +235,13 @@ class Complaint:
             return None
         name, phone, email = self.personal
         return Reporter(name=name, phone=phone, email=email)
+
+    @strawberry.field(description="The answers to its category's attributes, by attribute "
+                                  "code; private ones only for the reporter and the officials "
+                                  "who may act on it.")
+    def attributes(self) -> JSON:
+        return {**self.public_answers, **(self.private_answers or {})} \
+            if self.may_see_personal else dict(self.public_answers)
 
     @strawberry.field(description="Every change, oldest first.")
     async def history(self, info: Ctx) -> list[ComplaintEvent]:

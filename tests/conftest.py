@@ -29,7 +29,7 @@ from cli.main import alembic_config
 from db.engine import make_engine
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import generate_complaints
-from demo.seed import seed_boundaries, seed_complaints
+from demo.seed import seed_boundaries, seed_complaints, seed_organisation
 from settings import Settings
 
 DEMO_COMPLAINTS = 3_000
@@ -102,6 +102,7 @@ def demo(engine: Engine) -> Demo:
     """The demo city and DEMO_COMPLAINTS complaints, loaded once for the session."""
     generations = build_demo_city()
     seed_boundaries(engine, generations)
+    seed_organisation(engine, generations)
     demo = Demo(generations=generations, now=datetime.now(UTC).replace(microsecond=0))
     stream = generate_complaints(DEMO_COMPLAINTS, demo.outline, seed=17, now=demo.now)
     seed_complaints(engine, stream, DEMO_COMPLAINTS)
@@ -228,17 +229,19 @@ def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
         conn.execute(text("""
             INSERT INTO complaint (public_id, description, category_code, location, address,
                 ward_id, district_id, city_id, status, resolved_at, due_at, reporter_user_id,
-                reporter_name, reporter_phone, reporter_email)
+                reporter_name, reporter_phone, reporter_email, agency_code, routing_rule_id,
+                routing_reason)
             SELECT :public_id, 'Test complaint', :category, ST_PointOnSurface(w.geom),
                    'Số 1 phố Thử', w.id, w.parent_id, d.parent_id, :status,
                    CASE WHEN CAST(:resolved AS float) IS NOT NULL
                         THEN now() - make_interval(secs => CAST(:resolved AS float) * 86400)
                    END,
-                   now() + make_interval(hours => (SELECT sla_hours FROM category
-                                                    WHERE code = :category)),
+                   working_due(now(), (SELECT sla_hours FROM category WHERE code = :category)),
                    (SELECT id FROM app_user WHERE username = :reporter),
-                   :name, :phone, :email
+                   :name, :phone, :email, r.agency_code, r.rule_id, r.reason
             FROM admin_area w LEFT JOIN admin_area d ON d.id = w.parent_id
+            LEFT JOIN LATERAL route_complaint(:category, w.id, w.parent_id, d.parent_id, now())
+                AS r ON true
             JOIN boundary_generation g ON g.id = w.generation_id
             WHERE w.level = 'ward' AND w.code = :ward AND g.name = 'demo-2025'"""),
             {"public_id": public_id, "category": category, "status": status, "ward": ward_code,

@@ -1,24 +1,30 @@
-"""Submitting a complaint: the category must exist, the point must lie in a ward served here,
-and the complaint is stored routed to that ward, its district and city, due when the
-category's SLA runs out.
+"""Submitting a complaint: the category must exist and be in service, the answers to its
+attributes must fit their definitions, the point must lie in a ward served here, and the
+complaint is stored placed in that ward, its district and city, routed to an agency
+(:mod:`workflow.routing`), due when the category's SLA runs out in working time
+(:mod:`workflow.calendar`).
 
-Checks go in this order: UNKNOWN_CATEGORY, then OUTSIDE_JURISDICTION (naming swapped
-coordinates when swapping the pair lands in a ward). The caller has already checked the
-submission's shape (lengths, coordinate ranges) and the rate limit; every channel that takes
-complaints (GraphQL today) calls :func:`submit`, so routing is decided in one place.
+Checks go in this order: UNKNOWN_CATEGORY (also for a retired category), BAD_INPUT for the
+attribute answers (every attribute's problem at once), then OUTSIDE_JURISDICTION (naming
+swapped coordinates when swapping the pair lands in a ward). The caller has already checked
+the submission's shape (lengths, coordinate ranges) and the rate limit; every channel that
+takes complaints (GraphQL, Open311) calls :func:`submit`, so these rules live in one place.
 """
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from auth.principal import Principal
+from catalogue.attributes import attributes_for, check_answers
 from db import areas as area_sql
 from db import complaints as complaint_sql
 from errors import ErrorCode, PhananhError
 from geo.jurisdiction import lookup_points, ward_at
+from workflow.calendar import due_at
+from workflow.routing import Routing, route
 
 
 @dataclass(frozen=True)
@@ -44,28 +50,35 @@ class Submission:
     idempotency_key: str | None = None
     reporter: Reporter = Reporter()
     account: Principal | None = None  # the signed-in citizen who becomes the reporter
+    # Answers to the category's attributes, by attribute code (see catalogue/attributes.py).
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 def submit(conn: Connection, submission: Submission) -> Any:
-    """Route the complaint to the ward holding it and store it (once per idempotency key),
-    returning its row as the submitting account sees it; or say why not."""
+    """Place, route and store the complaint (once per idempotency key), returning its row as
+    the submitting account sees it; or say why not."""
     sla_hours = _sla_hours(conn, submission.category_code)
+    answers = check_answers(attributes_for(conn, submission.category_code),
+                            submission.attributes)
     now = datetime.now(UTC)
-    areas = _route(conn, submission.lon, submission.lat, now)
-    values = _values(submission, areas, now, now + timedelta(hours=sla_hours))
+    areas = _place(conn, submission.lon, submission.lat, now)
+    routing = route(conn, submission.category_code, areas, now)
+    values = _values(submission, areas, routing, answers, now,
+                     due_at(conn, now, sla_hours))
     return complaint_sql.insert_complaint(conn, values, submission.lon, submission.lat,
                                           submission.account)
 
 
 def _sla_hours(conn: Connection, category_code: str) -> int:
     found = area_sql.categories_by_codes(conn, [category_code])
-    if not found:
+    if not found or found[0].retired_at is not None:
+        retired = " It is retired." if found else ""
         raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
-                           f"Unknown category {category_code!r}; see `categories`.")
+                           f"Unknown category {category_code!r}; see `categories`.{retired}")
     return found[0].sla_hours
 
 
-def _route(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, int]:
+def _place(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, int]:
     """The ward, district and city ids holding the point at ``at``; a point in no ward is
     refused, with a hint when the pair looks swapped."""
     here = lookup_points(conn, [(lon, lat)], at)[0]
@@ -78,8 +91,9 @@ def _route(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, 
     return here
 
 
-def _values(submission: Submission, areas: dict[str, int], now: datetime,
-            due_at: datetime) -> dict[str, Any]:
+def _values(submission: Submission, areas: dict[str, int], routing: Routing,
+            answers: tuple[dict[str, Any], dict[str, Any]], now: datetime,
+            due: datetime) -> dict[str, Any]:
     """The complaint's columns (its location aside)."""
     reporter, account = submission.reporter, submission.account
     return {
@@ -94,7 +108,12 @@ def _values(submission: Submission, areas: dict[str, int], now: datetime,
         "media_urls": list(submission.media_urls),
         "created_at": now,
         "updated_at": now,
-        "due_at": due_at,
+        "due_at": due,
+        "agency_code": routing.agency_code,
+        "routing_rule_id": routing.rule_id,
+        "routing_reason": routing.reason,
+        "attributes": answers[0],
+        "private_attributes": answers[1],
         "idempotency_key": submission.idempotency_key,
         "reporter_name": reporter.name,
         "reporter_phone": reporter.phone,
