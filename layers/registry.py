@@ -95,6 +95,8 @@ def _complaints() -> Layer:
         Property("ward_name", ward.c.name),
         Property("district_code", district.c.code),
         Property("district_name", district.c.name),
+        Property("agency_code", _public("agency_code"),
+                 description="The agency the complaint is routed to."),
     )
     return Layer(
         id="complaints",
@@ -109,7 +111,8 @@ def _complaints() -> Layer:
         where=lambda query: where_clauses(complaint_filter(query)),
         tables=("complaint", "admin_area", "boundary_generation", "category"),
         queryables=tuple(p for p in properties
-                         if p.name in ("category_code", "status", "ward_code", "district_code")),
+                         if p.name in ("category_code", "status", "ward_code", "district_code",
+                                       "agency_code")),
         time_filter=True,
         temporal="created_at",
     )
