@@ -5,6 +5,7 @@ starts the project's own cluster when it is unset). Each session creates its own
 drops it at the end, so parallel runs never see each other's rows.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from cli.main import alembic_config
 from db.engine import make_engine
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import generate_complaints
+from demo.organisation import district_team, ward_committee
 from demo.seed import seed_boundaries, seed_complaints, seed_organisation
 from settings import Settings
 
@@ -183,6 +185,8 @@ class Accounts:
     district: str
     other_ward: str  # a ward of another district, served by the "_out" officers
     other_district: str
+    agency: str  # the agency complaints of category "other" in `ward` are routed to
+    other_agency: str  # another agency serving the same place
 
     def headers(self, name: str) -> dict[str, str]:
         token = self.tokens[name]
@@ -195,16 +199,22 @@ def accounts(engine: Engine, demo: Demo) -> Accounts:
                 if w.parent_code)
     other = next(w for w in sorted(demo.areas("demo-2025", "ward"), key=lambda a: a.code)
                  if w.parent_code and w.parent_code != ward.parent_code)
+    # The demo routes a complaint of category "other" to its ward's People's Committee; the
+    # district's urban-order team serves the same place but handles other categories.
+    committee, team = ward_committee(ward.code), district_team(ward.parent_code)
     plan = {
         "anonymous": None,
-        "reporter": (Role.CITIZEN, ()),
-        "other_citizen": (Role.CITIZEN, ()),
-        "ward_in": (Role.WARD_OFFICER, (ward.code,)),
-        "ward_out": (Role.WARD_OFFICER, (other.code,)),
-        "district_in": (Role.DISTRICT_OFFICER, (ward.parent_code,)),
-        "district_out": (Role.DISTRICT_OFFICER, (other.parent_code,)),
-        "city_admin": (Role.CITY_ADMIN, ()),
-        "analyst": (Role.ANALYST, ()),
+        "reporter": (Role.CITIZEN, (), ()),
+        "other_citizen": (Role.CITIZEN, (), ()),
+        "ward_in": (Role.WARD_OFFICER, (ward.code,), ()),
+        "ward_out": (Role.WARD_OFFICER, (other.code,), ()),
+        "district_in": (Role.DISTRICT_OFFICER, (ward.parent_code,), ()),
+        "district_out": (Role.DISTRICT_OFFICER, (other.parent_code,), ()),
+        "agency_in": (Role.AGENCY_OFFICER, (), (committee,)),
+        "agency_other": (Role.AGENCY_OFFICER, (), (team,)),
+        "ward_in_agency_other": (Role.WARD_OFFICER, (ward.code,), (team,)),
+        "city_admin": (Role.CITY_ADMIN, (), ()),
+        "analyst": (Role.ANALYST, (), ()),
     }
     tokens: dict[str, str | None] = {}
     with engine.begin() as conn:
@@ -212,16 +222,18 @@ def accounts(engine: Engine, demo: Demo) -> Accounts:
             if spec is None:
                 tokens[name] = None
                 continue
-            role, areas = spec
-            users.add_user(conn, f"test-{name}", role, areas)
+            role, areas, agencies = spec
+            users.add_user(conn, f"test-{name}", role, areas, agencies=agencies)
             tokens[name] = issue_token(conn, f"test-{name}")
     return Accounts(tokens=tokens, ward=ward.code, district=ward.parent_code,
-                    other_ward=other.code, other_district=other.parent_code)
+                    other_ward=other.code, other_district=other.parent_code,
+                    agency=committee, other_agency=team)
 
 
 def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
                   reporter: str | None = "test-reporter", category: str = "other",
-                  resolved_days_ago: float | None = None, **personal: str) -> str:
+                  resolved_days_ago: float | None = None,
+                  private_answers: dict[str, Any] | None = None, **personal: str) -> str:
     """Insert a complaint in a given state directly (tests of the workflow start from any
     state); returns its public id."""
     public_id = f"PA-T{uuid.uuid4().hex[:12].upper()}"
@@ -230,7 +242,7 @@ def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
             INSERT INTO complaint (public_id, description, category_code, location, address,
                 ward_id, district_id, city_id, status, resolved_at, due_at, reporter_user_id,
                 reporter_name, reporter_phone, reporter_email, agency_code, routing_rule_id,
-                routing_reason)
+                routing_reason, private_attributes)
             SELECT :public_id, 'Test complaint', :category, ST_PointOnSurface(w.geom),
                    'Số 1 phố Thử', w.id, w.parent_id, d.parent_id, :status,
                    CASE WHEN CAST(:resolved AS float) IS NOT NULL
@@ -238,7 +250,8 @@ def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
                    END,
                    working_due(now(), (SELECT sla_hours FROM category WHERE code = :category)),
                    (SELECT id FROM app_user WHERE username = :reporter),
-                   :name, :phone, :email, r.agency_code, r.rule_id, r.reason
+                   :name, :phone, :email, r.agency_code, r.rule_id, r.reason,
+                   CAST(:private AS jsonb)
             FROM admin_area w LEFT JOIN admin_area d ON d.id = w.parent_id
             LEFT JOIN LATERAL route_complaint(:category, w.id, w.parent_id, d.parent_id, now())
                 AS r ON true
@@ -248,5 +261,6 @@ def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
              "resolved": resolved_days_ago, "reporter": reporter,
              "name": personal.get("name", "Lê Văn Riêng"),
              "phone": personal.get("phone", "0987 000 111"),
-             "email": personal.get("email", "rieng@example.com")})
+             "email": personal.get("email", "rieng@example.com"),
+             "private": json.dumps(private_answers or {})})
     return public_id

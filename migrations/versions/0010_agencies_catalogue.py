@@ -6,7 +6,8 @@
   attributes (Open311 service definitions: six datatypes, required, order, description,
   allowed values, private).
 * ``agency`` (offices), the areas each serves by boundary generation (``agency_area``), and
-  the officials who belong to each (``agency_member``).
+  the officials who belong to each (``agency_member``); ``app_user.role`` gains
+  ``agency_officer``.
 * ``routing_rule``: a category or group (or every category) × an area of any level (or
   everywhere) → an agency, with validity dates.
 * ``work_calendar``, ``working_period`` and ``holiday``: the city's working hours and public
@@ -49,6 +50,10 @@ GROUPS = [
     ("public_order", "Trật tự, an ninh", "Public order"),
     ("other", "Khác", "Other"),
 ]
+
+# app_user.role gains agency_officer: an agency's official, scoped by the agency's areas.
+PREVIOUS_ROLES = "'citizen', 'ward_officer', 'district_officer', 'city_admin', 'analyst'"
+ROLES = PREVIOUS_ROLES + ", 'agency_officer'"
 
 ROUTE_COMPLAINT = """
     CREATE FUNCTION route_complaint(category text, ward_id integer, district_id integer,
@@ -181,6 +186,8 @@ def upgrade() -> None:
             PRIMARY KEY (agency_code, generation_id, level, area_code)
         )""")
     op.execute("CREATE INDEX agency_area_area ON agency_area (generation_id, level, area_code)")
+    op.execute("ALTER TABLE app_user DROP CONSTRAINT app_user_role")
+    op.execute(f"ALTER TABLE app_user ADD CONSTRAINT app_user_role CHECK (role IN ({ROLES}))")
     op.execute("""
         CREATE TABLE agency_member (
             agency_code text NOT NULL REFERENCES agency(code) ON DELETE CASCADE,
@@ -243,3 +250,6 @@ def downgrade() -> None:
         ALTER TABLE category DROP CONSTRAINT category_group_fk,
             DROP COLUMN description, DROP COLUMN retired_at""")
     op.execute("DROP TABLE category_group")
+    op.execute("ALTER TABLE app_user DROP CONSTRAINT app_user_role")
+    op.execute(f"ALTER TABLE app_user ADD CONSTRAINT app_user_role CHECK (role IN "
+               f"({PREVIOUS_ROLES}))")
