@@ -228,7 +228,9 @@ def _calendar_change(conn: Connection, wanted: Row | None) -> Change | None:
                                           ("holidays", holidays)) if wanted[name] != now)
     if not fields:
         return None
-    return Change("calendar", "calendar", "create" if zone is None else "update", fields)
+    if zone is None:
+        return Change("calendar", "calendar", "create")
+    return Change("calendar", "calendar", "update", fields)
 
 
 def _write(conn: Connection, change: Change, wanted: Catalogue) -> None:
