@@ -6,6 +6,12 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 
+def groups(conn: Connection, include_retired: bool) -> list[Any]:
+    return list(conn.execute(text("""
+        SELECT * FROM category_group WHERE :retired OR retired_at IS NULL ORDER BY code"""),
+        {"retired": include_retired}))
+
+
 def agencies(conn: Connection, kind: str | None, include_retired: bool) -> list[Any]:
     return list(conn.execute(text("""
         SELECT * FROM agency

@@ -11,7 +11,13 @@ from db import catalogue as catalogue_sql
 from db.engine import read, write
 from errors import ErrorCode, PhananhError
 from resolvers.workflow import OFFICIAL, act
-from schema.catalogue import Agency, AgencyKind, CatalogueChange, RoutingRule
+from schema.catalogue import (
+    Agency,
+    AgencyKind,
+    CatalogueChange,
+    CategoryGroup,
+    RoutingRule,
+)
 from schema.inputs import clean_text
 from schema.permissions import CityAdminsOnly, SignedIn
 from schema.types import Complaint, Ctx
@@ -22,6 +28,13 @@ MAX_DOCUMENT_CHARS = 1_000_000
 
 @strawberry.type
 class CatalogueQuery:
+    @strawberry.field(description="The groups of categories (a category's `domain`).")
+    async def category_groups(self, info: Ctx,
+                              include_retired: bool = False) -> list[CategoryGroup]:
+        rows = await read(info.context.engine, catalogue_sql.groups,
+                          include_retired=include_retired)
+        return [CategoryGroup.from_row(r) for r in rows]
+
     @strawberry.field(description="The agencies (offices), by kind then code.")
     async def agencies(self, info: Ctx, kind: AgencyKind | None = None,  # type: ignore[valid-type]
                        include_retired: bool = False) -> list[Agency]:

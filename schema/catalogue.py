@@ -19,6 +19,19 @@ AttributeDatatype = strawberry.enum(Enum("AttributeDatatype", {d.upper(): d for 
                                     description="Open311's six attribute datatypes.")
 
 
+@strawberry.type(description="A group of categories (Open311 `group`; a category's `domain`).")
+class CategoryGroup:
+    code: str
+    name_vi: str
+    name_en: str
+    retired: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> "CategoryGroup":
+        return cls(code=row.code, name_vi=row.name_vi, name_en=row.name_en,
+                   retired=row.retired_at is not None)
+
+
 @strawberry.type(description="An area an agency serves, in one boundary generation.")
 class AgencyArea:
     generation: str
