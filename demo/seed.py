@@ -20,7 +20,7 @@ from auth.principal import Role
 from catalogue.apply import Change, apply_document
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import DemoComplaint, generate_complaints
-from demo.organisation import demo_catalogue
+from demo.organisation import demo_catalogue, ward_committee
 from geo.boundaries import BoundaryFile, ImportReport, import_boundaries
 from geo.jurisdiction import AREAS_OF_ROWS
 from workflow.states import Status
@@ -217,7 +217,8 @@ def _copy_value(value: object) -> str:
 
 
 def seed_demo_users(engine: Engine) -> list[tuple[str, str, str]]:
-    """One account per role, scoped to the busiest ward, and a token for each.
+    """One account per role, scoped to the busiest ward (the agency officer to its People's
+    Committee), and a token for each.
 
     The demo citizen becomes the reporter of a few complaints in that ward, so every role has
     something to try. Returns (role, username, token) rows to print.
@@ -235,12 +236,16 @@ def seed_demo_users(engine: Engine) -> list[tuple[str, str, str]]:
              (ward.district,) if ward.district else ()),
             (Role.CITY_ADMIN, "demo-city-admin", ()),
             (Role.ANALYST, "demo-analyst", ()),
+            (Role.AGENCY_OFFICER, "demo-agency-officer", ()),
         ]
         issued = []
         for role, username, areas in accounts:
             if role is Role.DISTRICT_OFFICER and not areas:
                 continue  # a city without districts has no district officers
-            user_id = users.add_user(conn, username, role, areas, display_name=username)
+            # the agency officer works for the ward's People's Committee
+            agencies = (ward_committee(ward.ward),) if role is Role.AGENCY_OFFICER else ()
+            user_id = users.add_user(conn, username, role, areas, display_name=username,
+                                     agencies=agencies)
             issued.append((str(role), username,
                            tokens.issue_token(conn, username, label="demo")))
             if role is Role.CITIZEN:

@@ -9,6 +9,7 @@ its catalogue.
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from shapely.geometry import Point
@@ -167,3 +168,20 @@ def test_jurisdiction_refuses_an_unknown_category(gql: GraphQLClient, demo: Demo
                           "lat: $lat, category: \"nope\") { agency { code } } }",
                           {"lon": lon, "lat": lat})
     assert code == "UNKNOWN_CATEGORY"
+
+
+def test_routing_and_attributes_load_in_batches(gql: GraphQLClient, demo: Demo,
+                                                count_statements: Any) -> None:
+    """A page's agencies, rules, their areas and its categories' attributes cost the same
+    few statements whatever the page size (DataLoaders, no query per row)."""
+    query = """query($n: Int!) { complaints(first: $n) { edges { node { attributes
+        routing { reason rule { code } agency { code areas { code } } }
+        category { attributes { code values { key } } } } } } }"""
+    counts = []
+    for size in (5, 200):
+        count_statements.statements.clear()
+        edges = gql.data(query, {"n": size})["complaints"]["edges"]
+        assert len(edges) == size
+        assert all(e["node"]["routing"]["agency"] for e in edges)  # every one is routed
+        counts.append(len(count_statements.statements))
+    assert counts[0] == counts[1] <= 8, counts
