@@ -20,7 +20,7 @@ from schema.catalogue import (
 )
 from schema.inputs import clean_text
 from schema.permissions import CityAdminsOnly, SignedIn
-from schema.types import Complaint, Ctx
+from schema.types import Category, Complaint, Ctx
 from workflow import service
 
 MAX_DOCUMENT_CHARS = 1_000_000
@@ -34,6 +34,12 @@ class CatalogueQuery:
         rows = await read(info.context.engine, catalogue_sql.groups,
                           include_retired=include_retired)
         return [CategoryGroup.from_row(r) for r in rows]
+
+    @strawberry.field(description="A category by code (retired ones too), e.g. for its "
+                                  "attributes: Open311's service definition.")
+    async def category(self, info: Ctx, code: str) -> Category | None:
+        row = await info.context.loaders.category.load(code)
+        return None if row is None else Category.from_row(row)
 
     @strawberry.field(description="The agencies (offices), by kind then code.")
     async def agencies(self, info: Ctx, kind: AgencyKind | None = None,  # type: ignore[valid-type]
