@@ -106,3 +106,16 @@ def test_misroutes_and_agency_figures(gql: GraphQLClient, engine: Engine,
                       {"f": {"wardCodes": [accounts.ward], "createdFrom": since.isoformat(),
                              "agencyCodes": [accounts.other_agency]}})
     assert listed["complaints"]["totalCount"] == received[accounts.other_agency]
+
+
+def test_a_reroute_to_another_ward_routes_again(gql: GraphQLClient, engine: Engine,
+                                                accounts: Accounts) -> None:
+    public_id = new_complaint(engine, accounts.ward, status="ASSIGNED")
+    moved = gql("""mutation($id: ID!, $w: String!) { rerouteComplaint(id: $id, wardCode: $w,
+        reason: "Sai địa bàn", expectedVersion: 1) { ward { code }
+        routing { agency { code } rule { code } reason } } }""",
+                {"id": public_id, "w": accounts.other_ward},
+                headers=accounts.headers("city_admin"))["data"]["rerouteComplaint"]
+    assert moved == {"ward": {"code": accounts.other_ward}, "routing": {
+        "agency": {"code": ward_committee(accounts.other_ward)}, "rule": None,
+        "reason": f"default: the People's Committee of ward {accounts.other_ward}"}}

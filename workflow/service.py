@@ -168,7 +168,8 @@ def mark_duplicate(conn: Connection, principal: Principal, public_id: str, origi
 
 def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: str,
             reason: str, expected_version: int) -> None:
-    """Send a misrouted complaint to another ward; it starts over there as RECEIVED."""
+    """Send a misplaced complaint to another ward; it starts over there as RECEIVED, routed
+    again by the routing rules for that ward (its agency may change)."""
     row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
     if Status(row.status) not in OPEN:
         raise PhananhError(ErrorCode.INVALID_TRANSITION,
@@ -183,9 +184,15 @@ def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: s
     parents = area_sql.areas_by_ids(conn, [ward.parent_id]) if ward.parent_id else []
     district_id = next((p.id for p in parents if p.level == "district"), None)
     from_ward = area_sql.areas_by_ids(conn, [row.ward_id])[0].code if row.ward_id else None
+    # routed again, as a new submission in that ward would be
+    routed = routing.route(conn, row.category_code, {"ward": ward.id, "district": district_id,
+                                                     "city": row.city_id}, datetime.now(UTC))
     sql.update_complaint(conn, row.id, {"ward_id": ward.id, "district_id": district_id,
                                         "status": str(Status.RECEIVED),
-                                        "assignee_user_id": None})
+                                        "assignee_user_id": None,
+                                        "agency_code": routed.agency_code,
+                                        "routing_rule_id": routed.rule_id,
+                                        "routing_reason": routed.reason})
     sql.add_event(conn, row.id, actor_label(principal), "REROUTED", from_status=row.status,
                   to_status=str(Status.RECEIVED), note=reason,
                   data={"fromWard": from_ward, "toWard": ward_code})
