@@ -75,10 +75,15 @@ def _number(answer: Any, definition: Any) -> float | int:
             answer = float(answer.strip())
         except ValueError:
             raise ValueError("must be a number") from None
-    if isinstance(answer, bool) or not isinstance(answer, int | float) \
-            or not math.isfinite(answer):
+    if isinstance(answer, bool) or not isinstance(answer, int | float):
         raise ValueError("must be a number")
-    return int(answer) if float(answer).is_integer() and abs(answer) < 2**53 else answer
+    try:
+        value = float(answer)  # an integer beyond a double's range overflows here
+    except OverflowError:
+        raise ValueError("must be a number of at most 1.8e308") from None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
 def _datetime(answer: Any, definition: Any) -> str:
