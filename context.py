@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from auth.principal import Principal, Role
 from auth.rate_limit import SubmissionLimits, client_address
-from db import areas
+from db import areas, catalogue
 from db import workflow as workflow_sql
 from db.engine import read
 from db.nodes import Nodes
@@ -42,7 +42,14 @@ class Loaders:
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
         self.events = DataLoader(self._events)
-        self.ward_shares = DataLoader(self._ward_shares)
+        self.agency = DataLoader(self._batch(catalogue.agencies_by_codes, key="code"))
+        self.rule = DataLoader(self._batch(catalogue.rules_by_ids, key="id"))
+        self.attributes = DataLoader(self._grouped(catalogue.attributes_by_categories,
+                                                   key="category_code"))
+        self.agency_areas = DataLoader(self._grouped(catalogue.agency_areas,
+                                                     key="agency_code"))
+        self.ward_shares = DataLoader(self._grouped(footprints.complaint_ward_shares,
+                                                    key="complaint_id"))
         # Keys (lon, lat, within_m, at): border candidates of points, one query per distance
         # and date asked in a request.
         self.candidates = DataLoader(self._candidates)
@@ -68,14 +75,6 @@ class Loaders:
             history[row.complaint_id].append(row)
         return [history[i] for i in complaint_ids]
 
-    async def _ward_shares(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
-        shares: dict[int, list[Any]] = defaultdict(list)
-        rows = await read(self._engine(), footprints.complaint_ward_shares,
-                          complaint_ids=list(complaint_ids))
-        for row in rows:
-            shares[row.complaint_id].append(row)
-        return [shares[i] for i in complaint_ids]
-
     async def _candidates(self, keys: Sequence[tuple[float, float, float, Any]]
                           ) -> list[list[footprints.Candidate]]:
         groups: dict[tuple[float, Any], list[int]] = defaultdict(list)
@@ -89,6 +88,18 @@ class Loaders:
             for index, answer in zip(indexes, answers, strict=True):
                 found[index] = answer
         return found
+
+    def _grouped(self, fetch: Callable[[Connection, list[Any]], Sequence[Any]],
+                 key: str) -> Callable[[Sequence[Any]], Any]:
+        """A batch function for one-to-many relations: each key's rows, in query order."""
+
+        async def batch(keys: Sequence[Any]) -> list[list[Any]]:
+            grouped: dict[Any, list[Any]] = defaultdict(list)
+            for row in await read(self._engine(), lambda conn: fetch(conn, list(keys))):
+                grouped[getattr(row, key)].append(row)
+            return [grouped[k] for k in keys]
+
+        return batch
 
     def _batch(
         self,

@@ -12,8 +12,10 @@ the filter (received in the time window, of the area and category asked):
   time to resolution: resolved_at − created_at, over the processed ones. Both reported as the
   median and the 90th percentile, linearly interpolated (PostgreSQL ``percentile_cont``, numpy's
   default), in hours;
-* overdue: by ``overdue`` of workflow/states.py (open and past their due time) at the time
-  asked; processed late: processed after it.
+* overdue: by ``overdue`` of workflow/states.py (open and past their due time, which is
+  counted in working time) at the time asked; processed late: processed after it;
+* misroutes: transfers of a complaint away from an agency (history events TRANSFERRED), per
+  agency and category.
 
 A rate or duration over no complaints is null, never 0.
 
@@ -34,6 +36,7 @@ from analytics.query import complaint_where, generation_id
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch, sql
 from db.tables import complaint
+from workflow.routing import TRANSFERRED
 from workflow.states import POSITIVE_RATINGS, PROCESSED, as_text, overdue
 
 _PROCESSED_SQL = as_text(complaint.c.status.in_(PROCESSED))
@@ -48,6 +51,7 @@ class By(StrEnum):
     CATEGORY = "category"
     DISTRICT = "district"
     WARD = "ward"
+    AGENCY = "agency"
     PERIOD = "period"
 
 
@@ -63,6 +67,7 @@ _KEYS = {
     By.CATEGORY: "complaint.category_code",
     By.DISTRICT: "complaint.district_id",
     By.WARD: "complaint.ward_id",
+    By.AGENCY: "complaint.agency_code",
     By.PERIOD: PERIOD_OF,
 }
 
@@ -94,6 +99,23 @@ CATEGORIES = """
     SELECT code AS key, code, name_en AS name FROM category
     WHERE cardinality(CAST(:categories AS text[])) = 0
        OR code = ANY(CAST(:categories AS text[]))
+"""
+
+# Every agency (retired ones too: their complaints stay counted), within the filter's.
+AGENCIES = """
+    SELECT code AS key, code, name_en AS name FROM agency
+    WHERE cardinality(CAST(:agency_codes AS text[])) = 0
+       OR code = ANY(CAST(:agency_codes AS text[]))
+"""
+
+# Misroutes: transfers away from each agency, per category, of the complaints matching the
+# filter.
+TRANSFERS = """
+    SELECT e.data ->> 'fromAgency' AS agency_code, complaint.category_code,
+           count(*) AS transfers
+    FROM complaint_event e JOIN complaint ON complaint.id = e.complaint_id
+    WHERE e.kind = :transferred AND {where}
+    GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
 """
 
 # Areas by the complaints' routing (the office that handled them): those of the level in the
@@ -198,6 +220,8 @@ def entries(conn: Connection, f: ComplaintFilter, by: By) -> list[Any]:
     """The rows a breakdown lists, empty ones included: (key, code, name)."""
     if by is By.CATEGORY:
         return fetch(conn, sql(CATEGORIES, categories=list(f.categories)))
+    if by is By.AGENCY:
+        return fetch(conn, sql(AGENCIES, agency_codes=list(f.agency_codes)))
     level = by.value
     ward_scope, district_scope = _SCOPES[level]
     areas = compose(AREAS, ward_scope=ward_scope, district_scope=district_scope)
@@ -226,6 +250,12 @@ def series(starts: list[datetime], counts: dict[Any, Any]) -> list[Point]:
     kpis = figures(counts)
     return [Point(start, kpis.get(number, Kpi()))
             for number, start in enumerate(starts, start=1)]
+
+
+def transfers(conn: Connection, f: ComplaintFilter) -> list[Any]:
+    """(agency_code, category_code, transfers) of the complaints matching ``f``, most first."""
+    return fetch(conn, compose(TRANSFERS, where=complaint_where(f)).bind(
+        transferred=TRANSFERRED))
 
 
 def part_sql(f: ComplaintFilter, by: By, which: Part) -> Fragment:

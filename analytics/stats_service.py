@@ -45,6 +45,9 @@ class KpiStats:
         others = [key for key in found if key is not None and key not in listed_keys]
         return kpi.ranked(listed + await self._read(kpi.other_areas, ids=others), found)
 
+    async def transfers(self) -> list[Any]:
+        return await read(self.engine, kpi.transfers, f=self.query)
+
     async def series(self, period: Period, time_zone: str) -> list[kpi.Point]:
         """Counts per local period of the filter's time window, empty periods included."""
         check_time_zone(time_zone)

@@ -8,11 +8,13 @@ class Role(StrEnum):
     CITIZEN = "citizen"
     WARD_OFFICER = "ward_officer"
     DISTRICT_OFFICER = "district_officer"
+    AGENCY_OFFICER = "agency_officer"  # an agency's official, wherever the agency serves
     CITY_ADMIN = "city_admin"
     ANALYST = "analyst"
 
 
-OFFICIAL_ROLES = frozenset({Role.WARD_OFFICER, Role.DISTRICT_OFFICER, Role.CITY_ADMIN})
+OFFICIAL_ROLES = frozenset({Role.WARD_OFFICER, Role.DISTRICT_OFFICER, Role.AGENCY_OFFICER,
+                            Role.CITY_ADMIN})
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Principal:
     role: Role
     ward_codes: frozenset[str] = field(default_factory=frozenset)
     district_codes: frozenset[str] = field(default_factory=frozenset)
+    agency_codes: frozenset[str] = field(default_factory=frozenset)  # agencies they belong to
     token_id: str = ""
 
     @property

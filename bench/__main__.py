@@ -7,7 +7,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("jurisdiction", "layers", "analytics", "faults", "open311", "rollups",
-              "footprints")
+              "footprints", "routing")
 
 
 def main(names: list[str]) -> None:

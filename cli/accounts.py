@@ -19,16 +19,19 @@ workflow_app = typer.Typer(help="Workflow upkeep jobs (run them from cron).",
 @users_app.command("add")
 def add_user(
     username: str = typer.Argument(..., help="Login name, unique."),
-    role: Role = typer.Option(..., help="citizen, ward_officer, district_officer, city_admin "
-                                        "or analyst."),
+    role: Role = typer.Option(..., help="citizen, ward_officer, district_officer, "
+                                        "agency_officer, city_admin or analyst."),
     area: list[str] = typer.Option([], help="Ward code (ward_officer) or district code "
                                             "(district_officer) served; repeat for several."),
     name: str | None = typer.Option(None, help="Display name."),
+    agency: list[str] = typer.Option([], help="Agency code the official belongs to (needed "
+                                              "for agency_officer); repeat for several."),
 ) -> None:
-    """Create an account; officers are scoped to the areas they serve."""
+    """Create an account; officers are scoped to the areas they serve and, when they belong
+    to agencies, to the complaints routed to those agencies."""
     with get_engine().begin() as conn:
-        or_exit(lambda: users.add_user(conn, username, role, area, name))
-    scope = f" for {', '.join(area)}" if area else ""
+        or_exit(lambda: users.add_user(conn, username, role, area, name, agency))
+    scope = f" for {', '.join(area + agency)}" if area or agency else ""
     console.print(f"[green]Created {role} {username!r}{scope}.[/green] "
                   f"Give them a token: phananh tokens issue {username}")
 
@@ -38,9 +41,9 @@ def list_users() -> None:
     """List accounts with their roles, areas and live tokens."""
     with get_engine().connect() as conn:
         rows = users.list_users(conn)
-    table = Table("username", "role", "areas", "live tokens", "disabled")
+    table = Table("username", "role", "areas", "agencies", "live tokens", "disabled")
     for row in rows:
-        table.add_row(row.username, row.role, row.areas, str(row.live_tokens),
+        table.add_row(row.username, row.role, row.areas, row.agencies, str(row.live_tokens),
                       "yes" if row.disabled else "")
     console.print(table)
 

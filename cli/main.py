@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from cli.accounts import tokens_app, users_app, workflow_app
 from cli.boundaries import boundaries_app
+from cli.catalogue import catalogue_app
 from cli.common import console, or_exit, progress_bar
 from cli.export import export_cmd
 from cli.open311 import open311_app
@@ -30,6 +31,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(open311_app, name="open311")
+app.add_typer(catalogue_app, name="catalogue")
 
 
 @app.callback()

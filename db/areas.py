@@ -44,8 +44,9 @@ def generation_exists(conn: Connection, name: str) -> bool:
                         {"n": name}).first() is not None
 
 
-def categories(conn: Connection) -> list[Any]:
-    return list(conn.execute(text("SELECT * FROM category ORDER BY domain, code")))
+def categories(conn: Connection, include_retired: bool = False) -> list[Any]:
+    return list(conn.execute(text("SELECT * FROM category WHERE :retired OR retired_at IS NULL "
+                                  "ORDER BY domain, code"), {"retired": include_retired}))
 
 
 def areas_by_ids(conn: Connection, ids: list[int]) -> list[Any]:

@@ -38,7 +38,13 @@ from sqlalchemy.orm import aliased
 from auth.policy import is_reporter, may_act, may_see_personal
 from auth.principal import Principal
 from db.instants import utc_instant
-from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
+from db.tables import (
+    PERSONAL_COMPLAINT_COLUMNS,
+    PUBLIC_COMPLAINT_COLUMNS,
+    admin_area,
+    category,
+    complaint,
+)
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
 from workflow.states import Status, overdue
@@ -58,6 +64,7 @@ class ComplaintFilter:
     near: Near | None = None
     ward_codes: Sequence[str] = ()
     district_codes: Sequence[str] = ()
+    agency_codes: Sequence[str] = ()  # routed to these agencies
     categories: Sequence[str] = ()
     statuses: Sequence[str] = ()
     created_from: datetime | None = None
@@ -65,9 +72,6 @@ class ComplaintFilter:
     overdue: bool | None = None  # open and past its due time (or, False: not so)
     actionable_by: Principal | None = None  # only those this official may act on
     reported_by: Principal | None = None  # only those this citizen reported
-
-
-PERSONAL_COLUMNS = ("reporter_name", "reporter_phone", "reporter_email")
 
 
 class Order(StrEnum):
@@ -101,6 +105,8 @@ def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
         clauses.append(c.ward_id.in_(_area_ids("ward", f.ward_codes)))
     if f.district_codes:
         clauses.append(c.district_id.in_(_area_ids("district", f.district_codes)))
+    if f.agency_codes:
+        clauses.append(c.agency_code.in_(list(f.agency_codes)))
     if f.categories:
         clauses.append(c.category_code.in_(list(f.categories)))
     if f.statuses:
@@ -141,7 +147,7 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
         .scalar_subquery().label("duplicate_of_public_id"),
         see.label("may_see_personal"),
         may_act(viewer).label("may_act"),
-        *(case((see, c[name])).label(name) for name in PERSONAL_COLUMNS),
+        *(case((see, c[name])).label(name) for name in PERSONAL_COMPLAINT_COLUMNS),
     ]
     if f.near is not None:
         columns.append(_distance(f.near).label("distance_m"))
@@ -198,12 +204,10 @@ def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
 
 
 def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGeometry,
-                     viewer: Principal | None = None,
-                     attributes: dict[str, list[str]] | None = None) -> Any:
-    """Insert one complaint and its first event (with the category's ``attributes``, if any);
-    with a repeated idempotency key, return the complaint stored the first time instead (safe
-    under concurrent retries). Its location, the footprint's representative point, is the
-    database's to set (migration 0011)."""
+                     viewer: Principal | None = None) -> Any:
+    """Insert one complaint and its first event; with a repeated idempotency key, return the
+    complaint stored the first time instead (safe under concurrent retries). Its location,
+    the footprint's representative point, is the database's to set (migration 0011)."""
     inserted = conn.execute(
         pg_insert(complaint)
         .values(**values, footprint=_geometry(footprint))
@@ -215,11 +219,8 @@ def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGe
             complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
         ).one()
-    data: dict[str, Any] = {"channel": values.get("channel")}
-    if attributes:
-        data["attributes"] = attributes
     add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status=str(Status.RECEIVED),
-              data=data)
+              data={"channel": values.get("channel")})
     return conn.execute(
         complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    Time,
     UniqueConstraint,
     func,
 )
@@ -82,6 +83,97 @@ category = Table(
     # The largest footprint a complaint of the category may have (NULL: the settings' default).
     Column("max_footprint_m", Float),
     Column("max_footprint_ha", Float),
+    Column("description", Text),
+    Column("retired_at", DateTime(timezone=True)),
+)
+
+category_group = Table(
+    "category_group",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("name_vi", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("retired_at", DateTime(timezone=True)),
+)
+
+category_attribute = Table(
+    "category_attribute",
+    metadata,
+    Column("category_code", ForeignKey("category.code", ondelete="CASCADE"), primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("datatype", Text, nullable=False),
+    Column("required", Boolean, nullable=False, server_default="false"),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("description", Text, nullable=False),
+    Column("private", Boolean, nullable=False, server_default="false"),
+    Column("values", JSONB, nullable=False, server_default="[]"),
+)
+
+agency = Table(
+    "agency",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("name_vi", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("address", Text),
+    Column("retired_at", DateTime(timezone=True)),
+)
+
+agency_area = Table(
+    "agency_area",
+    metadata,
+    Column("agency_code", ForeignKey("agency.code", ondelete="CASCADE"), primary_key=True),
+    Column("generation_id", ForeignKey("boundary_generation.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("level", Text, primary_key=True),
+    Column("area_code", Text, primary_key=True),
+)
+
+agency_member = Table(
+    "agency_member",
+    metadata,
+    Column("agency_code", ForeignKey("agency.code", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
+)
+
+routing_rule = Table(
+    "routing_rule",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", Text, nullable=False, unique=True),
+    Column("category_code", ForeignKey("category.code")),
+    Column("group_code", ForeignKey("category_group.code")),
+    Column("area_level", Text),
+    Column("area_code", Text),
+    Column("agency_code", ForeignKey("agency.code"), nullable=False),
+    Column("valid_from", DateTime(timezone=True)),
+    Column("valid_to", DateTime(timezone=True)),
+    Column("retired_at", DateTime(timezone=True)),
+)
+
+work_calendar = Table(
+    "work_calendar",
+    metadata,
+    Column("id", Boolean, primary_key=True, server_default="true"),
+    Column("time_zone", Text, nullable=False),
+)
+
+working_period = Table(
+    "working_period",
+    metadata,
+    Column("weekday", Integer, primary_key=True),
+    Column("starts", Time, primary_key=True),
+    Column("ends", Time, nullable=False),
+)
+
+holiday = Table(
+    "holiday",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("name", Text, nullable=False),
 )
 
 complaint = Table(
@@ -115,11 +207,17 @@ complaint = Table(
     Column("duplicate_of", BigInteger, ForeignKey("complaint.id")),
     Column("assignee_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("rejection_reason", Text),
+    # Routing (migration 0010): the agency, the rule that chose it (none: the default) and why.
+    Column("agency_code", ForeignKey("agency.code")),
+    Column("routing_rule_id", Integer, ForeignKey("routing_rule.id")),
+    Column("routing_reason", Text),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
     # Personal data: never selected by public queries, exports or tiles.
     Column("reporter_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("reporter_name", Text),
     Column("reporter_phone", Text),
     Column("reporter_email", Text),
+    Column("private_attributes", JSONB, nullable=False, server_default="{}"),
     # Measures the analyses read, computed by PostgreSQL on every write (migration 0007).
     Column("hours_to_first_action", Float,
            Computed("date_part('epoch', first_action_at - created_at) / 3600.0")),
@@ -186,9 +284,15 @@ open311_api_key = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+# Personal data: the reporter's contact and the answers to private attributes. Shown only to
+# the reporter and the officials who may act (auth/policy.py), never in exports or tiles.
+PERSONAL_COMPLAINT_COLUMNS = ("reporter_name", "reporter_phone", "reporter_email",
+                              "private_attributes")
+
 # Public columns of a complaint: the allow-list every public query, export and tile starts from
 # (the analyses' stored measures are left out: nothing shows them).
 PUBLIC_COMPLAINT_COLUMNS = tuple(
     c for c in complaint.c
-    if not c.name.startswith("reporter_") and c.name != "idempotency_key" and c.computed is None
+    if not c.name.startswith("reporter_") and c.name not in PERSONAL_COMPLAINT_COLUMNS
+    and c.name != "idempotency_key" and c.computed is None
 )

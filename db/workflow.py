@@ -21,7 +21,7 @@ def lock_complaint(conn: Connection, public_id: str, principal: Principal | None
     c = complaint.c
     query = (
         select(c.id, c.public_id, c.status, c.version, c.resolved_at, c.first_action_at,
-               c.ward_id, c.district_id, c.category_code, c.routing,
+               c.ward_id, c.district_id, c.city_id, c.category_code, c.agency_code, c.routing,
                may_act(principal).label("may_act"), is_reporter(principal).label("is_reporter"))
         .where(c.public_id == public_id)
         .with_for_update(of=complaint)

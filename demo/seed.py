@@ -8,7 +8,7 @@ Complaints are streamed with COPY, then routed to wards by one set-based SQL upd
 import io
 import json
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,8 +17,10 @@ from sqlalchemy import Connection, Engine, text
 
 from auth import tokens, users
 from auth.principal import Role
+from catalogue.apply import Change, apply_document
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import DemoComplaint, generate_complaints
+from demo.organisation import demo_catalogue, ward_committee
 from geo.boundaries import BoundaryFile, ImportReport, import_boundaries
 from geo.jurisdiction import AREAS_OF_ROWS
 from workflow.states import Status
@@ -66,6 +68,13 @@ def seed_boundaries(engine: Engine, generations: Iterable[DemoGeneration]) -> li
     return reports
 
 
+def seed_organisation(engine: Engine, generations: Sequence[DemoGeneration]) -> list[Change]:
+    """The demo city's catalogue, agencies, routing rules and calendar (applied like any
+    city's catalogue file)."""
+    with engine.begin() as conn:
+        return apply_document(conn, demo_catalogue(generations))
+
+
 def has_complaints(engine: Engine) -> bool:
     with engine.connect() as conn:
         return conn.execute(text("SELECT EXISTS (SELECT 1 FROM complaint)")).scalar_one()
@@ -77,7 +86,7 @@ def reset(engine: Engine) -> None:
         conn.execute(
             text(
                 "TRUNCATE complaint_event, complaint, admin_area_part, admin_area, "
-                "boundary_generation, app_user RESTART IDENTITY CASCADE"
+                "boundary_generation, app_user, routing_rule, agency RESTART IDENTITY CASCADE"
             )
         )
 
@@ -114,17 +123,22 @@ def seed_complaints(
 
 
 def finish_seeded_complaints(conn: Connection) -> None:
-    """The staged complaints into ``complaint`` (areas in force today, due times by category),
+    """The staged complaints into ``complaint`` (areas in force today, routed by the routing
+    rules at their submission time, due when their category's SLA runs out in working time),
     then a plausible event history for them."""
     conn.execute(text(f"""
-        INSERT INTO complaint ({", ".join(COPY_COLUMNS)}, ward_id, district_id, city_id, due_at)
+        INSERT INTO complaint ({", ".join(COPY_COLUMNS)}, ward_id, district_id, city_id, due_at,
+                               agency_code, routing_rule_id, routing_reason)
         SELECT {", ".join(f"s.{column}" for column in COPY_COLUMNS)},
                areas.ward_id, areas.district_id, areas.city_id,
-               s.created_at + make_interval(hours => cat.sla_hours)
+               working_due(s.created_at, cat.sla_hours),
+               routed.agency_code, routed.rule_id, routed.reason
         FROM {STAGED} s
         JOIN category cat ON cat.code = s.category_code
         LEFT JOIN ({AREAS_OF_ROWS.format(rows=f"(SELECT public_id AS key, location FROM {STAGED})")}
                   ) AS areas ON areas.key = s.public_id
+        LEFT JOIN LATERAL route_complaint(s.category_code, areas.ward_id, areas.district_id,
+                                          areas.city_id, s.created_at) AS routed ON true
         ORDER BY s.created_at, s.public_id"""), {"at": datetime.now(UTC).date()})
     conn.execute(
         text("""
@@ -158,6 +172,7 @@ def seed_demo(
 ) -> tuple[list[ImportReport], int]:
     generations = build_demo_city(seed)
     reports = seed_boundaries(engine, generations)
+    seed_organisation(engine, generations)
     outline = next(a.geometry for a in generations[-1].areas if a.level == "city")
     now = datetime.now(UTC).replace(microsecond=0)
     stream = generate_complaints(complaints, outline, seed=seed, now=now, years=years)
@@ -202,7 +217,8 @@ def _copy_value(value: object) -> str:
 
 
 def seed_demo_users(engine: Engine) -> list[tuple[str, str, str]]:
-    """One account per role, scoped to the busiest ward, and a token for each.
+    """One account per role, scoped to the busiest ward (the agency officer to its People's
+    Committee), and a token for each.
 
     The demo citizen becomes the reporter of a few complaints in that ward, so every role has
     something to try. Returns (role, username, token) rows to print.
@@ -220,12 +236,16 @@ def seed_demo_users(engine: Engine) -> list[tuple[str, str, str]]:
              (ward.district,) if ward.district else ()),
             (Role.CITY_ADMIN, "demo-city-admin", ()),
             (Role.ANALYST, "demo-analyst", ()),
+            (Role.AGENCY_OFFICER, "demo-agency-officer", ()),
         ]
         issued = []
         for role, username, areas in accounts:
             if role is Role.DISTRICT_OFFICER and not areas:
                 continue  # a city without districts has no district officers
-            user_id = users.add_user(conn, username, role, areas, display_name=username)
+            # the agency officer works for the ward's People's Committee
+            agencies = (ward_committee(ward.ward),) if role is Role.AGENCY_OFFICER else ()
+            user_id = users.add_user(conn, username, role, areas, display_name=username,
+                                     agencies=agencies)
             issued.append((str(role), username,
                            tokens.issue_token(conn, username, label="demo")))
             if role is Role.CITIZEN:

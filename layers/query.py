@@ -131,6 +131,7 @@ def complaint_filter(query: LayerQuery) -> ComplaintFilter:
         statuses=query.values("status"),
         ward_codes=query.values("ward_code"),
         district_codes=query.values("district_code"),
+        agency_codes=query.values("agency_code"),
         created_from=query.start,
         created_to=query.end,
     )

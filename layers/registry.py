@@ -99,6 +99,8 @@ def _complaints() -> Layer:
                  description="The representative point (on the footprint): longitude."),
         Property("lat", func.ST_Y(_public("location")), type="number",
                  description="The representative point (on the footprint): latitude."),
+        Property("agency_code", _public("agency_code"),
+                 description="The agency the complaint is routed to."),
     )
     return Layer(
         id="complaints",
@@ -115,7 +117,8 @@ def _complaints() -> Layer:
         where=lambda query: where_clauses(complaint_filter(query)),
         tables=("complaint", "admin_area", "boundary_generation", "category"),
         queryables=tuple(p for p in properties
-                         if p.name in ("category_code", "status", "ward_code", "district_code")),
+                         if p.name in ("category_code", "status", "ward_code", "district_code",
+                                       "agency_code")),
         time_filter=True,
         temporal="created_at",
     )

@@ -145,20 +145,26 @@ def request_ids(params: Mapping[str, list[str]]) -> list[str]:
     return ids
 
 
-def attributes(form: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
-    """``attribute[code]=value`` and, for multivaluelists, ``attribute[code][]=value``, as
-    code → values (stripped; at most 50 codes of 50 values of 1,000 characters)."""
+def attributes(form: Mapping[str, list[str]]) -> dict[str, str | list[str]]:
+    """``attribute[code]=value``, and for multivaluelists ``attribute[code][]=value`` (or the
+    plain form repeated), as the answers ``workflow.submission`` checks against the category:
+    code → a value, or a list of values (stripped; at most 50 codes of 50 values of 1,000
+    characters)."""
     found: dict[str, list[str]] = {}
+    listed: set[str] = set()
     for key, values in form.items():
         match = _ATTRIBUTE.match(key)
         if match:
             code = match.group(1)
+            if match.group(2):
+                listed.add(code)
             found.setdefault(code, []).extend(
                 checked_text(f"attribute[{code}]", v, 0, MAX_ATTRIBUTE_TEXT) or "" for v in values)
     if len(found) > MAX_ATTRIBUTES or any(len(v) > MAX_ATTRIBUTES for v in found.values()):
         raise PhananhError(ErrorCode.BAD_INPUT,
                            f"At most {MAX_ATTRIBUTES} attributes of {MAX_ATTRIBUTES} values.")
-    return {code: tuple(values) for code, values in found.items()}
+    return {code: values if code in listed or len(values) > 1 else values[0]
+            for code, values in found.items()}
 
 
 def point(form: Mapping[str, list[str]]) -> tuple[float, float] | None:

@@ -1,5 +1,5 @@
-"""Submission: the resolver translates the input and applies the rate limit; routing and
-storing are ``workflow.submission``'s."""
+"""Submission: the resolver translates the input and applies the rate limit; checking the
+attribute answers, placing, routing and storing are ``workflow.submission``'s."""
 
 import strawberry
 
@@ -15,11 +15,13 @@ from workflow.submission import FootprintRules, submit
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Report a problem at a place, or along a line or over "
-                                     "an area (`location`). It is routed to the ward "
-                                     "holding the point, or with the largest share of the "
-                                     "footprint; retries with the same "
-                                     "`idempotencyKey` return the first complaint. Signed-in "
-                                     "citizens become the complaint's reporter.",
+                                     "an area (`location`). It is placed in the ward holding "
+                                     "the point, or with the largest share of the footprint, "
+                                     "and routed to the responsible agency (`routing`); "
+                                     "`attributes` answers the category's questions. Retries "
+                                     "with the same `idempotencyKey` return the first "
+                                     "complaint. Signed-in citizens become the complaint's "
+                                     "reporter.",
                          permission_classes=[NotAnalyst])
     async def submit_complaint(self, info: Ctx, input: SubmitComplaintInput) -> Complaint:
         context = info.context

@@ -1,10 +1,11 @@
 """Query resolvers: jurisdiction lookup, areas, categories and complaints."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import strawberry
+from sqlalchemy import Connection
 from strawberry.types.nodes import SelectedField
 
 from context import Context
@@ -14,6 +15,7 @@ from db.engine import read
 from errors import ErrorCode, PhananhError, quoted
 from geo.jurisdiction import LEVELS, lookup_points
 from resolvers.points import check_points
+from schema.catalogue import Routing
 from schema.inputs import ComplaintFilter, PointInput
 from schema.types import (
     Area,
@@ -28,6 +30,7 @@ from schema.types import (
     Jurisdiction,
     PageInfo,
 )
+from workflow import routing
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -40,7 +43,8 @@ async def resolve_jurisdictions(
     context = info.context
     await check_points(context.reader, points)
     wanted = requested_fields(info)
-    levels = LEVELS if "responsibleArea" in wanted else [lv for lv in LEVELS if lv in wanted]
+    every_level = {"responsibleArea", "agency", "routing"}  # these need all levels
+    levels = LEVELS if wanted & every_level else [lv for lv in LEVELS if lv in wanted]
     found = await lookup_in_chunks(context, points, at, levels)
     area_ids = sorted({area_id for levels in found for area_id in levels.values()})
     rows = await context.loaders.area.load_many(area_ids)
@@ -90,10 +94,15 @@ def requested_fields(info: Ctx) -> set[str]:
 @strawberry.type
 class Query:
     @strawberry.field(description="The ward, district and city holding a point, at a date "
-                                  "(default: now). Areas are null where the point is in none.")
+                                  "(default: now). Areas are null where the point is in none. "
+                                  "With a `category`, also the agency responsible and why.")
     async def jurisdiction(self, info: Ctx, lon: float, lat: float,
-                           at: datetime | None = None) -> Jurisdiction:
-        return (await resolve_jurisdictions(info, [(lon, lat)], at))[0]
+                           at: datetime | None = None,
+                           category: str | None = None) -> Jurisdiction:
+        found = (await resolve_jurisdictions(info, [(lon, lat)], at))[0]
+        if category is not None:
+            found.routing = await routing_here(info, found, category, at)
+        return found
 
     @strawberry.field(description="Batch lookup, in the order given.")
     async def jurisdictions(self, info: Ctx, points: list[PointInput],
@@ -123,9 +132,10 @@ class Query:
         rows = await read(info.context.reader, area_sql.generations)
         return [Generation.from_row(r) for r in rows]
 
-    @strawberry.field
-    async def categories(self, info: Ctx) -> list[Category]:
-        rows = await read(info.context.reader, area_sql.categories)
+    @strawberry.field(description="The catalogue's categories, by group then code.")
+    async def categories(self, info: Ctx, include_retired: bool = False) -> list[Category]:
+        rows = await read(info.context.reader, area_sql.categories,
+                          include_retired=include_retired)
         return [Category.from_row(r) for r in rows]
 
     @strawberry.field
@@ -167,6 +177,23 @@ class Query:
             ),
             count_total=lambda: read(context.reader, complaint_sql.count, f=query),
         )
+
+
+async def routing_here(info: Ctx, here: Jurisdiction, category: str,
+                       at: datetime | None) -> Routing:
+    """How a complaint of ``category`` would be routed at the place found."""
+    def decide(conn: Connection) -> Routing:
+        known = area_sql.categories_by_codes(conn, [category])
+        if not known:
+            raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
+                               f"Unknown category {category!r}; see `categories`.")
+        areas = {level: area.id for level, area in (("ward", here.ward), ("district",
+                 here.district), ("city", here.city)) if area is not None}
+        found = routing.route(conn, category, areas, at or datetime.now(UTC))
+        return Routing(agency_code=found.agency_code, rule_id=found.rule_id,
+                       reason=found.reason)
+
+    return await read(info.context.engine, decide)
 
 
 async def _find_areas(info: Ctx, **criteria: str | None) -> list[Any]:

@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.analytics import AnalyticsQuery
+from resolvers.catalogue import CatalogueMutation, CatalogueQuery
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
@@ -18,8 +19,8 @@ from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, CatalogueQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, CatalogueMutation)
 
 
 class Schema(strawberry.Schema):

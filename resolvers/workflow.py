@@ -28,6 +28,7 @@ class Me:
     role: str
     ward_codes: list[str]
     district_codes: list[str]
+    agency_codes: list[str]
 
 
 async def act(info: Ctx, public_id: strawberry.ID,
@@ -62,7 +63,8 @@ class WorkflowQuery:
         if p is None:
             return None
         return Me(username=p.username, role=str(p.role), ward_codes=sorted(p.ward_codes),
-                  district_codes=sorted(p.district_codes))
+                  district_codes=sorted(p.district_codes),
+                  agency_codes=sorted(p.agency_codes))
 
 
 @strawberry.type

@@ -304,6 +304,13 @@ class KpiPoint:
         return cls(start=point.start, kpi=Kpi.from_result(point.kpi))
 
 
+@strawberry.type(description="Transfers away from an agency, for one category.")
+class Transfers:
+    agency_code: str
+    category_code: str
+    transfers: int
+
+
 @strawberry.type(description="The city's performance figures over the complaints matching the "
                              "filter. Each part is computed only when asked for.")
 class Stats:
@@ -326,6 +333,17 @@ class Stats:
     @strawberry.field(description="Wards, as `byDistrict`.")
     async def by_ward(self) -> list[KpiBreakdown]:
         return await self._breakdown(kpi_stats.By.WARD)
+
+    @strawberry.field(description="Agencies the complaints are routed to, most first; every "
+                                  "agency (within the filter's `agencyCodes`) is listed.")
+    async def by_agency(self) -> list[KpiBreakdown]:
+        return await self._breakdown(kpi_stats.By.AGENCY)
+
+    @strawberry.field(description="Misroutes: complaints transferred away from each agency, "
+                                  "per category (each transfer counts once), most first.")
+    async def transfers(self) -> list[Transfers]:
+        return [Transfers(agency_code=r.agency_code, category_code=r.category_code,
+                          transfers=r.transfers) for r in await self.kpis.transfers()]
 
     @strawberry.field(description="Counts per local day, week or month, empty ones included.")
     async def series(self, interval: SeriesInterval = SeriesInterval.MONTH,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from auth.principal import OFFICIAL_ROLES, Principal, Role
 from db.complaints import ComplaintFilter as ComplaintQuery
@@ -61,6 +62,8 @@ class ComplaintFilter:
     near: NearInput | None = None
     ward_codes: list[str] | None = None
     district_codes: list[str] | None = None
+    agency_codes: list[str] | None = strawberry.field(
+        default=None, description="Routed to these agencies (see `agencies`).")
     categories: list[str] | None = None
     statuses: list[ComplaintStatus] | None = None
     created_from: datetime | None = None
@@ -93,6 +96,7 @@ class ComplaintFilter:
             near=near,
             ward_codes=tuple(self.ward_codes or ()),
             district_codes=tuple(self.district_codes or ()),
+            agency_codes=tuple(self.agency_codes or ()),
             categories=tuple(self.categories or ()),
             statuses=tuple(s.value for s in self.statuses or ()),
             created_from=self.created_from,
@@ -138,6 +142,9 @@ class SubmitComplaintInput:
     media_urls: list[str] | None = None
     idempotency_key: str | None = strawberry.field(
         default=None, description="Retry-safe: the same key returns the first complaint.")
+    attributes: JSON | None = strawberry.field(
+        default=None, description="Answers to the category's attributes (`categories { "
+                                  "attributes }`), by attribute code, e.g. {\"floors\": 5}.")
 
     def point(self) -> tuple[float, float]:
         """(lon, lat) from either `lon`/`lat` or a Point `location`; range checks are the
@@ -178,13 +185,16 @@ class SubmitComplaintInput:
             footprint = parse_footprint(self.location, max_vertices)
         else:
             lon, lat = self.point()
+        if self.attributes is not None and not isinstance(self.attributes, dict):
+            raise PhananhError(ErrorCode.BAD_INPUT, "attributes: an object of answers by "
+                                                    "attribute code.")
         return Submission(
             category_code=self.category_code, description=description or "", lon=lon, lat=lat,
             footprint=footprint,
             address=address, channel=channel or "", media_urls=tuple(urls),
             idempotency_key=key,
             reporter=Reporter(name=name, phone=reporter.phone, email=reporter.email),
-            account=account)
+            account=account, attributes=dict(self.attributes or {}))
 
 
 def clean_text(name: str, value: str | None, low: int, high: int) -> str | None:

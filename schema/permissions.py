@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from auth.principal import Role
+from auth.principal import OFFICIAL_ROLES, Role
 from errors import ErrorCode, PhananhError
 
 
@@ -35,8 +35,8 @@ class _RolePermission(BasePermission):
 
 
 class OfficialsOnly(_RolePermission):
-    message = "Only ward officers, district officers and city admins may do this."
-    roles = frozenset({Role.WARD_OFFICER, Role.DISTRICT_OFFICER, Role.CITY_ADMIN})
+    message = "Only officials (ward, district and agency officers, city admins) may do this."
+    roles = OFFICIAL_ROLES
 
 
 class ReportersOnly(_RolePermission):
@@ -47,6 +47,11 @@ class ReportersOnly(_RolePermission):
 class ReportersAndOfficials(_RolePermission):
     message = "Analysts read; only reporters and officials act on complaints."
     roles = OfficialsOnly.roles | ReportersOnly.roles
+
+
+class CityAdminsOnly(_RolePermission):
+    message = "Only city admins may change the catalogue."
+    roles = frozenset({Role.CITY_ADMIN})
 
 
 class NotAnalyst(BasePermission):

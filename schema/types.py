@@ -12,6 +12,7 @@ from strawberry.types import Info
 from auth.policy import visible_note
 from context import Context
 from errors import ErrorCode, PhananhError
+from schema.catalogue import Agency, CategoryAttribute, Routing, load_agency
 from schema.scalars import GeoJSON
 from workflow import states
 
@@ -101,7 +102,8 @@ class WardCandidate:
         return await load_area(info, self.area_id)
 
 
-@strawberry.type(description="Who is responsible for a place: its ward, district and city.")
+@strawberry.type(description="Who is responsible for a place: its ward, district and city; "
+                             "with a category, the agency and why.")
 class Jurisdiction:
     lon: float
     lat: float
@@ -109,6 +111,14 @@ class Jurisdiction:
     ward: Area | None
     district: Area | None
     city: Area | None
+    routing: Routing | None = strawberry.field(
+        default=None, description="The routing of a complaint of the `category` asked here "
+                                  "(null without a category).")
+
+    @strawberry.field(description="The agency responsible here for the `category` asked.")
+    async def agency(self, info: Ctx) -> Agency | None:
+        return None if self.routing is None else await load_agency(info,
+                                                                   self.routing.agency_code)
 
     @strawberry.field(description="The most local area found: the office that handles reports.")
     def responsible_area(self) -> Area | None:
@@ -129,25 +139,36 @@ class Jurisdiction:
         return [WardCandidate(area_id=c.area_id, distance_m=c.distance_m) for c in found]
 
 
-@strawberry.type
+@strawberry.type(description="A kind of problem (an Open311 service), from the city's "
+                             "catalogue.")
 class Category:
     code: str
     name_vi: str
     name_en: str
-    domain: str
-    sla_hours: int
+    domain: str = strawberry.field(description="Its group (Open311 `group`).")
+    sla_hours: int = strawberry.field(description="Working hours to answer in (the city's "
+                                                  "calendar).")
     sensitive: bool
     max_footprint_m: float | None = strawberry.field(description=(
         "The longest line (or widest MultiPoint) a complaint of this category may have, in "
         "metres; null: PHANANH_FOOTPRINT_MAX_LENGTH_M."))
     max_footprint_ha: float | None = strawberry.field(description=(
         "The largest polygon, in hectares; null: PHANANH_FOOTPRINT_MAX_AREA_HA."))
+    description: str | None
+    retired: bool = strawberry.field(description="Retired categories stay readable with their "
+                                                 "complaints but take no new ones.")
 
     @classmethod
     def from_row(cls, row: Any) -> "Category":
         return cls(code=row.code, name_vi=row.name_vi, name_en=row.name_en, domain=row.domain,
                    sla_hours=row.sla_hours, sensitive=row.sensitive,
-                   max_footprint_m=row.max_footprint_m, max_footprint_ha=row.max_footprint_ha)
+                   max_footprint_m=row.max_footprint_m, max_footprint_ha=row.max_footprint_ha,
+                   description=row.description, retired=row.retired_at is not None)
+
+    @strawberry.field(description="Its custom attributes, in order.")
+    async def attributes(self, info: Ctx) -> list[CategoryAttribute]:
+        rows = await info.context.loaders.attributes.load(self.code)
+        return [CategoryAttribute.from_row(r) for r in rows]
 
 
 @strawberry.type(description="How to reach the reporter: shown only to the reporter and to "
@@ -185,8 +206,9 @@ class AreaShare:
         return await load_area(info, self.area_id)
 
 
-@strawberry.type(description="Why a complaint went to its ward.")
-class Routing:
+@strawberry.type(description="Why a complaint went to its ward (`routing` says which agency "
+                             "handles it).")
+class WardRouting:
     rule: str = strawberry.field(description="`covers` (the ward holding the point), "
                                              "`largest_share` (of the footprint; ties to the "
                                              "lowest code) or `rerouted` (by an official).")
@@ -198,7 +220,7 @@ class Routing:
         description="For a footprint, every ward it touched at submission with its share.")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Routing":
+    def from_json(cls, data: dict[str, Any]) -> "WardRouting":
         return cls(rule=data["rule"], within_m=data["withinM"],
                    candidates=[WardCandidate(area_id=c["areaId"], distance_m=c["distanceM"])
                                for c in data.get("candidates", [])],
@@ -216,6 +238,9 @@ class Complaint:
     city_id: strawberry.Private[int | None]
     may_see_personal: strawberry.Private[bool]
     personal: strawberry.Private[tuple[str | None, str | None, str | None]]
+    public_answers: strawberry.Private[dict[str, Any]]
+    private_answers: strawberry.Private[dict[str, Any] | None]
+    routing: Routing
     id: strawberry.ID
     description: str
     lon: float
@@ -244,7 +269,7 @@ class Complaint:
     footprint: GeoJSON = strawberry.field(
         description="What the reporter drew: a Point (then the same as `location`), a "
                     "LineString, a Polygon or a Multi- form.")
-    routing: Routing | None = strawberry.field(
+    ward_routing: WardRouting | None = strawberry.field(
         default=None, description="Why it went to its ward (null for complaints loaded in "
                                   "bulk).")
 
@@ -255,6 +280,9 @@ class Complaint:
             district_id=row.district_id, city_id=row.city_id,
             may_see_personal=bool(row.may_see_personal),
             personal=(row.reporter_name, row.reporter_phone, row.reporter_email),
+            public_answers=row.attributes, private_answers=row.private_attributes,
+            routing=Routing(agency_code=row.agency_code, rule_id=row.routing_rule_id,
+                            reason=row.routing_reason or "not routed to an agency"),
             id=strawberry.ID(row.public_id), description=row.description, lon=row.lon,
             lat=row.lat, status=ComplaintStatus(row.status), version=row.version,
             channel=row.channel, media_urls=list(row.media_urls), address=row.address,
@@ -264,7 +292,7 @@ class Complaint:
             rejection_reason=row.rejection_reason,
             duplicate_of=row.duplicate_of_public_id, viewer_may_act=bool(row.may_act),
             distance_m=getattr(row, "distance_m", None), footprint=row.footprint,
-            routing=Routing.from_json(row.routing) if row.routing else None,
+            ward_routing=WardRouting.from_json(row.routing) if row.routing else None,
         )
 
     @strawberry.field(description="The representative point, on the footprint: the pin on a "
@@ -294,6 +322,13 @@ class Complaint:
             return None
         name, phone, email = self.personal
         return Reporter(name=name, phone=phone, email=email)
+
+    @strawberry.field(description="The answers to its category's attributes, by attribute "
+                                  "code; private ones only for the reporter and the officials "
+                                  "who may act on it.")
+    def attributes(self) -> JSON:
+        return {**self.public_answers, **(self.private_answers or {})} \
+            if self.may_see_personal else dict(self.public_answers)
 
     @strawberry.field(description="Every change, oldest first.")
     async def history(self, info: Ctx) -> list[ComplaintEvent]:

@@ -5,6 +5,7 @@ starts the project's own cluster when it is unset). Each session creates its own
 drops it at the end, so parallel runs never see each other's rows.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -29,7 +30,8 @@ from cli.main import alembic_config
 from db.engine import make_engine
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import generate_complaints
-from demo.seed import seed_boundaries, seed_complaints
+from demo.organisation import district_team, ward_committee
+from demo.seed import seed_boundaries, seed_complaints, seed_organisation
 from settings import Settings
 
 DEMO_COMPLAINTS = 3_000
@@ -102,6 +104,7 @@ def demo(engine: Engine) -> Demo:
     """The demo city and DEMO_COMPLAINTS complaints, loaded once for the session."""
     generations = build_demo_city()
     seed_boundaries(engine, generations)
+    seed_organisation(engine, generations)
     demo = Demo(generations=generations, now=datetime.now(UTC).replace(microsecond=0))
     stream = generate_complaints(DEMO_COMPLAINTS, demo.outline, seed=17, now=demo.now)
     seed_complaints(engine, stream, DEMO_COMPLAINTS)
@@ -182,6 +185,8 @@ class Accounts:
     district: str
     other_ward: str  # a ward of another district, served by the "_out" officers
     other_district: str
+    agency: str  # the agency complaints of category "other" in `ward` are routed to
+    other_agency: str  # another agency serving the same place
 
     def headers(self, name: str) -> dict[str, str]:
         token = self.tokens[name]
@@ -194,16 +199,22 @@ def accounts(engine: Engine, demo: Demo) -> Accounts:
                 if w.parent_code)
     other = next(w for w in sorted(demo.areas("demo-2025", "ward"), key=lambda a: a.code)
                  if w.parent_code and w.parent_code != ward.parent_code)
+    # The demo routes a complaint of category "other" to its ward's People's Committee; the
+    # district's urban-order team serves the same place but handles other categories.
+    committee, team = ward_committee(ward.code), district_team(ward.parent_code)
     plan = {
         "anonymous": None,
-        "reporter": (Role.CITIZEN, ()),
-        "other_citizen": (Role.CITIZEN, ()),
-        "ward_in": (Role.WARD_OFFICER, (ward.code,)),
-        "ward_out": (Role.WARD_OFFICER, (other.code,)),
-        "district_in": (Role.DISTRICT_OFFICER, (ward.parent_code,)),
-        "district_out": (Role.DISTRICT_OFFICER, (other.parent_code,)),
-        "city_admin": (Role.CITY_ADMIN, ()),
-        "analyst": (Role.ANALYST, ()),
+        "reporter": (Role.CITIZEN, (), ()),
+        "other_citizen": (Role.CITIZEN, (), ()),
+        "ward_in": (Role.WARD_OFFICER, (ward.code,), ()),
+        "ward_out": (Role.WARD_OFFICER, (other.code,), ()),
+        "district_in": (Role.DISTRICT_OFFICER, (ward.parent_code,), ()),
+        "district_out": (Role.DISTRICT_OFFICER, (other.parent_code,), ()),
+        "agency_in": (Role.AGENCY_OFFICER, (), (committee,)),
+        "agency_other": (Role.AGENCY_OFFICER, (), (team,)),
+        "ward_in_agency_other": (Role.WARD_OFFICER, (ward.code,), (team,)),
+        "city_admin": (Role.CITY_ADMIN, (), ()),
+        "analyst": (Role.ANALYST, (), ()),
     }
     tokens: dict[str, str | None] = {}
     with engine.begin() as conn:
@@ -211,16 +222,18 @@ def accounts(engine: Engine, demo: Demo) -> Accounts:
             if spec is None:
                 tokens[name] = None
                 continue
-            role, areas = spec
-            users.add_user(conn, f"test-{name}", role, areas)
+            role, areas, agencies = spec
+            users.add_user(conn, f"test-{name}", role, areas, agencies=agencies)
             tokens[name] = issue_token(conn, f"test-{name}")
     return Accounts(tokens=tokens, ward=ward.code, district=ward.parent_code,
-                    other_ward=other.code, other_district=other.parent_code)
+                    other_ward=other.code, other_district=other.parent_code,
+                    agency=committee, other_agency=team)
 
 
 def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
                   reporter: str | None = "test-reporter", category: str = "other",
-                  resolved_days_ago: float | None = None, **personal: str) -> str:
+                  resolved_days_ago: float | None = None,
+                  private_answers: dict[str, Any] | None = None, **personal: str) -> str:
     """Insert a complaint in a given state directly (tests of the workflow start from any
     state); returns its public id."""
     public_id = f"PA-T{uuid.uuid4().hex[:12].upper()}"
@@ -228,22 +241,26 @@ def new_complaint(engine: Engine, ward_code: str, *, status: str = "RECEIVED",
         conn.execute(text("""
             INSERT INTO complaint (public_id, description, category_code, location, address,
                 ward_id, district_id, city_id, status, resolved_at, due_at, reporter_user_id,
-                reporter_name, reporter_phone, reporter_email)
+                reporter_name, reporter_phone, reporter_email, agency_code, routing_rule_id,
+                routing_reason, private_attributes)
             SELECT :public_id, 'Test complaint', :category, ST_PointOnSurface(w.geom),
                    'Số 1 phố Thử', w.id, w.parent_id, d.parent_id, :status,
                    CASE WHEN CAST(:resolved AS float) IS NOT NULL
                         THEN now() - make_interval(secs => CAST(:resolved AS float) * 86400)
                    END,
-                   now() + make_interval(hours => (SELECT sla_hours FROM category
-                                                    WHERE code = :category)),
+                   working_due(now(), (SELECT sla_hours FROM category WHERE code = :category)),
                    (SELECT id FROM app_user WHERE username = :reporter),
-                   :name, :phone, :email
+                   :name, :phone, :email, r.agency_code, r.rule_id, r.reason,
+                   CAST(:private AS jsonb)
             FROM admin_area w LEFT JOIN admin_area d ON d.id = w.parent_id
+            LEFT JOIN LATERAL route_complaint(:category, w.id, w.parent_id, d.parent_id, now())
+                AS r ON true
             JOIN boundary_generation g ON g.id = w.generation_id
             WHERE w.level = 'ward' AND w.code = :ward AND g.name = 'demo-2025'"""),
             {"public_id": public_id, "category": category, "status": status, "ward": ward_code,
              "resolved": resolved_days_ago, "reporter": reporter,
              "name": personal.get("name", "Lê Văn Riêng"),
              "phone": personal.get("phone", "0987 000 111"),
-             "email": personal.get("email", "rieng@example.com")})
+             "email": personal.get("email", "rieng@example.com"),
+             "private": json.dumps(private_answers or {})})
     return public_id

@@ -45,7 +45,7 @@ FROM_UTM = Transformer.from_crs(32648, 4326, always_xy=True)
 SHARE_TOLERANCE = 1e-4
 FIELDS = """id lon lat footprint location ward { code } district { code }
     wards { share area { code } }
-    routing { rule withinM candidates { distanceM ward { code } }
+    wardRouting { rule withinM candidates { distanceM ward { code } }
               shares { share area { code } } }"""
 SUBMIT = f"""mutation($i: SubmitComplaintInput!) {{ submitComplaint(input: $i) {{ {FIELDS} }} }}"""
 
@@ -171,8 +171,8 @@ def test_shares_of_a_polygon_and_a_line_across_three_wards(city: City) -> None:
         for code, share in expected.items():
             assert got[code] == pytest.approx(share, abs=SHARE_TOLERANCE), code
         assert complaint["ward"]["code"] == largest(expected)
-        assert complaint["routing"]["rule"] == "largest_share"
-        recorded = {s["area"]["code"]: s["share"] for s in complaint["routing"]["shares"]}
+        assert complaint["wardRouting"]["rule"] == "largest_share"
+        recorded = {s["area"]["code"]: s["share"] for s in complaint["wardRouting"]["shares"]}
         assert recorded == pytest.approx(got)
         assert shape(complaint["footprint"]).equals_exact(footprint, tolerance=1e-7)
 
@@ -301,7 +301,7 @@ def test_submission_records_its_candidates(city: City) -> None:
     meet = utm(triple_point(city))
     point = lonlat(Point(meet.x + 8, meet.y + 3))
     complaint = submitted(city, point)
-    routing = complaint["routing"]
+    routing = complaint["wardRouting"]
     assert routing["rule"] == "covers" and routing["withinM"] == 30
     expected = shapely_candidates(city, point, 30)
     got = {c["ward"]["code"]: c["distanceM"] for c in routing["candidates"]}
@@ -313,7 +313,7 @@ def test_submission_records_its_candidates(city: City) -> None:
 
 REROUTE = """mutation($id: ID!, $w: String!, $v: Int!) {
     rerouteToCandidate(id: $id, wardCode: $w, expectedVersion: $v, note: "bên kia đường") {
-        status ward { code } routing { rule } history { kind data } } }"""
+        status ward { code } wardRouting { rule } history { kind data } } }"""
 
 
 def token(city: City, name: str, role: Role, areas: tuple[str, ...] = ()) -> dict[str, str]:
@@ -331,7 +331,7 @@ def test_an_official_reroutes_to_a_candidate(city: City) -> None:
     other = next(w["area"]["code"] for w in complaint["wards"] if w["area"]["code"] != home)
     far = next(code for code in sorted(city.wards) if code not in
                {w["area"]["code"] for w in complaint["wards"]} | {
-                   c["ward"]["code"] for c in complaint["routing"]["candidates"]})
+                   c["ward"]["code"] for c in complaint["wardRouting"]["candidates"]})
     variables = {"id": complaint["id"], "w": other, "v": 1}
     outsider = token(city, "fp-outsider", Role.WARD_OFFICER, (far,))
     refused = city.gql(REROUTE, variables, headers=outsider)
@@ -342,7 +342,7 @@ def test_an_official_reroutes_to_a_candidate(city: City) -> None:
     assert other in wrong["errors"][0]["extensions"]["candidates"]
     done = city.gql(REROUTE, variables, headers=officer)["data"]["rerouteToCandidate"]
     assert done["ward"]["code"] == other and done["status"] == "RECEIVED"
-    assert done["routing"]["rule"] == "rerouted"
+    assert done["wardRouting"]["rule"] == "rerouted"
     assert done["history"][-1] == {"kind": "REROUTED",
                                    "data": {"fromWard": home, "toWard": other}}
 

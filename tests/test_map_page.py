@@ -195,6 +195,40 @@ def test_category_filter_changes_hotspots_url_points_and_link(page: Page, server
     assert rendered(page, "complaint-circle", "category_code")
 
 
+def test_agency_filter_narrows_every_layer_and_the_link(page: Page, server: str,
+                                                        gql: GraphQLClient,
+                                                        engine: Engine) -> None:
+    """The planner's agency filter: choropleth counts, hot spots and the complaints drawn are
+    those routed to the agency (compared with the rows and with the API asked directly)."""
+    with engine.connect() as conn:
+        agency, lon, lat = conn.execute(text("""
+            SELECT agency_code, ST_X(location), ST_Y(location) FROM complaint
+            WHERE agency_code = (SELECT agency_code FROM complaint WHERE agency_code IS NOT NULL
+                                 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)
+            ORDER BY public_id LIMIT 1""")).one()
+        routed = dict(conn.execute(text("SELECT public_id, agency_code FROM complaint")).all())
+        per_ward = dict(conn.execute(text("""
+            SELECT w.code, count(*) FROM complaint c JOIN admin_area w ON w.id = c.ward_id
+            WHERE c.agency_code = :a GROUP BY w.code"""), {"a": agency}).all())
+    open_map(page, server)
+    assert page.locator("#agency optgroup").count() >= 3  # grouped by kind
+    page.select_option("#agency", agency)
+    settle(page)
+    assert query_of(page)["agency"] == [agency]
+    counts = ward_counts(page, per_ward)
+    assert counts == per_ward
+    shown = set(zip(rendered(page, "hotspot-fill", "id"), rendered(page, "hotspot-fill", "bin"),
+                    strict=True))
+    answer = gql.data("""query ($a: [String!]) { hotspots(unit: GRID, cellSizeM: 500,
+        distanceBandM: 1500, filter: {agencyCodes: $a}) { features { id bin } } }""",
+                      {"a": [agency]})["hotspots"]["features"]
+    assert shown == {(f["id"], f["bin"]) for f in answer if f["bin"]}
+    page.evaluate("([lon, lat]) => map.jumpTo({center: [lon, lat], zoom: 15})", [lon, lat])
+    settle(page)
+    dots = rendered(page, "complaint-circle", "public_id")
+    assert dots and {routed[d] for d in dots} == {agency}
+
+
 def test_export_link_has_the_filters_and_the_view(page: Page, server: str, engine: Engine,
                                                   tmp_path: Path) -> None:
     open_map(page, server, "?status=RESOLVED#view=12/21.03/105.85")

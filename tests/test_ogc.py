@@ -26,7 +26,7 @@ from tests.live_server import live_server
 COMPLAINT_FIELDS = {"public_id", "category_code", "status", "description", "address",
                       "channel", "media_urls", "created_at", "updated_at", "first_action_at",
                       "due_at", "resolved_at", "rating", "rated_at", "ward_code", "ward_name",
-                      "district_code", "district_name", "lon", "lat"}
+                      "district_code", "district_name", "lon", "lat", "agency_code"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_queryables(client: TestClient) -> None:
     assert response.headers["content-type"] == "application/schema+json"
     properties = response.json()["properties"]
     assert set(properties) == {"geometry", "category_code", "status", "ward_code",
-                               "district_code"}
+                               "district_code", "agency_code"}
     assert "RESOLVED" in properties["status"]["enum"]
 
 

@@ -18,6 +18,8 @@ from db import areas as area_sql
 from db import workflow as sql
 from db.tables import complaint
 from errors import ErrorCode, PhananhError, quoted
+from workflow import routing
+from workflow.calendar import due_at
 from workflow.states import (
     ANSWERED,
     OPEN,
@@ -166,7 +168,8 @@ def mark_duplicate(conn: Connection, principal: Principal, public_id: str, origi
 
 def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: str,
             reason: str, expected_version: int) -> None:
-    """Send a misrouted complaint to another ward; it starts over there as RECEIVED."""
+    """Send a misplaced complaint to another ward; it starts over there as RECEIVED, routed
+    again by the routing rules for that ward (its agency may change)."""
     row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
     if Status(row.status) not in OPEN:
         raise PhananhError(ErrorCode.INVALID_TRANSITION,
@@ -181,10 +184,16 @@ def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: s
     parents = area_sql.areas_by_ids(conn, [ward.parent_id]) if ward.parent_id else []
     district_id = next((p.id for p in parents if p.level == "district"), None)
     from_ward = area_sql.areas_by_ids(conn, [row.ward_id])[0].code if row.ward_id else None
+    # routed again, as a new submission in that ward would be
+    routed = routing.route(conn, row.category_code, {"ward": ward.id, "district": district_id,
+                                                     "city": row.city_id}, datetime.now(UTC))
     sql.update_complaint(conn, row.id, {"ward_id": ward.id, "district_id": district_id,
                                         "status": str(Status.RECEIVED),
                                         "assignee_user_id": None,
-                                        "routing": _rerouted(row.routing)})
+                                        "routing": _rerouted(row.routing),
+                                        "agency_code": routed.agency_code,
+                                        "routing_rule_id": routed.rule_id,
+                                        "routing_reason": routed.reason})
     sql.add_event(conn, row.id, actor_label(principal), "REROUTED", from_status=row.status,
                   to_status=str(Status.RECEIVED), note=reason,
                   data={"fromWard": from_ward, "toWard": ward_code})
@@ -212,6 +221,36 @@ def _rerouted(routing: dict[str, Any] | None) -> dict[str, Any] | None:
     """The routing record of a rerouted complaint: the submission's shares and candidates
     stay; the rule says an official decided."""
     return None if routing is None else {**routing, "rule": "rerouted"}
+
+
+def transfer(conn: Connection, principal: Principal, public_id: str, agency_code: str,
+             reason: str, expected_version: int) -> None:
+    """Hand an open complaint to another agency that serves its place. It starts over there
+    as RECEIVED, and the SLA clock starts again: due when the category's SLA runs out in
+    working time from the transfer (the receiving agency's time limit runs from when it
+    receives the case). The history records it as TRANSFERRED, which the statistics count
+    as a misroute of the agency it came from."""
+    row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
+    if Status(row.status) not in OPEN:
+        raise PhananhError(ErrorCode.INVALID_TRANSITION,
+                           f"Only open complaints can be transferred; this one is "
+                           f"{row.status}.", current=row.status, target=str(Status.RECEIVED))
+    if agency_code == row.agency_code:
+        raise PhananhError(ErrorCode.BAD_INPUT, "The complaint is with that agency already.")
+    areas = [a for a in (row.ward_id, row.district_id, row.city_id) if a is not None]
+    if not routing.serves(conn, agency_code, areas):
+        raise PhananhError(ErrorCode.BAD_INPUT, f"No agency {agency_code!r} in service serves "
+                                                f"the place of complaint {public_id}.")
+    now = datetime.now(UTC)
+    sla = area_sql.categories_by_codes(conn, [row.category_code])[0].sla_hours
+    sql.update_complaint(conn, row.id, {
+        "agency_code": agency_code, "routing_rule_id": None,
+        "routing_reason": f"transferred from {row.agency_code}: {reason}",
+        "status": str(Status.RECEIVED), "assignee_user_id": None,
+        "due_at": due_at(conn, now, sla)})
+    sql.add_event(conn, row.id, actor_label(principal), routing.TRANSFERRED,
+                  from_status=row.status, to_status=str(Status.RECEIVED), note=reason,
+                  data={"fromAgency": row.agency_code, "toAgency": agency_code})
 
 
 def comment(conn: Connection, principal: Principal, public_id: str, body: str) -> None:

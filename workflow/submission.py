@@ -1,23 +1,25 @@
-"""Submitting a complaint: the category must exist, the point must lie in a ward served here,
-and the complaint is stored routed to that ward, its district and city, due when the
-category's SLA runs out.
+"""Submitting a complaint: the category must exist and be in service, the answers to its
+attributes must fit their definitions, the point must lie in a ward served here, and the
+complaint is stored placed in that ward, its district and city, routed to an agency
+(:mod:`workflow.routing`), due when the category's SLA runs out in working time
+(:mod:`workflow.calendar`).
 
 A complaint may instead have a footprint (a line or a polygon, or a Multi- form): it must be no
-larger than its category allows, and goes to the ward with the largest share of it
-(``responsible_areas``, migration 0011). Either way the complaint records why it went where it
-went (``routing``: the rule, the shares, and the border candidates: wards within
-``border_distance_m`` of the place).
+larger than its category allows, and is placed in the ward with the largest share of it
+(``responsible_areas``, migration 0011). Either way the complaint records why it went to its
+ward (the ``routing`` column: the rule, the shares, and the border candidates: wards within
+``border_distance_m`` of the place), beside the agency's routing.
 
-Checks go in this order: UNKNOWN_CATEGORY, FOOTPRINT_TOO_LARGE, then OUTSIDE_JURISDICTION
-(naming swapped coordinates when swapping the pair lands in a ward). The caller has already
-checked the submission's shape (lengths, coordinate ranges, a valid footprint) and the rate
-limit; every channel that takes complaints (GraphQL and Open311) calls :func:`submit`, so
-routing is decided in one place.
+Checks go in this order: UNKNOWN_CATEGORY (also for a retired category), BAD_INPUT for the
+attribute answers (every attribute's problem at once), FOOTPRINT_TOO_LARGE, then
+OUTSIDE_JURISDICTION (naming swapped coordinates when swapping the pair lands in a ward). The
+caller has already checked the submission's shape (lengths, coordinate ranges, a valid
+footprint) and the rate limit; every channel that takes complaints (GraphQL, Open311) calls
+:func:`submit`, so these rules live in one place.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import shapely
@@ -25,12 +27,15 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from auth.principal import Principal
+from catalogue.attributes import attributes_for, check_answers
 from db import areas as area_sql
 from db import complaints as complaint_sql
 from errors import ErrorCode, PhananhError, quoted
 from geo.footprints import border_candidates, lookup_footprint, ward_shares, wkb
 from geo.jurisdiction import lookup_points, ward_at
 from settings import Settings
+from workflow.calendar import due_at
+from workflow.routing import Routing, route
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,8 @@ class Submission:
     idempotency_key: str | None = None
     reporter: Reporter = Reporter()
     account: Principal | None = None  # the signed-in citizen who becomes the reporter
-    # The category's attributes, code → values (Open311's attribute[code]=value). Kept with
-    # the submission event; checking them against the category's definitions belongs here,
-    # in submit(), once categories have attributes (issue 11).
-    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Answers to the category's attributes, by attribute code (see catalogue/attributes.py).
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,37 +82,41 @@ class FootprintRules:
 
 
 def submit(conn: Connection, submission: Submission, rules: FootprintRules) -> Any:
-    """Route the complaint to its ward and store it (once per idempotency key), returning its
-    row as the submitting account sees it; or say why not."""
+    """Place, route and store the complaint (once per idempotency key), returning its row as
+    the submitting account sees it; or say why not."""
     category = _category(conn, submission.category_code)
+    answers = check_answers(attributes_for(conn, submission.category_code),
+                            submission.attributes)
     now = datetime.now(UTC)
     if submission.footprint is None:
         assert submission.lon is not None and submission.lat is not None
         place: BaseGeometry = shapely.Point(submission.lon, submission.lat)
-        areas = _route(conn, submission.lon, submission.lat, now)
-        routing: dict[str, Any] = {"rule": "covers"}
+        areas = _place(conn, submission.lon, submission.lat, now)
+        ward_routing: dict[str, Any] = {"rule": "covers"}
     else:
         place = submission.footprint
         _check_extent(conn, place, category, rules)
-        areas = _route_footprint(conn, place, now)
-        routing = {"rule": "largest_share", "shares": [
+        areas = _place_footprint(conn, place, now)
+        ward_routing = {"rule": "largest_share", "shares": [
             {"areaId": s.area_id, "ward": s.code, "share": s.share}
             for s in ward_shares(conn, place, now)]}
-    routing["withinM"] = rules.border_distance_m
-    routing["candidates"] = [
+    ward_routing["withinM"] = rules.border_distance_m
+    ward_routing["candidates"] = [
         {"areaId": c.area_id, "ward": c.code, "distanceM": c.distance_m}
         for c in border_candidates(conn, [place], rules.border_distance_m, now)[0]]
-    values = _values(submission, areas, now, now + timedelta(hours=category.sla_hours))
-    values["routing"] = routing
-    return complaint_sql.insert_complaint(conn, values, place, submission.account,
-                                          {k: list(v) for k, v in submission.attributes.items()})
+    routing = route(conn, submission.category_code, areas, now)
+    values = _values(submission, areas, routing, answers, now,
+                     due_at(conn, now, category.sla_hours))
+    values["routing"] = ward_routing
+    return complaint_sql.insert_complaint(conn, values, place, submission.account)
 
 
 def _category(conn: Connection, category_code: str) -> Any:
     found = area_sql.categories_by_codes(conn, [category_code])
-    if not found:
+    if not found or found[0].retired_at is not None:
+        retired = " It is retired." if found else ""
         raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
-                           f"Unknown category {quoted(category_code)}; see `categories`.")
+                           f"Unknown category {quoted(category_code)}; see `categories`.{retired}")
     return found[0]
 
 
@@ -141,7 +148,7 @@ def _check_extent(conn: Connection, footprint: BaseGeometry, category: Any,
             measure=round(size, 3), limit=limit, unit=unit)
 
 
-def _route(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, int]:
+def _place(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, int]:
     """The ward, district and city ids holding the point at ``at``; a point in no ward is
     refused, with a hint when the pair looks swapped."""
     here = lookup_points(conn, [(lon, lat)], at)[0]
@@ -154,8 +161,8 @@ def _route(conn: Connection, lon: float, lat: float, at: datetime) -> dict[str, 
     return here
 
 
-def _route_footprint(conn: Connection, footprint: BaseGeometry,
-                    at: datetime) -> dict[str, int]:
+def _place_footprint(conn: Connection, footprint: BaseGeometry,
+                     at: datetime) -> dict[str, int]:
     """The ward, district and city with the largest share of the footprint at ``at``; a
     footprint in no ward is refused."""
     here = lookup_footprint(conn, footprint, at)
@@ -165,9 +172,10 @@ def _route_footprint(conn: Connection, footprint: BaseGeometry,
     return here
 
 
-def _values(submission: Submission, areas: dict[str, int], now: datetime,
-            due_at: datetime) -> dict[str, Any]:
-    """The complaint's columns (its footprint and routing aside)."""
+def _values(submission: Submission, areas: dict[str, int], routing: Routing,
+            answers: tuple[dict[str, Any], dict[str, Any]], now: datetime,
+            due: datetime) -> dict[str, Any]:
+    """The complaint's columns (its footprint and ward routing aside)."""
     reporter, account = submission.reporter, submission.account
     return {
         "public_id": complaint_sql.new_public_id(),
@@ -181,7 +189,12 @@ def _values(submission: Submission, areas: dict[str, int], now: datetime,
         "media_urls": list(submission.media_urls),
         "created_at": now,
         "updated_at": now,
-        "due_at": due_at,
+        "due_at": due,
+        "agency_code": routing.agency_code,
+        "routing_rule_id": routing.rule_id,
+        "routing_reason": routing.reason,
+        "attributes": answers[0],
+        "private_attributes": answers[1],
         "idempotency_key": submission.idempotency_key,
         "reporter_name": reporter.name,
         "reporter_phone": reporter.phone,

@@ -27,6 +27,8 @@ export const CATALOGUE = `
   query Catalogue {
     workflow { statuses { name open processed } }
     categories { code nameVi nameEn domain }
+    categoryGroups { code nameVi nameEn }
+    agencies { code nameVi nameEn kind }
     generations { name validFrom validTo inForce }
   }`;
 

@@ -3,7 +3,7 @@
 
 import { byId, h } from './dom.js';
 import {
-  categoryLabel, domainLabel, formatMonth, statusLabel, t,
+  agencyLabel, categoryLabel, domainLabel, formatMonth, kindLabel, statusLabel, t,
 } from './i18n.js';
 import { LAYER_IDS } from './state.js';
 
@@ -30,6 +30,18 @@ function categorySelect(categories, chosen) {
   if (current && select.value !== current) {  // a hand-made list from a URL: keep it selectable
     select.append(option(current, current, true));
   }
+  return select;
+}
+
+/** All, then per kind (People's Committees, departments…): each agency. */
+function agencySelect(agencies, chosen) {
+  const current = chosen.join(',');
+  const kinds = Map.groupBy(agencies, (a) => a.kind);
+  const select = h('select', { id: 'agency', name: 'agency' },
+    option('', t('allAgencies'), !current),
+    [...kinds.keys()].map((kind) => h('optgroup', { label: kindLabel(kind) },
+      kinds.get(kind).map((a) => option(a.code, agencyLabel(a), a.code === current)))));
+  if (current && select.value !== current) select.append(option(current, current, true));
   return select;
 }
 
@@ -67,17 +79,19 @@ const selectedList = (select) => (select.value ? select.value.split(',') : []);
 
 /** Build every control in #controls from `state`; report changes with `onChange(patch)`. */
 export function renderControls(state, catalogue, onChange) {
-  const { categories, generations, months, statuses } = catalogue;
+  const { agencies, categories, generations, months, statuses } = catalogue;
   const from = state.from ?? months[0];
   const to = state.to ?? months.at(-1);
   const category = categorySelect(categories, state.categories);
   const status = statusSelect(state.statuses, statuses);
+  const agency = agencySelect(agencies, state.agencies);
   const fromSlider = monthSlider('from-month', months, from, t('fromMonth'));
   const toSlider = monthSlider('to-month', months, to, t('toMonth'));
   const generation = generationSelect(generations, state.generation);
 
   category.addEventListener('change', () => onChange({ categories: selectedList(category) }));
   status.addEventListener('change', () => onChange({ statuses: selectedList(status) }));
+  agency.addEventListener('change', () => onChange({ agencies: selectedList(agency) }));
   generation.addEventListener('change', () => onChange({ generation: generation.value || null,
                                                           ward: null }));
   const [fromInput, toInput] = [fromSlider, toSlider].map((s) => s.querySelector('input'));
@@ -94,6 +108,7 @@ export function renderControls(state, catalogue, onChange) {
   byId('controls').replaceChildren(
     h('label', {}, h('span', {}, t('category')), category),
     h('label', {}, h('span', {}, t('status')), status),
+    h('label', {}, h('span', {}, t('agency')), agency),
     h('fieldset', { class: 'window' }, h('legend', {}, t('timeWindow')), fromSlider, toSlider),
     h('label', {}, h('span', {}, t('generation')), generation),
   );

@@ -10,6 +10,8 @@ const STRINGS = {
     allCategories: 'Tất cả lĩnh vực',
     allOfDomain: 'Tất cả: {domain}',
     status: 'Trạng thái',
+    agency: 'Cơ quan xử lý',
+    allAgencies: 'Tất cả cơ quan',
     allStatuses: 'Tất cả trạng thái',
     openStatuses: 'Đang xử lý (chưa xong)',
     processedStatuses: 'Đã xử lý xong',
@@ -79,6 +81,8 @@ const STRINGS = {
     allCategories: 'All categories',
     allOfDomain: 'All of {domain}',
     status: 'Status',
+    agency: 'Agency',
+    allAgencies: 'All agencies',
     allStatuses: 'All statuses',
     openStatuses: 'Open (not yet processed)',
     processedStatuses: 'Processed',
@@ -141,14 +145,21 @@ const STRINGS = {
   },
 };
 
-const DOMAINS = {
-  construction_order: { vi: 'Trật tự xây dựng', en: 'Construction' },
-  environment: { vi: 'Môi trường', en: 'Environment' },
-  land: { vi: 'Đất đai', en: 'Land' },
-  planning: { vi: 'Quy hoạch', en: 'Planning' },
-  public_order: { vi: 'Trật tự đô thị', en: 'Public order' },
-  public_services: { vi: 'Dịch vụ công cộng', en: 'Public services' },
-  traffic: { vi: 'Giao thông', en: 'Traffic' },
+// Category groups are the city's own data (`categoryGroups`), set once the catalogue is loaded.
+let groups = new Map();
+
+/** Remember the API's category groups, for their labels. */
+export function setGroups(list) {
+  groups = new Map(list.map((g) => [g.code, { vi: g.nameVi, en: g.nameEn }]));
+}
+
+const KINDS = {
+  ward_committee: { vi: 'UBND phường, xã', en: "Ward and commune People's Committees" },
+  district_committee: { vi: 'UBND quận, huyện', en: "District People's Committees" },
+  district_team: { vi: 'Đội trật tự đô thị', en: 'District urban-order teams' },
+  city_department: { vi: 'Sở, ngành thành phố', en: 'City departments' },
+  public_utility: { vi: 'Doanh nghiệp dịch vụ công', en: 'Public utilities' },
+  police: { vi: 'Công an', en: 'Police' },
   other: { vi: 'Khác', en: 'Other' },
 };
 
@@ -191,7 +202,9 @@ function pick(table, key) {
   return table[key]?.[current] ?? key;
 }
 
-export const domainLabel = (domain) => pick(DOMAINS, domain);
+export const domainLabel = (domain) => groups.get(domain)?.[current] ?? domain;
+export const kindLabel = (kind) => pick(KINDS, kind.toLowerCase());
+export const agencyLabel = (agency) => (current === 'vi' ? agency.nameVi : agency.nameEn);
 export const statusLabel = (status) => pick(STATUSES, status);
 export const ratingLabel = (rating) => pick(RATINGS, rating);
 export const categoryLabel = (category) => (current === 'vi' ? category.nameVi : category.nameEn);

@@ -9,7 +9,7 @@ import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { CATALOGUE, CHOROPLETH, CLUSTERS, HOTSPOTS, graphql } from './api.js';
 import { renderControls } from './controls.js';
 import { byId, h } from './dom.js';
-import { setLanguage, t, translatePage } from './i18n.js';
+import { setGroups, setLanguage, t, translatePage } from './i18n.js';
 import {
   CLUSTER_EPS_M, CLUSTER_MIN_POINTS, COMPLAINT_LAYERS, HOTSPOT_BAND_M, HOTSPOT_CELL_M, buildStyle,
   choroplethColour, quantileBreaks, setVisibility, tileUrls,
@@ -25,7 +25,7 @@ maplibregl.setWorkerUrl(workerUrl);
 
 const origin = window.location.origin;
 const state = readState(window.location.href);
-const catalogue = { categories: [], generations: [], months: [], inForce: null };
+const catalogue = { categories: [], agencies: [], generations: [], months: [], inForce: null };
 const classes = { choroplethBreaks: [] };
 let pending = 0; // requests in flight: body[data-busy] tells automation when the page settled
 let map;
@@ -71,6 +71,8 @@ async function loadCatalogue() {
   ]);
   catalogue.statuses = statusGroups(data.workflow);
   catalogue.categories = data.categories;
+  catalogue.agencies = data.agencies;
+  setGroups(data.categoryGroups);
   catalogue.generations = data.generations;
   // The API decides which generation is in force (Generation.inForce); the map shows wards.
   catalogue.inForce = data.generations.find((g) => g.inForce.includes('WARD'))?.name ?? null;
@@ -242,7 +244,7 @@ function applyFilters(boundariesChanged) {
 }
 
 function onChange(patch) {
-  const filtersChanged = ['categories', 'statuses', 'from', 'to', 'generation']
+  const filtersChanged = ['categories', 'agencies', 'statuses', 'from', 'to', 'generation']
     .some((key) => key in patch);
   Object.assign(state, patch);
   if (patch.layers) {

@@ -28,6 +28,7 @@ export function readState(url) {
   return {
     lang: params.get('lang') === 'en' ? 'en' : 'vi',
     categories: list(params.get('category')),
+    agencies: list(params.get('agency')),
     statuses: list(params.get('status')),
     from: month('from'),
     to: month('to'),
@@ -44,6 +45,7 @@ export function stateUrl(state, location) {
   if (state.lang !== 'vi') params.set('lang', state.lang);
   if (state.categories.length) params.set('category', state.categories.join(','));
   if (state.statuses.length) params.set('status', state.statuses.join(','));
+  if (state.agencies.length) params.set('agency', state.agencies.join(','));
   if (state.from) params.set('from', state.from);
   if (state.to) params.set('to', state.to);
   if (state.generation) params.set('generation', state.generation);
@@ -97,6 +99,7 @@ export function layerParams(state) {
   const params = new URLSearchParams();
   if (state.categories.length) params.set('category_code', state.categories.join(','));
   if (state.statuses.length) params.set('status', state.statuses.join(','));
+  if (state.agencies.length) params.set('agency_code', state.agencies.join(','));
   if (state.from || state.to) {
     params.set('datetime', `${state.from ? monthStart(state.from) : '..'}/` +
                            `${state.to ? lastInstant(state.to) : '..'}`);
@@ -109,6 +112,7 @@ export function graphqlFilter(state) {
   const filter = {};
   if (state.categories.length) filter.categories = state.categories;
   if (state.statuses.length) filter.statuses = state.statuses;
+  if (state.agencies.length) filter.agencyCodes = state.agencies;
   const window = timeWindow(state);
   if (window.createdFrom) filter.createdFrom = window.createdFrom;
   if (window.createdTo) filter.createdTo = window.createdTo;
