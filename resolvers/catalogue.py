@@ -83,6 +83,8 @@ class CatalogueMutation:
             return apply_document(conn, parsed, dry_run=dry_run)
 
         changes = await write(info.context.engine, work)
+        if not dry_run:
+            await info.context.written()
         return [CatalogueChange(kind=c.kind, code=c.code, action=c.action,
                                 fields=list(c.fields), text=str(c)) for c in changes]
 

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from errors import PhananhError
+from settings import Settings
 from tests.conftest import Accounts, Demo, GraphQLClient
-from workflow.submission import Submission, submit
+from workflow.submission import FootprintRules, Submission, submit
 
 SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
     id attributes ward { code } } }"""
@@ -40,6 +41,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], list[tuple[dict[str, Any]
         [({"parcel": "x" * 501}, "parcel"), ({"parcel": 12}, "parcel"),
          ({"neighbour": "y" * 5001}, "neighbour")]),
 }
+
+RULES = FootprintRules.of(Settings())
 
 
 def inside(demo: Demo, accounts: Accounts) -> tuple[float, float]:
@@ -73,10 +76,10 @@ def test_the_service_refuses_the_same_answers(engine: Engine, demo: Demo,
                             lon=lon, lat=lat,
                             attributes={"sources": ["ash"], "observed_at": "soon", "x": 1})
     with engine.begin() as conn, pytest.raises(PhananhError) as refused:
-        submit(conn, submission)
+        submit(conn, submission, RULES)
     assert refused.value.details["attributes"].keys() == {"sources", "observed_at", "x"}
     with engine.begin() as conn:
-        row = submit(conn, replace(submission, attributes={"sources": ["smell"]}))
+        row = submit(conn, replace(submission, attributes={"sources": ["smell"]}), RULES)
     assert row.attributes == {"sources": ["smell"]} and row.private_attributes is None
 
 
@@ -87,7 +90,7 @@ def test_numbers_must_be_finite(engine: Engine, demo: Demo, accounts: Accounts) 
                                 lon=lon, lat=lat,
                                 attributes={"permit_sign": "yes", "floors": value})
         with engine.begin() as conn, pytest.raises(PhananhError):
-            submit(conn, submission)
+            submit(conn, submission, RULES)
 
 
 def test_definitions_are_published(gql: GraphQLClient) -> None:
