@@ -95,12 +95,12 @@ def _complaints() -> Layer:
         Property("ward_name", ward.c.name),
         Property("district_code", district.c.code),
         Property("district_name", district.c.name),
+        Property("agency_code", _public("agency_code"),
+                 description="The agency the complaint is routed to."),
         Property("lon", func.ST_X(_public("location")), type="number",
                  description="The representative point (on the footprint): longitude."),
         Property("lat", func.ST_Y(_public("location")), type="number",
                  description="The representative point (on the footprint): latitude."),
-        Property("agency_code", _public("agency_code"),
-                 description="The agency the complaint is routed to."),
     )
     return Layer(
         id="complaints",
