@@ -25,6 +25,7 @@ from analytics.periods import CITY_TIME_ZONE
 from bench.common import bench_engine, console, ensure_demo_data, measure, print_table
 from db.complaints import ComplaintFilter
 from settings import Settings
+from workflow.states import OPEN
 from workflow.submission import FootprintRules, Submission, submit
 
 COMPLAINTS = 100_000
@@ -44,7 +45,7 @@ def filters(newest: datetime) -> dict[str, ComplaintFilter]:
         "90 days, 2 categories, open": ComplaintFilter(
             created_from=day - timedelta(days=89), created_to=day + timedelta(days=1),
             categories=["environment.waste", "construction.illegal"],
-            statuses=["RECEIVED", "ASSIGNED", "IN_PROGRESS", "REOPENED"]),
+            statuses=sorted(OPEN)),
     }
 
 
