@@ -53,7 +53,8 @@ def error_document(error: PhananhError) -> Document:
     it, ``attribute[code]``), else the one error."""
     problems = error.details.get("attributes")
     if isinstance(problems, Mapping) and problems:
-        return "errors", [{"code": str(error.code), "description": f"attribute[{code}] {problem}."}
+        return "errors", [{"code": str(error.code),
+                           "description": f"attribute[{code}] {problem}."}
                           for code, problem in problems.items()]
     return "errors", [{"code": str(error.code), "description": error.message}]
 
