@@ -25,7 +25,7 @@ REPEAT = 15
 GRAPHQL = """query($from: DateTime!, $first: Int!) {
   complaints(filter: {createdFrom: $from}, first: $first) { edges { node {
     id status description createdAt updatedAt dueAt address location mediaUrls
-    category { code nameVi } ward { name } } } } }"""
+    category { code nameVi } routing { agency { nameVi } } } } } }"""
 
 
 def interleaved(jobs: dict[str, Callable[[], Any]]) -> dict[str, Timing]:

@@ -24,6 +24,16 @@ from db.tables import category_attribute
 from errors import ErrorCode, PhananhError
 
 TEXT_LIMITS = {"string": 500, "text": 5_000}
+# What each datatype's answer must look like, for the people answering (Open311's
+# ``datatype_description``); the checks below enforce it.
+DATATYPE_DESCRIPTIONS = {
+    "string": f"One line of 1 to {TEXT_LIMITS['string']:,} characters.",
+    "text": f"Text of 1 to {TEXT_LIMITS['text']:,} characters; line breaks allowed.",
+    "number": "A number, e.g. 7 or 2.5.",
+    "datetime": "ISO 8601 date and time with its UTC offset, e.g. 2026-11-30T22:15:00+07:00.",
+    "singlevaluelist": "One of the values' keys.",
+    "multivaluelist": "A list of the values' keys, each at most once.",
+}
 
 
 def attributes_for(conn: Connection, category_code: str) -> list[Any]:

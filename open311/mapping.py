@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from auth.policy import visible_note
-from db import areas as area_sql
+from catalogue.attributes import DATATYPE_DESCRIPTIONS
+from db import catalogue as catalogue_sql
 from open311.render import w3
 from workflow.states import Status, mysociety_status, open311_status
 
@@ -21,31 +22,48 @@ CHANGESET = "2026-12-02 00:00"
 
 
 def agency_responsible(conn: Connection, rows: Sequence[Any]) -> dict[int, str | None]:
-    """The office answering each complaint (by complaint id), in one query for all rows.
+    """The office answering each complaint (by complaint id), in one query for the page.
 
-    The one place that names it: today the People's Committee (UBND) of the complaint's ward;
-    when complaints are routed to agencies, this returns the routed agency instead.
+    The one place that names it: the agency the complaint is routed to
+    (``complaint.agency_code``, see ``workflow.routing``), by its Vietnamese name, as services
+    are named (``service_name`` is the category's ``name_vi``); a complaint routed nowhere
+    falls back to the People's Committee (UBND) of its ward.
     """
-    ward_ids = sorted({r.ward_id for r in rows if r.ward_id is not None})
-    wards = {a.id: a for a in area_sql.areas_by_ids(conn, ward_ids)} if ward_ids else {}
-    return {r.id: f"UBND {wards[r.ward_id].name}" if r.ward_id in wards else None for r in rows}
+    codes = sorted({r.agency_code for r in rows if r.agency_code is not None})
+    ward_ids = sorted({r.ward_id for r in rows if r.agency_code is None and r.ward_id})
+    names = catalogue_sql.responsible_names(conn, codes, ward_ids)
+    return {r.id: names.agencies.get(r.agency_code) if r.agency_code is not None
+            else f"UBND {names.wards[r.ward_id]}" if r.ward_id in names.wards else None
+            for r in rows}
 
 
-def service(category: Any) -> dict[str, Any]:
-    """A category as a service. `metadata` is false: categories have no attributes yet."""
+def service(category: Any, has_attributes: bool) -> dict[str, Any]:
+    """A category as a service; `metadata` says whether it has attributes to answer."""
     return {
         "service_code": category.code,
         "service_name": category.name_vi,
-        "description": f"{category.name_en}. Answered within {category.sla_hours} hours.",
-        "metadata": False,
+        "description": f"{category.name_en}. Answered within {category.sla_hours} working "
+                       f"hours.",
+        "metadata": has_attributes,
         "type": "realtime",
         "keywords": f"{category.name_en}, {category.domain}",
         "group": category.domain,
     }
 
 
-def service_definition(category: Any) -> dict[str, Any]:
-    return {"service_code": category.code, "attributes": []}
+def service_definition(category: Any, attributes: Sequence[Any]) -> dict[str, Any]:
+    """The category's attributes as the spec's service definition. Every attribute asks the
+    reporter (`variable`); a private one is described too, as only its answers are private."""
+    return {"service_code": category.code, "attributes": [{
+        "variable": True,
+        "code": a.code,
+        "datatype": a.datatype,
+        "required": a.required,
+        "datatype_description": DATATYPE_DESCRIPTIONS[a.datatype],
+        "order": a.position,
+        "description": a.description,
+        "values": [{"key": v["key"], "name": v["name"]} for v in a.values],
+    } for a in attributes]}
 
 
 def status_notes(row: Any) -> str | None:

@@ -21,7 +21,9 @@ from starlette.routing import BaseRoute, Route
 
 from auth.api_keys import verify_key
 from auth.rate_limit import SubmissionLimits, client_address
+from catalogue.attributes import attributes_for
 from db import areas as area_sql
+from db import catalogue as catalogue_sql
 from db import complaints as complaint_sql
 from db import workflow as workflow_sql
 from db.engine import read, write
@@ -47,6 +49,13 @@ Handler = Callable[[Request, Params], Awaitable[Document]]
 
 
 def error_document(error: PhananhError) -> Document:
+    """The spec's list of errors: one per refused attribute answer (named as the form names
+    it, ``attribute[code]``), else the one error."""
+    problems = error.details.get("attributes")
+    if isinstance(problems, Mapping) and problems:
+        return "errors", [{"code": str(error.code),
+                           "description": f"attribute[{code}] {problem}."}
+                          for code, problem in problems.items()]
     return "errors", [{"code": str(error.code), "description": error.message}]
 
 
@@ -132,18 +141,32 @@ class Open311:
         }
 
     async def services(self, request: Request, query: Params) -> Document:
+        """The categories in service (retired ones are not offered)."""
         self._jurisdiction(query)
-        categories = await read(self.engine, area_sql.categories)
-        return "services", [mapping.service(c) for c in categories]
+        return "services", await read(self.engine, self._services)
+
+    @staticmethod
+    def _services(conn: Connection) -> list[dict[str, Any]]:
+        counts = catalogue_sql.attribute_counts(conn)
+        return [mapping.service(c, counts.get(c.code, 0) > 0)
+                for c in area_sql.categories(conn)]
 
     async def service_definition(self, request: Request, query: Params) -> Document:
+        """A category's attributes; a retired category's too, as its requests still name it."""
         self._jurisdiction(query)
         code = request.path_params["code"]
-        found = await read(self.engine, area_sql.categories_by_codes, codes=[code])
-        if not found:
+        definition = await read(self.engine, self._definition, code=code)
+        if definition is None:
             raise PhananhError(ErrorCode.UNKNOWN_CATEGORY, f"No service {code!r}; see "
                                                            f"services.")
-        return "service_definition", mapping.service_definition(found[0])
+        return "service_definition", definition
+
+    @staticmethod
+    def _definition(conn: Connection, code: str) -> dict[str, Any] | None:
+        found = area_sql.categories_by_codes(conn, [code])
+        if not found:
+            return None
+        return mapping.service_definition(found[0], attributes_for(conn, code))
 
     async def create(self, request: Request, query: Params) -> Document:
         form = await self._form(request, query)

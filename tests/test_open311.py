@@ -20,6 +20,7 @@ from app import create_app
 from settings import Settings
 from tests.conftest import Accounts, Demo, GraphQLClient, new_complaint, phananh
 from tests.live_server import live_server
+from workflow.calendar import due_at
 
 BASE = "/open311/v2"
 # The spec's field names, in the order of its examples (GeoReport/v2/index.md).
@@ -36,8 +37,11 @@ UPDATE_FIELDS = ["update_id", "service_request_id", "status", "updated_datetime"
 PERSONAL = {"first_name": "Hoàng", "last_name": "Thị Riêng", "phone": "0912 000 311",
             "email": "rieng.open311@example.com"}
 XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+ATTRIBUTE_FIELDS = ["variable", "code", "datatype", "required", "datatype_description",
+                    "order", "description", "values"]
 GRAPHQL_VIEW = """query($id: ID!) { complaint(id: $id) { id status description dueAt createdAt
-  address category { code nameVi } ward { code name } district { code } location } }"""
+  address category { code nameVi slaHours } ward { code name } district { code } location
+  attributes routing { agency { code nameVi } } } }"""
 ASSIGN = """mutation($id: ID!, $v: Int!) { assignComplaint(id: $id, expectedVersion: $v) {
   status } }"""
 TRANSITION = """mutation($id: ID!, $to: ComplaintStatus!, $v: Int!, $note: String,
@@ -122,17 +126,39 @@ def test_discovery_in_both_formats(client: TestClient) -> None:
     assert [f.text for f in endpoints[0].iter("format")] == endpoint["formats"]
 
 
-def test_services_are_the_categories(client: TestClient, engine: Engine) -> None:
+@pytest.fixture()
+def retired_category(engine: Engine) -> Iterator[str]:
+    """A retired category with an attribute (retired ones keep their definitions)."""
+    code = "other.retired"
+    with engine.begin() as conn:
+        conn.execute(text("""INSERT INTO category (code, name_vi, name_en, domain, sla_hours,
+            retired_at) VALUES (:code, 'Cũ', 'Old', 'other', 24, now())"""), {"code": code})
+        conn.execute(text("""INSERT INTO category_attribute (category_code, code, datatype,
+            position, description) VALUES (:code, 'note', 'string', 1, 'Ghi chú')"""),
+                     {"code": code})
+    yield code
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM category WHERE code = :code"), {"code": code})
+
+
+def test_services_are_the_categories(client: TestClient, engine: Engine,
+                                     retired_category: str) -> None:
     with engine.connect() as conn:
-        categories = {r.code: r for r in conn.execute(text("SELECT * FROM category"))}
+        categories = {r.code: r for r in conn.execute(text("""
+            SELECT k.*, EXISTS (SELECT 1 FROM category_attribute a
+                                WHERE a.category_code = k.code) AS has_attributes
+            FROM category k WHERE k.retired_at IS NULL"""))}
     services = client.get(f"{BASE}/services.json").json()
     assert sorted(s["service_code"] for s in services) == sorted(categories)
+    assert retired_category not in categories
     for service in services:
         assert list(service) == SERVICE_FIELDS
         category = categories[service["service_code"]]
         assert service["service_name"] == category.name_vi
         assert service["group"] == category.domain
-        assert service["metadata"] is False and service["type"] == "realtime"
+        assert service["metadata"] is category.has_attributes
+        assert service["type"] == "realtime"
+    assert {s["metadata"] for s in services} == {True, False}
     root = xml_of(client.get(f"{BASE}/services.xml"))
     assert root.tag == "services" and {e.tag for e in root} == {"service"}
     assert [xml_record(e) for e in root] == [
@@ -151,6 +177,49 @@ def test_service_definition(client: TestClient) -> None:
         spec_error(client.get(f"{BASE}/services/no.such.{fmt}"), 404, "UNKNOWN_CATEGORY")
 
 
+def attribute_rows(engine: Engine, category: str) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(text("""SELECT * FROM category_attribute
+            WHERE category_code = :code ORDER BY position, code"""), {"code": category}))
+
+
+@pytest.mark.parametrize("category", ["construction.illegal", "environment.pollution",
+                                      "land.dispute", "other.retired"])
+def test_service_definition_with_attributes(client: TestClient, engine: Engine,
+                                            retired_category: str, category: str) -> None:
+    """Field by field against the catalogue's rows, in JSON and in the spec's XML nesting;
+    a private attribute (land.dispute's neighbour) and a retired category are described."""
+    rows = attribute_rows(engine, category)
+    assert rows
+    body = client.get(f"{BASE}/services/{category}.json").json()
+    assert list(body) == ["service_code", "attributes"] and body["service_code"] == category
+    assert [list(a) for a in body["attributes"]] == [ATTRIBUTE_FIELDS] * len(rows)
+    for attribute, row in zip(body["attributes"], rows, strict=True):
+        assert attribute["variable"] is True
+        assert (attribute["code"], attribute["datatype"], attribute["required"],
+                attribute["order"], attribute["description"]) == (
+            row.code, row.datatype, row.required, row.position, row.description)
+        assert attribute["values"] == row.values
+        assert attribute["datatype_description"]
+    orders = [a["order"] for a in body["attributes"]]
+    assert orders == sorted(orders) and min(orders) >= 1 and len(set(orders)) == len(orders)
+    root = xml_of(client.get(f"{BASE}/services/{category}.xml"))
+    assert root.tag == "service_definition" and [c.tag for c in root] == [
+        "service_code", "attributes"]
+    assert root.findtext("service_code") == category
+    attributes = root.find("attributes")
+    assert attributes is not None and [a.tag for a in attributes] == ["attribute"] * len(rows)
+    for element, attribute in zip(attributes, body["attributes"], strict=True):
+        assert [c.tag for c in element] == ATTRIBUTE_FIELDS
+        assert {c.tag: c.text or "" for c in element if c.tag != "values"} == {
+            k: as_xml_text(v) for k, v in attribute.items() if k != "values"}
+        values = element.find("values")
+        assert values is not None and [v.tag for v in values] == ["value"] * len(
+            attribute["values"])
+        assert [[c.tag for c in v] for v in values] == [["key", "name"]] * len(values)
+        assert [xml_record(v) for v in values] == attribute["values"]
+
+
 def test_the_georeport_client_reads_every_resource(server: str, client: TestClient,
                                                    demo: Demo) -> None:
     """A real Open311 client library from PyPI, in both of its formats."""
@@ -159,6 +228,8 @@ def test_the_georeport_client_reads_every_resource(server: str, client: TestClie
         services = georeport.get_service_list()
         assert len(services) == len(client.get(f"{BASE}/services.json").json())
         assert georeport.get_service_definition("other")["service_code"] == "other"
+        definition = georeport.get_service_definition("construction.illegal")
+        assert definition["service_code"] == "construction.illegal"
         listed = georeport.get_service_requests(status="open", service_code="environment.waste")
         assert listed and all(r["status"] == "open" for r in listed)
         assert all(r["service_code"] == "environment.waste" for r in listed)
@@ -170,7 +241,8 @@ def test_the_georeport_client_reads_every_resource(server: str, client: TestClie
 # --- submitting -------------------------------------------------------------------------------
 
 def test_open311_submission_is_the_graphql_complaint(client: TestClient, gql: GraphQLClient,
-                                                     demo: Demo, api_key: str) -> None:
+                                                     engine: Engine, demo: Demo,
+                                                     api_key: str) -> None:
     point = inside(demo, 7)
     response = post(client, api_key=api_key, jurisdiction_id="phananh.local",
                     service_code="environment.waste", lat=point.y, long=point.x,
@@ -187,18 +259,23 @@ def test_open311_submission_is_the_graphql_complaint(client: TestClient, gql: Gr
     assert seen["category"]["code"] == "environment.waste"
     assert seen["description"] == "Rác đổ trộm\ncạnh cột điện"
     assert seen["location"]["coordinates"] == [point.x, point.y]
-    assert f"UBND {ward.name}" in answer["service_notice"]
+    agency = seen["routing"]["agency"]
+    assert agency is not None and agency["nameVi"] in answer["service_notice"]
 
     # Read back through Open311: the same agency, due date and place; no personal data.
     listed = client.get(f"{BASE}/requests/{request_id}.json").json()
     (request,) = listed
     assert list(request) == REQUEST_FIELDS
-    assert request["agency_responsible"] == f"UBND {seen['ward']['name']}"
-    due = datetime.fromisoformat(seen["dueAt"])
+    assert request["agency_responsible"] == agency["nameVi"]
+    with engine.connect() as conn:
+        routed, created = conn.execute(text(
+            "SELECT agency_code, created_at FROM complaint WHERE public_id = :id"),
+            {"id": request_id}).one()
+        due = due_at(conn, created, seen["category"]["slaHours"])
+    assert routed == agency["code"]
+    assert datetime.fromisoformat(seen["dueAt"]) == due
     assert request["expected_datetime"] == due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    created = datetime.fromisoformat(request["requested_datetime"])
-    assert due - created == timedelta(hours=24) or abs(
-        (due - created) - timedelta(hours=24)) < timedelta(seconds=1)
+    assert due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") in answer["service_notice"]
     assert (request["lat"], request["long"]) == (point.y, point.x)
     assert request["media_url"] == "https://example.com/r.jpg"
     assert request["status"] == "open" and request["service_name"] == seen["category"]["nameVi"]
@@ -214,11 +291,13 @@ def test_graphql_submission_reads_back_through_the_client(server: str, gql: Grap
     made = gql.data("""mutation($lon: Float!, $lat: Float!) { submitComplaint(input: {
         categoryCode: "traffic.signals", description: "Đèn tín hiệu hỏng", lon: $lon,
         lat: $lat, reporter: {name: "Ngô Văn Kín", phone: "0987654321"}}) {
-        id dueAt ward { code name } } }""", {"lon": point.x, "lat": point.y})["submitComplaint"]
+        id dueAt ward { code name } routing { agency { code nameVi } } } }""",
+        {"lon": point.x, "lat": point.y})["submitComplaint"]
+    assert made["routing"]["agency"] is not None
     for fmt in ("json", "xml"):
         georeport = GeoReport(server, output_format=fmt)
         request = georeport.get_service_request(made["id"])
-        assert request["agency_responsible"] == f"UBND {made['ward']['name']}"
+        assert request["agency_responsible"] == made["routing"]["agency"]["nameVi"]
         due = datetime.fromisoformat(made["dueAt"]).astimezone(UTC)
         assert request["expected_datetime"] == due.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert float(request["lat"]) == point.y and float(request["long"]) == point.x
@@ -242,20 +321,60 @@ def test_placed_by_address_string(client: TestClient, gql: GraphQLClient, demo: 
                400, "OUTSIDE_JURISDICTION")
 
 
-def test_attributes_are_handed_to_the_submission(client: TestClient, engine: Engine,
-                                                 demo: Demo, api_key: str) -> None:
+def post_raw(client: TestClient, body: str) -> Any:
+    """A form as written by hand, for the ``attribute[code][]`` keys."""
+    return client.post(f"{BASE}/requests.json", content=body.encode(),
+                       headers={"content-type": "application/x-www-form-urlencoded; "
+                                                "charset=utf-8"})
+
+
+def test_attributes_are_checked_stored_and_read_back(client: TestClient, gql: GraphQLClient,
+                                                     demo: Demo, api_key: str) -> None:
     point = inside(demo, 2)
-    response = client.post(f"{BASE}/requests.json", content=(
-        f"api_key={api_key}&service_code=other&lat={point.y}&long={point.x}"
-        "&description=Test&attribute[WHISPAWN]=123456&attribute[KIND][]=a&attribute[KIND][]=b"),
-        headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"})
+    base = f"api_key={api_key}&lat={point.y}&long={point.x}&description=Thu%E1%BB%AD"
+    pollution = f"{base}&service_code=environment.pollution"
+    response = post_raw(client, f"{pollution}&attribute[sources][]=dust"
+                                "&attribute[sources][]=smoke"
+                                "&attribute[observed_at]=2026-11-30T22:15:00%2B07:00")
     assert response.status_code == 200, response.text
-    with engine.connect() as conn:
-        data = conn.execute(text("""SELECT e.data FROM complaint_event e JOIN complaint c
-            ON c.id = e.complaint_id WHERE c.public_id = :id AND e.kind = 'SUBMITTED'"""),
-            {"id": response.json()[0]["service_request_id"]}).scalar_one()
-    assert data == {"channel": "open311", "attributes": {"WHISPAWN": ["123456"],
-                                                         "KIND": ["a", "b"]}}
+    seen = gql.data(GRAPHQL_VIEW, {"id": response.json()[0]["service_request_id"]})
+    assert seen["complaint"]["attributes"] == {"sources": ["dust", "smoke"],
+                                               "observed_at": "2026-11-30T15:15:00+00:00"}
+
+    land = post_raw(client, f"{base}&service_code=land.dispute&attribute[parcel]=Th%E1%BB%ADa+9"
+                            "&attribute[neighbour]=B%C3%AD+m%E1%BA%ADt")
+    assert land.status_code == 200, land.text
+    public = gql.data(GRAPHQL_VIEW, {"id": land.json()[0]["service_request_id"]})
+    assert public["complaint"]["attributes"] == {"parcel": "Thửa 9"}  # the private one hidden
+
+    construction = f"{base}&service_code=construction.illegal"
+    built = post_raw(client, f"{construction}&attribute[permit_sign]=no&attribute[floors]=7")
+    assert built.status_code == 200, built.text
+    seen = gql.data(GRAPHQL_VIEW, {"id": built.json()[0]["service_request_id"]})
+    assert seen["complaint"]["attributes"] == {"permit_sign": "no", "floors": 7}
+
+    def refused(body: str) -> list[dict[str, str]]:
+        response = post_raw(client, body)
+        assert response.status_code == 400, response.text
+        errors = response.json()
+        assert all(list(e) == ["code", "description"] and e["code"] == "BAD_INPUT"
+                   for e in errors)
+        return errors
+
+    (missing,) = refused(f"{construction}&attribute[floors]=3")
+    assert missing["description"] == "attribute[permit_sign] is required."
+    (unknown,) = refused(f"{construction}&attribute[permit_sign]=yes&attribute[colour]=red")
+    assert unknown["description"] == "attribute[colour] is not an attribute of this category."
+    (bad_list,) = refused(f"{pollution}&attribute[sources][]=dust&attribute[sources][]=ash")
+    assert bad_list["description"].startswith("attribute[sources] must be a list")
+    both = refused(f"{construction}&attribute[floors]=seven")
+    assert sorted(e["description"].split()[0] for e in both) == [
+        "attribute[floors]", "attribute[permit_sign]"]
+    xml = client.post(f"{BASE}/requests.xml", data={
+        "api_key": api_key, "lat": point.y, "long": point.x, "description": "x",
+        "service_code": "construction.illegal"})
+    assert spec_error(xml, 400, "BAD_INPUT") == "attribute[permit_sign] is required."
+
     too_long = {"api_key": api_key, "service_code": "other", "lat": point.y, "long": point.x,
                 "description": "Test", "attribute[NOTE]": "x" * 1001}
     spec_error(post(client, **too_long), 400, "BAD_INPUT")
@@ -346,8 +465,9 @@ def test_requests_field_by_field_against_the_database(client: TestClient,
             SELECT c.public_id, c.status, c.description, c.category_code, c.created_at,
                    c.due_at, ST_X(c.location) AS lon, ST_Y(c.location) AS lat, k.name_vi,
                    CASE WHEN k.sensitive THEN NULL ELSE c.address END AS address,
-                   'UBND ' || w.name AS agency
+                   COALESCE(ag.name_vi, 'UBND ' || w.name) AS agency
             FROM complaint c JOIN category k ON k.code = c.category_code
+            LEFT JOIN agency ag ON ag.code = c.agency_code
             LEFT JOIN admin_area w ON w.id = c.ward_id
             WHERE c.public_id = ANY(:ids)"""), {"ids": [r["service_request_id"]
                                                         for r in listed]})}
@@ -368,6 +488,31 @@ def test_requests_field_by_field_against_the_database(client: TestClient,
         assert request["address"] == row.address
     created = [r["requested_datetime"] for r in listed]
     assert created == sorted(created, reverse=True)
+
+
+def test_unrouted_requests_fall_back_to_the_ward_committee(client: TestClient, engine: Engine,
+                                                          accounts: Accounts,
+                                                          count_statements: Any) -> None:
+    """A complaint routed to no agency names its ward's People's Committee, in the same one
+    query as the routed ones on its page."""
+    unrouted, routed = (new_complaint(engine, accounts.ward) for _ in range(2))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE complaint SET agency_code = NULL WHERE public_id = :id"),
+                     {"id": unrouted})
+        names = dict(conn.execute(text("""
+            SELECT c.public_id, COALESCE(ag.name_vi, 'UBND ' || w.name)
+            FROM complaint c JOIN admin_area w ON w.id = c.ward_id
+            LEFT JOIN agency ag ON ag.code = c.agency_code
+            WHERE c.public_id IN (:a, :b)"""), {"a": unrouted, "b": routed}).all())
+        ward = conn.execute(text("""SELECT w.name FROM complaint c
+            JOIN admin_area w ON w.id = c.ward_id WHERE c.public_id = :id"""),
+            {"id": unrouted}).scalar_one()
+    assert names[unrouted] == f"UBND {ward}"
+    count_statements.statements.clear()
+    listed = client.get(f"{BASE}/requests.json",
+                        params={"service_request_id": f"{unrouted},{routed}"}).json()
+    assert {r["service_request_id"]: r["agency_responsible"] for r in listed} == names
+    assert sum("FROM agency" in s for s in count_statements.statements) == 1
 
 
 def test_default_window_status_and_service_filters(client: TestClient,
