@@ -26,7 +26,9 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
     MaxTokensLimiter,
+    ParserCache,
     SchemaExtension,
+    ValidationCache,
 )
 
 from errors import ErrorCode, PhananhError
@@ -34,6 +36,7 @@ from schema.cost import Aliases, Depth, FactsCache, budget_for, request_cost, to
 from settings import Settings
 
 log = logging.getLogger("phananh.graphql")
+DOCUMENT_CACHE_SIZE = 256  # distinct documents kept parsed and validated, per process
 
 # Substrings of strawberry's validation messages → our codes (our own rules bring theirs).
 VALIDATION_CODES = (
@@ -66,22 +69,22 @@ def coded(error: PhananhError, node: Any = None) -> GraphQLError:
     return GraphQLError(error.message, node, extensions=error.extensions)
 
 
-class ShapeLimits(AddValidationRules):
-    """Depth and aliases of every operation, against the settings' limits."""
+def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    """The validation rule checking depth and aliases of every operation against the limits.
+    Made once per schema: the validation cache knows a document by its rules too."""
 
-    def __init__(self, max_depth: int, max_aliases: int) -> None:
-        class ShapeRule(ValidationRule):
-            # On leaving the document: graphql-core has by then refused documents nested too
-            # deeply through fragments, which no walk could follow without recursing as deep.
-            def leave_document(self, document: DocumentNode, *_: Any) -> None:
-                depth, aliases = Depth(document), Aliases(document)
-                for operation in document.definitions:
-                    if isinstance(operation, OperationDefinitionNode):
-                        for error in shape_errors(operation, depth, aliases, max_depth,
-                                                  max_aliases):
-                            self.report_error(error)
+    class ShapeRule(ValidationRule):
+        # On leaving the document: graphql-core has by then refused documents nested too
+        # deeply through fragments, which no walk could follow without recursing as deep.
+        def leave_document(self, document: DocumentNode, *_: Any) -> None:
+            depth, aliases = Depth(document), Aliases(document)
+            for operation in document.definitions:
+                if isinstance(operation, OperationDefinitionNode):
+                    for error in shape_errors(operation, depth, aliases, max_depth,
+                                              max_aliases):
+                        self.report_error(error)
 
-        super().__init__([ShapeRule])
+    return ShapeRule
 
 
 def shape_errors(operation: OperationDefinitionNode, depth: Depth, aliases: Aliases,
@@ -142,9 +145,14 @@ class CostBudget(SchemaExtension):
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories for the schema, configured from settings."""
     facts = FactsCache()  # one per schema: the facts outlive requests
+    shape = shape_rule(settings.max_query_depth, settings.max_aliases)
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ShapeLimits(settings.max_query_depth, settings.max_aliases),
+        # Clients send the same few documents again and again: parsed and validated once
+        # (the caches are keyed by the text and the token limit, then the document and rules).
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: AddValidationRules([shape]),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         FailClosedAuth,
         lambda: CostBudget(settings, facts),
         CodedErrors,
