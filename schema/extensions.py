@@ -10,6 +10,7 @@ measure is refused as fast as it is parsed.
 """
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -26,7 +27,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
     ValidationCache,
 )
@@ -104,6 +104,27 @@ def shape_errors(operation: OperationDefinitionNode, depth: Depth, aliases: Alia
     return errors
 
 
+class ParsedDocuments(SchemaExtension):
+    """Documents parsed once: the last :data:`DOCUMENT_CACHE_SIZE` that parsed, by their text.
+    Unlike strawberry's ParserCache, a document that does not parse is left to strawberry's
+    own parsing, which turns the error into an answer with its code."""
+
+    def __init__(self, documents: OrderedDict[str, DocumentNode]) -> None:
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        run = self.execution_context
+        known = self.documents.get(run.query) if run.query else None
+        if known is not None:
+            self.documents.move_to_end(run.query)
+            run.graphql_document = known
+        yield
+        if known is None and run.query and run.graphql_document is not None:
+            self.documents[run.query] = run.graphql_document
+            if len(self.documents) > DOCUMENT_CACHE_SIZE:
+                self.documents.popitem(last=False)
+
+
 class FailClosedAuth(SchemaExtension):
     """A presented token that does not verify (malformed, forged, expired, revoked, a disabled
     account) refuses the whole operation with UNAUTHENTICATED. Treating the caller as anonymous
@@ -146,11 +167,12 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     """Extension factories for the schema, configured from settings."""
     facts = FactsCache()  # one per schema: the facts outlive requests
     shape = shape_rule(settings.max_query_depth, settings.max_aliases)
+    documents: OrderedDict[str, DocumentNode] = OrderedDict()
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         # Clients send the same few documents again and again: parsed and validated once
         # (the caches are keyed by the text and the token limit, then the document and rules).
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ParsedDocuments(documents),
         lambda: AddValidationRules([shape]),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         FailClosedAuth,
