@@ -21,14 +21,14 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from auth.rate_limit import SubmissionLimits
+from auth.rate_limit import SubmissionLimits, rate_limit_store
 from auth.tokens import authenticate
 from context import Context
 from db.engine import get_engine, read
 from errors import EXCEPTION_HANDLERS, ErrorCode, PhananhError, error_response
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
-from middleware import BodySizeLimit
+from middleware import BodySizeLimit, TrustedProxies
 from resolvers.root import build_schema
 from settings import Settings, get_settings
 
@@ -48,7 +48,8 @@ class GraphQLApp(GraphQL[Context, None]):
                          graphql_ide="graphiql")
         self.settings = settings
         self.engine = engine
-        self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
+        self.limits = SubmissionLimits(rate_limit_store(settings, engine),
+                                       settings.submissions_per_minute_per_client,
                                        settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # garbage collector, whose full passes over it otherwise stall requests for ~100 ms.
         gc.freeze()
         yield
+        await graphql.limits.store.close()
         engine.dispose()
         tiles.dispose()
 
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *map_routes(),
         ],
         middleware=[
+            Middleware(TrustedProxies, networks=settings.trusted_proxies),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["*"]),

@@ -110,10 +110,8 @@ class Context:
 
     @property
     def client_address(self) -> str:
-        """The caller's address, for rate limits (X-Forwarded-For only behind a trusted proxy)."""
-        if self.request is None:
+        """The caller's address, for rate limits: the TCP peer, or the client a trusted proxy
+        names (``middleware.TrustedProxies``)."""
+        if self.request is None or self.request.client is None:
             return "unknown"
-        forwarded = self.request.headers.get("x-forwarded-for")
-        if forwarded and self.settings.trust_forwarded_for:
-            return forwarded.split(",")[0].strip()
-        return self.request.client.host if self.request.client else "unknown"
+        return self.request.client.host

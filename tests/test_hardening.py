@@ -30,6 +30,14 @@ def submission(demo: Demo) -> dict[str, Any]:
                   "lat": point.y}}
 
 
+@pytest.fixture
+def no_hits(engine: Engine) -> None:
+    """Forget earlier tests' submissions: the counts live in the shared store."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM rate_limit"))
+
+
+@pytest.mark.usefixtures("no_hits")
 def test_submissions_are_rate_limited_per_address(settings: Settings, engine: Engine,
                                                   demo: Demo) -> None:
     limited = settings.model_copy(update={"submissions_per_minute_per_client": 3})
@@ -43,6 +51,7 @@ def test_submissions_are_rate_limited_per_address(settings: Settings, engine: En
     assert 1 <= error["extensions"]["retryAfter"] <= 60
 
 
+@pytest.mark.usefixtures("no_hits")
 def test_submissions_are_rate_limited_per_token(settings: Settings, engine: Engine,
                                                 demo: Demo, accounts: Accounts) -> None:
     limited = settings.model_copy(update={"submissions_per_minute_per_token": 2})
