@@ -1,14 +1,19 @@
 """Real ``phananh serve`` processes: whom forwarded headers may name, slow and idle connections,
 and rate limits shared by several processes, in PostgreSQL and in Redis."""
 
+import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from itertools import cycle
+from pathlib import Path
 from typing import Any
 
 import httpx2
+import orjson
 import pytest
 import redis
 from sqlalchemy import Engine, text
@@ -142,3 +147,24 @@ def test_rate_limits_hold_across_processes(database_url: str, engine: Engine, de
         assert limited_keys(engine) == {}
     else:
         assert limited_keys(engine) == {"submit:client:127.0.0.1": 5}
+
+
+def test_the_load_benchmark_runs_the_mix_without_errors(database_url: str, demo: Demo,
+                                                        tmp_path: Path) -> None:
+    """``python -m bench load`` in its short mode: both configurations answer every kind of
+    request of the mix, with no error, and the page-of-100 ratio is measured."""
+    figures = tmp_path / "load.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "load", "--duration", "3", "--concurrency", "4",
+         "--workers", "2", "--database-url", database_url, "--json", str(figures)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-3_000:]
+    assert "req/s" in done.stdout and "× raw SQL" in done.stdout
+    result = orjson.loads(figures.read_bytes())
+    assert [run["label"] for run in result["runs"]] == ["1 worker", "2 workers"]
+    for run in result["runs"]:
+        assert run["errors"] == {}
+        assert set(run["by_kind"]) == {"jurisdiction", "page", "tile", "submit"}
+        assert run["requests"] == sum(run["by_kind"].values()) > 0
+        assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"]
+    assert result["page_ms"] > 0 and result["raw_page_ms"] > 0
