@@ -10,7 +10,7 @@ talks to the same cluster as ``make``.
 
 import os
 from functools import lru_cache
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
@@ -125,9 +125,21 @@ class Settings(BaseSettings):
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        return [part.strip() for part in value.split(",") if part.strip()] \
-            if isinstance(value, str) else value
+    def _networks(cls, value: object) -> object:
+        """Comma-separated addresses or networks (``10.0.0.0/8``), each checked on its own."""
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple):
+            return value
+        networks = []
+        for part in parts:
+            if isinstance(part, str) and not part.strip():
+                continue
+            try:
+                networks.append(ip_network(part.strip() if isinstance(part, str) else part))
+            except ValueError as error:
+                raise ValueError(f"{str(part)[:60]!r} is not an IP address or network "
+                                 f"({error})") from None
+        return networks
 
     @field_validator("redis_url")
     @classmethod
