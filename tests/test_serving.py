@@ -48,6 +48,12 @@ def limited_keys(engine: Engine) -> dict[str, int]:
         return dict(conn.execute(text("SELECT key, cardinality(hits) FROM rate_limit")).all())
 
 
+def link_schemes(server: Served, headers: dict[str, str]) -> set[str]:
+    """The schemes of the links in the OGC landing page, as the server writes them."""
+    links = httpx2.get(f"{server.url}/ogc", headers=headers, timeout=30).json()["links"]
+    return {link["href"].split("://")[0] for link in links}
+
+
 def test_forwarded_headers_from_an_untrusted_peer_are_ignored(database_url: str, engine: Engine,
                                                                demo: Demo) -> None:
     """By default no proxy is trusted, 127.0.0.1 included: spoofed addresses share one limit."""
@@ -55,6 +61,7 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(database_url: str,
         answers = [submit(server, demo, {"X-Forwarded-For": f"198.51.100.{i}",
                                          "Forwarded": f"for=203.0.113.{i}"})
                    for i in range(6)]
+        assert link_schemes(server, {"X-Forwarded-Proto": "https"}) == {"http"}
     assert answers == ["ok"] * 3 + ["RATE_LIMITED"] * 3
     assert limited_keys(engine) == {"submit:client:127.0.0.1": 3}
 
@@ -72,6 +79,10 @@ def test_a_trusted_proxy_names_the_client(database_url: str, engine: Engine,
                                                       ", for=10.1.2.3"}) for _ in range(3)]
         others = [submit(server, demo, {"X-Forwarded-For": f"198.51.100.{i}"})
                   for i in range(3)]
+        # the proxy's scheme makes the links clients follow
+        assert link_schemes(server, {"X-Forwarded-Proto": "https"}) == {"https"}
+        assert link_schemes(server, {"Forwarded": "for=192.0.2.9;proto=https"}) == {"https"}
+        assert link_schemes(server, {}) == {"http"}
     assert spoofing == rfc7239 == ["ok", "ok", "RATE_LIMITED"]
     assert others == ["ok"] * 3
     assert limited_keys(engine) == {
