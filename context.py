@@ -10,7 +10,6 @@ data. Whatever differs between requests (the caller, why a token was refused) is
 never on objects shared by every request, such as the schema's permission instances.
 """
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,12 +58,25 @@ class Loaders:
 
     async def prefetch(self, area_ids: Iterable[int | None] = (),
                        category_codes: Iterable[str] = ()) -> None:
-        """Load these areas and categories now, one batch each, so that the fields of a page
-        that follow them answer from :attr:`areas_loaded` and :attr:`categories_loaded`."""
-        wanted_areas = {i for i in area_ids if i is not None} - self.areas_loaded.keys()
-        wanted_categories = set(category_codes) - self.categories_loaded.keys()
-        await asyncio.gather(self.area.load_many(sorted(wanted_areas)),
-                             self.category.load_many(sorted(wanted_categories)))
+        """Load these areas and categories now, on one connection (one query each), so that
+        the fields of a page that follow them answer from :attr:`areas_loaded` and
+        :attr:`categories_loaded`; the loaders are primed with them too."""
+        ids = sorted({i for i in area_ids if i is not None} - self.areas_loaded.keys())
+        codes = sorted(set(category_codes) - self.categories_loaded.keys())
+        if not ids and not codes:
+            return
+
+        def fetch(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
+            return (areas.areas_by_ids(conn, ids) if ids else [],
+                    areas.categories_by_codes(conn, codes) if codes else [])
+
+        found_areas, found_categories = await read(self.engine, fetch)
+        for loader, keep, keys, rows, key in (
+                (self.area, self.areas_loaded, ids, found_areas, "id"),
+                (self.category, self.categories_loaded, codes, found_categories, "code")):
+            keep.update((getattr(row, key), row) for row in rows)
+            for k in keys:
+                loader.prime(k, keep.get(k))
 
     async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         """Each complaint's history, oldest first; one query for the whole page."""
