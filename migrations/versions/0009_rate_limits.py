@@ -8,8 +8,9 @@ of workers are counted exactly once each. Refused hits are not recorded: a clien
 trying is allowed again as soon as its oldest hit leaves the window.
 
 The table is UNLOGGED: a crash forgets the counts (everyone starts afresh), and in exchange a
-hit writes no WAL. About one call in a hundred also deletes rows whose window has passed, so
-the table holds only clients seen in the last window.
+hit writes no WAL. Each call also deletes up to ten rows whose window has passed (skipping those
+a check under way has locked, so checks never wait for each other): a call adds at most one
+row, so the table holds little more than the clients seen in the last window.
 
 Revision ID: 0009_rate_limits
 Revises: 0008_area_rules
@@ -35,9 +36,10 @@ RATE_LIMIT_HIT = """
         ON CONFLICT (key) DO NOTHING;
         SELECT ARRAY(SELECT h FROM unnest(r.hits) AS h WHERE h > now - span ORDER BY h)
           INTO recent FROM rate_limit r WHERE r.key = hit_key FOR UPDATE;
-        IF random() < 0.01 THEN
-            DELETE FROM rate_limit WHERE expires_at < now AND key <> hit_key;
-        END IF;
+        -- rows locked by other checks are left for later: checks never wait for each other
+        DELETE FROM rate_limit WHERE key IN (
+            SELECT key FROM rate_limit WHERE expires_at < now AND key <> hit_key
+            ORDER BY expires_at LIMIT 10 FOR UPDATE SKIP LOCKED);
         IF cardinality(recent) >= max_hits THEN
             UPDATE rate_limit SET hits = recent, expires_at = recent[cardinality(recent)] + span
             WHERE key = hit_key;
