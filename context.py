@@ -33,8 +33,8 @@ class Loaders:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         # Rows loaded so far, by key: a field whose row is here answers at once, without the
-        # awaitable a DataLoader hands out even for a cached key (on a page of 100, those
-        # awaitables cost more than the rest of its fields together).
+        # awaitable a DataLoader hands out even for a cached key (on a page of 100, those 300
+        # awaitables took about a quarter of the page's time; docs/benchmarks.md, Load).
         self.areas_loaded: dict[int, Any] = {}
         self.categories_loaded: dict[str, Any] = {}
         self.area = DataLoader(self._batch(areas.areas_by_ids, key="id",
