@@ -24,7 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from auth.rate_limit import SubmissionLimits
+from auth.rate_limit import SubmissionLimits, rate_limit_store
 from auth.tokens import authenticate, signing_secret
 from context import Context
 from db.engine import answering_as, database_answers, read, service_engine
@@ -39,7 +39,7 @@ from errors import (
 )
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
-from middleware import BodySizeLimit, CancelOnDisconnect
+from middleware import BodySizeLimit, CancelOnDisconnect, TrustedProxies
 from open311.routes import Open311
 from resolvers.root import build_schema
 from settings import Settings, get_settings
@@ -61,7 +61,8 @@ class GraphQLApp(GraphQL[Context, None]):
         self.settings = settings
         self.engine = engine
         self.nodes = nodes
-        self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
+        self.limits = SubmissionLimits(rate_limit_store(settings, engine),
+                                       settings.submissions_per_minute_per_client,
                                        settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # garbage collector, whose full passes over it otherwise stall requests for ~100 ms.
         gc.freeze()
         yield
+        await graphql.limits.store.close()
         engine.dispose()
         tiles.dispose()
         nodes.dispose()
@@ -193,6 +195,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *map_routes(),
         ],
         middleware=[
+            Middleware(TrustedProxies, networks=settings.trusted_proxies),
             Middleware(CancelOnDisconnect),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -13,7 +13,7 @@ permission instances.
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +38,16 @@ class Loaders:
 
     def __init__(self, engine: Callable[[], Engine]) -> None:
         self._engine = engine  # asked at each batch: a write in the request moves reads
-        self.area = DataLoader(self._batch(areas.areas_by_ids, key="id"))
+        # Rows loaded so far, by key: a field whose row is here answers at once, without the
+        # awaitable a DataLoader hands out even for a cached key (on a page of 100, those 300
+        # awaitables took about a quarter of the page's time; docs/benchmarks.md, Load).
+        self.areas_loaded: dict[int, Any] = {}
+        self.categories_loaded: dict[str, Any] = {}
+        self.area = DataLoader(self._batch(areas.areas_by_ids, key="id",
+                                           keep=self.areas_loaded))
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
-        self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
+        self.category = DataLoader(self._batch(areas.categories_by_codes, key="code",
+                                               keep=self.categories_loaded))
         self.events = DataLoader(self._events)
         self.ward_shares = DataLoader(self._ward_shares)
         # Keys (lon, lat, within_m, at): border candidates of points, one query per distance
@@ -58,6 +65,28 @@ class Loaders:
             self._geometry_loaders[simplify_m] = DataLoader(
                 self._batch(fetch, key="id", value=lambda row: row.geojson))
         return self._geometry_loaders[simplify_m]
+
+    async def prefetch(self, area_ids: Iterable[int | None] = (),
+                       category_codes: Iterable[str] = ()) -> None:
+        """Load these areas and categories now, on one connection (one query each), so that
+        the fields of a page that follow them answer from :attr:`areas_loaded` and
+        :attr:`categories_loaded`; the loaders are primed with them too."""
+        ids = sorted({i for i in area_ids if i is not None} - self.areas_loaded.keys())
+        codes = sorted(set(category_codes) - self.categories_loaded.keys())
+        if not ids and not codes:
+            return
+
+        def fetch(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
+            return (areas.areas_by_ids(conn, ids) if ids else [],
+                    areas.categories_by_codes(conn, codes) if codes else [])
+
+        found_areas, found_categories = await read(self._engine(), fetch)
+        for loader, keep, keys, rows, key in (
+                (self.area, self.areas_loaded, ids, found_areas, "id"),
+                (self.category, self.categories_loaded, codes, found_categories, "code")):
+            keep.update((getattr(row, key), row) for row in rows)
+            for k in keys:
+                loader.prime(k, keep.get(k))
 
     async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         """Each complaint's history, oldest first; one query for the whole page."""
@@ -95,13 +124,16 @@ class Loaders:
         fetch: Callable[[Connection, list[Any]], Sequence[Any]],
         key: str,
         value: Callable[[Any], Any] = lambda row: row,
+        keep: dict[Any, Any] | None = None,
     ) -> Callable[[Sequence[Any]], Any]:
         """A batch function: one query for all keys, the rows (or ``value`` of each) in key
-        order, None where a key matched nothing."""
+        order, None where a key matched nothing; the rows found also go into ``keep``."""
 
         async def batch(keys: Sequence[Any]) -> list[Any]:
             found = await read(self._engine(), lambda conn: fetch(conn, list(keys)))
             rows = {getattr(row, key): row for row in found}
+            if keep is not None:
+                keep.update(rows)
             return [value(rows[k]) if k in rows else None for k in keys]
 
         return batch
@@ -147,4 +179,5 @@ class Context:
 
     @property
     def client_address(self) -> str:
-        return client_address(self.request, self.settings.trust_forwarded_for)
+        """The caller's address, for rate limits (``auth.rate_limit.client_address``)."""
+        return client_address(self.request)

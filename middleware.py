@@ -2,12 +2,15 @@
 
 import asyncio
 from collections import deque
+from collections.abc import Iterable, Sequence
+from ipaddress import ip_address
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.cancel import CURRENT, Running
 from errors import ErrorCode, error_response
+from settings import IPNetwork
 
 
 class BodyTooLarge(Exception):
@@ -132,3 +135,83 @@ class _Channel:
         if message.get("type") == "http.disconnect":
             self.gone = True
             self._running.cancel()
+
+
+class TrustedProxies:
+    """The client's address (and scheme) from ``Forwarded`` or ``X-Forwarded-For``, but only
+    on connections from a trusted reverse proxy: anyone else could write those headers.
+
+    The proxies' chain is read from the nearest hop back, skipping the trusted ones; the first
+    untrusted hop is the client, so a client cannot slip an address of its own choosing in
+    front of what the proxy appended. ``Forwarded`` (RFC 7239) wins when both are sent."""
+
+    def __init__(self, app: ASGIApp, networks: Sequence[IPNetwork]) -> None:
+        self.app = app
+        self.networks = tuple(networks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if (self.networks and scope["type"] in ("http", "websocket") and client
+                and self.trusted(client[0])):
+            hops, protos = forwarded_hops(scope["headers"])
+            scope = dict(scope)
+            if hops:
+                scope["client"] = (self.client_of(hops), 0)
+            if protos and protos[-1] in ("http", "https"):
+                secure = protos[-1] == "https"
+                scope["scheme"] = {"http": ("http", "https"),
+                                   "websocket": ("ws", "wss")}[scope["type"]][secure]
+        await self.app(scope, receive, send)
+
+    def trusted(self, host: str) -> bool:
+        try:
+            address = ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def client_of(self, hops: list[str]) -> str:
+        for hop in reversed(hops):
+            if not self.trusted(hop):
+                return hop
+        return hops[0]  # every hop is a trusted proxy: the first one is as far as we know
+
+
+def forwarded_hops(headers: Iterable[tuple[bytes, bytes]]) -> tuple[list[str], list[str]]:
+    """The addresses a request passed through, client first, and the schemes proxies saw:
+    from ``Forwarded``'s ``for=``/``proto=`` when present, else ``X-Forwarded-For``/``-Proto``."""
+    forwarded: list[str] = []
+    legacy: list[str] = []
+    legacy_protos: list[str] = []
+    for name, value in headers:
+        if name == b"forwarded":
+            forwarded.extend(value.decode("latin-1").split(","))
+        elif name == b"x-forwarded-for":
+            legacy.extend(value.decode("latin-1").split(","))
+        elif name == b"x-forwarded-proto":
+            legacy_protos.extend(value.decode("latin-1").split(","))
+    if forwarded:
+        hops, protos = [], []
+        for element in forwarded:
+            pairs = dict(_pair(part) for part in element.split(";") if "=" in part)
+            if "for" in pairs:
+                hops.append(_node_address(pairs["for"]))
+            if "proto" in pairs:
+                protos.append(pairs["proto"].lower())
+        return hops, protos
+    return ([hop.strip() for hop in legacy if hop.strip()],
+            [proto.strip().lower() for proto in legacy_protos if proto.strip()])
+
+
+def _pair(part: str) -> tuple[str, str]:
+    name, _, value = part.partition("=")
+    return name.strip().lower(), value.strip().strip('"')
+
+
+def _node_address(node: str) -> str:
+    """``for=`` node → address: ``[2001:db8::1]:4711`` → ``2001:db8::1``, ``192.0.2.1:80`` →
+    ``192.0.2.1``; ``unknown`` and obfuscated names are kept as they are."""
+    if node.startswith("["):
+        return node[1:].partition("]")[0]
+    host, colon, port = node.rpartition(":")
+    return host if colon and port.isdigit() and host.count(":") == 0 else node

@@ -8,15 +8,19 @@ also read without prefix because database tools and hosting platforms set them. 
 talks to the same cluster as ``make``.
 """
 
+import os
 from functools import lru_cache
-from typing import Self
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PGPORT = 55432
 TCP_PORT = {"ge": 1, "le": 65_535}
 DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+IPNetwork = IPv4Network | IPv6Network  # a single address is a network of one
 
 
 def local_cluster_url(pgport: int = DEFAULT_PGPORT) -> str:
@@ -119,8 +123,26 @@ class Settings(BaseSettings):
                                                    description="Submissions per client address.")
     submissions_per_minute_per_token: int = Field(60, ge=1, le=10_000_000,
                                                   description="Submissions per token.")
-    trust_forwarded_for: bool = Field(
-        False, description="Behind a proxy: take the client address from X-Forwarded-For.")
+    redis_url: str | None = Field(
+        None, description="Redis keeping the rate limits (default: PostgreSQL's `rate_limit` "
+                          "table), e.g. redis://127.0.0.1:6379/0.")
+    redis_key_prefix: str = Field("phananh:rate:", max_length=200,
+                                  description="Prefix of the rate limits' Redis keys.")
+
+    # Serving: processes, proxies and connection timeouts (`phananh serve`).
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=512,
+                         description="Worker processes of `phananh serve` (default: one per "
+                                     "core).")
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        [], description="Addresses (or CIDR networks) of reverse proxies whose Forwarded and "
+                        "X-Forwarded-For headers name the client, comma-separated. Empty: "
+                        "those headers are ignored, and a client is its TCP peer.")
+    header_timeout: float = Field(10.0, ge=0.1, le=600,
+                                  description="Seconds a client may take to send a request's "
+                                              "headers before its connection is closed.")
+    keep_alive_timeout: int = Field(5, ge=1, le=600,
+                                    description="Seconds an idle keep-alive connection stays "
+                                                "open.")
 
     # Open311 GeoReport v2 (/open311/v2/): one jurisdiction per server.
     open311_jurisdiction_id: str = Field(
@@ -166,6 +188,31 @@ class Settings(BaseSettings):
                                 description="Weeks or months of an emerging hot spot analysis.")
     max_series_periods: int = Field(1_200, ge=1, le=100_000,
                                     description="Periods of a statistics time series.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """Comma-separated addresses or networks (``10.0.0.0/8``), each checked on its own."""
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple):
+            return value
+        networks = []
+        for part in parts:
+            if isinstance(part, str) and not part.strip():
+                continue
+            try:
+                networks.append(ip_network(part.strip() if isinstance(part, str) else part))
+            except ValueError as error:
+                raise ValueError(f"{str(part)[:60]!r} is not an IP address or network "
+                                 f"({error})") from None
+        return networks
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, url: str | None) -> str | None:
+        if url and not url.startswith(REDIS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
+        return url
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -191,4 +192,16 @@ open311_api_key = Table(
 PUBLIC_COMPLAINT_COLUMNS = tuple(
     c for c in complaint.c
     if not c.name.startswith("reporter_") and c.name != "idempotency_key" and c.computed is None
+)
+
+# Sliding-window rate limits shared by every process (migration 0009, UNLOGGED; written only by
+# the SQL function rate_limit_hit): each key's hits still in its window.
+rate_limit = Table(
+    "rate_limit",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("hits", ARRAY(DateTime(timezone=True)), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("rate_limit_expires", "expires_at"),
+    prefixes=["UNLOGGED"],
 )

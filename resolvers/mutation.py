@@ -24,7 +24,8 @@ class Mutation:
     async def submit_complaint(self, info: Ctx, input: SubmitComplaintInput) -> Complaint:
         context = info.context
         principal = context.principal
-        context.limits.check(context.client_address, principal.token_id if principal else None)
+        await context.limits.check(context.client_address,
+                                   principal.token_id if principal else None)
         account = principal if principal and principal.role is Role.CITIZEN else None
         settings = context.settings
         submission = input.to_submission(account, settings.max_polygon_vertices)

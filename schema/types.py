@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.utils.await_maybe import AwaitableOrValue
 
 from auth.policy import visible_note
 from context import Context
@@ -263,7 +264,7 @@ class Complaint:
             rating=Rating(row.rating) if row.rating else None,
             rejection_reason=row.rejection_reason,
             duplicate_of=row.duplicate_of_public_id, viewer_may_act=bool(row.may_act),
-            distance_m=getattr(row, "distance_m", None), footprint=row.footprint,
+            distance_m=row._mapping.get("distance_m"), footprint=row.footprint,
             routing=Routing.from_json(row.routing) if row.routing else None,
         )
 
@@ -300,21 +301,26 @@ class Complaint:
         events = await info.context.loaders.events.load(self.pk)
         return [_event(e, self.may_see_personal) for e in events]
 
-    @strawberry.field
-    async def category(self, info: Ctx) -> Category:
-        return Category.from_row(await info.context.loaders.category.load(self.category_code))
+    # The relations below answer at once when the row is loaded already (a page prefetches
+    # them), and through the DataLoader otherwise.
+    @strawberry.field(graphql_type=Category)
+    def category(self, info: Ctx) -> AwaitableOrValue[Category]:
+        row = info.context.loaders.categories_loaded.get(self.category_code)
+        if row is not None:
+            return Category.from_row(row)
+        return _load_category(info, self.category_code)
 
-    @strawberry.field
-    async def ward(self, info: Ctx) -> Area | None:
-        return await load_area(info, self.ward_id)
+    @strawberry.field(graphql_type=Area | None)
+    def ward(self, info: Ctx) -> AwaitableOrValue[Area | None]:
+        return area_of(info, self.ward_id)
 
-    @strawberry.field
-    async def district(self, info: Ctx) -> Area | None:
-        return await load_area(info, self.district_id)
+    @strawberry.field(graphql_type=Area | None)
+    def district(self, info: Ctx) -> AwaitableOrValue[Area | None]:
+        return area_of(info, self.district_id)
 
-    @strawberry.field
-    async def city(self, info: Ctx) -> Area | None:
-        return await load_area(info, self.city_id)
+    @strawberry.field(graphql_type=Area | None)
+    def city(self, info: Ctx) -> AwaitableOrValue[Area | None]:
+        return area_of(info, self.city_id)
 
 
 def _event(row: Any, personal: bool) -> ComplaintEvent:
@@ -326,6 +332,18 @@ def _event(row: Any, personal: bool) -> ComplaintEvent:
         actor_role=role, actor=row.actor if personal else None,
         note=visible_note(row.actor, row.note, personal), data=row.data,
     )
+
+
+def area_of(info: Ctx, area_id: int | None) -> AwaitableOrValue[Area | None]:
+    """The area of ``area_id``: at once when its row is loaded, else through the loader."""
+    if area_id is None:
+        return None
+    row = info.context.loaders.areas_loaded.get(area_id)
+    return Area.from_row(row) if row is not None else load_area(info, area_id)
+
+
+async def _load_category(info: Ctx, code: str) -> Category:
+    return Category.from_row(await info.context.loaders.category.load(code))
 
 
 async def load_area(info: Ctx, area_id: int | None) -> Area | None:

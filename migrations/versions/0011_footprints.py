@@ -31,14 +31,14 @@ MultiPoint's span, ``max_footprint_ha`` for a polygon's area); NULL takes the se
 defaults. ``routing`` records why a complaint went where it went (rule, shares, candidates).
 
 Revision ID: 0011_footprints
-Revises: 0008_area_rules
+Revises: 0009_rate_limits
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0011_footprints"
-down_revision = "0008_area_rules"
+down_revision = "0009_rate_limits"
 branch_labels = None
 depends_on = None
 
