@@ -28,6 +28,8 @@ from db.engine import get_engine, read
 from errors import EXCEPTION_HANDLERS, ErrorCode, PhananhError, error_response
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
+from media.routes import media_routes
+from media.storage import make_store
 from middleware import BodySizeLimit
 from resolvers.root import build_schema
 from settings import Settings, get_settings
@@ -45,14 +47,15 @@ def built_page(page: Path) -> Response:
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, settings: Settings, engine: Engine) -> None:
         super().__init__(build_schema(settings), allowed_origins=settings.cors_origins,
-                         graphql_ide="graphiql")
+                         graphql_ide="graphiql", multipart_uploads_enabled=True)
         self.settings = settings
+        self.store = make_store(settings)
         self.engine = engine
         self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
                                        settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        context = Context(self.settings, self.engine, self.limits, request)
+        context = Context(self.settings, self.engine, self.limits, self.store, request)
         if isinstance(request, Request):
             await self._sign_in(context, request.headers.get("authorization"))
         return context
@@ -140,10 +143,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             *layer_routes(settings, engine, tiles),
+            *media_routes(settings, engine, graphql.store),
             *map_routes(),
         ],
         middleware=[
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       multipart_max_bytes=settings.max_body_bytes
+                       + settings.photo_max_bytes * settings.photos_per_complaint),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["*"]),
         ],

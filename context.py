@@ -21,9 +21,10 @@ from starlette.requests import HTTPConnection
 
 from auth.principal import Principal
 from auth.rate_limit import SubmissionLimits
-from db import areas
+from db import areas, photos
 from db import workflow as workflow_sql
 from db.engine import read
+from media.storage import Store
 from settings import Settings
 
 
@@ -36,6 +37,7 @@ class Loaders:
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
         self.events = DataLoader(self._events)
+        self.photos = DataLoader(self._photos)
         self._geometry_loaders: dict[float | None, DataLoader] = {}
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
@@ -56,6 +58,13 @@ class Loaders:
         for row in rows:
             history[row.complaint_id].append(row)
         return [history[i] for i in complaint_ids]
+
+    async def _photos(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
+        """Each complaint's photos, oldest first; one query for the whole page."""
+        found: dict[int, list[Any]] = defaultdict(list)
+        for row in await read(self.engine, photos.photos_for, complaint_ids=list(complaint_ids)):
+            found[row.complaint_id].append(row)
+        return [found[i] for i in complaint_ids]
 
     def _batch(
         self,
@@ -79,6 +88,7 @@ class Context:
     settings: Settings
     engine: Engine
     limits: SubmissionLimits
+    store: Store
     request: HTTPConnection | None = None
     principal: Principal | None = None
     auth_error: str | None = None  # why a presented token was not accepted

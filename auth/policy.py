@@ -8,13 +8,16 @@ a caller a row or a field the policy denies.
   districts' wards, city admins everywhere. Citizens, analysts and the public never act as
   officials.
 - Personal data (reporter name, phone, e-mail; the address of complaints in sensitive
-  categories) is visible to the complaint's reporter and to officials who may act on it.
+  categories; photos of sensitive categories and photos their uploader marked private) is
+  visible to the complaint's reporter and to officials who may act on it.
+- New complaints are announced to the officials who may act on them
+  (:func:`officials_to_notify`).
 """
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
 
 from auth.principal import Principal, Role
-from db.tables import admin_area, complaint
+from db.tables import admin_area, app_user, category, complaint, photo, user_area
 
 
 def may_act(principal: Principal | None) -> ColumnElement[bool]:
@@ -37,6 +40,39 @@ def is_reporter(principal: Principal | None) -> ColumnElement[bool]:
 
 def may_see_personal(principal: Principal | None) -> ColumnElement[bool]:
     return is_reporter(principal) | may_act(principal)
+
+
+def photo_restricted() -> ColumnElement[bool]:
+    """Photos that are personal data: marked private, or of a complaint (joined) in a
+    sensitive category."""
+    sensitive = (select(category.c.sensitive)
+                 .where(category.c.code == complaint.c.category_code)
+                 .correlate_except(category).scalar_subquery())
+    return photo.c.private | sensitive
+
+
+def may_see_photo(principal: Principal | None) -> ColumnElement[bool]:
+    """Photos (joined with their complaint) ``principal`` may see."""
+    return ~photo_restricted() | may_see_personal(principal)
+
+
+def officials_to_notify(complaint_id: ColumnElement[int]) -> Select[tuple[int]]:
+    """The active officials told of a new complaint: today those whose jurisdiction covers it
+    (the inverse of :func:`may_act`). The one place to re-point when complaints are routed to
+    agencies instead."""
+    here = (select(complaint.c.ward_id, complaint.c.district_id)
+            .where(complaint.c.id == complaint_id).subquery())
+    scope = (select(user_area.c.user_id)
+             .join(admin_area, admin_area.c.code == user_area.c.code)
+             .where(admin_area.c.level == user_area.c.level,
+                    or_(admin_area.c.id == select(here.c.ward_id).scalar_subquery(),
+                        admin_area.c.id == select(here.c.district_id).scalar_subquery())))
+    u = app_user.c
+    return select(u.id).where(
+        ~u.disabled,
+        or_(u.role == Role.CITY_ADMIN.value,
+            (u.role.in_([Role.WARD_OFFICER.value, Role.DISTRICT_OFFICER.value]))
+            & u.id.in_(scope)))
 
 
 def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:

@@ -1,10 +1,13 @@
 """Submission: the resolver translates the input and applies the rate limit; routing and
 storing are ``workflow.submission``'s."""
 
+from dataclasses import replace
+
 import strawberry
 
 from auth.principal import Role
 from db.engine import write
+from media.service import prepare
 from resolvers.points import check_points
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
@@ -26,4 +29,8 @@ class Mutation:
         account = principal if principal and principal.role is Role.CITIZEN else None
         submission = input.to_submission(account)
         await check_points(context.engine, [(submission.lon, submission.lat)])
+        if input.photos:
+            uploads = [await p.read(context.settings.photo_max_bytes) for p in input.photos]
+            stored = await prepare(uploads, context.settings, context.store)
+            submission = replace(submission, photos=tuple(stored))
         return Complaint.from_row(await write(context.engine, submit, submission=submission))

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.file_uploads import Upload
 
 from auth.principal import OFFICIAL_ROLES, Principal, Role
 from db.complaints import ComplaintFilter as ComplaintQuery
@@ -121,6 +122,17 @@ class ReporterInput:
     email: str | None = None
 
 
+@strawberry.input(description="A photo sent as a file of a GraphQL multipart request.")
+class PhotoUpload:
+    file: Upload
+    private: bool = strawberry.field(
+        default=False, description="Shown only to those who may see personal data.")
+
+    async def read(self, max_bytes: int) -> tuple[bytes, bool]:
+        """The file's bytes (one more than ``max_bytes`` at most: enough to refuse it)."""
+        return await self.file.read(max_bytes + 1), self.private
+
+
 @strawberry.input
 class SubmitComplaintInput:
     category_code: str
@@ -135,6 +147,8 @@ class SubmitComplaintInput:
     media_urls: list[str] | None = None
     idempotency_key: str | None = strawberry.field(
         default=None, description="Retry-safe: the same key returns the first complaint.")
+    photos: list[PhotoUpload] | None = strawberry.field(
+        default=None, description="Photos of the problem (JPEG, PNG or WebP; multipart upload).")
 
     def point(self) -> tuple[float, float]:
         """(lon, lat) from either `lon`/`lat` or `location`; range checks are the caller's."""

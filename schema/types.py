@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from context import Context
+from db.photos import photo_path
 from schema.scalars import GeoJSON
 from workflow import states
 
@@ -136,6 +137,29 @@ class ComplaintEvent:
     data: JSON
 
 
+@strawberry.type(description="A photo of a complaint, re-encoded without its metadata (no EXIF, "
+                             "no GPS). Private photos and photos of sensitive categories are "
+                             "listed only to those who may see personal data.")
+class Photo:
+    url: str = strawberry.field(description="Its path under the API's address; a random token, "
+                                            "send the bearer token for restricted photos.")
+    thumbnail_url: str
+    stage: str = strawberry.field(description="REPORT (the citizen's) or AFTER (the result).")
+    private: bool
+    media_type: str
+    width: int
+    height: int
+    bytes: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Photo":
+        return cls(url=photo_path(row.token), thumbnail_url=photo_path(row.token, thumbnail=True),
+                   stage=row.stage, private=row.private, media_type=row.media_type,
+                   width=row.width, height=row.height, bytes=row.bytes,
+                   created_at=row.created_at)
+
+
 @strawberry.type(description="A citizen's report at a place. Reporter details are shown only to "
                              "the reporter and to officials with jurisdiction.")
 class Complaint:
@@ -217,6 +241,11 @@ class Complaint:
     @strawberry.field
     async def category(self, info: Ctx) -> Category:
         return Category.from_row(await info.context.loaders.category.load(self.category_code))
+
+    @strawberry.field(description="Its photos, oldest first, as far as the caller may see them.")
+    async def photos(self, info: Ctx) -> list[Photo]:
+        rows = await info.context.loaders.photos.load(self.pk)
+        return [Photo.from_row(r) for r in rows if not r.restricted or self.may_see_personal]
 
     @strawberry.field
     async def ward(self, info: Ctx) -> Area | None:

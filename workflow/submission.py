@@ -19,6 +19,7 @@ from db import areas as area_sql
 from db import complaints as complaint_sql
 from errors import ErrorCode, PhananhError
 from geo.jurisdiction import lookup_points, ward_at
+from media.service import StoredPhoto, attach
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Submission:
     idempotency_key: str | None = None
     reporter: Reporter = Reporter()
     account: Principal | None = None  # the signed-in citizen who becomes the reporter
+    photos: tuple[StoredPhoto, ...] = ()  # already checked, re-encoded and stored
 
 
 def submit(conn: Connection, submission: Submission) -> Any:
@@ -53,8 +55,11 @@ def submit(conn: Connection, submission: Submission) -> Any:
     now = datetime.now(UTC)
     areas = _route(conn, submission.lon, submission.lat, now)
     values = _values(submission, areas, now, now + timedelta(hours=sla_hours))
-    return complaint_sql.insert_complaint(conn, values, submission.lon, submission.lat,
-                                          submission.account)
+    row = complaint_sql.insert_complaint(conn, values, submission.lon, submission.lat,
+                                         submission.account)
+    if submission.photos and row.created_at == now:  # not a retry answered with the first
+        attach(conn, row.id, submission.photos, "REPORT", "reporter", len(submission.photos))
+    return row
 
 
 def _sla_hours(conn: Connection, category_code: str) -> int:
