@@ -35,9 +35,11 @@ help:  ## List the targets
 	@echo
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-run: setup  ## Set up, seed the demo city and serve on PHANANH_PORT (the cluster stops with it)
+run: setup  ## Set up, seed the demo city, serve on PHANANH_PORT and run the notification worker
 	$(WITH_DB) bash -c '$(BIN)/phananh db upgrade && $(BIN)/phananh seed-demo && \
-	                    exec $(BIN)/phananh serve'
+	                    { $(BIN)/phananh notify run & worker=$$!; \
+	                      trap "kill $$worker 2>/dev/null; wait $$worker" EXIT; \
+	                      $(BIN)/phananh serve; }'
 
 test: system-test $(STAMP) web  ## Set up and run linters and the whole test suite
 	$(BIN)/ruff check .

@@ -31,6 +31,7 @@ from layers.tiles import tile_engine
 from media.routes import media_routes
 from media.storage import make_store
 from middleware import BodySizeLimit
+from notify.routes import notify_routes
 from resolvers.root import build_schema
 from settings import Settings, get_settings
 
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Route("/healthz", healthz),
             *layer_routes(settings, engine, tiles),
             *media_routes(settings, engine, graphql.store),
+            *notify_routes(engine),
             *map_routes(),
         ],
         middleware=[

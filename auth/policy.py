@@ -14,7 +14,7 @@ a caller a row or a field the policy denies.
   (:func:`officials_to_notify`).
 """
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 
 from auth.principal import Principal, Role
 from db.tables import admin_area, app_user, category, complaint, photo, user_area
@@ -56,23 +56,20 @@ def may_see_photo(principal: Principal | None) -> ColumnElement[bool]:
     return ~photo_restricted() | may_see_personal(principal)
 
 
-def officials_to_notify(complaint_id: ColumnElement[int]) -> Select[tuple[int]]:
-    """The active officials told of a new complaint: today those whose jurisdiction covers it
-    (the inverse of :func:`may_act`). The one place to re-point when complaints are routed to
-    agencies instead."""
-    here = (select(complaint.c.ward_id, complaint.c.district_id)
-            .where(complaint.c.id == complaint_id).subquery())
+def officials_to_notify(complaint_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """The accounts (rows of ``app_user``) told of a new complaint: today the active officials
+    whose jurisdiction covers it (the inverse of :func:`may_act`). The one place to re-point
+    when complaints are routed to agencies instead."""
+    here = [select(column).where(complaint.c.id == complaint_id).scalar_subquery()
+            for column in (complaint.c.ward_id, complaint.c.district_id)]
     scope = (select(user_area.c.user_id)
-             .join(admin_area, admin_area.c.code == user_area.c.code)
-             .where(admin_area.c.level == user_area.c.level,
-                    or_(admin_area.c.id == select(here.c.ward_id).scalar_subquery(),
-                        admin_area.c.id == select(here.c.district_id).scalar_subquery())))
+             .join(admin_area, (admin_area.c.code == user_area.c.code)
+                   & (admin_area.c.level == user_area.c.level))
+             .where(admin_area.c.id.in_(here)))
     u = app_user.c
-    return select(u.id).where(
-        ~u.disabled,
-        or_(u.role == Role.CITY_ADMIN.value,
-            (u.role.in_([Role.WARD_OFFICER.value, Role.DISTRICT_OFFICER.value]))
-            & u.id.in_(scope)))
+    return ~u.disabled & or_(
+        u.role == Role.CITY_ADMIN.value,
+        u.role.in_([Role.WARD_OFFICER.value, Role.DISTRICT_OFFICER.value]) & u.id.in_(scope))
 
 
 def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:

@@ -230,7 +230,6 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False,
            server_default=func.now()),
-    Column("lease_until", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
     Column("dead_at", DateTime(timezone=True)),
     Column("last_error", Text),

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Interval, bindparam, func, insert, select, te
 
 from auth.policy import is_reporter, may_act
 from auth.principal import Principal
+from db.outbox import enqueue
 from db.tables import complaint, complaint_event
 
 
@@ -40,11 +41,14 @@ def update_complaint(conn: Connection, complaint_id: int, values: dict[str, Any]
 def add_event(conn: Connection, complaint_id: int, actor: str, kind: str, *,
               from_status: str | None = None, to_status: str | None = None,
               note: str | None = None, data: dict[str, Any] | None = None) -> None:
-    conn.execute(text("""
+    """Log one event, and queue its notifications in the same transaction."""
+    event_id = conn.execute(text("""
         INSERT INTO complaint_event (complaint_id, actor, kind, from_status, to_status, note, data)
-        VALUES (:id, :actor, :kind, :from_status, :to_status, :note, CAST(:data AS jsonb))"""),
+        VALUES (:id, :actor, :kind, :from_status, :to_status, :note, CAST(:data AS jsonb))
+        RETURNING id"""),
         {"id": complaint_id, "actor": actor, "kind": kind, "from_status": from_status,
-         "to_status": to_status, "note": note, "data": json.dumps(data or {})})
+         "to_status": to_status, "note": note, "data": json.dumps(data or {})}).scalar_one()
+    enqueue(conn, [event_id])
 
 
 def events_for(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
@@ -102,4 +106,6 @@ def add_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
     """:func:`add_event` for many events at once, in batches (keys: complaint_event's
     columns)."""
     if events:
-        conn.execute(insert(complaint_event), list(events))
+        ids = conn.execute(insert(complaint_event).returning(complaint_event.c.id),
+                           list(events)).scalars().all()
+        enqueue(conn, ids)

@@ -12,14 +12,15 @@ from strawberry.types import ExecutionContext
 
 from resolvers.analytics import AnalyticsQuery
 from resolvers.mutation import Mutation
+from resolvers.notify import NotifyMutation, NotifyQuery
 from resolvers.query import Query
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, NotifyQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, NotifyMutation)
 
 
 class Schema(strawberry.Schema):

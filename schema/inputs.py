@@ -53,6 +53,14 @@ class NearInput:
     lat: float
     radius_m: float
 
+    def checked(self) -> Near:
+        """The point and radius, or BAD_COORDINATES / BAD_INPUT."""
+        check_point(self.lon, self.lat)
+        if not (math.isfinite(self.radius_m) and 0 < self.radius_m <= MAX_RADIUS_M):
+            raise PhananhError(ErrorCode.BAD_INPUT,
+                               f"radiusM must be within (0, {MAX_RADIUS_M:.0f}] metres.")
+        return Near(self.lon, self.lat, self.radius_m)
+
 
 @strawberry.input
 class ComplaintFilter:
@@ -80,18 +88,10 @@ class ComplaintFilter:
             b = self.bbox
             check_bbox(b.west, b.south, b.east, b.north)
             bbox = (b.west, b.south, b.east, b.north)
-        near = None
-        if self.near is not None:
-            check_point(self.near.lon, self.near.lat)
-            radius = self.near.radius_m
-            if not (math.isfinite(radius) and 0 < radius <= MAX_RADIUS_M):
-                raise PhananhError(ErrorCode.BAD_INPUT,
-                                   f"radiusM must be within (0, {MAX_RADIUS_M:.0f}] metres.")
-            near = Near(self.near.lon, self.near.lat, radius)
         return ComplaintQuery(
             bbox=bbox,
             within=parse_polygon(self.within, max_polygon_vertices) if self.within else None,
-            near=near,
+            near=self.near.checked() if self.near else None,
             ward_codes=tuple(self.ward_codes or ()),
             district_codes=tuple(self.district_codes or ()),
             categories=tuple(self.categories or ()),
