@@ -38,7 +38,7 @@ class AlertArea:
 
 CONTACT_COLUMNS = "id, channel, target, secret, lang, created_at"
 ALERT_COLUMNS = ("id, name, categories, event_kinds, active, created_at, "
-                 "ST_AsGeoJSON(area, 7)::json AS area")
+                 "ST_AsGeoJSON(area)::json AS area")
 
 
 def add_contact(conn: Connection, principal: Principal, channel: str, target: str, lang: str,
