@@ -31,6 +31,7 @@ from layers.tiles import tile_engine
 from media.routes import media_routes
 from media.storage import make_store
 from middleware import BodySizeLimit
+from notify.live import EventHub
 from notify.routes import notify_routes
 from resolvers.root import build_schema
 from settings import Settings, get_settings
@@ -51,12 +52,14 @@ class GraphQLApp(GraphQL[Context, None]):
                          graphql_ide="graphiql", multipart_uploads_enabled=True)
         self.settings = settings
         self.store = make_store(settings)
+        self.hub = EventHub(engine)
         self.engine = engine
         self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
                                        settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        context = Context(self.settings, self.engine, self.limits, self.store, request)
+        context = Context(self.settings, self.engine, self.limits, self.store, self.hub,
+                          request)
         if isinstance(request, Request):
             await self._sign_in(context, request.headers.get("authorization"))
         return context
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # garbage collector, whose full passes over it otherwise stall requests for ~100 ms.
         gc.freeze()
         yield
+        graphql.hub.stop()
         engine.dispose()
         tiles.dispose()
 

@@ -25,6 +25,7 @@ from db import areas, photos
 from db import workflow as workflow_sql
 from db.engine import read
 from media.storage import Store
+from notify.live import EventHub
 from settings import Settings
 
 
@@ -89,6 +90,7 @@ class Context:
     engine: Engine
     limits: SubmissionLimits
     store: Store
+    hub: EventHub
     request: HTTPConnection | None = None
     principal: Principal | None = None
     auth_error: str | None = None  # why a presented token was not accepted

@@ -84,9 +84,13 @@ queued AS (
                'fromStatus', ev.from_status, 'toStatus', ev.to_status))
     FROM chosen ch JOIN ev ON ev.event_id = ch.event_id
     RETURNING 1
+),
+notices AS (  -- a NOTIFY payload is limited to 8,000 bytes: 500 ids each
+    SELECT pg_notify(:channel, string_agg(id::text, ',' ORDER BY n))
+    FROM unnest(CAST(:event_ids AS bigint[])) WITH ORDINALITY AS u(id, n)
+    GROUP BY (n - 1) / 500
 )
-SELECT (SELECT count(*) FROM queued) AS queued,
-       pg_notify(:channel, array_to_string(CAST(:event_ids AS bigint[]), ','))
+SELECT (SELECT count(*) FROM queued) AS queued, (SELECT count(*) FROM notices) AS notices
 """
 
 

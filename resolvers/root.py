@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.analytics import AnalyticsQuery
+from resolvers.live import LiveSubscription
 from resolvers.mutation import Mutation
 from resolvers.notify import NotifyMutation, NotifyQuery
 from resolvers.query import Query
@@ -34,6 +35,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
+        subscription=LiveSubscription,
         extensions=schema_extensions(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
     )

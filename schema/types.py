@@ -260,6 +260,26 @@ class Complaint:
         return await load_area(info, self.city_id)
 
 
+@strawberry.type(description="A change to a complaint, as it happens: NEW (submitted) or a "
+                             "status change (TRANSITION, REROUTED).")
+class ComplaintUpdate:
+    kind: str
+    at: datetime
+    from_status: ComplaintStatus | None
+    to_status: ComplaintStatus | None
+    complaint: Complaint = strawberry.field(description="As the subscriber may see it now.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> "ComplaintUpdate":
+        """From a row of ``db.complaints.fetch_events``."""
+        return cls(kind=row.event_kind, at=row.event_at,
+                   from_status=ComplaintStatus(row.event_from_status)
+                   if row.event_from_status else None,
+                   to_status=ComplaintStatus(row.event_to_status)
+                   if row.event_to_status else None,
+                   complaint=Complaint.from_row(row))
+
+
 def _event(row: Any, personal: bool) -> ComplaintEvent:
     role = row.actor.split(":", 1)[0]
     by_reporter = row.actor == "reporter"

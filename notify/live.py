@@ -1,0 +1,140 @@
+"""Live events for GraphQL subscriptions, from PostgreSQL ``LISTEN/NOTIFY``.
+
+Every transaction that logs complaint events NOTIFYs their ids on ``db.outbox.CHANNEL``
+(``db.outbox.enqueue``); PostgreSQL delivers the notice at commit to every listening session, so
+a change committed through any server process reaches the subscribers of all of them.
+
+One :class:`EventHub` per process holds one listening connection (in a thread: psycopg2
+blocks) and the subscriptions. For each notice it asks the database, once per distinct (filter,
+caller) among the subscriptions, which of the events match and how each complaint looks *to
+that caller* (``db.complaints.fetch_events``, i.e. the same filter and policy SQL as every
+query), so a subscriber sees exactly what a query would show them, and identical subscriptions
+(a thousand anonymous map viewers) cost one query.
+
+Subscriptions are live views, not a delivery guarantee: events committed while a subscriber is
+disconnected (or the listening connection is being re-established) are not replayed; the
+outbox (``phananh notify run``) is the channel that never loses a notification.
+"""
+
+import asyncio
+import logging
+import select
+import threading
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg2
+from sqlalchemy import Engine
+
+from auth.principal import Principal
+from db.complaints import ComplaintFilter, fetch_events
+from db.engine import read
+from db.outbox import ALERT_KINDS, CHANNEL
+
+log = logging.getLogger(__name__)
+LIVE_KINDS = tuple(kind for kinds in ALERT_KINDS.values() for kind in kinds)
+QUEUE_LIMIT = 1_000  # events a subscriber may lag behind before it is dropped
+
+
+class SubscriberTooSlow(Exception):
+    pass
+
+
+class EventHub:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.groups: dict[tuple[ComplaintFilter, Principal | None], set[asyncio.Queue[Any]]] = \
+            defaultdict(set)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.listening = threading.Event()
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.start_lock = asyncio.Lock()
+
+    async def stream(self, f: ComplaintFilter, viewer: Principal | None) -> AsyncIterator[Any]:
+        """The matching events, as ``viewer`` sees them, until the subscriber leaves."""
+        await self._start()
+        key = (f, viewer)
+        queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_LIMIT)
+        self.groups[key].add(queue)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            self.groups[key].discard(queue)
+            if not self.groups[key]:
+                del self.groups[key]
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(queues) for queues in self.groups.values())
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _start(self) -> None:
+        """Listen from the first subscription on; return once LISTEN is in effect, so an
+        event committed after a subscription started is never missed."""
+        async with self.start_lock:
+            if self.thread is None:
+                self.loop = asyncio.get_running_loop()
+                self.thread = threading.Thread(target=self._listen, name="phananh-listen",
+                                               daemon=True)
+                self.thread.start()
+        await asyncio.to_thread(self.listening.wait)
+
+    def _listen(self) -> None:
+        """LISTEN, and hand each notice's event ids to the event loop; reconnect on failure."""
+        while not self.stopping.is_set():
+            try:
+                conn = psycopg2.connect(self.dsn)
+            except psycopg2.Error:
+                log.warning("LISTEN connection failed; retrying", exc_info=True)
+                self.stopping.wait(1.0)
+                continue
+            try:
+                conn.autocommit = True
+                conn.cursor().execute(f"LISTEN {CHANNEL}")
+                self.listening.set()
+                while not self.stopping.is_set():
+                    if select.select([conn], [], [], 0.5) == ([], [], []):
+                        continue
+                    conn.poll()
+                    ids = [int(i) for notice in conn.notifies for i in notice.payload.split(",")]
+                    conn.notifies.clear()
+                    if ids and self.loop is not None:
+                        self.loop.call_soon_threadsafe(self._received, ids)
+            except (psycopg2.Error, OSError):
+                log.warning("LISTEN connection lost; reconnecting", exc_info=True)
+            finally:
+                conn.close()
+
+    def _received(self, event_ids: list[int]) -> None:
+        task = asyncio.ensure_future(self._dispatch(event_ids))
+        task.add_done_callback(_log_failure)
+
+    async def _dispatch(self, event_ids: list[int]) -> None:
+        keys = list(self.groups)
+        results = await asyncio.gather(*(
+            read(self.engine, fetch_events, f=f, viewer=viewer, event_ids=event_ids,
+                 kinds=LIVE_KINDS) for f, viewer in keys))
+        for key, rows in zip(keys, results, strict=True):
+            for queue in list(self.groups.get(key, ())):
+                for row in rows:
+                    try:
+                        queue.put_nowait(row)
+                    except asyncio.QueueFull:
+                        queue.get_nowait()  # make room for the reason it ends
+                        queue.put_nowait(SubscriberTooSlow(
+                            f"More than {QUEUE_LIMIT} events waited for this subscriber."))
+                        break
+
+
+def _log_failure(task: "asyncio.Future[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("dispatching live events failed", exc_info=task.exception())

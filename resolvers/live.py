@@ -1,0 +1,39 @@
+"""GraphQL subscriptions: complaints as they change, from the database's notices
+(``notify/live.py``), filtered and shown as each subscriber's own queries would."""
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from context import Loaders
+from db.complaints import ComplaintFilter as ComplaintQuery
+from schema.inputs import ComplaintFilter
+from schema.permissions import ReportersOnly, SignedIn
+from schema.types import ComplaintUpdate, Ctx
+
+
+async def _updates(info: Ctx, query: ComplaintQuery) -> AsyncGenerator[ComplaintUpdate, None]:
+    context = info.context
+    async for row in context.hub.stream(query, context.principal):
+        # A connection lives long: each event reads relations afresh, not from its first cache.
+        context.loaders = Loaders(context.engine)
+        yield ComplaintUpdate.from_row(row)
+
+
+@strawberry.type
+class LiveSubscription:
+    @strawberry.subscription(description="New complaints and status changes matching `filter` "
+                                         "(any filter `complaints` takes), as you may see them.")
+    async def complaint_events(self, info: Ctx, filter: ComplaintFilter | None = None
+                               ) -> AsyncGenerator[ComplaintUpdate, None]:
+        context = info.context
+        query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices,
+                                                       context.principal)
+        async for update in _updates(info, query):
+            yield update
+
+    @strawberry.subscription(permission_classes=[SignedIn, ReportersOnly],
+                             description="Changes to the complaints you reported.")
+    async def my_complaints(self, info: Ctx) -> AsyncGenerator[ComplaintUpdate, None]:
+        async for update in _updates(info, ComplaintQuery(reported_by=info.context.principal)):
+            yield update
