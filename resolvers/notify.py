@@ -58,7 +58,7 @@ class NotifyMutation:
         return Alert.from_row(row)
 
     @strawberry.mutation(permission_classes=[SignedIn])
-    async def delete_alert(self, info: Ctx, id: strawberry.ID) -> bool:
+    async def remove_alert(self, info: Ctx, id: strawberry.ID) -> bool:
         await write(info.context.engine, service.delete, principal=info.context.principal,
                     table="alert", row_id=_id(id))
         return True

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
 from auth.principal import OFFICIAL_ROLES, Principal, Role
@@ -130,6 +131,10 @@ class PhotoUpload:
 
     async def read(self, max_bytes: int) -> tuple[bytes, bool]:
         """The file's bytes (one more than ``max_bytes`` at most: enough to refuse it)."""
+        if not isinstance(self.file, UploadFile):  # a literal or JSON value, not a file part
+            raise PhananhError(ErrorCode.BAD_INPUT, "Send each photo as a file part of a "
+                                                    "multipart request (GraphQL multipart "
+                                                    "request spec).")
         return await self.file.read(max_bytes + 1), self.private
 
 

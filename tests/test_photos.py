@@ -253,3 +253,10 @@ def test_access_follows_privacy(media: Any, engine: Engine, accounts: Accounts,
 def test_photos_load_in_one_query(gql: Any, count_statements: Any) -> None:
     gql.data("{ complaints(first: 50) { edges { node { id photos { url } } } } }")
     assert sum("FROM photo" in s for s in count_statements.statements) == 1
+
+
+def test_a_photo_must_be_a_file_part(gql: Any, accounts: Accounts, engine: Engine) -> None:
+    lon, lat = ward_point(engine, accounts.ward)
+    body = gql(SUBMIT, {"input": {"categoryCode": "other", "description": "x", "lon": lon,
+                                  "lat": lat, "photos": [{"file": "photo.jpg"}]}})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
