@@ -10,8 +10,8 @@ Recipients of an event, each address once (the first reason in this order wins):
 
 - ``reporter``: every status change of a complaint (its submission included) goes to the
   e-mail the reporter gave, and to the contacts of the signed-in reporter;
-- ``jurisdiction``: a new or rerouted complaint goes to the contacts of the officials
-  :func:`auth.policy.officials_to_notify` names;
+- ``jurisdiction``: a new or rerouted complaint, and a deadline about to pass, go to the
+  contacts of the officials :func:`auth.policy.officials_to_notify` names;
 - ``alert``: events of the kinds an active alert watches, of its categories (none: all), at a
   point its area covers, go to the alert owner's contacts (with the alert's unsubscribe link,
   added by the worker).
@@ -32,14 +32,15 @@ from db.sql import compose, core, execute
 
 # Event kinds an alert may watch, and the complaint_event kinds each stands for.
 ALERT_KINDS = {"NEW": ("SUBMITTED",), "STATUS_CHANGE": ("TRANSITION", "REROUTED")}
-ROUTED_KINDS = ("SUBMITTED", "REROUTED")  # events that put a complaint before officials
+# Events officials in charge are told of: a complaint reaches them, or its deadline is near.
+OFFICIAL_KINDS = ("SUBMITTED", "REROUTED", "DUE_SOON")
 DEFAULT_LANG = "vi"  # for reporters known only by the e-mail they gave
 CHANNEL = "phananh_events"  # NOTIFY channel: the ids of committed events, for subscriptions
 
 ENQUEUE = """
 WITH ev AS (
     SELECT e.id AS event_id, e.kind, e.at, e.from_status, e.to_status,
-           c.id AS complaint_id, c.public_id, c.category_code, c.status, c.location,
+           c.id AS complaint_id, c.public_id, c.category_code, c.status, c.location, c.due_at,
            c.reporter_email, c.reporter_user_id, w.code AS ward_code
     FROM complaint_event e
     JOIN complaint c ON c.id = e.complaint_id
@@ -59,7 +60,7 @@ recipients AS (
     SELECT ev.event_id, 2, 'jurisdiction', NULL, uc.channel, uc.target, uc.secret, uc.lang
     FROM ev JOIN app_user ON {officials}
     JOIN user_contact uc ON uc.user_id = app_user.id
-    WHERE ev.kind = ANY(:routed_kinds)
+    WHERE ev.kind = ANY(:official_kinds)
   UNION ALL
     SELECT ev.event_id, 3, 'alert', a.id, uc.channel, uc.target, uc.secret, uc.lang
     FROM ev
@@ -80,7 +81,8 @@ queued AS (
                'event', ev.kind, 'at', ev.at, 'reason', ch.reason,
                'complaint', jsonb_build_object(
                    'id', ev.public_id, 'category', ev.category_code, 'status', ev.status,
-                   'ward', ev.ward_code, 'lon', ST_X(ev.location), 'lat', ST_Y(ev.location)),
+                   'ward', ev.ward_code, 'lon', ST_X(ev.location), 'lat', ST_Y(ev.location),
+                   'dueAt', ev.due_at),
                'fromStatus', ev.from_status, 'toStatus', ev.to_status))
     FROM chosen ch JOIN ev ON ev.event_id = ch.event_id
     RETURNING 1
@@ -102,7 +104,7 @@ def enqueue(conn: Connection, event_ids: Sequence[int]) -> int:
     statement = compose(ENQUEUE, officials=core(
         [officials_to_notify(literal_column("ev.complaint_id"))], "officials"))
     return execute(conn, statement.bind(
-        event_ids=list(event_ids), default_lang=DEFAULT_LANG, routed_kinds=list(ROUTED_KINDS),
+        event_ids=list(event_ids), default_lang=DEFAULT_LANG, official_kinds=list(OFFICIAL_KINDS),
         alert_kinds=json.dumps(ALERT_KINDS), channel=CHANNEL)).scalar_one()
 
 

@@ -109,3 +109,16 @@ def add_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
         ids = conn.execute(insert(complaint_event).returning(complaint_event.c.id),
                            list(events)).scalars().all()
         enqueue(conn, ids)
+
+
+def due_soon(conn: Connection, statuses: Sequence[str], within: timedelta) -> list[Any]:
+    """Complaints in ``statuses`` whose deadline falls within ``within`` from now and who have
+    not been warned of that deadline yet (a DUE_SOON event naming it)."""
+    return list(conn.execute(text("""
+        SELECT c.id, c.due_at FROM complaint c
+        WHERE c.status = ANY(:statuses) AND c.due_at > now() AND c.due_at <= now() + :within
+          AND NOT EXISTS (SELECT 1 FROM complaint_event e
+                          WHERE e.complaint_id = c.id AND e.kind = 'DUE_SOON'
+                            AND e.data ->> 'dueAt' = to_char(c.due_at AT TIME ZONE 'UTC',
+                                                             'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+        ORDER BY c.due_at"""), {"statuses": list(statuses), "within": within}))

@@ -53,8 +53,12 @@ class EventHub:
         self.thread: threading.Thread | None = None
         self.start_lock = asyncio.Lock()
 
-    async def stream(self, f: ComplaintFilter, viewer: Principal | None) -> AsyncIterator[Any]:
-        """The matching events, as ``viewer`` sees them, until the subscriber leaves."""
+    async def stream(self, f: ComplaintFilter, viewer: Principal | None
+                     ) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+        """The matching events, as ``viewer`` sees them, until the subscriber leaves. Each comes
+        with a dict shared by every subscriber of the same notice: the place for what they may
+        share while resolving it (the request loaders, whose rows are not per caller), so that a
+        thousand subscribers resolve a complaint's ward with one query, not a thousand."""
         await self._start()
         key = (f, viewer)
         queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_LIMIT)
@@ -120,6 +124,7 @@ class EventHub:
 
     async def _dispatch(self, event_ids: list[int]) -> None:
         keys = list(self.groups)
+        shared: dict[str, Any] = {}
         results = await asyncio.gather(*(
             read(self.engine, fetch_events, f=f, viewer=viewer, event_ids=event_ids,
                  kinds=LIVE_KINDS) for f, viewer in keys))
@@ -127,7 +132,7 @@ class EventHub:
             for queue in list(self.groups.get(key, ())):
                 for row in rows:
                     try:
-                        queue.put_nowait(row)
+                        queue.put_nowait((row, shared))
                     except asyncio.QueueFull:
                         queue.get_nowait()  # make room for the reason it ends
                         queue.put_nowait(SubscriberTooSlow(

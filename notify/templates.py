@@ -28,6 +28,9 @@ WORDS = {
            "why": {"reporter": "Bạn nhận thư này vì đã gửi phản ánh này.",
                    "jurisdiction": "Bạn nhận thư này vì phản ánh thuộc địa bàn bạn phụ trách.",
                    "alert": "Bạn nhận thư này vì đã đăng ký theo dõi khu vực này."},
+           "due_subject": "[phananh] Phản ánh {id} sắp quá hạn",
+           "due_body": "Phản ánh {id} ({category}, phường {ward}) {status}, hạn xử lý "
+                       "{due}.\n\nXem: {link}\n",
            "unsubscribe": "Hủy theo dõi: {url}",
            "id": "Mã thông báo: {delivery}"},
     "en": {"subject": "[phananh] Complaint {id}: {status}",
@@ -36,6 +39,9 @@ WORDS = {
                    "jurisdiction": "You get this e-mail because the complaint is in your "
                                    "jurisdiction.",
                    "alert": "You get this e-mail because you watch this area."},
+           "due_subject": "[phananh] Complaint {id} is due soon",
+           "due_body": "Complaint {id} ({category}, ward {ward}) is {status}; it is due "
+                       "{due}.\n\nSee: {link}\n",
            "unsubscribe": "Unsubscribe: {url}",
            "id": "Notification id: {delivery}"},
 }
@@ -49,9 +55,12 @@ def render(lang: str, delivery_id: str, payload: dict[str, Any], link: str,
     complaint = payload["complaint"]
     status = STATUS_LABELS[lang][Status(complaint["status"])]
     fields = {"id": complaint["id"], "category": complaint["category"],
-              "ward": complaint.get("ward") or "?", "status": status, "link": link}
-    lines = [words["body"].format(**fields), words["why"][payload["reason"]]]
+              "ward": complaint.get("ward") or "?", "status": status, "link": link,
+              "due": complaint.get("dueAt") or "?"}
+    due = payload["event"] == "DUE_SOON"
+    subject = words["due_subject" if due else "subject"].format(**fields)
+    lines = [words["due_body" if due else "body"].format(**fields), words["why"][payload["reason"]]]
     if unsubscribe:
         lines.append(words["unsubscribe"].format(url=unsubscribe))
     lines.append(words["id"].format(delivery=delivery_id))
-    return words["subject"].format(**fields), "\n".join(lines) + "\n"
+    return subject, "\n".join(lines) + "\n"

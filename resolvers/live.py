@@ -14,9 +14,11 @@ from schema.types import ComplaintUpdate, Ctx
 
 async def _updates(info: Ctx, query: ComplaintQuery) -> AsyncGenerator[ComplaintUpdate, None]:
     context = info.context
-    async for row in context.hub.stream(query, context.principal):
-        # A connection lives long: each event reads relations afresh, not from its first cache.
-        context.loaders = Loaders(context.engine)
+    async for row, shared in context.hub.stream(query, context.principal):
+        # A connection lives long: each notice reads relations afresh (not from the cache of
+        # the first), through loaders shared by all its subscribers (their rows are public; what
+        # each caller may see was decided by the policy SQL that selected ``row``).
+        context.loaders = shared.setdefault("loaders", Loaders(context.engine))
         yield ComplaintUpdate.from_row(row)
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -149,3 +150,37 @@ def test_my_complaints_needs_a_citizen(servers: tuple[str, str], accounts: Accou
         with pytest.raises(TransportQueryError) as refused:
             asyncio.run(take(servers[1], MINE, {}, token, 1))
         assert refused.value.errors[0]["extensions"]["code"] == code
+
+
+def test_subscribers_of_one_notice_share_their_queries(
+        client: Any, gql: Any, engine: Engine, accounts: Accounts,
+        count_statements: Any) -> None:
+    """20 subscriptions (4 connections, in process) of one filter: one notice costs one query
+    for the events and one per relation, whatever the number of subscribers."""
+    query = """subscription($filter: ComplaintFilter) { complaintEvents(filter: $filter) {
+        complaint { id ward { code } district { code } category { code } } } }"""
+    point, _ = ward_points(engine, accounts.ward)
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(client.websocket_connect(
+            "/graphql", subprotocols=["graphql-transport-ws"])) for _ in range(4)]
+        for ws in sockets:
+            ws.send_json({"type": "connection_init", "payload": {}})
+            assert ws.receive_json()["type"] == "connection_ack"
+            for i in range(5):
+                ws.send_json({"id": str(i), "type": "subscribe", "payload": {
+                    "query": query, "variables": {"filter": {"wardCodes": [accounts.ward]}}}})
+        time.sleep(1)
+        count_statements.statements.clear()
+        public_id = gql.data(SUBMIT, {"input": {"categoryCode": "other", "description": "x",
+                                                "lon": point.x, "lat": point.y}}
+                             )["submitComplaint"]["id"]
+        for ws in sockets:
+            for _ in range(5):
+                update = ws.receive_json()["payload"]["data"]["complaintEvents"]
+                assert update["complaint"]["id"] == public_id
+                assert update["complaint"]["ward"]["code"] == accounts.ward
+    statements = count_statements.statements
+    assert sum("complaint_event.id IN" in s for s in statements) == 1
+    assert sum("FROM admin_area a WHERE a.id = ANY" in s for s in statements) == 1
+    # the submission's SLA lookup, then one load for all subscribers
+    assert sum("FROM category WHERE code = ANY" in s for s in statements) == 2

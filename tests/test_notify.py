@@ -27,7 +27,7 @@ from auth.tokens import issue_token
 from notify.templates import LANGS, STATUS_LABELS
 from notify.worker import Worker
 from settings import Settings
-from tests.conftest import Accounts, GraphQLClient, phananh
+from tests.conftest import Accounts, GraphQLClient, new_complaint, phananh
 from tests.notify_support import Mailbox, WebhookReceiver, smtp_server, webhook_receiver
 from workflow.states import Status
 
@@ -318,3 +318,29 @@ def test_worker_killed_mid_batch_loses_nothing(
         assert conn.execute(text("""
             SELECT count(*) FROM outbox WHERE id = ANY(CAST(:ids AS uuid[]))
             AND delivered_at IS NOT NULL"""), {"ids": list(expected)}).scalar() == 40
+
+
+def test_officials_are_warned_once_of_a_deadline(
+        gql: GraphQLClient, engine: Engine, accounts: Accounts, receiver: WebhookReceiver,
+        smtp: tuple[Mailbox, int], worker_settings: Settings, database_url: str) -> None:
+    mailbox, _ = smtp
+    officer = account(engine, Role.WARD_OFFICER, (accounts.other_ward,))
+    path = f"/due-{uuid.uuid4().hex[:6]}"
+    add_contact(gql, officer, "WEBHOOK", receiver.url + path)
+    officer_mail = f"officer-{uuid.uuid4().hex[:6]}@example.com"
+    add_contact(gql, officer, "EMAIL", officer_mail)
+    soon, later = (new_complaint(engine, accounts.other_ward, reporter=None) for _ in range(2))
+    with engine.begin() as conn:
+        for public_id, minutes in ((soon, 3), (later, 60)):
+            conn.execute(text("UPDATE complaint SET due_at = now() + make_interval(mins => :m) "
+                              "WHERE public_id = :id"), {"m": minutes, "id": public_id})
+    for _ in range(2):  # a second run warns nobody again
+        warned = phananh(database_url, "workflow", "warn-due", "--hours", "0.1")
+        assert warned.returncode == 0, warned.stderr
+        Worker(engine, worker_settings).run(until_empty=True)
+    warnings = [json.loads(h.body) for h in receiver.received(path)]
+    assert [(w["complaint"]["id"], w["event"]) for w in warnings
+            if w["complaint"]["id"] in (soon, later)] == [(soon, "DUE_SOON")]
+    mails = [m for m in mailbox.to(officer_mail) if soon in m["Subject"]]
+    assert [m["Subject"] for m in mails] == [f"[phananh] Phản ánh {soon} sắp quá hạn"]
+    assert "hạn xử lý" in mails[0].get_content()
