@@ -65,7 +65,7 @@ class Worker:
             for note in (n for n in notes if n.channel == "email"):
                 try:
                     mailer.send(note)
-                except DeliveryFailed as error:
+                except Exception as error:  # one bad notification must not stop the others
                     self._record(note, error, tally)
                 else:
                     self._record(note, None, tally)
