@@ -52,6 +52,7 @@ class EventHub:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.start_lock = asyncio.Lock()
+        self.queries = asyncio.Semaphore(max(1, engine.pool.size() // 2))  # type: ignore[attr-defined]
 
     async def stream(self, f: ComplaintFilter, viewer: Principal | None
                      ) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
@@ -66,7 +67,7 @@ class EventHub:
         try:
             while True:
                 item = await queue.get()
-                if isinstance(item, Exception):
+                if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
@@ -118,6 +119,12 @@ class EventHub:
             finally:
                 conn.close()
 
+    async def _fetch(self, f: ComplaintFilter, viewer: Principal | None,
+                     event_ids: list[int]) -> list[Any]:
+        async with self.queries:  # leave pooled connections to requests
+            return await read(self.engine, fetch_events, f=f, viewer=viewer,
+                              event_ids=event_ids, kinds=LIVE_KINDS)
+
     def _received(self, event_ids: list[int]) -> None:
         task = asyncio.ensure_future(self._dispatch(event_ids))
         task.add_done_callback(_log_failure)
@@ -125,14 +132,16 @@ class EventHub:
     async def _dispatch(self, event_ids: list[int]) -> None:
         keys = list(self.groups)
         shared: dict[str, Any] = {}
-        results = await asyncio.gather(*(
-            read(self.engine, fetch_events, f=f, viewer=viewer, event_ids=event_ids,
-                 kinds=LIVE_KINDS) for f, viewer in keys))
-        for key, rows in zip(keys, results, strict=True):
+        results = await asyncio.gather(*(self._fetch(f, viewer, event_ids)
+                                         for f, viewer in keys), return_exceptions=True)
+        for key, found in zip(keys, results, strict=True):
+            if isinstance(found, BaseException):  # ends these subscriptions, not the others
+                log.error("reading live events failed", exc_info=found)
+            rows = [found] if isinstance(found, BaseException) else [(r, shared) for r in found]
             for queue in list(self.groups.get(key, ())):
                 for row in rows:
                     try:
-                        queue.put_nowait((row, shared))
+                        queue.put_nowait(row)
                     except asyncio.QueueFull:
                         queue.get_nowait()  # make room for the reason it ends
                         queue.put_nowait(SubscriberTooSlow(
