@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
@@ -192,17 +193,22 @@ def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
     return list(conn.execute(query))
 
 
-def fetch_events(conn: Connection, f: ComplaintFilter, viewer: Principal | None,
-                 event_ids: Sequence[int], kinds: Sequence[str]) -> list[Any]:
-    """Events of ``kinds`` among ``event_ids`` whose complaint matches ``f``, oldest first, each
-    with its complaint as ``viewer`` sees it (``event_*`` columns: the event)."""
+def fetch_events(conn: Connection, filters: Sequence[ComplaintFilter],
+                 viewer: Principal | None, event_ids: Sequence[int],
+                 kinds: Sequence[str]) -> list[Any]:
+    """Events of ``kinds`` among ``event_ids`` whose complaint matches any of ``filters``,
+    oldest first, each with its complaint as ``viewer`` sees it (``event_*`` columns: the event)
+    and, for each filter i, whether it matches (column ``match_i``): one query for all the
+    filters of one viewer."""
     e = complaint_event.c
-    query = (complaint_select(f, viewer)
+    matches = [and_(true(), *where_clauses(f)) for f in filters]
+    query = (complaint_select(ComplaintFilter(), viewer)
              .add_columns(e.id.label("event_id"), e.kind.label("event_kind"),
                           e.at.label("event_at"), e.from_status.label("event_from_status"),
-                          e.to_status.label("event_to_status"))
+                          e.to_status.label("event_to_status"),
+                          *(m.label(f"match_{i}") for i, m in enumerate(matches)))
              .join_from(complaint, complaint_event, e.complaint_id == complaint.c.id)
-             .where(e.id.in_(list(event_ids)), e.kind.in_(list(kinds)))
+             .where(e.id.in_(list(event_ids)), e.kind.in_(list(kinds)), or_(*matches))
              .order_by(e.id))
     return list(conn.execute(query))
 

@@ -5,11 +5,11 @@ Every transaction that logs complaint events NOTIFYs their ids on ``db.outbox.CH
 a change committed through any server process reaches the subscribers of all of them.
 
 One :class:`EventHub` per process holds one listening connection (in a thread: psycopg2
-blocks) and the subscriptions. For each notice it asks the database, once per distinct (filter,
-caller) among the subscriptions, which of the events match and how each complaint looks *to
-that caller* (``db.complaints.fetch_events``, i.e. the same filter and policy SQL as every
-query), so a subscriber sees exactly what a query would show them, and identical subscriptions
-(a thousand anonymous map viewers) cost one query.
+blocks) and the subscriptions. For each notice it asks the database, once per distinct caller
+among the subscribers (all the anonymous ones are one), which of the events match which of
+their filters and how each complaint looks *to that caller* (``db.complaints.fetch_events``,
+i.e. the same filter and policy SQL as every query), so a subscriber sees exactly what a query
+would show them, and a thousand anonymous map viewers cost one query.
 
 Subscriptions are live views, not a delivery guarantee: events committed while a subscriber is
 disconnected (or the listening connection is being re-established) are not replayed; the
@@ -75,10 +75,6 @@ class EventHub:
             if not self.groups[key]:
                 del self.groups[key]
 
-    @property
-    def subscribers(self) -> int:
-        return sum(len(queues) for queues in self.groups.values())
-
     def stop(self) -> None:
         self.stopping.set()
 
@@ -119,10 +115,10 @@ class EventHub:
             finally:
                 conn.close()
 
-    async def _fetch(self, f: ComplaintFilter, viewer: Principal | None,
+    async def _fetch(self, filters: list[ComplaintFilter], viewer: Principal | None,
                      event_ids: list[int]) -> list[Any]:
         async with self.queries:  # leave pooled connections to requests
-            return await read(self.engine, fetch_events, f=f, viewer=viewer,
+            return await read(self.engine, fetch_events, filters=filters, viewer=viewer,
                               event_ids=event_ids, kinds=LIVE_KINDS)
 
     def _received(self, event_ids: list[int]) -> None:
@@ -130,23 +126,36 @@ class EventHub:
         task.add_done_callback(_log_failure)
 
     async def _dispatch(self, event_ids: list[int]) -> None:
-        keys = list(self.groups)
+        """One query per distinct caller among the subscribers (their filters all in it), then
+        each matching event to each subscriber of a (filter, caller) it matches."""
+        by_viewer: dict[Principal | None, list[ComplaintFilter]] = defaultdict(list)
+        for f, viewer in self.groups:
+            by_viewer[viewer].append(f)
+        viewers = list(by_viewer)
+        results = await asyncio.gather(*(self._fetch(by_viewer[v], v, event_ids)
+                                         for v in viewers), return_exceptions=True)
         shared: dict[str, Any] = {}
-        results = await asyncio.gather(*(self._fetch(f, viewer, event_ids)
-                                         for f, viewer in keys), return_exceptions=True)
-        for key, found in zip(keys, results, strict=True):
-            if isinstance(found, BaseException):  # ends these subscriptions, not the others
-                log.error("reading live events failed", exc_info=found)
-            rows = [found] if isinstance(found, BaseException) else [(r, shared) for r in found]
-            for queue in list(self.groups.get(key, ())):
-                for row in rows:
-                    try:
-                        queue.put_nowait(row)
-                    except asyncio.QueueFull:
-                        queue.get_nowait()  # make room for the reason it ends
-                        queue.put_nowait(SubscriberTooSlow(
-                            f"More than {QUEUE_LIMIT} events waited for this subscriber."))
-                        break
+        for viewer, found in zip(viewers, results, strict=True):
+            for i, f in enumerate(by_viewer[viewer]):
+                if isinstance(found, BaseException):  # ends these subscriptions only
+                    log.error("reading live events failed", exc_info=found)
+                    items: list[Any] = [found]
+                else:
+                    items = [(row, shared) for row in found if getattr(row, f"match_{i}")]
+                for queue in list(self.groups.get((f, viewer), ())):
+                    _offer(queue, items)
+
+
+def _offer(queue: "asyncio.Queue[Any]", items: list[Any]) -> None:
+    """Queue ``items`` for one subscriber; one that lags too far behind is ended."""
+    for item in items:
+        try:
+            queue.put_nowait(item)
+        except asyncio.QueueFull:
+            queue.get_nowait()  # make room for the reason it ends
+            queue.put_nowait(SubscriberTooSlow(
+                f"More than {QUEUE_LIMIT} events waited for this subscriber."))
+            return
 
 
 def _log_failure(task: "asyncio.Future[None]") -> None:
