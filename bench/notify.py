@@ -206,6 +206,11 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
+class SinkServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 resets connections under 16 concurrent POSTs
+    daemon_threads = True
+
+
 class Counter:
     def __init__(self) -> None:
         self.count = 0
@@ -216,8 +221,7 @@ class Counter:
 
 
 def throughput_table(engine: Engine, settings: Settings) -> None:
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    http.daemon_threads = True
+    http = SinkServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{http.server_address[1]}/hook"
     with socket.socket() as probe:

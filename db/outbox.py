@@ -126,9 +126,10 @@ def claim(conn: Connection, batch: int, lease_seconds: float) -> list[Any]:
         {"batch": batch, "lease": lease_seconds}))
 
 
-def delivered(conn: Connection, delivery_id: str) -> None:
+def delivered(conn: Connection, delivery_ids: Sequence[str]) -> None:
     conn.execute(text("UPDATE outbox SET delivered_at = now(), last_error = NULL "
-                      "WHERE id = :id AND delivered_at IS NULL"), {"id": delivery_id})
+                      "WHERE id = ANY(CAST(:ids AS uuid[])) AND delivered_at IS NULL"),
+                 {"ids": list(delivery_ids)})
 
 
 def failed(conn: Connection, delivery_id: str, error: str, max_attempts: int,
