@@ -222,7 +222,7 @@ def test_alert_areas_are_validated_and_limited(gql: GraphQLClient, engine: Engin
     for i in range(18):
         assert code({"wardCode": accounts.ward, "name": f"n{i}"}) == "OK"
     assert code({"wardCode": accounts.ward}) == "TOO_MANY_ALERTS"
-    assert gql("{ myAlerts { id } }", None, watcher)["data"]["myAlerts"].__len__() == 20
+    assert len(gql("{ myAlerts { id } }", None, watcher)["data"]["myAlerts"]) == 20
     anonymous = gql(create, {"input": {"name": "x", "wardCode": accounts.ward}})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
