@@ -38,9 +38,11 @@ help:  ## List the targets
 	@echo
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-run: setup  ## Set up, seed the demo city and serve on PHANANH_PORT with PHANANH_WORKERS processes
+run: setup  ## Set up, seed the demo city, serve on PHANANH_PORT with PHANANH_WORKERS processes and run the notification worker
 	$(WITH_DB) bash -c '$(BIN)/phananh db upgrade && $(BIN)/phananh seed-demo && \
-	                    exec $(BIN)/phananh serve --workers $(PHANANH_WORKERS)'
+	                    { $(BIN)/phananh notify run & worker=$$!; \
+	                      trap "kill $$worker 2>/dev/null; wait $$worker" EXIT; \
+	                      $(BIN)/phananh serve --workers $(PHANANH_WORKERS); }'
 
 test: system-test $(STAMP) web  ## Set up and run linters and the whole test suite
 	$(BIN)/ruff check .

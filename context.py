@@ -24,12 +24,14 @@ from starlette.responses import Response
 
 from auth.principal import Principal, Role
 from auth.rate_limit import SubmissionLimits, client_address
-from db import areas
+from db import areas, photos
 from db import workflow as workflow_sql
 from db.engine import read
 from db.nodes import Nodes
 from errors import PhananhError
 from geo import footprints
+from media.storage import Store
+from notify.live import EventHub
 from settings import Settings
 
 
@@ -53,6 +55,7 @@ class Loaders:
         # Keys (lon, lat, within_m, at): border candidates of points, one query per distance
         # and date asked in a request.
         self.candidates = DataLoader(self._candidates)
+        self.photos = DataLoader(self._photos)
         self._geometry_loaders: dict[float | None, DataLoader] = {}
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
@@ -119,6 +122,14 @@ class Loaders:
                 found[index] = answer
         return found
 
+    async def _photos(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
+        """Each complaint's photos, oldest first; one query for the whole page."""
+        found: dict[int, list[Any]] = defaultdict(list)
+        for row in await read(self._engine(), photos.photos_for,
+                              complaint_ids=list(complaint_ids)):
+            found[row.complaint_id].append(row)
+        return [found[i] for i in complaint_ids]
+
     def _batch(
         self,
         fetch: Callable[[Connection, list[Any]], Sequence[Any]],
@@ -144,6 +155,8 @@ class Context:
     settings: Settings
     engine: Engine  # the primary: writes, workflow locks, officials' reads
     limits: SubmissionLimits
+    store: Store
+    hub: EventHub
     request: HTTPConnection | None = None
     principal: Principal | None = None
     auth_error: PhananhError | None = None  # why a presented token was not accepted

@@ -19,19 +19,25 @@ class BodyTooLarge(Exception):
 
 class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413 and the one error body, whether the client
-    announced the size (Content-Length) or streamed it."""
+    announced the size (Content-Length) or streamed it. Multipart bodies (GraphQL uploads)
+    carry photos and may reach ``multipart_max_bytes``; each photo is limited again on its own."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, multipart_max_bytes: int | None = None
+                 ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.multipart_max_bytes = multipart_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = self.multipart_max_bytes if multipart else self.max_bytes
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -40,7 +46,7 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > limit:
                 raise BodyTooLarge
             return message
 
@@ -53,12 +59,12 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         refusal = error_response(ErrorCode.REQUEST_TOO_LARGE,
-                                 f"Request bodies are limited to {self.max_bytes} bytes.",
-                                 maxBytes=self.max_bytes)
+                                 f"Request bodies are limited to {limit} bytes.",
+                                 maxBytes=limit)
         await refusal(scope, receive, send)
 
 

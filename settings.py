@@ -11,7 +11,8 @@ talks to the same cluster as ``make``.
 import os
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Annotated, Self
+from pathlib import Path
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -188,6 +189,50 @@ class Settings(BaseSettings):
                                 description="Weeks or months of an emerging hot spot analysis.")
     max_series_periods: int = Field(1_200, ge=1, le=100_000,
                                     description="Periods of a statistics time series.")
+
+    # Photos (media/): limits checked before decoding, and where the files go.
+    photo_max_bytes: int = Field(10_000_000, ge=1_000, le=200_000_000,
+                                 description="Largest photo file accepted.")
+    photo_max_pixels: int = Field(40_000_000, ge=10_000, le=500_000_000,
+                                  description="Most pixels (width × height) of a photo.")
+    photos_per_complaint: int = Field(10, ge=1, le=100, description="Most photos per complaint.")
+    media_store: Literal["local", "s3"] = Field("local", description="Where photos are stored.")
+    media_dir: Path = Field(Path(".data/media"),
+                            description="Directory of the local, content-addressed photo store.")
+    media_s3_bucket: str | None = Field(None, description="Bucket of the S3-compatible store.")
+    media_s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of the S3-compatible store (default: AWS); credentials "
+                          "come from boto3's usual environment variables.")
+
+    # Notifications (notify/): the outbox worker, webhooks and e-mail.
+    public_base_url: str = Field("http://127.0.0.1:8000",
+                                 description="Base of the links sent in notifications.")
+    alerts_per_user: int = Field(20, ge=1, le=10_000,
+                                 description="Most alerts, and most contacts, per account.")
+    notify_batch_size: int = Field(50, ge=1, le=10_000,
+                                   description="Notifications the worker claims at once.")
+    notify_max_attempts: int = Field(8, ge=1, le=100,
+                                     description="Attempts before a notification is dead.")
+    notify_backoff_seconds: float = Field(
+        5.0, ge=0.0, le=86_400.0,
+        description="First retry delay; each later retry waits twice as long.")
+    notify_backoff_max_seconds: float = Field(3_600.0, ge=0.0, le=604_800.0,
+                                              description="Longest delay between retries.")
+    notify_lease_seconds: float = Field(
+        60.0, ge=1.0, le=86_400.0,
+        description="How long a claimed notification stays with a worker; a worker killed "
+                    "mid-batch leaves its claims to the next one after this.")
+    notify_poll_seconds: float = Field(1.0, ge=0.01, le=3_600.0,
+                                       description="Worker pause when nothing is due.")
+    webhook_timeout_seconds: float = Field(10.0, ge=0.1, le=300.0,
+                                           description="Timeout of one webhook request.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail notifications.")
+    smtp_port: int = Field(25, **TCP_PORT, description="Its port.")
+    smtp_starttls: bool = Field(False, description="Whether to STARTTLS before sending.")
+    smtp_username: str | None = Field(None, description="SMTP login, when the server wants one.")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    mail_from: str = Field("phananh <no-reply@phananh.local>",
+                           description="From: of e-mail notifications.")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -8,13 +8,16 @@ a caller a row or a field the policy denies.
   districts' wards, city admins everywhere. Citizens, analysts and the public never act as
   officials.
 - Personal data (reporter name, phone, e-mail; the address of complaints in sensitive
-  categories) is visible to the complaint's reporter and to officials who may act on it.
+  categories; photos of sensitive categories and photos their uploader marked private) is
+  visible to the complaint's reporter and to officials who may act on it.
+- New complaints are announced to the officials who may act on them
+  (:func:`officials_to_notify`).
 """
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 
 from auth.principal import Principal, Role
-from db.tables import admin_area, complaint
+from db.tables import admin_area, app_user, category, complaint, photo, user_area
 
 
 def may_act(principal: Principal | None) -> ColumnElement[bool]:
@@ -43,6 +46,36 @@ def visible_note(actor: str, note: str | None, personal: bool) -> str | None:
     """A history note as a caller sees it: a reporter's own words are personal data (they may
     name or describe the reporter), officials' notes are public."""
     return note if personal or actor != "reporter" else None
+
+
+def photo_restricted() -> ColumnElement[bool]:
+    """Photos that are personal data: marked private, or of a complaint (joined) in a
+    sensitive category."""
+    sensitive = (select(category.c.sensitive)
+                 .where(category.c.code == complaint.c.category_code)
+                 .correlate_except(category).scalar_subquery())
+    return photo.c.private | sensitive
+
+
+def may_see_photo(principal: Principal | None) -> ColumnElement[bool]:
+    """Photos (joined with their complaint) ``principal`` may see."""
+    return ~photo_restricted() | may_see_personal(principal)
+
+
+def officials_to_notify(complaint_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """The accounts (rows of ``app_user``) told of a new complaint: today the active officials
+    whose jurisdiction covers it (the inverse of :func:`may_act`). The one place to re-point
+    when complaints are routed to agencies instead."""
+    here = [select(column).where(complaint.c.id == complaint_id).scalar_subquery()
+            for column in (complaint.c.ward_id, complaint.c.district_id)]
+    scope = (select(user_area.c.user_id)
+             .join(admin_area, (admin_area.c.code == user_area.c.code)
+                   & (admin_area.c.level == user_area.c.level))
+             .where(admin_area.c.id.in_(here)))
+    u = app_user.c
+    return ~u.disabled & or_(
+        u.role == Role.CITY_ADMIN.value,
+        u.role.in_([Role.WARD_OFFICER.value, Role.DISTRICT_OFFICER.value]) & u.id.in_(scope))
 
 
 def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:

@@ -12,6 +12,7 @@ from cli.accounts import tokens_app, users_app, workflow_app
 from cli.boundaries import boundaries_app
 from cli.common import console, or_exit, progress_bar
 from cli.export import export_cmd
+from cli.notify import notify_app
 from cli.open311 import open311_app
 from cli.serve import serve
 from db.engine import get_engine
@@ -31,6 +32,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(open311_app, name="open311")
+app.add_typer(notify_app, name="notify")
 
 
 @app.callback()

@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,7 +39,13 @@ from sqlalchemy.orm import aliased
 from auth.policy import is_reporter, may_act, may_see_personal
 from auth.principal import Principal
 from db.instants import utc_instant
-from db.tables import PUBLIC_COMPLAINT_COLUMNS, admin_area, category, complaint
+from db.tables import (
+    PUBLIC_COMPLAINT_COLUMNS,
+    admin_area,
+    category,
+    complaint,
+    complaint_event,
+)
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
 from workflow.states import Status, overdue
@@ -194,6 +201,26 @@ def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
                         viewer: Principal | None = None) -> list[Any]:
     query = complaint_select(ComplaintFilter(), viewer).where(
         complaint.c.public_id.in_(list(public_ids)))
+    return list(conn.execute(query))
+
+
+def fetch_events(conn: Connection, filters: Sequence[ComplaintFilter],
+                 viewer: Principal | None, event_ids: Sequence[int],
+                 kinds: Sequence[str]) -> list[Any]:
+    """Events of ``kinds`` among ``event_ids`` whose complaint matches any of ``filters``,
+    oldest first, each with its complaint as ``viewer`` sees it (``event_*`` columns: the event)
+    and, for each filter i, whether it matches (column ``match_i``): one query for all the
+    filters of one viewer."""
+    e = complaint_event.c
+    matches = [and_(true(), *where_clauses(f)) for f in filters]
+    query = (complaint_select(ComplaintFilter(), viewer)
+             .add_columns(e.id.label("event_id"), e.kind.label("event_kind"),
+                          e.at.label("event_at"), e.from_status.label("event_from_status"),
+                          e.to_status.label("event_to_status"),
+                          *(m.label(f"match_{i}") for i, m in enumerate(matches)))
+             .join_from(complaint, complaint_event, e.complaint_id == complaint.c.id)
+             .where(e.id.in_(list(event_ids)), e.kind.in_(list(kinds)), or_(*matches))
+             .order_by(e.id))
     return list(conn.execute(query))
 
 

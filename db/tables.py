@@ -22,8 +22,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from workflow.states import Status, complaint_checks
 
@@ -185,6 +186,73 @@ open311_api_key = Table(
     Column("label", Text, nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+photo = Table(
+    "photo",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("token", Text, nullable=False, unique=True),  # the random id of its public URL
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("stage", Text, nullable=False),  # REPORT (the citizen's) or AFTER (the resolution's)
+    Column("private", Boolean, nullable=False, server_default="false"),
+    Column("sha256", Text, nullable=False),
+    Column("thumbnail_sha256", Text, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("uploaded_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+user_contact = Table(
+    "user_contact",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text, nullable=False),  # webhook | email
+    Column("target", Text, nullable=False),  # the URL or the address
+    Column("secret", Text),  # the webhook's HMAC key
+    Column("lang", Text, nullable=False, server_default="vi"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "channel", "target", name="user_contact_unique"),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", Text, nullable=False, unique=True),  # the secret of its unsubscribe link
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("area", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False),
+    Column("categories", ARRAY(Text), nullable=False, server_default="{}"),  # empty: all
+    Column("event_kinds", ARRAY(Text), nullable=False),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True,
+           server_default=text("gen_random_uuid()")),  # the stable delivery id
+    Column("event_id", ForeignKey("complaint_event.id", ondelete="CASCADE"), nullable=False),
+    Column("reason", Text, nullable=False),  # reporter | alert | jurisdiction
+    Column("alert_id", ForeignKey("alert.id", ondelete="SET NULL")),
+    Column("channel", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("secret", Text),
+    Column("lang", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False,
+           server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("dead_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Public columns of a complaint: the allow-list every public query, export and tile starts from

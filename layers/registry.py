@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Text, case, func, null, select
 
 from db.complaints import where_clauses
+from db.photos import public_photo_paths
 from db.sql import as_core, sql
 from db.tables import (
     PUBLIC_COMPLAINT_COLUMNS,
@@ -84,6 +85,10 @@ def _complaints() -> Layer:
         Property("channel", _public("channel")),
         Property("media_urls", func.nullif(func.array_to_string(_public("media_urls"), " "), ""),
                  description="Space-separated URLs (null when there are none)."),
+        Property("photos", public_photo_paths(),
+                 description="Space-separated paths of the public photos, under the API's "
+                             "address (null when there are none); private photos and those "
+                             "of sensitive categories are never linked."),
         timestamp("created_at", "When the report was received."),
         timestamp("updated_at", "Last change."),
         timestamp("first_action_at", "First action by an official."),

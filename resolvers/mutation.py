@@ -1,10 +1,13 @@
 """Submission: the resolver translates the input and applies the rate limit; routing and
 storing are ``workflow.submission``'s."""
 
+from dataclasses import replace
+
 import strawberry
 
 from auth.principal import Role
 from db.engine import write
+from media.service import prepare
 from resolvers.points import check_points
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
@@ -31,6 +34,10 @@ class Mutation:
         submission = input.to_submission(account, settings.max_polygon_vertices)
         if submission.lon is not None and submission.lat is not None:
             await check_points(context.engine, [(submission.lon, submission.lat)])
+        if input.photos:
+            uploads = [await p.read(settings.photo_max_bytes) for p in input.photos]
+            stored = await prepare(uploads, settings, context.store)
+            submission = replace(submission, photos=tuple(stored))
         row = await write(context.engine, submit, submission=submission,
                           rules=FootprintRules.of(settings))
         await context.written()

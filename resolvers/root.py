@@ -11,15 +11,17 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.analytics import AnalyticsQuery
+from resolvers.live import LiveSubscription
 from resolvers.mutation import Mutation
+from resolvers.notify import NotifyMutation, NotifyQuery
 from resolvers.query import Query
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, NotifyQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, NotifyMutation)
 
 
 class Schema(strawberry.Schema):
@@ -33,6 +35,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
+        subscription=LiveSubscription,
         extensions=schema_extensions(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from starlette.datastructures import UploadFile
+from strawberry.file_uploads import Upload
 
 from auth.principal import OFFICIAL_ROLES, Principal, Role
 from db.complaints import ComplaintFilter as ComplaintQuery
@@ -52,6 +54,14 @@ class NearInput:
     lat: float
     radius_m: float
 
+    def checked(self) -> Near:
+        """The point and radius, or BAD_COORDINATES / BAD_INPUT."""
+        check_point(self.lon, self.lat)
+        if not (math.isfinite(self.radius_m) and 0 < self.radius_m <= MAX_RADIUS_M):
+            raise PhananhError(ErrorCode.BAD_INPUT,
+                               f"radiusM must be within (0, {MAX_RADIUS_M:.0f}] metres.")
+        return Near(self.lon, self.lat, self.radius_m)
+
 
 @strawberry.input
 class ComplaintFilter:
@@ -79,18 +89,10 @@ class ComplaintFilter:
             b = self.bbox
             check_bbox(b.west, b.south, b.east, b.north)
             bbox = (b.west, b.south, b.east, b.north)
-        near = None
-        if self.near is not None:
-            check_point(self.near.lon, self.near.lat)
-            radius = self.near.radius_m
-            if not (math.isfinite(radius) and 0 < radius <= MAX_RADIUS_M):
-                raise PhananhError(ErrorCode.BAD_INPUT,
-                                   f"radiusM must be within (0, {MAX_RADIUS_M:.0f}] metres.")
-            near = Near(self.near.lon, self.near.lat, radius)
         return ComplaintQuery(
             bbox=bbox,
             within=parse_polygon(self.within, max_polygon_vertices) if self.within else None,
-            near=near,
+            near=self.near.checked() if self.near else None,
             ward_codes=tuple(self.ward_codes or ()),
             district_codes=tuple(self.district_codes or ()),
             categories=tuple(self.categories or ()),
@@ -121,6 +123,21 @@ class ReporterInput:
     email: str | None = None
 
 
+@strawberry.input(description="A photo sent as a file of a GraphQL multipart request.")
+class PhotoUpload:
+    file: Upload
+    private: bool = strawberry.field(
+        default=False, description="Shown only to those who may see personal data.")
+
+    async def read(self, max_bytes: int) -> tuple[bytes, bool]:
+        """The file's bytes (one more than ``max_bytes`` at most: enough to refuse it)."""
+        if not isinstance(self.file, UploadFile):  # a literal or JSON value, not a file part
+            raise PhananhError(ErrorCode.BAD_INPUT, "Send each photo as a file part of a "
+                                                    "multipart request (GraphQL multipart "
+                                                    "request spec).")
+        return await self.file.read(max_bytes + 1), self.private
+
+
 @strawberry.input
 class SubmitComplaintInput:
     category_code: str
@@ -138,6 +155,8 @@ class SubmitComplaintInput:
     media_urls: list[str] | None = None
     idempotency_key: str | None = strawberry.field(
         default=None, description="Retry-safe: the same key returns the first complaint.")
+    photos: list[PhotoUpload] | None = strawberry.field(
+        default=None, description="Photos of the problem (JPEG, PNG or WebP; multipart upload).")
 
     def point(self) -> tuple[float, float]:
         """(lon, lat) from either `lon`/`lat` or a Point `location`; range checks are the

@@ -12,6 +12,7 @@ from strawberry.utils.await_maybe import AwaitableOrValue
 
 from auth.policy import visible_note
 from context import Context
+from db.photos import photo_path
 from errors import ErrorCode, PhananhError
 from schema.scalars import GeoJSON
 from workflow import states
@@ -207,6 +208,29 @@ class Routing:
                            for s in data.get("shares", [])])
 
 
+@strawberry.type(description="A photo of a complaint, re-encoded without its metadata (no EXIF, "
+                             "no GPS). Private photos and photos of sensitive categories are "
+                             "listed only to those who may see personal data.")
+class Photo:
+    url: str = strawberry.field(description="Its path under the API's address; a random token, "
+                                            "send the bearer token for restricted photos.")
+    thumbnail_url: str
+    stage: str = strawberry.field(description="REPORT (the citizen's) or AFTER (the result).")
+    private: bool
+    media_type: str
+    width: int
+    height: int
+    bytes: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Photo":
+        return cls(url=photo_path(row.token), thumbnail_url=photo_path(row.token, thumbnail=True),
+                   stage=row.stage, private=row.private, media_type=row.media_type,
+                   width=row.width, height=row.height, bytes=row.bytes,
+                   created_at=row.created_at)
+
+
 @strawberry.type(description="A citizen's report at a place. Reporter details are shown only to "
                              "the reporter and to officials with jurisdiction.")
 class Complaint:
@@ -310,6 +334,11 @@ class Complaint:
             return Category.from_row(row)
         return _load_category(info, self.category_code)
 
+    @strawberry.field(description="Its photos, oldest first, as far as the caller may see them.")
+    async def photos(self, info: Ctx) -> list[Photo]:
+        rows = await info.context.loaders.photos.load(self.pk)
+        return [Photo.from_row(r) for r in rows if not r.restricted or self.may_see_personal]
+
     @strawberry.field(graphql_type=Area | None)
     def ward(self, info: Ctx) -> AwaitableOrValue[Area | None]:
         return area_of(info, self.ward_id)
@@ -321,6 +350,26 @@ class Complaint:
     @strawberry.field(graphql_type=Area | None)
     def city(self, info: Ctx) -> AwaitableOrValue[Area | None]:
         return area_of(info, self.city_id)
+
+
+@strawberry.type(description="A change to a complaint, as it happens: NEW (submitted) or a "
+                             "status change (TRANSITION, REROUTED).")
+class ComplaintUpdate:
+    kind: str
+    at: datetime
+    from_status: ComplaintStatus | None
+    to_status: ComplaintStatus | None
+    complaint: Complaint = strawberry.field(description="As the subscriber may see it now.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> "ComplaintUpdate":
+        """From a row of ``db.complaints.fetch_events``."""
+        return cls(kind=row.event_kind, at=row.event_at,
+                   from_status=ComplaintStatus(row.event_from_status)
+                   if row.event_from_status else None,
+                   to_status=ComplaintStatus(row.event_to_status)
+                   if row.event_to_status else None,
+                   complaint=Complaint.from_row(row))
 
 
 def _event(row: Any, personal: bool) -> ComplaintEvent:

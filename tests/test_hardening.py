@@ -150,6 +150,7 @@ CUSTOM_SCALARS = {
                                  "yesterday"]).map(nodes.String),
     "Date": st.sampled_from(["2025-07-01", "1999-99-99"]).map(nodes.String),
     "JSON": st.just(nodes.String("{}")),
+    "Upload": st.sampled_from(["photo.jpg", ""]).map(nodes.String),  # not a file part
 }
 
 

@@ -107,6 +107,18 @@ def close_stale(conn: Connection, older_than_days: int) -> int:
     return len(stale)
 
 
+def warn_due_soon(conn: Connection, within: timedelta) -> int:
+    """Log a DUE_SOON event (as the system) for each open complaint whose deadline falls within
+    ``within``, once per deadline: its outbox notifications tell the officials in charge.
+    Returns how many were warned."""
+    due = sql.due_soon(conn, OPEN, within)
+    sql.add_events(conn, [
+        {"complaint_id": row.id, "actor": str(Actor.SYSTEM), "kind": "DUE_SOON",
+         "data": {"dueAt": row.due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+        for row in due])
+    return len(due)
+
+
 def transition(conn: Connection, principal: Principal, public_id: str, target: Status,
                expected_version: int, note: str | None, reason: str | None,
                reopen_window: timedelta) -> None:

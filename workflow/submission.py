@@ -30,6 +30,7 @@ from db import complaints as complaint_sql
 from errors import ErrorCode, PhananhError, quoted
 from geo.footprints import border_candidates, lookup_footprint, ward_shares, wkb
 from geo.jurisdiction import lookup_points, ward_at
+from media.service import StoredPhoto, attach
 from settings import Settings
 
 
@@ -61,6 +62,7 @@ class Submission:
     # the submission event; checking them against the category's definitions belongs here,
     # in submit(), once categories have attributes (issue 11).
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    photos: tuple[StoredPhoto, ...] = ()  # already checked, re-encoded and stored
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,11 @@ def submit(conn: Connection, submission: Submission, rules: FootprintRules) -> A
         for c in border_candidates(conn, [place], rules.border_distance_m, now)[0]]
     values = _values(submission, areas, now, now + timedelta(hours=category.sla_hours))
     values["routing"] = routing
-    return complaint_sql.insert_complaint(conn, values, place, submission.account,
-                                          {k: list(v) for k, v in submission.attributes.items()})
+    row = complaint_sql.insert_complaint(conn, values, place, submission.account,
+                                         {k: list(v) for k, v in submission.attributes.items()})
+    if submission.photos and row.created_at == now:  # not a retry answered with the first
+        attach(conn, row.id, submission.photos, "REPORT", "reporter", len(submission.photos))
+    return row
 
 
 def _category(conn: Connection, category_code: str) -> Any:
