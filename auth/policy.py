@@ -9,12 +9,14 @@ a caller a row or a field the policy denies.
   officials.
 - Personal data (reporter name, phone, e-mail; the address of complaints in sensitive
   categories) is visible to the complaint's reporter and to officials who may act on it.
+- Free text (description, address) is read by them as written, by everyone else as its public
+  copy, where phones, e-mails, ID numbers and plates are redacted (``redact_personal``).
 """
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, case, false, select, true
 
 from auth.principal import Principal, Role
-from db.tables import admin_area, complaint
+from db.tables import REDACTED_COLUMNS, admin_area, complaint
 
 
 def may_act(principal: Principal | None) -> ColumnElement[bool]:
@@ -37,6 +39,13 @@ def is_reporter(principal: Principal | None) -> ColumnElement[bool]:
 
 def may_see_personal(principal: Principal | None) -> ColumnElement[bool]:
     return is_reporter(principal) | may_act(principal)
+
+
+def free_text(name: str, principal: Principal | None) -> ColumnElement[str]:
+    """The complaint's free-text column ``name`` as ``principal`` may read it: the original
+    where :func:`may_see_personal` holds, else the redacted public copy."""
+    return case((may_see_personal(principal), complaint.c[name]),
+                else_=REDACTED_COLUMNS[name])
 
 
 def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:

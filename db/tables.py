@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
 from workflow.states import Status, complaint_checks
 
@@ -121,6 +121,11 @@ complaint = Table(
     Column("utm_epsg", Integer, Computed("utm_srid(location)")),
     Column("utm_x", Float, Computed("ST_X(ST_Transform(location, utm_srid(location)))")),
     Column("utm_y", Float, Computed("ST_Y(ST_Transform(location, utm_srid(location)))")),
+    # The public copies of free text, personal data redacted, and their search index (0015).
+    Column("public_description", Text, Computed("redact_personal(description)")),
+    Column("public_address", Text, Computed("redact_personal(address)")),
+    Column("search_vector", TSVECTOR, Computed(
+        "to_tsvector('simple'::regconfig, fold_text(redact_personal(description)))")),
     *complaint_checks(),
 )
 
@@ -168,9 +173,14 @@ api_token = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
-# Public columns of a complaint: the allow-list every public query, export and tile starts from
-# (the analyses' stored measures are left out: nothing shows them).
-PUBLIC_COMPLAINT_COLUMNS = tuple(
-    c for c in complaint.c
+# Free text a citizen wrote, which may hold personal data: the public reads its redacted copy.
+REDACTED_COLUMNS = {"description": complaint.c.public_description,
+                    "address": complaint.c.public_address}
+
+# Public columns of a complaint by the name they are published under: the allow-list every
+# public query, export and tile starts from (the analyses' stored measures are left out: nothing
+# shows them). Free text is there only as its redacted copy, under the original's name.
+PUBLIC_COMPLAINT_COLUMNS = {
+    c.name: REDACTED_COLUMNS.get(c.name, c) for c in complaint.c
     if not c.name.startswith("reporter_") and c.name != "idempotency_key" and c.computed is None
-)
+}

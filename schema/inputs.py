@@ -21,6 +21,7 @@ from workflow.submission import Reporter, Submission
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 .\-()]{6,20}$")
 MAX_RADIUS_M = 100_000.0
+MAX_SEARCH_CHARS = 200
 
 
 @strawberry.input
@@ -71,6 +72,10 @@ class ComplaintFilter:
         default=False, description="Officials: only complaints you may act on.")
     reported_by_me: bool = strawberry.field(
         default=False, description="Citizens: only complaints you reported.")
+    text: str | None = strawberry.field(default=None, description=(
+        "Words of the public description, accents and case ignored (\"duong ngap nuoc\" finds "
+        "\"Đường ngập nước\"); quoted phrases, `or` and `-word` as in a web search. Only public "
+        "text is searched: personal data written into a description is not."))
 
     def to_query(self, max_polygon_vertices: int,
                  principal: Principal | None = None) -> ComplaintQuery:
@@ -102,6 +107,7 @@ class ComplaintFilter:
                                        "inMyJurisdiction is for officials"),
             reported_by=self._caller(principal, self.reported_by_me, {Role.CITIZEN},
                                      "reportedByMe is for signed-in citizens"),
+            text=clean_text("text", self.text, 1, MAX_SEARCH_CHARS),
         )
 
     @staticmethod

@@ -29,6 +29,7 @@ Rating = strawberry.enum(states.Rating, name="Rating")
 class ComplaintOrder(Enum):
     CREATED_AT = "CREATED_AT"
     DISTANCE = "DISTANCE"
+    RELEVANCE = "RELEVANCE"
 
 
 Ctx = Info[Context, None]
