@@ -100,6 +100,12 @@ class Settings(BaseSettings):
                                 description="Weeks or months of an emerging hot spot analysis.")
     max_series_periods: int = Field(1_200, ge=1, le=100_000,
                                     description="Periods of a statistics time series.")
+    triage_min_samples: int = Field(
+        500, ge=10, le=100_000_000, description="Labelled complaints a category model needs; "
+        "with fewer (or no model trained), the catalogue's keyword rules suggest.")
+    triage_refresh_seconds: float = Field(
+        30.0, ge=0.0, le=86_400.0, description="How often a server process checks which model "
+        "version is active (0: on every suggestion).")
 
     @field_validator("database_url")
     @classmethod

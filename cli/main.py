@@ -13,6 +13,7 @@ from cli.accounts import tokens_app, users_app, workflow_app
 from cli.boundaries import boundaries_app
 from cli.common import console, or_exit, progress_bar
 from cli.export import export_cmd
+from cli.triage import triage_app
 from db.engine import get_engine
 from demo import seed as demo_seed
 from geo.boundaries import BoundaryFile, import_boundaries
@@ -28,6 +29,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(boundaries_app, name="boundaries")
+app.add_typer(triage_app, name="triage")
 
 
 @app.callback()

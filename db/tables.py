@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -171,6 +172,19 @@ api_token = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+triage_model = Table(
+    "triage_model",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("trained_from", DateTime(timezone=True), nullable=False),
+    Column("trained_to", DateTime(timezone=True), nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("metrics", JSONB, nullable=False, server_default="{}"),
+    Column("model", LargeBinary, nullable=False),
+    Column("active", Boolean, nullable=False, server_default="false"),
 )
 
 # Free text a citizen wrote, which may hold personal data: the public reads its redacted copy.

@@ -18,6 +18,9 @@ columns that no code path can forget or leave stale:
   public text goes into it, so searching for a reporter's phone number can never reveal that a
   complaint exists.
 
+``triage_model`` keeps the versions of the category suggestion model (``phananh triage
+train``): every server process serves the one marked active, so all give the same answers.
+
 Revision ID: 0015_triage
 Revises: 0008_area_rules
 Create Date: 2026-12-02
@@ -72,7 +75,22 @@ COLUMNS = {
 }
 
 
+TRIAGE_MODEL = """
+    CREATE TABLE triage_model (
+        version serial PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        trained_from timestamptz NOT NULL,
+        trained_to timestamptz NOT NULL,
+        samples integer NOT NULL,
+        metrics jsonb NOT NULL DEFAULT '{}',
+        model bytea NOT NULL,
+        active boolean NOT NULL DEFAULT false
+    )"""
+
+
 def upgrade() -> None:
+    op.execute(TRIAGE_MODEL)
+    op.execute("CREATE UNIQUE INDEX triage_model_active ON triage_model (active) WHERE active")
     op.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
     op.execute(FOLD_TEXT)
     op.execute(REDACT_PERSONAL)
@@ -86,3 +104,4 @@ def downgrade() -> None:
     op.execute("ALTER TABLE complaint " + ", ".join(f"DROP COLUMN {name}" for name in COLUMNS))
     op.execute("DROP FUNCTION redact_personal(text)")
     op.execute("DROP FUNCTION fold_text(text)")
+    op.execute("DROP TABLE triage_model")

@@ -1,0 +1,81 @@
+"""SQL of the category suggestion: the labelled history, and the stored model versions.
+
+The history is the complaints whose category an official has confirmed or corrected: those
+an official has acted on (acting on a complaint accepts its category; a correction before
+acting is logged as a ``CATEGORY_CORRECTED`` event and leaves the corrected category). Their
+public description is the text: the model never sees personal data, so it can neither learn
+nor show it.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from db.tables import complaint, triage_model
+
+FETCH_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class Labelled:
+    created_at: datetime
+    text: str
+    category: str
+
+
+def labelled_count(conn: Connection, since: datetime | None = None,
+                   until: datetime | None = None) -> int:
+    query = select(func.count()).select_from(complaint).where(*_labelled(since, until))
+    return conn.execute(query).scalar_one()
+
+
+def labelled_history(conn: Connection, since: datetime | None = None,
+                     until: datetime | None = None) -> Iterator[list[Labelled]]:
+    """The labelled complaints in time order, in batches (streamed: a million fit in memory
+    as texts, not as rows of a fetched result)."""
+    c = complaint.c
+    query = (select(c.created_at, c.public_description, c.category_code)
+             .where(*_labelled(since, until)).order_by(c.created_at, c.id))
+    result = conn.execution_options(stream_results=True, yield_per=FETCH_BATCH).execute(query)
+    for rows in result.partitions():
+        yield [Labelled(r.created_at, r.public_description, r.category_code) for r in rows]
+
+
+def _labelled(since: datetime | None, until: datetime | None) -> list[Any]:
+    c = complaint.c
+    clauses = [c.first_action_at.is_not(None)]
+    if since is not None:
+        clauses.append(c.created_at >= since)
+    if until is not None:
+        clauses.append(c.created_at < until)
+    return clauses
+
+
+def save_model(conn: Connection, blob: bytes, trained_from: datetime, trained_to: datetime,
+               samples: int, metrics: dict[str, Any], activate: bool = True) -> int:
+    """Store a new version; with ``activate``, it replaces the active one."""
+    if activate:
+        conn.execute(update(triage_model).where(triage_model.c.active).values(active=False))
+    return conn.execute(insert(triage_model).values(
+        model=blob, trained_from=trained_from, trained_to=trained_to, samples=samples,
+        metrics=metrics, active=activate).returning(triage_model.c.version)).scalar_one()
+
+
+def active_version(conn: Connection) -> int | None:
+    return conn.execute(select(triage_model.c.version).where(triage_model.c.active)
+                        ).scalar_one_or_none()
+
+
+def model_row(conn: Connection, version: int) -> Any:
+    """The stored model of ``version`` and the number of complaints it learned from."""
+    return conn.execute(select(triage_model.c.model, triage_model.c.samples)
+                        .where(triage_model.c.version == version)).one()
+
+
+def model_versions(conn: Connection) -> list[Any]:
+    m = triage_model.c
+    return list(conn.execute(select(m.version, m.created_at, m.trained_from, m.trained_to,
+                                    m.samples, m.metrics, m.active).order_by(m.version)))

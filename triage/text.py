@@ -1,0 +1,33 @@
+"""Text as the suggestion model and the keyword rules see it.
+
+Language-agnostic on purpose (an English-speaking city's history trains the same pipeline):
+Unicode NFC, lower case, and a second spelling with the diacritics off, because many citizens
+type Vietnamese without them ("duong ngap nuoc"). ``đ`` is a letter of its own in Unicode, not
+a ``d`` with a mark, so it is mapped by hand, as PostgreSQL's ``unaccent`` does for search.
+"""
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"\w+")
+
+
+def normalise(text: str) -> str:
+    """NFC and lower case: one spelling for text typed on different keyboards."""
+    return unicodedata.normalize("NFC", text).lower()
+
+
+def strip_diacritics(text: str) -> str:
+    """The text without diacritics, case kept ("Đường" → "Duong")."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return unicodedata.normalize(
+        "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+
+
+def fold(text: str) -> str:
+    """Lower case, without diacritics."""
+    return strip_diacritics(text.lower())
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
