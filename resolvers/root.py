@@ -13,12 +13,13 @@ from strawberry.types import ExecutionContext
 from resolvers.analytics import AnalyticsQuery
 from resolvers.mutation import Mutation
 from resolvers.query import Query
+from resolvers.triage import TriageQuery
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, TriageQuery)
 MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
 
 

@@ -66,12 +66,16 @@ class CategoryModel:
     def explain(self, x: sparse.csr_matrix, category_index: int, top: int = 5
                 ) -> list[tuple[str, float]]:
         """The features of one text (a one-row ``x``) that raised ``category_index``'s score
-        most, with their contributions (feature value × weight), largest first."""
+        most, with their contributions (feature value × weight), largest first. Character
+        n-grams at a word's start, middle or end read the same, so they are summed."""
         row = x.getrow(0)
         contributions = row.data * self.classifier.coef_[category_index, row.indices]
-        order = np.argsort(-contributions)[:top]
-        return [(_readable(self.feature_names[row.indices[i]]), float(contributions[i]))
-                for i in order if contributions[i] > 0]
+        summed: dict[str, float] = {}
+        for index, value in zip(row.indices, contributions, strict=True):
+            name = _readable(self.feature_names[index])
+            summed[name] = summed.get(name, 0.0) + float(value)
+        ranked = sorted(summed.items(), key=lambda item: -item[1])[:top]
+        return [(name, value) for name, value in ranked if value > 0]
 
     def dumps(self) -> bytes:
         buffer = io.BytesIO()
