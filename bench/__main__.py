@@ -6,7 +6,7 @@ Each module in ``BENCHMARKS`` has a ``main()`` that measures and prints its own 
 import importlib
 import sys
 
-BENCHMARKS = ("jurisdiction", "layers", "analytics")
+BENCHMARKS = ("jurisdiction", "layers", "analytics", "triage")
 
 
 def main(names: list[str]) -> None:

@@ -19,7 +19,7 @@ SINCE = typer.Option(None, formats=["%Y-%m-%d"],
                      help="First day of the training window (default: the oldest complaint).")
 UNTIL = typer.Option(None, formats=["%Y-%m-%d"],
                      help="First day after the window (default: up to now).")
-STEPS = ("features", "model", "calibration", "refit", "scoring")
+STEPS = ("features", "model", "calibration", "scoring")
 
 
 @triage_app.command("train")
@@ -29,7 +29,7 @@ def train_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL) ->
     engine = get_engine()
     with progress_bar() as bar:
         history = service.load_history(engine, since, until, _loading(bar))
-        step = _stepper(bar, 4)
+        step = _stepper(bar, 3)
         version, model = or_exit(lambda: service.train_and_store(engine, history, step))
         step("done")
     console.print(f"[green]Model version {version} active[/green]: {len(history.texts):,} "
@@ -48,7 +48,7 @@ def evaluate_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL,
     engine = get_engine()
     with progress_bar() as bar:
         history = service.load_history(engine, since, until, _loading(bar))
-        step = _stepper(bar, 5)
+        step = _stepper(bar, 4)
         result = or_exit(lambda: service.evaluate(history, test_share, step))
         step("done")
     console.print(f"Trained on {result.train_size:,} complaints before "

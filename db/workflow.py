@@ -103,3 +103,8 @@ def add_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
     columns)."""
     if events:
         conn.execute(insert(complaint_event), list(events))
+
+
+def created_at(conn: Connection, complaint_id: int) -> Any:
+    return conn.execute(select(complaint.c.created_at)
+                        .where(complaint.c.id == complaint_id)).scalar_one()

@@ -17,11 +17,20 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFC", text).lower()
 
 
+def _base_letter(ch: str) -> str:
+    decomposed = unicodedata.normalize("NFD", ch)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+# Every precomposed Latin letter with marks (Latin-1 to Latin Extended Additional, which holds
+# Vietnamese) → its base letters: one C-speed str.translate instead of a loop per character.
+_BASE = {code: _base_letter(chr(code)) for code in range(0xC0, 0x1F00)
+         if _base_letter(chr(code)) != chr(code)} | {ord("đ"): "d", ord("Đ"): "D"}
+
+
 def strip_diacritics(text: str) -> str:
     """The text without diacritics, case kept ("Đường" → "Duong")."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return unicodedata.normalize(
-        "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+    return unicodedata.normalize("NFC", text).translate(_BASE)
 
 
 def fold(text: str) -> str:
