@@ -61,7 +61,7 @@ def latency(model: CategoryModel, texts: list[str]) -> list[tuple[str, float, fl
     bare = iter(texts * 2)
 
     def one_suggestion() -> None:
-        model_suggestions(model, 1, next(suggest), 3)
+        model_suggestions(model, 1, [next(suggest)], 3)
 
     def one_bare_call() -> None:
         model.classifier.predict_proba(model.vectors([next(bare)]))

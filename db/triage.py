@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
+from auth.principal import Principal
+from db.complaints import ComplaintFilter, complaint_select
 from db.tables import complaint, triage_model
+from workflow.states import Status
 
 FETCH_BATCH = 50_000
 
@@ -79,3 +82,13 @@ def model_versions(conn: Connection) -> list[Any]:
     m = triage_model.c
     return list(conn.execute(select(m.version, m.created_at, m.trained_from, m.trained_to,
                                     m.samples, m.metrics, m.active).order_by(m.version)))
+
+
+def queue(conn: Connection, principal: Principal, office: ColumnElement[bool], first: int
+          ) -> list[Any]:
+    """New complaints of ``office`` that no official has acted on yet, oldest first."""
+    c = complaint.c
+    query = (complaint_select(ComplaintFilter(statuses=(str(Status.RECEIVED),)), principal)
+             .where(office, c.first_action_at.is_(None))
+             .order_by(c.created_at, c.id).limit(first))
+    return list(conn.execute(query))

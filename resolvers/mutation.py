@@ -6,6 +6,7 @@ import strawberry
 from auth.principal import Role
 from db.engine import write
 from resolvers.points import check_points
+from resolvers.triage import auto_route
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
 from schema.types import Complaint, Ctx
@@ -26,4 +27,5 @@ class Mutation:
         account = principal if principal and principal.role is Role.CITIZEN else None
         submission = input.to_submission(account)
         await check_points(context.engine, [(submission.lon, submission.lat)])
-        return Complaint.from_row(await write(context.engine, submit, submission=submission))
+        row = await write(context.engine, submit, submission=submission)
+        return Complaint.from_row(await auto_route(info, row))

@@ -13,14 +13,14 @@ from strawberry.types import ExecutionContext
 from resolvers.analytics import AnalyticsQuery
 from resolvers.mutation import Mutation
 from resolvers.query import Query
-from resolvers.triage import TriageQuery
+from resolvers.triage import TriageMutation, TriageQuery
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
 QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, TriageQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation)
+MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, TriageMutation)
 
 
 class Schema(strawberry.Schema):

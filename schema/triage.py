@@ -4,7 +4,7 @@ from enum import Enum
 
 import strawberry
 
-from schema.types import Area, Category, Ctx, load_area
+from schema.types import Area, Category, Complaint, Ctx, load_area
 
 
 @strawberry.enum(description="What produced a suggestion.")
@@ -47,3 +47,10 @@ class CategorySuggestions:
     model_version: int | None = strawberry.field(description="The model version that served "
                                                              "(null for keyword rules).")
     suggestions: list[CategorySuggestion]
+
+
+@strawberry.type(description="A new complaint in the triage queue, with what the model "
+                             "suggests for it.")
+class TriageItem:
+    complaint: Complaint
+    suggestion: CategorySuggestions

@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 from app import create_app
 from db.engine import make_engine
 from settings import Settings
-from tests.conftest import Demo, phananh
+from tests.conftest import Accounts, Demo, new_complaint, phananh
 from triage.keywords import catalogue_rules
 from triage.model import CategoryModel, train
 
@@ -223,3 +223,105 @@ def test_the_active_version_is_shared_by_two_processes(two_servers: list[str],
     newer = ask()
     assert newer[0] == newer[1]
     assert newer[0]["modelVersion"] == first["modelVersion"] + 1
+
+
+QUEUE = """{ triageQueue(first: 100) {
+  complaint { id status version category { code } ward { code } }
+  suggestion { source suggestions { category { code } probability agency { code } } } } }"""
+DECIDE = """mutation($id: ID!, $c: String!, $v: Int!) {
+  decideCategory(id: $id, categoryCode: $c, expectedVersion: $v) {
+    status version category { code } history { kind actorRole data } } }"""
+
+
+def as_caller(client: TestClient, accounts: Accounts, caller: str, query: str,
+              variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    return client.post("/graphql", headers=accounts.headers(caller),
+                       json={"query": query, "variables": variables}).json()
+
+
+def test_triage_queue_and_decisions(suggest_client: TestClient, accounts: Accounts,
+                                    engine: Engine, count_statements: Any) -> None:
+    planted = [new_complaint(engine, accounts.ward, reporter=None) for _ in range(3)]
+    with engine.connect() as conn:
+        want = set(conn.execute(text("""
+            SELECT c.public_id FROM complaint c JOIN admin_area w ON w.id = c.ward_id
+            WHERE w.code = :ward AND c.status = 'RECEIVED' AND c.first_action_at IS NULL"""),
+            {"ward": accounts.ward}).scalars())
+    assert set(planted) <= want and len(want) <= 100
+    count_statements.statements.clear()
+    body = as_caller(suggest_client, accounts, "ward_in", QUEUE)
+    statements = len(count_statements.statements)
+    items = body["data"]["triageQueue"]
+    assert {i["complaint"]["id"] for i in items} == want
+    assert statements <= 8, count_statements.statements  # not one per complaint
+    for item in items:
+        assert item["complaint"]["ward"]["code"] == accounts.ward
+        assert len(item["suggestion"]["suggestions"]) >= 1
+        assert all(s["agency"]["code"] == accounts.ward
+                   for s in item["suggestion"]["suggestions"])
+    elsewhere = as_caller(suggest_client, accounts, "ward_out", QUEUE)["data"]["triageQueue"]
+    assert {i["complaint"]["ward"]["code"] for i in elsewhere} <= {accounts.other_ward}
+    assert as_caller(suggest_client, accounts, "reporter", QUEUE)["errors"][0]["extensions"][
+        "code"] == "FORBIDDEN"
+
+    corrected, confirmed = planted[0], planted[1]
+    body = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                     {"id": corrected, "c": "public.trees", "v": 1})
+    done = body["data"]["decideCategory"]
+    assert done["status"] == "RECEIVED" and done["category"]["code"] == "public.trees"
+    event = done["history"][-1]
+    assert event["kind"] == "CATEGORY_CORRECTED"
+    assert event["data"]["from"] == "other" and event["data"]["to"] == "public.trees"
+    assert event["data"]["suggestion"]["source"] in ("MODEL", "KEYWORDS")
+    stale = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                      {"id": corrected, "c": "other", "v": 1})
+    assert stale["errors"][0]["extensions"]["code"] == "CONFLICT"
+    body = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                     {"id": confirmed, "c": "other", "v": 1})
+    assert body["data"]["decideCategory"]["history"][-1]["kind"] == "CATEGORY_CONFIRMED"
+    for caller in ("ward_out", "other_citizen"):
+        refused = as_caller(suggest_client, accounts, caller, DECIDE,
+                            {"id": planted[2], "c": "other", "v": 1})
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", caller
+    unknown = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                        {"id": planted[2], "c": "no.such", "v": 1})
+    assert unknown["errors"][0]["extensions"]["code"] == "UNKNOWN_CATEGORY"
+    left = {i["complaint"]["id"] for i in as_caller(suggest_client, accounts, "ward_in",
+                                                    QUEUE)["data"]["triageQueue"]}
+    assert corrected not in left and confirmed not in left and planted[2] in left
+    with engine.connect() as conn:
+        due = conn.execute(text("""SELECT due_at - created_at FROM complaint
+                                   WHERE public_id = :id"""), {"id": corrected}).scalar_one()
+        sla = conn.execute(text("SELECT sla_hours FROM category WHERE code = 'public.trees'")
+                           ).scalar_one()
+    assert due.total_seconds() == sla * 3600
+
+
+SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
+  id category { code } history { kind actorRole data } } }"""
+
+
+@pytest.mark.parametrize("confidence", [None, 0.6])
+def test_auto_routing_is_off_by_default(settings: Settings, accounts: Accounts, demo: Demo,
+                                        confidence: float | None) -> None:
+    point = next(w for w in demo.areas("demo-2025", "ward")
+                 if w.code == accounts.ward).geometry.representative_point()
+    engine = make_engine(settings.sqlalchemy_url)
+    own = settings.model_copy(update={"triage_refresh_seconds": 0.0,
+                                      "triage_auto_route_confidence": confidence})
+    with TestClient(create_app(own, engine)) as client:
+        body = client.post("/graphql", json={"query": SUBMIT, "variables": {"i": {
+            "categoryCode": "other", "description": "Rác thải tập kết bừa bãi, bốc mùi hôi thối",
+            "lon": point.x, "lat": point.y}}}).json()
+    engine.dispose()
+    complaint = body["data"]["submitComplaint"]
+    if confidence is None:
+        assert complaint["category"]["code"] == "other"
+        assert [e["kind"] for e in complaint["history"]] == ["SUBMITTED"]
+        return
+    assert complaint["category"]["code"] == "environment.waste"
+    event = complaint["history"][-1]
+    assert event["kind"] == "CATEGORY_CORRECTED" and event["actorRole"] == "system"
+    suggestion = event["data"]["suggestion"]
+    assert suggestion["auto"] is True and suggestion["source"] == "MODEL"
+    assert suggestion["modelVersion"] >= 1 and suggestion["probability"] >= 0.6

@@ -167,20 +167,29 @@ class Suggester:
         self._checked = time.monotonic()
 
     def suggest(self, description: str, first: int) -> Suggestions:
+        return self.suggest_many([description], first)[0]
+
+    def suggest_many(self, descriptions: list[str], first: int) -> list[Suggestions]:
+        """One model call for all of them (a triage queue page)."""
+        if not descriptions:
+            return []
         version, model = self.current()
         if model is None:
-            return keyword_suggestions(catalogue_rules(), description, first)
-        return model_suggestions(model, version, description, first)
+            return [keyword_suggestions(catalogue_rules(), d, first) for d in descriptions]
+        return model_suggestions(model, version, descriptions, first)
 
 
-def model_suggestions(model: CategoryModel, version: int | None, description: str,
-                      first: int) -> Suggestions:
-    x = model.vectors([description])
-    probabilities = model.probabilities(x)[0]
-    best = np.argsort(-probabilities)[:first]
-    return Suggestions(Source.MODEL, version, [
-        Suggestion(model.categories[i], float(probabilities[i]), model.explain(x, i))
-        for i in best])
+def model_suggestions(model: CategoryModel, version: int | None, descriptions: list[str],
+                      first: int) -> list[Suggestions]:
+    x = model.vectors(descriptions)
+    probabilities = model.probabilities(x)
+    answers = []
+    for row, p in enumerate(probabilities):
+        one = x[row]
+        answers.append(Suggestions(Source.MODEL, version, [
+            Suggestion(model.categories[i], float(p[i]), model.explain(one, i))
+            for i in np.argsort(-p)[:first]]))
+    return answers
 
 
 def keyword_suggestions(rules: KeywordRules, description: str, first: int) -> Suggestions:
