@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 
 from auth.principal import Principal
 from auth.rate_limit import SubmissionLimits
-from db import areas
+from db import areas, complaints, triage
 from db import workflow as workflow_sql
 from db.engine import read
 from settings import Settings
@@ -37,6 +37,8 @@ class Loaders:
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
         self.events = DataLoader(self._events)
         self._geometry_loaders: dict[float | None, DataLoader] = {}
+        self._duplicate_loaders: dict[int, DataLoader] = {}
+        self._complaint_loader: DataLoader | None = None
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
         """GeoJSON of areas; one loader per tolerance, so areas asked at the same tolerance
@@ -48,6 +50,29 @@ class Loaders:
             self._geometry_loaders[simplify_m] = DataLoader(
                 self._batch(fetch, key="id", value=lambda row: row.geojson))
         return self._geometry_loaders[simplify_m]
+
+    def duplicates(self, first: int) -> DataLoader:
+        """Possible duplicates of complaints (by id), best first; one query per page."""
+        if first not in self._duplicate_loaders:
+            async def batch(ids: Sequence[int]) -> list[list[Any]]:
+                rows = await read(self.engine, triage.duplicate_candidates,
+                                  complaint_ids=list(ids), first=first)
+                found: dict[int, list[Any]] = defaultdict(list)
+                for row in rows:
+                    found[row.complaint_id].append(row)
+                return [found[i] for i in ids]
+
+            self._duplicate_loaders[first] = DataLoader(batch)
+        return self._duplicate_loaders[first]
+
+    def complaint(self, viewer: Principal | None) -> DataLoader:
+        """Complaints by public id as ``viewer`` may see them (one viewer per request)."""
+        if self._complaint_loader is None:
+            def fetch(conn: Connection, ids: list[str]) -> list[Any]:
+                return complaints.fetch_by_public_ids(conn, ids, viewer)
+
+            self._complaint_loader = DataLoader(self._batch(fetch, key="public_id"))
+        return self._complaint_loader
 
     async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         """Each complaint's history, oldest first; one query for the whole page."""

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, text, update
 
 from auth.principal import Principal
 from db.complaints import ComplaintFilter, complaint_select
 from db.tables import complaint, triage_model
-from workflow.states import Status
+from triage.duplicates import RADIUS_M, WEIGHTS, WINDOW_DAYS
+from workflow.states import OPEN, Status
 
 FETCH_BATCH = 50_000
 
@@ -92,3 +93,46 @@ def queue(conn: Connection, principal: Principal, office: ColumnElement[bool], f
              .where(office, c.first_action_at.is_(None))
              .order_by(c.created_at, c.id).limit(first))
     return list(conn.execute(query))
+
+
+_W = WEIGHTS
+# Per complaint of :ids, its :first best-scored possible duplicates (rows: complaint_id,
+# candidate public id, distance_m, hours_apart, same_category, text_similarity, score).
+DUPLICATES = f"""
+    SELECT c.id AS complaint_id, d.*
+    FROM complaint c
+    CROSS JOIN LATERAL (
+        SELECT f.*, 1 / (1 + exp(-({_W["intercept"]}
+            + {_W["per_100_m"]} * f.distance_m / 100
+            + {_W["per_day"]} * f.hours_apart / 24
+            + {_W["same_category"]} * f.same_category::int
+            + {_W["text_similarity"]} * f.text_similarity))) AS score
+        FROM (
+            SELECT o.public_id AS candidate,
+                   ST_Distance(o.location::geography, c.location::geography) AS distance_m,
+                   abs(date_part('epoch', o.created_at - c.created_at)) / 3600 AS hours_apart,
+                   o.category_code = c.category_code AS same_category,
+                   similarity(fold_text(o.public_description),
+                              fold_text(c.public_description)) AS text_similarity
+            FROM complaint o
+            WHERE ST_DWithin(o.location::geography, c.location::geography, :radius)
+              AND o.created_at BETWEEN c.created_at - make_interval(days => :days)
+                                   AND c.created_at + make_interval(days => :days)
+              AND o.status = ANY(:open) AND o.id <> c.id
+        ) f
+        ORDER BY score DESC, f.candidate
+        LIMIT :first
+    ) d
+    WHERE c.id = ANY(:ids)
+    ORDER BY c.id, d.score DESC, d.candidate"""
+
+
+def duplicate_parameters(complaint_ids: list[int], first: int) -> dict[str, Any]:
+    return {"ids": complaint_ids, "radius": RADIUS_M, "days": WINDOW_DAYS,
+            "open": [str(s) for s in OPEN], "first": first}
+
+
+def duplicate_candidates(conn: Connection, complaint_ids: list[int], first: int
+                         ) -> list[Any]:
+    """For each complaint, its ``first`` best-scored possible duplicates, in one statement."""
+    return list(conn.execute(text(DUPLICATES), duplicate_parameters(complaint_ids, first)))

@@ -2,13 +2,14 @@
 
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from context import Context
+from errors import ErrorCode, PhananhError
 from schema.scalars import GeoJSON
 from workflow import states
 
@@ -33,6 +34,10 @@ class ComplaintOrder(Enum):
 
 
 Ctx = Info[Context, None]
+MAX_DUPLICATES = 20
+
+if TYPE_CHECKING:
+    from schema.triage import DuplicateCandidate
 
 
 @strawberry.type(description="A set of boundaries in force over a period (e.g. wards since 2025).")
@@ -218,6 +223,21 @@ class Complaint:
     @strawberry.field
     async def category(self, info: Ctx) -> Category:
         return Category.from_row(await info.context.loaders.category.load(self.category_code))
+
+    @strawberry.field(description=(
+        "Open complaints within 300 m and 30 days that may report the same problem, best "
+        "first: shown to a citizen after submitting (who may support one instead) and to "
+        "officials in triage (then `markDuplicate`)."))
+    async def possible_duplicates(
+        self, info: Ctx, first: int = 5
+    ) -> list[Annotated["DuplicateCandidate", strawberry.lazy("schema.triage")]]:
+        from schema.triage import DuplicateCandidate  # the type lives with the triage types
+
+        if not 1 <= first <= MAX_DUPLICATES:
+            raise PhananhError(ErrorCode.BAD_INPUT,
+                               f"`first` must be between 1 and {MAX_DUPLICATES}.")
+        rows = await info.context.loaders.duplicates(first).load(self.pk)
+        return [DuplicateCandidate.from_row(row) for row in rows]
 
     @strawberry.field
     async def ward(self, info: Ctx) -> Area | None:

@@ -18,6 +18,9 @@ columns that no code path can forget or leave stale:
   public text goes into it, so searching for a reporter's phone number can never reveal that a
   complaint exists.
 
+``pg_trgm`` scores how alike two descriptions are, for possible duplicates (computed on the
+few candidates the spatial index finds, so it needs no index of its own).
+
 ``triage_model`` keeps the versions of the category suggestion model (``phananh triage
 train``): every server process serves the one marked active, so all give the same answers.
 
@@ -92,6 +95,7 @@ def upgrade() -> None:
     op.execute(TRIAGE_MODEL)
     op.execute("CREATE UNIQUE INDEX triage_model_active ON triage_model (active) WHERE active")
     op.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
     op.execute(FOLD_TEXT)
     op.execute(REDACT_PERSONAL)
     op.execute("ALTER TABLE complaint " + ", ".join(
