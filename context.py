@@ -36,6 +36,7 @@ class Loaders:
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
         self.events = DataLoader(self._events)
+        self.supporters = DataLoader(self._grouped(workflow_sql.supporters_of))
         self._geometry_loaders: dict[float | None, DataLoader] = {}
         self._duplicate_loaders: dict[int, DataLoader] = {}
         self._complaint_loader: DataLoader | None = None
@@ -76,11 +77,19 @@ class Loaders:
 
     async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         """Each complaint's history, oldest first; one query for the whole page."""
-        history: dict[int, list[Any]] = defaultdict(list)
-        rows = await read(self.engine, workflow_sql.events_for, complaint_ids=list(complaint_ids))
-        for row in rows:
-            history[row.complaint_id].append(row)
-        return [history[i] for i in complaint_ids]
+        return await self._grouped(workflow_sql.events_for)(complaint_ids)
+
+    def _grouped(self, fetch: Callable[..., Sequence[Any]]
+                 ) -> Callable[[Sequence[int]], Any]:
+        """A batch function of rows per complaint (``fetch(conn, complaint_ids=…)``)."""
+        async def batch(complaint_ids: Sequence[int]) -> list[list[Any]]:
+            found: dict[int, list[Any]] = defaultdict(list)
+            rows = await read(self.engine, fetch, complaint_ids=list(complaint_ids))
+            for row in rows:
+                found[row.complaint_id].append(row)
+            return [found[i] for i in complaint_ids]
+
+        return batch
 
     def _batch(
         self,

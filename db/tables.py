@@ -109,6 +109,7 @@ complaint = Table(
     Column("duplicate_of", BigInteger, ForeignKey("complaint.id")),
     Column("assignee_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("rejection_reason", Text),
+    Column("support_count", Integer, nullable=False, server_default="0"),  # "me too"s
     # Personal data: never selected by public queries, exports or tiles.
     Column("reporter_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("reporter_name", Text),
@@ -172,6 +173,19 @@ api_token = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+complaint_support = Table(
+    "complaint_support",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
+    # Personal data of the supporter: for the officials who act on the complaint only.
+    Column("name", Text),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 triage_model = Table(

@@ -13,7 +13,8 @@ from db.engine import read, write
 from errors import ErrorCode, PhananhError
 from resolvers.points import check_points
 from resolvers.workflow import OFFICIAL, act
-from schema.inputs import clean_text
+from schema.inputs import ReporterInput, clean_text
+from schema.permissions import NotAnalyst
 from schema.triage import (
     CategorySuggestion,
     CategorySuggestions,
@@ -92,6 +93,25 @@ class TriageMutation:
         note = clean_text("note", note, 1, 5_000)
         return await act(info, id, lambda conn, p: service.decide_category(
             conn, p, str(id), category_code, expected_version, _record(shown), note))
+
+
+    @strawberry.mutation(permission_classes=[NotAnalyst], description=(
+        "\"Me too\": report that an open complaint is your problem too, instead of filing a "
+        "second one. It counts in `supportCount`; your contact details are kept for the "
+        "officials who act on it, never shown publicly. A signed-in citizen counts once."))
+    async def support_complaint(self, info: Ctx, id: strawberry.ID,
+                                supporter: ReporterInput | None = None) -> Complaint:
+        context = info.context
+        principal = context.principal
+        context.limits.check(context.client_address, principal.token_id if principal else None)
+        contact = (supporter or ReporterInput()).to_reporter()
+
+        def work(conn: Connection) -> Any:
+            service.support(conn, principal, str(id), contact.name, contact.phone,
+                            contact.email)
+            return complaint_sql.fetch_by_public_ids(conn, [str(id)], principal)[0]
+
+        return Complaint.from_row(await write(context.engine, work))
 
 
 async def auto_route(info: Ctx, complaint: Any) -> Any:

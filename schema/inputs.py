@@ -126,6 +126,15 @@ class ReporterInput:
     phone: str | None = None
     email: str | None = None
 
+    def to_reporter(self) -> Reporter:
+        """The checked contact details (a reporter's, or a supporter's)."""
+        name = clean_text("reporter.name", self.name, 0, 200)
+        if self.email and not EMAIL.match(self.email):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
+        if self.phone and not PHONE.match(self.phone):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
+        return Reporter(name=name, phone=self.phone, email=self.email)
+
 
 @strawberry.input
 class SubmitComplaintInput:
@@ -170,19 +179,13 @@ class SubmitComplaintInput:
         urls = self.media_urls or []
         if len(urls) > 10 or any(not re.match(r"^https?://\S{1,2000}$", u) for u in urls):
             raise PhananhError(ErrorCode.BAD_INPUT, "mediaUrls: at most 10 http(s) URLs.")
-        reporter = self.reporter or ReporterInput()
-        name = clean_text("reporter.name", reporter.name, 0, 200)
-        if reporter.email and not EMAIL.match(reporter.email):
-            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
-        if reporter.phone and not PHONE.match(reporter.phone):
-            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
+        reporter = (self.reporter or ReporterInput()).to_reporter()
         lon, lat = self.point()
         return Submission(
             category_code=self.category_code, description=description or "", lon=lon, lat=lat,
             address=address, channel=channel or "", media_urls=tuple(urls),
             idempotency_key=key,
-            reporter=Reporter(name=name, phone=reporter.phone, email=reporter.email),
-            account=account)
+            reporter=reporter, account=account)
 
 
 def clean_text(name: str, value: str | None, low: int, high: int) -> str | None:

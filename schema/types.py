@@ -170,6 +170,8 @@ class Complaint:
     resolved_at: datetime | None
     rating: Rating | None
     rejection_reason: str | None
+    support_count: int = strawberry.field(description=(
+        "Citizens who reported the same problem with `supportComplaint` (\"me too\")."))
     duplicate_of: strawberry.ID | None = strawberry.field(
         description="The public id of the original, for a DUPLICATE.")
     viewer_may_act: bool = strawberry.field(
@@ -190,7 +192,7 @@ class Complaint:
             created_at=row.created_at, updated_at=row.updated_at, due_at=row.due_at,
             first_action_at=row.first_action_at, resolved_at=row.resolved_at,
             rating=Rating(row.rating) if row.rating else None,
-            rejection_reason=row.rejection_reason,
+            rejection_reason=row.rejection_reason, support_count=row.support_count,
             duplicate_of=row.duplicate_of_public_id, viewer_may_act=bool(row.may_act),
             distance_m=getattr(row, "distance_m", None),
         )
@@ -223,6 +225,15 @@ class Complaint:
     @strawberry.field
     async def category(self, info: Ctx) -> Category:
         return Category.from_row(await info.context.loaders.category.load(self.category_code))
+
+    @strawberry.field(description=(
+        "How to reach those who supported it: only for officials who may act on it (null "
+        "for anyone else)."))
+    async def supporters(self, info: Ctx) -> list[Reporter] | None:
+        if not self.viewer_may_act:
+            return None
+        rows = await info.context.loaders.supporters.load(self.pk)
+        return [Reporter(name=r.name, phone=r.phone, email=r.email) for r in rows]
 
     @strawberry.field(description=(
         "Open complaints within 300 m and 30 days that may report the same problem, best "

@@ -78,3 +78,47 @@ def test_candidates_come_from_the_index(engine: Engine, demo: Demo) -> None:
                                        duplicate_parameters([some], 5)).scalars())
     assert "complaint_location_geog_gist" in plan, plan
     assert "Seq Scan on complaint o" not in plan, plan
+
+
+SUPPORT = """mutation($id: ID!, $s: ReporterInput) { supportComplaint(id: $id, supporter: $s) {
+  supportCount supporters { name phone } history { kind actor data } } }"""
+READ = """query($id: ID!) { complaint(id: $id) {
+  supportCount supporters { name phone email } history { kind actor data } } }"""
+
+
+def test_me_too_is_counted_once_and_kept_private(gql: GraphQLClient, demo: Demo,
+                                                 accounts: Accounts, engine: Engine) -> None:
+    p = next(w for w in demo.areas("demo-2025", "ward")
+             if w.code == accounts.ward).geometry.representative_point()
+    original = submit(gql, p.x, p.y, "Đèn đường hỏng cả tuần", "public.lighting")["id"]
+
+    def call(caller: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        return gql.client.post("/graphql", headers=accounts.headers(caller),
+                               json={"query": query, "variables": variables}).json()
+
+    supporter = {"name": "Phạm Thị Hỗ Trợ", "phone": "0977 123 456"}
+    first = call("other_citizen", SUPPORT, {"id": original, "s": supporter})
+    assert first["data"]["supportComplaint"]["supportCount"] == 1
+    assert first["data"]["supportComplaint"]["supporters"] is None  # not an official
+    again = call("other_citizen", SUPPORT, {"id": original, "s": supporter})
+    assert again["data"]["supportComplaint"]["supportCount"] == 1  # once per account
+    anonymous = call("anonymous", SUPPORT, {"id": original, "s": {"phone": "0966 000 222"}})
+    assert anonymous["data"]["supportComplaint"]["supportCount"] == 2
+    official = call("ward_in", READ, {"id": original})["data"]["complaint"]
+    assert {s["phone"] for s in official["supporters"]} == {"0977 123 456", "0966 000 222"}
+    for caller in ("anonymous", "reporter", "ward_out", "analyst"):
+        body = call(caller, READ, {"id": original})
+        assert body["data"]["complaint"]["supporters"] is None, caller
+        assert "0977" not in str(body) and "Hỗ Trợ" not in str(body), caller
+    kinds = [e["kind"] for e in official["history"]]
+    assert kinds.count("SUPPORTED") == 2
+    assert call("analyst", SUPPORT, {"id": original})["errors"][0]["extensions"]["code"] == \
+        "FORBIDDEN"
+    assert call("anonymous", SUPPORT, {"id": "PA-NOPE"})["errors"][0]["extensions"]["code"] == \
+        "NOT_FOUND"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE complaint SET status = 'REJECTED', rejection_reason = "
+                          "'NOT_RESPONSIBLE', resolved_at = now() WHERE public_id = :id"),
+                     {"id": original})
+    closed = call("anonymous", SUPPORT, {"id": original})
+    assert closed["errors"][0]["extensions"]["code"] == "INVALID_TRANSITION"

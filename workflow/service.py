@@ -246,3 +246,22 @@ def decide_category(conn: Connection, principal: Principal | None, public_id: st
     sql.update_complaint(conn, row.id, values)
     sql.add_event(conn, row.id, actor, kind, note=note, data={
         "from": row.category_code, "to": category_code, "suggestion": suggestion})
+
+
+def support(conn: Connection, principal: Principal | None, public_id: str,
+            name: str | None, phone: str | None, email: str | None) -> None:
+    """A citizen's "me too" on an open complaint: counted publicly, their contact details kept
+    privately for the officials who act on it. A signed-in citizen counts once."""
+    row = sql.lock_complaint(conn, public_id, principal)
+    if row is None:
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {public_id!r}.")
+    if Status(row.status) not in OPEN:
+        raise PhananhError(ErrorCode.INVALID_TRANSITION,
+                           f"Only open complaints can be supported; this one is {row.status}.",
+                           current=row.status)
+    account = principal.user_id if principal and principal.role is Role.CITIZEN else None
+    if not sql.add_support(conn, row.id, account, name, phone, email):
+        return  # this citizen supported it already
+    sql.update_complaint(conn, row.id, {"support_count": complaint.c.support_count + 1},
+                         bump_version=False)
+    sql.add_event(conn, row.id, "supporter", "SUPPORTED")

@@ -21,6 +21,10 @@ columns that no code path can forget or leave stale:
 ``pg_trgm`` scores how alike two descriptions are, for possible duplicates (computed on the
 few candidates the spatial index finds, so it needs no index of its own).
 
+``complaint_support`` records "me too": a citizen who finds their problem already reported
+supports that complaint instead of filing a second one; ``complaint.support_count`` counts them
+(public), and their contact details are kept beside it for the officials who act on it.
+
 ``triage_model`` keeps the versions of the category suggestion model (``phananh triage
 train``): every server process serves the one marked active, so all give the same answers.
 
@@ -91,8 +95,25 @@ TRIAGE_MODEL = """
     )"""
 
 
+COMPLAINT_SUPPORT = """
+    CREATE TABLE complaint_support (
+        id bigserial PRIMARY KEY,
+        complaint_id bigint NOT NULL REFERENCES complaint (id) ON DELETE CASCADE,
+        user_id integer REFERENCES app_user (id) ON DELETE SET NULL,
+        name text,
+        phone text,
+        email text,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )"""
+
+
 def upgrade() -> None:
     op.execute(TRIAGE_MODEL)
+    op.execute(COMPLAINT_SUPPORT)
+    op.execute("CREATE UNIQUE INDEX complaint_support_once ON complaint_support "
+               "(complaint_id, user_id) WHERE user_id IS NOT NULL")
+    op.execute("CREATE INDEX complaint_support_complaint ON complaint_support (complaint_id)")
+    op.execute("ALTER TABLE complaint ADD COLUMN support_count integer NOT NULL DEFAULT 0")
     op.execute("CREATE UNIQUE INDEX triage_model_active ON triage_model (active) WHERE active")
     op.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
@@ -109,3 +130,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION redact_personal(text)")
     op.execute("DROP FUNCTION fold_text(text)")
     op.execute("DROP TABLE triage_model")
+    op.execute("DROP TABLE complaint_support")
+    op.execute("ALTER TABLE complaint DROP COLUMN support_count")
