@@ -325,3 +325,20 @@ def test_auto_routing_is_off_by_default(settings: Settings, accounts: Accounts, 
     suggestion = event["data"]["suggestion"]
     assert suggestion["auto"] is True and suggestion["source"] == "MODEL"
     assert suggestion["modelVersion"] >= 1 and suggestion["probability"] >= 0.6
+
+
+def test_demo_history_has_officials_corrections(engine: Engine, demo: Demo) -> None:
+    with engine.connect() as conn:
+        acted, corrected, consistent, no_diacritics = conn.execute(text("""
+            SELECT count(*) FILTER (WHERE c.first_action_at IS NOT NULL),
+                   count(e.id),
+                   count(e.id) FILTER (WHERE e.data->>'to' = c.category_code
+                                         AND e.data->>'from' <> c.category_code
+                                         AND e.at = c.first_action_at),
+                   count(*) FILTER (WHERE c.description = fold_text(c.description)
+                                      OR c.description = unaccent(c.description))
+            FROM complaint c
+            LEFT JOIN complaint_event e ON e.complaint_id = c.id
+                 AND e.kind = 'CATEGORY_CORRECTED' AND e.actor = 'demo-officer'""")).one()
+    assert 0.08 < corrected / acted < 0.16 and consistent == corrected
+    assert no_diacritics > 0.15 * acted
