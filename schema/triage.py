@@ -1,7 +1,6 @@
 """GraphQL types of the AI-assisted intake."""
 
 from enum import Enum
-from typing import Any
 
 import strawberry
 
@@ -55,28 +54,3 @@ class CategorySuggestions:
 class TriageItem:
     complaint: Complaint
     suggestion: CategorySuggestions
-
-
-@strawberry.type(description="An open complaint that may report the same problem.")
-class DuplicateCandidate:
-    candidate_id: strawberry.Private[str]
-    score: float = strawberry.field(description=(
-        "0–1, from distance, time apart, category and text similarity (`triage/duplicates.py`)."))
-    distance_m: float
-    hours_apart: float
-    same_category: bool
-    text_similarity: float = strawberry.field(description=(
-        "Trigram similarity of the public descriptions, accents and case off (0–1)."))
-
-    @strawberry.field
-    async def complaint(self, info: Ctx) -> Complaint:
-        context = info.context
-        return Complaint.from_row(
-            await context.loaders.complaint(context.principal).load(self.candidate_id))
-
-    @classmethod
-    def from_row(cls, row: Any) -> "DuplicateCandidate":
-        return cls(candidate_id=row.candidate, score=float(row.score),
-                   distance_m=float(row.distance_m), hours_apart=float(row.hours_apart),
-                   same_category=bool(row.same_category),
-                   text_similarity=float(row.text_similarity))

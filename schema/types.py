@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -35,9 +35,6 @@ class ComplaintOrder(Enum):
 
 Ctx = Info[Context, None]
 MAX_DUPLICATES = 20
-
-if TYPE_CHECKING:
-    from schema.triage import DuplicateCandidate
 
 
 @strawberry.type(description="A set of boundaries in force over a period (e.g. wards since 2025).")
@@ -241,9 +238,7 @@ class Complaint:
         "officials in triage (then `markDuplicate`)."))
     async def possible_duplicates(
         self, info: Ctx, first: int = 5
-    ) -> list[Annotated["DuplicateCandidate", strawberry.lazy("schema.triage")]]:
-        from schema.triage import DuplicateCandidate  # the type lives with the triage types
-
+    ) -> list["DuplicateCandidate"]:
         if not 1 <= first <= MAX_DUPLICATES:
             raise PhananhError(ErrorCode.BAD_INPUT,
                                f"`first` must be between 1 and {MAX_DUPLICATES}.")
@@ -273,6 +268,31 @@ def _event(row: Any, personal: bool) -> ComplaintEvent:
         actor_role=role, actor=row.actor if personal else None,
         note=row.note if personal or not by_reporter else None, data=row.data,
     )
+
+
+@strawberry.type(description="An open complaint that may report the same problem.")
+class DuplicateCandidate:
+    candidate_id: strawberry.Private[str]
+    score: float = strawberry.field(description=(
+        "0–1, from distance, time apart, category and text similarity (`triage/duplicates.py`)."))
+    distance_m: float
+    hours_apart: float
+    same_category: bool
+    text_similarity: float = strawberry.field(description=(
+        "Trigram similarity of the public descriptions, accents and case off (0–1)."))
+
+    @strawberry.field
+    async def complaint(self, info: Ctx) -> Complaint:
+        context = info.context
+        return Complaint.from_row(
+            await context.loaders.complaint(context.principal).load(self.candidate_id))
+
+    @classmethod
+    def from_row(cls, row: Any) -> "DuplicateCandidate":
+        return cls(candidate_id=row.candidate, score=float(row.score),
+                   distance_m=float(row.distance_m), hours_apart=float(row.hours_apart),
+                   same_category=bool(row.same_category),
+                   text_similarity=float(row.text_similarity))
 
 
 async def load_area(info: Ctx, area_id: int | None) -> Area | None:
