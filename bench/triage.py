@@ -8,16 +8,23 @@ training is measured apart from the database, on the texts the database would ha
   calibrated probabilities, top 3 and their explanations) against the bare model call on the
   same features (``predict_proba`` of the features of the same text), p95 over 1,000 texts;
 - training on N complaints, in a child process of its own so that its peak resident memory is
-  the training's alone.
+  the training's alone;
+- possible duplicates of one complaint (``python -m bench.triage duplicates [N]``, default
+  100,000 complaints in the database ``<name>_triage``): p95 over 300 open complaints, beside
+  the same statement with the spatial index disabled (what a scan costs), and the plan.
 """
 
 import multiprocessing
+import random
 import resource
 import sys
 import time
 from datetime import UTC, datetime
 
-from bench.common import console, measure, print_table
+from sqlalchemy import text
+
+from bench.common import bench_engine, console, ensure_demo_data, measure, print_table
+from db.triage import DUPLICATES, duplicate_candidates, duplicate_parameters
 from demo.city import build_demo_city
 from demo.complaints import generate_complaints
 from triage.model import CategoryModel, train
@@ -89,5 +96,31 @@ def main(n: int = 1_000_000) -> None:
                 [(f"{n:,}", seconds, peak_mb, size / 1e6)])
 
 
+def duplicates(n: int = 100_000) -> None:
+    engine = bench_engine("triage")
+    ensure_demo_data(engine, n)
+    with engine.connect() as conn:
+        ids = list(conn.execute(text(
+            "SELECT id FROM complaint WHERE status = 'RECEIVED' ORDER BY id")).scalars())
+        sample = iter(random.Random(1).choices(ids, k=2_000))
+        indexed = measure(lambda: duplicate_candidates(conn, [next(sample)], 5), repeat=300,
+                          warmup=20)
+        plan = "\n".join(conn.execute(text("EXPLAIN " + DUPLICATES),
+                                       duplicate_parameters([ids[0]], 5)).scalars())
+        conn.execute(text("SET enable_indexscan = off"))
+        conn.execute(text("SET enable_bitmapscan = off"))
+        scan = measure(lambda: duplicate_candidates(conn, [next(sample)], 5), repeat=20,
+                       warmup=2)
+    print_table(f"Possible duplicates of one complaint, {n:,} complaints (ms)",
+                ("statement", "median", "p95"),
+                [("through the geography GiST index", indexed.median * 1000,
+                  indexed.p95 * 1000),
+                 ("index disabled (scan)", scan.median * 1000, scan.p95 * 1000)])
+    console.print(plan, markup=False)
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    if sys.argv[1:2] == ["duplicates"]:
+        duplicates(int(sys.argv[2]) if len(sys.argv) > 2 else 100_000)
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
