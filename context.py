@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from auth.principal import Principal, Role
 from auth.rate_limit import SubmissionLimits, client_address
-from db import areas, photos
+from db import areas, complaints, photos, triage
 from db import workflow as workflow_sql
 from db.engine import read
 from db.nodes import Nodes
@@ -51,12 +51,15 @@ class Loaders:
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code",
                                                keep=self.categories_loaded))
         self.events = DataLoader(self._events)
-        self.ward_shares = DataLoader(self._ward_shares)
+        self.ward_shares = DataLoader(self._grouped(footprints.complaint_ward_shares))
         # Keys (lon, lat, within_m, at): border candidates of points, one query per distance
         # and date asked in a request.
         self.candidates = DataLoader(self._candidates)
-        self.photos = DataLoader(self._photos)
+        self.photos = DataLoader(self._grouped(photos.photos_for))
+        self.supporters = DataLoader(self._grouped(workflow_sql.supporters_of))
         self._geometry_loaders: dict[float | None, DataLoader] = {}
+        self._duplicate_loaders: dict[int, DataLoader] = {}
+        self._complaint_loader: DataLoader | None = None
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
         """GeoJSON of areas; one loader per tolerance, so areas asked at the same tolerance
@@ -91,22 +94,44 @@ class Loaders:
             for k in keys:
                 loader.prime(k, keep.get(k))
 
+    def duplicates(self, first: int) -> DataLoader:
+        """Possible duplicates of complaints (by id), best first; one query per page."""
+        if first not in self._duplicate_loaders:
+            async def batch(ids: Sequence[int]) -> list[list[Any]]:
+                rows = await read(self._engine(), triage.duplicate_candidates,
+                                  complaint_ids=list(ids), first=first)
+                found: dict[int, list[Any]] = defaultdict(list)
+                for row in rows:
+                    found[row.complaint_id].append(row)
+                return [found[i] for i in ids]
+
+            self._duplicate_loaders[first] = DataLoader(batch)
+        return self._duplicate_loaders[first]
+
+    def complaint(self, viewer: Principal | None) -> DataLoader:
+        """Complaints by public id as ``viewer`` may see them (one viewer per request)."""
+        if self._complaint_loader is None:
+            def fetch(conn: Connection, ids: list[str]) -> list[Any]:
+                return complaints.fetch_by_public_ids(conn, ids, viewer)
+
+            self._complaint_loader = DataLoader(self._batch(fetch, key="public_id"))
+        return self._complaint_loader
+
     async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         """Each complaint's history, oldest first; one query for the whole page."""
-        history: dict[int, list[Any]] = defaultdict(list)
-        rows = await read(self._engine(), workflow_sql.events_for,
-                          complaint_ids=list(complaint_ids))
-        for row in rows:
-            history[row.complaint_id].append(row)
-        return [history[i] for i in complaint_ids]
+        return await self._grouped(workflow_sql.events_for)(complaint_ids)
 
-    async def _ward_shares(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
-        shares: dict[int, list[Any]] = defaultdict(list)
-        rows = await read(self._engine(), footprints.complaint_ward_shares,
-                          complaint_ids=list(complaint_ids))
-        for row in rows:
-            shares[row.complaint_id].append(row)
-        return [shares[i] for i in complaint_ids]
+    def _grouped(self, fetch: Callable[..., Sequence[Any]]
+                 ) -> Callable[[Sequence[int]], Any]:
+        """A batch function of rows per complaint (``fetch(conn, complaint_ids=…)``)."""
+        async def batch(complaint_ids: Sequence[int]) -> list[list[Any]]:
+            found: dict[int, list[Any]] = defaultdict(list)
+            rows = await read(self._engine(), fetch, complaint_ids=list(complaint_ids))
+            for row in rows:
+                found[row.complaint_id].append(row)
+            return [found[i] for i in complaint_ids]
+
+        return batch
 
     async def _candidates(self, keys: Sequence[tuple[float, float, float, Any]]
                           ) -> list[list[footprints.Candidate]]:
@@ -121,14 +146,6 @@ class Loaders:
             for index, answer in zip(indexes, answers, strict=True):
                 found[index] = answer
         return found
-
-    async def _photos(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
-        """Each complaint's photos, oldest first; one query for the whole page."""
-        found: dict[int, list[Any]] = defaultdict(list)
-        for row in await read(self._engine(), photos.photos_for,
-                              complaint_ids=list(complaint_ids)):
-            found[row.complaint_id].append(row)
-        return [found[i] for i in complaint_ids]
 
     def _batch(
         self,

@@ -189,6 +189,16 @@ class Settings(BaseSettings):
                                 description="Weeks or months of an emerging hot spot analysis.")
     max_series_periods: int = Field(1_200, ge=1, le=100_000,
                                     description="Periods of a statistics time series.")
+    triage_min_samples: int = Field(
+        500, ge=10, le=100_000_000, description="Labelled complaints a category model needs; "
+        "with fewer (or no model trained), the catalogue's keyword rules suggest.")
+    triage_auto_route_confidence: float | None = Field(
+        None, ge=0.5, le=1.0, description="Off (unset) by default. When set, a new complaint "
+        "whose model suggestion reaches this probability is filed under the suggested category "
+        "by the system, with the model version and probability in its history.")
+    triage_refresh_seconds: float = Field(
+        30.0, ge=0.0, le=86_400.0, description="How often a server process checks which model "
+        "version is active (0: on every suggestion).")
 
     # Photos (media/): limits checked before decoding, and where the files go.
     photo_max_bytes: int = Field(10_000_000, ge=1_000, le=200_000_000,

@@ -10,14 +10,24 @@ a caller a row or a field the policy denies.
 - Personal data (reporter name, phone, e-mail; the address of complaints in sensitive
   categories; photos of sensitive categories and photos their uploader marked private) is
   visible to the complaint's reporter and to officials who may act on it.
+- Free text (description, address) is read by them as written, by everyone else as its public
+  copy, where phones, e-mails, ID numbers and plates are redacted (``redact_personal``).
 - New complaints are announced to the officials who may act on them
   (:func:`officials_to_notify`).
 """
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, case, false, or_, select, true
 
 from auth.principal import Principal, Role
-from db.tables import admin_area, app_user, category, complaint, photo, user_area
+from db.tables import (
+    REDACTED_COLUMNS,
+    admin_area,
+    app_user,
+    category,
+    complaint,
+    photo,
+    user_area,
+)
 
 
 def may_act(principal: Principal | None) -> ColumnElement[bool]:
@@ -76,6 +86,13 @@ def officials_to_notify(complaint_id: ColumnElement[int]) -> ColumnElement[bool]
     return ~u.disabled & or_(
         u.role == Role.CITY_ADMIN.value,
         u.role.in_([Role.WARD_OFFICER.value, Role.DISTRICT_OFFICER.value]) & u.id.in_(scope))
+
+
+def free_text(name: str, principal: Principal | None) -> ColumnElement[str]:
+    """The complaint's free-text column ``name`` as ``principal`` may read it: the original
+    where :func:`may_see_personal` holds, else the redacted public copy."""
+    return case((may_see_personal(principal), complaint.c[name]),
+                else_=REDACTED_COLUMNS[name])
 
 
 def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:

@@ -8,7 +8,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("jurisdiction", "layers", "analytics", "faults", "open311", "rollups",
-              "footprints", "load", "notify")
+              "footprints", "load", "notify", "triage")
 
 
 def main(args: list[str]) -> None:

@@ -15,6 +15,7 @@ from cli.export import export_cmd
 from cli.notify import notify_app
 from cli.open311 import open311_app
 from cli.serve import serve
+from cli.triage import triage_app
 from db.engine import get_engine
 from demo import seed as demo_seed
 from geo.boundaries import BoundaryFile, import_boundaries
@@ -33,6 +34,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(open311_app, name="open311")
 app.add_typer(notify_app, name="notify")
+app.add_typer(triage_app, name="triage")
 
 
 @app.callback()

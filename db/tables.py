@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 from workflow.states import Status, complaint_checks
 
@@ -117,6 +118,7 @@ complaint = Table(
     Column("duplicate_of", BigInteger, ForeignKey("complaint.id")),
     Column("assignee_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("rejection_reason", Text),
+    Column("support_count", Integer, nullable=False, server_default="0"),  # "me too"s
     # Personal data: never selected by public queries, exports or tiles.
     Column("reporter_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("reporter_name", Text),
@@ -130,6 +132,11 @@ complaint = Table(
     Column("utm_epsg", Integer, Computed("utm_srid(location)")),
     Column("utm_x", Float, Computed("ST_X(ST_Transform(location, utm_srid(location)))")),
     Column("utm_y", Float, Computed("ST_Y(ST_Transform(location, utm_srid(location)))")),
+    # The public copies of free text, personal data redacted, and their search index (0015).
+    Column("public_description", Text, Computed("redact_personal(description)")),
+    Column("public_address", Text, Computed("redact_personal(address)")),
+    Column("search_vector", TSVECTOR, Computed(
+        "to_tsvector('simple'::regconfig, fold_text(redact_personal(description)))")),
     *complaint_checks(),
 )
 
@@ -255,12 +262,43 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Public columns of a complaint: the allow-list every public query, export and tile starts from
-# (the analyses' stored measures are left out: nothing shows them).
-PUBLIC_COMPLAINT_COLUMNS = tuple(
-    c for c in complaint.c
-    if not c.name.startswith("reporter_") and c.name != "idempotency_key" and c.computed is None
+complaint_support = Table(
+    "complaint_support",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
+    # Personal data of the supporter: for the officials who act on the complaint only.
+    Column("name", Text),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+triage_model = Table(
+    "triage_model",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("trained_from", DateTime(timezone=True), nullable=False),
+    Column("trained_to", DateTime(timezone=True), nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("metrics", JSONB, nullable=False, server_default="{}"),
+    Column("model", LargeBinary, nullable=False),
+    Column("active", Boolean, nullable=False, server_default="false"),
+)
+
+# Free text a citizen wrote, which may hold personal data: the public reads its redacted copy.
+REDACTED_COLUMNS = {"description": complaint.c.public_description,
+                    "address": complaint.c.public_address}
+
+# Public columns of a complaint by the name they are published under: the allow-list every
+# public query, export and tile starts from (the analyses' stored measures are left out: nothing
+# shows them). Free text is there only as its redacted copy, under the original's name.
+PUBLIC_COMPLAINT_COLUMNS = {
+    c.name: REDACTED_COLUMNS.get(c.name, c) for c in complaint.c
+    if not c.name.startswith("reporter_") and c.name != "idempotency_key" and c.computed is None
+}
 
 # Sliding-window rate limits shared by every process (migration 0009, UNLOGGED; written only by
 # the SQL function rate_limit_hit): each key's hits still in its window.

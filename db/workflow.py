@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Interval, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from auth.policy import is_reporter, may_act
 from auth.principal import Principal
 from db.outbox import enqueue
-from db.tables import complaint, complaint_event
+from db.tables import complaint, complaint_event, complaint_support
 
 
 def lock_complaint(conn: Connection, public_id: str, principal: Principal | None) -> Any:
@@ -141,3 +142,27 @@ def due_soon(conn: Connection, statuses: Sequence[str], within: timedelta) -> li
                             AND e.data ->> 'dueAt' = to_char(c.due_at AT TIME ZONE 'UTC',
                                                              'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
         ORDER BY c.due_at"""), {"statuses": list(statuses), "within": within}))
+
+
+def created_at(conn: Connection, complaint_id: int) -> Any:
+    return conn.execute(select(complaint.c.created_at)
+                        .where(complaint.c.id == complaint_id)).scalar_one()
+
+
+def add_support(conn: Connection, complaint_id: int, user_id: int | None, name: str | None,
+                phone: str | None, email: str | None) -> bool:
+    """Record a supporter; False when this account supported the complaint already."""
+    inserted = conn.execute(
+        pg_insert(complaint_support)
+        .values(complaint_id=complaint_id, user_id=user_id, name=name, phone=phone, email=email)
+        .on_conflict_do_nothing(index_elements=["complaint_id", "user_id"],
+                                index_where=complaint_support.c.user_id.is_not(None))
+        .returning(complaint_support.c.id)).first()
+    return inserted is not None
+
+
+def supporters_of(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
+    s = complaint_support.c
+    return list(conn.execute(select(s.complaint_id, s.name, s.phone, s.email, s.created_at)
+                             .where(s.complaint_id.in_(list(complaint_ids)))
+                             .order_by(s.complaint_id, s.id)))

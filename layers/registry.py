@@ -4,7 +4,8 @@ A layer never selects ``*``: each published property is named here, and complain
 are taken from ``PUBLIC_COMPLAINT_COLUMNS`` by name, so a reporter column cannot appear in a
 tile, an OGC response or an export even by accident (the lookup fails at import). Addresses of
 categories marked sensitive are withheld, as in the GraphQL API, and the complaint's internal
-numeric id stays private: the public id is the feature id.
+numeric id stays private: the public id is the feature id. Descriptions and addresses are
+their copies with personal data redacted (phones, e-mails, ID numbers, plates).
 """
 
 from collections.abc import Callable
@@ -32,8 +33,9 @@ from workflow.states import Status
 
 
 def _public(name: str) -> Any:
-    """A complaint column from the public allow-list (KeyError for anything else)."""
-    return {c.name: c for c in PUBLIC_COMPLAINT_COLUMNS}[name]
+    """A complaint column from the public allow-list (KeyError for anything else); free text
+    is its redacted copy."""
+    return PUBLIC_COMPLAINT_COLUMNS[name]
 
 
 def _in_force(area: Any, level: str) -> ColumnElement[bool]:

@@ -9,6 +9,7 @@ from auth.principal import Role
 from db.engine import write
 from media.service import prepare
 from resolvers.points import check_points
+from resolvers.triage import auto_route
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
 from schema.types import Complaint, Ctx
@@ -41,4 +42,4 @@ class Mutation:
         row = await write(context.engine, submit, submission=submission,
                           rules=FootprintRules.of(settings))
         await context.written()
-        return Complaint.from_row(row)
+        return Complaint.from_row(await auto_route(info, row))

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import strawberry
@@ -162,7 +162,8 @@ class Query:
         self,
         info: Ctx,
         filter: ComplaintFilter | None = None,
-        order_by: ComplaintOrder = ComplaintOrder.CREATED_AT,
+        order_by: Annotated[ComplaintOrder | None, strawberry.argument(description=(
+            "Default: RELEVANCE with a `text` filter, else CREATED_AT."))] = None,
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> ComplaintConnection:
@@ -174,6 +175,8 @@ class Query:
                                maxPageSize=maximum)
         query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices,
                                                        context.principal)
+        if order_by is None:
+            order_by = ComplaintOrder.CREATED_AT if query.text is None else ComplaintOrder.RELEVANCE
         order = complaint_sql.Order(order_by.value)
         page = await read(context.reader, complaint_sql.fetch_page, f=query, order=order,
                           first=first, after=after, viewer=context.principal)

@@ -15,13 +15,14 @@ from resolvers.live import LiveSubscription
 from resolvers.mutation import Mutation
 from resolvers.notify import NotifyMutation, NotifyQuery
 from resolvers.query import Query
+from resolvers.triage import TriageMutation, TriageQuery
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, NotifyQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, NotifyMutation)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, NotifyQuery, TriageQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, NotifyMutation, TriageMutation)
 
 
 class Schema(strawberry.Schema):

@@ -23,6 +23,7 @@ from workflow.submission import Reporter, Submission
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 .\-()]{6,20}$")
 MAX_RADIUS_M = 100_000.0
+MAX_SEARCH_CHARS = 200
 
 
 @strawberry.input
@@ -81,6 +82,10 @@ class ComplaintFilter:
         default=False, description="Officials: only complaints you may act on.")
     reported_by_me: bool = strawberry.field(
         default=False, description="Citizens: only complaints you reported.")
+    text: str | None = strawberry.field(default=None, description=(
+        "Words of the public description, accents and case ignored (\"duong ngap nuoc\" finds "
+        "\"Đường ngập nước\"); quoted phrases, `or` and `-word` as in a web search. Only public "
+        "text is searched: personal data written into a description is not."))
 
     def to_query(self, max_polygon_vertices: int,
                  principal: Principal | None = None) -> ComplaintQuery:
@@ -104,6 +109,7 @@ class ComplaintFilter:
                                        "inMyJurisdiction is for officials"),
             reported_by=self._caller(principal, self.reported_by_me, {Role.CITIZEN},
                                      "reportedByMe is for signed-in citizens"),
+            text=clean_text("text", self.text, 1, MAX_SEARCH_CHARS),
         )
 
     @staticmethod
@@ -121,6 +127,15 @@ class ReporterInput:
     name: str | None = None
     phone: str | None = None
     email: str | None = None
+
+    def to_reporter(self) -> Reporter:
+        """The checked contact details (a reporter's, or a supporter's)."""
+        name = clean_text("reporter.name", self.name, 0, 200)
+        if self.email and not EMAIL.match(self.email):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
+        if self.phone and not PHONE.match(self.phone):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
+        return Reporter(name=name, phone=self.phone, email=self.email)
 
 
 @strawberry.input(description="A photo sent as a file of a GraphQL multipart request.")
@@ -186,12 +201,7 @@ class SubmitComplaintInput:
         urls = self.media_urls or []
         if len(urls) > 10 or any(not re.match(r"^https?://\S{1,2000}$", u) for u in urls):
             raise PhananhError(ErrorCode.BAD_INPUT, "mediaUrls: at most 10 http(s) URLs.")
-        reporter = self.reporter or ReporterInput()
-        name = clean_text("reporter.name", reporter.name, 0, 200)
-        if reporter.email and not EMAIL.match(reporter.email):
-            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
-        if reporter.phone and not PHONE.match(reporter.phone):
-            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
+        reporter = (self.reporter or ReporterInput()).to_reporter()
         lon = lat = footprint = None
         if self.location is not None and self.location.get("type") != "Point":
             footprint = parse_footprint(self.location, max_vertices)
@@ -202,8 +212,7 @@ class SubmitComplaintInput:
             footprint=footprint,
             address=address, channel=channel or "", media_urls=tuple(urls),
             idempotency_key=key,
-            reporter=Reporter(name=name, phone=reporter.phone, email=reporter.email),
-            account=account)
+            reporter=reporter, account=account)
 
 
 def clean_text(name: str, value: str | None, low: int, high: int) -> str | None:

@@ -34,10 +34,12 @@ Rating = strawberry.enum(states.Rating, name="Rating")
 class ComplaintOrder(Enum):
     CREATED_AT = "CREATED_AT"
     DISTANCE = "DISTANCE"
+    RELEVANCE = "RELEVANCE"
 
 
 Ctx = Info[Context, None]
 MAX_CANDIDATE_DISTANCE_M = 5_000.0
+MAX_DUPLICATES = 20
 
 
 @strawberry.type(description="A set of boundaries in force over a period (e.g. wards since 2025).")
@@ -259,6 +261,8 @@ class Complaint:
     resolved_at: datetime | None
     rating: Rating | None
     rejection_reason: str | None
+    support_count: int = strawberry.field(description=(
+        "Citizens who reported the same problem with `supportComplaint` (\"me too\")."))
     duplicate_of: strawberry.ID | None = strawberry.field(
         description="The public id of the original, for a DUPLICATE.")
     viewer_may_act: bool = strawberry.field(
@@ -286,7 +290,7 @@ class Complaint:
             created_at=row.created_at, updated_at=row.updated_at, due_at=row.due_at,
             first_action_at=row.first_action_at, resolved_at=row.resolved_at,
             rating=Rating(row.rating) if row.rating else None,
-            rejection_reason=row.rejection_reason,
+            rejection_reason=row.rejection_reason, support_count=row.support_count,
             duplicate_of=row.duplicate_of_public_id, viewer_may_act=bool(row.may_act),
             distance_m=row._mapping.get("distance_m"), footprint=row.footprint,
             routing=Routing.from_json(row.routing) if row.routing else None,
@@ -338,6 +342,28 @@ class Complaint:
     async def photos(self, info: Ctx) -> list[Photo]:
         rows = await info.context.loaders.photos.load(self.pk)
         return [Photo.from_row(r) for r in rows if not r.restricted or self.may_see_personal]
+
+    @strawberry.field(description=(
+        "How to reach those who supported it: only for officials who may act on it (null "
+        "for anyone else)."))
+    async def supporters(self, info: Ctx) -> list[Reporter] | None:
+        if not self.viewer_may_act:
+            return None
+        rows = await info.context.loaders.supporters.load(self.pk)
+        return [Reporter(name=r.name, phone=r.phone, email=r.email) for r in rows]
+
+    @strawberry.field(description=(
+        "Open complaints within 300 m and 30 days that may report the same problem, best "
+        "first: shown to a citizen after submitting (who may support one instead) and to "
+        "officials in triage (then `markDuplicate`)."))
+    async def possible_duplicates(
+        self, info: Ctx, first: int = 5
+    ) -> list["DuplicateCandidate"]:
+        if not 1 <= first <= MAX_DUPLICATES:
+            raise PhananhError(ErrorCode.BAD_INPUT,
+                               f"`first` must be between 1 and {MAX_DUPLICATES}.")
+        rows = await info.context.loaders.duplicates(first).load(self.pk)
+        return [DuplicateCandidate.from_row(row) for row in rows]
 
     @strawberry.field(graphql_type=Area | None)
     def ward(self, info: Ctx) -> AwaitableOrValue[Area | None]:
@@ -393,6 +419,31 @@ def area_of(info: Ctx, area_id: int | None) -> AwaitableOrValue[Area | None]:
 
 async def _load_category(info: Ctx, code: str) -> Category:
     return Category.from_row(await info.context.loaders.category.load(code))
+
+
+@strawberry.type(description="An open complaint that may report the same problem.")
+class DuplicateCandidate:
+    candidate_id: strawberry.Private[str]
+    score: float = strawberry.field(description=(
+        "0–1, from distance, time apart, category and text similarity (`triage/duplicates.py`)."))
+    distance_m: float
+    hours_apart: float
+    same_category: bool
+    text_similarity: float = strawberry.field(description=(
+        "Trigram similarity of the public descriptions, accents and case off (0–1)."))
+
+    @strawberry.field
+    async def complaint(self, info: Ctx) -> Complaint:
+        context = info.context
+        return Complaint.from_row(
+            await context.loaders.complaint(context.principal).load(self.candidate_id))
+
+    @classmethod
+    def from_row(cls, row: Any) -> "DuplicateCandidate":
+        return cls(candidate_id=row.candidate, score=float(row.score),
+                   distance_m=float(row.distance_m), hours_apart=float(row.hours_apart),
+                   same_category=bool(row.same_category),
+                   text_similarity=float(row.text_similarity))
 
 
 async def load_area(info: Ctx, area_id: int | None) -> Area | None:
