@@ -17,8 +17,9 @@ async def _updates(info: Ctx, query: ComplaintQuery) -> AsyncGenerator[Complaint
     async for row, shared in context.hub.stream(query, context.principal):
         # A connection lives long: each notice reads relations afresh (not from the cache of
         # the first), through loaders shared by all its subscribers (their rows are public; what
-        # each caller may see was decided by the policy SQL that selected ``row``).
-        context.loaders = shared.setdefault("loaders", Loaders(context.engine))
+        # each caller may see was decided by the policy SQL that selected ``row``). They read
+        # the primary, which sent the notice: a replica may not have the change yet.
+        context.loaders = shared.setdefault("loaders", Loaders(lambda: context.engine))
         yield ComplaintUpdate.from_row(row)
 
 
