@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 from auth.principal import Principal
 from db import areas as area_sql
 from db.outbox import ALERT_KINDS
-from errors import ErrorCode, PhananhError
+from errors import ErrorCode, PhananhError, quoted
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def add_contact(conn: Connection, principal: Principal, channel: str, target: st
          "lang": lang}).first()
     if row is None:
         raise PhananhError(ErrorCode.CONFLICT, f"You already have the {channel} contact "
-                                               f"{target!r}.")
+                                               f"{quoted(target)}.")
     return row
 
 
@@ -125,8 +125,8 @@ def _area_sql(conn: Connection, area: AlertArea) -> tuple[str, dict[str, Any]]:
     if area.ward_code is not None:
         wards = area_sql.find_areas(conn, code=area.ward_code, level="ward")
         if not wards:
-            raise PhananhError(ErrorCode.NOT_FOUND, f"No ward with code {area.ward_code!r} in "
-                                                    "force.")
+            raise PhananhError(ErrorCode.NOT_FOUND,
+                               f"No ward with code {quoted(area.ward_code)} in force.")
         return "(SELECT geom FROM admin_area WHERE id = :ward_id)", {"ward_id": wards[0].id}
     assert area.circle is not None
     return ("CAST(ST_Buffer(CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography), "
