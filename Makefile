@@ -1,7 +1,8 @@
 # phananh — `make run` to serve the demo, `make test` to run the tests. See README.md.
 #
 # Two ports: PHANANH_PORT (HTTP, default 8000; PORT also works) and PHANANH_PGPORT (the local
-# cluster, default 55432), e.g. `make run PHANANH_PORT=8080 PHANANH_PGPORT=55433`.
+# cluster, default 55432), e.g. `make run PHANANH_PORT=8080 PHANANH_PGPORT=55433`; and
+# PHANANH_WORKERS, the server's processes (default: one per core).
 # With DATABASE_URL unset, a throwaway PostgreSQL + PostGIS cluster of this checkout is used
 # (scripts/localdb.sh): `make run`, `make test` and `make bench` start it if needed and stop it
 # when they end; `make db` leaves it running for `phananh` commands. With DATABASE_URL set, that
@@ -15,7 +16,9 @@ STAMP := $(VENV)/.installed
 
 PHANANH_PORT ?= $(or $(PORT),8000)
 PHANANH_PGPORT ?= 55432
-export PHANANH_PORT PHANANH_PGPORT
+# Worker processes of `make run` and `make serve`: one per core unless set.
+PHANANH_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+export PHANANH_PORT PHANANH_PGPORT PHANANH_WORKERS
 
 ifeq ($(origin DATABASE_URL), undefined)
 LOCAL_DB := 1
@@ -35,9 +38,11 @@ help:  ## List the targets
 	@echo
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-run: setup  ## Set up, seed the demo city and serve on PHANANH_PORT (the cluster stops with it)
+run: setup  ## Set up, seed the demo city, serve on PHANANH_PORT with PHANANH_WORKERS processes and run the notification worker
 	$(WITH_DB) bash -c '$(BIN)/phananh db upgrade && $(BIN)/phananh seed-demo && \
-	                    exec $(BIN)/phananh serve'
+	                    { $(BIN)/phananh notify run & worker=$$!; \
+	                      trap "kill $$worker 2>/dev/null; wait $$worker" EXIT; \
+	                      $(BIN)/phananh serve --workers $(PHANANH_WORKERS); }'
 
 test: system-test $(STAMP) web  ## Set up and run linters and the whole test suite
 	$(BIN)/ruff check .
@@ -83,8 +88,8 @@ endif
 db: dbserver $(STAMP)  ## Migrate the database to the latest schema (the cluster keeps running)
 	$(BIN)/phananh db upgrade
 
-serve: $(STAMP)  ## Serve the API on PHANANH_PORT (the database must be up: make db)
-	$(BIN)/phananh serve
+serve: $(STAMP)  ## Serve the API on PHANANH_PORT with PHANANH_WORKERS processes (make db first)
+	$(BIN)/phananh serve --workers $(PHANANH_WORKERS)
 
 clean-db:  ## Stop and delete the local cluster
 	scripts/localdb.sh destroy

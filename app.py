@@ -24,7 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from auth.rate_limit import SubmissionLimits
+from auth.rate_limit import SubmissionLimits, rate_limit_store
 from auth.tokens import authenticate, signing_secret
 from context import Context
 from db.engine import answering_as, database_answers, read, service_engine
@@ -39,7 +39,11 @@ from errors import (
 )
 from layers.routes import layer_routes
 from layers.tiles import tile_engine
-from middleware import BodySizeLimit, CancelOnDisconnect
+from media.routes import media_routes
+from media.storage import make_store
+from middleware import BodySizeLimit, CancelOnDisconnect, TrustedProxies
+from notify.live import EventHub
+from notify.routes import notify_routes
 from open311.routes import Open311
 from resolvers.root import build_schema
 from settings import Settings, get_settings
@@ -57,15 +61,19 @@ def built_page(page: Path) -> Response:
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, settings: Settings, engine: Engine, nodes: Nodes) -> None:
         super().__init__(build_schema(settings), allowed_origins=settings.cors_origins,
-                         graphql_ide="graphiql")
+                         graphql_ide="graphiql", multipart_uploads_enabled=True)
         self.settings = settings
+        self.store = make_store(settings)
+        self.hub = EventHub(engine)
         self.engine = engine
         self.nodes = nodes
-        self.limits = SubmissionLimits(settings.submissions_per_minute_per_client,
+        self.limits = SubmissionLimits(rate_limit_store(settings, engine),
+                                       settings.submissions_per_minute_per_client,
                                        settings.submissions_per_minute_per_token)
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        context = Context(self.settings, self.engine, self.limits, request, nodes=self.nodes)
+        context = Context(self.settings, self.engine, self.limits, self.store, self.hub,
+                          request, nodes=self.nodes)
         if isinstance(request, Request):
             await self._sign_in(context, request.headers.get("authorization"))
             if isinstance(response, Response):
@@ -179,6 +187,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # garbage collector, whose full passes over it otherwise stall requests for ~100 ms.
         gc.freeze()
         yield
+        await graphql.limits.store.close()
+        graphql.hub.stop()
         engine.dispose()
         tiles.dispose()
         nodes.dispose()
@@ -190,11 +200,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Route("/healthz", healthz),
             *layer_routes(settings, nodes),
             *Open311(settings, engine, graphql.limits).routes(),
+            *media_routes(settings, engine, graphql.store),
+            *notify_routes(engine),
             *map_routes(),
         ],
         middleware=[
+            Middleware(TrustedProxies, networks=settings.trusted_proxies),
             Middleware(CancelOnDisconnect),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       multipart_max_bytes=settings.max_body_bytes
+                       + settings.photo_max_bytes * settings.photos_per_complaint),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["*"]),
         ],

@@ -13,7 +13,7 @@ permission instances.
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +24,14 @@ from starlette.responses import Response
 
 from auth.principal import Principal, Role
 from auth.rate_limit import SubmissionLimits, client_address
-from db import areas, catalogue
+from db import areas, catalogue, complaints, photos, triage
 from db import workflow as workflow_sql
 from db.engine import read
 from db.nodes import Nodes
 from errors import PhananhError
 from geo import footprints
+from media.storage import Store
+from notify.live import EventHub
 from settings import Settings
 
 
@@ -38,9 +40,16 @@ class Loaders:
 
     def __init__(self, engine: Callable[[], Engine]) -> None:
         self._engine = engine  # asked at each batch: a write in the request moves reads
-        self.area = DataLoader(self._batch(areas.areas_by_ids, key="id"))
+        # Rows loaded so far, by key: a field whose row is here answers at once, without the
+        # awaitable a DataLoader hands out even for a cached key (on a page of 100, those 300
+        # awaitables took about a quarter of the page's time; docs/benchmarks.md, Load).
+        self.areas_loaded: dict[int, Any] = {}
+        self.categories_loaded: dict[str, Any] = {}
+        self.area = DataLoader(self._batch(areas.areas_by_ids, key="id",
+                                           keep=self.areas_loaded))
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
-        self.category = DataLoader(self._batch(areas.categories_by_codes, key="code"))
+        self.category = DataLoader(self._batch(areas.categories_by_codes, key="code",
+                                               keep=self.categories_loaded))
         self.events = DataLoader(self._events)
         self.agency = DataLoader(self._batch(catalogue.agencies_by_codes, key="code"))
         self.rule = DataLoader(self._batch(catalogue.rules_by_ids, key="id"))
@@ -48,12 +57,15 @@ class Loaders:
                                                    key="category_code"))
         self.agency_areas = DataLoader(self._grouped(catalogue.agency_areas,
                                                      key="agency_code"))
-        self.ward_shares = DataLoader(self._grouped(footprints.complaint_ward_shares,
-                                                    key="complaint_id"))
+        self.ward_shares = DataLoader(self._grouped(footprints.complaint_ward_shares))
         # Keys (lon, lat, within_m, at): border candidates of points, one query per distance
         # and date asked in a request.
         self.candidates = DataLoader(self._candidates)
+        self.photos = DataLoader(self._grouped(photos.photos_for))
+        self.supporters = DataLoader(self._grouped(workflow_sql.supporters_of))
         self._geometry_loaders: dict[float | None, DataLoader] = {}
+        self._duplicate_loaders: dict[int, DataLoader] = {}
+        self._complaint_loader: DataLoader | None = None
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
         """GeoJSON of areas; one loader per tolerance, so areas asked at the same tolerance
@@ -66,14 +78,54 @@ class Loaders:
                 self._batch(fetch, key="id", value=lambda row: row.geojson))
         return self._geometry_loaders[simplify_m]
 
+    async def prefetch(self, area_ids: Iterable[int | None] = (),
+                       category_codes: Iterable[str] = ()) -> None:
+        """Load these areas and categories now, on one connection (one query each), so that
+        the fields of a page that follow them answer from :attr:`areas_loaded` and
+        :attr:`categories_loaded`; the loaders are primed with them too."""
+        ids = sorted({i for i in area_ids if i is not None} - self.areas_loaded.keys())
+        codes = sorted(set(category_codes) - self.categories_loaded.keys())
+        if not ids and not codes:
+            return
+
+        def fetch(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
+            return (areas.areas_by_ids(conn, ids) if ids else [],
+                    areas.categories_by_codes(conn, codes) if codes else [])
+
+        found_areas, found_categories = await read(self._engine(), fetch)
+        for loader, keep, keys, rows, key in (
+                (self.area, self.areas_loaded, ids, found_areas, "id"),
+                (self.category, self.categories_loaded, codes, found_categories, "code")):
+            keep.update((getattr(row, key), row) for row in rows)
+            for k in keys:
+                loader.prime(k, keep.get(k))
+
+    def duplicates(self, first: int) -> DataLoader:
+        """Possible duplicates of complaints (by id), best first; one query per page."""
+        if first not in self._duplicate_loaders:
+            async def batch(ids: Sequence[int]) -> list[list[Any]]:
+                rows = await read(self._engine(), triage.duplicate_candidates,
+                                  complaint_ids=list(ids), first=first)
+                found: dict[int, list[Any]] = defaultdict(list)
+                for row in rows:
+                    found[row.complaint_id].append(row)
+                return [found[i] for i in ids]
+
+            self._duplicate_loaders[first] = DataLoader(batch)
+        return self._duplicate_loaders[first]
+
+    def complaint(self, viewer: Principal | None) -> DataLoader:
+        """Complaints by public id as ``viewer`` may see them (one viewer per request)."""
+        if self._complaint_loader is None:
+            def fetch(conn: Connection, ids: list[str]) -> list[Any]:
+                return complaints.fetch_by_public_ids(conn, ids, viewer)
+
+            self._complaint_loader = DataLoader(self._batch(fetch, key="public_id"))
+        return self._complaint_loader
+
     async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
         """Each complaint's history, oldest first; one query for the whole page."""
-        history: dict[int, list[Any]] = defaultdict(list)
-        rows = await read(self._engine(), workflow_sql.events_for,
-                          complaint_ids=list(complaint_ids))
-        for row in rows:
-            history[row.complaint_id].append(row)
-        return [history[i] for i in complaint_ids]
+        return await self._grouped(workflow_sql.events_for)(complaint_ids)
 
     async def _candidates(self, keys: Sequence[tuple[float, float, float, Any]]
                           ) -> list[list[footprints.Candidate]]:
@@ -90,8 +142,9 @@ class Loaders:
         return found
 
     def _grouped(self, fetch: Callable[[Connection, list[Any]], Sequence[Any]],
-                 key: str) -> Callable[[Sequence[Any]], Any]:
-        """A batch function for one-to-many relations: each key's rows, in query order."""
+                 key: str = "complaint_id") -> Callable[[Sequence[Any]], Any]:
+        """A batch function for one-to-many relations (by default, rows per complaint): each
+        key's rows, in query order."""
 
         async def batch(keys: Sequence[Any]) -> list[list[Any]]:
             grouped: dict[Any, list[Any]] = defaultdict(list)
@@ -106,13 +159,16 @@ class Loaders:
         fetch: Callable[[Connection, list[Any]], Sequence[Any]],
         key: str,
         value: Callable[[Any], Any] = lambda row: row,
+        keep: dict[Any, Any] | None = None,
     ) -> Callable[[Sequence[Any]], Any]:
         """A batch function: one query for all keys, the rows (or ``value`` of each) in key
-        order, None where a key matched nothing."""
+        order, None where a key matched nothing; the rows found also go into ``keep``."""
 
         async def batch(keys: Sequence[Any]) -> list[Any]:
             found = await read(self._engine(), lambda conn: fetch(conn, list(keys)))
             rows = {getattr(row, key): row for row in found}
+            if keep is not None:
+                keep.update(rows)
             return [value(rows[k]) if k in rows else None for k in keys]
 
         return batch
@@ -123,6 +179,8 @@ class Context:
     settings: Settings
     engine: Engine  # the primary: writes, workflow locks, officials' reads
     limits: SubmissionLimits
+    store: Store
+    hub: EventHub
     request: HTTPConnection | None = None
     principal: Principal | None = None
     auth_error: PhananhError | None = None  # why a presented token was not accepted
@@ -158,4 +216,5 @@ class Context:
 
     @property
     def client_address(self) -> str:
-        return client_address(self.request, self.settings.trust_forwarded_for)
+        """The caller's address, for rate limits (``auth.rate_limit.client_address``)."""
+        return client_address(self.request)

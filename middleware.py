@@ -2,12 +2,15 @@
 
 import asyncio
 from collections import deque
+from collections.abc import Iterable, Sequence
+from ipaddress import ip_address
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.cancel import CURRENT, Running
 from errors import ErrorCode, error_response
+from settings import IPNetwork
 
 
 class BodyTooLarge(Exception):
@@ -16,19 +19,25 @@ class BodyTooLarge(Exception):
 
 class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413 and the one error body, whether the client
-    announced the size (Content-Length) or streamed it."""
+    announced the size (Content-Length) or streamed it. Multipart bodies (GraphQL uploads)
+    carry photos and may reach ``multipart_max_bytes``; each photo is limited again on its own."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, multipart_max_bytes: int | None = None
+                 ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.multipart_max_bytes = multipart_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = self.multipart_max_bytes if multipart else self.max_bytes
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -37,7 +46,7 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > limit:
                 raise BodyTooLarge
             return message
 
@@ -50,12 +59,12 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         refusal = error_response(ErrorCode.REQUEST_TOO_LARGE,
-                                 f"Request bodies are limited to {self.max_bytes} bytes.",
-                                 maxBytes=self.max_bytes)
+                                 f"Request bodies are limited to {limit} bytes.",
+                                 maxBytes=limit)
         await refusal(scope, receive, send)
 
 
@@ -132,3 +141,83 @@ class _Channel:
         if message.get("type") == "http.disconnect":
             self.gone = True
             self._running.cancel()
+
+
+class TrustedProxies:
+    """The client's address (and scheme) from ``Forwarded`` or ``X-Forwarded-For``, but only
+    on connections from a trusted reverse proxy: anyone else could write those headers.
+
+    The proxies' chain is read from the nearest hop back, skipping the trusted ones; the first
+    untrusted hop is the client, so a client cannot slip an address of its own choosing in
+    front of what the proxy appended. ``Forwarded`` (RFC 7239) wins when both are sent."""
+
+    def __init__(self, app: ASGIApp, networks: Sequence[IPNetwork]) -> None:
+        self.app = app
+        self.networks = tuple(networks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if (self.networks and scope["type"] in ("http", "websocket") and client
+                and self.trusted(client[0])):
+            hops, protos = forwarded_hops(scope["headers"])
+            scope = dict(scope)
+            if hops:
+                scope["client"] = (self.client_of(hops), 0)
+            if protos and protos[-1] in ("http", "https"):
+                secure = protos[-1] == "https"
+                scope["scheme"] = {"http": ("http", "https"),
+                                   "websocket": ("ws", "wss")}[scope["type"]][secure]
+        await self.app(scope, receive, send)
+
+    def trusted(self, host: str) -> bool:
+        try:
+            address = ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def client_of(self, hops: list[str]) -> str:
+        for hop in reversed(hops):
+            if not self.trusted(hop):
+                return hop
+        return hops[0]  # every hop is a trusted proxy: the first one is as far as we know
+
+
+def forwarded_hops(headers: Iterable[tuple[bytes, bytes]]) -> tuple[list[str], list[str]]:
+    """The addresses a request passed through, client first, and the schemes proxies saw:
+    from ``Forwarded``'s ``for=``/``proto=`` when present, else ``X-Forwarded-For``/``-Proto``."""
+    forwarded: list[str] = []
+    legacy: list[str] = []
+    legacy_protos: list[str] = []
+    for name, value in headers:
+        if name == b"forwarded":
+            forwarded.extend(value.decode("latin-1").split(","))
+        elif name == b"x-forwarded-for":
+            legacy.extend(value.decode("latin-1").split(","))
+        elif name == b"x-forwarded-proto":
+            legacy_protos.extend(value.decode("latin-1").split(","))
+    if forwarded:
+        hops, protos = [], []
+        for element in forwarded:
+            pairs = dict(_pair(part) for part in element.split(";") if "=" in part)
+            if "for" in pairs:
+                hops.append(_node_address(pairs["for"]))
+            if "proto" in pairs:
+                protos.append(pairs["proto"].lower())
+        return hops, protos
+    return ([hop.strip() for hop in legacy if hop.strip()],
+            [proto.strip().lower() for proto in legacy_protos if proto.strip()])
+
+
+def _pair(part: str) -> tuple[str, str]:
+    name, _, value = part.partition("=")
+    return name.strip().lower(), value.strip().strip('"')
+
+
+def _node_address(node: str) -> str:
+    """``for=`` node → address: ``[2001:db8::1]:4711`` → ``2001:db8::1``, ``192.0.2.1:80`` →
+    ``192.0.2.1``; ``unknown`` and obfuscated names are kept as they are."""
+    if node.startswith("["):
+        return node[1:].partition("]")[0]
+    host, colon, port = node.rpartition(":")
+    return host if colon and port.isdigit() and host.count(":") == 0 else node

@@ -8,15 +8,20 @@ also read without prefix because database tools and hosting platforms set them. 
 talks to the same cluster as ``make``.
 """
 
+import os
 from functools import lru_cache
-from typing import Self
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PGPORT = 55432
 TCP_PORT = {"ge": 1, "le": 65_535}
 DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+IPNetwork = IPv4Network | IPv6Network  # a single address is a network of one
 
 
 def local_cluster_url(pgport: int = DEFAULT_PGPORT) -> str:
@@ -119,8 +124,26 @@ class Settings(BaseSettings):
                                                    description="Submissions per client address.")
     submissions_per_minute_per_token: int = Field(60, ge=1, le=10_000_000,
                                                   description="Submissions per token.")
-    trust_forwarded_for: bool = Field(
-        False, description="Behind a proxy: take the client address from X-Forwarded-For.")
+    redis_url: str | None = Field(
+        None, description="Redis keeping the rate limits (default: PostgreSQL's `rate_limit` "
+                          "table), e.g. redis://127.0.0.1:6379/0.")
+    redis_key_prefix: str = Field("phananh:rate:", max_length=200,
+                                  description="Prefix of the rate limits' Redis keys.")
+
+    # Serving: processes, proxies and connection timeouts (`phananh serve`).
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=512,
+                         description="Worker processes of `phananh serve` (default: one per "
+                                     "core).")
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        [], description="Addresses (or CIDR networks) of reverse proxies whose Forwarded and "
+                        "X-Forwarded-For headers name the client, comma-separated. Empty: "
+                        "those headers are ignored, and a client is its TCP peer.")
+    header_timeout: float = Field(10.0, ge=0.1, le=600,
+                                  description="Seconds a client may take to send a request's "
+                                              "headers before its connection is closed.")
+    keep_alive_timeout: int = Field(5, ge=1, le=600,
+                                    description="Seconds an idle keep-alive connection stays "
+                                                "open.")
 
     # Open311 GeoReport v2 (/open311/v2/): one jurisdiction per server.
     open311_jurisdiction_id: str = Field(
@@ -166,6 +189,85 @@ class Settings(BaseSettings):
                                 description="Weeks or months of an emerging hot spot analysis.")
     max_series_periods: int = Field(1_200, ge=1, le=100_000,
                                     description="Periods of a statistics time series.")
+    triage_min_samples: int = Field(
+        500, ge=10, le=100_000_000, description="Labelled complaints a category model needs; "
+        "with fewer (or no model trained), the catalogue's keyword rules suggest.")
+    triage_auto_route_confidence: float | None = Field(
+        None, ge=0.5, le=1.0, description="Off (unset) by default. When set, a new complaint "
+        "whose model suggestion reaches this probability is filed under the suggested category "
+        "by the system, with the model version and probability in its history.")
+    triage_refresh_seconds: float = Field(
+        30.0, ge=0.0, le=86_400.0, description="How often a server process checks which model "
+        "version is active (0: on every suggestion).")
+
+    # Photos (media/): limits checked before decoding, and where the files go.
+    photo_max_bytes: int = Field(10_000_000, ge=1_000, le=200_000_000,
+                                 description="Largest photo file accepted.")
+    photo_max_pixels: int = Field(40_000_000, ge=10_000, le=500_000_000,
+                                  description="Most pixels (width × height) of a photo.")
+    photos_per_complaint: int = Field(10, ge=1, le=100, description="Most photos per complaint.")
+    media_store: Literal["local", "s3"] = Field("local", description="Where photos are stored.")
+    media_dir: Path = Field(Path(".data/media"),
+                            description="Directory of the local, content-addressed photo store.")
+    media_s3_bucket: str | None = Field(None, description="Bucket of the S3-compatible store.")
+    media_s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of the S3-compatible store (default: AWS); credentials "
+                          "come from boto3's usual environment variables.")
+
+    # Notifications (notify/): the outbox worker, webhooks and e-mail.
+    public_base_url: str = Field("http://127.0.0.1:8000",
+                                 description="Base of the links sent in notifications.")
+    alerts_per_user: int = Field(20, ge=1, le=10_000,
+                                 description="Most alerts, and most contacts, per account.")
+    notify_batch_size: int = Field(50, ge=1, le=10_000,
+                                   description="Notifications the worker claims at once.")
+    notify_max_attempts: int = Field(8, ge=1, le=100,
+                                     description="Attempts before a notification is dead.")
+    notify_backoff_seconds: float = Field(
+        5.0, ge=0.0, le=86_400.0,
+        description="First retry delay; each later retry waits twice as long.")
+    notify_backoff_max_seconds: float = Field(3_600.0, ge=0.0, le=604_800.0,
+                                              description="Longest delay between retries.")
+    notify_lease_seconds: float = Field(
+        60.0, ge=1.0, le=86_400.0,
+        description="How long a claimed notification stays with a worker; a worker killed "
+                    "mid-batch leaves its claims to the next one after this.")
+    notify_poll_seconds: float = Field(1.0, ge=0.01, le=3_600.0,
+                                       description="Worker pause when nothing is due.")
+    webhook_timeout_seconds: float = Field(10.0, ge=0.1, le=300.0,
+                                           description="Timeout of one webhook request.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail notifications.")
+    smtp_port: int = Field(25, **TCP_PORT, description="Its port.")
+    smtp_starttls: bool = Field(False, description="Whether to STARTTLS before sending.")
+    smtp_username: str | None = Field(None, description="SMTP login, when the server wants one.")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    mail_from: str = Field("phananh <no-reply@phananh.local>",
+                           description="From: of e-mail notifications.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """Comma-separated addresses or networks (``10.0.0.0/8``), each checked on its own."""
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple):
+            return value
+        networks = []
+        for part in parts:
+            if isinstance(part, str) and not part.strip():
+                continue
+            try:
+                networks.append(ip_network(part.strip() if isinstance(part, str) else part))
+            except ValueError as error:
+                raise ValueError(f"{str(part)[:60]!r} is not an IP address or network "
+                                 f"({error})") from None
+        return networks
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, url: str | None) -> str | None:
+        if url and not url.startswith(REDIS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
+        return url
 
     @field_validator("database_url")
     @classmethod

@@ -12,13 +12,28 @@ a caller a row or a field the policy denies.
   ``agency_officer`` has no area scope of their own: their agencies' areas are their scope.
   So an official of one agency cannot act on a complaint routed to another in the same ward.
 - Personal data (reporter name, phone, e-mail; the address of complaints in sensitive
-  categories) is visible to the complaint's reporter and to officials who may act on it.
+  categories; photos of sensitive categories and photos their uploader marked private) is
+  visible to the complaint's reporter and to officials who may act on it.
+- Free text (description, address) is read by them as written, by everyone else as its public
+  copy, where phones, e-mails, ID numbers and plates are redacted (``redact_personal``).
+- New complaints are announced to the officials who may act on them
+  (:func:`officials_to_notify`).
 """
 
-from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, false, or_, select, true
 
 from auth.principal import Principal, Role
-from db.tables import admin_area, agency_area, complaint
+from db.tables import (
+    REDACTED_COLUMNS,
+    admin_area,
+    agency_area,
+    agency_member,
+    app_user,
+    category,
+    complaint,
+    photo,
+    user_area,
+)
 
 
 def may_act(principal: Principal | None) -> ColumnElement[bool]:
@@ -65,6 +80,49 @@ def _routed_to(agency_codes: frozenset[str]) -> ColumnElement[bool]:
               .where(agency_area.c.agency_code == c.agency_code,
                      admin_area.c.id.in_([c.ward_id, c.district_id, c.city_id])))
     return and_(c.agency_code.in_(sorted(agency_codes)), exists(served))
+
+
+def photo_restricted() -> ColumnElement[bool]:
+    """Photos that are personal data: marked private, or of a complaint (joined) in a
+    sensitive category."""
+    sensitive = (select(category.c.sensitive)
+                 .where(category.c.code == complaint.c.category_code)
+                 .correlate_except(category).scalar_subquery())
+    return photo.c.private | sensitive
+
+
+def may_see_photo(principal: Principal | None) -> ColumnElement[bool]:
+    """Photos (joined with their complaint) ``principal`` may see."""
+    return ~photo_restricted() | may_see_personal(principal)
+
+
+def officials_to_notify(complaint_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """The accounts (rows of ``app_user``) told of a new complaint: the active officials who
+    may act on it (the inverse of :func:`may_act`): city admins; ward and district officers
+    whose areas hold it, unless they belong to agencies other than the one it is routed to;
+    and the officers of that agency."""
+    here = [select(column).where(complaint.c.id == complaint_id).scalar_subquery()
+            for column in (complaint.c.ward_id, complaint.c.district_id)]
+    scope = (select(user_area.c.user_id)
+             .join(admin_area, (admin_area.c.code == user_area.c.code)
+                   & (admin_area.c.level == user_area.c.level))
+             .where(admin_area.c.id.in_(here)))
+    routed_to = select(complaint.c.agency_code).where(
+        complaint.c.id == complaint_id).scalar_subquery()
+    of_agency = select(agency_member.c.user_id).where(agency_member.c.agency_code == routed_to)
+    u = app_user.c
+    return ~u.disabled & or_(
+        u.role == Role.CITY_ADMIN.value,
+        u.role.in_([Role.WARD_OFFICER.value, Role.DISTRICT_OFFICER.value]) & u.id.in_(scope)
+        & (~u.id.in_(select(agency_member.c.user_id)) | u.id.in_(of_agency)),
+        (u.role == Role.AGENCY_OFFICER.value) & u.id.in_(of_agency))
+
+
+def free_text(name: str, principal: Principal | None) -> ColumnElement[str]:
+    """The complaint's free-text column ``name`` as ``principal`` may read it: the original
+    where :func:`may_see_personal` holds, else the redacted public copy."""
+    return case((may_see_personal(principal), complaint.c[name]),
+                else_=REDACTED_COLUMNS[name])
 
 
 def _area_in(column: ColumnElement[int], level: str, codes: frozenset[str]) -> ColumnElement[bool]:

@@ -1,21 +1,28 @@
 """Run benchmarks: ``python -m bench`` (all) or ``python -m bench jurisdiction …``.
 
-Each module in ``BENCHMARKS`` has a ``main()`` that measures and prints its own table.
+Each module in ``BENCHMARKS`` has a ``main()`` that measures and prints its own table. Options
+after a benchmark's name go to it: ``python -m bench load --duration 10`` (see ``--help``).
 """
 
 import importlib
 import sys
 
 BENCHMARKS = ("jurisdiction", "layers", "analytics", "faults", "open311", "rollups",
-              "footprints", "routing")
+              "footprints", "routing", "load", "notify", "triage")
 
 
-def main(names: list[str]) -> None:
-    unknown = sorted(set(names) - set(BENCHMARKS))
-    if unknown:
-        sys.exit(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
-    for name in names or BENCHMARKS:
-        importlib.import_module(f"bench.{name}").main()
+def main(args: list[str]) -> None:
+    runs: list[tuple[str, list[str]]] = []
+    for arg in args:
+        if arg in BENCHMARKS:
+            runs.append((arg, []))
+        elif runs and (arg.startswith("-") or runs[-1][1]):  # an option, or an option's value
+            runs[-1][1].append(arg)
+        else:
+            sys.exit(f"unknown benchmark {arg!r}; choose from {list(BENCHMARKS)}")
+    for name, options in runs or [(name, []) for name in BENCHMARKS]:
+        benchmark = importlib.import_module(f"bench.{name}")
+        benchmark.main(options) if options else benchmark.main()
 
 
 if __name__ == "__main__":

@@ -94,19 +94,21 @@ def complaint_count(engine: Engine) -> int:
 YEARS = 3
 
 
-def seeded_shape(engine: Engine) -> tuple[int, int]:
-    """The seeded complaints' number and the whole years their reception dates span."""
+def seeded_shape(engine: Engine, besides: str | None = None) -> tuple[int, int]:
+    """The seeded complaints' number and the whole years their reception dates span (those
+    described as ``besides``, which a benchmark submitted, left out)."""
     with engine.connect() as conn:
         count, days = conn.execute(text(
             "SELECT count(*), date_part('day', max(created_at) - min(created_at)) "
-            "FROM complaint")).one()
+            "FROM complaint WHERE description IS DISTINCT FROM :besides"),
+            {"besides": besides}).one()
     return count, round((days or 0) / 365)
 
 
-def ensure_demo_data(engine: Engine, complaints: int) -> None:
-    """The demo city with exactly ``complaints`` complaints over :data:`YEARS` years; reseeded
-    only when either differs."""
-    if seeded_shape(engine) == (complaints, YEARS):
+def ensure_demo_data(engine: Engine, complaints: int, besides: str | None = None) -> None:
+    """The demo city with exactly ``complaints`` complaints over :data:`YEARS` years (besides
+    those described as ``besides``); reseeded only when either differs."""
+    if seeded_shape(engine, besides) == (complaints, YEARS):
         return
     console.print(f"Seeding the benchmark database with {complaints:,} complaints over "
                   f"{YEARS} years…")

@@ -1,5 +1,7 @@
 """``phananh users``, ``phananh tokens`` and ``phananh workflow``: accounts, access, upkeep."""
 
+from datetime import timedelta
+
 import typer
 from rich.table import Table
 
@@ -84,6 +86,17 @@ def revoke(key: str = typer.Argument(..., help="A token, a token id, or a userna
     with get_engine().begin() as conn:
         count = tokens.revoke(conn, key, get_settings().token_secret)
     console.print(f"[green]{count} token(s) revoked.[/green]")
+
+
+@workflow_app.command("warn-due")
+def warn_due(hours: float = typer.Option(
+        24.0, min=0.1, help="Warn of deadlines within this many hours.")) -> None:
+    """Tell the officials in charge of open complaints whose deadline is near (once per
+    deadline; notifications go out through `phananh notify run`)."""
+    with get_engine().begin() as conn:
+        warned = workflow.warn_due_soon(conn, timedelta(hours=hours))
+    console.print(f"[green]{warned} complaint(s) due within {hours:g} h; officials notified."
+                  "[/green]")
 
 
 @workflow_app.command("close-stale")

@@ -4,7 +4,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import typer
-import uvicorn
 from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
@@ -14,7 +13,10 @@ from cli.boundaries import boundaries_app
 from cli.catalogue import catalogue_app
 from cli.common import console, or_exit, progress_bar
 from cli.export import export_cmd
+from cli.notify import notify_app
 from cli.open311 import open311_app
+from cli.serve import serve
+from cli.triage import triage_app
 from db.engine import get_engine
 from demo import seed as demo_seed
 from geo.boundaries import BoundaryFile, import_boundaries
@@ -26,12 +28,15 @@ app = typer.Typer(help="phananh: citizen reports on a city, on PostGIS.", no_arg
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command("export")(export_cmd)
+app.command("serve")(serve)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(open311_app, name="open311")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(notify_app, name="notify")
+app.add_typer(triage_app, name="triage")
 
 
 @app.callback()
@@ -124,21 +129,6 @@ def seed_demo_cmd(
     console.print("Demo accounts (send the token as 'Authorization: Bearer <token>'):")
     for role, username, token in accounts:
         console.print(f"  {role:<17} {username:<22} {token}", soft_wrap=True)
-
-
-@app.command("serve")
-def serve(
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int | None = typer.Option(
-        None, min=1, max=65_535, show_default=False,
-        help="Port to listen on (default: PHANANH_PORT, else PORT, else 8000)."),
-    workers: int = typer.Option(1, help="Worker processes."),
-) -> None:
-    """Serve the API (GraphQL at /graphql)."""
-    port = port or get_settings().port
-    console.print(f"Serving on http://{host}:{port}/graphql")
-    uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
 
 
 def _day(value: datetime | None) -> date | None:

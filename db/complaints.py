@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Float,
     LargeBinary,
     Select,
     and_,
@@ -30,20 +31,23 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
-from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.dialects.postgresql import JSON, REGCONFIG
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
-from auth.policy import is_reporter, may_act, may_see_personal
+from auth.policy import free_text, is_reporter, may_act, may_see_personal
 from auth.principal import Principal
 from db.instants import utc_instant
 from db.tables import (
     PERSONAL_COMPLAINT_COLUMNS,
     PUBLIC_COMPLAINT_COLUMNS,
+    REDACTED_COLUMNS,
     admin_area,
     category,
     complaint,
+    complaint_event,
 )
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
@@ -72,11 +76,13 @@ class ComplaintFilter:
     overdue: bool | None = None  # open and past its due time (or, False: not so)
     actionable_by: Principal | None = None  # only those this official may act on
     reported_by: Principal | None = None  # only those this citizen reported
+    text: str | None = None  # words in the public description, accents and case ignored
 
 
 class Order(StrEnum):
     CREATED_AT = "CREATED_AT"  # newest first
     DISTANCE = "DISTANCE"  # nearest first; needs a `near` filter
+    RELEVANCE = "RELEVANCE"  # best match first; needs a `text` filter
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,8 @@ def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
         clauses.append(may_act(f.actionable_by))
     if f.reported_by is not None:
         clauses.append(is_reporter(f.reported_by))
+    if f.text is not None:
+        clauses.append(c.search_vector.op("@@")(_text_query(f.text)))
     return clauses
 
 
@@ -129,7 +137,8 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
     """Public columns, lon/lat (and distance with ``near``), and what ``viewer`` may see.
 
     Personal columns and the addresses of sensitive categories come back as NULL unless the
-    policy lets ``viewer`` see them: the database never hands them out otherwise.
+    policy lets ``viewer`` see them, and free text as its redacted public copy: the database
+    never hands them out otherwise.
     """
     c = complaint.c
     see = may_see_personal(viewer)
@@ -137,9 +146,10 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
                  .scalar_subquery())
     original = aliased(complaint)
     columns: list[Any] = [
-        *(column for column in PUBLIC_COMPLAINT_COLUMNS
-          if column.name not in ("address", "footprint")),
-        case((or_(~sensitive, see), c.address)).label("address"),
+        *(column.label(name) for name, column in PUBLIC_COMPLAINT_COLUMNS.items()
+          if name not in REDACTED_COLUMNS and name != "footprint"),
+        free_text("description", viewer).label("description"),
+        case((or_(~sensitive, see), free_text("address", viewer))).label("address"),
         cast(func.ST_AsGeoJSON(c.footprint, 7), JSON).label("footprint"),
         func.ST_X(c.location).label("lon"),
         func.ST_Y(c.location).label("lat"),
@@ -159,24 +169,24 @@ def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
     """One page of a keyset-paginated listing: stable under inserts, no OFFSET scans."""
     c = complaint.c
     query = complaint_select(f, viewer)
-    if order is Order.DISTANCE:
-        if f.near is None:
-            raise PhananhError(ErrorCode.BAD_INPUT, "Ordering by DISTANCE needs a `near` filter.")
-        key = _distance(f.near)
-        if after is not None:
-            distance, last_id = _decode_cursor(after, Order.DISTANCE)
-            query = query.where(or_(key > distance, and_(key == distance, c.id > last_id)))
-        query = query.order_by(key, c.id)
-    else:
+    if order is Order.CREATED_AT:
         if after is not None:
             created_at, last_id = _decode_cursor(after, Order.CREATED_AT)
             query = query.where(or_(c.created_at < created_at,
                                     and_(c.created_at == created_at, c.id < last_id)))
         query = query.order_by(c.created_at.desc(), c.id.desc())
+    else:
+        key, ascending = _ranking_key(f, order)
+        if after is not None:
+            value, last_id = _decode_cursor(after, order)
+            beyond = key > value if ascending else key < value
+            query = query.where(or_(beyond, and_(key == value, c.id > last_id)))
+        query = query.order_by(key if ascending else key.desc(), c.id)
+        query = query.add_columns(key.label("sort_key"))
     rows = list(conn.execute(query.limit(first + 1)))
     page_rows = rows[:first]
     cursors = [
-        _encode_cursor(r.distance_m if order is Order.DISTANCE else r.created_at.isoformat(), r.id)
+        _encode_cursor(r.created_at.isoformat() if order is Order.CREATED_AT else r.sort_key, r.id)
         for r in page_rows
     ]
     return Page(rows=page_rows, has_next=len(rows) > first, cursors=cursors)
@@ -200,6 +210,26 @@ def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
                         viewer: Principal | None = None) -> list[Any]:
     query = complaint_select(ComplaintFilter(), viewer).where(
         complaint.c.public_id.in_(list(public_ids)))
+    return list(conn.execute(query))
+
+
+def fetch_events(conn: Connection, filters: Sequence[ComplaintFilter],
+                 viewer: Principal | None, event_ids: Sequence[int],
+                 kinds: Sequence[str]) -> list[Any]:
+    """Events of ``kinds`` among ``event_ids`` whose complaint matches any of ``filters``,
+    oldest first, each with its complaint as ``viewer`` sees it (``event_*`` columns: the event)
+    and, for each filter i, whether it matches (column ``match_i``): one query for all the
+    filters of one viewer."""
+    e = complaint_event.c
+    matches = [and_(true(), *where_clauses(f)) for f in filters]
+    query = (complaint_select(ComplaintFilter(), viewer)
+             .add_columns(e.id.label("event_id"), e.kind.label("event_kind"),
+                          e.at.label("event_at"), e.from_status.label("event_from_status"),
+                          e.to_status.label("event_to_status"),
+                          *(m.label(f"match_{i}") for i, m in enumerate(matches)))
+             .join_from(complaint, complaint_event, e.complaint_id == complaint.c.id)
+             .where(e.id.in_(list(event_ids)), e.kind.in_(list(kinds)), or_(*matches))
+             .order_by(e.id))
     return list(conn.execute(query))
 
 
@@ -243,6 +273,26 @@ def _geometry(geometry: BaseGeometry, name: str = "footprint_wkb") -> Any:
         func.ST_GeomFromWKB(bindparam(name, shapely.to_wkb(geometry), LargeBinary)), 4326)
 
 
+def _ranking_key(f: ComplaintFilter, order: Order) -> tuple[ColumnElement[float], bool]:
+    """The sort key of a DISTANCE or RELEVANCE listing, and whether it ascends."""
+    if order is Order.DISTANCE:
+        if f.near is None:
+            raise PhananhError(ErrorCode.BAD_INPUT, "Ordering by DISTANCE needs a `near` filter.")
+        return _distance(f.near), True
+    if f.text is None:
+        raise PhananhError(ErrorCode.BAD_INPUT, "Ordering by RELEVANCE needs a `text` filter.")
+    # ts_rank_cd is real; as double precision it compares exactly with the cursor's value.
+    rank = func.ts_rank_cd(complaint.c.search_vector, _text_query(f.text))
+    return cast(rank, Float), False
+
+
+def _text_query(text: str) -> ColumnElement[Any]:
+    """The words of ``text`` folded as the stored search vector is (``fold_text``); web search
+    syntax: quoted phrases, ``or``, ``-word``."""
+    return func.websearch_to_tsquery(cast("simple", REGCONFIG),
+                                     func.fold_text(bindparam("search_text", text)))
+
+
 def _area_ids(level: str, codes: Sequence[str]) -> Select[Any]:
     return select(admin_area.c.id).where(admin_area.c.level == level,
                                          admin_area.c.code.in_(list(codes)))
@@ -259,7 +309,7 @@ def _decode_cursor(cursor: str, order: Order) -> tuple[Any, int]:
         key, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if type(row_id) is not int or not 0 < row_id < 2**63:
             raise ValueError
-        if order is Order.DISTANCE:
+        if order is not Order.CREATED_AT:
             if type(key) not in (int, float) or not 0 <= key < math.inf:
                 raise ValueError
             return float(key), row_id

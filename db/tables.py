@@ -15,15 +15,18 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
     Time,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 from workflow.states import Status, complaint_checks
 
@@ -212,6 +215,7 @@ complaint = Table(
     Column("routing_rule_id", Integer, ForeignKey("routing_rule.id")),
     Column("routing_reason", Text),
     Column("attributes", JSONB, nullable=False, server_default="{}"),
+    Column("support_count", Integer, nullable=False, server_default="0"),  # "me too"s
     # Personal data: never selected by public queries, exports or tiles.
     Column("reporter_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("reporter_name", Text),
@@ -226,6 +230,11 @@ complaint = Table(
     Column("utm_epsg", Integer, Computed("utm_srid(location)")),
     Column("utm_x", Float, Computed("ST_X(ST_Transform(location, utm_srid(location)))")),
     Column("utm_y", Float, Computed("ST_Y(ST_Transform(location, utm_srid(location)))")),
+    # The public copies of free text, personal data redacted, and their search index (0015).
+    Column("public_description", Text, Computed("redact_personal(description)")),
+    Column("public_address", Text, Computed("redact_personal(address)")),
+    Column("search_vector", TSVECTOR, Computed(
+        "to_tsvector('simple'::regconfig, fold_text(redact_personal(description)))")),
     *complaint_checks(),
 )
 
@@ -284,15 +293,125 @@ open311_api_key = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+photo = Table(
+    "photo",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("token", Text, nullable=False, unique=True),  # the random id of its public URL
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("stage", Text, nullable=False),  # REPORT (the citizen's) or AFTER (the resolution's)
+    Column("private", Boolean, nullable=False, server_default="false"),
+    Column("sha256", Text, nullable=False),
+    Column("thumbnail_sha256", Text, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("uploaded_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+user_contact = Table(
+    "user_contact",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text, nullable=False),  # webhook | email
+    Column("target", Text, nullable=False),  # the URL or the address
+    Column("secret", Text),  # the webhook's HMAC key
+    Column("lang", Text, nullable=False, server_default="vi"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "channel", "target", name="user_contact_unique"),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", Text, nullable=False, unique=True),  # the secret of its unsubscribe link
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("area", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False),
+    Column("categories", ARRAY(Text), nullable=False, server_default="{}"),  # empty: all
+    Column("event_kinds", ARRAY(Text), nullable=False),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True,
+           server_default=text("gen_random_uuid()")),  # the stable delivery id
+    Column("event_id", ForeignKey("complaint_event.id", ondelete="CASCADE"), nullable=False),
+    Column("reason", Text, nullable=False),  # reporter | alert | jurisdiction
+    Column("alert_id", ForeignKey("alert.id", ondelete="SET NULL")),
+    Column("channel", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("secret", Text),
+    Column("lang", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False,
+           server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("dead_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+complaint_support = Table(
+    "complaint_support",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
+    # Personal data of the supporter: for the officials who act on the complaint only.
+    Column("name", Text),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+triage_model = Table(
+    "triage_model",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("trained_from", DateTime(timezone=True), nullable=False),
+    Column("trained_to", DateTime(timezone=True), nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("metrics", JSONB, nullable=False, server_default="{}"),
+    Column("model", LargeBinary, nullable=False),
+    Column("active", Boolean, nullable=False, server_default="false"),
+)
+
 # Personal data: the reporter's contact and the answers to private attributes. Shown only to
 # the reporter and the officials who may act (auth/policy.py), never in exports or tiles.
 PERSONAL_COMPLAINT_COLUMNS = ("reporter_name", "reporter_phone", "reporter_email",
                               "private_attributes")
 
-# Public columns of a complaint: the allow-list every public query, export and tile starts from
-# (the analyses' stored measures are left out: nothing shows them).
-PUBLIC_COMPLAINT_COLUMNS = tuple(
-    c for c in complaint.c
+# Free text a citizen wrote, which may hold personal data: the public reads its redacted copy.
+REDACTED_COLUMNS = {"description": complaint.c.public_description,
+                    "address": complaint.c.public_address}
+
+# Public columns of a complaint by the name they are published under: the allow-list every
+# public query, export and tile starts from (the analyses' stored measures are left out: nothing
+# shows them). Free text is there only as its redacted copy, under the original's name.
+PUBLIC_COMPLAINT_COLUMNS = {
+    c.name: REDACTED_COLUMNS.get(c.name, c) for c in complaint.c
     if not c.name.startswith("reporter_") and c.name not in PERSONAL_COMPLAINT_COLUMNS
     and c.name != "idempotency_key" and c.computed is None
+}
+
+# Sliding-window rate limits shared by every process (migration 0009, UNLOGGED; written only by
+# the SQL function rate_limit_hit): each key's hits still in its window.
+rate_limit = Table(
+    "rate_limit",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("hits", ARRAY(DateTime(timezone=True)), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("rate_limit_expires", "expires_at"),
+    prefixes=["UNLOGGED"],
 )

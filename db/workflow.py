@@ -6,10 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Interval, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from auth.policy import is_reporter, may_act
 from auth.principal import Principal
-from db.tables import complaint, complaint_event
+from db.outbox import enqueue
+from db.tables import complaint, complaint_event, complaint_support
 
 
 def lock_complaint(conn: Connection, public_id: str, principal: Principal | None) -> Any:
@@ -40,11 +42,14 @@ def update_complaint(conn: Connection, complaint_id: int, values: dict[str, Any]
 def add_event(conn: Connection, complaint_id: int, actor: str, kind: str, *,
               from_status: str | None = None, to_status: str | None = None,
               note: str | None = None, data: dict[str, Any] | None = None) -> None:
-    conn.execute(text("""
+    """Log one event, and queue its notifications in the same transaction."""
+    event_id = conn.execute(text("""
         INSERT INTO complaint_event (complaint_id, actor, kind, from_status, to_status, note, data)
-        VALUES (:id, :actor, :kind, :from_status, :to_status, :note, CAST(:data AS jsonb))"""),
+        VALUES (:id, :actor, :kind, :from_status, :to_status, :note, CAST(:data AS jsonb))
+        RETURNING id"""),
         {"id": complaint_id, "actor": actor, "kind": kind, "from_status": from_status,
-         "to_status": to_status, "note": note, "data": json.dumps(data or {})})
+         "to_status": to_status, "note": note, "data": json.dumps(data or {})}).scalar_one()
+    enqueue(conn, [event_id])
 
 
 def events_for(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
@@ -121,4 +126,43 @@ def add_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
     """:func:`add_event` for many events at once, in batches (keys: complaint_event's
     columns)."""
     if events:
-        conn.execute(insert(complaint_event), list(events))
+        ids = conn.execute(insert(complaint_event).returning(complaint_event.c.id),
+                           list(events)).scalars().all()
+        enqueue(conn, ids)
+
+
+def due_soon(conn: Connection, statuses: Sequence[str], within: timedelta) -> list[Any]:
+    """Complaints in ``statuses`` whose deadline falls within ``within`` from now and who have
+    not been warned of that deadline yet (a DUE_SOON event naming it)."""
+    return list(conn.execute(text("""
+        SELECT c.id, c.due_at FROM complaint c
+        WHERE c.status = ANY(:statuses) AND c.due_at > now() AND c.due_at <= now() + :within
+          AND NOT EXISTS (SELECT 1 FROM complaint_event e
+                          WHERE e.complaint_id = c.id AND e.kind = 'DUE_SOON'
+                            AND e.data ->> 'dueAt' = to_char(c.due_at AT TIME ZONE 'UTC',
+                                                             'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+        ORDER BY c.due_at"""), {"statuses": list(statuses), "within": within}))
+
+
+def created_at(conn: Connection, complaint_id: int) -> Any:
+    return conn.execute(select(complaint.c.created_at)
+                        .where(complaint.c.id == complaint_id)).scalar_one()
+
+
+def add_support(conn: Connection, complaint_id: int, user_id: int | None, name: str | None,
+                phone: str | None, email: str | None) -> bool:
+    """Record a supporter; False when this account supported the complaint already."""
+    inserted = conn.execute(
+        pg_insert(complaint_support)
+        .values(complaint_id=complaint_id, user_id=user_id, name=name, phone=phone, email=email)
+        .on_conflict_do_nothing(index_elements=["complaint_id", "user_id"],
+                                index_where=complaint_support.c.user_id.is_not(None))
+        .returning(complaint_support.c.id)).first()
+    return inserted is not None
+
+
+def supporters_of(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
+    s = complaint_support.c
+    return list(conn.execute(select(s.complaint_id, s.name, s.phone, s.email, s.created_at)
+                             .where(s.complaint_id.in_(list(complaint_ids)))
+                             .order_by(s.complaint_id, s.id)))

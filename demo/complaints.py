@@ -22,6 +22,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from demo.city import SYLLABLES, ascii_name
+from demo.texts import varied_texts
 from workflow.states import PROCESSED, Rating, Status
 
 CATEGORY_CODES: tuple[str, ...] = (
@@ -252,6 +253,7 @@ class DemoComplaint:
     reporter_name: str
     reporter_phone: str
     reporter_email: str
+    corrected_from: str | None = None  # the category the citizen chose, corrected by an official
 
 
 @dataclass(frozen=True)
@@ -320,7 +322,10 @@ def generate_complaints(
         source[order],
     )
     history = _history(rng, category, created, now_s)
-    yield from _assemble(rng, lon, lat, category, created, source, history, len(hotspots))
+    # Texts have their own random stream: varying them leaves every other column as it was.
+    text_rng = np.random.default_rng([seed, 12])
+    yield from _assemble(rng, text_rng, lon, lat, category, created, source, history,
+                         len(hotspots))
 
 
 def _hotspots(rng: np.random.Generator, outline: BaseGeometry) -> list[_Hotspot]:
@@ -523,6 +528,7 @@ def _pick(
 
 def _assemble(
     rng: np.random.Generator,
+    text_rng: np.random.Generator,
     lon: np.ndarray,
     lat: np.ndarray,
     category: np.ndarray,
@@ -555,17 +561,26 @@ def _assemble(
     email_no = rng.integers(1, 1_000, n)
     public_ids = _public_ids(rng, n)
 
+    places = []
+    addresses = []
     for i in range(n):
-        code = CATEGORY_CODES[category[i]]
         street_name = streets[street[i]]
         if address_form[i] == 0:
-            address = f"Số {house[i]} ngõ {lane[i]} {street_name}"
+            addresses.append(f"Số {house[i]} ngõ {lane[i]} {street_name}")
         elif address_form[i] == 1:
-            address = f"Số {house[i]} {street_name}"
+            addresses.append(f"Số {house[i]} {street_name}")
         else:
-            address = f"Ngõ {lane[i]} {street_name}"
-        place = street_name if address_form[i] == 1 else f"ngõ {lane[i]} {street_name}"
-        description = _TEMPLATES[code][template[i]].format(place=place) + _SUFFIXES[suffix[i]]
+            addresses.append(f"Ngõ {lane[i]} {street_name}")
+        places.append(street_name if address_form[i] == 1 else f"ngõ {lane[i]} {street_name}")
+    texts = varied_texts(text_rng, _TEMPLATES, CATEGORY_CODES,
+                         category, template, places, [_SUFFIXES[s] for s in suffix])
+
+    for i in range(n):
+        code = CATEGORY_CODES[category[i]]
+        filed_as = CATEGORY_CODES[texts[i].filed_as]
+        acted = history.first_action[i] >= 0
+        address = addresses[i]
+        description = texts[i].description
         mid = _MIDDLE[female[i]][middle[i]]
         first = _GIVEN[female[i]][given[i]]
         surname_i = _SURNAMES[surname[i]]
@@ -574,7 +589,9 @@ def _assemble(
         rating = int(history.rating[i])
         yield DemoComplaint(
             public_id=public_ids[i],
-            category_code=code,
+            # A misfiled complaint keeps the citizen's choice until an official acts on it.
+            category_code=code if acted else filed_as,
+            corrected_from=filed_as if acted and filed_as != code else None,
             description=description,
             lon=float(lon[i]),
             lat=float(lat[i]),

@@ -107,7 +107,8 @@ def seed_complaints(
     done = 0
     with engine.begin() as conn:
         conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED} ON COMMIT DROP AS "
-                          f"SELECT {', '.join(COPY_COLUMNS)} FROM complaint WITH NO DATA"))
+                          f"SELECT {', '.join(COPY_COLUMNS)}, NULL::text AS corrected_from "
+                          "FROM complaint WITH NO DATA"))
         cursor = conn.connection.dbapi_connection.cursor()
         buffer = io.StringIO()
         for complaint in complaints:
@@ -141,7 +142,7 @@ def finish_seeded_complaints(conn: Connection) -> None:
                                           areas.city_id, s.created_at) AS routed ON true
         ORDER BY s.created_at, s.public_id"""), {"at": datetime.now(UTC).date()})
     conn.execute(
-        text("""
+        text(f"""
         WITH fresh AS (
             SELECT * FROM complaint c
             WHERE NOT EXISTS (SELECT 1 FROM complaint_event e WHERE e.complaint_id = c.id)
@@ -150,15 +151,19 @@ def finish_seeded_complaints(conn: Connection) -> None:
         SELECT id, created_at, 'reporter', 'SUBMITTED', NULL, :received,
                jsonb_build_object('channel', channel) FROM fresh
         UNION ALL
-        SELECT id, first_action_at, 'demo-officer', 'TRANSITION', :received, :assigned, '{}'
+        SELECT id, first_action_at, 'demo-officer', 'TRANSITION', :received, :assigned, '{{}}'
         FROM fresh WHERE first_action_at IS NOT NULL
         UNION ALL
         SELECT id, COALESCE(resolved_at, first_action_at), 'demo-officer', 'TRANSITION',
-               :assigned, status, '{}'
+               :assigned, status, '{{}}'
         FROM fresh WHERE status NOT IN (:received, :assigned)
         UNION ALL
         SELECT id, rated_at, 'reporter', 'RATED', NULL, NULL, jsonb_build_object('rating', rating)
-        FROM fresh WHERE rating IS NOT NULL"""),
+        FROM fresh WHERE rating IS NOT NULL
+        UNION ALL
+        SELECT fresh.id, fresh.first_action_at, 'demo-officer', 'CATEGORY_CORRECTED', NULL, NULL,
+               jsonb_build_object('from', s.corrected_from, 'to', fresh.category_code)
+        FROM fresh JOIN {STAGED} s USING (public_id) WHERE s.corrected_from IS NOT NULL"""),
         {"received": str(Status.RECEIVED), "assigned": str(Status.ASSIGNED)},
     )
 
@@ -204,6 +209,7 @@ def _copy_line(c: DemoComplaint) -> str:
         c.reporter_name,
         c.reporter_phone,
         c.reporter_email,
+        c.corrected_from,
     )
     return "\t".join(_copy_value(v) for v in values) + "\n"
 

@@ -4,7 +4,8 @@ A layer never selects ``*``: each published property is named here, and complain
 are taken from ``PUBLIC_COMPLAINT_COLUMNS`` by name, so a reporter column cannot appear in a
 tile, an OGC response or an export even by accident (the lookup fails at import). Addresses of
 categories marked sensitive are withheld, as in the GraphQL API, and the complaint's internal
-numeric id stays private: the public id is the feature id.
+numeric id stays private: the public id is the feature id. Descriptions and addresses are
+their copies with personal data redacted (phones, e-mails, ID numbers, plates).
 """
 
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Text, case, func, null, select
 
 from db.complaints import where_clauses
+from db.photos import public_photo_paths
 from db.sql import as_core, sql
 from db.tables import (
     PUBLIC_COMPLAINT_COLUMNS,
@@ -31,8 +33,9 @@ from workflow.states import Status
 
 
 def _public(name: str) -> Any:
-    """A complaint column from the public allow-list (KeyError for anything else)."""
-    return {c.name: c for c in PUBLIC_COMPLAINT_COLUMNS}[name]
+    """A complaint column from the public allow-list (KeyError for anything else); free text
+    is its redacted copy."""
+    return PUBLIC_COMPLAINT_COLUMNS[name]
 
 
 def _in_force(area: Any, level: str) -> ColumnElement[bool]:
@@ -84,6 +87,10 @@ def _complaints() -> Layer:
         Property("channel", _public("channel")),
         Property("media_urls", func.nullif(func.array_to_string(_public("media_urls"), " "), ""),
                  description="Space-separated URLs (null when there are none)."),
+        Property("photos", public_photo_paths(),
+                 description="Space-separated paths of the public photos, under the API's "
+                             "address (null when there are none); private photos and those "
+                             "of sensitive categories are never linked."),
         timestamp("created_at", "When the report was received."),
         timestamp("updated_at", "Last change."),
         timestamp("first_action_at", "First action by an official."),

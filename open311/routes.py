@@ -172,8 +172,7 @@ class Open311:
         form = await self._form(request, query)
         key_id = await read(self.engine, verify_key, key=params.single(form, "api_key"))
         self._jurisdiction(form)
-        self.limits.check(client_address(request, self.settings.trust_forwarded_for),
-                          f"open311:{key_id}")
+        await self.limits.check(client_address(request), f"open311:{key_id}")
         where = params.point(form)
         if where is None:
             address = params.single(form, "address_string") or ""

@@ -1,11 +1,15 @@
 """Submission: the resolver translates the input and applies the rate limit; checking the
 attribute answers, placing, routing and storing are ``workflow.submission``'s."""
 
+from dataclasses import replace
+
 import strawberry
 
 from auth.principal import Role
 from db.engine import write
+from media.service import prepare
 from resolvers.points import check_points
+from resolvers.triage import auto_route
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
 from schema.types import Complaint, Ctx
@@ -26,13 +30,18 @@ class Mutation:
     async def submit_complaint(self, info: Ctx, input: SubmitComplaintInput) -> Complaint:
         context = info.context
         principal = context.principal
-        context.limits.check(context.client_address, principal.token_id if principal else None)
+        await context.limits.check(context.client_address,
+                                   principal.token_id if principal else None)
         account = principal if principal and principal.role is Role.CITIZEN else None
         settings = context.settings
         submission = input.to_submission(account, settings.max_polygon_vertices)
         if submission.lon is not None and submission.lat is not None:
             await check_points(context.engine, [(submission.lon, submission.lat)])
+        if input.photos:
+            uploads = [await p.read(settings.photo_max_bytes) for p in input.photos]
+            stored = await prepare(uploads, settings, context.store)
+            submission = replace(submission, photos=tuple(stored))
         row = await write(context.engine, submit, submission=submission,
                           rules=FootprintRules.of(settings))
         await context.written()
-        return Complaint.from_row(row)
+        return Complaint.from_row(await auto_route(info, row))

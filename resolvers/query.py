@@ -1,7 +1,8 @@
 """Query resolvers: jurisdiction lookup, areas, categories and complaints."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import strawberry
@@ -78,17 +79,37 @@ async def lookup_in_chunks(context: Context, points: list[tuple[float, float]],
     return [found for chunk in results for found in chunk]
 
 
-def requested_fields(info: Ctx) -> set[str]:
-    """Names of the fields selected directly under the current one, through fragments."""
-    names: set[str] = set()
-    pending: list[Any] = list(info.selected_fields[0].selections)
+def requested_fields(info: Ctx, *path: str) -> set[str]:
+    """Names of the fields selected directly under the current one (or under the fields
+    ``path`` names below it, such as ``edges``, ``node``), through fragments."""
+    level = _fields(info.selected_fields[0].selections)
+    for step in path:
+        level = _fields([child for field in level if field.name == step
+                         for child in field.selections])
+    return {field.name for field in level}
+
+
+def _fields(selections: Sequence[Any]) -> list[SelectedField]:
+    """The fields among ``selections``, with those of fragments taken out of them."""
+    fields: list[SelectedField] = []
+    pending = list(selections)
     while pending:
         selection = pending.pop()
         if isinstance(selection, SelectedField):
-            names.add(selection.name)
+            fields.append(selection)
         else:  # an inline fragment or a fragment spread: look inside
             pending.extend(selection.selections)
-    return names
+    return fields
+
+
+async def prefetch_relations(info: Ctx, rows: Sequence[Any]) -> None:
+    """Load the areas and categories a page of complaints asks for, one query each, before its
+    nodes are resolved, so that their fields answer at once."""
+    wanted = requested_fields(info, "edges", "node") | requested_fields(info, "nodes")
+    levels = [level for level in ("ward", "district", "city") if level in wanted]
+    await info.context.loaders.prefetch(
+        area_ids=(getattr(row, f"{level}_id") for row in rows for level in levels),
+        category_codes=(row.category_code for row in rows) if "category" in wanted else ())
 
 
 @strawberry.type
@@ -151,7 +172,8 @@ class Query:
         self,
         info: Ctx,
         filter: ComplaintFilter | None = None,
-        order_by: ComplaintOrder = ComplaintOrder.CREATED_AT,
+        order_by: Annotated[ComplaintOrder | None, strawberry.argument(description=(
+            "Default: RELEVANCE with a `text` filter, else CREATED_AT."))] = None,
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> ComplaintConnection:
@@ -163,9 +185,12 @@ class Query:
                                maxPageSize=maximum)
         query = (filter or ComplaintFilter()).to_query(context.settings.max_polygon_vertices,
                                                        context.principal)
+        if order_by is None:
+            order_by = ComplaintOrder.CREATED_AT if query.text is None else ComplaintOrder.RELEVANCE
         order = complaint_sql.Order(order_by.value)
         page = await read(context.reader, complaint_sql.fetch_page, f=query, order=order,
                           first=first, after=after, viewer=context.principal)
+        await prefetch_relations(info, page.rows)
         edges = [ComplaintEdge(cursor=cursor, node=Complaint.from_row(row))
                  for row, cursor in zip(page.rows, page.cursors, strict=True)]
         return ComplaintConnection(

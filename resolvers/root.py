@@ -12,15 +12,20 @@ from strawberry.types import ExecutionContext
 
 from resolvers.analytics import AnalyticsQuery
 from resolvers.catalogue import CatalogueMutation, CatalogueQuery
+from resolvers.live import LiveSubscription
 from resolvers.mutation import Mutation
+from resolvers.notify import NotifyMutation, NotifyQuery
 from resolvers.query import Query
+from resolvers.triage import TriageMutation, TriageQuery
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
 
-QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, CatalogueQuery)
-MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, CatalogueMutation)
+QUERIES: tuple[type, ...] = (Query, WorkflowQuery, AnalyticsQuery, CatalogueQuery, NotifyQuery,
+                            TriageQuery)
+MUTATIONS: tuple[type, ...] = (Mutation, WorkflowMutation, CatalogueMutation, NotifyMutation,
+                              TriageMutation)
 
 
 class Schema(strawberry.Schema):
@@ -34,6 +39,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
+        subscription=LiveSubscription,
         extensions=schema_extensions(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -14,7 +14,8 @@ from sqlalchemy import Connection
 from auth.principal import Principal
 from db import complaints as complaint_sql
 from db.engine import write
-from schema.inputs import clean_text
+from media.service import add_photos, prepare
+from schema.inputs import PhotoUpload, clean_text
 from schema.permissions import OfficialsOnly, ReportersAndOfficials, ReportersOnly, SignedIn
 from schema.types import Complaint, ComplaintStatus, Ctx, Rating
 from schema.workflow import WORKFLOW, RejectionReason, Workflow
@@ -108,6 +109,17 @@ class WorkflowMutation:
                                    note: str | None = None) -> Complaint:
         return await act(info, id, lambda conn, p: service.reroute_to_candidate(
             conn, p, str(id), ward_code, expected_version, _note(note)))
+
+    @strawberry.mutation(permission_classes=[SignedIn, ReportersAndOfficials],
+                         description="Attach photos (multipart upload): the reporter's of the "
+                                     "problem, or an official's of the result (AFTER).")
+    async def add_photos(self, info: Ctx, id: strawberry.ID,
+                         photos: list[PhotoUpload]) -> Complaint:
+        settings = info.context.settings
+        uploads = [await p.read(settings.photo_max_bytes) for p in photos]
+        stored = await prepare(uploads, settings, info.context.store)
+        return await act(info, id, lambda conn, p: add_photos(
+            conn, p, str(id), stored, settings.photos_per_complaint))
 
     @strawberry.mutation(permission_classes=[SignedIn, ReportersAndOfficials],
                          description="Add a note to the history (reporter or official).")

@@ -398,6 +398,8 @@ def counted_by_parent(args: Arguments, env: Env) -> Estimate:
 
 COSTS: dict[str, Estimator] = {
     "Query.complaints": page,
+    "Query.triageQueue": page,
+    "Complaint.possibleDuplicates": page,
     "ComplaintConnection.edges": counted_by_parent,
     "ComplaintConnection.nodes": counted_by_parent,
     "Query.jurisdictions": batch,

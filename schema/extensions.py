@@ -10,6 +10,7 @@ measure is refused as fast as it is parsed.
 """
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from strawberry.extensions import (
     MaskErrors,
     MaxTokensLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from errors import ErrorCode, PhananhError
@@ -34,6 +36,7 @@ from schema.cost import Aliases, Depth, FactsCache, budget_for, request_cost, to
 from settings import Settings
 
 log = logging.getLogger("phananh.graphql")
+DOCUMENT_CACHE_SIZE = 256  # distinct documents kept parsed and validated, per process
 
 # Substrings of strawberry's validation messages → our codes (our own rules bring theirs).
 VALIDATION_CODES = (
@@ -67,22 +70,22 @@ def coded(error: PhananhError, node: Any = None) -> GraphQLError:
     return GraphQLError(error.message, node, extensions=error.extensions)
 
 
-class ShapeLimits(AddValidationRules):
-    """Depth and aliases of every operation, against the settings' limits."""
+def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    """The validation rule checking depth and aliases of every operation against the limits.
+    Made once per schema: the validation cache knows a document by its rules too."""
 
-    def __init__(self, max_depth: int, max_aliases: int) -> None:
-        class ShapeRule(ValidationRule):
-            # On leaving the document: graphql-core has by then refused documents nested too
-            # deeply through fragments, which no walk could follow without recursing as deep.
-            def leave_document(self, document: DocumentNode, *_: Any) -> None:
-                depth, aliases = Depth(document), Aliases(document)
-                for operation in document.definitions:
-                    if isinstance(operation, OperationDefinitionNode):
-                        for error in shape_errors(operation, depth, aliases, max_depth,
-                                                  max_aliases):
-                            self.report_error(error)
+    class ShapeRule(ValidationRule):
+        # On leaving the document: graphql-core has by then refused documents nested too
+        # deeply through fragments, which no walk could follow without recursing as deep.
+        def leave_document(self, document: DocumentNode, *_: Any) -> None:
+            depth, aliases = Depth(document), Aliases(document)
+            for operation in document.definitions:
+                if isinstance(operation, OperationDefinitionNode):
+                    for error in shape_errors(operation, depth, aliases, max_depth,
+                                              max_aliases):
+                        self.report_error(error)
 
-        super().__init__([ShapeRule])
+    return ShapeRule
 
 
 def shape_errors(operation: OperationDefinitionNode, depth: Depth, aliases: Aliases,
@@ -100,6 +103,27 @@ def shape_errors(operation: OperationDefinitionNode, depth: Depth, aliases: Alia
             ErrorCode.TOO_MANY_ALIASES, f"'{name}' has {found} aliased fields; at most "
             f"{max_aliases} are allowed.", maxAliases=max_aliases), operation))
     return errors
+
+
+class ParsedDocuments(SchemaExtension):
+    """Documents parsed once: the last :data:`DOCUMENT_CACHE_SIZE` that parsed, by their text.
+    Unlike strawberry's ParserCache, a document that does not parse is left to strawberry's
+    own parsing, which turns the error into an answer with its code."""
+
+    def __init__(self, documents: OrderedDict[str, DocumentNode]) -> None:
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        run = self.execution_context
+        known = self.documents.get(run.query) if run.query else None
+        if known is not None:
+            self.documents.move_to_end(run.query)
+            run.graphql_document = known
+        yield
+        if known is None and run.query and run.graphql_document is not None:
+            self.documents[run.query] = run.graphql_document
+            if len(self.documents) > DOCUMENT_CACHE_SIZE:
+                self.documents.popitem(last=False)
 
 
 class FailClosedAuth(SchemaExtension):
@@ -145,9 +169,15 @@ class CostBudget(SchemaExtension):
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories for the schema, configured from settings."""
     facts = FactsCache()  # one per schema: the facts outlive requests
+    shape = shape_rule(settings.max_query_depth, settings.max_aliases)
+    documents: OrderedDict[str, DocumentNode] = OrderedDict()
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ShapeLimits(settings.max_query_depth, settings.max_aliases),
+        # Clients send the same few documents again and again: parsed and validated once
+        # (the caches are keyed by the text and the token limit, then the document and rules).
+        lambda: ParsedDocuments(documents),
+        lambda: AddValidationRules([shape]),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         FailClosedAuth,
         lambda: CostBudget(settings, facts),
         CodedErrors,

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from starlette.datastructures import UploadFile
+from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from auth.principal import OFFICIAL_ROLES, Principal, Role
@@ -22,6 +24,7 @@ from workflow.submission import Reporter, Submission
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 .\-()]{6,20}$")
 MAX_RADIUS_M = 100_000.0
+MAX_SEARCH_CHARS = 200
 
 
 @strawberry.input
@@ -53,6 +56,14 @@ class NearInput:
     lat: float
     radius_m: float
 
+    def checked(self) -> Near:
+        """The point and radius, or BAD_COORDINATES / BAD_INPUT."""
+        check_point(self.lon, self.lat)
+        if not (math.isfinite(self.radius_m) and 0 < self.radius_m <= MAX_RADIUS_M):
+            raise PhananhError(ErrorCode.BAD_INPUT,
+                               f"radiusM must be within (0, {MAX_RADIUS_M:.0f}] metres.")
+        return Near(self.lon, self.lat, self.radius_m)
+
 
 @strawberry.input
 class ComplaintFilter:
@@ -74,6 +85,10 @@ class ComplaintFilter:
         default=False, description="Officials: only complaints you may act on.")
     reported_by_me: bool = strawberry.field(
         default=False, description="Citizens: only complaints you reported.")
+    text: str | None = strawberry.field(default=None, description=(
+        "Words of the public description, accents and case ignored (\"duong ngap nuoc\" finds "
+        "\"Đường ngập nước\"); quoted phrases, `or` and `-word` as in a web search. Only public "
+        "text is searched: personal data written into a description is not."))
 
     def to_query(self, max_polygon_vertices: int,
                  principal: Principal | None = None) -> ComplaintQuery:
@@ -82,18 +97,10 @@ class ComplaintFilter:
             b = self.bbox
             check_bbox(b.west, b.south, b.east, b.north)
             bbox = (b.west, b.south, b.east, b.north)
-        near = None
-        if self.near is not None:
-            check_point(self.near.lon, self.near.lat)
-            radius = self.near.radius_m
-            if not (math.isfinite(radius) and 0 < radius <= MAX_RADIUS_M):
-                raise PhananhError(ErrorCode.BAD_INPUT,
-                                   f"radiusM must be within (0, {MAX_RADIUS_M:.0f}] metres.")
-            near = Near(self.near.lon, self.near.lat, radius)
         return ComplaintQuery(
             bbox=bbox,
             within=parse_polygon(self.within, max_polygon_vertices) if self.within else None,
-            near=near,
+            near=self.near.checked() if self.near else None,
             ward_codes=tuple(self.ward_codes or ()),
             district_codes=tuple(self.district_codes or ()),
             agency_codes=tuple(self.agency_codes or ()),
@@ -106,6 +113,7 @@ class ComplaintFilter:
                                        "inMyJurisdiction is for officials"),
             reported_by=self._caller(principal, self.reported_by_me, {Role.CITIZEN},
                                      "reportedByMe is for signed-in citizens"),
+            text=clean_text("text", self.text, 1, MAX_SEARCH_CHARS),
         )
 
     @staticmethod
@@ -123,6 +131,30 @@ class ReporterInput:
     name: str | None = None
     phone: str | None = None
     email: str | None = None
+
+    def to_reporter(self) -> Reporter:
+        """The checked contact details (a reporter's, or a supporter's)."""
+        name = clean_text("reporter.name", self.name, 0, 200)
+        if self.email and not EMAIL.match(self.email):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
+        if self.phone and not PHONE.match(self.phone):
+            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
+        return Reporter(name=name, phone=self.phone, email=self.email)
+
+
+@strawberry.input(description="A photo sent as a file of a GraphQL multipart request.")
+class PhotoUpload:
+    file: Upload
+    private: bool = strawberry.field(
+        default=False, description="Shown only to those who may see personal data.")
+
+    async def read(self, max_bytes: int) -> tuple[bytes, bool]:
+        """The file's bytes (one more than ``max_bytes`` at most: enough to refuse it)."""
+        if not isinstance(self.file, UploadFile):  # a literal or JSON value, not a file part
+            raise PhananhError(ErrorCode.BAD_INPUT, "Send each photo as a file part of a "
+                                                    "multipart request (GraphQL multipart "
+                                                    "request spec).")
+        return await self.file.read(max_bytes + 1), self.private
 
 
 @strawberry.input
@@ -145,6 +177,8 @@ class SubmitComplaintInput:
     attributes: JSON | None = strawberry.field(
         default=None, description="Answers to the category's attributes (`categories { "
                                   "attributes }`), by attribute code, e.g. {\"floors\": 5}.")
+    photos: list[PhotoUpload] | None = strawberry.field(
+        default=None, description="Photos of the problem (JPEG, PNG or WebP; multipart upload).")
 
     def point(self) -> tuple[float, float]:
         """(lon, lat) from either `lon`/`lat` or a Point `location`; range checks are the
@@ -174,12 +208,7 @@ class SubmitComplaintInput:
         urls = self.media_urls or []
         if len(urls) > 10 or any(not re.match(r"^https?://\S{1,2000}$", u) for u in urls):
             raise PhananhError(ErrorCode.BAD_INPUT, "mediaUrls: at most 10 http(s) URLs.")
-        reporter = self.reporter or ReporterInput()
-        name = clean_text("reporter.name", reporter.name, 0, 200)
-        if reporter.email and not EMAIL.match(reporter.email):
-            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.email is not an e-mail address.")
-        if reporter.phone and not PHONE.match(reporter.phone):
-            raise PhananhError(ErrorCode.BAD_INPUT, "reporter.phone is not a phone number.")
+        reporter = (self.reporter or ReporterInput()).to_reporter()
         lon = lat = footprint = None
         if self.location is not None and self.location.get("type") != "Point":
             footprint = parse_footprint(self.location, max_vertices)
@@ -193,8 +222,7 @@ class SubmitComplaintInput:
             footprint=footprint,
             address=address, channel=channel or "", media_urls=tuple(urls),
             idempotency_key=key,
-            reporter=Reporter(name=name, phone=reporter.phone, email=reporter.email),
-            account=account, attributes=dict(self.attributes or {}))
+            reporter=reporter, account=account, attributes=dict(self.attributes or {}))
 
 
 def clean_text(name: str, value: str | None, low: int, high: int) -> str | None:

@@ -8,9 +8,11 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.utils.await_maybe import AwaitableOrValue
 
 from auth.policy import visible_note
 from context import Context
+from db.photos import photo_path
 from errors import ErrorCode, PhananhError
 from schema.catalogue import Agency, CategoryAttribute, Routing, load_agency
 from schema.scalars import GeoJSON
@@ -33,10 +35,12 @@ Rating = strawberry.enum(states.Rating, name="Rating")
 class ComplaintOrder(Enum):
     CREATED_AT = "CREATED_AT"
     DISTANCE = "DISTANCE"
+    RELEVANCE = "RELEVANCE"
 
 
 Ctx = Info[Context, None]
 MAX_CANDIDATE_DISTANCE_M = 5_000.0
+MAX_DUPLICATES = 20
 
 
 @strawberry.type(description="A set of boundaries in force over a period (e.g. wards since 2025).")
@@ -228,6 +232,29 @@ class WardRouting:
                            for s in data.get("shares", [])])
 
 
+@strawberry.type(description="A photo of a complaint, re-encoded without its metadata (no EXIF, "
+                             "no GPS). Private photos and photos of sensitive categories are "
+                             "listed only to those who may see personal data.")
+class Photo:
+    url: str = strawberry.field(description="Its path under the API's address; a random token, "
+                                            "send the bearer token for restricted photos.")
+    thumbnail_url: str
+    stage: str = strawberry.field(description="REPORT (the citizen's) or AFTER (the result).")
+    private: bool
+    media_type: str
+    width: int
+    height: int
+    bytes: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Photo":
+        return cls(url=photo_path(row.token), thumbnail_url=photo_path(row.token, thumbnail=True),
+                   stage=row.stage, private=row.private, media_type=row.media_type,
+                   width=row.width, height=row.height, bytes=row.bytes,
+                   created_at=row.created_at)
+
+
 @strawberry.type(description="A citizen's report at a place. Reporter details are shown only to "
                              "the reporter and to officials with jurisdiction.")
 class Complaint:
@@ -259,6 +286,8 @@ class Complaint:
     resolved_at: datetime | None
     rating: Rating | None
     rejection_reason: str | None
+    support_count: int = strawberry.field(description=(
+        "Citizens who reported the same problem with `supportComplaint` (\"me too\")."))
     duplicate_of: strawberry.ID | None = strawberry.field(
         description="The public id of the original, for a DUPLICATE.")
     viewer_may_act: bool = strawberry.field(
@@ -289,9 +318,9 @@ class Complaint:
             created_at=row.created_at, updated_at=row.updated_at, due_at=row.due_at,
             first_action_at=row.first_action_at, resolved_at=row.resolved_at,
             rating=Rating(row.rating) if row.rating else None,
-            rejection_reason=row.rejection_reason,
+            rejection_reason=row.rejection_reason, support_count=row.support_count,
             duplicate_of=row.duplicate_of_public_id, viewer_may_act=bool(row.may_act),
-            distance_m=getattr(row, "distance_m", None), footprint=row.footprint,
+            distance_m=row._mapping.get("distance_m"), footprint=row.footprint,
             ward_routing=WardRouting.from_json(row.routing) if row.routing else None,
         )
 
@@ -335,21 +364,73 @@ class Complaint:
         events = await info.context.loaders.events.load(self.pk)
         return [_event(e, self.may_see_personal) for e in events]
 
-    @strawberry.field
-    async def category(self, info: Ctx) -> Category:
-        return Category.from_row(await info.context.loaders.category.load(self.category_code))
+    # The relations below answer at once when the row is loaded already (a page prefetches
+    # them), and through the DataLoader otherwise.
+    @strawberry.field(graphql_type=Category)
+    def category(self, info: Ctx) -> AwaitableOrValue[Category]:
+        row = info.context.loaders.categories_loaded.get(self.category_code)
+        if row is not None:
+            return Category.from_row(row)
+        return _load_category(info, self.category_code)
 
-    @strawberry.field
-    async def ward(self, info: Ctx) -> Area | None:
-        return await load_area(info, self.ward_id)
+    @strawberry.field(description="Its photos, oldest first, as far as the caller may see them.")
+    async def photos(self, info: Ctx) -> list[Photo]:
+        rows = await info.context.loaders.photos.load(self.pk)
+        return [Photo.from_row(r) for r in rows if not r.restricted or self.may_see_personal]
 
-    @strawberry.field
-    async def district(self, info: Ctx) -> Area | None:
-        return await load_area(info, self.district_id)
+    @strawberry.field(description=(
+        "How to reach those who supported it: only for officials who may act on it (null "
+        "for anyone else)."))
+    async def supporters(self, info: Ctx) -> list[Reporter] | None:
+        if not self.viewer_may_act:
+            return None
+        rows = await info.context.loaders.supporters.load(self.pk)
+        return [Reporter(name=r.name, phone=r.phone, email=r.email) for r in rows]
 
-    @strawberry.field
-    async def city(self, info: Ctx) -> Area | None:
-        return await load_area(info, self.city_id)
+    @strawberry.field(description=(
+        "Open complaints within 300 m and 30 days that may report the same problem, best "
+        "first: shown to a citizen after submitting (who may support one instead) and to "
+        "officials in triage (then `markDuplicate`)."))
+    async def possible_duplicates(
+        self, info: Ctx, first: int = 5
+    ) -> list["DuplicateCandidate"]:
+        if not 1 <= first <= MAX_DUPLICATES:
+            raise PhananhError(ErrorCode.BAD_INPUT,
+                               f"`first` must be between 1 and {MAX_DUPLICATES}.")
+        rows = await info.context.loaders.duplicates(first).load(self.pk)
+        return [DuplicateCandidate.from_row(row) for row in rows]
+
+    @strawberry.field(graphql_type=Area | None)
+    def ward(self, info: Ctx) -> AwaitableOrValue[Area | None]:
+        return area_of(info, self.ward_id)
+
+    @strawberry.field(graphql_type=Area | None)
+    def district(self, info: Ctx) -> AwaitableOrValue[Area | None]:
+        return area_of(info, self.district_id)
+
+    @strawberry.field(graphql_type=Area | None)
+    def city(self, info: Ctx) -> AwaitableOrValue[Area | None]:
+        return area_of(info, self.city_id)
+
+
+@strawberry.type(description="A change to a complaint, as it happens: NEW (submitted) or a "
+                             "status change (TRANSITION, REROUTED).")
+class ComplaintUpdate:
+    kind: str
+    at: datetime
+    from_status: ComplaintStatus | None
+    to_status: ComplaintStatus | None
+    complaint: Complaint = strawberry.field(description="As the subscriber may see it now.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> "ComplaintUpdate":
+        """From a row of ``db.complaints.fetch_events``."""
+        return cls(kind=row.event_kind, at=row.event_at,
+                   from_status=ComplaintStatus(row.event_from_status)
+                   if row.event_from_status else None,
+                   to_status=ComplaintStatus(row.event_to_status)
+                   if row.event_to_status else None,
+                   complaint=Complaint.from_row(row))
 
 
 def _event(row: Any, personal: bool) -> ComplaintEvent:
@@ -361,6 +442,43 @@ def _event(row: Any, personal: bool) -> ComplaintEvent:
         actor_role=role, actor=row.actor if personal else None,
         note=visible_note(row.actor, row.note, personal), data=row.data,
     )
+
+
+def area_of(info: Ctx, area_id: int | None) -> AwaitableOrValue[Area | None]:
+    """The area of ``area_id``: at once when its row is loaded, else through the loader."""
+    if area_id is None:
+        return None
+    row = info.context.loaders.areas_loaded.get(area_id)
+    return Area.from_row(row) if row is not None else load_area(info, area_id)
+
+
+async def _load_category(info: Ctx, code: str) -> Category:
+    return Category.from_row(await info.context.loaders.category.load(code))
+
+
+@strawberry.type(description="An open complaint that may report the same problem.")
+class DuplicateCandidate:
+    candidate_id: strawberry.Private[str]
+    score: float = strawberry.field(description=(
+        "0–1, from distance, time apart, category and text similarity (`triage/duplicates.py`)."))
+    distance_m: float
+    hours_apart: float
+    same_category: bool
+    text_similarity: float = strawberry.field(description=(
+        "Trigram similarity of the public descriptions, accents and case off (0–1)."))
+
+    @strawberry.field
+    async def complaint(self, info: Ctx) -> Complaint:
+        context = info.context
+        return Complaint.from_row(
+            await context.loaders.complaint(context.principal).load(self.candidate_id))
+
+    @classmethod
+    def from_row(cls, row: Any) -> "DuplicateCandidate":
+        return cls(candidate_id=row.candidate, score=float(row.score),
+                   distance_m=float(row.distance_m), hours_apart=float(row.hours_apart),
+                   same_category=bool(row.same_category),
+                   text_similarity=float(row.text_similarity))
 
 
 async def load_area(info: Ctx, area_id: int | None) -> Area | None:

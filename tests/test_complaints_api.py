@@ -168,6 +168,31 @@ def test_page_of_complaints_costs_the_same_few_statements_at_any_size(
     assert counts == [3, 3], count_statements.statements
 
 
+@pytest.mark.parametrize(("selection", "statements"), [
+    ("id", 1),  # nothing to prefetch: the page alone
+    ("id category { code }", 2),
+    ("...F", 2),  # ward and district, through fragments: one query for both
+])
+def test_a_page_prefetches_the_relations_it_selects_and_no_others(
+    gql: GraphQLClient, count_statements: StatementCounter, rows: list, selection: str,
+    statements: int,
+) -> None:
+    query = f"""{{ complaints(first: 50) {{ nodes {{ {selection} }} }} }}
+        fragment F on Complaint {{ id ward {{ code }} ... on Complaint {{ district {{ code }} }} }}
+    """ if "..." in selection else f"{{ complaints(first: 50) {{ nodes {{ {selection} }} }} }}"
+    count_statements.statements.clear()
+    nodes = gql.data(query)["complaints"]["nodes"]
+    assert len(count_statements.statements) == statements, count_statements.statements
+    truth = {r["public_id"]: r for r in rows}
+    for node in nodes:
+        row = truth[node["id"]]
+        if "category" in node:
+            assert node["category"]["code"] == row["category_code"]
+        if "ward" in node:
+            assert node["ward"] == ({"code": row["ward"]} if row["ward"] else None)
+            assert node["district"] == ({"code": row["district"]} if row["district"] else None)
+
+
 def test_complaint_by_id_and_public_fields_only(gql: GraphQLClient, rows: list) -> None:
     wanted = rows[0]
     data = gql.data("""query($id: ID!) { complaint(id: $id) { id status location

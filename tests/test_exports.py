@@ -33,7 +33,8 @@ TEXT_FIELDS = ("status", "category_code", "description", "address", "channel", "
 TIME_FIELDS = ("created_at", "due_at", "resolved_at", "rated_at")
 EXPECTED = text("""
     SELECT c.public_id AS id, ST_X(c.location) AS lon, ST_Y(c.location) AS lat, c.status,
-           c.category_code, c.description, CASE WHEN k.sensitive THEN NULL ELSE c.address END
+           c.category_code, c.public_description AS description,
+           CASE WHEN k.sensitive THEN NULL ELSE c.public_address END
            AS address, c.channel, c.rating, w.code AS ward_code, w.name AS ward_name,
            d.code AS district_code, d.name AS district_name, c.created_at, c.due_at,
            c.resolved_at, c.rated_at

@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -30,6 +31,14 @@ def submission(demo: Demo) -> dict[str, Any]:
                   "lat": point.y}}
 
 
+@pytest.fixture
+def no_hits(engine: Engine) -> None:
+    """Forget earlier tests' submissions: the counts live in the shared store."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM rate_limit"))
+
+
+@pytest.mark.usefixtures("no_hits")
 def test_submissions_are_rate_limited_per_address(settings: Settings, engine: Engine,
                                                   demo: Demo) -> None:
     limited = settings.model_copy(update={"submissions_per_minute_per_client": 3})
@@ -43,6 +52,7 @@ def test_submissions_are_rate_limited_per_address(settings: Settings, engine: En
     assert 1 <= error["extensions"]["retryAfter"] <= 60
 
 
+@pytest.mark.usefixtures("no_hits")
 def test_submissions_are_rate_limited_per_token(settings: Settings, engine: Engine,
                                                 demo: Demo, accounts: Accounts) -> None:
     limited = settings.model_copy(update={"submissions_per_minute_per_token": 2})
@@ -53,6 +63,44 @@ def test_submissions_are_rate_limited_per_token(settings: Settings, engine: Engi
 
         assert [("errors" in submit("reporter")) for _ in range(3)] == [False, False, True]
         assert "errors" not in submit("other_citizen")  # another token has its own budget
+
+
+@pytest.mark.usefixtures("no_hits")
+def test_the_rate_limit_table_forgets_windows_that_passed(engine: Engine) -> None:
+    """Each check deletes up to ten expired rows, so idle clients do not pile up."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO rate_limit SELECT 'old:' || i, '{}', "
+                          "now() - interval '1 minute' FROM generate_series(1, 25) i"))
+        conn.execute(text("INSERT INTO rate_limit VALUES ('recent', '{}', now() + "
+                          "interval '1 minute')"))
+
+    def hit_and_count() -> tuple[float, dict[bool, int]]:
+        with engine.begin() as conn:
+            wait = conn.execute(text("SELECT rate_limit_hit('new', 2, 60)")).scalar_one()
+            left = dict(conn.execute(text(
+                "SELECT key LIKE 'old:%', count(*) FROM rate_limit GROUP BY 1")).all())
+        return wait, left
+
+    assert hit_and_count() == (0, {True: 15, False: 2})  # 'recent' and 'new' stay
+    assert hit_and_count() == (0, {True: 5, False: 2})
+    wait, left = hit_and_count()
+    assert 59 < wait <= 60 and left == {False: 2}  # refused: 'new' had its 2 in the window
+
+
+@pytest.mark.usefixtures("no_hits")
+def test_concurrent_hits_are_each_counted_once(engine: Engine) -> None:
+    """24 checks at once on 8 connections: exactly the limit of them pass."""
+    def hit(_: int) -> float:
+        with engine.begin() as conn:
+            return conn.execute(text("SELECT rate_limit_hit('burst', 5, 60)")).scalar_one()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        waits = list(pool.map(hit, range(24)))
+    assert waits.count(0) == 5
+    assert all(59 < wait <= 60 for wait in waits if wait)  # until the first hit leaves
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT cardinality(hits) FROM rate_limit "
+                                 "WHERE key = 'burst'")).scalar_one() == 5
 
 
 def test_request_bodies_over_the_limit_get_413(settings: Settings, engine: Engine) -> None:
@@ -102,6 +150,7 @@ CUSTOM_SCALARS = {
                                  "yesterday"]).map(nodes.String),
     "Date": st.sampled_from(["2025-07-01", "1999-99-99"]).map(nodes.String),
     "JSON": st.just(nodes.String("{}")),
+    "Upload": st.sampled_from(["photo.jpg", ""]).map(nodes.String),  # not a file part
 }
 
 

@@ -24,9 +24,10 @@ from tests.layers_support import complaint_arrays
 from tests.live_server import live_server
 
 COMPLAINT_FIELDS = {"public_id", "category_code", "status", "description", "address",
-                      "channel", "media_urls", "created_at", "updated_at", "first_action_at",
-                      "due_at", "resolved_at", "rating", "rated_at", "ward_code", "ward_name",
-                      "district_code", "district_name", "lon", "lat", "agency_code"}
+                      "channel", "media_urls", "photos", "created_at", "updated_at",
+                      "first_action_at", "due_at", "resolved_at", "rating", "rated_at",
+                      "ward_code", "ward_name", "district_code", "district_name", "lon", "lat",
+                      "agency_code"}
 
 
 @pytest.fixture(scope="module")

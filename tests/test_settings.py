@@ -1,6 +1,7 @@
 """Settings: bounds that name the variable to fix, the database URL that follows PHANANH_PGPORT,
 and the HTTP port that reaches ``phananh serve``."""
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,12 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 import cli.main
+import cli.serve
 from settings import Settings, get_settings, setting_errors
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIABLES = ("DATABASE_URL", "PHANANH_DATABASE_URL", "PHANANH_PGPORT", "PHANANH_PORT", "PORT")
+VARIABLES = ("DATABASE_URL", "PHANANH_DATABASE_URL", "PHANANH_PGPORT", "PHANANH_PORT", "PORT",
+             "PHANANH_WORKERS")
 
 
 @pytest.fixture
@@ -38,6 +41,10 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]
     ("PHANANH_TOKEN_SECRET", "short", "PHANANH_TOKEN_SECRET"),
     ("PHANANH_OGC_DEFAULT_LIMIT", "20000", "settings"),  # above ogc_max_limit (10,000)
     ("DATABASE_URL", "mysql://root@localhost/phananh", "DATABASE_URL or PHANANH_DATABASE_URL"),
+    ("PHANANH_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.1/8", "PHANANH_TRUSTED_PROXIES"),
+    ("PHANANH_TRUSTED_PROXIES", "proxy.example.org", "PHANANH_TRUSTED_PROXIES"),
+    ("PHANANH_REDIS_URL", "http://127.0.0.1:6379", "PHANANH_REDIS_URL"),
+    ("PHANANH_WORKERS", "0", "PHANANH_WORKERS"),
 ])
 def test_out_of_bounds_values_name_the_variable(environment: pytest.MonkeyPatch, variable: str,
                                                 value: str, named: str) -> None:
@@ -47,6 +54,16 @@ def test_out_of_bounds_values_name_the_variable(environment: pytest.MonkeyPatch,
     lines = setting_errors(raised.value)
     assert len(lines) == 1
     assert lines[0].startswith(f"{named}: "), lines
+
+
+def test_trusted_proxies_are_comma_separated_addresses_or_networks(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("PHANANH_TRUSTED_PROXIES", " 127.0.0.1, 10.0.0.0/8,,2001:db8::/32 ")
+    assert [str(n) for n in Settings().trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8",
+                                                            "2001:db8::/32"]
+    environment.delenv("PHANANH_TRUSTED_PROXIES")
+    assert Settings().trusted_proxies == []  # none by default
 
 
 def test_the_cli_refuses_to_start_with_bad_settings(environment: pytest.MonkeyPatch) -> None:
@@ -81,11 +98,32 @@ def test_the_http_port_reaches_serve(environment: pytest.MonkeyPatch, env: dict[
     for name, value in env.items():
         environment.setenv(name, value)
     started: dict[str, Any] = {}
-    environment.setattr(cli.main.uvicorn, "run", lambda *args, **options: started.update(options))
+    environment.setattr(cli.serve.uvicorn, "run", lambda *args, **options: started.update(options))
     result = CliRunner().invoke(cli.main.app, ["serve", *arguments])
     assert result.exit_code == 0, result.output
     assert started["port"] == port
     assert f"http://127.0.0.1:{port}/graphql" in result.output
+
+
+@pytest.mark.parametrize(("env", "arguments", "workers"), [
+    ({}, [], os.cpu_count()),
+    ({"PHANANH_WORKERS": "3"}, [], 3),
+    ({"PHANANH_WORKERS": "3"}, ["--workers", "5"], 5),
+])
+def test_serve_runs_workers_and_trusts_no_proxy_headers_itself(
+    environment: pytest.MonkeyPatch, env: dict[str, str], arguments: list[str], workers: int,
+) -> None:
+    for name, value in env.items():
+        environment.setenv(name, value)
+    environment.setenv("PHANANH_KEEP_ALIVE_TIMEOUT", "7")
+    started: dict[str, Any] = {}
+    environment.setattr(cli.serve.uvicorn, "run", lambda *args, **options: started.update(options))
+    result = CliRunner().invoke(cli.main.app, ["serve", *arguments])
+    assert result.exit_code == 0, result.output
+    assert started["workers"] == workers
+    assert started["proxy_headers"] is False  # uvicorn's default trusts 127.0.0.1
+    assert started["timeout_keep_alive"] == 7
+    assert started["http"] is cli.serve.HeaderTimeoutProtocol
 
 
 def test_make_help_tells_how_to_choose_both_ports() -> None:

@@ -109,6 +109,18 @@ def close_stale(conn: Connection, older_than_days: int) -> int:
     return len(stale)
 
 
+def warn_due_soon(conn: Connection, within: timedelta) -> int:
+    """Log a DUE_SOON event (as the system) for each open complaint whose deadline falls within
+    ``within``, once per deadline: its outbox notifications tell the officials in charge.
+    Returns how many were warned."""
+    due = sql.due_soon(conn, OPEN, within)
+    sql.add_events(conn, [
+        {"complaint_id": row.id, "actor": str(Actor.SYSTEM), "kind": "DUE_SOON",
+         "data": {"dueAt": row.due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+        for row in due])
+    return len(due)
+
+
 def transition(conn: Connection, principal: Principal, public_id: str, target: Status,
                expected_version: int, note: str | None, reason: str | None,
                reopen_window: timedelta) -> None:
@@ -276,3 +288,56 @@ def _may_act_on(conn: Connection, other: Principal, complaint_id: int) -> bool:
         return False
     query = select(may_act(other)).where(complaint.c.id == complaint_id)
     return bool(conn.execute(query).scalar())
+
+
+def decide_category(conn: Connection, principal: Principal | None, public_id: str,
+                    category_code: str, expected_version: int | None,
+                    suggestion: dict[str, Any], note: str | None = None) -> None:
+    """Accept (same category) or correct the category of a complaint, as one logged decision
+    (``CATEGORY_CONFIRMED`` or ``CATEGORY_CORRECTED``) beside the suggestion that was shown.
+
+    ``principal`` None is the system auto-routing a fresh complaint: it may only correct, and
+    it does not count as an official's first action (its decisions never train the model).
+    A correction moves the due time to the new category's service level.
+    """
+    if principal is None:
+        row = sql.lock_complaint(conn, public_id, None)
+        actor = str(Actor.SYSTEM)
+    else:
+        row = locked(conn, principal, public_id, expected_version, Actor.OFFICIAL)
+        actor = actor_label(principal)
+    categories = area_sql.categories_by_codes(conn, [category_code])
+    if not categories:
+        raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
+                           f"Unknown category {category_code!r}; see `categories`.")
+    values: dict[str, Any] = {}
+    if principal is not None and row.first_action_at is None:
+        values["first_action_at"] = datetime.now(UTC)
+    kind = "CATEGORY_CONFIRMED"
+    if category_code != row.category_code:
+        kind = "CATEGORY_CORRECTED"
+        values["category_code"] = category_code
+        values["due_at"] = sql.created_at(conn, row.id) + timedelta(
+            hours=categories[0].sla_hours)
+    sql.update_complaint(conn, row.id, values)
+    sql.add_event(conn, row.id, actor, kind, note=note, data={
+        "from": row.category_code, "to": category_code, "suggestion": suggestion})
+
+
+def support(conn: Connection, principal: Principal | None, public_id: str,
+            name: str | None, phone: str | None, email: str | None) -> None:
+    """A citizen's "me too" on an open complaint: counted publicly, their contact details kept
+    privately for the officials who act on it. A signed-in citizen counts once."""
+    row = sql.lock_complaint(conn, public_id, principal)
+    if row is None:
+        raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {public_id!r}.")
+    if Status(row.status) not in OPEN:
+        raise PhananhError(ErrorCode.INVALID_TRANSITION,
+                           f"Only open complaints can be supported; this one is {row.status}.",
+                           current=row.status)
+    account = principal.user_id if principal and principal.role is Role.CITIZEN else None
+    if not sql.add_support(conn, row.id, account, name, phone, email):
+        return  # this citizen supported it already
+    sql.update_complaint(conn, row.id, {"support_count": complaint.c.support_count + 1},
+                         bump_version=False)
+    sql.add_event(conn, row.id, "supporter", "SUPPORTED")

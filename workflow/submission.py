@@ -33,6 +33,7 @@ from db import complaints as complaint_sql
 from errors import ErrorCode, PhananhError, quoted
 from geo.footprints import border_candidates, lookup_footprint, ward_shares, wkb
 from geo.jurisdiction import lookup_points, ward_at
+from media.service import StoredPhoto, attach
 from settings import Settings
 from workflow.calendar import due_at
 from workflow.routing import Routing, route
@@ -64,6 +65,7 @@ class Submission:
     account: Principal | None = None  # the signed-in citizen who becomes the reporter
     # Answers to the category's attributes, by attribute code (see catalogue/attributes.py).
     attributes: dict[str, Any] = field(default_factory=dict)
+    photos: tuple[StoredPhoto, ...] = ()  # already checked, re-encoded and stored
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ def submit(conn: Connection, submission: Submission, rules: FootprintRules) -> A
     values = _values(submission, areas, routing, answers, now,
                      due_at(conn, now, category.sla_hours))
     values["routing"] = ward_routing
-    return complaint_sql.insert_complaint(conn, values, place, submission.account)
+    row = complaint_sql.insert_complaint(conn, values, place, submission.account)
+    if submission.photos and row.created_at == now:  # not a retry answered with the first
+        attach(conn, row.id, submission.photos, "REPORT", "reporter", len(submission.photos))
+    return row
 
 
 def _category(conn: Connection, category_code: str) -> Any:

@@ -29,14 +29,14 @@ Two rules get one home each, as SQL functions every writer calls:
   zone); plain hours when no calendar is configured.
 
 Revision ID: 0010_agencies_catalogue
-Revises: 0008_area_rules
+Revises: 0009_rate_limits
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0010_agencies_catalogue"
-down_revision = "0008_area_rules"
+down_revision = "0009_rate_limits"
 branch_labels = None
 depends_on = None
 

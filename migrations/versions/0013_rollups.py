@@ -25,14 +25,14 @@ the other, the second seeing the first's commit: writers must run at READ COMMIT
 default). TRUNCATE of ``complaint`` empties the rollup.
 
 Revision ID: 0013_rollups
-Revises: 0011_footprints
+Revises: 0012_media_alerts
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0013_rollups"
-down_revision = "0011_footprints"
+down_revision = "0012_media_alerts"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,251 @@
+"""Load: a realistic mix of requests at fixed concurrency, against one worker and N workers.
+
+``python -m bench load [--duration S] [--concurrency C] [--workers N] [--database-url URL]
+[--json FILE]``. Each configuration is a real ``phananh serve`` process (bench/server.py) on
+the benchmark database; C asyncio clients, each on its own keep-alive connection, send for S
+seconds a weighted mix of what the city's apps and map do: jurisdiction lookups, pages of
+complaints, vector tiles and new complaints. The table gives requests per second, latency
+percentiles and errors by code (GraphQL ``extensions.code``, else the HTTP status, else the
+transport error), then N workers ÷ one; and the page-of-100 ratio against the raw SQL that
+builds the same JSON, measured one request at a time in the same run.
+
+The clients share the machine with the server, as they do in every figure of this table.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from bench.common import bench_settings, console, ensure_demo_data, print_table
+from bench.jurisdiction import GRAPHQL_PAGE, RAW_PAGE
+from bench.layers import fixed_tiles
+from bench.server import Served, served
+from db.engine import make_engine
+from settings import Settings
+
+COMPLAINTS = 100_000
+JURISDICTION = """query($lon: Float!, $lat: Float!) { jurisdiction(lon: $lon, lat: $lat) {
+  ward { code name } district { code name } } }"""
+PAGE = """query($after: String) { complaints(first: 20, after: $after) { edges { cursor node {
+  id status createdAt location category { code nameVi } ward { code name }
+  district { code name } } } } }"""
+SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) { id status
+  ward { code } } }"""
+# Kind of request → share of the mix: mostly reads, as a city's apps and map make them.
+MIX = {"jurisdiction": 4, "page": 3, "tile": 2, "submit": 1}
+SERVER_ENVIRONMENT = {"SUBMISSIONS_PER_MINUTE_PER_CLIENT": "10000000"}  # one client address
+# The description of the complaints it submits: they stay (the event log is append-only), and
+# the next run, seeing them apart from the seeded ones, need not seed again.
+MARKER = "Load test (python -m bench load)"
+
+
+@dataclass
+class Workload:
+    """What the clients send: places inside the city, tiles where complaints are, and cursors
+    into the first pages (later pages are read too, not only the newest)."""
+
+    points: list[tuple[float, float]]
+    tiles: list[str]
+    cursors: list[str | None]
+
+    def request(self, kind: str, rng: random.Random) -> tuple[str, str, bytes | None]:
+        """(method, path, JSON body) of one request of ``kind``."""
+        lon, lat = rng.choice(self.points)
+        if kind == "tile":
+            return "GET", rng.choice(self.tiles), None
+        if kind == "jurisdiction":
+            return "POST", "/graphql", graphql(JURISDICTION, lon=lon, lat=lat)
+        if kind == "page":
+            return "POST", "/graphql", graphql(PAGE, after=rng.choice(self.cursors))
+        return "POST", "/graphql", graphql(SUBMIT, i={
+            "categoryCode": "other", "description": MARKER, "lon": lon, "lat": lat})
+
+
+def graphql(query: str, **variables: Any) -> bytes:
+    return orjson.dumps({"query": query, "variables": variables})
+
+
+@dataclass
+class Run:
+    """Every request of one configuration: its kind, seconds and error code (None: fine)."""
+
+    label: str
+    seconds: float
+    samples: list[tuple[str, float, str | None]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        latencies = sorted(s for _, s, _ in self.samples)
+
+        def percentile(p: float) -> float:
+            return 1000 * latencies[min(len(latencies) - 1, round(p * (len(latencies) - 1)))]
+
+        return {
+            "label": self.label, "requests": len(latencies),
+            "requests_per_s": len(latencies) / self.seconds,
+            "p50_ms": percentile(0.50), "p95_ms": percentile(0.95), "p99_ms": percentile(0.99),
+            "by_kind": dict(Counter(kind for kind, _, _ in self.samples)),
+            "errors": dict(Counter(code for _, _, code in self.samples if code)),
+        }
+
+
+def error_code(response: httpx2.Response) -> str | None:
+    if response.status_code not in (200, 204, 304):
+        try:
+            return str(response.json()["code"])
+        except (ValueError, KeyError, TypeError):
+            return f"HTTP {response.status_code}"
+    if response.headers.get("content-type", "").startswith("application/json"):
+        errors = orjson.loads(response.content).get("errors")
+        if errors:
+            return str(errors[0].get("extensions", {}).get("code", "GRAPHQL_ERROR"))
+    return None
+
+
+async def drive(server: Served, workload: Workload, concurrency: int, seconds: float,
+                label: str) -> Run:
+    """``concurrency`` clients sending the mix back to back for ``seconds``."""
+    run = Run(label, seconds)
+    kinds, weights = list(MIX), list(MIX.values())
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(base_url=server.url, limits=limits, timeout=60,
+                                  headers={"content-type": "application/json"}) as client:
+        async def user(number: int, until: float) -> None:
+            rng = random.Random(number)
+            while time.monotonic() < until:
+                kind = rng.choices(kinds, weights)[0]
+                method, path, body = workload.request(kind, rng)
+                start = time.perf_counter()
+                try:
+                    code = error_code(await client.request(method, path, content=body))
+                except httpx2.HTTPError as error:
+                    code = type(error).__name__
+                run.samples.append((kind, time.perf_counter() - start, code))
+
+        warm_until = time.monotonic() + min(5.0, seconds / 4)  # pools, plans, caches
+        await asyncio.gather(*(user(-1 - n, warm_until) for n in range(concurrency)))
+        run.samples.clear()
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(user(n, until) for n in range(concurrency)))
+    return run
+
+
+def page_ratio(server: Served, engine: Engine, repeat: int = 30) -> tuple[float, float]:
+    """Median ms of a page of 100 over HTTP, and of the raw SQL building the same JSON."""
+    body = graphql(GRAPHQL_PAGE)
+    with httpx2.Client(base_url=server.url, timeout=60,
+                       headers={"content-type": "application/json"}) as client, \
+            engine.connect() as conn:
+        page = client.post("/graphql", content=body).json()["data"]["complaints"]["edges"]
+        assert [e["node"]["id"] for e in page] == \
+            [c["id"] for c in conn.execute(RAW_PAGE).scalar_one()], "pages disagree"
+
+        def timed(job: Any) -> float:
+            samples = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                job()
+                samples.append(time.perf_counter() - start)
+            return 1000 * statistics.median(samples)
+
+        api = timed(lambda: client.post("/graphql", content=body).raise_for_status())
+        raw = timed(lambda: conn.execute(RAW_PAGE).scalar_one())
+    return api, raw
+
+
+def workload(engine: Engine) -> Workload:
+    with engine.connect() as conn:
+        points = [tuple(p) for p in conn.execute(text(
+            "SELECT ST_X(location), ST_Y(location) FROM complaint ORDER BY public_id "
+            "LIMIT 5000")).all()]
+    cursors: list[str | None] = [None]
+    return Workload(points=points, cursors=cursors,
+                    tiles=[f"/tiles/complaints/{t.z}/{t.x}/{t.y}.mvt" for t in
+                           fixed_tiles(engine)])
+
+
+def add_cursors(server: Served, work: Workload, pages: int = 20) -> None:
+    """Cursors of the first ``pages`` pages of 20, read through the API as a client would."""
+    with httpx2.Client(base_url=server.url, timeout=60) as client:
+        for _ in range(pages - 1):
+            edges = client.post("/graphql", content=graphql(PAGE, after=work.cursors[-1]),
+                                headers={"content-type": "application/json"}
+                                ).json()["data"]["complaints"]["edges"]
+            if not edges:
+                return
+            work.cursors.append(edges[-1]["cursor"])
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    options = parse(argv)
+    if options.database_url:
+        settings = Settings(database_url=options.database_url)
+    else:
+        settings = bench_settings("load")
+    engine = make_engine(settings.sqlalchemy_url)
+    if not options.database_url:
+        ensure_demo_data(engine, options.complaints, besides=MARKER)
+    url = make_url(settings.sqlalchemy_url).set(drivername="postgresql") \
+        .render_as_string(hide_password=False)
+    work = workload(engine)
+    runs, page = [], (0.0, 0.0)
+    for workers in dict.fromkeys((1, options.workers)):
+        with served(url, workers=workers, **SERVER_ENVIRONMENT) as server:
+            if workers == 1:
+                add_cursors(server, work)
+                page = page_ratio(server, engine)
+            label = f"{workers} worker{'s' if workers > 1 else ''}"
+            console.print(f"{label}: {options.concurrency} clients for {options.duration:g} s…")
+            runs.append(asyncio.run(drive(server, work, options.concurrency, options.duration,
+                                          label)).summary())
+    engine.dispose()
+    report(runs, page, options)
+
+
+def report(runs: list[dict[str, Any]], page: tuple[float, float],
+           options: argparse.Namespace) -> None:
+    base = runs[0]["requests_per_s"]
+    print_table(
+        f"Load: {options.concurrency} clients, {options.duration:g} s each, mix "
+        + ", ".join(f"{kind} {share}" for kind, share in MIX.items())
+        + f"; {os.cpu_count()} CPU cores shared with the clients",
+        ["server", "requests", "req/s", "× 1 worker", "p50 ms", "p95 ms", "p99 ms", "errors"],
+        [[r["label"], r["requests"], r["requests_per_s"], r["requests_per_s"] / base,
+          r["p50_ms"], r["p95_ms"], r["p99_ms"],
+          ", ".join(f"{code} {n}" for code, n in r["errors"].items()) or "0"] for r in runs])
+    api, raw = page
+    print_table("One page of 100 complaints with ward, district, category (one at a time)",
+                ["job", "median ms", "× raw SQL"],
+                [["raw SQL building the JSON (baseline)", raw, 1.0],
+                 ["GraphQL complaints(first: 100), over HTTP, 1 worker", api, api / raw]])
+    if options.json:
+        Path(options.json).write_bytes(orjson.dumps(
+            {"runs": runs, "page_ms": api, "raw_page_ms": raw}, option=orjson.OPT_INDENT_2))
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench load", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60.0,
+                        help="seconds of load per configuration (default 60)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="clients sending at once (default 16)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="workers of the second configuration (default: one per core)")
+    parser.add_argument("--complaints", type=int, default=COMPLAINTS,
+                        help=f"complaints in the benchmark database (default {COMPLAINTS:,})")
+    parser.add_argument("--database-url", help="use this database as it is (no seeding)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    return parser.parse_args(list(argv))

@@ -1,0 +1,92 @@
+"""``phananh triage``: train the category suggestion model and measure it honestly."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from cli.common import console, or_exit, progress_bar
+from db import triage as triage_sql
+from db.engine import get_engine
+from triage import service
+
+triage_app = typer.Typer(help="Category suggestions learned from officials' decisions.",
+                         no_args_is_help=True)
+
+SINCE = typer.Option(None, formats=["%Y-%m-%d"],
+                     help="First day of the training window (default: the oldest complaint).")
+UNTIL = typer.Option(None, formats=["%Y-%m-%d"],
+                     help="First day after the window (default: up to now).")
+STEPS = ("features", "model", "calibration", "scoring")
+
+
+@triage_app.command("train")
+def train_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL) -> None:
+    """Train on the complaints officials confirmed or corrected in the window, store the model
+    as a new version in the database and make it the active one for every server."""
+    engine = get_engine()
+    with progress_bar() as bar:
+        history = service.load_history(engine, since, until, _loading(bar))
+        step = _stepper(bar, 3)
+        version, model = or_exit(lambda: service.train_and_store(engine, history, step))
+        step("done")
+    console.print(f"[green]Model version {version} active[/green]: {len(history.texts):,} "
+                  f"complaints from {history.times[0]:%Y-%m-%d} to {history.times[-1]:%Y-%m-%d}, "
+                  f"{len(model.categories)} categories, {len(model.feature_names):,} features, "
+                  f"temperature {model.temperature:.2f}.")
+
+
+@triage_app.command("evaluate")
+def evaluate_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL,
+                 test_share: float = typer.Option(0.2, min=0.05, max=0.5,
+                                                  help="The latest share of the window "
+                                                       "tested on (a time split).")) -> None:
+    """Train on the earlier part of the history, test on the later part, and print top-1,
+    top-3, macro-F1 and per-category precision and recall beside two baselines."""
+    engine = get_engine()
+    with progress_bar() as bar:
+        history = service.load_history(engine, since, until, _loading(bar))
+        step = _stepper(bar, 4)
+        result = or_exit(lambda: service.evaluate(history, test_share, step))
+        step("done")
+    console.print(f"Trained on {result.train_size:,} complaints before "
+                  f"{result.split_at:%Y-%m-%d %H:%M}, tested on the {result.test_size:,} after.")
+    table = Table("method", "top-1", "top-3", "macro-F1", title="Category suggestion")
+    for method, scores in result.scores.items():
+        table.add_row(method, *(f"{scores[k]:.3f}" for k in ("top1", "top3", "macro_f1")))
+    console.print(table)
+    per_category = Table("category", "precision", "recall", "support", title="Model, per category")
+    for code, (precision, recall, support) in result.per_category.items():
+        per_category.add_row(code, f"{precision:.3f}", f"{recall:.3f}", str(support))
+    console.print(per_category)
+
+
+@triage_app.command("models")
+def models_cmd() -> None:
+    """List the stored model versions, the active one marked."""
+    with get_engine().connect() as conn:
+        rows = triage_sql.model_versions(conn)
+    table = Table("version", "trained", "window", "complaints", "active")
+    for row in rows:
+        table.add_row(str(row.version), f"{row.created_at:%Y-%m-%d %H:%M}",
+                      f"{row.trained_from:%Y-%m-%d} – {row.trained_to:%Y-%m-%d}",
+                      f"{row.samples:,}", "yes" if row.active else "")
+    console.print(table)
+
+
+def _loading(bar: Progress) -> Callable[[int, int], None]:
+    task = bar.add_task("Loading history", total=None)
+    return lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _stepper(bar: Progress, steps: int) -> Callable[[str], None]:
+    task = bar.add_task("Training", total=steps)
+
+    def step(name: str) -> None:
+        """Show the step under way; "done" fills the bar."""
+        done = STEPS.index(name) if name in STEPS else steps
+        bar.update(task, completed=done, description=f"Training: {name}")
+
+    return step

@@ -1,0 +1,138 @@
+"""SQL of the category suggestion: the labelled history, and the stored model versions.
+
+The history is the complaints whose category an official has confirmed or corrected: those
+an official has acted on (acting on a complaint accepts its category; a correction before
+acting is logged as a ``CATEGORY_CORRECTED`` event and leaves the corrected category). Their
+public description is the text: the model never sees personal data, so it can neither learn
+nor show it.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, insert, select, text, update
+
+from auth.principal import Principal
+from db.complaints import ComplaintFilter, complaint_select
+from db.tables import complaint, triage_model
+from triage.duplicates import RADIUS_M, WEIGHTS, WINDOW_DAYS
+from workflow.states import OPEN, Status
+
+FETCH_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class Labelled:
+    created_at: datetime
+    text: str
+    category: str
+
+
+def labelled_count(conn: Connection, since: datetime | None = None,
+                   until: datetime | None = None) -> int:
+    query = select(func.count()).select_from(complaint).where(*_labelled(since, until))
+    return conn.execute(query).scalar_one()
+
+
+def labelled_history(conn: Connection, since: datetime | None = None,
+                     until: datetime | None = None) -> Iterator[list[Labelled]]:
+    """The labelled complaints in time order, in batches (streamed: a million fit in memory
+    as texts, not as rows of a fetched result)."""
+    c = complaint.c
+    query = (select(c.created_at, c.public_description, c.category_code)
+             .where(*_labelled(since, until)).order_by(c.created_at, c.id))
+    result = conn.execution_options(stream_results=True, yield_per=FETCH_BATCH).execute(query)
+    for rows in result.partitions():
+        yield [Labelled(r.created_at, r.public_description, r.category_code) for r in rows]
+
+
+def _labelled(since: datetime | None, until: datetime | None) -> list[Any]:
+    c = complaint.c
+    clauses = [c.first_action_at.is_not(None)]
+    if since is not None:
+        clauses.append(c.created_at >= since)
+    if until is not None:
+        clauses.append(c.created_at < until)
+    return clauses
+
+
+def save_model(conn: Connection, blob: bytes, trained_from: datetime, trained_to: datetime,
+               samples: int, metrics: dict[str, Any], activate: bool = True) -> int:
+    """Store a new version; with ``activate``, it replaces the active one."""
+    if activate:
+        conn.execute(update(triage_model).where(triage_model.c.active).values(active=False))
+    return conn.execute(insert(triage_model).values(
+        model=blob, trained_from=trained_from, trained_to=trained_to, samples=samples,
+        metrics=metrics, active=activate).returning(triage_model.c.version)).scalar_one()
+
+
+def active_version(conn: Connection) -> int | None:
+    return conn.execute(select(triage_model.c.version).where(triage_model.c.active)
+                        ).scalar_one_or_none()
+
+
+def model_row(conn: Connection, version: int) -> Any:
+    """The stored model of ``version`` and the number of complaints it learned from."""
+    return conn.execute(select(triage_model.c.model, triage_model.c.samples)
+                        .where(triage_model.c.version == version)).one()
+
+
+def model_versions(conn: Connection) -> list[Any]:
+    m = triage_model.c
+    return list(conn.execute(select(m.version, m.created_at, m.trained_from, m.trained_to,
+                                    m.samples, m.metrics, m.active).order_by(m.version)))
+
+
+def queue(conn: Connection, principal: Principal, office: ColumnElement[bool], first: int
+          ) -> list[Any]:
+    """New complaints of ``office`` that no official has acted on yet, oldest first."""
+    c = complaint.c
+    query = (complaint_select(ComplaintFilter(statuses=(str(Status.RECEIVED),)), principal)
+             .where(office, c.first_action_at.is_(None))
+             .order_by(c.created_at, c.id).limit(first))
+    return list(conn.execute(query))
+
+
+_W = WEIGHTS
+# Per complaint of :ids, its :first best-scored possible duplicates (rows: complaint_id,
+# candidate public id, distance_m, hours_apart, same_category, text_similarity, score).
+DUPLICATES = f"""
+    SELECT c.id AS complaint_id, d.*
+    FROM complaint c
+    CROSS JOIN LATERAL (
+        SELECT f.*, 1 / (1 + exp(-({_W["intercept"]}
+            + {_W["per_100_m"]} * f.distance_m / 100
+            + {_W["per_day"]} * f.hours_apart / 24
+            + {_W["same_category"]} * f.same_category::int
+            + {_W["text_similarity"]} * f.text_similarity))) AS score
+        FROM (
+            SELECT o.public_id AS candidate,
+                   ST_Distance(o.location::geography, c.location::geography) AS distance_m,
+                   abs(date_part('epoch', o.created_at - c.created_at)) / 3600 AS hours_apart,
+                   o.category_code = c.category_code AS same_category,
+                   similarity(fold_text(o.public_description),
+                              fold_text(c.public_description)) AS text_similarity
+            FROM complaint o
+            WHERE ST_DWithin(o.location::geography, c.location::geography, :radius)
+              AND o.created_at BETWEEN c.created_at - make_interval(days => :days)
+                                   AND c.created_at + make_interval(days => :days)
+              AND o.status = ANY(:open) AND o.id <> c.id
+        ) f
+        ORDER BY score DESC, f.candidate
+        LIMIT :first
+    ) d
+    WHERE c.id = ANY(:ids)
+    ORDER BY c.id, d.score DESC, d.candidate"""
+
+
+def duplicate_parameters(complaint_ids: list[int], first: int) -> dict[str, Any]:
+    return {"ids": complaint_ids, "radius": RADIUS_M, "days": WINDOW_DAYS,
+            "open": [str(s) for s in OPEN], "first": first}
+
+
+def duplicate_candidates(conn: Connection, complaint_ids: list[int], first: int
+                         ) -> list[Any]:
+    """For each complaint, its ``first`` best-scored possible duplicates, in one statement."""
+    return list(conn.execute(text(DUPLICATES), duplicate_parameters(complaint_ids, first)))

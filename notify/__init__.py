@@ -1,0 +1,1 @@
+"""Notifications: alerts and contacts, the transactional outbox and the worker delivering it."""

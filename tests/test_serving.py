@@ -1,0 +1,181 @@
+"""Real ``phananh serve`` processes: whom forwarded headers may name, slow and idle connections,
+and rate limits shared by several processes, in PostgreSQL and in Redis."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+import redis
+from sqlalchemy import Engine, text
+
+from bench.server import Served, served
+from tests.conftest import Demo
+from tests.test_hardening import SUBMIT, submission
+
+pytestmark = pytest.mark.slow
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(autouse=True)
+def no_hits(engine: Engine, demo: Demo) -> None:
+    """Forget earlier tests' submissions: the counts live in the shared store."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM rate_limit"))
+
+
+def submit(server: Served, demo: Demo, headers: dict[str, str] | None = None) -> str:
+    """One submission on a new connection; "ok" or the error's code."""
+    response = httpx2.post(f"{server.url}/graphql", headers=headers, timeout=30,
+                           json={"query": SUBMIT, "variables": submission(demo)})
+    assert response.status_code == 200, response.text
+    errors = response.json().get("errors")
+    return errors[0]["extensions"]["code"] if errors else "ok"
+
+
+def limited_keys(engine: Engine) -> dict[str, int]:
+    """The rate limit's keys and their hits in the window, read from the store's table."""
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT key, cardinality(hits) FROM rate_limit")).all())
+
+
+def link_schemes(server: Served, headers: dict[str, str]) -> set[str]:
+    """The schemes of the links in the OGC landing page, as the server writes them."""
+    links = httpx2.get(f"{server.url}/ogc", headers=headers, timeout=30).json()["links"]
+    return {link["href"].split("://")[0] for link in links}
+
+
+def test_forwarded_headers_from_an_untrusted_peer_are_ignored(database_url: str, engine: Engine,
+                                                               demo: Demo) -> None:
+    """By default no proxy is trusted, 127.0.0.1 included: spoofed addresses share one limit."""
+    with served(database_url, SUBMISSIONS_PER_MINUTE_PER_CLIENT="3") as server:
+        answers = [submit(server, demo, {"X-Forwarded-For": f"198.51.100.{i}",
+                                         "Forwarded": f"for=203.0.113.{i}"})
+                   for i in range(6)]
+        assert link_schemes(server, {"X-Forwarded-Proto": "https"}) == {"http"}
+    assert answers == ["ok"] * 3 + ["RATE_LIMITED"] * 3
+    assert limited_keys(engine) == {"submit:client:127.0.0.1": 3}
+
+
+def test_a_trusted_proxy_names_the_client(database_url: str, engine: Engine,
+                                          demo: Demo) -> None:
+    """Behind a trusted proxy the client is the nearest untrusted hop: what a client writes in
+    front of the proxy's own entry does not change whom it counts against."""
+    with served(database_url, SUBMISSIONS_PER_MINUTE_PER_CLIENT="2",
+                TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8") as server:
+        spoofing = [submit(server, demo, {"X-Forwarded-For": f"192.0.2.{i}, 203.0.113.7"})
+                    for i in range(3)]
+        # through two proxies (10.1.2.3 is trusted too), in RFC 7239's syntax
+        rfc7239 = [submit(server, demo, {"Forwarded": 'for=192.0.2.9, for="[2001:db8::1]:4711"'
+                                                      ", for=10.1.2.3"}) for _ in range(3)]
+        others = [submit(server, demo, {"X-Forwarded-For": f"198.51.100.{i}"})
+                  for i in range(3)]
+        # the proxy's scheme makes the links clients follow
+        assert link_schemes(server, {"X-Forwarded-Proto": "https"}) == {"https"}
+        assert link_schemes(server, {"Forwarded": "for=192.0.2.9;proto=https"}) == {"https"}
+        assert link_schemes(server, {}) == {"http"}
+    assert spoofing == rfc7239 == ["ok", "ok", "RATE_LIMITED"]
+    assert others == ["ok"] * 3
+    assert limited_keys(engine) == {
+        "submit:client:203.0.113.7": 2, "submit:client:2001:db8::1": 2,
+        **{f"submit:client:198.51.100.{i}": 1 for i in range(3)}}
+
+
+def read_until_closed(sock: socket.socket, limit_s: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection, and when it closed it."""
+    start, received = time.monotonic(), b""
+    sock.settimeout(limit_s)
+    while chunk := sock.recv(65_536):
+        received += chunk
+    return received, time.monotonic() - start
+
+
+def test_slow_headers_and_idle_connections_are_closed(database_url: str) -> None:
+    with served(database_url, HEADER_TIMEOUT="1", KEEP_ALIVE_TIMEOUT="2") as server:
+        address = ("127.0.0.1", server.port)
+        with socket.create_connection(address) as silent, \
+                socket.create_connection(address) as slow:
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            # meanwhile the server answers others
+            assert httpx2.get(f"{server.url}/healthz", timeout=5).status_code == 200
+            assert read_until_closed(silent, 10)[1] < 3
+            assert read_until_closed(slow, 10)[0] == b""
+        with socket.create_connection(address) as idle:
+            idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # answered, then idle
+            answer, idle_for = read_until_closed(idle, 10)
+        assert answer.startswith(b"HTTP/1.1 200 ") and 1.5 < idle_for < 4
+        # a request whose headers keep trickling in is cut off at the header timeout
+        with socket.create_connection(address) as trickle:
+            trickle.settimeout(0.5)
+            start, closed = time.monotonic(), False
+            trickle.sendall(b"GET /healthz HTTP/1.1\r\n")
+            while not closed and time.monotonic() - start < 10:
+                try:
+                    trickle.sendall(b"X: y\r\n")
+                    closed = trickle.recv(1) == b""
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+            assert closed and time.monotonic() - start < 3
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own, so that parallel runs share nothing; removed after."""
+    prefix = f"phananh-test-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+
+
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+def test_rate_limits_hold_across_processes(database_url: str, engine: Engine, demo: Demo,
+                                           redis_prefix: str, store: str) -> None:
+    """Two servers, one of them with two workers, share one limit of 5 a minute per client."""
+    environment: dict[str, Any] = {"SUBMISSIONS_PER_MINUTE_PER_CLIENT": "5"}
+    if store == "redis":
+        environment |= {"REDIS_URL": REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix}
+    with served(database_url, workers=2, **environment) as first, \
+            served(database_url, **environment) as second:
+        assert len(first.worker_pids()) == 2
+        answers = [submit(server, demo) for server, _ in zip(cycle([first, second]), range(12),
+                                                             strict=False)]
+    assert answers == ["ok"] * 5 + ["RATE_LIMITED"] * 7
+    if store == "redis":
+        key = f"{redis_prefix}submit:client:127.0.0.1"
+        assert redis.Redis.from_url(REDIS_URL).zcard(key) == 5
+        assert limited_keys(engine) == {}
+    else:
+        assert limited_keys(engine) == {"submit:client:127.0.0.1": 5}
+
+
+def test_the_load_benchmark_runs_the_mix_without_errors(database_url: str, demo: Demo,
+                                                        tmp_path: Path) -> None:
+    """``python -m bench load`` in its short mode: both configurations answer every kind of
+    request of the mix, with no error, and the page-of-100 ratio is measured."""
+    figures = tmp_path / "load.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "load", "--duration", "3", "--concurrency", "4",
+         "--workers", "2", "--database-url", database_url, "--json", str(figures)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-3_000:]
+    assert "req/s" in done.stdout and "× raw SQL" in done.stdout
+    result = orjson.loads(figures.read_bytes())
+    assert [run["label"] for run in result["runs"]] == ["1 worker", "2 workers"]
+    for run in result["runs"]:
+        assert run["errors"] == {}
+        assert set(run["by_kind"]) == {"jurisdiction", "page", "tile", "submit"}
+        assert run["requests"] == sum(run["by_kind"].values()) > 0
+        assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"]
+    assert result["page_ms"] > 0 and result["raw_page_ms"] > 0

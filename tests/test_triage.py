@@ -1,0 +1,344 @@
+"""Category suggestion: measured by the test itself on a time split of the demo history.
+
+The history, the split, the baselines and every metric are computed here (SQL of our own,
+scikit-learn's metrics, ``unicodedata``), not read back from ``triage/``; the code under test
+only trains and predicts. The demo's texts are synthetic: these figures test the pipeline.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import unicodedata
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, top_k_accuracy_score
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from app import create_app
+from db.engine import make_engine
+from settings import Settings
+from tests.conftest import Accounts, Demo, new_complaint, phananh
+from triage.keywords import catalogue_rules
+from triage.model import CategoryModel, train
+
+HISTORY = text("""SELECT public_description, category_code FROM complaint
+                  WHERE first_action_at IS NOT NULL ORDER BY created_at, id""")
+SUGGEST = """query($d: String!, $lon: Float, $lat: Float, $first: Int) {
+  suggestCategories(description: $d, lon: $lon, lat: $lat, first: $first) {
+    source modelVersion
+    suggestions { category { code } probability agency { code } features { feature weight } } } }"""
+
+
+def without_diacritics(value: str) -> str:
+    decomposed = unicodedata.normalize("NFD", value.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@pytest.fixture(scope="module")
+def split(engine: Engine, demo: Demo) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(HISTORY).all()
+    cut = int(len(rows) * 0.8)
+    return {"train": rows[:cut], "test": rows[cut:]}
+
+
+@pytest.fixture(scope="module")
+def model(split: dict[str, Any]) -> CategoryModel:
+    return train([r[0] for r in split["train"]], [r[1] for r in split["train"]])
+
+
+@pytest.fixture(scope="module")
+def suggest_client(settings: Settings, demo: Demo) -> Iterator[TestClient]:
+    """An app of its own engine, checking the active model version on every request."""
+    engine = make_engine(settings.sqlalchemy_url)
+    own = settings.model_copy(update={"triage_refresh_seconds": 0.0})
+    with TestClient(create_app(own, engine)) as client:
+        yield client
+    engine.dispose()
+
+
+def suggest(client: TestClient, description: str, **arguments: Any) -> dict[str, Any]:
+    body = client.post("/graphql", json={"query": SUGGEST, "variables": {
+        "d": description, **arguments}}).json()
+    assert "errors" not in body, body
+    return body["data"]["suggestCategories"]
+
+
+def test_cold_start_serves_keyword_rules(suggest_client: TestClient, engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM triage_model")).scalar_one() == 0
+    served = suggest(suggest_client, "Mua lon, nuoc ngap sau trong ngo, ho ga mat nap")
+    assert served["source"] == "KEYWORDS" and served["modelVersion"] is None
+    top = served["suggestions"][0]
+    assert top["category"]["code"] == "environment.flooding"
+    assert {f["feature"] for f in top["features"]} == {"ngap", "ho ga"}
+
+
+def test_time_split_beats_both_baselines(split: dict[str, Any], model: CategoryModel,
+                                         database_url: str) -> None:
+    train_labels = [r[1] for r in split["train"]]
+    texts, truth = [r[0] for r in split["test"]], np.array([r[1] for r in split["test"]])
+    probabilities = model.probabilities(model.vectors(texts))
+    classes = np.array(model.categories)
+    top1 = classes[probabilities.argmax(axis=1)]
+    most_frequent = Counter(train_labels).most_common(1)[0][0]
+    rules = catalogue_rules()
+    keyword = np.array([rules.predict(t, most_frequent) for t in texts])
+    known = np.isin(truth, classes)
+    scores = {
+        "model": ((top1 == truth).mean(), f1_score(truth, top1, average="macro")),
+        "most frequent": ((truth == most_frequent).mean(),
+                          f1_score(truth, np.full(len(truth), most_frequent), average="macro")),
+        "keyword rules": ((keyword == truth).mean(), f1_score(truth, keyword, average="macro")),
+    }
+    top3 = top_k_accuracy_score(truth[known], probabilities[known], k=3, labels=classes)
+    print("\ntime split on the demo history:", {k: tuple(round(float(x), 3) for x in v)
+                                                for k, v in scores.items()}, "top-3", top3)
+    for baseline in ("most frequent", "keyword rules"):
+        assert scores["model"][0] > scores[baseline][0] + 0.03, baseline
+        assert scores["model"][1] > scores[baseline][1] + 0.03, baseline
+    assert top3 >= scores["model"][0]
+    # The command prints the same figures (it trains the same way on the same split).
+    result = phananh(database_url, "triage", "evaluate", timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name, (accuracy, macro_f1) in scores.items():
+        line = next(line for line in result.stdout.splitlines() if name in line)
+        assert f"{accuracy:.3f}" in line and f"{macro_f1:.3f}" in line, (name, line)
+
+
+def test_probabilities_are_calibrated(split: dict[str, Any], model: CategoryModel) -> None:
+    """Expected calibration error of the top suggestion on the later part, 10 bins."""
+    texts, truth = [r[0] for r in split["test"]], np.array([r[1] for r in split["test"]])
+    probabilities = model.probabilities(model.vectors(texts))
+    confidence = probabilities.max(axis=1)
+    correct = np.array(model.categories)[probabilities.argmax(axis=1)] == truth
+    bins = np.minimum((confidence * 10).astype(int), 9)
+    ece = sum(abs(confidence[bins == b].mean() - correct[bins == b].mean()) * (bins == b).mean()
+              for b in range(10) if (bins == b).any())
+    print(f"\nECE {ece:.3f}")
+    assert ece < 0.05
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_text_without_diacritics_gets_the_same_top_suggestion(
+        split: dict[str, Any], model: CategoryModel) -> None:
+    texts = [r[0] for r in split["test"] if without_diacritics(r[0]) != r[0]]
+    bare = [without_diacritics(t) for t in texts]
+    original = model.probabilities(model.vectors(texts)).argmax(axis=1)
+    stripped = model.probabilities(model.vectors(bare)).argmax(axis=1)
+    share = float((original == stripped).mean())
+    print(f"\nsame top suggestion without diacritics: {share:.3f} of {len(texts)}")
+    assert len(texts) > 100 and share >= 0.9
+
+
+def test_trained_model_serves_with_explanations(suggest_client: TestClient, database_url: str,
+                                                demo: Demo) -> None:
+    result = phananh(database_url, "triage", "train", timeout=300)
+    assert result.returncode == 0, result.stderr
+    point = demo.areas("demo-2025", "ward")[0].geometry.representative_point()
+    description = "Rác thải tập kết bừa bãi đầu ngõ, bốc mùi hôi thối"
+    served = suggest(suggest_client, description, lon=point.x, lat=point.y, first=3)
+    assert served["source"] == "MODEL" and served["modelVersion"] >= 1
+    items = served["suggestions"]
+    assert len(items) == 3 and items[0]["category"]["code"] == "environment.waste"
+    probabilities = [i["probability"] for i in items]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0
+    ward = demo.areas("demo-2025", "ward")[0].code
+    assert all(i["agency"]["code"] == ward for i in items)
+    bare = without_diacritics(description).lower()
+    for feature in items[0]["features"]:
+        word = feature["feature"].strip("…")
+        assert feature["weight"] > 0 and (word in bare or word in description.lower()), feature
+
+
+@pytest.mark.parametrize(("variables", "code"), [
+    ({"d": "  "}, "BAD_INPUT"), ({"d": "rác", "first": 0}, "BAD_INPUT"),
+    ({"d": "rác", "lon": 105.8}, "BAD_INPUT"), ({"d": "rác", "lon": 95.0, "lat": 200.0},
+                                                "BAD_COORDINATES"),
+])
+def test_bad_suggestion_requests(suggest_client: TestClient, variables: dict[str, Any],
+                                 code: str) -> None:
+    body = suggest_client.post("/graphql", json={"query": SUGGEST, "variables": variables}).json()
+    assert body["errors"][0]["extensions"]["code"] == code
+
+
+def post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(url, json.dumps(payload).encode(),
+                                     {"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def two_servers(database_url: str, demo: Demo) -> Iterator[list[str]]:
+    """Two ``phananh serve`` processes on the test database."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PHANANH_TRIAGE_REFRESH_SECONDS": "0"}
+    ports = [_free_port(), _free_port()]
+    servers = [subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(p)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for p in ports]
+    urls = [f"http://127.0.0.1:{p}/graphql" for p in ports]
+    try:
+        deadline = time.monotonic() + 60
+        for url in urls:
+            while True:
+                try:
+                    post(url, {"query": "{ __typename }"})
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.2)
+        yield urls
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def test_the_active_version_is_shared_by_two_processes(two_servers: list[str],
+                                                       database_url: str) -> None:
+    def ask() -> list[dict[str, Any]]:
+        return [post(url, {"query": SUGGEST, "variables": {"d": "Đèn đường hỏng, cả ngõ tối om"}}
+                     )["data"]["suggestCategories"] for url in two_servers]
+
+    first, second = ask()
+    assert first == second and first["source"] == "MODEL"
+    result = phananh(database_url, "triage", "train", timeout=300)
+    assert result.returncode == 0, result.stderr
+    newer = ask()
+    assert newer[0] == newer[1]
+    assert newer[0]["modelVersion"] == first["modelVersion"] + 1
+
+
+QUEUE = """{ triageQueue(first: 100) {
+  complaint { id status version category { code } ward { code } }
+  suggestion { source suggestions { category { code } probability agency { code } } } } }"""
+DECIDE = """mutation($id: ID!, $c: String!, $v: Int!) {
+  decideCategory(id: $id, categoryCode: $c, expectedVersion: $v) {
+    status version category { code } history { kind actorRole data } } }"""
+
+
+def as_caller(client: TestClient, accounts: Accounts, caller: str, query: str,
+              variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    return client.post("/graphql", headers=accounts.headers(caller),
+                       json={"query": query, "variables": variables}).json()
+
+
+def test_triage_queue_and_decisions(suggest_client: TestClient, accounts: Accounts,
+                                    engine: Engine, count_statements: Any) -> None:
+    planted = [new_complaint(engine, accounts.ward, reporter=None) for _ in range(3)]
+    with engine.connect() as conn:
+        want = set(conn.execute(text("""
+            SELECT c.public_id FROM complaint c JOIN admin_area w ON w.id = c.ward_id
+            WHERE w.code = :ward AND c.status = 'RECEIVED' AND c.first_action_at IS NULL"""),
+            {"ward": accounts.ward}).scalars())
+    assert set(planted) <= want and len(want) <= 100
+    count_statements.statements.clear()
+    body = as_caller(suggest_client, accounts, "ward_in", QUEUE)
+    statements = len(count_statements.statements)
+    items = body["data"]["triageQueue"]
+    assert {i["complaint"]["id"] for i in items} == want
+    assert statements <= 8, count_statements.statements  # not one per complaint
+    for item in items:
+        assert item["complaint"]["ward"]["code"] == accounts.ward
+        assert len(item["suggestion"]["suggestions"]) >= 1
+        assert all(s["agency"]["code"] == accounts.ward
+                   for s in item["suggestion"]["suggestions"])
+    elsewhere = as_caller(suggest_client, accounts, "ward_out", QUEUE)["data"]["triageQueue"]
+    assert {i["complaint"]["ward"]["code"] for i in elsewhere} <= {accounts.other_ward}
+    assert as_caller(suggest_client, accounts, "reporter", QUEUE)["errors"][0]["extensions"][
+        "code"] == "FORBIDDEN"
+
+    corrected, confirmed = planted[0], planted[1]
+    body = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                     {"id": corrected, "c": "public.trees", "v": 1})
+    done = body["data"]["decideCategory"]
+    assert done["status"] == "RECEIVED" and done["category"]["code"] == "public.trees"
+    event = done["history"][-1]
+    assert event["kind"] == "CATEGORY_CORRECTED"
+    assert event["data"]["from"] == "other" and event["data"]["to"] == "public.trees"
+    assert event["data"]["suggestion"]["source"] in ("MODEL", "KEYWORDS")
+    stale = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                      {"id": corrected, "c": "other", "v": 1})
+    assert stale["errors"][0]["extensions"]["code"] == "CONFLICT"
+    body = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                     {"id": confirmed, "c": "other", "v": 1})
+    assert body["data"]["decideCategory"]["history"][-1]["kind"] == "CATEGORY_CONFIRMED"
+    for caller in ("ward_out", "other_citizen"):
+        refused = as_caller(suggest_client, accounts, caller, DECIDE,
+                            {"id": planted[2], "c": "other", "v": 1})
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", caller
+    unknown = as_caller(suggest_client, accounts, "ward_in", DECIDE,
+                        {"id": planted[2], "c": "no.such", "v": 1})
+    assert unknown["errors"][0]["extensions"]["code"] == "UNKNOWN_CATEGORY"
+    left = {i["complaint"]["id"] for i in as_caller(suggest_client, accounts, "ward_in",
+                                                    QUEUE)["data"]["triageQueue"]}
+    assert corrected not in left and confirmed not in left and planted[2] in left
+    with engine.connect() as conn:
+        due = conn.execute(text("""SELECT due_at - created_at FROM complaint
+                                   WHERE public_id = :id"""), {"id": corrected}).scalar_one()
+        sla = conn.execute(text("SELECT sla_hours FROM category WHERE code = 'public.trees'")
+                           ).scalar_one()
+    assert due.total_seconds() == sla * 3600
+
+
+SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
+  id category { code } history { kind actorRole data } } }"""
+
+
+@pytest.mark.parametrize("confidence", [None, 0.6])
+def test_auto_routing_is_off_by_default(settings: Settings, accounts: Accounts, demo: Demo,
+                                        confidence: float | None) -> None:
+    point = next(w for w in demo.areas("demo-2025", "ward")
+                 if w.code == accounts.ward).geometry.representative_point()
+    engine = make_engine(settings.sqlalchemy_url)
+    own = settings.model_copy(update={"triage_refresh_seconds": 0.0,
+                                      "triage_auto_route_confidence": confidence})
+    with TestClient(create_app(own, engine)) as client:
+        body = client.post("/graphql", json={"query": SUBMIT, "variables": {"i": {
+            "categoryCode": "other", "description": "Rác thải tập kết bừa bãi, bốc mùi hôi thối",
+            "lon": point.x, "lat": point.y}}}).json()
+    engine.dispose()
+    complaint = body["data"]["submitComplaint"]
+    if confidence is None:
+        assert complaint["category"]["code"] == "other"
+        assert [e["kind"] for e in complaint["history"]] == ["SUBMITTED"]
+        return
+    assert complaint["category"]["code"] == "environment.waste"
+    event = complaint["history"][-1]
+    assert event["kind"] == "CATEGORY_CORRECTED" and event["actorRole"] == "system"
+    suggestion = event["data"]["suggestion"]
+    assert suggestion["auto"] is True and suggestion["source"] == "MODEL"
+    assert suggestion["modelVersion"] >= 1 and suggestion["probability"] >= 0.6
+
+
+def test_demo_history_has_officials_corrections(engine: Engine, demo: Demo) -> None:
+    with engine.connect() as conn:
+        acted, corrected, consistent, no_diacritics = conn.execute(text("""
+            SELECT count(*) FILTER (WHERE c.first_action_at IS NOT NULL),
+                   count(e.id),
+                   count(e.id) FILTER (WHERE e.data->>'to' = c.category_code
+                                         AND e.data->>'from' <> c.category_code
+                                         AND e.at = c.first_action_at),
+                   count(*) FILTER (WHERE c.description = fold_text(c.description)
+                                      OR c.description = unaccent(c.description))
+            FROM complaint c
+            LEFT JOIN complaint_event e ON e.complaint_id = c.id
+                 AND e.kind = 'CATEGORY_CORRECTED' AND e.actor = 'demo-officer'""")).one()
+    assert 0.08 < corrected / acted < 0.16 and consistent == corrected
+    assert no_diacritics > 0.15 * acted

@@ -1,0 +1,1 @@
+"""AI-assisted intake: category suggestions learned from the deployment's own history."""

@@ -1,0 +1,212 @@
+"""Train, store, evaluate and serve the category suggestion.
+
+Serving: each server process keeps the active model version in memory and asks the database
+which version is active at most every ``triage_refresh_seconds``; a newly trained version
+therefore reaches every process, and all of them answer alike. Without an active model, or
+with one trained on fewer than ``triage_min_samples`` complaints (cold start), the catalogue's
+keyword rules answer; each answer says which one served.
+"""
+
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sqlalchemy import Engine
+
+from db import triage as sql
+from errors import ErrorCode, PhananhError
+from settings import Settings
+from triage.keywords import KeywordRules, catalogue_rules
+from triage.model import CategoryModel, train
+
+Progress = Callable[[int, int], None]
+
+
+class Source(StrEnum):
+    MODEL = "MODEL"
+    KEYWORDS = "KEYWORDS"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    category: str
+    probability: float
+    features: list[tuple[str, float]]  # what drove it: feature (or keyword) and its weight
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    source: Source
+    model_version: int | None
+    items: list[Suggestion]
+
+
+@dataclass(frozen=True)
+class History:
+    texts: list[str]
+    labels: list[str]
+    times: list[datetime]
+
+
+def load_history(engine: Engine, since: datetime | None = None, until: datetime | None = None,
+                 on_progress: Progress = lambda done, total: None) -> History:
+    history = History([], [], [])
+    with engine.connect() as conn:
+        total = sql.labelled_count(conn, since, until)
+        for batch in sql.labelled_history(conn, since, until):
+            for row in batch:
+                history.texts.append(row.text)
+                history.labels.append(row.category)
+                history.times.append(row.created_at)
+            on_progress(len(history.texts), total)
+    return history
+
+
+def train_and_store(engine: Engine, history: History, on_step: Callable[[str], None]
+                    ) -> tuple[int, CategoryModel]:
+    """Train on the whole ``history`` and store it as the new active version."""
+    if len(set(history.labels)) < 3:
+        raise PhananhError(ErrorCode.BAD_INPUT, "Training needs labelled complaints of at "
+                                                "least three categories.")
+    model = train(history.texts, history.labels, on_step)
+    metrics = {"temperature": model.temperature, "categories": len(model.categories),
+               "features": len(model.feature_names)}
+    with engine.begin() as conn:
+        version = sql.save_model(conn, model.dumps(), history.times[0], history.times[-1],
+                                 len(history.texts), metrics)
+    return version, model
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of the model and the baselines on the later part of a time split."""
+
+    train_size: int
+    test_size: int
+    split_at: datetime
+    scores: dict[str, dict[str, float]]  # method → top1, top3, macro_f1
+    per_category: dict[str, tuple[float, float, int]]  # model: precision, recall, support
+    predictions: list[str]
+
+
+def evaluate(history: History, test_share: float = 0.2,
+             on_step: Callable[[str], None] = lambda step: None,
+             rules: KeywordRules | None = None) -> Evaluation:
+    """Train on the earlier ``1 - test_share`` of the history (by time, never at random) and
+    score the later part, beside the most frequent category and the keyword rules."""
+    split = int(len(history.texts) * (1 - test_share))
+    if split < 10 or len(history.texts) - split < 10:
+        raise PhananhError(ErrorCode.BAD_INPUT, "Too little labelled history to evaluate.")
+    model = train(history.texts[:split], history.labels[:split], on_step)
+    on_step("scoring")
+    test_texts, truth = history.texts[split:], np.asarray(history.labels[split:])
+    probabilities = model.probabilities(model.vectors(test_texts))
+    classes = np.asarray(model.categories)
+    ranked = classes[np.argsort(-probabilities, axis=1)[:, :3]]
+    most_frequent = Counter(history.labels[:split]).most_common(1)[0][0]
+    keyword = (rules or catalogue_rules())
+    keyword_top = [keyword.predict(text, most_frequent) for text in test_texts]
+    scores = {
+        "model": _scores(truth, ranked),
+        "most frequent": _scores(truth, np.full((len(truth), 1), most_frequent)),
+        "keyword rules": _scores(truth, np.asarray(keyword_top)[:, None]),
+    }
+    labels = sorted(set(history.labels))
+    precision, recall, _, support = precision_recall_fscore_support(
+        truth, ranked[:, 0], labels=labels, zero_division=0)
+    per_category = {label: (float(p), float(r), int(s))
+                    for label, p, r, s in zip(labels, precision, recall, support, strict=True)}
+    return Evaluation(split, len(truth), history.times[split], scores, per_category,
+                      list(ranked[:, 0]))
+
+
+def _scores(truth: np.ndarray, ranked: np.ndarray) -> dict[str, float]:
+    """Top-1 and top-3 accuracy (a method with one guess has top-3 = top-1) and macro-F1."""
+    return {"top1": float((ranked[:, 0] == truth).mean()),
+            "top3": float((ranked[:, :3] == truth[:, None]).any(axis=1).mean()),
+            "macro_f1": float(f1_score(truth, ranked[:, 0], average="macro", zero_division=0))}
+
+
+class Suggester:
+    """The active model of this process, refreshed from the database."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._checked = -float("inf")
+        self._version: int | None = None
+        self._model: CategoryModel | None = None
+        self._samples = 0
+
+    def current(self) -> tuple[int | None, CategoryModel | None]:
+        """The active version and its model (None before any training, or at cold start)."""
+        with self._lock:
+            if time.monotonic() - self._checked >= self.settings.triage_refresh_seconds:
+                self._refresh()
+            if self._samples < self.settings.triage_min_samples:
+                return None, None
+            return self._version, self._model
+
+    def _refresh(self) -> None:
+        with self.engine.connect() as conn:
+            active = sql.active_version(conn)
+            if active is not None and active != self._version:
+                row = sql.model_row(conn, active)
+                self._model, self._samples = CategoryModel.loads(row.model), row.samples
+            elif active is None:
+                self._model, self._samples = None, 0
+            self._version = active
+        self._checked = time.monotonic()
+
+    def suggest(self, description: str, first: int) -> Suggestions:
+        return self.suggest_many([description], first)[0]
+
+    def suggest_many(self, descriptions: list[str], first: int) -> list[Suggestions]:
+        """One model call for all of them (a triage queue page)."""
+        if not descriptions:
+            return []
+        version, model = self.current()
+        if model is None:
+            return [keyword_suggestions(catalogue_rules(), d, first) for d in descriptions]
+        return model_suggestions(model, version, descriptions, first)
+
+
+def model_suggestions(model: CategoryModel, version: int | None, descriptions: list[str],
+                      first: int) -> list[Suggestions]:
+    x = model.vectors(descriptions)
+    probabilities = model.probabilities(x)
+    answers = []
+    for row, p in enumerate(probabilities):
+        one = x[row]
+        answers.append(Suggestions(Source.MODEL, version, [
+            Suggestion(model.categories[i], float(p[i]), model.explain(one, i))
+            for i in np.argsort(-p)[:first]]))
+    return answers
+
+
+def keyword_suggestions(rules: KeywordRules, description: str, first: int) -> Suggestions:
+    scores = rules.scores(description)
+    total = sum(score for score, _ in scores.values())
+    ranked = sorted(scores.items(), key=lambda item: (-item[1][0], item[0]))[:first]
+    return Suggestions(Source.KEYWORDS, None, [
+        Suggestion(code, score / total, [(k, 1.0) for k in hits])
+        for code, (score, hits) in ranked])
+
+
+_SUGGESTERS: "weakref.WeakKeyDictionary[Engine, Suggester]" = weakref.WeakKeyDictionary()
+
+
+def suggester(engine: Engine, settings: Settings) -> Suggester:
+    """This process's suggester for ``engine`` (one model in memory per database)."""
+    if engine not in _SUGGESTERS:
+        _SUGGESTERS[engine] = Suggester(engine, settings)
+    return _SUGGESTERS[engine]
+
