@@ -138,6 +138,10 @@ class Settings(BaseSettings):
                                        description="Worker pause when nothing is due.")
     webhook_timeout_seconds: float = Field(10.0, ge=0.1, le=300.0,
                                            description="Timeout of one webhook request.")
+    webhook_allow_private: bool = Field(
+        False, description="Let webhooks reach loopback, private and other non-public "
+                           "addresses (tests, on-premise receivers); off, such URLs are refused "
+                           "when added and at every delivery (notify/webhook_url.py).")
     smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail notifications.")
     smtp_port: int = Field(25, **TCP_PORT, description="Its port.")
     smtp_starttls: bool = Field(False, description="Whether to STARTTLS before sending.")

@@ -57,7 +57,8 @@ class Worker:
         webhooks = [n for n in notes if n.channel == "webhook"]
         if webhooks:
             with ThreadPoolExecutor(min(MAX_CONCURRENT_WEBHOOKS, len(webhooks))) as pool:
-                futures = {pool.submit(post_webhook, n, s.webhook_timeout_seconds): n
+                futures = {pool.submit(post_webhook, n, s.webhook_timeout_seconds,
+                                       s.webhook_allow_private): n
                            for n in webhooks}
                 outcomes += [(futures[f], f.exception()) for f in as_completed(futures)]
         mailer = Mailer(s)
@@ -100,8 +101,10 @@ class Worker:
             outbox.delivered(conn, done)
             for note, error in outcomes:
                 if error is not None:
-                    reason = str(error) if isinstance(error, DeliveryFailed) else \
-                        "unexpected error"
-                    outbox.failed(conn, note.id, reason, s.notify_max_attempts,
+                    failure = error if isinstance(error, DeliveryFailed) else None
+                    reason = str(failure) if failure is not None else "unexpected error"
+                    # A refused URL: no retry can succeed, so straight to the dead letters.
+                    permanent = failure is not None and failure.permanent
+                    outbox.failed(conn, note.id, reason, 0 if permanent else s.notify_max_attempts,
                                   s.notify_backoff_seconds, s.notify_backoff_max_seconds)
         return Tally(claimed=len(outcomes), delivered=len(done), failed=len(outcomes) - len(done))
