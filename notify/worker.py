@@ -51,7 +51,8 @@ class Worker:
         """Claim one batch, send it, record its outcomes."""
         s = self.settings
         with self.engine.begin() as conn:
-            rows = outbox.claim(conn, s.notify_batch_size, s.notify_lease_seconds)
+            rows = outbox.claim(conn, s.notify_batch_size, s.notify_lease_seconds,
+                                s.notify_per_recipient_per_hour)
         notes = [notification(row, s.public_base_url) for row in rows]
         outcomes: list[tuple[Notification, BaseException | None]] = []
         webhooks = [n for n in notes if n.channel == "webhook"]

@@ -444,3 +444,37 @@ def test_delivery_checks_the_address_again_and_follows_no_redirect(
     redirected = outcome(receiver.url + bounced)
     assert redirected.delivered_at is None
     assert redirected.last_error == "HTTP 302 (redirects are not followed)"
+
+
+def test_a_busy_recipient_is_capped_per_hour_and_loses_nothing(
+        gql: GraphQLClient, engine: Engine, accounts: Accounts, receiver: WebhookReceiver,
+        worker_settings: Settings) -> None:
+    officer = account(engine, Role.WARD_OFFICER, (accounts.other_ward,))
+    path = f"/busy-{uuid.uuid4().hex[:6]}"
+    target = receiver.url + path
+    add_contact(gql, officer, "WEBHOOK", target)
+    point = ward_geometry(engine, accounts.other_ward).representative_point()
+    complaints = [submit_at(gql, point.x, point.y) for _ in range(5)]
+    capped = worker_settings.model_copy(update={"notify_per_recipient_per_hour": 3,
+                                                "notify_batch_size": 1})
+
+    def sent() -> list[str]:
+        return [json.loads(h.body)["complaint"]["id"] for h in receiver.received(path)]
+
+    Worker(engine, capped).run(until_empty=True)
+    # The cap, over several batches; the oldest first (a batch's webhooks go concurrently).
+    assert sorted(sent()) == sorted(complaints[:3])
+    with engine.connect() as conn:
+        waiting = conn.execute(text("""
+            SELECT attempts, extract(epoch FROM next_attempt_at - (
+                       SELECT min(delivered_at) FROM outbox WHERE target = :t)) AS wait
+            FROM outbox WHERE target = :t AND delivered_at IS NULL"""), {"t": target}).all()
+    # The other two wait, without a spent attempt, until the first delivery is an hour old.
+    assert [(w.attempts, round(w.wait)) for w in waiting] == [(0, 3600), (0, 3600)]
+
+    with engine.begin() as conn:  # an hour passes
+        conn.execute(text("UPDATE outbox SET delivered_at = delivered_at - interval '1 hour', "
+                          "next_attempt_at = least(next_attempt_at, now()) WHERE target = :t"),
+                     {"t": target})
+    Worker(engine, capped).run(until_empty=True)
+    assert sorted(sent()) == sorted(complaints)  # late, never lost
