@@ -114,8 +114,8 @@ def claim(conn: Connection, batch: int, lease_seconds: float, per_hour: int) -> 
     one then, and concurrent workers never take the same row (SKIP LOCKED).
 
     No recipient (channel and target) gets more than ``per_hour`` notifications an hour: due
-    rows beyond that are deferred, without counting an attempt, until its oldest delivery of
-    the hour is an hour old (deferred again if the hour is still full), never dropped. The
+    rows beyond that are deferred, without counting an attempt, until the ``per_hour``-th
+    latest delivery is an hour old (deferred again if the hour is still full), never dropped. The
     count is of delivered rows plus this batch; concurrent workers may overshoot by the rows
     they have in flight."""
     while True:  # a batch that was all deferred is no sign the outbox is empty: claim again
@@ -133,12 +133,15 @@ WITH due AS (
     ORDER BY next_attempt_at, created_at LIMIT :batch
     FOR UPDATE SKIP LOCKED
 ),
-recent AS (
-    SELECT o.channel, o.target, count(*) AS sent, min(o.delivered_at) AS oldest
-    FROM outbox o JOIN (SELECT DISTINCT channel, target FROM due) d
-         ON d.channel = o.channel AND d.target = o.target
-    WHERE o.delivered_at > now() - interval '1 hour'
-    GROUP BY o.channel, o.target
+recent AS (  -- a recipient's latest deliveries of the hour, at most :per_hour (outbox_recent)
+    SELECT d.channel, d.target, last.sent, last.oldest
+    FROM (SELECT DISTINCT channel, target FROM due) d
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS sent, min(delivered_at) AS oldest FROM (
+            SELECT delivered_at FROM outbox o
+            WHERE o.channel = d.channel AND o.target = d.target
+              AND o.delivered_at > now() - interval '1 hour'
+            ORDER BY o.delivered_at DESC LIMIT :per_hour) latest) last
 ),
 ranked AS (
     SELECT due.id, r.oldest, coalesce(r.sent, 0) + row_number() OVER (
