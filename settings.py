@@ -232,10 +232,18 @@ class Settings(BaseSettings):
         60.0, ge=1.0, le=86_400.0,
         description="How long a claimed notification stays with a worker; a worker killed "
                     "mid-batch leaves its claims to the next one after this.")
+    notify_per_recipient_per_hour: int = Field(
+        120, ge=1, le=1_000_000,
+        description="Most notifications one contact (webhook URL or e-mail address) gets in "
+                    "an hour; more wait, in order, until the hour has room.")
     notify_poll_seconds: float = Field(1.0, ge=0.01, le=3_600.0,
                                        description="Worker pause when nothing is due.")
     webhook_timeout_seconds: float = Field(10.0, ge=0.1, le=300.0,
                                            description="Timeout of one webhook request.")
+    webhook_allow_private: bool = Field(
+        False, description="Let webhooks reach loopback, private and other non-public "
+                           "addresses (tests, on-premise receivers); off, such URLs are refused "
+                           "when added and at every delivery (notify/webhook_url.py).")
     smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail notifications.")
     smtp_port: int = Field(25, **TCP_PORT, description="Its port.")
     smtp_starttls: bool = Field(False, description="Whether to STARTTLS before sending.")

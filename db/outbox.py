@@ -108,22 +108,65 @@ def enqueue(conn: Connection, event_ids: Sequence[int]) -> int:
         alert_kinds=json.dumps(ALERT_KINDS), channel=CHANNEL)).scalar_one()
 
 
-def claim(conn: Connection, batch: int, lease_seconds: float) -> list[Any]:
+def claim(conn: Connection, batch: int, lease_seconds: float, per_hour: int) -> list[Any]:
     """Take up to ``batch`` due notifications for one worker: each counts an attempt and is not
     due again for ``lease_seconds``, so a worker killed mid-batch leaves its claims to the next
-    one then, and concurrent workers never take the same row (SKIP LOCKED)."""
-    return list(conn.execute(text("""
-        UPDATE outbox o
-        SET attempts = o.attempts + 1,
-            next_attempt_at = now() + make_interval(secs => :lease)
-        FROM (SELECT id FROM outbox
-              WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now()
-              ORDER BY next_attempt_at, created_at LIMIT :batch
-              FOR UPDATE SKIP LOCKED) due
-        WHERE o.id = due.id
-        RETURNING o.id, o.channel, o.target, o.secret, o.lang, o.payload, o.attempts,
-                  (SELECT token FROM alert WHERE alert.id = o.alert_id) AS alert_token"""),
-        {"batch": batch, "lease": lease_seconds}))
+    one then, and concurrent workers never take the same row (SKIP LOCKED).
+
+    No recipient (channel and target) gets more than ``per_hour`` notifications an hour: due
+    rows beyond that are deferred, without counting an attempt, until the ``per_hour``-th
+    latest delivery is an hour old (deferred again if the hour is still full), never dropped. The
+    count is of delivered rows plus this batch; concurrent workers may overshoot by the rows
+    they have in flight."""
+    while True:  # a batch that was all deferred is no sign the outbox is empty: claim again
+        result = list(conn.execute(text(CLAIM), {"batch": batch, "lease": lease_seconds,
+                                                 "per_hour": per_hour}))
+        rows = [row for row in result if row.id is not None]
+        if rows or not result[0].deferred:
+            return rows
+
+
+CLAIM = """
+WITH due AS (
+    SELECT id, channel, target, next_attempt_at, created_at FROM outbox
+    WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, created_at LIMIT :batch
+    FOR UPDATE SKIP LOCKED
+),
+recent AS (  -- a recipient's latest deliveries of the hour, at most :per_hour (outbox_recent)
+    SELECT d.channel, d.target, last.sent, last.oldest
+    FROM (SELECT DISTINCT channel, target FROM due) d
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS sent, min(delivered_at) AS oldest FROM (
+            SELECT delivered_at FROM outbox o
+            WHERE o.channel = d.channel AND o.target = d.target
+              AND o.delivered_at > now() - interval '1 hour'
+            ORDER BY o.delivered_at DESC LIMIT :per_hour) latest) last
+),
+ranked AS (
+    SELECT due.id, r.oldest, coalesce(r.sent, 0) + row_number() OVER (
+               PARTITION BY due.channel, due.target
+               ORDER BY due.next_attempt_at, due.created_at) AS nth
+    FROM due LEFT JOIN recent r ON r.channel = due.channel AND r.target = due.target
+),
+deferred AS (
+    UPDATE outbox o SET next_attempt_at = coalesce(k.oldest, now()) + interval '1 hour'
+    FROM ranked k WHERE o.id = k.id AND k.nth > :per_hour
+    RETURNING o.id
+),
+claimed AS (
+    UPDATE outbox o
+    SET attempts = o.attempts + 1,
+        next_attempt_at = now() + make_interval(secs => :lease)
+    FROM ranked k
+    WHERE o.id = k.id AND k.nth <= :per_hour
+    RETURNING o.id, o.channel, o.target, o.secret, o.lang, o.payload, o.attempts,
+              (SELECT token FROM alert WHERE alert.id = o.alert_id) AS alert_token
+)
+-- Always one row at least, so that the count of deferred rows comes back with no claim.
+SELECT claimed.*, (SELECT count(*) FROM deferred) AS deferred
+FROM (SELECT 1) AS one LEFT JOIN claimed ON true
+"""
 
 
 def delivered(conn: Connection, delivery_ids: Sequence[str]) -> None:

@@ -2,7 +2,8 @@
 
 Preparing happens before the transaction and outside the event loop (decoding is CPU work);
 the files are content-addressed, so a transaction that fails afterwards leaves at worst an
-unreferenced file, never a row without its file. Attaching counts the complaint's photos under
+unreferenced file, never a row without its file; ``check_may_add`` refuses an addition before
+any file is stored. Attaching counts the complaint's photos under
 the complaint's row lock, so two concurrent uploads cannot pass the limit together.
 """
 
@@ -64,6 +65,17 @@ def attach(conn: Connection, complaint_id: int, photos: Sequence[StoredPhoto], s
     for stored in photos:
         sql.add_photo(conn, {"complaint_id": complaint_id, "stage": stage,
                              "uploaded_by": uploaded_by, **vars(stored)})
+
+
+def check_may_add(conn: Connection, principal: Principal, public_id: str, count: int,
+                  limit: int) -> None:
+    """Refuse ``count`` more photos (no such complaint, not the caller's to illustrate, over
+    the limit) *before* their files are stored, so a refused call leaves no unreferenced file.
+    :func:`add_photos` checks again under the row lock; only a complaint changed in between
+    can still leave a file behind."""
+    row = locked(conn, principal, public_id, None, actor_of(principal))
+    if sql.photo_count(conn, row.id) + count > limit:
+        raise too_many(limit)
 
 
 def add_photos(conn: Connection, principal: Principal, public_id: str,

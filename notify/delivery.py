@@ -14,21 +14,25 @@ so a duplicate is recognisable in any mailbox; alert e-mails carry ``List-Unsubs
 import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
+from notify import webhook_url
 from notify.templates import render
 from settings import Settings
 
 
 class DeliveryFailed(Exception):
-    pass
+    """A failed attempt; ``permanent`` ones (a refused URL) go to the dead letters at once."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -56,20 +60,27 @@ def webhook_body(note: Notification) -> bytes:
     return json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
 
 
-def post_webhook(note: Notification, timeout: float) -> None:
-    if not note.target.startswith(("https://", "http://")):  # urllib would also open file://
-        raise DeliveryFailed("not an http(s) URL")
+def post_webhook(note: Notification, timeout: float, allow_private: bool) -> None:
+    """POST to the contact's URL, checked again now (``notify/webhook_url.py``); a redirect
+    is a failure, never followed."""
     body = webhook_body(note)
     headers = {"Content-Type": "application/json", "User-Agent": "phananh-notify",
                "X-Phananh-Delivery": note.id, "X-Phananh-Signature": sign(note.secret or "", body)}
-    request = urllib.request.Request(note.target, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        conn, path = webhook_url.connection(note.target, timeout, allow_private)
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
             response.read()
-    except urllib.error.HTTPError as error:
-        raise DeliveryFailed(f"HTTP {error.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
+        finally:
+            conn.close()
+    except webhook_url.UnsafeURL as error:
+        raise DeliveryFailed(f"refused URL: {error}"[:200], permanent=True) from None
+    except (http.client.HTTPException, OSError, ValueError) as error:
         raise DeliveryFailed(f"{type(error).__name__}: {error}"[:200]) from None
+    if not 200 <= response.status < 300:
+        followed = " (redirects are not followed)" if 300 <= response.status < 400 else ""
+        raise DeliveryFailed(f"HTTP {response.status}{followed}")
 
 
 def email_message(note: Notification, sender: str) -> EmailMessage:

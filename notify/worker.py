@@ -51,13 +51,15 @@ class Worker:
         """Claim one batch, send it, record its outcomes."""
         s = self.settings
         with self.engine.begin() as conn:
-            rows = outbox.claim(conn, s.notify_batch_size, s.notify_lease_seconds)
+            rows = outbox.claim(conn, s.notify_batch_size, s.notify_lease_seconds,
+                                s.notify_per_recipient_per_hour)
         notes = [notification(row, s.public_base_url) for row in rows]
         outcomes: list[tuple[Notification, BaseException | None]] = []
         webhooks = [n for n in notes if n.channel == "webhook"]
         if webhooks:
             with ThreadPoolExecutor(min(MAX_CONCURRENT_WEBHOOKS, len(webhooks))) as pool:
-                futures = {pool.submit(post_webhook, n, s.webhook_timeout_seconds): n
+                futures = {pool.submit(post_webhook, n, s.webhook_timeout_seconds,
+                                       s.webhook_allow_private): n
                            for n in webhooks}
                 outcomes += [(futures[f], f.exception()) for f in as_completed(futures)]
         mailer = Mailer(s)
@@ -100,8 +102,10 @@ class Worker:
             outbox.delivered(conn, done)
             for note, error in outcomes:
                 if error is not None:
-                    reason = str(error) if isinstance(error, DeliveryFailed) else \
-                        "unexpected error"
-                    outbox.failed(conn, note.id, reason, s.notify_max_attempts,
+                    failure = error if isinstance(error, DeliveryFailed) else None
+                    reason = str(failure) if failure is not None else "unexpected error"
+                    # A refused URL: no retry can succeed, so straight to the dead letters.
+                    permanent = failure is not None and failure.permanent
+                    outbox.failed(conn, note.id, reason, 0 if permanent else s.notify_max_attempts,
                                   s.notify_backoff_seconds, s.notify_backoff_max_seconds)
         return Tally(claimed=len(outcomes), delivered=len(done), failed=len(outcomes) - len(done))

@@ -1,16 +1,27 @@
 """Contacts and alerts of the signed-in caller: thin resolvers over ``notify.alerts``."""
 
+import anyio
 import strawberry
 
 from db.engine import read, write
+from errors import ErrorCode, PhananhError
 from notify import alerts as service
-from schema.notify import Alert, AlertInput, Contact, ContactInput
+from notify import webhook_url
+from schema.notify import Alert, AlertInput, Contact, ContactChannel, ContactInput
 from schema.permissions import SignedIn
 from schema.types import Ctx
 
 
 def _id(value: strawberry.ID) -> int:
     return int(value) if str(value).isdigit() and len(str(value)) < 10 else 0
+
+
+async def _check_webhook(url: str, allow_private: bool) -> None:
+    """Refuse a URL the worker must not call (resolving its host: in a worker thread)."""
+    try:
+        await anyio.to_thread.run_sync(webhook_url.check, url, allow_private)
+    except webhook_url.UnsafeURL as error:
+        raise PhananhError(ErrorCode.BAD_INPUT, f"target refused: {error}.") from None
 
 
 @strawberry.type
@@ -33,8 +44,11 @@ class NotifyMutation:
                                      "answer) or by e-mail, in Vietnamese or English.")
     async def add_contact(self, info: Ctx, input: ContactInput) -> Contact:
         context = info.context
+        target = input.checked_target()
+        if input.channel is ContactChannel.WEBHOOK:
+            await _check_webhook(target, context.settings.webhook_allow_private)
         row = await write(context.engine, service.add_contact, principal=context.principal,
-                          channel=input.channel.value, target=input.checked_target(),
+                          channel=input.channel.value, target=target,
                           lang=input.lang.value, limit=context.settings.alerts_per_user)
         await context.written()
         return Contact.from_row(row)

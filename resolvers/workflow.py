@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from auth.principal import Principal
 from db import complaints as complaint_sql
 from db.engine import write
-from media.service import add_photos, prepare
+from media.service import add_photos, check_may_add, prepare
 from schema.inputs import PhotoUpload, clean_text
 from schema.permissions import OfficialsOnly, ReportersAndOfficials, ReportersOnly, SignedIn
 from schema.types import Complaint, ComplaintStatus, Ctx, Rating
@@ -116,6 +116,8 @@ class WorkflowMutation:
     async def add_photos(self, info: Ctx, id: strawberry.ID,
                          photos: list[PhotoUpload]) -> Complaint:
         settings = info.context.settings
+        await write(info.context.engine, check_may_add, principal=info.context.principal,
+                    public_id=str(id), count=len(photos), limit=settings.photos_per_complaint)
         uploads = [await p.read(settings.photo_max_bytes) for p in photos]
         stored = await prepare(uploads, settings, info.context.store)
         return await act(info, id, lambda conn, p: add_photos(

@@ -33,8 +33,9 @@ class Hook:
 
 @dataclass
 class WebhookReceiver:
-    """Records every POST on arrival. ``/fail…`` answers 500 until ``healthy`` is set;
-    ``/slow…`` answers after ``delay`` seconds; anything else answers 204."""
+    """Records every POST (and GET) on arrival. ``/fail…`` answers 500 until ``healthy`` is
+    set; ``/slow…`` answers after ``delay`` seconds; ``/redirect…`` redirects (302) to
+    ``/landed``; anything else answers 204."""
 
     url: str = ""
     hooks: list[Hook] = field(default_factory=list)
@@ -53,15 +54,19 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with receiver.lock:
                 receiver.hooks.append(Hook(self.path, dict(self.headers.items()), body))
             if self.path.startswith("/slow"):
                 time.sleep(receiver.delay)
             status = 500 if self.path.startswith("/fail") and not receiver.healthy else 204
-            self.send_response(status)
+            self.send_response(302 if self.path.startswith("/redirect") else status)
+            if self.path.startswith("/redirect"):
+                self.send_header("Location", "/landed")
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        do_GET = do_POST  # a client that followed a redirect may come back with a GET
 
         def log_message(self, *args: Any) -> None:
             pass

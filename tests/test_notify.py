@@ -21,6 +21,7 @@ from shapely.geometry import Point, shape
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
+from app import create_app
 from auth import users
 from auth.principal import Role
 from auth.tokens import issue_token
@@ -48,8 +49,18 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture(scope="module")
+def gql(settings: Settings, engine: Engine, demo: Any) -> Iterator[GraphQLClient]:
+    """The API of an on-premise deployment, whose webhooks may reach the local receiver
+    (the session's ``client`` keeps the default, which refuses them)."""
+    on_premise = settings.model_copy(update={"webhook_allow_private": True})
+    with TestClient(create_app(on_premise, engine)) as test_client:
+        yield GraphQLClient(test_client)
+
+
+@pytest.fixture(scope="module")
 def worker_settings(settings: Settings, smtp: tuple[Mailbox, int]) -> Settings:
     return settings.model_copy(update={
+        "webhook_allow_private": True,
         "smtp_port": smtp[1], "public_base_url": "https://phananh.example",
         "notify_max_attempts": 3, "notify_backoff_seconds": 30.0,
         "notify_backoff_max_seconds": 3600.0})
@@ -292,7 +303,7 @@ def test_worker_killed_mid_batch_loses_nothing(
     assert len(expected) == 40
     env = {**os.environ, "DATABASE_URL": database_url, "PHANANH_NOTIFY_BATCH_SIZE": "5",
            "PHANANH_NOTIFY_LEASE_SECONDS": "1", "PHANANH_NOTIFY_POLL_SECONDS": "0.1",
-           "PHANANH_SMTP_PORT": str(smtp[1])}
+           "PHANANH_SMTP_PORT": str(smtp[1]), "PHANANH_WEBHOOK_ALLOW_PRIVATE": "true"}
     command = [sys.executable, "-m", "cli", "notify", "run"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -344,3 +355,126 @@ def test_officials_are_warned_once_of_a_deadline(
     mails = [m for m in mailbox.to(officer_mail) if soon in m["Subject"]]
     assert [m["Subject"] for m in mails] == [f"[phananh] Phản ánh {soon} sắp quá hạn"]
     assert "hạn xử lý" in mails[0].get_content()
+
+
+ADD_CONTACT = """mutation($input: ContactInput!) { addContact(input: $input) { id target } }"""
+
+
+def test_webhooks_to_internal_addresses_are_refused(client: TestClient, engine: Engine,
+                                                     settings: Settings) -> None:
+    assert not settings.webhook_allow_private  # the default
+    public_api = GraphQLClient(client)
+    citizen = account(engine, Role.CITIZEN)
+
+    def refusal(target: str) -> str:
+        body = public_api(ADD_CONTACT, {"input": {"channel": "WEBHOOK", "target": target}},
+                          citizen)
+        assert body["data"] is None, (target, body)
+        error = body["errors"][0]
+        assert error["extensions"]["code"] == "BAD_INPUT", (target, error)
+        return error["message"]
+
+    for target, why in (("http://localhost:8000/hook", "loopback"),
+                        ("http://127.0.0.2/", "loopback"),
+                        ("http://[::1]:5432/", "loopback"),
+                        ("http://[::ffff:127.0.0.1]/", "loopback"),
+                        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+                        ("http://10.0.0.7/", "private"),
+                        ("https://192.168.1.1/", "private"),
+                        ("http://172.16.5.4:9200/", "private"),
+                        ("http://[fd00::1]/", "private"),
+                        ("http://224.0.0.251/", "multicast"),
+                        ("http://0.0.0.0:8000/", "unspecified"),
+                        ("http://100.64.0.1/", "not a public address"),  # carrier-grade NAT
+                        ("http://user:secret@93.184.215.14/", "credentials")):
+        assert why in refusal(target), target
+    assert "127.0.0.1" in refusal("http://localhost/")  # the resolved address is named
+    # A public address is accepted (nothing is sent when a contact is added), and so is a
+    # host that does not resolve now: delivery checks again.
+    accepted = ["https://93.184.215.14/hook", "https://no-such-host.invalid/hook"]
+    for target in accepted:
+        added = public_api(ADD_CONTACT, {"input": {"channel": "WEBHOOK", "target": target}},
+                           citizen)
+        assert "errors" not in added, added
+    contacts = public_api("{ myContacts { target } }", None, citizen)["data"]["myContacts"]
+    assert [c["target"] for c in contacts] == accepted
+
+
+def test_delivery_checks_the_address_again_and_follows_no_redirect(
+        gql: GraphQLClient, engine: Engine, accounts: Accounts, receiver: WebhookReceiver,
+        worker_settings: Settings) -> None:
+    """A contact added while its host was public (here: while private addresses were allowed)
+    is refused at delivery once it resolves to an internal one: a dead letter at once."""
+    officer = account(engine, Role.WARD_OFFICER, (accounts.other_ward,))
+    inside, bounced = (f"/{kind}-{uuid.uuid4().hex[:6]}" for kind in ("inside", "redirect"))
+    for path in (inside, bounced):
+        add_contact(gql, officer, "WEBHOOK", receiver.url + path)
+    unresolved = f"https://{uuid.uuid4().hex[:8]}.invalid/hook"
+    add_contact(gql, officer, "WEBHOOK", unresolved)
+    point = ward_geometry(engine, accounts.other_ward).representative_point()
+    public_id = submit_at(gql, point.x, point.y)
+
+    def outcome(target: str) -> Any:
+        with engine.connect() as conn:
+            return conn.execute(text("""
+                SELECT o.attempts, o.delivered_at, o.dead_at, o.last_error FROM outbox o
+                JOIN complaint_event e ON e.id = o.event_id
+                JOIN complaint c ON c.id = e.complaint_id
+                WHERE c.public_id = :id AND o.target = :target"""),
+                {"id": public_id, "target": target}).one()
+
+    strict = worker_settings.model_copy(update={"webhook_allow_private": False})
+    Worker(engine, strict).run(until_empty=True)
+    assert receiver.received(inside) == []
+    refused = outcome(receiver.url + inside)
+    assert refused.attempts == 1 and refused.delivered_at is None
+    assert refused.dead_at is not None  # no retry can succeed
+    assert "refused URL" in refused.last_error and "loopback" in refused.last_error
+    pending = outcome(unresolved)  # may resolve later: retried, not dead
+    assert pending.attempts == 1 and pending.dead_at is None
+    assert "cannot resolve" in pending.last_error
+
+    # Allowed again (on premise): a redirect answer is a failure, never followed.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE outbox SET dead_at = NULL, next_attempt_at = now() "
+                          "WHERE target = :target AND delivered_at IS NULL"),
+                     {"target": receiver.url + bounced})
+    Worker(engine, worker_settings).batch()
+    assert len(receiver.received(bounced)) == 1 and receiver.received("/landed") == []
+    redirected = outcome(receiver.url + bounced)
+    assert redirected.delivered_at is None
+    assert redirected.last_error == "HTTP 302 (redirects are not followed)"
+
+
+def test_a_busy_recipient_is_capped_per_hour_and_loses_nothing(
+        gql: GraphQLClient, engine: Engine, accounts: Accounts, receiver: WebhookReceiver,
+        worker_settings: Settings) -> None:
+    officer = account(engine, Role.WARD_OFFICER, (accounts.other_ward,))
+    path = f"/busy-{uuid.uuid4().hex[:6]}"
+    target = receiver.url + path
+    add_contact(gql, officer, "WEBHOOK", target)
+    point = ward_geometry(engine, accounts.other_ward).representative_point()
+    complaints = [submit_at(gql, point.x, point.y) for _ in range(5)]
+    capped = worker_settings.model_copy(update={"notify_per_recipient_per_hour": 3,
+                                                "notify_batch_size": 1})
+
+    def sent() -> list[str]:
+        return [json.loads(h.body)["complaint"]["id"] for h in receiver.received(path)]
+
+    Worker(engine, capped).run(until_empty=True)
+    # The cap, over several batches; the oldest first (a batch's webhooks go concurrently).
+    assert sorted(sent()) == sorted(complaints[:3])
+    with engine.connect() as conn:
+        waiting = conn.execute(text("""
+            SELECT attempts, extract(epoch FROM next_attempt_at - (
+                       SELECT min(delivered_at) FROM outbox WHERE target = :t)) AS wait
+            FROM outbox WHERE target = :t AND delivered_at IS NULL"""), {"t": target}).all()
+    # The other two wait, without a spent attempt, until the first delivery is an hour old.
+    assert [(w.attempts, round(w.wait)) for w in waiting] == [(0, 3600), (0, 3600)]
+
+    with engine.begin() as conn:  # an hour passes
+        conn.execute(text("UPDATE outbox SET delivered_at = delivered_at - interval '1 hour', "
+                          "next_attempt_at = least(next_attempt_at, now()) WHERE target = :t"),
+                     {"t": target})
+    Worker(engine, capped).run(until_empty=True)
+    assert sorted(sent()) == sorted(complaints)  # late, never lost

@@ -260,3 +260,30 @@ def test_a_photo_must_be_a_file_part(gql: Any, accounts: Accounts, engine: Engin
     body = gql(SUBMIT, {"input": {"categoryCode": "other", "description": "x", "lon": lon,
                                   "lat": lat, "photos": [{"file": "photo.jpg"}]}})
     assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+
+
+def test_refused_additions_store_no_file(media: Any, engine: Engine,
+                                         accounts: Accounts) -> None:
+    client, store = media
+
+    def files() -> int:
+        return sum(1 for p in store.root.rglob("*") if p.is_file())
+
+    def add(public_id: str, count: int, token: str) -> dict[str, Any]:
+        # Noise: every photo is new content, so the content-addressed store cannot dedupe it.
+        uploads = [("n.jpg", encoded("JPEG", noise=True), "image/jpeg") for _ in range(count)]
+        return multipart(client, ADD, {"id": public_id, "photos": [{"file": None}] * count},
+                         uploads, "photos", accounts.tokens[token])
+
+    body = submit(client, engine, accounts, [("a.png", encoded("PNG"), "image/png", False)])
+    public_id = body["data"]["submitComplaint"]["id"]
+    before = files()
+    for target, count, token, code in ((public_id, 1, "ward_out", "FORBIDDEN"),
+                                       (public_id, 1, "other_citizen", "FORBIDDEN"),
+                                       ("NOPE-1", 1, "ward_in", "NOT_FOUND"),
+                                       (public_id, 3, "ward_in", "TOO_MANY_PHOTOS")):
+        refused = add(target, count, token)
+        assert refused["errors"][0]["extensions"]["code"] == code, refused
+        assert files() == before, code
+    assert "errors" not in add(public_id, 1, "ward_in")
+    assert files() > before  # an accepted addition is counted
