@@ -15,11 +15,11 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 UNDECIDED_SHARE = 0.05  # of the complaints no official has acted on: planted, not yet marked
-NEAR_MISS_SHARE = 0.08  # of the others: moved next to an unrelated recent complaint
+NEAR_MISS_SHARE = 0.1  # of the others: moved next to an unrelated recent complaint
 MIN_DELAY_S = 3_600
 MAX_DELAY_S = 5 * 86_400
 DUPLICATE_SIGMA_M = 40.0
-NEAR_MISS_SIGMA_M = 80.0
+NEAR_MISS_SIGMA_M = DUPLICATE_SIGMA_M  # the same corner, another problem
 _METRES_PER_DEGREE = 111_320.0
 
 

@@ -187,8 +187,9 @@ def test_learned_scorer_beats_distance_and_time(engine: Engine, demo: Demo,
         measured[name] = (roc_auc_score(test.y, score), _precision_at(test, score, 1),
                           _precision_at(test, score, 5))
     print("\nduplicates on the later fifth (AUC, P@1, P@5):", measured)
-    assert measured["learned"][0] > measured["distance and time"][0]
-    assert measured["learned"][1] > measured["distance and time"][1]
+    learned, baseline = measured["learned"], measured["distance and time"]
+    assert learned[0] > baseline[0]  # ROC AUC over every pair
+    assert learned[1] >= baseline[1] and learned[2] >= baseline[2]  # the few ranked pages
     result = phananh(database_url, "triage", "evaluate", timeout=300)
     assert result.returncode == 0, result.stderr
     for name, figures in measured.items():
