@@ -12,7 +12,8 @@ from db import triage as triage_sql
 from db.engine import get_engine
 from triage import service
 
-triage_app = typer.Typer(help="Category suggestions learned from officials' decisions.",
+triage_app = typer.Typer(help="Category suggestions and duplicate scores learned from "
+                                "officials' decisions.",
                          no_args_is_help=True)
 
 SINCE = typer.Option(None, formats=["%Y-%m-%d"],
@@ -36,6 +37,12 @@ def train_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL) ->
                   f"complaints from {history.times[0]:%Y-%m-%d} to {history.times[-1]:%Y-%m-%d}, "
                   f"{len(model.categories)} categories, {len(model.feature_names):,} features, "
                   f"temperature {model.temperature:.2f}.")
+    with engine.connect() as conn:
+        learned = next(r.metrics for r in triage_sql.model_versions(conn)
+                       if r.version == version).get("duplicates")
+    console.print(f"Duplicate scores: learned from {learned['pairs']:,} candidate pairs "
+                  f"({learned['duplicates']:,} duplicates)." if learned else
+                  "Duplicate scores: hand-set (too few markDuplicate decisions to learn from).")
 
 
 @triage_app.command("evaluate")
@@ -44,7 +51,8 @@ def evaluate_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL,
                                                   help="The latest share of the window "
                                                        "tested on (a time split).")) -> None:
     """Train on the earlier part of the history, test on the later part, and print top-1,
-    top-3, macro-F1 and per-category precision and recall beside two baselines."""
+    top-3, macro-F1 and per-category precision and recall beside two baselines; then the
+    duplicate scorer's ROC AUC and precision at 1 and 5 beside distance and time only."""
     engine = get_engine()
     with progress_bar() as bar:
         history = service.load_history(engine, since, until, _loading(bar))
@@ -61,6 +69,16 @@ def evaluate_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL,
     for code, (precision, recall, support) in result.per_category.items():
         per_category.add_row(code, f"{precision:.3f}", f"{recall:.3f}", str(support))
     console.print(per_category)
+    duplicates = or_exit(lambda: service.evaluate_duplicates(engine, since, until, test_share))
+    table = Table("method", "ROC AUC", "P@1", "P@5", title=(
+        f"Duplicate detection: fitted on {duplicates.train_pairs:,} candidate pairs of the "
+        f"earlier decided complaints, tested on the {duplicates.test_pairs:,} of the later"))
+    for method, scores in duplicates.scores.items():
+        table.add_row(method, *(f"{scores[k]:.3f}" for k in ("roc_auc", "p_at_1", "p_at_5")))
+    console.print(table)
+    console.print("P@k: per later complaint with a duplicate among its candidates "
+                  f"({duplicates.scores['learned']['queries']:.0f}), the share of duplicates "
+                  "among its best k, averaged.")
 
 
 @triage_app.command("models")

@@ -7,7 +7,7 @@ public description is the text: the model never sees personal data, so it can ne
 nor show it.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,30 +95,44 @@ def queue(conn: Connection, principal: Principal, office: ColumnElement[bool], f
     return list(conn.execute(query))
 
 
-_W = WEIGHTS
-# Per complaint of :ids, its :first best-scored possible duplicates (rows: complaint_id,
-# candidate public id, distance_m, hours_apart, same_category, text_similarity, score).
+# The weights: the active model's learned ones when it has them, else the hand-set ones.
+_SCORER = ",\n".join(
+    f"coalesce((learned.w ->> '{name}')::float8, :{name}) AS {name}" for name in WEIGHTS)
+# Per complaint of :ids, its :first best-scored candidates (rows: complaint_id, model_version
+# (null: hand-set weights), candidate public id, distance_m, hours_apart, same_category,
+# text_similarity, same_root (the two share a root: officials' decision), score), among
+# complaints of the :statuses (the open ones at serving, all of them to learn).
 DUPLICATES = f"""
-    SELECT c.id AS complaint_id, d.*
+    WITH scorer AS (
+        SELECT learned.version AS model_version, {_SCORER}
+        FROM (SELECT) one
+        LEFT JOIN (SELECT version, metrics -> 'duplicates' -> 'weights' AS w
+                   FROM triage_model
+                   WHERE active AND metrics -> 'duplicates' -> 'weights' IS NOT NULL
+                  ) learned ON true
+    )
+    SELECT c.id AS complaint_id, s.model_version, d.*
     FROM complaint c
+    CROSS JOIN scorer s
     CROSS JOIN LATERAL (
-        SELECT f.*, 1 / (1 + exp(-({_W["intercept"]}
-            + {_W["per_100_m"]} * f.distance_m / 100
-            + {_W["per_day"]} * f.hours_apart / 24
-            + {_W["same_category"]} * f.same_category::int
-            + {_W["text_similarity"]} * f.text_similarity))) AS score
+        SELECT f.*, 1 / (1 + exp(-(s.intercept
+            + s.per_100_m * f.distance_m / 100
+            + s.per_day * f.hours_apart / 24
+            + s.same_category * f.same_category::int
+            + s.text_similarity * f.text_similarity))) AS score
         FROM (
             SELECT o.public_id AS candidate,
                    ST_Distance(o.location::geography, c.location::geography) AS distance_m,
                    abs(date_part('epoch', o.created_at - c.created_at)) / 3600 AS hours_apart,
                    o.category_code = c.category_code AS same_category,
                    similarity(fold_text(o.public_description),
-                              fold_text(c.public_description)) AS text_similarity
+                              fold_text(c.public_description)) AS text_similarity,
+                   coalesce(o.duplicate_of, o.id) = coalesce(c.duplicate_of, c.id) AS same_root
             FROM complaint o
             WHERE ST_DWithin(o.location::geography, c.location::geography, :radius)
               AND o.created_at BETWEEN c.created_at - make_interval(days => :days)
                                    AND c.created_at + make_interval(days => :days)
-              AND o.status = ANY(:open) AND o.id <> c.id
+              AND o.status = ANY(:statuses) AND o.id <> c.id
         ) f
         ORDER BY score DESC, f.candidate
         LIMIT :first
@@ -127,12 +141,25 @@ DUPLICATES = f"""
     ORDER BY c.id, d.score DESC, d.candidate"""
 
 
-def duplicate_parameters(complaint_ids: list[int], first: int) -> dict[str, Any]:
+def duplicate_parameters(complaint_ids: list[int], first: int,
+                         statuses: Iterable[Status] = OPEN) -> dict[str, Any]:
     return {"ids": complaint_ids, "radius": RADIUS_M, "days": WINDOW_DAYS,
-            "open": [str(s) for s in OPEN], "first": first}
+            "statuses": [str(s) for s in statuses], "first": first, **WEIGHTS}
 
 
-def duplicate_candidates(conn: Connection, complaint_ids: list[int], first: int
-                         ) -> list[Any]:
+def duplicate_candidates(conn: Connection, complaint_ids: list[int], first: int,
+                         statuses: Iterable[Status] = OPEN) -> list[Any]:
     """For each complaint, its ``first`` best-scored possible duplicates, in one statement."""
-    return list(conn.execute(text(DUPLICATES), duplicate_parameters(complaint_ids, first)))
+    return list(conn.execute(text(DUPLICATES),
+                             duplicate_parameters(complaint_ids, first, statuses)))
+
+
+def decided(conn: Connection, since: datetime | None, until: datetime | None,
+            limit: int) -> list[int]:
+    """The ids of the latest ``limit`` complaints an official acted on in the window (each
+    was marked a duplicate or not: a decision to learn from), oldest first."""
+    c = complaint.c
+    latest = (select(c.id, c.created_at).where(*_labelled(since, until))
+              .order_by(c.created_at.desc(), c.id.desc()).limit(limit).subquery())
+    return list(conn.execute(select(latest.c.id)
+                             .order_by(latest.c.created_at, latest.c.id)).scalars())

@@ -22,6 +22,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from demo.city import SYLLABLES, ascii_name
+from demo.duplicates import plant_duplicates
 from demo.texts import varied_texts
 from workflow.states import PROCESSED, Rating, Status
 
@@ -254,6 +255,7 @@ class DemoComplaint:
     reporter_phone: str
     reporter_email: str
     corrected_from: str | None = None  # the category the citizen chose, corrected by an official
+    duplicate_of: str | None = None  # the original's public id, for a complaint marked DUPLICATE
 
 
 @dataclass(frozen=True)
@@ -322,10 +324,13 @@ def generate_complaints(
         source[order],
     )
     history = _history(rng, category, created, now_s)
+    original = plant_duplicates(np.random.default_rng([seed, 13]), outline, lon, lat, category,
+                                created, history.status == _code(Status.DUPLICATE),
+                                history.first_action < 0)
     # Texts have their own random stream: varying them leaves every other column as it was.
     text_rng = np.random.default_rng([seed, 12])
     yield from _assemble(rng, text_rng, lon, lat, category, created, source, history,
-                         len(hotspots))
+                         len(hotspots), original)
 
 
 def _hotspots(rng: np.random.Generator, outline: BaseGeometry) -> list[_Hotspot]:
@@ -536,8 +541,10 @@ def _assemble(
     source: np.ndarray,
     history: _History,
     n_hotspots: int,
+    original: np.ndarray,
 ) -> Iterator[DemoComplaint]:
-    """Turn the numeric columns into complaints with addresses, texts and reporters."""
+    """Turn the numeric columns into complaints with addresses, texts and reporters; a
+    planted duplicate rewords its ``original``'s text at the same address."""
     n = len(created)
     streets = _street_names(rng)
     hotspot_streets = rng.integers(0, _N_STREETS, size=(n_hotspots, _STREETS_PER_HOTSPOT))
@@ -572,6 +579,9 @@ def _assemble(
         else:
             addresses.append(f"Ngõ {lane[i]} {street_name}")
         places.append(street_name if address_form[i] == 1 else f"ngõ {lane[i]} {street_name}")
+    for i in np.flatnonzero(original >= 0):
+        o = original[i]
+        template[i], addresses[i], places[i] = template[o], addresses[o], places[o]
     texts = varied_texts(text_rng, _TEMPLATES, CATEGORY_CODES,
                          category, template, places, [_SUFFIXES[s] for s in suffix])
 
@@ -606,6 +616,8 @@ def _assemble(
             reporter_name=f"{surname_i} {mid} {first}",
             reporter_phone=f"{_PHONE_PREFIXES[phone_prefix[i]]}{phone[i]:08d}",
             reporter_email=f"{slug}.{email_no[i]}@example.com",
+            duplicate_of=(public_ids[original[i]]
+                          if original[i] >= 0 and status == _code(Status.DUPLICATE) else None),
         )
 
 

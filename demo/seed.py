@@ -107,7 +107,8 @@ def seed_complaints(
     done = 0
     with engine.begin() as conn:
         conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED} ON COMMIT DROP AS "
-                          f"SELECT {', '.join(COPY_COLUMNS)}, NULL::text AS corrected_from "
+                          f"SELECT {', '.join(COPY_COLUMNS)}, NULL::text AS corrected_from, "
+                          "NULL::text AS duplicate_of "
                           "FROM complaint WITH NO DATA"))
         cursor = conn.connection.dbapi_connection.cursor()
         buffer = io.StringIO()
@@ -141,6 +142,12 @@ def finish_seeded_complaints(conn: Connection) -> None:
         LEFT JOIN LATERAL route_complaint(s.category_code, areas.ward_id, areas.district_id,
                                           areas.city_id, s.created_at) AS routed ON true
         ORDER BY s.created_at, s.public_id"""), {"at": datetime.now(UTC).date()})
+    # The originals are inserted by the same statement, so their ids are known only now; the
+    # few marked duplicates (a share of the complaints) are updated once.
+    conn.execute(text(f"""
+        UPDATE complaint c SET duplicate_of = o.id
+        FROM {STAGED} s JOIN complaint o ON o.public_id = s.duplicate_of
+        WHERE s.duplicate_of IS NOT NULL AND c.public_id = s.public_id"""))
     conn.execute(
         text(f"""
         WITH fresh AS (
@@ -155,7 +162,8 @@ def finish_seeded_complaints(conn: Connection) -> None:
         FROM fresh WHERE first_action_at IS NOT NULL
         UNION ALL
         SELECT id, COALESCE(resolved_at, first_action_at), 'demo-officer', 'TRANSITION',
-               :assigned, status, '{{}}'
+               :assigned, status, CASE WHEN duplicate_of IS NULL THEN '{{}}'::jsonb
+                                       ELSE jsonb_build_object('duplicate_of', duplicate_of) END
         FROM fresh WHERE status NOT IN (:received, :assigned)
         UNION ALL
         SELECT id, rated_at, 'reporter', 'RATED', NULL, NULL, jsonb_build_object('rating', rating)
@@ -210,6 +218,7 @@ def _copy_line(c: DemoComplaint) -> str:
         c.reporter_phone,
         c.reporter_email,
         c.corrected_from,
+        c.duplicate_of,
     )
     return "\t".join(_copy_value(v) for v in values) + "\n"
 

@@ -22,7 +22,7 @@ from schema.triage import (
     SuggestionSource,
     TriageItem,
 )
-from schema.types import Complaint, Ctx
+from schema.types import MAX_DUPLICATES, Complaint, Ctx, DuplicateCandidate
 from triage.routing import agencies_for, my_agency
 from triage.service import Source, Suggestions, suggester
 from workflow import service
@@ -73,6 +73,23 @@ class TriageQuery:
         return [TriageItem(complaint=Complaint.from_row(row),
                            suggestion=_suggestions(answer, offices))
                 for row, answer, offices in zip(rows, served, agencies, strict=True)]
+
+    @strawberry.field(permission_classes=OFFICIAL, description=(
+        "Complaints that may report the same problem as complaint `id` (one you may act on), "
+        "best first: the candidates and scores of `possibleDuplicates`, for triage before "
+        "`markDuplicate`."))
+    async def similar_complaints(self, info: Ctx, id: strawberry.ID, first: int = 5
+                                 ) -> list[DuplicateCandidate]:
+        context = info.context
+        _check_first(first, MAX_DUPLICATES)
+        rows = await read(context.engine, complaint_sql.fetch_by_public_ids,
+                          public_ids=[str(id)], viewer=context.principal)
+        if not rows:
+            raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint {id}.")
+        if not rows[0].may_act:
+            raise PhananhError(ErrorCode.FORBIDDEN, f"Complaint {id} is not one you may act on.")
+        found = await context.loaders.duplicates(first).load(rows[0].id)
+        return [DuplicateCandidate.from_row(row) for row in found]
 
 
 @strawberry.type

@@ -400,6 +400,7 @@ COSTS: dict[str, Estimator] = {
     "Query.complaints": page,
     "Query.triageQueue": page,
     "Complaint.possibleDuplicates": page,
+    "Query.similarComplaints": page,
     "ComplaintConnection.edges": counted_by_parent,
     "ComplaintConnection.nodes": counted_by_parent,
     "Query.jurisdictions": batch,

@@ -456,11 +456,20 @@ async def _load_category(info: Ctx, code: str) -> Category:
     return Category.from_row(await info.context.loaders.category.load(code))
 
 
+@strawberry.enum(description="Which weights scored a possible duplicate.")
+class DuplicateScorer(Enum):
+    LEARNED = "LEARNED"  # fitted on officials' markDuplicate decisions, with the active model
+    HAND_SET = "HAND_SET"  # the cold-start weights, before enough decisions are learned
+
+
 @strawberry.type(description="An open complaint that may report the same problem.")
 class DuplicateCandidate:
     candidate_id: strawberry.Private[str]
     score: float = strawberry.field(description=(
         "0–1, from distance, time apart, category and text similarity (`triage/duplicates.py`)."))
+    scored_by: DuplicateScorer
+    model_version: int | None = strawberry.field(description=(
+        "The triage model version whose learned weights scored it (null: hand-set)."))
     distance_m: float
     hours_apart: float
     same_category: bool
@@ -475,7 +484,10 @@ class DuplicateCandidate:
 
     @classmethod
     def from_row(cls, row: Any) -> "DuplicateCandidate":
+        learned = row.model_version is not None
         return cls(candidate_id=row.candidate, score=float(row.score),
+                   scored_by=DuplicateScorer.LEARNED if learned else DuplicateScorer.HAND_SET,
+                   model_version=row.model_version,
                    distance_m=float(row.distance_m), hours_apart=float(row.hours_apart),
                    same_category=bool(row.same_category),
                    text_similarity=float(row.text_similarity))

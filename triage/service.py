@@ -13,7 +13,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
@@ -23,10 +23,14 @@ from sqlalchemy import Engine
 from db import triage as sql
 from errors import ErrorCode, PhananhError
 from settings import Settings
+from triage import duplicates
 from triage.keywords import KeywordRules, catalogue_rules
 from triage.model import CategoryModel, train
+from workflow.states import Status
 
 Progress = Callable[[int, int], None]
+DUPLICATE_HISTORY = 50_000  # the latest decided complaints whose candidate pairs are learned
+PAIRS_PER_COMPLAINT = 200  # candidates per complaint, best first by the current weights
 
 
 class Source(StrEnum):
@@ -76,8 +80,15 @@ def train_and_store(engine: Engine, history: History, on_step: Callable[[str], N
         raise PhananhError(ErrorCode.BAD_INPUT, "Training needs labelled complaints of at "
                                                 "least three categories.")
     model = train(history.texts, history.labels, on_step)
-    metrics = {"temperature": model.temperature, "categories": len(model.categories),
-               "features": len(model.feature_names)}
+    metrics: dict[str, object] = {"temperature": model.temperature,
+                                  "categories": len(model.categories),
+                                  "features": len(model.feature_names)}
+    pairs, _ = duplicate_pairs(engine, history.times[0],
+                               history.times[-1] + timedelta(microseconds=1))
+    weights = duplicates.fit(pairs)
+    if weights is not None:  # else the hand-set weights keep serving (cold start)
+        metrics["duplicates"] = {"weights": weights, "pairs": len(pairs.y),
+                                 "duplicates": int(pairs.y.sum())}
     with engine.begin() as conn:
         version = sql.save_model(conn, model.dumps(), history.times[0], history.times[-1],
                                  len(history.texts), metrics)
@@ -125,6 +136,45 @@ def evaluate(history: History, test_share: float = 0.2,
                     for label, p, r, s in zip(labels, precision, recall, support, strict=True)}
     return Evaluation(split, len(truth), history.times[split], scores, per_category,
                       list(ranked[:, 0]))
+
+
+def duplicate_pairs(engine: Engine, since: datetime | None, until: datetime | None
+                    ) -> tuple[duplicates.Pairs, list[int]]:
+    """The candidate pairs of the complaints officials decided on in the window (all
+    statuses: most are closed by now), and those complaints' ids, oldest first."""
+    with engine.connect() as conn:
+        ids = sql.decided(conn, since, until, DUPLICATE_HISTORY)
+        rows = sql.duplicate_candidates(conn, ids, PAIRS_PER_COMPLAINT, tuple(Status))
+    return duplicates.Pairs.from_rows(rows), ids
+
+
+@dataclass(frozen=True)
+class DuplicateEvaluation:
+    """Duplicate detection on the candidate pairs of the later decided complaints."""
+
+    train_pairs: int
+    test_pairs: int
+    scores: dict[str, dict[str, float]]  # method → roc_auc, p_at_1, p_at_5, queries
+
+
+def evaluate_duplicates(engine: Engine, since: datetime | None = None,
+                        until: datetime | None = None, test_share: float = 0.2
+                        ) -> DuplicateEvaluation:
+    """Fit on the pairs of the earlier decided complaints (a time split), score the later
+    ones: the learned weights beside distance and time only (fitted alike) and the hand-set
+    weights."""
+    pairs, ids = duplicate_pairs(engine, since, until)
+    later = np.isin(pairs.complaint, ids[int(len(ids) * (1 - test_share)):])
+    train_part, test_part = pairs.where(~later), pairs.where(later)
+    learned = duplicates.fit(train_part)
+    baseline = duplicates.fit(train_part, duplicates.BASELINE)
+    if learned is None or baseline is None or not test_part.y.any():
+        raise PhananhError(ErrorCode.BAD_INPUT, "Too few duplicate decisions to evaluate.")
+    methods = {"learned": learned, "distance and time": baseline,
+               "hand-set": duplicates.WEIGHTS}
+    return DuplicateEvaluation(len(train_part.y), len(test_part.y), {
+        name: duplicates.ranking(test_part, duplicates.scores(test_part, weights))
+        for name, weights in methods.items()})
 
 
 def _scores(truth: np.ndarray, ranked: np.ndarray) -> dict[str, float]:
