@@ -463,7 +463,8 @@ def test_requests_field_by_field_against_the_database(client: TestClient,
     with engine.connect() as conn:
         truth = {r.public_id: r for r in conn.execute(text("""
             SELECT c.public_id, c.status, c.public_description AS description,
-                   c.category_code, c.created_at, c.due_at, ST_X(c.location) AS lon, ST_Y(c.location) AS lat, k.name_vi,
+                   c.category_code, c.created_at, c.due_at, ST_X(c.location) AS lon,
+                   ST_Y(c.location) AS lat, k.name_vi,
                    CASE WHEN k.sensitive THEN NULL ELSE c.public_address END AS address,
                    COALESCE(ag.name_vi, 'UBND ' || w.name) AS agency
             FROM complaint c JOIN category k ON k.code = c.category_code
