@@ -135,7 +135,7 @@ MARKED = text("""
            (SELECT e.data FROM complaint_event e WHERE e.complaint_id = d.id
               AND e.to_status = 'DUPLICATE') AS decision
     FROM complaint d JOIN complaint o ON o.id = d.duplicate_of
-    WHERE d.status = 'DUPLICATE' AND d.public_id LIKE 'PA-%' AND o.duplicate_of IS NULL""")
+    WHERE d.status = 'DUPLICATE' AND d.public_id NOT LIKE 'PA-T%' AND o.duplicate_of IS NULL""")
 
 
 def test_demo_history_plants_marked_duplicates(engine: Engine, demo: Demo) -> None:

@@ -166,15 +166,17 @@ def test_seed_demo_loads_the_years_asked() -> None:
                     "FROM complaint")).one()
             assert count == 800 and 700 < days <= 730
             # Each complaint written once, routed and dated (no dead versions left behind);
-            # only the demo citizen's own complaints are updated, to link them to the account.
+            # only the demo citizen's own complaints are updated, to link them to the account,
+            # and the planted duplicates, to link them to their original once it has an id.
             with engine.connect() as conn:
                 written = conn.execute(text(
                     "SELECT n_tup_ins, n_tup_upd FROM pg_stat_user_tables "
                     "WHERE relname = 'complaint'")).one()
-                routed, linked = conn.execute(text(
+                routed, linked, marked = conn.execute(text(
                     "SELECT count(*) FILTER (WHERE ward_id IS NOT NULL AND due_at IS NOT NULL),"
-                    "       count(reporter_user_id) FROM complaint")).one()
-            assert tuple(written) == (800, linked) and routed == 800 and 0 < linked <= 20
+                    "       count(reporter_user_id), count(duplicate_of) FROM complaint")).one()
+            assert tuple(written) == (800, linked + marked) and routed == 800
+            assert 0 < linked <= 20 and marked < 100
             again = phananh(url, "seed-demo", "--complaints", "5")
             assert again.returncode == 0 and "already has complaints" in again.stdout
             reset = phananh(url, "seed-demo", "--complaints", "5", "--reset")

@@ -74,7 +74,7 @@ def test_overdue_and_kpis_follow_working_time(gql: GraphQLClient, engine: Engine
     # Complaints made by tests' new_complaint ("PA-T…") may have had their due date set by
     # hand (the overdue tests); every other one is due by the working-time rule.
     ruled = [r for r in rows if not r.public_id.startswith("PA-T")]
-    assert len(ruled) >= 3_000
+    assert len(ruled) > 2_000
     assert [r.due_at for r in ruled] == [demo_due(r.clock_start, r.sla_hours) for r in ruled]
     overdue = sum(is_overdue(r.status, r.due_at, as_of) for r in rows)
     late = sum(r.status in PROCESSED and r.resolved_at is not None and r.resolved_at > r.due_at

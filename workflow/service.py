@@ -298,7 +298,8 @@ def decide_category(conn: Connection, principal: Principal | None, public_id: st
 
     ``principal`` None is the system auto-routing a fresh complaint: it may only correct, and
     it does not count as an official's first action (its decisions never train the model).
-    A correction moves the due time to the new category's service level.
+    A correction moves the due time to the new category's service level (in working time)
+    and routes the complaint again for it.
     """
     if principal is None:
         row = sql.lock_complaint(conn, public_id, None)
@@ -309,7 +310,7 @@ def decide_category(conn: Connection, principal: Principal | None, public_id: st
     categories = area_sql.categories_by_codes(conn, [category_code])
     if not categories:
         raise PhananhError(ErrorCode.UNKNOWN_CATEGORY,
-                           f"Unknown category {category_code!r}; see `categories`.")
+                           f"Unknown category {quoted(category_code)}; see `categories`.")
     values: dict[str, Any] = {}
     if principal is not None and row.first_action_at is None:
         values["first_action_at"] = datetime.now(UTC)
@@ -317,8 +318,14 @@ def decide_category(conn: Connection, principal: Principal | None, public_id: st
     if category_code != row.category_code:
         kind = "CATEGORY_CORRECTED"
         values["category_code"] = category_code
-        values["due_at"] = sql.created_at(conn, row.id) + timedelta(
-            hours=categories[0].sla_hours)
+        values["due_at"] = due_at(conn, sql.created_at(conn, row.id),
+                                  categories[0].sla_hours)
+        # routed again for the new category, as a submission of it would be
+        routed = routing.route(conn, category_code, {"ward": row.ward_id,
+                                                     "district": row.district_id,
+                                                     "city": row.city_id}, datetime.now(UTC))
+        values |= {"agency_code": routed.agency_code, "routing_rule_id": routed.rule_id,
+                   "routing_reason": routed.reason}
     sql.update_complaint(conn, row.id, values)
     sql.add_event(conn, row.id, actor, kind, note=note, data={
         "from": row.category_code, "to": category_code, "suggestion": suggestion})
