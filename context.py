@@ -50,7 +50,8 @@ class Loaders:
         self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
         self.category = DataLoader(self._batch(areas.categories_by_codes, key="code",
                                                keep=self.categories_loaded))
-        self.events = DataLoader(self._events)
+        # each complaint's history, oldest first; one query for the whole page
+        self.events = DataLoader(self._grouped(workflow_sql.events_for))
         self.agency = DataLoader(self._batch(catalogue.agencies_by_codes, key="code"))
         self.rule = DataLoader(self._batch(catalogue.rules_by_ids, key="id"))
         self.attributes = DataLoader(self._grouped(catalogue.attributes_by_categories,
@@ -122,10 +123,6 @@ class Loaders:
 
             self._complaint_loader = DataLoader(self._batch(fetch, key="public_id"))
         return self._complaint_loader
-
-    async def _events(self, complaint_ids: Sequence[int]) -> list[list[Any]]:
-        """Each complaint's history, oldest first; one query for the whole page."""
-        return await self._grouped(workflow_sql.events_for)(complaint_ids)
 
     async def _candidates(self, keys: Sequence[tuple[float, float, float, Any]]
                           ) -> list[list[footprints.Candidate]]:
