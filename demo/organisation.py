@@ -172,8 +172,9 @@ def _local_agencies(generations: Sequence[DemoGeneration]) -> list[dict[str, Any
     """A People's Committee per ward of every generation; an urban-order team per district,
     serving it in every generation that has it."""
     wards = [{"code": ward_committee(a.code), "kind": "ward_committee",
-              "name_vi": f"UBND phường {a.name}", "name_en": f"{a.name_en} Ward People's "
-                                                            f"Committee",
+              # a.name carries its kind ("Phường Hòa Bình", "Xã An Lạc"): "UBND phường Hòa Bình".
+              "name_vi": f"UBND {a.name[0].lower()}{a.name[1:]}",
+              "name_en": f"{a.name_en} People's Committee",
               "serves": [{"generation": g.name, "level": "ward", "codes": [a.code]}]}
              for g in generations for a in g.areas if a.level == "ward"]
     districts: dict[str, dict[str, Any]] = {}
