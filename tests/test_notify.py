@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from notify.worker import Worker
 from settings import Settings
 from tests.conftest import Accounts, GraphQLClient, new_complaint, phananh
 from tests.notify_support import Mailbox, WebhookReceiver, smtp_server, webhook_receiver
+from workflow.routing import agency_for
 from workflow.states import Status
 
 SUBMIT = """mutation($input: SubmitComplaintInput!) { submitComplaint(input: $input) {
@@ -478,3 +480,44 @@ def test_a_busy_recipient_is_capped_per_hour_and_loses_nothing(
                      {"t": target})
     Worker(engine, capped).run(until_empty=True)
     assert sorted(sent()) == sorted(complaints)  # late, never lost
+
+
+def test_agency_officers_are_told_of_their_agency_s_complaints_only(
+        gql: GraphQLClient, engine: Engine, accounts: Accounts, receiver: WebhookReceiver,
+        worker_settings: Settings) -> None:
+    """A new complaint reaches the officers of the agency it is routed to; officers of another
+    agency serving the same place, and a ward officer who belongs to that other agency, are not
+    told of it (the inverse of who may act)."""
+    point = ward_geometry(engine, accounts.ward).representative_point()
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        codes = conn.execute(text("""
+            SELECT code FROM category c WHERE retired_at IS NULL AND NOT EXISTS (
+                SELECT 1 FROM category_attribute a WHERE a.category_code = c.code AND a.required)
+            ORDER BY code""")).scalars()
+        team_category = next(code for code in codes if agency_for(
+            conn, code, point.x, point.y, now).agency_code == accounts.other_agency)
+    paths = {}
+    for name, role, areas, agencies in (
+            ("committee", Role.AGENCY_OFFICER, (), (accounts.agency,)),
+            ("team", Role.AGENCY_OFFICER, (), (accounts.other_agency,)),
+            ("ward_in_team", Role.WARD_OFFICER, (accounts.ward,), (accounts.other_agency,))):
+        username = f"n-{name}-{uuid.uuid4().hex[:8]}"
+        with engine.begin() as conn:
+            users.add_user(conn, username, role, areas, agencies=agencies)
+            headers = {"Authorization": f"Bearer {issue_token(conn, username)}"}
+        paths[name] = f"/{name}-{uuid.uuid4().hex[:6]}"
+        add_contact(gql, headers, "WEBHOOK", receiver.url + paths[name])
+    for_committee = submit_at(gql, point.x, point.y)  # category "other": the committee's
+    for_team = gql(SUBMIT, {"input": {"categoryCode": team_category, "description": "Lấn chiếm",
+                                      "lon": point.x, "lat": point.y}})
+    assert "errors" not in for_team, for_team
+    for_team_id = for_team["data"]["submitComplaint"]["id"]
+    Worker(engine, worker_settings).run(until_empty=True)
+
+    def told(name: str) -> set[str]:
+        return {json.loads(h.body)["complaint"]["id"] for h in receiver.received(paths[name])}
+
+    assert told("committee") == {for_committee}
+    assert told("team") == {for_team_id}
+    assert told("ward_in_team") == {for_team_id}
