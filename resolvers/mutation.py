@@ -6,14 +6,14 @@ from dataclasses import replace
 import strawberry
 
 from auth.principal import Role
-from db.engine import write
+from db.engine import read, write
 from media.service import prepare
 from resolvers.points import check_points
 from resolvers.triage import auto_route
 from schema.inputs import SubmitComplaintInput
 from schema.permissions import NotAnalyst
 from schema.types import Complaint, Ctx
-from workflow.submission import FootprintRules, submit
+from workflow.submission import FootprintRules, submit, vet
 
 
 @strawberry.type
@@ -37,11 +37,12 @@ class Mutation:
         submission = input.to_submission(account, settings.max_polygon_vertices)
         if submission.lon is not None and submission.lat is not None:
             await check_points(context.engine, [(submission.lon, submission.lat)])
+        rules = FootprintRules.of(settings)
         if input.photos:
+            await read(context.engine, vet, submission=submission, rules=rules)
             uploads = [await p.read(settings.photo_max_bytes) for p in input.photos]
             stored = await prepare(uploads, settings, context.store)
             submission = replace(submission, photos=tuple(stored))
-        row = await write(context.engine, submit, submission=submission,
-                          rules=FootprintRules.of(settings))
+        row = await write(context.engine, submit, submission=submission, rules=rules)
         await context.written()
         return Complaint.from_row(await auto_route(info, row))

@@ -287,3 +287,24 @@ def test_refused_additions_store_no_file(media: Any, engine: Engine,
         assert files() == before, code
     assert "errors" not in add(public_id, 1, "ward_in")
     assert files() > before  # an accepted addition is counted
+
+
+def test_refused_submissions_store_no_file(media: Any, engine: Engine,
+                                           accounts: Accounts) -> None:
+    """A submission refused for its category, answers or place stores none of its photos."""
+    client, store = media
+
+    def files() -> int:
+        return sum(1 for p in store.root.rglob("*") if p.is_file())
+
+    before = files()
+    noisy = [("n.jpg", encoded("JPEG", noise=True), "image/jpeg", False)]
+    refused = submit(client, engine, accounts, noisy, category="no-such-category")
+    assert refused["errors"][0]["extensions"]["code"] == "UNKNOWN_CATEGORY", refused
+    outside = multipart(client, SUBMIT, {"input": {
+        "categoryCode": "other", "description": "Ổ gà", "lon": 0.0, "lat": 0.0,
+        "photos": [{"file": None, "private": False}]}}, [noisy[0][:3]], "input.photos")
+    assert outside["errors"][0]["extensions"]["code"] == "OUTSIDE_JURISDICTION", outside
+    assert files() == before
+    assert "errors" not in submit(client, engine, accounts, noisy)
+    assert files() > before  # an accepted submission stores its photo

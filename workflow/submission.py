@@ -86,10 +86,45 @@ class FootprintRules:
 def submit(conn: Connection, submission: Submission, rules: FootprintRules) -> Any:
     """Place, route and store the complaint (once per idempotency key), returning its row as
     the submitting account sees it; or say why not."""
+    now = datetime.now(UTC)
+    vetted = _vetted(conn, submission, rules, now)
+    ward_routing = vetted.ward_routing
+    ward_routing["withinM"] = rules.border_distance_m
+    ward_routing["candidates"] = [
+        {"areaId": c.area_id, "ward": c.code, "distanceM": c.distance_m}
+        for c in border_candidates(conn, [vetted.place], rules.border_distance_m, now)[0]]
+    routing = route(conn, submission.category_code, vetted.areas, now)
+    values = _values(submission, vetted.areas, routing, vetted.answers, now,
+                     due_at(conn, now, vetted.category.sla_hours))
+    values["routing"] = ward_routing
+    row = complaint_sql.insert_complaint(conn, values, vetted.place, submission.account)
+    if submission.photos and row.created_at == now:  # not a retry answered with the first
+        attach(conn, row.id, submission.photos, "REPORT", "reporter", len(submission.photos))
+    return row
+
+
+def vet(conn: Connection, submission: Submission, rules: FootprintRules) -> None:
+    """Refuse now what :func:`submit` would refuse (category, answers, extent, place), so that
+    photos are stored only for a submission that will be taken: a refused one leaves no
+    unreferenced file."""
+    _vetted(conn, submission, rules, datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class _Vetted:
+    category: Any
+    answers: dict[str, Any]
+    place: BaseGeometry
+    areas: dict[str, int]
+    ward_routing: dict[str, Any]
+
+
+def _vetted(conn: Connection, submission: Submission, rules: FootprintRules,
+            now: datetime) -> _Vetted:
+    """The submission's checks, in the order of the module's docstring, and what they found."""
     category = _category(conn, submission.category_code)
     answers = check_answers(attributes_for(conn, submission.category_code),
                             submission.attributes)
-    now = datetime.now(UTC)
     if submission.footprint is None:
         assert submission.lon is not None and submission.lat is not None
         place: BaseGeometry = shapely.Point(submission.lon, submission.lat)
@@ -102,18 +137,7 @@ def submit(conn: Connection, submission: Submission, rules: FootprintRules) -> A
         ward_routing = {"rule": "largest_share", "shares": [
             {"areaId": s.area_id, "ward": s.code, "share": s.share}
             for s in ward_shares(conn, place, now)]}
-    ward_routing["withinM"] = rules.border_distance_m
-    ward_routing["candidates"] = [
-        {"areaId": c.area_id, "ward": c.code, "distanceM": c.distance_m}
-        for c in border_candidates(conn, [place], rules.border_distance_m, now)[0]]
-    routing = route(conn, submission.category_code, areas, now)
-    values = _values(submission, areas, routing, answers, now,
-                     due_at(conn, now, category.sla_hours))
-    values["routing"] = ward_routing
-    row = complaint_sql.insert_complaint(conn, values, place, submission.account)
-    if submission.photos and row.created_at == now:  # not a retry answered with the first
-        attach(conn, row.id, submission.photos, "REPORT", "reporter", len(submission.photos))
-    return row
+    return _Vetted(category, answers, place, areas, ward_routing)
 
 
 def _category(conn: Connection, category_code: str) -> Any:
