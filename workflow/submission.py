@@ -88,7 +88,11 @@ def submit(conn: Connection, submission: Submission, rules: FootprintRules) -> A
     the submitting account sees it; or say why not."""
     now = datetime.now(UTC)
     vetted = _vetted(conn, submission, rules, now)
-    ward_routing = vetted.ward_routing
+    ward_routing: dict[str, Any] = (
+        {"rule": "covers"} if submission.footprint is None else
+        {"rule": "largest_share", "shares": [
+            {"areaId": s.area_id, "ward": s.code, "share": s.share}
+            for s in ward_shares(conn, vetted.place, now)]})
     ward_routing["withinM"] = rules.border_distance_m
     ward_routing["candidates"] = [
         {"areaId": c.area_id, "ward": c.code, "distanceM": c.distance_m}
@@ -112,16 +116,17 @@ def vet(conn: Connection, submission: Submission, rules: FootprintRules) -> None
 
 @dataclass(frozen=True)
 class _Vetted:
+    """What the checks found, for :func:`submit` to store."""
+
     category: Any
     answers: dict[str, Any]
     place: BaseGeometry
     areas: dict[str, int]
-    ward_routing: dict[str, Any]
 
 
 def _vetted(conn: Connection, submission: Submission, rules: FootprintRules,
             now: datetime) -> _Vetted:
-    """The submission's checks, in the order of the module's docstring, and what they found."""
+    """The submission's checks, in the order of the module's docstring."""
     category = _category(conn, submission.category_code)
     answers = check_answers(attributes_for(conn, submission.category_code),
                             submission.attributes)
@@ -129,15 +134,11 @@ def _vetted(conn: Connection, submission: Submission, rules: FootprintRules,
         assert submission.lon is not None and submission.lat is not None
         place: BaseGeometry = shapely.Point(submission.lon, submission.lat)
         areas = _place(conn, submission.lon, submission.lat, now)
-        ward_routing: dict[str, Any] = {"rule": "covers"}
     else:
         place = submission.footprint
         _check_extent(conn, place, category, rules)
         areas = _place_footprint(conn, place, now)
-        ward_routing = {"rule": "largest_share", "shares": [
-            {"areaId": s.area_id, "ward": s.code, "share": s.share}
-            for s in ward_shares(conn, place, now)]}
-    return _Vetted(category, answers, place, areas, ward_routing)
+    return _Vetted(category, answers, place, areas)
 
 
 def _category(conn: Connection, category_code: str) -> Any:
