@@ -68,11 +68,12 @@ def worker_settings(settings: Settings, smtp: tuple[Mailbox, int]) -> Settings:
         "notify_backoff_max_seconds": 3600.0})
 
 
-def account(engine: Engine, role: Role, areas: tuple[str, ...] = ()) -> dict[str, str]:
+def account(engine: Engine, role: Role, areas: tuple[str, ...] = (),
+            agencies: tuple[str, ...] = ()) -> dict[str, str]:
     """A fresh account of ``role``; its Authorization header."""
     name = f"n-{role.value}-{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:
-        users.add_user(conn, name, role, areas)
+        users.add_user(conn, name, role, areas, agencies=agencies)
         return {"Authorization": f"Bearer {issue_token(conn, name)}"}
 
 
@@ -502,12 +503,9 @@ def test_agency_officers_are_told_of_their_agency_s_complaints_only(
             ("committee", Role.AGENCY_OFFICER, (), (accounts.agency,)),
             ("team", Role.AGENCY_OFFICER, (), (accounts.other_agency,)),
             ("ward_in_team", Role.WARD_OFFICER, (accounts.ward,), (accounts.other_agency,))):
-        username = f"n-{name}-{uuid.uuid4().hex[:8]}"
-        with engine.begin() as conn:
-            users.add_user(conn, username, role, areas, agencies=agencies)
-            headers = {"Authorization": f"Bearer {issue_token(conn, username)}"}
         paths[name] = f"/{name}-{uuid.uuid4().hex[:6]}"
-        add_contact(gql, headers, "WEBHOOK", receiver.url + paths[name])
+        add_contact(gql, account(engine, role, areas, agencies), "WEBHOOK",
+                    receiver.url + paths[name])
     for_committee = submit_at(gql, point.x, point.y)  # category "other": the committee's
     for_team = gql(SUBMIT, {"input": {"categoryCode": team_category, "description": "Lấn chiếm",
                                       "lon": point.x, "lat": point.y}})

@@ -262,12 +262,13 @@ def test_a_photo_must_be_a_file_part(gql: Any, accounts: Accounts, engine: Engin
     assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
 
 
+def stored_files(store: LocalStore) -> int:
+    return sum(1 for p in store.root.rglob("*") if p.is_file())
+
+
 def test_refused_additions_store_no_file(media: Any, engine: Engine,
                                          accounts: Accounts) -> None:
     client, store = media
-
-    def files() -> int:
-        return sum(1 for p in store.root.rglob("*") if p.is_file())
 
     def add(public_id: str, count: int, token: str) -> dict[str, Any]:
         # Noise: every photo is new content, so the content-addressed store cannot dedupe it.
@@ -277,16 +278,16 @@ def test_refused_additions_store_no_file(media: Any, engine: Engine,
 
     body = submit(client, engine, accounts, [("a.png", encoded("PNG"), "image/png", False)])
     public_id = body["data"]["submitComplaint"]["id"]
-    before = files()
+    before = stored_files(store)
     for target, count, token, code in ((public_id, 1, "ward_out", "FORBIDDEN"),
                                        (public_id, 1, "other_citizen", "FORBIDDEN"),
                                        ("NOPE-1", 1, "ward_in", "NOT_FOUND"),
                                        (public_id, 3, "ward_in", "TOO_MANY_PHOTOS")):
         refused = add(target, count, token)
         assert refused["errors"][0]["extensions"]["code"] == code, refused
-        assert files() == before, code
+        assert stored_files(store) == before, code
     assert "errors" not in add(public_id, 1, "ward_in")
-    assert files() > before  # an accepted addition is counted
+    assert stored_files(store) > before  # an accepted addition is counted
 
 
 def test_refused_submissions_store_no_file(media: Any, engine: Engine,
@@ -294,10 +295,7 @@ def test_refused_submissions_store_no_file(media: Any, engine: Engine,
     """A submission refused for its category, answers or place stores none of its photos."""
     client, store = media
 
-    def files() -> int:
-        return sum(1 for p in store.root.rglob("*") if p.is_file())
-
-    before = files()
+    before = stored_files(store)
     noisy = [("n.jpg", encoded("JPEG", noise=True), "image/jpeg", False)]
     refused = submit(client, engine, accounts, noisy, category="no-such-category")
     assert refused["errors"][0]["extensions"]["code"] == "UNKNOWN_CATEGORY", refused
@@ -305,6 +303,6 @@ def test_refused_submissions_store_no_file(media: Any, engine: Engine,
         "categoryCode": "other", "description": "Ổ gà", "lon": 0.0, "lat": 0.0,
         "photos": [{"file": None, "private": False}]}}, [noisy[0][:3]], "input.photos")
     assert outside["errors"][0]["extensions"]["code"] == "OUTSIDE_JURISDICTION", outside
-    assert files() == before
+    assert stored_files(store) == before
     assert "errors" not in submit(client, engine, accounts, noisy)
-    assert files() > before  # an accepted submission stores its photo
+    assert stored_files(store) > before  # an accepted submission stores its photo
