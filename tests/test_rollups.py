@@ -29,7 +29,7 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from analytics.areas import count_by_area
-from analytics.grid import Shape, count_cells, rolled_up
+from analytics.grid import Grid, Shape, count_cells, rolled_up
 from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import Calendar, Period
 from analytics.rollups import day_steps, whole_days
@@ -45,7 +45,7 @@ from demo.seed import seed_boundaries, seed_complaints, seed_organisation
 from geo.boundaries import BoundaryFile, import_boundaries
 from settings import Settings
 from tests.analytics_support import brute_force_hex, brute_force_square
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, phananh
 from workflow import routing, service
 from workflow.submission import FootprintRules, Submission, submit
 
@@ -265,15 +265,23 @@ def transfer_some(engine: Engine, gql: Callable[[str], Any]) -> list[str]:
     return [c.public_id for c, _ in moves]
 
 
-def test_rebuild_equals_what_the_triggers_kept(world: Any) -> None:
-    """After the writes above (kept by the triggers), ``rebuild_rollups()`` recounts both
-    tables to the very same rows; so does a seed, which loads with the triggers off."""
+def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
+    """After the writes above (kept by the triggers), ``phananh rollups rebuild`` (the
+    ``rebuild_rollups()`` a seed ends with) recounts damaged tables to the very same rows."""
     engine, *_ = world
     kept = stored(engine), stored_grid(engine)
-    with engine.begin() as conn:
-        conn.execute(text("SELECT rebuild_rollups()"))
-    assert (stored(engine), stored_grid(engine)) == kept
     assert sum(kept[1].values()) > 0
+    with engine.begin() as conn:  # what writes with the triggers off would leave
+        conn.execute(text("DELETE FROM complaint_rollup "
+                          "WHERE day = (SELECT max(day) FROM complaint_rollup)"))
+        conn.execute(text("UPDATE complaint_grid_rollup SET complaints = complaints + 1 "
+                          "WHERE day = (SELECT min(day) FROM complaint_grid_rollup)"))
+    assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    result = phananh(url, "rollups", "rebuild")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Rollups rebuilt" in result.stdout
+    assert (stored(engine), stored_grid(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
@@ -317,3 +325,22 @@ def test_only_whole_days_and_kept_fields_use_the_rollup() -> None:
     assert whole_days(ComplaintFilter(ward_codes=["P001"])) is None
     assert whole_days(ComplaintFilter(bbox=(105.0, 21.0, 106.0, 22.0))) is None
     assert whole_days(ComplaintFilter(overdue=False)) is None
+
+
+def test_other_grids_and_periods_read_the_complaints(world: Any) -> None:
+    """Only a standard grid over whole days is read from the grid rollup, and only periods
+    that start at midnight in the city are stepped from a rollup."""
+    engine, *_ = world
+    midnight = datetime(2025, 7, 1, tzinfo=CITY)
+    with engine.connect() as conn:
+        found = count_cells(conn, ComplaintFilter(), Shape.HEXAGON, 500.0, None, 100_000)
+        assert found is not None
+        standard = found.grid
+        assert rolled_up(conn, ComplaintFilter(), standard) is not None
+        assert rolled_up(conn, ComplaintFilter(created_from=midnight + timedelta(hours=8)),
+                         standard) is None
+        assert rolled_up(conn, ComplaintFilter(), Grid(Shape.HEXAGON, 700.0,
+                                                       standard.srid)) is None
+        assert rolled_up(conn, ComplaintFilter(), Grid(Shape.HEXAGON, 500.0, 32647)) is None
+    assert day_steps([midnight, midnight + timedelta(days=31)]) is not None
+    assert day_steps([midnight.astimezone(UTC).replace(hour=0)]) is None  # 07:00 in the city
