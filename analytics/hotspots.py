@@ -4,8 +4,9 @@ The units are either the cells of a hexagon or square grid over the study area (
 included: a hot spot is only hot against the cold around it), or the wards or districts of a
 generation. PostGIS builds the units (with their centres in the projected CRS) and their
 neighbour pairs by a spatial self-join, both as temporary tables so that the planner knows
-their sizes; one more statement counts the filtered complaints per unit and time step and sums
-those counts over each unit's neighbours:
+their sizes; one more statement counts the filtered complaints per unit and time step (from
+the rollups when the filter and the periods are whole days in the city, ``analytics/rollups.py``)
+and sums those counts over each unit's neighbours:
 
 * distance band: every unit whose centre is within ``band_m`` metres (≤, with the tolerance
   :data:`BAND_TOLERANCE`), itself included; the join is an equi-join on band-sized buckets
