@@ -14,14 +14,17 @@ included), one statement each, with the rollup triggers on and, in the same run,
 (``analytics.rollups.set_triggers``); both arms run in a transaction that is rolled back, so
 the database is left as it was and neither arm pays a commit.
 
+Bulk loads: the demo seed of :data:`SEEDED` complaints into an empty city (its own database,
+``<name>_bench_rollups_seed``), loading with the rollup triggers off and rebuilding the rollups
+once at the end (what ``phananh seed-demo`` does) against keeping the triggers on.
+
 Database: ``<name>_bench_rollups``, seeded once with :data:`COMPLAINTS` complaints over three
-years (its seed time, loading with the rollup triggers off and rebuilding them once, is
-printed), then ``rebuild_rollups()`` timed on its own.
+years (its seed time is printed), then ``rebuild_rollups()`` timed on its own.
 """
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,14 +35,25 @@ from analytics.grid import Shape, count_cells
 from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import CITY_TIME_ZONE, Calendar, Period
 from analytics.rollups import rebuild, set_triggers
-from bench.common import bench_engine, console, ensure_demo_data, measure, print_table
+from bench.common import (
+    YEARS,
+    bench_engine,
+    console,
+    ensure_demo_data,
+    measure,
+    print_table,
+)
 from db.complaints import ComplaintFilter
+from demo import seed as demo_seed
+from demo.city import build_demo_city
+from demo.complaints import generate_complaints
 from settings import Settings
 from workflow.states import OPEN
 from workflow.submission import FootprintRules, Submission, submit
 
 COMPLAINTS = 100_000
 SUBMISSIONS = 200
+SEEDED = 5_000
 MAX_CELLS = 100_000
 
 
@@ -130,6 +144,29 @@ def writes(engine: Engine) -> list[tuple[Any, ...]]:
             ("submissions per second", 1 / off, 1 / on, off / on)]
 
 
+def seeding(engine: Engine) -> list[tuple[Any, ...]]:
+    """The demo seed of :data:`SEEDED` complaints into an empty city, the rollup triggers on
+    (recounting statement by statement) and off (one rebuild at the end), alternately."""
+    generations = build_demo_city()
+    with engine.connect() as conn:
+        has_city = conn.execute(text("SELECT EXISTS (SELECT 1 FROM admin_area)")).scalar_one()
+    if not has_city:
+        demo_seed.seed_boundaries(engine, generations)
+        demo_seed.seed_organisation(engine, generations)
+    outline = next(a.geometry for a in generations[-1].areas if a.level == "city")
+    arms: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(2):
+        for paused in (True, False):
+            with engine.begin() as conn:
+                conn.execute(text("TRUNCATE complaint_event, complaint CASCADE"))
+            stream = generate_complaints(SEEDED, outline, now=datetime.now(UTC), years=YEARS)
+            start = time.perf_counter()
+            demo_seed.seed_complaints(engine, stream, SEEDED, pause_rollups=paused)
+            arms[paused].append(time.perf_counter() - start)
+    on, off = min(arms[False]), min(arms[True])
+    return [(f"seed {SEEDED:,} complaints (s)", off, on, on / off)]
+
+
 def rebuild_seconds(engine: Engine) -> float:
     """One ``rebuild_rollups()`` over the whole database, rolled back."""
     with engine.connect() as conn, conn.begin() as transaction:
@@ -158,3 +195,6 @@ def main() -> None:
                 reads(engine))
     print_table(f"Writes: {SUBMISSIONS} submissions through the service, triggers off and on",
                 ["write", "rollups off", "rollups on", "on/off (cost)"], writes(engine))
+    print_table("Bulk load: the seed with the rollup triggers paused (one rebuild) and on",
+                ["load", "paused + rebuild", "triggers on", "on/paused"],
+                seeding(bench_engine("bench_rollups_seed")))

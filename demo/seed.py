@@ -9,6 +9,7 @@ import io
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def seed_complaints(
     complaints: Iterable[DemoComplaint],
     total: int,
     on_progress: Progress = lambda done, total: None,
+    pause_rollups: bool = True,
 ) -> int:
     """COPY complaints in batches into a staging table, then write each one once, routed and
     with its due time, and its history.
@@ -106,7 +108,7 @@ def seed_complaints(
     analysis scans would be several times its size). The rollups' triggers are off for the
     load, and both rollups are rebuilt once, set-based, at its end
     (``analytics.rollups.paused``): recounting them statement by statement cost more than the
-    load itself.
+    load itself (``pause_rollups=False`` keeps the triggers on, for ``bench rollups``).
     """
     done = 0
     with engine.begin() as conn:
@@ -124,7 +126,7 @@ def seed_complaints(
                 on_progress(done, total)
         _flush(cursor, buffer)
         on_progress(done, total)
-        with rollups.paused(conn):
+        with rollups.paused(conn) if pause_rollups else nullcontext():
             finish_seeded_complaints(conn)
     return done
 
