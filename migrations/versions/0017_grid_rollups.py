@@ -16,6 +16,9 @@
   the counts exact in the writing transaction by adding and subtracting one (an upsert, or an
   UPDATE that PostgreSQL re-evaluates on the newest row version, so concurrent writers never
   lose a count); a count that reaches 0 is deleted. Changing ``grid_rollup_size`` rebuilds.
+* ``grid_cell`` carries the cost PostGIS declares for ``ST_Transform`` (its branch for another
+  zone), so a statement over many complaints looks costly enough to be JIT-compiled, which
+  takes seconds and gains nothing here: the trigger and the rebuild run with ``jit = off``.
 * ``rebuild_rollups()``: both rollups from scratch in one set-based statement each, with
   writers to ``complaint`` locked out meanwhile: what a bulk load calls after inserting with
   the rollup triggers disabled (``demo/seed.py``), and ``phananh rollups rebuild``.
@@ -99,7 +102,8 @@ KEY = ("shape", "size_m", "srid", "day", "cell", "category_code", "status")
 MATCHES = f"({', '.join(f'r.{k}' for k in KEY)}) = ({ROLLED.format(c='OLD')})"
 
 GRID_TRIGGER_FUNCTION = f"""
-    CREATE FUNCTION complaint_grid_rollup_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION complaint_grid_rollup_row() RETURNS trigger LANGUAGE plpgsql
+    SET jit = off AS $$
     BEGIN
         IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.utm_epsg IS NOT NULL THEN
             UPDATE complaint_grid_rollup r SET complaints = r.complaints - 1
@@ -136,7 +140,8 @@ GRID_BACKFILL = f"""
 
 def rebuild_function(area_backfill: str) -> str:
     return f"""
-    CREATE OR REPLACE FUNCTION rebuild_rollups() RETURNS void LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION rebuild_rollups() RETURNS void LANGUAGE plpgsql
+    SET jit = off AS $$
     BEGIN
         LOCK TABLE complaint, complaint_area IN SHARE MODE;
         TRUNCATE complaint_rollup, complaint_grid_rollup;
@@ -158,6 +163,7 @@ def upgrade() -> None:
         )""")
     op.execute("INSERT INTO grid_rollup_size VALUES "
                + ", ".join(f"('{shape}', {size})" for shape, size in STANDARD_GRIDS))
+    op.execute("ANALYZE grid_rollup_size")
     op.execute("""
         CREATE TABLE complaint_grid_rollup (
             shape text NOT NULL,
