@@ -78,8 +78,8 @@ DAY_STEP = ("width_bucket((day::timestamp AT TIME ZONE '" + CITY_TIME_ZONE + "')
 def day_steps(starts: list[datetime]) -> str | None:
     """SQL for the step of a rollup row, given the periods' starts (none: one whole period),
     or None when a period starts elsewhere than at midnight in the city, which splits a day."""
-    if any(_local(start).timetz().replace(tzinfo=None) != time(0)  # type: ignore[union-attr]
-           for start in starts):
+    city = ZoneInfo(CITY_TIME_ZONE)
+    if any(start.astimezone(city).timetz().replace(tzinfo=None) != time(0) for start in starts):
         return None
     return DAY_STEP if starts else "1"
 
