@@ -3,7 +3,8 @@
 Which area a complaint counts in, for a given boundary generation: the ward (district) it was
 routed to when it was filed, if that area belongs to the generation; otherwise (it was filed
 under another generation, or never routed) the area whose boundary covers its location, as
-jurisdiction lookup decides it (the SQL function ``covering_areas``, migration 0008). So each
+jurisdiction lookup decides it (the SQL function ``covering_areas``, migration 0008). The rule
+is the SQL function ``placed_area`` (migration 0017), which the rollups' triggers call too. So each
 complaint counts in at most one area, and a boundary reform can be looked at from either side.
 That is the count of every analysis, by the complaint's representative point. ``AREA_SHARE``
 weighs a line or polygon complaint instead by its shares of the areas it touches
@@ -24,31 +25,32 @@ from analytics.rollups import area_counts, whole_days
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch
 
-ROUTED_HERE = """complaint.{level}_id IN (
-    SELECT id FROM admin_area WHERE generation_id = :generation_id AND level = :level)"""
+# The area a complaint was routed to, whatever its generation.
+ROUTED = "LEFT JOIN admin_area routed ON routed.id = complaint.{level}_id"
 
 # Where a complaint lies in a generation comes from ``complaint_area`` (kept by triggers with
 # ``covering_areas``, migrations 0006 and 0008).
 LOCATED = """complaint_area.generation_id = :generation_id AND complaint_area.level = :level
              AND complaint_area.complaint_id = complaint.id"""
 
-# Per filtered complaint, its area in :generation_id at {level} and its {step}: the area it was
-# routed to if that belongs to the generation, else the one it lies in, looked up complaint by
-# complaint. Cheap when (nearly) all complaints were routed in the generation.
+# The placing rule itself is the SQL function ``placed_area`` (migration 0017), which the
+# rollup triggers call too; PostgreSQL inlines it, so the covering area below is read only
+# for the complaints it decides.
+PLACED = ("placed_area(:generation_id, :level, routed.generation_id, routed.level, "
+          "routed.id, {covering})")
+
+# Per filtered complaint, its area in :generation_id at {level} and its {step}, the covering
+# area looked up complaint by complaint. Cheap when (nearly) all complaints were routed in the
+# generation.
 PLACED_BY_LOOKUP = f"""
-    SELECT CASE WHEN {ROUTED_HERE}
-                THEN complaint.{{level}}_id
-                ELSE (SELECT complaint_area.area_id FROM complaint_area WHERE {LOCATED})
-           END AS area_id, {{step}} AS step
-    FROM complaint WHERE {{where}}"""
+    SELECT {PLACED.format(covering=f"(SELECT complaint_area.area_id FROM complaint_area "
+                                   f"WHERE {LOCATED})")} AS area_id, {{step}} AS step
+    FROM complaint {ROUTED} WHERE {{where}}"""
 
 # The same result when most complaints were routed under another generation: one join.
 PLACED_BY_JOIN = f"""
-    SELECT CASE WHEN {ROUTED_HERE}
-                THEN complaint.{{level}}_id
-                ELSE complaint_area.area_id
-           END AS area_id, {{step}} AS step
-    FROM complaint LEFT JOIN complaint_area ON {LOCATED}
+    SELECT {PLACED.format(covering="complaint_area.area_id")} AS area_id, {{step}} AS step
+    FROM complaint {ROUTED} LEFT JOIN complaint_area ON {LOCATED}
     WHERE {{where}}"""
 
 

@@ -3,7 +3,8 @@
 The cells are exactly PostGIS's ``ST_HexagonGrid`` / ``ST_SquareGrid`` cells (``ST_Hexagon`` /
 ``ST_Square`` with cell indices ``i, j`` and origin 0,0) laid out in the UTM zone of the data,
 so sizes are true metres. A point is not matched against cell polygons (a point on an edge
-would match two cells and be counted twice); it is *assigned* arithmetically to one cell:
+would match two cells and be counted twice); it is *assigned* arithmetically to one cell, by
+the SQL function ``grid_cell`` (migration 0017), which the grid rollup calls too:
 
 * **Squares** are half-open, ``[i·s, (i+1)·s) × [j·s, (j+1)·s)``: a point on a shared edge or
   corner is counted in the cell to its north and/or east.
@@ -17,7 +18,8 @@ would match two cells and be counted twice); it is *assigned* arithmetically to 
 
 Either way every point is in exactly one cell, so the counts add up to the number of filtered
 complaints. The same SQL serves the ``grid`` query, the hotspot analysis and the
-``hotspot-grid`` map layer (see :func:`cell_counts`).
+``hotspot-grid`` map layer (see :func:`cell_counts`); over whole days a standard grid is read
+from the grid rollup (``analytics/rollups.py``).
 """
 
 import math
@@ -28,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from analytics.query import analysis_srid, complaint_where, generation_id
+from analytics.rollups import Days, grid_counts, grid_rolled_up, whole_days
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch
 from errors import ErrorCode, PhananhError
@@ -66,27 +69,23 @@ class Grid:
         return self.size_m**2
 
     @property
-    def params(self) -> dict[str, float | int]:
-        """Lattice spacings (hexagon columns repeat every 3s across and h up; squares every s)
-        and the CRS: the parameters that :meth:`key` and :meth:`cell` use, which the statement
-        embedding them binds once."""
-        if self.shape is Shape.HEXAGON:
-            across, up = 3 * self.size_m, math.sqrt(3) * self.size_m
-        else:
-            across = up = self.size_m
-        return {"grid_size": self.size_m, "grid_across": across, "grid_up": up,
-                "grid_srid": self.srid}
+    def params(self) -> dict[str, float | int | str]:
+        """The parameters that :meth:`key` and :meth:`cell` use, which the statement embedding
+        them binds once."""
+        return {"grid_shape": self.shape.value, "grid_size": self.size_m, "grid_srid": self.srid}
 
-    def key(self, x: str, y: str) -> str:
-        """SQL for the packed cell key of the point ``(x, y)`` (float8 SQL, in ``srid``)."""
-        u = f"({x} / CAST(:grid_across AS float8))"
-        v = f"({y} / CAST(:grid_up AS float8))"
-        if self.shape is Shape.SQUARE:
-            return pack(f"floor({u})", f"floor({v})")
-        even_is_nearer = f"3 * abs({u} - floor({u}) - 0.5) + abs({v} - floor({v}) - 0.5) >= 1"
-        return (f"CASE WHEN {even_is_nearer} "
-                f"THEN {pack(f'2 * floor({u} + 0.5)', f'floor({v} + 0.5)')} "
-                f"ELSE {pack(f'2 * floor({u}) + 1', f'floor({v})')} END")
+    def key(self, utm_epsg: str, utm_x: str, utm_y: str, location: str) -> str:
+        """SQL for the packed cell key of a point given as a complaint stores it (its UTM zone
+        and coordinates there, and its location): the SQL function ``grid_cell`` (migration
+        0017), which the grid rollup calls too, so both assign every point alike."""
+        return (f"grid_cell(CAST(:grid_shape AS text), CAST(:grid_size AS float8), "
+                f"CAST(:grid_srid AS integer), {utm_epsg}, {utm_x}, {utm_y}, {location})")
+
+    @property
+    def complaint_key(self) -> str:
+        """SQL for the packed cell key of a row of ``complaint``."""
+        return self.key("complaint.utm_epsg", "complaint.utm_x", "complaint.utm_y",
+                        "complaint.location")
 
     def cell(self, i: str, j: str) -> str:
         """SQL for the polygon of cell (i, j), in ``srid``: the very cell of ST_*Grid."""
@@ -141,17 +140,19 @@ class GridResult:
 
 
 def count_cells(conn: Connection, f: ComplaintFilter, shape: Shape, size_m: float,
-                generation: str | None, max_cells: int) -> GridResult | None:
+                generation: str | None, max_cells: int, rollups: bool = True) -> GridResult | None:
     """The non-empty cells of a grid over the filtered complaints; None when there is nothing
-    to place a grid on (no boundaries and no complaints)."""
+    to place a grid on (no boundaries and no complaints). Counted from the grid rollup when it
+    answers the filter (and ``rollups``)."""
     srid = analysis_srid(conn, f, generation_id(conn, generation, "ward"))
     if srid is None:
         return None
     grid = Grid(shape, size_m, srid)
+    days = rolled_up(conn, f, grid) if rollups else None
     rows = fetch(conn, compose("""
         SELECT i, j, n, CAST(ST_AsGeoJSON(ST_Transform(cell, 4326), 7) AS json) AS geometry
         FROM ({counts}) AS cells ORDER BY i, j LIMIT :max_cells + 1""",
-                               counts=cell_counts(f, grid)).bind(max_cells=max_cells))
+                               counts=cell_counts(f, grid, days)).bind(max_cells=max_cells))
     if len(rows) > max_cells:
         raise PhananhError(ErrorCode.ANALYSIS_TOO_LARGE,
                            f"More than {max_cells} non-empty cells: use larger cells or a "
@@ -168,13 +169,23 @@ UNPACK = (f"CAST(key >> 32 AS integer) AS i, "
           f"CAST((key & {_KEY_BASE - 1}) - {_KEY_OFFSET} AS integer) AS j")
 
 
-def cell_counts(f: ComplaintFilter, grid: Grid) -> Fragment:
+def rolled_up(conn: Connection, f: ComplaintFilter, grid: Grid) -> Days | None:
+    """The filter in the grid rollup's terms when the rollup answers it exactly for ``grid``
+    (whole days, categories and statuses only; a standard grid), else None."""
+    days = whole_days(f)
+    if days is None or not grid_rolled_up(conn, grid.shape.value, grid.size_m, grid.srid):
+        return None
+    return days
+
+
+def cell_counts(f: ComplaintFilter, grid: Grid, days: Days | None = None) -> Fragment:
     """SQL rows ``(i, j, n, cell)``: each non-empty cell, its number of filtered complaints and
     its polygon in the grid's CRS (transform it for display: 4326 for GeoJSON, 3857 for tiles).
 
     Only complaints matching ``f`` are counted; a cell crossing the edge of ``f.bbox`` counts
     only its points inside the box, so a map layer that wants whole cells at a tile edge should
-    widen its bbox by one cell size and clip afterwards.
+    widen its bbox by one cell size and clip afterwards. With ``days`` (:func:`rolled_up`),
+    the counts are read from the grid rollup.
     """
     # The key goes through ``unnest(ARRAY[…])``, one row in and one out, because PostgreSQL
     # cannot see through it: it then estimates a modest number of cells, as there are, and
@@ -183,31 +194,15 @@ def cell_counts(f: ComplaintFilter, grid: Grid) -> Fragment:
     # to one process to be counted (the city's grid took 0.84 s instead of 0.56 s so). The
     # hotspot analyses, which count per cell and time step, are faster without the detour:
     # their plan sorts in the workers either way.
+    if days is not None:
+        counted = grid_counts(days, grid.shape.value, grid.size_m)
+    else:
+        counted = compose("""SELECT key, count(*) AS n
+                             FROM (SELECT unnest(ARRAY[{key}]) AS key FROM complaint
+                                   WHERE {where}) AS keyed
+                             GROUP BY key""", key=grid.complaint_key, where=complaint_where(f))
     counts = compose("""
         SELECT i, j, n, {cell} AS cell
-        FROM (SELECT {unpack}, count(*) AS n
-              FROM (SELECT unnest(ARRAY[{key}]) AS key FROM {points}) AS keyed
-              GROUP BY key) AS counted""",
-                     cell=grid.cell("i", "j"), unpack=UNPACK,
-                     key=grid.key("projected.x", "projected.y"), points=projected_complaints(f))
+        FROM (SELECT {unpack}, n FROM ({counted}) AS counted) AS unpacked""",
+                     cell=grid.cell("i", "j"), unpack=UNPACK, counted=counted)
     return counts.bind(**grid.params)
-
-
-def projected_complaints(f: ComplaintFilter, columns: str = "") -> Fragment:
-    """SQL for a FROM item ``projected``: the filtered complaints' coordinates in the grid's CRS
-    (``x``, ``y``), plus ``columns`` (SQL over ``complaint``, each with its leading comma). It
-    uses the grid's ``:grid_srid``, which the statement binds.
-
-    Each complaint stores its coordinates in its own UTM zone (migration 0007); they are read
-    as they are when the grid is laid in that zone, which is the case of every complaint of a
-    city that lies in one zone, and projected here otherwise.
-    """
-    return compose("""(SELECT {x} AS x, {y} AS y {columns}
-                       FROM complaint WHERE {where}) AS projected""",
-                   x=_in_grid_crs("x"), y=_in_grid_crs("y"), columns=columns,
-                   where=complaint_where(f))
-
-
-def _in_grid_crs(axis: str) -> str:
-    return (f"CASE WHEN complaint.utm_epsg = :grid_srid THEN complaint.utm_{axis} "
-            f"ELSE ST_{axis.upper()}(ST_Transform(complaint.location, :grid_srid)) END")

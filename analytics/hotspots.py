@@ -4,8 +4,9 @@ The units are either the cells of a hexagon or square grid over the study area (
 included: a hot spot is only hot against the cold around it), or the wards or districts of a
 generation. PostGIS builds the units (with their centres in the projected CRS) and their
 neighbour pairs by a spatial self-join, both as temporary tables so that the planner knows
-their sizes; one more statement counts the filtered complaints per unit and time step and sums
-those counts over each unit's neighbours:
+their sizes; one more statement counts the filtered complaints per unit and time step (from
+the rollups when the filter and the periods are whole days in the city, ``analytics/rollups.py``)
+and sums those counts over each unit's neighbours:
 
 * distance band: every unit whose centre is within ``band_m`` metres (≤, with the tolerance
   :data:`BAND_TOLERANCE`), itself included; the join is an equi-join on band-sized buckets
@@ -27,9 +28,10 @@ import numpy as np
 from sqlalchemy import Connection
 
 from analytics.areas import placed
-from analytics.grid import Grid, Shape, pack, projected_complaints
+from analytics.grid import Grid, Shape, pack, rolled_up
 from analytics.periods import PERIOD_OF, Calendar
-from analytics.query import analysis_srid, generation_id, study_area
+from analytics.query import analysis_srid, complaint_where, generation_id, study_area
+from analytics.rollups import Days, area_counts, day_steps, grid_counts, whole_days
 from analytics.statistics import CONFIDENCE_LEVELS, GiStar, gi_star
 from analytics.trend import Pattern, classify, mann_kendall_rows
 from db.complaints import ComplaintFilter
@@ -128,36 +130,55 @@ UNITS = """
 """
 
 
-def _grid_units(f: ComplaintFilter, grid: Grid, generation: int | None,
-                starts: list[datetime]) -> tuple[Fragment, Fragment]:
-    """Cells over the study area (labelled "i,j") and the filtered complaints per cell."""
+def _grid_units(conn: Connection, f: ComplaintFilter, grid: Grid, generation: int | None,
+                starts: list[datetime], rollups: bool) -> tuple[Fragment, Fragment]:
+    """Cells over the study area (labelled "i,j") and the filtered complaints per cell, from
+    the grid rollup when it answers the filter and the periods (and ``rollups``)."""
     area = compose("(SELECT ST_Transform({study}, :grid_srid))",
                    study=study_area(f, generation))
     units = compose("""
         SELECT {uid} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
         FROM ({cells}) AS cells""", uid=pack("i", "j"), cells=grid.cells_within(area))
-    counts = compose("""
-        SELECT {key} AS uid, projected.step, count(*) AS n
-        FROM {points}
-        GROUP BY 1, 2""", key=grid.key("projected.x", "projected.y"),
-                     points=projected_complaints(f, f", {_step_of(starts)} AS step"))
+    days, step = _rolled(f, starts, rollups)
+    if days is not None and step is not None and rolled_up(conn, f, grid) is not None:
+        counts = compose("SELECT key AS uid, step, n FROM ({rolled}) AS rolled",
+                         rolled=grid_counts(days, grid.shape.value, grid.size_m, step))
+    else:
+        counts = compose("""
+            SELECT {key} AS uid, {step} AS step, count(*) AS n FROM complaint WHERE {where}
+            GROUP BY 1, 2""", key=grid.complaint_key, step=_step_of(starts),
+                         where=complaint_where(f))
     return units, counts.bind(**grid.params, period_starts=starts)
 
 
 def _area_units(conn: Connection, f: ComplaintFilter, level: str, generation: int, srid: int,
-                starts: list[datetime]) -> tuple[Fragment, Fragment]:
-    """The areas of a level (labelled by code, centred on their centroid) and their counts."""
+                starts: list[datetime], rollups: bool) -> tuple[Fragment, Fragment]:
+    """The areas of a level (labelled by code, centred on their centroid) and their counts,
+    from the daily rollup when it answers the filter and the periods (and ``rollups``)."""
     units = sql("""
         SELECT id AS uid, code AS label, ST_X(centre) AS x, ST_Y(centre) AS y, geom AS shape
         FROM admin_area, ST_Centroid(ST_Transform(geom, :srid)) AS centre
         WHERE generation_id = :generation_id AND level = :level""",
                 srid=srid, generation_id=generation, level=level)
-    counts = compose("""
-        SELECT area_id AS uid, step, count(*) AS n FROM ({placed}) AS placed
-        WHERE area_id IS NOT NULL
-        GROUP BY 1, 2""", placed=placed(conn, f, level, generation, _step_of(starts)))
+    days, step = _rolled(f, starts, rollups)
+    if days is not None and step is not None:
+        counts = compose("SELECT area_id AS uid, step, n FROM ({rolled}) AS rolled",
+                         rolled=area_counts(days, generation, level, step))
+    else:
+        counts = compose("""
+            SELECT area_id AS uid, step, count(*) AS n FROM ({placed}) AS placed
+            WHERE area_id IS NOT NULL
+            GROUP BY 1, 2""", placed=placed(conn, f, level, generation, _step_of(starts)))
     return units, counts.bind(period_starts=starts)
+
+
+def _rolled(f: ComplaintFilter, starts: list[datetime],
+            rollups: bool) -> tuple[Days | None, str | None]:
+    """The filter in the rollups' terms and the step of a rollup row, when the rollups can
+    answer (whole days, periods starting at midnight in the city); else Nones."""
+    days = whole_days(f) if rollups else None
+    return (days, day_steps(starts)) if days is not None else (None, None)
 
 
 @dataclass(frozen=True)
@@ -182,8 +203,9 @@ class SpaceTime:
 def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weights,
                calendar: Calendar | None, fdr: bool, shape: Shape = Shape.HEXAGON,
                cell_size_m: float | None = None, generation: str | None = None,
-               max_units: int = 20_000) -> SpaceTime:
-    """Counts, neighbour sums and Gi* of every unit in every step."""
+               max_units: int = 20_000, rollups: bool = True) -> SpaceTime:
+    """Counts, neighbour sums and Gi* of every unit in every step; counted from the rollups
+    when they answer the filter and the periods (and ``rollups``)."""
     weights.check()
     starts = calendar.starts(conn) if calendar else []
     level = "district" if unit is Unit.DISTRICT else "ward"
@@ -199,9 +221,9 @@ def space_time(conn: Connection, f: ComplaintFilter, unit: Unit, weights: Weight
             raise PhananhError(ErrorCode.BAD_INPUT, f"distanceBandM may be at most "
                                f"{MAX_BAND_CELLS} cell sizes.")
         _check_grid_size(conn, f, gen, grid, max_units)
-        units, counts = _grid_units(f, grid, gen, starts)
+        units, counts = _grid_units(conn, f, grid, gen, starts, rollups)
     else:
-        units, counts = _area_units(conn, f, level, gen, srid, starts)
+        units, counts = _area_units(conn, f, level, gen, srid, starts, rollups)
     # The temporary tables live in a savepoint rolled back at the end, error or not: they
     # never outlive the analysis, and a failed statement leaves the connection usable.
     scratch = conn.begin_nested()

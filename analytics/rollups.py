@@ -1,20 +1,26 @@
-"""Daily rollups (migration ``0013_rollups``): which questions they answer, and how to ask them.
+"""Daily rollups (migrations 0013 and 0017): which questions they answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
-``analytics/areas.py``), city day, category and status, kept exact by triggers in the writing
-transaction. An analysis reads it instead of the complaints when its filter asks for nothing
-else: categories, statuses and a creation window that starts and ends at midnight in the city
-(or is open). Any other part of the filter, today's or one added later, sends the analysis
-to the complaints themselves.
+``analytics/areas.py``), city day, category and status; ``complaint_grid_rollup`` per standard
+grid (``grid_rollup_size``), UTM zone, city day, cell (``analytics/grid.py``), category and
+status. Both are kept exact by triggers in the writing transaction. An analysis reads them
+instead of the complaints when its filter asks for nothing else: categories, statuses and a
+creation window that starts and ends at midnight in the city (or is open), and, for time
+steps, periods that start at midnight in the city. Any other part of the filter, today's or
+one added later, sends the analysis to the complaints themselves.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection, text
+
 from analytics.periods import CITY_TIME_ZONE
 from db.complaints import ComplaintFilter
-from db.sql import Fragment, sql
+from db.sql import Fragment, compose, sql
 
 KEPT = {"categories", "statuses", "created_from", "created_to"}
 
@@ -46,10 +52,10 @@ def _local(instant: datetime | None) -> datetime | None:
     return instant.astimezone(ZoneInfo(CITY_TIME_ZONE)) if instant is not None else None
 
 
-def area_counts(days: Days, generation_id: int, level: str) -> Fragment:
-    """SQL rows ``(area_id, n)``: complaints per placed area, from the rollup."""
-    conditions = ["generation_id = :generation_id", "level = :level"]
-    values: dict[str, object] = {"generation_id": generation_id, "level": level}
+def _where(days: Days, table: str, values: dict[str, object]) -> Fragment:
+    """The rows of the rollup ``table`` that ``days`` asks for, plus ``values``' conditions."""
+    conditions = [f"{name} = :{name}" for name in values]
+    bound = dict(values)
     for condition, name, value in (
         ("day >= :rollup_first", "rollup_first", days.first),
         ("day < :rollup_end", "rollup_end", days.end),
@@ -59,6 +65,92 @@ def area_counts(days: Days, generation_id: int, level: str) -> Fragment:
     ):
         if value is not None:
             conditions.append(condition)
-            values[name] = value
-    return sql(f"""SELECT area_id, sum(complaints) AS n FROM complaint_rollup
-                   WHERE {' AND '.join(conditions)} GROUP BY area_id""", **values)
+            bound[name] = value
+    return sql(f"{table} WHERE {' AND '.join(conditions)}", **bound)
+
+
+# The number (from 1) of the period holding a rollup row's day: the day's first instant among
+# the periods' starts (``analytics.periods.PERIOD_OF`` on the complaints).
+DAY_STEP = ("width_bucket((day::timestamp AT TIME ZONE '" + CITY_TIME_ZONE + "'), "
+            "CAST(:period_starts AS timestamptz[]))")
+
+
+def day_steps(starts: list[datetime]) -> str | None:
+    """SQL for the step of a rollup row, given the periods' starts (none: one whole period),
+    or None when a period starts elsewhere than at midnight in the city, which splits a day."""
+    city = ZoneInfo(CITY_TIME_ZONE)
+    if any(start.astimezone(city).timetz().replace(tzinfo=None) != time(0) for start in starts):
+        return None
+    return DAY_STEP if starts else "1"
+
+
+def area_counts(days: Days, generation_id: int, level: str, step: str | None = None) -> Fragment:
+    """SQL rows ``(area_id, n)``: complaints per placed area, from the rollup; with ``step``
+    (of :func:`day_steps`), rows ``(area_id, step, n)`` per step."""
+    rows = _where(days, "complaint_rollup", {"generation_id": generation_id, "level": level})
+    stepped = f", {step} AS step" if step else ""
+    return compose(f"""SELECT area_id{stepped}, sum(complaints) AS n FROM {{rows}}
+                       GROUP BY area_id{", step" if step else ""}""", rows=rows)
+
+
+def grid_counts(days: Days, shape: str, size_m: float, step: str | None = None) -> Fragment:
+    """SQL rows ``(key, n)``: complaints per non-empty cell (the packed key of ``grid_cell``)
+    of a standard grid laid out in ``:grid_srid`` (bound by the statement), from the rollup;
+    with ``step``, rows ``(key, step, n)``. Only for a grid :func:`grid_rolled_up` allows."""
+    rows = _where(days, "complaint_grid_rollup",
+                  {"shape": shape, "size_m": size_m})
+    stepped = f", {step} AS step" if step else ""
+    return compose(f"""SELECT cell AS key{stepped}, sum(complaints) AS n
+                       FROM {{rows}} AND srid = :grid_srid
+                       GROUP BY 1{", 2" if step else ""} HAVING sum(complaints) > 0""",
+                   rows=rows)
+
+
+# Whether the grid is rolled up, and no complaint lies in another UTM zone than the grid's
+# (its cell there is not in the rollup): two index probes either side of the zone.
+GRID_ROLLED_UP = """
+    SELECT EXISTS (SELECT 1 FROM grid_rollup_size WHERE shape = :shape AND size_m = :size_m)
+       AND NOT EXISTS (SELECT 1 FROM complaint_grid_rollup
+                       WHERE shape = :shape AND size_m = :size_m AND srid < :srid)
+       AND NOT EXISTS (SELECT 1 FROM complaint_grid_rollup
+                       WHERE shape = :shape AND size_m = :size_m AND srid > :srid)"""
+
+
+def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bool:
+    """True when the grid rollup holds every complaint's cell of this grid laid out in
+    ``srid``: a standard grid (``grid_rollup_size``), and all complaints in that zone."""
+    return bool(conn.execute(text(GRID_ROLLED_UP),
+                             {"shape": shape, "size_m": size_m, "srid": srid}).scalar())
+
+
+def rebuild(conn: Connection) -> None:
+    """Both rollups from the complaints, in one set-based statement each (``rebuild_rollups``,
+    migration 0017): after a bulk load without the rollup triggers, or as a repair."""
+    conn.execute(text("SELECT rebuild_rollups()"))
+
+
+# The rollups' row triggers and statement triggers on the complaints and their placements
+# (migrations 0013 and 0017), which a bulk load disables for its inserts.
+TRIGGERS = {"complaint": ("complaint_rollup_insert", "complaint_rollup_update",
+                          "complaint_rollup_delete", "complaint_grid_rollup_insert",
+                          "complaint_grid_rollup_update", "complaint_grid_rollup_delete"),
+            "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
+
+
+def set_triggers(conn: Connection, enabled: bool) -> None:
+    """Enable or disable the rollup triggers (in the caller's transaction: ALTER TABLE locks
+    the tables until it ends, so no other writer ever sees them off)."""
+    action = "ENABLE" if enabled else "DISABLE"
+    for table, names in TRIGGERS.items():
+        for name in names:
+            conn.execute(text(f"ALTER TABLE {table} {action} TRIGGER {name}"))
+
+
+@contextmanager
+def paused(conn: Connection) -> Iterator[None]:
+    """A bulk load in the caller's transaction: the rollup triggers off while it writes, then
+    both rollups rebuilt once, set-based, and the triggers on again."""
+    set_triggers(conn, False)
+    yield
+    rebuild(conn)
+    set_triggers(conn, True)

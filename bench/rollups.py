@@ -1,43 +1,64 @@
-"""The daily rollups (migration 0013): what choropleths gain, and what writes pay.
+"""The rollups (migrations 0013 and 0017): what analyses gain, and what writes pay.
 
-Reads: ``areaStats`` counts per ward over whole days, from the rollup against the same
-analysis over the complaints (``count_by_area(..., rollups=False)``), in the same run on the
-same database; the answers are checked equal first.
+Reads, each analysis from the rollups against the same analysis over the complaints
+(``rollups=False``), in the same run on the same database; the answers are checked equal
+first:
+
+* ``areaStats`` counts per ward over whole days (both generations);
+* ``grid`` counts, 500 m hexagons and 1 km squares (standard grids);
+* hot spots: Gi* over 800 m hexagons (2 km band), emerging hot spots per month over
+  1,500 m hexagons (3.5 km band) and over wards (k = 5).
 
 Writes: submissions through the real service (``workflow.submission.submit``, routing
 included), one statement each, with the rollup triggers on and, in the same run, off
-(``ALTER TABLE … DISABLE TRIGGER``); both arms run in a transaction that is rolled back, so the
-database is left as it was and neither arm pays a commit.
+(``analytics.rollups.set_triggers``); both arms run in a transaction that is rolled back, so
+the database is left as it was and neither arm pays a commit.
+
+Bulk loads: the demo seed of :data:`SEEDED` complaints into an empty city (its own database,
+``<name>_bench_rollups_seed``), loading with the rollup triggers off and rebuilding the rollups
+once at the end (what ``phananh seed-demo`` does) against keeping the triggers on.
 
 Database: ``<name>_bench_rollups``, seeded once with :data:`COMPLAINTS` complaints over three
-years (its seed time, with the triggers on, is printed).
+years (its seed time is printed), then ``rebuild_rollups()`` timed on its own.
 """
 
 import time
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, text
 
 from analytics.areas import count_by_area
-from analytics.periods import CITY_TIME_ZONE
-from bench.common import bench_engine, console, ensure_demo_data, measure, print_table
+from analytics.grid import Shape, count_cells
+from analytics.hotspots import Unit, Weights, space_time
+from analytics.periods import CITY_TIME_ZONE, Calendar, Period
+from analytics.rollups import rebuild, set_triggers
+from bench.common import (
+    YEARS,
+    bench_engine,
+    console,
+    ensure_demo_data,
+    measure,
+    print_table,
+)
 from db.complaints import ComplaintFilter
+from demo import seed as demo_seed
+from demo.city import build_demo_city
+from demo.complaints import generate_complaints
 from settings import Settings
 from workflow.states import OPEN
 from workflow.submission import FootprintRules, Submission, submit
 
 COMPLAINTS = 100_000
 SUBMISSIONS = 200
-ROLLUP_TRIGGERS = {"complaint": ("complaint_rollup_insert", "complaint_rollup_update",
-                                 "complaint_rollup_delete"),
-                   "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
+SEEDED = 5_000
+MAX_CELLS = 100_000
 
 
 def filters(newest: datetime) -> dict[str, ComplaintFilter]:
-    day = newest.astimezone(ZoneInfo(CITY_TIME_ZONE)).replace(hour=0, minute=0, second=0,
-                                                               microsecond=0)
+    day = _midnight(newest)
     return {
         "all years": ComplaintFilter(),
         "last 365 days": ComplaintFilter(created_from=day - timedelta(days=364),
@@ -49,20 +70,54 @@ def filters(newest: datetime) -> dict[str, ComplaintFilter]:
     }
 
 
+def _midnight(instant: datetime) -> datetime:
+    return instant.astimezone(ZoneInfo(CITY_TIME_ZONE)).replace(hour=0, minute=0, second=0,
+                                                                microsecond=0)
+
+
+Job = Callable[[Connection, bool], Any]
+
+
+def jobs(newest: datetime) -> dict[str, Job]:
+    """Name: an analysis run with or without the rollups."""
+    found: dict[str, Job] = {}
+    for name, f in filters(newest).items():
+        for generation in ("demo-2025", "demo-2019"):
+            found[f"areaStats wards, {name}, {generation}"] = (
+                lambda conn, rollups, f=f, g=generation:
+                count_by_area(conn, f, "ward", g, rollups=rollups))
+        for shape, size in ((Shape.HEXAGON, 500.0), (Shape.SQUARE, 1000.0)):
+            found[f"grid {shape.value.lower()} {size:.0f} m, {name}"] = (
+                lambda conn, rollups, f=f, shape=shape, size=size:
+                count_cells(conn, f, shape, size, None, MAX_CELLS, rollups=rollups))
+    everything = ComplaintFilter()
+    found["hotspots 800 m hexagons, 2 km band, all years"] = (
+        lambda conn, rollups: space_time(conn, everything, Unit.GRID, Weights(band_m=2_000.0),
+                                         None, False, Shape.HEXAGON, 800.0, rollups=rollups))
+    day = _midnight(newest)
+    months = Calendar(Period.MONTH, day - timedelta(days=364), day + timedelta(days=1))
+    year = ComplaintFilter(created_from=months.start, created_to=months.end)
+    found["emerging per month, 1,500 m hexagons, 365 days"] = (
+        lambda conn, rollups: space_time(conn, year, Unit.GRID, Weights(band_m=3_500.0),
+                                         months, False, Shape.HEXAGON, 1500.0, rollups=rollups))
+    found["emerging per month, wards k=5, 365 days"] = (
+        lambda conn, rollups: space_time(conn, year, Unit.WARD, Weights(k=5), months, False,
+                                         rollups=rollups))
+    return found
+
+
 def reads(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         newest = conn.execute(text("SELECT max(created_at) FROM complaint")).scalar_one()
     found = []
-    for name, f in filters(newest).items():
-        for generation in ("demo-2025", "demo-2019"):
-            def job(rollups: bool, f: ComplaintFilter = f, g: str = generation) -> Any:
-                with engine.connect() as conn:
-                    return count_by_area(conn, f, "ward", g, rollups=rollups)
+    for name, job in jobs(newest).items():
+        def run(rollups: bool, job: Job = job) -> Any:
+            with engine.connect() as conn:
+                return job(conn, rollups)
 
-            assert job(True) == job(False), (name, generation)
-            raw, rolled = measure(lambda: job(False), repeat=3), measure(lambda: job(True))
-            found.append((f"{name}, {generation}", raw.median, rolled.median,
-                          raw.median / rolled.median))
+        assert run(True) == run(False), name
+        raw, rolled = measure(lambda: run(False), repeat=3), measure(lambda: run(True))
+        found.append((name, raw.median, rolled.median, raw.median / rolled.median))
     return found
 
 
@@ -70,7 +125,7 @@ def writes(engine: Engine) -> list[tuple[Any, ...]]:
     def arm(triggers: bool) -> float:
         with engine.connect() as conn, conn.begin() as transaction:
             if not triggers:
-                _set_triggers(conn, "DISABLE")
+                set_triggers(conn, False)
             start = time.perf_counter()
             for n in range(SUBMISSIONS):
                 submit(conn, Submission(category_code="environment.waste",
@@ -85,25 +140,61 @@ def writes(engine: Engine) -> list[tuple[Any, ...]]:
         for triggers in (False, True):
             arms[triggers].append(arm(triggers))
     off, on = min(arms[False]), min(arms[True])
-    return [("one submission (ms)", 1000 * off, 1000 * on, on / off)]
+    return [("one submission (ms)", 1000 * off, 1000 * on, on / off),
+            ("submissions per second", 1 / off, 1 / on, off / on)]
 
 
-def _set_triggers(conn: Connection, action: str) -> None:
-    for table, names in ROLLUP_TRIGGERS.items():
-        for name in names:
-            conn.execute(text(f"ALTER TABLE {table} {action} TRIGGER {name}"))
+def seeding(engine: Engine) -> list[tuple[Any, ...]]:
+    """The demo seed of :data:`SEEDED` complaints into an empty city, the rollup triggers on
+    (recounting statement by statement) and off (one rebuild at the end), alternately."""
+    generations = build_demo_city()
+    with engine.connect() as conn:
+        has_city = conn.execute(text("SELECT EXISTS (SELECT 1 FROM admin_area)")).scalar_one()
+    if not has_city:
+        demo_seed.seed_boundaries(engine, generations)
+        demo_seed.seed_organisation(engine, generations)
+    outline = next(a.geometry for a in generations[-1].areas if a.level == "city")
+    arms: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(2):
+        for paused in (True, False):
+            with engine.begin() as conn:
+                conn.execute(text("TRUNCATE complaint_event, complaint CASCADE"))
+            stream = generate_complaints(SEEDED, outline, now=datetime.now(UTC), years=YEARS)
+            start = time.perf_counter()
+            demo_seed.seed_complaints(engine, stream, SEEDED, pause_rollups=paused)
+            arms[paused].append(time.perf_counter() - start)
+    on, off = min(arms[False]), min(arms[True])
+    return [(f"seed {SEEDED:,} complaints (s)", off, on, on / off)]
+
+
+def rebuild_seconds(engine: Engine) -> float:
+    """One ``rebuild_rollups()`` over the whole database, rolled back."""
+    with engine.connect() as conn, conn.begin() as transaction:
+        start = time.perf_counter()
+        rebuild(conn)
+        seconds = time.perf_counter() - start
+        transaction.rollback()
+    return seconds
 
 
 def main() -> None:
     engine = bench_engine("bench_rollups")
     ensure_demo_data(engine, COMPLAINTS)
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT count(*) FROM complaint_rollup")).scalar_one()
-        size = conn.execute(text(
-            "SELECT pg_size_pretty(pg_total_relation_size('complaint_rollup'))")).scalar_one()
-    console.print(f"{COMPLAINTS:,} complaints; complaint_rollup: {rows:,} rows, {size}")
-    print_table(f"areaStats wards over whole days, {COMPLAINTS:,} complaints (median s)",
-                ["filter, generation", "complaints", "rollup", "complaints/rollup"],
+        sizes = conn.execute(text("""
+            SELECT (SELECT count(*) FROM complaint_rollup),
+                   pg_size_pretty(pg_total_relation_size('complaint_rollup')),
+                   (SELECT count(*) FROM complaint_grid_rollup),
+                   pg_size_pretty(pg_total_relation_size('complaint_grid_rollup')),
+                   (SELECT count(*) FROM grid_rollup_size)""")).one()
+    console.print(f"{COMPLAINTS:,} complaints; complaint_rollup: {sizes[0]:,} rows, {sizes[1]}; "
+                  f"complaint_grid_rollup ({sizes[4]} standard grids): {sizes[2]:,} rows, "
+                  f"{sizes[3]}; rebuild_rollups(): {rebuild_seconds(engine):.1f} s")
+    print_table(f"Analyses over whole days, {COMPLAINTS:,} complaints (median s)",
+                ["analysis, filter", "complaints", "rollup", "complaints/rollup"],
                 reads(engine))
     print_table(f"Writes: {SUBMISSIONS} submissions through the service, triggers off and on",
-                ["write", "rollup off", "rollup on", "on/off"], writes(engine))
+                ["write", "rollups off", "rollups on", "on/off (cost)"], writes(engine))
+    print_table("Bulk load: the seed with the rollup triggers paused (one rebuild) and on",
+                ["load", "paused + rebuild", "triggers on", "on/paused"],
+                seeding(bench_engine("bench_rollups_seed")))

@@ -15,6 +15,7 @@ from cli.common import console, or_exit, progress_bar
 from cli.export import export_cmd
 from cli.notify import notify_app
 from cli.open311 import open311_app
+from cli.rollups import rollups_app
 from cli.serve import serve
 from cli.triage import triage_app
 from db.engine import get_engine
@@ -37,6 +38,7 @@ app.add_typer(open311_app, name="open311")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(notify_app, name="notify")
 app.add_typer(triage_app, name="triage")
+app.add_typer(rollups_app, name="rollups")
 
 
 @app.callback()

@@ -156,7 +156,7 @@ def test_exact_ties_go_to_the_documented_cell(engine: Engine, shape_name: str,
     x = xy[0]
     y = math.sqrt(3) * size / 2 if xy[1] == "h/2" else xy[1]
     assert POLYGON[shape_name](*cell, size).covers(shapely.Point(x, y))
-    key = grid.key(f"CAST({x!r} AS float8)", f"CAST({y!r} AS float8)")
+    key = grid.key(str(UTM), f"CAST({x!r} AS float8)", f"CAST({y!r} AS float8)", "NULL")
     with engine.connect() as conn:
         found = conn.execute(text(f"SELECT key >> 32 AS i, (key & 4294967295) - 2147483648 AS j "
                                   f"FROM (SELECT {key} AS key) AS k"), grid.params).one()

@@ -1,30 +1,38 @@
-"""The daily rollups (migration 0013) equal the raw computation after every kind of write.
+"""The rollups (migrations 0013 and 0017) equal the raw computation after every kind of write.
 
-The reference is computed here, in Python, from the complaints and their stored placements
+The references are computed here, in Python, from the complaints and their stored placements
 (``complaint_area``): the placing rule of ``analytics/areas.py`` (routed area if it belongs to
-the generation, else the covering one) and the city's calendar (zoneinfo). The rollup table
-must equal it row for row after a seed COPY, submissions, status changes, reroutes, moves,
-category changes and a boundary re-import; ``areaStats`` read from the rollups must equal the
-same analysis over the complaints. Its own database: the re-import changes the demo city.
+the generation, else the covering one), the city's calendar (zoneinfo), and for the grid
+rollup the cell of each complaint's UTM coordinates found by brute force (the nearest hexagon
+centre, the square that covers it; ``tests/analytics_support.py``). Both rollup tables must
+equal them row for row after a seed COPY, submissions, status changes, reroutes, transfers,
+category corrections, moves and a boundary re-import, and equal what ``rebuild_rollups()``
+recounts; ``areaStats``, ``grid`` and hot spots (Gi* over grid cells and wards, emerging hot
+spots per month) read from the rollups must equal the same analyses over the complaints. Its
+own database: the re-import changes the demo city.
 """
 
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from shapely.geometry import mapping
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from analytics.areas import count_by_area
-from analytics.rollups import whole_days
+from analytics.grid import Grid, Shape, count_cells, rolled_up
+from analytics.hotspots import Unit, Weights, space_time
+from analytics.periods import Calendar, Period
+from analytics.rollups import day_steps, whole_days
 from app import create_app
 from auth import users
 from auth.principal import Role
@@ -33,10 +41,12 @@ from db.complaints import ComplaintFilter
 from db.engine import make_engine
 from demo.city import DemoGeneration, build_demo_city
 from demo.complaints import generate_complaints
-from demo.seed import seed_boundaries, seed_complaints
+from demo.seed import seed_boundaries, seed_complaints, seed_organisation
 from geo.boundaries import BoundaryFile, import_boundaries
 from settings import Settings
-from tests.conftest import fresh_database
+from tests.analytics_support import brute_force_hex, brute_force_square
+from tests.conftest import fresh_database, phananh
+from workflow import routing, service
 from workflow.submission import FootprintRules, Submission, submit
 
 CITY = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -49,6 +59,7 @@ def world() -> Iterator[tuple[Engine, tuple[DemoGeneration, ...], TestClient, di
         engine = make_engine(url)
         generations = build_demo_city()
         seed_boundaries(engine, generations)
+        seed_organisation(engine, generations)
         outline = next(a for a in generations[-1].areas if a.level == "city").geometry
         seed_complaints(engine, generate_complaints(COMPLAINTS, outline, seed=11,
                                                     now=datetime.now(UTC)), COMPLAINTS)
@@ -90,17 +101,69 @@ def stored(engine: Engine) -> Counter[tuple[Any, ...]]:
     return Counter({tuple(r[:6]): r.complaints for r in rows})
 
 
+BRUTE_FORCE = {"HEXAGON": brute_force_hex, "SQUARE": brute_force_square}
+
+
+def expected_grid(engine: Engine) -> Counter[tuple[Any, ...]]:
+    """(shape, size, zone, day, (i, j), category, status) → complaints, computed here: each
+    complaint in the cell of every standard grid laid out in its own UTM zone."""
+    with engine.connect() as conn:
+        complaints = conn.execute(text("SELECT utm_epsg, utm_x, utm_y, created_at, "
+                                       "category_code, status FROM complaint")).all()
+        grids = conn.execute(text("SELECT shape, size_m FROM grid_rollup_size")).all()
+    x = np.array([c.utm_x for c in complaints])
+    y = np.array([c.utm_y for c in complaints])
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for shape, size in grids:
+        cells, clear = BRUTE_FORCE[shape](x, y, size)
+        assert clear.all()  # no random point within a micrometre of an edge
+        for c, cell in zip(complaints, cells, strict=True):
+            counts[shape, size, c.utm_epsg, c.created_at.astimezone(CITY).date(), cell,
+                   c.category_code, c.status] += 1
+    return counts
+
+
+def stored_grid(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT shape, size_m, srid, day, cell >> 32 AS i,
+                   (cell & 4294967295) - 2147483648 AS j, category_code, status, complaints
+            FROM complaint_grid_rollup""")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return Counter({(r.shape, r.size_m, r.srid, r.day, (r.i, r.j), r.category_code,
+                     r.status): r.complaints for r in rows})
+
+
 def city_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=CITY)
 
 
 def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
-    """The rollup equals the reference, and areaStats from it equals areaStats from the
-    complaints, for whole-day filters on both generations and levels."""
+    """Both rollups equal their references, and every analysis read from them equals the same
+    analysis over the complaints, for whole-day filters on both generations and levels."""
     truth = expected(engine)
     assert stored(engine) == truth
+    assert stored_grid(engine) == expected_grid(engine)
+    with engine.connect() as conn:
+        for f in whole_day_filters():
+            assert whole_days(f) is not None
+            for generation in (g.name for g in generations):
+                for level in ("ward", "district"):
+                    rolled = count_by_area(conn, f, level, generation)
+                    raw = count_by_area(conn, f, level, generation, rollups=False)
+                    assert rolled == raw, (f, generation, level)
+            for shape, size in ((Shape.HEXAGON, 500.0), (Shape.SQUARE, 1000.0)):
+                rolled_grid = count_cells(conn, f, shape, size, None, 100_000)
+                assert rolled_grid is not None
+                assert rolled_up(conn, f, rolled_grid.grid) is not None  # read from the rollup
+                assert rolled_grid == count_cells(conn, f, shape, size, None, 100_000,
+                                                  rollups=False), (f, shape, size)
+    assert sum(truth.values()) > 0
+
+
+def whole_day_filters() -> list[ComplaintFilter]:
     today = datetime.now(CITY).date()
-    filters = [
+    return [
         ComplaintFilter(),
         ComplaintFilter(created_from=city_midnight(today - timedelta(days=90)),
                         created_to=city_midnight(today + timedelta(days=1))),
@@ -108,15 +171,28 @@ def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
                         statuses=["RECEIVED", "REJECTED", "CLOSED"],
                         created_from=city_midnight(today - timedelta(days=200))),
     ]
+
+
+def check_hotspots(engine: Engine) -> None:
+    """Gi* over grid cells and wards, over the whole window and per month in the city's
+    calendar, is the same read from the rollups as over the complaints."""
+    today = datetime.now(CITY).date()
+    months = Calendar(Period.MONTH, city_midnight(today - timedelta(days=200)),
+                      city_midnight(today + timedelta(days=1)))
+    f = ComplaintFilter(created_from=months.start, created_to=months.end)
     with engine.connect() as conn:
-        for f in filters:
-            assert whole_days(f) is not None
-            for generation in (g.name for g in generations):
-                for level in ("ward", "district"):
-                    rolled = count_by_area(conn, f, level, generation)
-                    raw = count_by_area(conn, f, level, generation, rollups=False)
-                    assert rolled == raw, (f, generation, level)
-    assert sum(truth.values()) > 0
+        assert day_steps(months.starts(conn)) is not None  # months start at midnight
+        for unit, weights, calendar in ((Unit.GRID, Weights(band_m=2_000.0), None),
+                                        (Unit.GRID, Weights(band_m=3_000.0), months),
+                                        (Unit.WARD, Weights(k=5), months)):
+            def run(rollups: bool, unit: Unit = unit, weights: Weights = weights,
+                    calendar: Calendar | None = calendar) -> Any:
+                return space_time(conn, f, unit, weights, calendar, fdr=False,
+                                  shape=Shape.HEXAGON, cell_size_m=800.0, rollups=rollups)
+
+            rolled = run(True)
+            assert sum(sum(u.counts) for u in rolled.units) > 0
+            assert rolled == run(False), (unit, weights, calendar)
 
 
 def test_rollups_follow_every_write(world: Any) -> None:
@@ -148,6 +224,12 @@ def test_rollups_follow_every_write(world: Any) -> None:
             reason: NOT_RESPONSIBLE, expectedVersion: {version}) {{ id }} }}""")
     check(engine, generations)
 
+    transferred = transfer_some(engine, gql)
+    with engine.begin() as conn:  # category corrections, routed again for the new category
+        for public_id in transferred:
+            service.decide_category(conn, None, public_id, "construction.illegal", None, {})
+    check(engine, generations)
+
     with engine.begin() as conn:  # moves, one with its status and category in one statement
         conn.execute(text("""
             UPDATE complaint SET location = ST_Translate(location, 0.03, -0.02)
@@ -160,6 +242,46 @@ def test_rollups_follow_every_write(world: Any) -> None:
 
     reimport_with_one_ward_grown(engine, generations[0])
     check(engine, generations)
+    check_hotspots(engine)
+
+
+def transfer_some(engine: Engine, gql: Callable[[str], Any]) -> list[str]:
+    """Two open complaints transferred to another agency serving their place; their ids."""
+    with engine.connect() as conn:
+        candidates = conn.execute(text("""
+            SELECT c.public_id, c.version, c.agency_code, c.ward_id, c.district_id, c.city_id
+            FROM complaint c WHERE c.status IN ('RECEIVED', 'ASSIGNED')
+              AND c.category_code <> 'construction.illegal' AND c.agency_code IS NOT NULL
+            ORDER BY c.id DESC LIMIT 20""")).all()
+        agencies = conn.execute(text("SELECT code FROM agency WHERE retired_at IS NULL "
+                                     "ORDER BY code")).scalars().all()
+        moves = [(c, next(a for a in agencies if a != c.agency_code and routing.serves(
+            conn, a, [i for i in (c.ward_id, c.district_id, c.city_id) if i is not None])))
+                 for c in candidates][:2]
+    assert len(moves) == 2
+    for c, agency in moves:
+        gql(f"""mutation {{ transferComplaint(id: "{c.public_id}", agencyCode: "{agency}",
+            reason: "not ours", expectedVersion: {c.version}) {{ id }} }}""")
+    return [c.public_id for c, _ in moves]
+
+
+def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
+    """After the writes above (kept by the triggers), ``phananh rollups rebuild`` (the
+    ``rebuild_rollups()`` a seed ends with) recounts damaged tables to the very same rows."""
+    engine, *_ = world
+    kept = stored(engine), stored_grid(engine)
+    assert sum(kept[1].values()) > 0
+    with engine.begin() as conn:  # what writes with the triggers off would leave
+        conn.execute(text("DELETE FROM complaint_rollup "
+                          "WHERE day = (SELECT max(day) FROM complaint_rollup)"))
+        conn.execute(text("UPDATE complaint_grid_rollup SET complaints = complaints + 1 "
+                          "WHERE day = (SELECT min(day) FROM complaint_grid_rollup)"))
+    assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    result = phananh(url, "rollups", "rebuild")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Rollups rebuilt" in result.stdout
+    assert (stored(engine), stored_grid(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
@@ -203,3 +325,22 @@ def test_only_whole_days_and_kept_fields_use_the_rollup() -> None:
     assert whole_days(ComplaintFilter(ward_codes=["P001"])) is None
     assert whole_days(ComplaintFilter(bbox=(105.0, 21.0, 106.0, 22.0))) is None
     assert whole_days(ComplaintFilter(overdue=False)) is None
+
+
+def test_other_grids_and_periods_read_the_complaints(world: Any) -> None:
+    """Only a standard grid over whole days is read from the grid rollup, and only periods
+    that start at midnight in the city are stepped from a rollup."""
+    engine, *_ = world
+    midnight = datetime(2025, 7, 1, tzinfo=CITY)
+    with engine.connect() as conn:
+        found = count_cells(conn, ComplaintFilter(), Shape.HEXAGON, 500.0, None, 100_000)
+        assert found is not None
+        standard = found.grid
+        assert rolled_up(conn, ComplaintFilter(), standard) is not None
+        assert rolled_up(conn, ComplaintFilter(created_from=midnight + timedelta(hours=8)),
+                         standard) is None
+        assert rolled_up(conn, ComplaintFilter(), Grid(Shape.HEXAGON, 700.0,
+                                                       standard.srid)) is None
+        assert rolled_up(conn, ComplaintFilter(), Grid(Shape.HEXAGON, 500.0, 32647)) is None
+    assert day_steps([midnight, midnight + timedelta(days=31)]) is not None
+    assert day_steps([midnight.astimezone(UTC).replace(hour=0)]) is None  # 07:00 in the city

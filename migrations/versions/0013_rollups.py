@@ -55,24 +55,6 @@ PLACED = """COALESCE(CASE WHEN routed.generation_id = {g} AND routed.level = {le
 LEVELS = """(SELECT DISTINCT generation_id, level FROM admin_area
              WHERE level IN ('ward', 'district'))"""
 
-PLACED_GL = PLACED.format(g="gl.generation_id", level="gl.level")
-PLACED_D = PLACED.format(g="d.generation_id", level="d.level")
-
-# The groups of a set of complaint rows {rows} (old or new versions), in every generation.
-COMPLAINT_GROUPS = f"""
-    SELECT gl.generation_id, gl.level, {PLACED_GL} AS area_id,
-           {DAY.format(created="c.created_at")} AS day
-    FROM {{rows}} c CROSS JOIN {LEVELS} gl
-    {ROUTED.format(g="gl.generation_id", level="gl.level", c="c")}
-    WHERE {PLACED_GL} IS NOT NULL"""
-
-# The groups of new complaints {rows} placed by their routing elsewhere than their covering
-# area: the statement's complaint_area rows recount the others (complaint_rollup_placed),
-# whichever of the two triggers PostgreSQL fires first.
-ROUTED_GROUPS = f"""{COMPLAINT_GROUPS}
-      AND routed.generation_id = gl.generation_id AND routed.level = gl.level
-      AND ca.area_id IS DISTINCT FROM routed.id"""
-
 # The groups of a set of complaint_area rows {rows}.
 PLACEMENT_GROUPS = f"""
     SELECT r.generation_id, r.level, r.area_id, {DAY.format(created="c.created_at")} AS day
@@ -107,11 +89,49 @@ FORGET = """
     USING (SELECT DISTINCT generation_id, level, area_id, day FROM ({groups}) g) a
     WHERE (r.generation_id, r.level, r.area_id, r.day)
           = (a.generation_id, a.level, a.area_id, a.day)"""
-COUNT = f"""
+
+
+def recount(groups: str, count: str) -> str:
+    """Statements of a trigger function, run with EXECUTE: planned on every run, for the
+    transition tables at hand, never with a plan cached while the tables were empty. A
+    statement that touched no group (a workflow note, a new complaint placed where its rows
+    of complaint_area say) stops after one query."""
+    steps = "\n".join(f"EXECUTE $sql${part.format(groups=groups)}$sql$;"
+                      for part in (LOCK, FORGET, count))
+    return f"""EXECUTE $sql$SELECT EXISTS ({groups})$sql$ INTO touched;
+                IF touched THEN
+                    {steps}
+                END IF;"""
+
+
+def union(*parts: str) -> str:
+    return " UNION ".join(f"({part})" for part in parts)
+
+
+def statements(placed: str) -> tuple[dict[str, str], str]:
+    """The trigger functions (name: statements) and the backfill, for the placing rule
+    ``placed`` (SQL over the joins of ``ROUTED``, with ``{g}`` and ``{level}``): migration
+    0017 writes them again with its function ``placed_area``."""
+    placed_gl = placed.format(g="gl.generation_id", level="gl.level")
+    placed_d = placed.format(g="d.generation_id", level="d.level")
+    # The groups of a set of complaint rows {rows} (old or new versions), in every generation.
+    complaint_groups = f"""
+    SELECT gl.generation_id, gl.level, {placed_gl} AS area_id,
+           {DAY.format(created="c.created_at")} AS day
+    FROM {{rows}} c CROSS JOIN {LEVELS} gl
+    {ROUTED.format(g="gl.generation_id", level="gl.level", c="c")}
+    WHERE {placed_gl} IS NOT NULL"""
+    # The groups of new complaints {rows} placed by their routing elsewhere than their
+    # covering area: the statement's complaint_area rows recount the others
+    # (complaint_rollup_placed), whichever of the two triggers PostgreSQL fires first.
+    routed_groups = f"""{complaint_groups}
+      AND routed.generation_id = gl.generation_id AND routed.level = gl.level
+      AND ca.area_id IS DISTINCT FROM routed.id"""
+    count = f"""
     INSERT INTO complaint_rollup
     WITH asked AS (SELECT DISTINCT generation_id, level, area_id, day FROM ({{groups}}) g),
     placed AS (
-        SELECT d.generation_id, d.level, {PLACED_D} AS area_id, d.day, c.category_code, c.status
+        SELECT d.generation_id, d.level, {placed_d} AS area_id, d.day, c.category_code, c.status
         FROM (SELECT DISTINCT generation_id, level, day FROM asked) d
         CROSS JOIN LATERAL (  -- OFFSET 0: one index range scan per day, never a join filter
             SELECT id, ward_id, district_id, category_code, status FROM complaint
@@ -124,34 +144,28 @@ COUNT = f"""
     JOIN asked a ON (a.generation_id, a.level, a.area_id, a.day)
                     = (p.generation_id, p.level, p.area_id, p.day)
     GROUP BY 1, 2, 3, 4, 5, 6"""
+    functions = {
+        "complaint_rollup_inserted": recount(routed_groups.format(rows="new_rows"), count),
+        "complaint_rollup_updated": recount(union(
+            complaint_groups.format(rows=CHANGED.format(side="o")),
+            complaint_groups.format(rows=CHANGED.format(side="n"))), count),
+        "complaint_rollup_deleted": recount(DAY_GROUPS.format(rows="old_rows"), count),
+        "complaint_rollup_placed": recount(PLACEMENT_GROUPS.format(rows="changed_rows"), count),
+        "complaint_rollup_truncated": "TRUNCATE complaint_rollup;",
+    }
+    # Every group from scratch: the backfill, and the test's reference in SQL form.
+    backfill = f"""
+    INSERT INTO complaint_rollup
+    SELECT gl.generation_id, gl.level, {placed_gl}, {DAY.format(created="c.created_at")},
+           c.category_code, c.status, count(*)
+    FROM complaint c CROSS JOIN {LEVELS} gl
+    {ROUTED.format(g="gl.generation_id", level="gl.level", c="c")}
+    WHERE {placed_gl} IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6"""
+    return functions, backfill
 
 
-def recount(groups: str) -> str:
-    """Statements of a trigger function, run with EXECUTE: planned on every run, for the
-    transition tables at hand, never with a plan cached while the tables were empty. A
-    statement that touched no group (a workflow note, a new complaint placed where its rows
-    of complaint_area say) stops after one query."""
-    steps = "\n".join(f"EXECUTE $sql${part.format(groups=groups)}$sql$;"
-                      for part in (LOCK, FORGET, COUNT))
-    return f"""EXECUTE $sql$SELECT EXISTS ({groups})$sql$ INTO touched;
-                IF touched THEN
-                    {steps}
-                END IF;"""
-
-
-def union(*parts: str) -> str:
-    return " UNION ".join(f"({part})" for part in parts)
-
-
-# name: the statements of a trigger function
-TRIGGER_FUNCTIONS = {
-    "complaint_rollup_inserted": recount(ROUTED_GROUPS.format(rows="new_rows")),
-    "complaint_rollup_updated": recount(union(COMPLAINT_GROUPS.format(rows=CHANGED.format(
-        side="o")), COMPLAINT_GROUPS.format(rows=CHANGED.format(side="n")))),
-    "complaint_rollup_deleted": recount(DAY_GROUPS.format(rows="old_rows")),
-    "complaint_rollup_placed": recount(PLACEMENT_GROUPS.format(rows="changed_rows")),
-    "complaint_rollup_truncated": "TRUNCATE complaint_rollup;",
-}
+TRIGGER_FUNCTIONS, BACKFILL = statements(PLACED)
 TRIGGERS = [
     # (name, table, event, transition, function)
     ("complaint_rollup_insert", "complaint", "INSERT", "NEW TABLE AS new_rows",
@@ -167,15 +181,19 @@ TRIGGERS = [
      "complaint_rollup_placed"),
 ]
 
-# Every group from scratch: the backfill, and the test's reference in SQL form.
-BACKFILL = f"""
-    INSERT INTO complaint_rollup
-    SELECT gl.generation_id, gl.level, {PLACED_GL}, {DAY.format(created="c.created_at")},
-           c.category_code, c.status, count(*)
-    FROM complaint c CROSS JOIN {LEVELS} gl
-    {ROUTED.format(g="gl.generation_id", level="gl.level", c="c")}
-    WHERE {PLACED_GL} IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5, 6"""
+
+def create_functions(functions: dict[str, str], replace: bool = False) -> None:
+    """The trigger functions, created (or replaced)."""
+    for name, body in functions.items():
+        op.execute(f"""
+            CREATE {"OR REPLACE " if replace else ""}FUNCTION {name}() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                touched boolean;
+            BEGIN
+                {body}
+                RETURN NULL;
+            END $$""")
 
 
 def upgrade() -> None:
@@ -193,15 +211,7 @@ def upgrade() -> None:
     op.execute("CREATE INDEX complaint_rollup_day ON complaint_rollup "
                "(generation_id, level, day) INCLUDE (area_id, category_code, status, complaints)")
     op.execute(BACKFILL)
-    for name, statements in TRIGGER_FUNCTIONS.items():
-        op.execute(f"""
-            CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE
-                touched boolean;
-            BEGIN
-                {statements}
-                RETURN NULL;
-            END $$""")
+    create_functions(TRIGGER_FUNCTIONS)
     for name, table, event, transition, function in TRIGGERS:
         referencing = f"REFERENCING {transition}" if transition else ""
         op.execute(f"""
