@@ -29,12 +29,13 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    insert,
     or_,
     select,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSON, REGCONFIG
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from auth.policy import free_text, is_reporter, may_act, may_see_personal
@@ -52,6 +53,9 @@ from db.tables import (
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
 from workflow.states import Status, overdue
+
+# The unique constraint on idempotency keys across every partition (migration 0018).
+IDEMPOTENCY_CONSTRAINT = "complaint_idempotency_key_key"
 
 
 @dataclass(frozen=True)
@@ -236,15 +240,17 @@ def fetch_events(conn: Connection, filters: Sequence[ComplaintFilter],
 def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGeometry,
                      viewer: Principal | None = None) -> Any:
     """Insert one complaint and its first event; with a repeated idempotency key, return the
-    complaint stored the first time instead (safe under concurrent retries). Its location,
+    complaint stored the first time instead (safe under concurrent retries: the key's unique
+    constraint in ``complaint_key`` waits for the first writer, then refuses). Its location,
     the footprint's representative point, is the database's to set (migration 0011)."""
-    inserted = conn.execute(
-        pg_insert(complaint)
-        .values(**values, footprint=_geometry(footprint))
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(complaint.c.id)
-    ).first()
-    if inserted is None:
+    try:
+        with conn.begin_nested():
+            inserted = conn.execute(
+                insert(complaint).values(**values, footprint=_geometry(footprint))
+                .returning(complaint.c.id)).one()
+    except IntegrityError as error:
+        if _violated_constraint(error) != IDEMPOTENCY_CONSTRAINT:
+            raise
         return conn.execute(
             complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
@@ -253,6 +259,11 @@ def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGe
               data={"channel": values.get("channel")})
     return conn.execute(
         complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()
+
+
+def _violated_constraint(error: IntegrityError) -> str | None:
+    diag = getattr(error.orig, "diag", None)
+    return diag.constraint_name if diag is not None else None
 
 
 def new_public_id() -> str:

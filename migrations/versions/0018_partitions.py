@@ -1,0 +1,176 @@
+"""Complaints partitioned by year of ``created_at``; ``complaint_key`` keeps ids and keys unique.
+
+A national deployment holds tens of millions of complaints; most reads name a time window
+(listings, statistics, exports, archives). Declarative partitioning by ``created_at`` lets
+PostgreSQL skip the years a query cannot touch, and lets an old year be detached or moved
+whole. docs/partitions.md explains the choices; in short:
+
+* PostgreSQL requires the partition key in every unique constraint of a partitioned table, and
+  a foreign key must reference such a constraint. ``complaint``'s primary key becomes
+  ``(id, created_at)``; the global ones (``id``, ``public_id``, ``idempotency_key``) move to the
+  narrow, unpartitioned ``complaint_key``, which every table that referred to ``complaint(id)``
+  now refers to. ``complaint_key (id, created_at)`` references ``complaint`` ON DELETE CASCADE
+  ON UPDATE CASCADE (deleting or re-dating a complaint follows), and ``complaint(id)``
+  references ``complaint_key`` (deferred to commit): neither can exist without the other.
+* One statement trigger, ``complaint_0_key``, writes the key rows of inserted complaints. It is
+  named to fire before the other AFTER INSERT triggers (PostgreSQL fires them by name), whose
+  placements refer to the keys.
+* Yearly partitions, ``complaint_y<year>``, from the oldest complaint's year (or three years
+  back) to two years ahead, and ``complaint_default`` for anything outside them.
+  ``complaint_add_partitions(first, last)`` creates more; ``phananh db partitions`` calls it.
+
+The rows are moved in place: the old table is renamed, the partitioned one created LIKE it,
+the rows copied, and the old table's indexes (GiST included), foreign keys and triggers (data
+versions, placements, rollups) are recreated from the catalogue's own definitions. The
+downgrade does the reverse.
+
+Revision ID: 0018_partitions
+Revises: 0016_notify_cap
+Create Date: 2026-12-02
+"""
+
+from alembic import op
+from sqlalchemy import text
+
+revision = "0018_partitions"
+down_revision = "0016_notify_cap"
+branch_labels = None
+depends_on = None
+
+OLD = "complaint_moving"
+# Indexes that replace the unique constraints for lookups within the partitioned table.
+LOOKUP_INDEXES = {
+    "complaint_public_id": "CREATE INDEX complaint_public_id ON complaint (public_id)",
+    "complaint_idempotency": "CREATE INDEX complaint_idempotency ON complaint (idempotency_key)",
+}
+YEARS_BACK, YEARS_AHEAD = 3, 2
+
+ADD_PARTITIONS = """
+    CREATE FUNCTION complaint_add_partitions(first_year integer, last_year integer)
+    RETURNS SETOF text LANGUAGE plpgsql AS $$
+    -- Create the missing yearly partitions of complaint, returning their names. Rows already in
+    -- complaint_default for such a year stop it (PostgreSQL refuses the partition): create
+    -- partitions ahead of time.
+    DECLARE
+        year integer;
+        name text;
+    BEGIN
+        FOR year IN first_year .. last_year LOOP
+            name := format('complaint_y%s', year);
+            CONTINUE WHEN to_regclass(name) IS NOT NULL;
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF complaint FOR VALUES FROM (%L) TO (%L)', name,
+                make_timestamptz(year, 1, 1, 0, 0, 0, 'UTC'),
+                make_timestamptz(year + 1, 1, 1, 0, 0, 0, 'UTC'));
+            RETURN NEXT name;
+        END LOOP;
+    END $$"""
+
+KEY_TRIGGER = """
+    CREATE FUNCTION complaint_key_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO complaint_key (id, created_at, public_id, idempotency_key)
+        SELECT id, created_at, public_id, idempotency_key FROM new_complaints;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER complaint_0_key AFTER INSERT ON complaint
+    REFERENCING NEW TABLE AS new_complaints
+    FOR EACH STATEMENT EXECUTE FUNCTION complaint_key_insert()"""
+
+
+def _rows(sql: str) -> list[str]:
+    return [row[0] for row in op.get_bind().execute(text(sql))]
+
+
+def _definitions(table: str, referenced: str) -> dict[str, list[str]]:
+    """The indexes (other than constraints'), triggers and foreign keys of ``table``, and the
+    foreign keys of other tables to ``referenced``, as DDL statements the catalogue writes."""
+    return {
+        "indexes": [d.replace(" ON ONLY ", " ON ") for d in _rows(f"""
+            SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+            WHERE i.indrelid = '{table}'::regclass AND NOT EXISTS (
+                SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""")],
+        "triggers": _rows(f"""
+            SELECT pg_get_triggerdef(oid) FROM pg_trigger
+            WHERE tgrelid = '{table}'::regclass AND NOT tgisinternal"""),
+        "foreign_keys": _rows(f"""
+            SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,
+                          pg_get_constraintdef(oid))
+            FROM pg_constraint
+            WHERE contype = 'f' AND (conrelid = '{table}'::regclass
+                                     OR confrelid = '{referenced}'::regclass)
+              AND conparentid = 0"""),
+    }
+
+
+def _move_rows(partitioned: bool) -> None:
+    """Create ``complaint`` again (partitioned or not) LIKE the renamed old table; copy the
+    rows (generated columns are computed again) and give it the id sequence."""
+    op.execute(f"ALTER TABLE complaint RENAME TO {OLD}")
+    op.execute(f"""CREATE TABLE complaint (LIKE {OLD} INCLUDING DEFAULTS INCLUDING GENERATED
+                   INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS)"""
+               + (" PARTITION BY RANGE (created_at)" if partitioned else ""))
+    if partitioned:
+        op.execute(ADD_PARTITIONS)
+        op.execute("CREATE TABLE complaint_default PARTITION OF complaint DEFAULT")
+        op.execute(f"""SELECT complaint_add_partitions(
+            LEAST(extract(year FROM now() AT TIME ZONE 'UTC')::int - {YEARS_BACK},
+                  (SELECT extract(year FROM min(created_at) AT TIME ZONE 'UTC')::int
+                   FROM {OLD})),
+            extract(year FROM now() AT TIME ZONE 'UTC')::int + {YEARS_AHEAD})""")
+    columns = ", ".join(_rows(f"""
+        SELECT quote_ident(attname) FROM pg_attribute
+        WHERE attrelid = '{OLD}'::regclass AND attnum > 0 AND NOT attisdropped
+          AND attgenerated = '' ORDER BY attnum"""))
+    op.execute(f"INSERT INTO complaint ({columns}) SELECT {columns} FROM {OLD}")
+    op.execute("ALTER SEQUENCE complaint_id_seq OWNED BY complaint.id")
+
+
+def _recreate(definitions: dict[str, list[str]], old_target: str, new_target: str,
+              skip: tuple[str, ...] = ()) -> None:
+    """Run the saved definitions again, foreign keys to ``old_target`` now to ``new_target``."""
+    for statement in definitions["indexes"] + definitions["triggers"]:
+        if not any(f" {name} " in statement for name in skip):
+            op.execute(statement)
+    for statement in definitions["foreign_keys"]:
+        op.execute(statement.replace(f"REFERENCES {old_target}(", f"REFERENCES {new_target}("))
+
+
+def upgrade() -> None:
+    saved = _definitions("complaint", "complaint")
+    _move_rows(partitioned=True)
+    op.execute(f"DROP TABLE {OLD} CASCADE")
+    op.execute("ALTER TABLE complaint ADD CONSTRAINT complaint_pkey PRIMARY KEY (id, created_at)")
+    op.execute("""
+        CREATE TABLE complaint_key (
+            id bigint PRIMARY KEY,
+            created_at timestamptz NOT NULL,
+            public_id text NOT NULL CONSTRAINT complaint_public_id_key UNIQUE,
+            idempotency_key text CONSTRAINT complaint_idempotency_key_key UNIQUE,
+            CONSTRAINT complaint_key_complaint FOREIGN KEY (id, created_at)
+                REFERENCES complaint (id, created_at) ON DELETE CASCADE ON UPDATE CASCADE
+        )""")
+    op.execute("""INSERT INTO complaint_key (id, created_at, public_id, idempotency_key)
+                  SELECT id, created_at, public_id, idempotency_key FROM complaint""")
+    op.execute("""ALTER TABLE complaint ADD CONSTRAINT complaint_has_key FOREIGN KEY (id)
+                  REFERENCES complaint_key (id) DEFERRABLE INITIALLY DEFERRED""")
+    for statement in LOOKUP_INDEXES.values():
+        op.execute(statement)
+    op.execute(KEY_TRIGGER)
+    _recreate(saved, "complaint", "complaint_key")
+
+
+def downgrade() -> None:
+    saved = _definitions("complaint", "complaint_key")
+    _move_rows(partitioned=False)
+    op.execute("DROP TABLE complaint_key CASCADE")
+    op.execute(f"DROP TABLE {OLD} CASCADE")
+    op.execute("DROP FUNCTION complaint_key_insert()")
+    op.execute("DROP FUNCTION complaint_add_partitions(integer, integer)")
+    op.execute("ALTER TABLE complaint ADD CONSTRAINT complaint_pkey PRIMARY KEY (id), "
+               "ADD CONSTRAINT complaint_public_id_key UNIQUE (public_id), "
+               "ADD CONSTRAINT complaint_idempotency_key_key UNIQUE (idempotency_key)")
+    saved["foreign_keys"] = [fk for fk in saved["foreign_keys"]
+                             if "complaint_has_key" not in fk
+                             and "complaint_key_complaint" not in fk]
+    _recreate(saved, "complaint_key", "complaint", skip=(*LOOKUP_INDEXES, "complaint_0_key"))
