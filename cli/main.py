@@ -18,6 +18,7 @@ from cli.open311 import open311_app
 from cli.serve import serve
 from cli.triage import triage_app
 from db.engine import get_engine
+from db.partitions import add_partitions, default_rows, partitions
 from demo import seed as demo_seed
 from geo.boundaries import BoundaryFile, import_boundaries
 from settings import get_settings, setting_errors
@@ -62,6 +63,25 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     """Migrate DATABASE_URL to the latest schema (or to REVISION)."""
     command.upgrade(alembic_config(), revision)
     console.print(f"[green]Database at {revision}.[/green]")
+
+
+@db_app.command("partitions")
+def db_partitions(
+    ahead: int = typer.Option(2, min=0, max=20, help="Years after this one to create."),
+) -> None:
+    """Create the yearly complaint partitions through AHEAD years from now, then list them all
+    (run it yearly: a complaint of a year without its partition lands in complaint_default)."""
+    with get_engine().begin() as conn:
+        created = add_partitions(conn, ahead)
+        listed = partitions(conn)
+        stray = default_rows(conn)
+    for name in created:
+        console.print(f"[green]Created {name}.[/green]")
+    for partition in listed:
+        console.print(f"{partition.name}\t{partition.bounds}", soft_wrap=True, markup=False)
+    if stray:
+        console.print(f"[yellow]{stray} complaints in complaint_default: see "
+                      "docs/partitions.md.[/yellow]")
 
 
 @app.command("import-boundaries")

@@ -185,7 +185,7 @@ holiday = Table(
 complaint = Table(
     "complaint",
     metadata,
-    Column("id", BigInteger, primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("public_id", Text, nullable=False, index=True),
     Column("description", Text, nullable=False),
     Column("category_code", ForeignKey("category.code"), nullable=False),

@@ -15,8 +15,8 @@ whole. docs/partitions.md explains the choices; in short:
 * One statement trigger, ``complaint_0_key``, writes the key rows of inserted complaints. It is
   named to fire before the other AFTER INSERT triggers (PostgreSQL fires them by name), whose
   placements refer to the keys.
-* Yearly partitions, ``complaint_y<year>``, from the oldest complaint's year (or three years
-  back) to two years ahead, and ``complaint_default`` for anything outside them.
+* Yearly partitions, ``complaint_y<year>``, for every year that has complaints and from three
+  years back to two years ahead, and ``complaint_default`` for anything outside them.
   ``complaint_add_partitions(first, last)`` creates more; ``phananh db partitions`` calls it.
 
 The rows are moved in place: the old table is renamed, the partitioned one created LIKE it,
@@ -113,11 +113,12 @@ def _move_rows(partitioned: bool) -> None:
     if partitioned:
         op.execute(ADD_PARTITIONS)
         op.execute("CREATE TABLE complaint_default PARTITION OF complaint DEFAULT")
-        op.execute(f"""SELECT complaint_add_partitions(
-            LEAST(extract(year FROM now() AT TIME ZONE 'UTC')::int - {YEARS_BACK},
-                  (SELECT extract(year FROM min(created_at) AT TIME ZONE 'UTC')::int
-                   FROM {OLD})),
-            extract(year FROM now() AT TIME ZONE 'UTC')::int + {YEARS_AHEAD})""")
+        op.execute(f"""
+            SELECT complaint_add_partitions(year, year) FROM (
+                SELECT DISTINCT extract(year FROM created_at AT TIME ZONE 'UTC')::int FROM {OLD}
+                UNION SELECT generate_series(this_year - {YEARS_BACK}, this_year + {YEARS_AHEAD})
+                FROM (SELECT extract(year FROM now() AT TIME ZONE 'UTC')::int) AS now(this_year)
+            ) AS years(year) ORDER BY year""")
     columns = ", ".join(_rows(f"""
         SELECT quote_ident(attname) FROM pg_attribute
         WHERE attrelid = '{OLD}'::regclass AND attnum > 0 AND NOT attisdropped
