@@ -69,8 +69,9 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 def db_partitions(
     ahead: int = typer.Option(2, min=0, max=20, help="Years after this one to create."),
 ) -> None:
-    """Create the yearly complaint partitions through AHEAD years from now, then list them all
-    (run it yearly: a complaint of a year without its partition lands in complaint_default)."""
+    """Create the yearly partitions of complaints and events through AHEAD years from now, then
+    list them all (run it yearly: a row of a year without its partition lands in the default
+    partition)."""
     with get_engine().begin() as conn:
         created = add_partitions(conn, ahead)
         listed = partitions(conn)
@@ -79,9 +80,10 @@ def db_partitions(
         console.print(f"[green]Created {name}.[/green]")
     for partition in listed:
         console.print(f"{partition.name}\t{partition.bounds}", soft_wrap=True, markup=False)
-    if stray:
-        console.print(f"[yellow]{stray} complaints in complaint_default: see "
-                      "docs/partitions.md.[/yellow]")
+    for table, rows in stray.items():
+        if rows:
+            console.print(f"[yellow]{rows} rows in {table}_default: see "
+                          "docs/partitions.md.[/yellow]")
 
 
 @app.command("import-boundaries")

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -252,12 +253,13 @@ complaint_key = Table(
     Column("idempotency_key", Text, unique=True),
 )
 
+# Partitioned by year of ``at`` (0018): the primary key holds the time.
 complaint_event = Table(
     "complaint_event",
     metadata,
-    Column("id", BigInteger, primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("complaint_id", ForeignKey("complaint_key.id", ondelete="CASCADE"), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
     Column("actor", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("from_status", Text),
@@ -357,7 +359,8 @@ outbox = Table(
     metadata,
     Column("id", UUID(as_uuid=False), primary_key=True,
            server_default=text("gen_random_uuid()")),  # the stable delivery id
-    Column("event_id", ForeignKey("complaint_event.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("event_at", DateTime(timezone=True), nullable=False),  # the event's key holds it
     Column("reason", Text, nullable=False),  # reporter | alert | jurisdiction
     Column("alert_id", ForeignKey("alert.id", ondelete="SET NULL")),
     Column("channel", Text, nullable=False),
@@ -372,6 +375,8 @@ outbox = Table(
     Column("dead_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(["event_id", "event_at"], ["complaint_event.id", "complaint_event.at"],
+                         ondelete="CASCADE"),
 )
 
 complaint_support = Table(

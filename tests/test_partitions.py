@@ -1,4 +1,4 @@
-"""Complaints partitioned by year (migration 0018): the conversion keeps every row, time
+"""Complaints and their events partitioned by year (migration 0018): the conversion keeps every row, time
 windows prune partitions in the plans of the real queries, and keys stay unique across years."""
 
 import uuid
@@ -71,6 +71,12 @@ def digests(conn: Connection) -> dict[str, tuple[int, str]]:
             for table in tables}
 
 
+def kinds(conn: Connection) -> dict[str, str]:
+    """Whether each table is partitioned (p) or plain (r)."""
+    return dict(conn.execute(text("""SELECT relname, relkind FROM pg_class
+                                     WHERE relname IN ('complaint', 'complaint_event')""")).all())
+
+
 def test_conversion_keeps_every_row_both_ways(old_database: tuple[str, Engine]) -> None:
     url, engine = old_database
     with engine.connect() as conn:
@@ -82,8 +88,7 @@ def test_conversion_keeps_every_row_both_ways(old_database: tuple[str, Engine]) 
     command.upgrade(alembic_config(url), "0018_partitions")
     with engine.connect() as conn:
         assert digests(conn) == before
-        assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'complaint'")
-                            ).scalar_one() == "p"
+        assert kinds(conn) == {"complaint": "p", "complaint_event": "p"}
         keys = conn.execute(text("""
             SELECT count(*) FROM complaint c JOIN complaint_key k USING (id, created_at)
             WHERE k.public_id = c.public_id
@@ -93,15 +98,15 @@ def test_conversion_keeps_every_row_both_ways(old_database: tuple[str, Engine]) 
         assert conn.execute(text("SELECT tableoid::regclass::text FROM complaint "
                                  "WHERE public_id = 'PA-OLD'")).scalar_one() == "complaint_y2001"
         assert conn.execute(text("SELECT count(*) FROM complaint_default")).scalar_one() == 0
-        assert conn.execute(text("SELECT pg_get_serial_sequence('complaint', 'id')")
-                            ).scalar_one() == "public.complaint_id_seq"
+        for table in ("complaint", "complaint_event"):
+            assert conn.execute(text(f"SELECT pg_get_serial_sequence('{table}', 'id')")
+                                ).scalar_one() == f"public.{table}_id_seq"
         assert conn.execute(text("SELECT nextval('complaint_id_seq')")).scalar_one() > next_id
 
     command.downgrade(alembic_config(url), BEFORE)
     with engine.connect() as conn:
         assert digests(conn) == before
-        assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'complaint'")
-                            ).scalar_one() == "r"
+        assert kinds(conn) == {"complaint": "r", "complaint_event": "r"}
 
 
 def _plan_relations(plan: Any) -> set[str]:

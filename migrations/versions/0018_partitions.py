@@ -37,29 +37,32 @@ down_revision = "0016_notify_cap"
 branch_labels = None
 depends_on = None
 
-OLD = "complaint_moving"
+# The partitioned tables and their partition keys (the event log is appended to, by time).
+PARTITION_KEYS = {"complaint": "created_at", "complaint_event": "at"}
 # Indexes that replace the unique constraints for lookups within the partitioned table.
 LOOKUP_INDEXES = {
     "complaint_public_id": "CREATE INDEX complaint_public_id ON complaint (public_id)",
     "complaint_idempotency": "CREATE INDEX complaint_idempotency ON complaint (idempotency_key)",
 }
 YEARS_BACK, YEARS_AHEAD = 3, 2
+OUTBOX_EVENT = """ALTER TABLE outbox ADD CONSTRAINT outbox_event_fkey FOREIGN KEY (event_id,
+                  event_at) REFERENCES complaint_event (id, at) ON DELETE CASCADE"""
 
 ADD_PARTITIONS = """
-    CREATE FUNCTION complaint_add_partitions(first_year integer, last_year integer)
+    CREATE FUNCTION add_yearly_partitions(parent text, first_year integer, last_year integer)
     RETURNS SETOF text LANGUAGE plpgsql AS $$
-    -- Create the missing yearly partitions of complaint, returning their names. Rows already in
-    -- complaint_default for such a year stop it (PostgreSQL refuses the partition): create
-    -- partitions ahead of time.
+    -- Create the missing yearly partitions <parent>_y<year>, returning their names. Rows
+    -- already in <parent>_default for such a year stop it (PostgreSQL refuses the partition):
+    -- create partitions ahead of time.
     DECLARE
         year integer;
         name text;
     BEGIN
         FOR year IN first_year .. last_year LOOP
-            name := format('complaint_y%s', year);
+            name := format('%s_y%s', parent, year);
             CONTINUE WHEN to_regclass(name) IS NOT NULL;
             EXECUTE format(
-                'CREATE TABLE %I PARTITION OF complaint FOR VALUES FROM (%L) TO (%L)', name,
+                'CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
                 make_timestamptz(year, 1, 1, 0, 0, 0, 'UTC'),
                 make_timestamptz(year + 1, 1, 1, 0, 0, 0, 'UTC'));
             RETURN NEXT name;
@@ -103,45 +106,48 @@ def _definitions(table: str, referenced: str) -> dict[str, list[str]]:
     }
 
 
-def _move_rows(partitioned: bool) -> None:
-    """Create ``complaint`` again (partitioned or not) LIKE the renamed old table; copy the
-    rows (generated columns are computed again) and give it the id sequence."""
-    op.execute(f"ALTER TABLE complaint RENAME TO {OLD}")
-    op.execute(f"""CREATE TABLE complaint (LIKE {OLD} INCLUDING DEFAULTS INCLUDING GENERATED
+def _move_rows(table: str, partitioned: bool) -> None:
+    """Create ``table`` again (partitioned by year of its key, or not) LIKE the old one, copy
+    the rows (generated columns are computed again), give it the id sequence, drop the old."""
+    old, key = f"{table}_moving", PARTITION_KEYS[table]
+    op.execute(f"ALTER TABLE {table} RENAME TO {old}")
+    op.execute(f"""CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING GENERATED
                    INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS)"""
-               + (" PARTITION BY RANGE (created_at)" if partitioned else ""))
+               + (f" PARTITION BY RANGE ({key})" if partitioned else ""))
     if partitioned:
-        op.execute(ADD_PARTITIONS)
-        op.execute("CREATE TABLE complaint_default PARTITION OF complaint DEFAULT")
+        op.execute(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT")
         op.execute(f"""
-            SELECT complaint_add_partitions(year, year) FROM (
-                SELECT DISTINCT extract(year FROM created_at AT TIME ZONE 'UTC')::int FROM {OLD}
+            SELECT add_yearly_partitions('{table}', year, year) FROM (
+                SELECT DISTINCT extract(year FROM {key} AT TIME ZONE 'UTC')::int FROM {old}
                 UNION SELECT generate_series(this_year - {YEARS_BACK}, this_year + {YEARS_AHEAD})
                 FROM (SELECT extract(year FROM now() AT TIME ZONE 'UTC')::int) AS now(this_year)
             ) AS years(year) ORDER BY year""")
     columns = ", ".join(_rows(f"""
         SELECT quote_ident(attname) FROM pg_attribute
-        WHERE attrelid = '{OLD}'::regclass AND attnum > 0 AND NOT attisdropped
+        WHERE attrelid = '{old}'::regclass AND attnum > 0 AND NOT attisdropped
           AND attgenerated = '' ORDER BY attnum"""))
-    op.execute(f"INSERT INTO complaint ({columns}) SELECT {columns} FROM {OLD}")
-    op.execute("ALTER SEQUENCE complaint_id_seq OWNED BY complaint.id")
+    op.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {old}")
+    op.execute(f"ALTER SEQUENCE {table}_id_seq OWNED BY {table}.id")
+    op.execute(f"DROP TABLE {old} CASCADE")
+    op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id"
+               + (f", {key})" if partitioned else ")"))
 
 
 def _recreate(definitions: dict[str, list[str]], old_target: str, new_target: str,
               skip: tuple[str, ...] = ()) -> None:
-    """Run the saved definitions again, foreign keys to ``old_target`` now to ``new_target``."""
-    for statement in definitions["indexes"] + definitions["triggers"]:
+    """Run the saved definitions again but those naming ``skip``, foreign keys to
+    ``old_target`` now to ``new_target``."""
+    for statement in definitions["indexes"] + definitions["triggers"] + [
+            fk.replace(f"REFERENCES {old_target}(", f"REFERENCES {new_target}(")
+            for fk in definitions["foreign_keys"]]:
         if not any(f" {name} " in statement for name in skip):
             op.execute(statement)
-    for statement in definitions["foreign_keys"]:
-        op.execute(statement.replace(f"REFERENCES {old_target}(", f"REFERENCES {new_target}("))
 
 
 def upgrade() -> None:
+    op.execute(ADD_PARTITIONS)
     saved = _definitions("complaint", "complaint")
-    _move_rows(partitioned=True)
-    op.execute(f"DROP TABLE {OLD} CASCADE")
-    op.execute("ALTER TABLE complaint ADD CONSTRAINT complaint_pkey PRIMARY KEY (id, created_at)")
+    _move_rows("complaint", partitioned=True)
     op.execute("""
         CREATE TABLE complaint_key (
             id bigint PRIMARY KEY,
@@ -160,18 +166,33 @@ def upgrade() -> None:
     op.execute(KEY_TRIGGER)
     _recreate(saved, "complaint", "complaint_key")
 
+    # The outbox refers to an event by its whole key, which now holds the time.
+    saved = _definitions("complaint_event", "complaint_event")
+    op.execute("ALTER TABLE outbox ADD COLUMN event_at timestamptz")
+    op.execute("UPDATE outbox o SET event_at = e.at FROM complaint_event e WHERE e.id = o.event_id")
+    op.execute("ALTER TABLE outbox ALTER COLUMN event_at SET NOT NULL")
+    _move_rows("complaint_event", partitioned=True)
+    _recreate(saved, "complaint_event", "complaint_event", skip=("outbox_event_id_fkey",))
+    op.execute(OUTBOX_EVENT)
+    op.execute("ANALYZE complaint, complaint_event, complaint_key")
+
 
 def downgrade() -> None:
+    saved = _definitions("complaint_event", "complaint_event")
+    _move_rows("complaint_event", partitioned=False)
+    _recreate(saved, "complaint_event", "complaint_event", skip=("outbox_event_fkey",))
+    op.execute("""ALTER TABLE outbox DROP COLUMN event_at, ADD CONSTRAINT outbox_event_id_fkey
+                  FOREIGN KEY (event_id) REFERENCES complaint_event (id) ON DELETE CASCADE""")
+
     saved = _definitions("complaint", "complaint_key")
-    _move_rows(partitioned=False)
-    op.execute("DROP TABLE complaint_key CASCADE")
-    op.execute(f"DROP TABLE {OLD} CASCADE")
+    op.execute("DROP TRIGGER complaint_0_key ON complaint")
     op.execute("DROP FUNCTION complaint_key_insert()")
-    op.execute("DROP FUNCTION complaint_add_partitions(integer, integer)")
-    op.execute("ALTER TABLE complaint ADD CONSTRAINT complaint_pkey PRIMARY KEY (id), "
+    op.execute("ALTER TABLE complaint DROP CONSTRAINT complaint_has_key")
+    op.execute("DROP TABLE complaint_key CASCADE")
+    _move_rows("complaint", partitioned=False)
+    op.execute("ALTER TABLE complaint "
                "ADD CONSTRAINT complaint_public_id_key UNIQUE (public_id), "
                "ADD CONSTRAINT complaint_idempotency_key_key UNIQUE (idempotency_key)")
-    saved["foreign_keys"] = [fk for fk in saved["foreign_keys"]
-                             if "complaint_has_key" not in fk
-                             and "complaint_key_complaint" not in fk]
-    _recreate(saved, "complaint_key", "complaint", skip=(*LOOKUP_INDEXES, "complaint_0_key"))
+    _recreate(saved, "complaint_key", "complaint",
+              skip=(*LOOKUP_INDEXES, "complaint_0_key", "complaint_has_key"))
+    op.execute("DROP FUNCTION add_yearly_partitions(text, integer, integer)")
