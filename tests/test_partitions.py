@@ -1,5 +1,6 @@
-"""Complaints and their events partitioned by year (migration 0018): the conversion keeps every row, time
-windows prune partitions in the plans of the real queries, and keys stay unique across years."""
+"""Complaints and their events partitioned by year (migration 0018): the conversion keeps
+every row, time windows prune partitions in the plans of the real queries, and keys stay
+unique across years."""
 
 import uuid
 from collections.abc import Iterator
