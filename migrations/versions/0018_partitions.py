@@ -1,4 +1,4 @@
-"""Complaints partitioned by year of ``created_at``; ``complaint_key`` keeps ids and keys unique.
+"""Complaints and events partitioned by year; ``complaint_key`` keeps ids and keys unique.
 
 A national deployment holds tens of millions of complaints; most reads name a time window
 (listings, statistics, exports, archives). Declarative partitioning by ``created_at`` lets
@@ -15,9 +15,11 @@ whole. docs/partitions.md explains the choices; in short:
 * One statement trigger, ``complaint_0_key``, writes the key rows of inserted complaints. It is
   named to fire before the other AFTER INSERT triggers (PostgreSQL fires them by name), whose
   placements refer to the keys.
-* Yearly partitions, ``complaint_y<year>``, for every year that has complaints and from three
-  years back to two years ahead, and ``complaint_default`` for anything outside them.
-  ``complaint_add_partitions(first, last)`` creates more; ``phananh db partitions`` calls it.
+* ``complaint_event`` is partitioned by ``at``, its key ``(id, at)``; ``outbox``, the one table
+  referring to events, gains ``event_at`` and refers to ``(event_id, event_at)``.
+* Yearly partitions, ``<table>_y<year>``, for every year that has rows and from three years
+  back to two years ahead, and ``<table>_default`` for anything outside them.
+  ``add_yearly_partitions(table, first, last)`` creates more; ``phananh db partitions`` calls it.
 
 The rows are moved in place: the old table is renamed, the partitioned one created LIKE it,
 the rows copied, and the old table's indexes (GiST included), foreign keys and triggers (data
