@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from shapely.geometry import Point
 from sqlalchemy import Connection, Engine, event, text
 
 from cli.main import alembic_config
@@ -168,19 +169,40 @@ def test_time_windows_prune_partitions(engine: Engine, demo: Demo,
     assert expected < everything and "complaint_default" in everything
 
 
-def test_idempotency_keys_are_unique_across_years(engine: Engine, demo: Demo) -> None:
-    key = f"partitions-{uuid.uuid4().hex}"
+def test_keys_are_unique_across_years(engine: Engine) -> None:
+    key, now = f"partitions-{uuid.uuid4().hex}", datetime.now(UTC)
     insert = text("""INSERT INTO complaint (public_id, description, category_code, location,
                                             created_at, idempotency_key)
                      VALUES (:public_id, 'Across years', 'other',
                              ST_SetSRID(ST_MakePoint(105.85, 21.03), 4326), :at, :key)""")
     with engine.begin() as conn:
-        conn.execute(insert, {"public_id": f"PA-{key}", "at": demo.now - timedelta(days=400),
+        conn.execute(insert, {"public_id": f"PA-{key}", "at": now - timedelta(days=400),
                               "key": key})
     with pytest.raises(Exception, match="complaint_idempotency_key_key"), engine.begin() as conn:
-        conn.execute(insert, {"public_id": f"PB-{key}", "at": demo.now, "key": key})
+        conn.execute(insert, {"public_id": f"PB-{key}", "at": now, "key": key})
     with pytest.raises(Exception, match="complaint_public_id_key"), engine.begin() as conn:
-        conn.execute(insert, {"public_id": f"PA-{key}", "at": demo.now, "key": None})
+        conn.execute(insert, {"public_id": f"PA-{key}", "at": now, "key": None})
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM complaint WHERE idempotency_key = :k"),
                             {"k": key}).scalar_one() == 1
+
+
+def test_a_repeated_submission_in_another_year_returns_the_first(engine: Engine) -> None:
+    """The idempotent insert of submissions: the same key a year later is the same complaint."""
+    key, now = f"partitions-{uuid.uuid4().hex}", datetime.now(UTC)
+    first_at, again_at = now - timedelta(days=400), now
+
+    def submit(public_id: str, at: datetime) -> Any:
+        with engine.begin() as conn:
+            return complaints.insert_complaint(
+                conn, {"public_id": public_id, "description": "Đèn hỏng", "created_at": at,
+                       "category_code": "public.lighting", "idempotency_key": key},
+                Point(105.85, 21.03))
+
+    first, again = submit(f"PA-{key}", first_at), submit(f"PB-{key}", again_at)
+    assert (again.public_id, again.created_at) == (f"PA-{key}", first_at)
+    assert first.public_id == again.public_id
+    with engine.connect() as conn:
+        assert conn.execute(text("""SELECT count(*) FROM complaint_event e
+                                    JOIN complaint c ON c.id = e.complaint_id
+                                    WHERE c.idempotency_key = :k"""), {"k": key}).scalar_one() == 1
