@@ -50,6 +50,24 @@ YEARS_BACK, YEARS_AHEAD = 3, 2
 OUTBOX_EVENT = """ALTER TABLE outbox ADD CONSTRAINT outbox_event_fkey FOREIGN KEY (event_id,
                   event_at) REFERENCES complaint_event (id, at) ON DELETE CASCADE"""
 
+NAME_INDEXES = """
+    CREATE FUNCTION name_partition_indexes(part regclass) RETURNS void LANGUAGE plpgsql AS $$
+    -- Name a partition's indexes <partition>_<the partitioned index's name> (PostgreSQL's own
+    -- names, such as complaint_y2026_location_idx1, say nothing of the index they belong to).
+    DECLARE
+        pair record;
+    BEGIN
+        FOR pair IN
+            SELECT i.inhrelid::regclass AS child, format('%s_%s', c.relname, p.relname) AS name
+            FROM pg_index x JOIN pg_inherits i ON i.inhrelid = x.indexrelid
+            JOIN pg_class p ON p.oid = i.inhparent JOIN pg_class c ON c.oid = part
+            WHERE x.indrelid = part
+        LOOP
+            CONTINUE WHEN pair.child::text = pair.name;
+            EXECUTE format('ALTER INDEX %s RENAME TO %I', pair.child, pair.name);
+        END LOOP;
+    END $$"""
+
 ADD_PARTITIONS = """
     CREATE FUNCTION add_yearly_partitions(parent text, first_year integer, last_year integer)
     RETURNS SETOF text LANGUAGE plpgsql AS $$
@@ -67,6 +85,7 @@ ADD_PARTITIONS = """
                 'CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
                 make_timestamptz(year, 1, 1, 0, 0, 0, 'UTC'),
                 make_timestamptz(year + 1, 1, 1, 0, 0, 0, 'UTC'));
+            PERFORM name_partition_indexes(name::regclass);
             RETURN NEXT name;
         END LOOP;
     END $$"""
@@ -146,7 +165,13 @@ def _recreate(definitions: dict[str, list[str]], old_target: str, new_target: st
             op.execute(statement)
 
 
+def _name_indexes(table: str) -> None:
+    op.execute(f"""SELECT name_partition_indexes(inhrelid::regclass) FROM pg_inherits
+                   WHERE inhparent = '{table}'::regclass""")
+
+
 def upgrade() -> None:
+    op.execute(NAME_INDEXES)
     op.execute(ADD_PARTITIONS)
     saved = _definitions("complaint", "complaint")
     _move_rows("complaint", partitioned=True)
@@ -167,6 +192,7 @@ def upgrade() -> None:
         op.execute(statement)
     op.execute(KEY_TRIGGER)
     _recreate(saved, "complaint", "complaint_key")
+    _name_indexes("complaint")
 
     # The outbox refers to an event by its whole key, which now holds the time.
     saved = _definitions("complaint_event", "complaint_event")
@@ -176,6 +202,7 @@ def upgrade() -> None:
     _move_rows("complaint_event", partitioned=True)
     _recreate(saved, "complaint_event", "complaint_event", skip=("outbox_event_id_fkey",))
     op.execute(OUTBOX_EVENT)
+    _name_indexes("complaint_event")
     op.execute("ANALYZE complaint, complaint_event, complaint_key")
 
 
@@ -198,3 +225,4 @@ def downgrade() -> None:
     _recreate(saved, "complaint_key", "complaint",
               skip=(*LOOKUP_INDEXES, "complaint_0_key", "complaint_has_key"))
     op.execute("DROP FUNCTION add_yearly_partitions(text, integer, integer)")
+    op.execute("DROP FUNCTION name_partition_indexes(regclass)")
