@@ -23,8 +23,8 @@ whole. docs/partitions.md explains the choices; in short:
 
 The rows are moved in place: the old table is renamed, the partitioned one created LIKE it,
 the rows copied, and the old table's indexes (GiST included), foreign keys and triggers (data
-versions, placements, rollups) are recreated from the catalogue's own definitions. The
-downgrade does the reverse.
+versions, placements, rollups) are recreated from the catalogue's own definitions; each
+partition's indexes are named ``<partition>_<index>``. The downgrade does the reverse.
 
 Revision ID: 0018_partitions
 Revises: 0016_notify_cap
