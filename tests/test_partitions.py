@@ -170,18 +170,19 @@ def test_time_windows_prune_partitions(engine: Engine, demo: Demo,
 
 
 def test_keys_are_unique_across_years(engine: Engine) -> None:
+    """(Public ids PA-T…: other tests leave complaints made by tests out of their checks.)"""
     key, now = f"partitions-{uuid.uuid4().hex}", datetime.now(UTC)
     insert = text("""INSERT INTO complaint (public_id, description, category_code, location,
                                             created_at, idempotency_key)
                      VALUES (:public_id, 'Across years', 'other',
                              ST_SetSRID(ST_MakePoint(105.85, 21.03), 4326), :at, :key)""")
     with engine.begin() as conn:
-        conn.execute(insert, {"public_id": f"PA-{key}", "at": now - timedelta(days=400),
+        conn.execute(insert, {"public_id": f"PA-T{key}", "at": now - timedelta(days=400),
                               "key": key})
     with pytest.raises(Exception, match="complaint_idempotency_key_key"), engine.begin() as conn:
-        conn.execute(insert, {"public_id": f"PB-{key}", "at": now, "key": key})
+        conn.execute(insert, {"public_id": f"PA-TB{key}", "at": now, "key": key})
     with pytest.raises(Exception, match="complaint_public_id_key"), engine.begin() as conn:
-        conn.execute(insert, {"public_id": f"PA-{key}", "at": now, "key": None})
+        conn.execute(insert, {"public_id": f"PA-T{key}", "at": now, "key": None})
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM complaint WHERE idempotency_key = :k"),
                             {"k": key}).scalar_one() == 1
@@ -199,8 +200,8 @@ def test_a_repeated_submission_in_another_year_returns_the_first(engine: Engine)
                        "category_code": "public.lighting", "idempotency_key": key},
                 Point(105.85, 21.03))
 
-    first, again = submit(f"PA-{key}", first_at), submit(f"PB-{key}", again_at)
-    assert (again.public_id, again.created_at) == (f"PA-{key}", first_at)
+    first, again = submit(f"PA-T{key}", first_at), submit(f"PA-TB{key}", again_at)
+    assert (again.public_id, again.created_at) == (f"PA-T{key}", first_at)
     assert first.public_id == again.public_id
     with engine.connect() as conn:
         assert conn.execute(text("""SELECT count(*) FROM complaint_event e
