@@ -263,8 +263,9 @@ def queue_notifications(engine: Engine, channel: str, target: str, count: int) -
         event_id = conn.execute(text("SELECT max(id) FROM complaint_event "
                                      "WHERE kind = 'SUBMITTED'")).scalar_one()
         conn.execute(text("""
-            INSERT INTO outbox (event_id, reason, channel, target, secret, lang, payload)
-            SELECT e.id, 'jurisdiction', :channel, :target, 'bench-secret', 'vi',
+            INSERT INTO outbox (event_id, event_at, reason, channel, target, secret, lang,
+                                payload)
+            SELECT e.id, e.at, 'jurisdiction', :channel, :target, 'bench-secret', 'vi',
                    jsonb_build_object('event', e.kind, 'at', e.at, 'reason', 'jurisdiction',
                                       'complaint', jsonb_build_object(
                                           'id', c.public_id, 'category', c.category_code,

@@ -19,6 +19,7 @@ from cli.rollups import rollups_app
 from cli.serve import serve
 from cli.triage import triage_app
 from db.engine import get_engine
+from db.partitions import add_partitions, default_rows, partitions
 from demo import seed as demo_seed
 from geo.boundaries import BoundaryFile, import_boundaries
 from settings import get_settings, setting_errors
@@ -64,6 +65,27 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     """Migrate DATABASE_URL to the latest schema (or to REVISION)."""
     command.upgrade(alembic_config(), revision)
     console.print(f"[green]Database at {revision}.[/green]")
+
+
+@db_app.command("partitions")
+def db_partitions(
+    ahead: int = typer.Option(2, min=0, max=20, help="Years after this one to create."),
+) -> None:
+    """Create the yearly partitions of complaints and events through AHEAD years from now, then
+    list them all (run it yearly: a row of a year without its partition lands in the default
+    partition)."""
+    with get_engine().begin() as conn:
+        created = add_partitions(conn, ahead)
+        listed = partitions(conn)
+        stray = default_rows(conn)
+    for name in created:
+        console.print(f"[green]Created {name}.[/green]")
+    for partition in listed:
+        console.print(f"{partition.name}\t{partition.bounds}", soft_wrap=True, markup=False)
+    for table, rows in stray.items():
+        if rows:
+            console.print(f"[yellow]{rows} rows in {table}_default: see "
+                          "docs/partitions.md.[/yellow]")
 
 
 @app.command("import-boundaries")

@@ -29,13 +29,13 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    insert,
     or_,
     select,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSON, REGCONFIG
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import aliased
+from sqlalchemy.exc import IntegrityError
 
 from auth.policy import free_text, is_reporter, may_act, may_see_personal
 from auth.principal import Principal
@@ -48,10 +48,14 @@ from db.tables import (
     category,
     complaint,
     complaint_event,
+    complaint_key,
 )
 from db.workflow import add_event
 from errors import ErrorCode, PhananhError
 from workflow.states import Status, overdue
+
+# The unique constraint on idempotency keys across every partition (migration 0018).
+IDEMPOTENCY_CONSTRAINT = "complaint_idempotency_key_key"
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,6 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
     see = may_see_personal(viewer)
     sensitive = (select(category.c.sensitive).where(category.c.code == c.category_code)
                  .scalar_subquery())
-    original = aliased(complaint)
     columns: list[Any] = [
         *(column.label(name) for name, column in PUBLIC_COMPLAINT_COLUMNS.items()
           if name not in REDACTED_COLUMNS and name != "footprint"),
@@ -153,7 +156,8 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
         cast(func.ST_AsGeoJSON(c.footprint, 7), JSON).label("footprint"),
         func.ST_X(c.location).label("lon"),
         func.ST_Y(c.location).label("lat"),
-        select(original.c.public_id).where(original.c.id == c.duplicate_of)
+        # From the unpartitioned keys: one index probe, not one per partition of complaint.
+        select(complaint_key.c.public_id).where(complaint_key.c.id == c.duplicate_of)
         .scalar_subquery().label("duplicate_of_public_id"),
         see.label("may_see_personal"),
         may_act(viewer).label("may_act"),
@@ -236,15 +240,17 @@ def fetch_events(conn: Connection, filters: Sequence[ComplaintFilter],
 def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGeometry,
                      viewer: Principal | None = None) -> Any:
     """Insert one complaint and its first event; with a repeated idempotency key, return the
-    complaint stored the first time instead (safe under concurrent retries). Its location,
+    complaint stored the first time instead (safe under concurrent retries: the key's unique
+    constraint in ``complaint_key`` waits for the first writer, then refuses). Its location,
     the footprint's representative point, is the database's to set (migration 0011)."""
-    inserted = conn.execute(
-        pg_insert(complaint)
-        .values(**values, footprint=_geometry(footprint))
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(complaint.c.id)
-    ).first()
-    if inserted is None:
+    try:
+        with conn.begin_nested():
+            inserted = conn.execute(
+                insert(complaint).values(**values, footprint=_geometry(footprint))
+                .returning(complaint.c.id)).one()
+    except IntegrityError as error:
+        if _violated_constraint(error) != IDEMPOTENCY_CONSTRAINT:
+            raise
         return conn.execute(
             complaint_select(ComplaintFilter(), viewer).where(
                 complaint.c.idempotency_key == values["idempotency_key"])
@@ -253,6 +259,11 @@ def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGe
               data={"channel": values.get("channel")})
     return conn.execute(
         complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()
+
+
+def _violated_constraint(error: IntegrityError) -> str | None:
+    diag = getattr(error.orig, "diag", None)
+    return diag.constraint_name if diag is not None else None
 
 
 def new_public_id() -> str:

@@ -75,8 +75,9 @@ chosen AS (
     FROM recipients ORDER BY event_id, channel, target, rank, alert_id
 ),
 queued AS (
-    INSERT INTO outbox (event_id, reason, alert_id, channel, target, secret, lang, payload)
-    SELECT ch.event_id, ch.reason, ch.alert_id, ch.channel, ch.target, ch.secret, ch.lang,
+    INSERT INTO outbox (event_id, event_at, reason, alert_id, channel, target, secret, lang,
+                        payload)
+    SELECT ch.event_id, ev.at, ch.reason, ch.alert_id, ch.channel, ch.target, ch.secret, ch.lang,
            jsonb_strip_nulls(jsonb_build_object(
                'event', ev.kind, 'at', ev.at, 'reason', ch.reason,
                'complaint', jsonb_build_object(

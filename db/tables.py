@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -179,11 +180,14 @@ holiday = Table(
     Column("name", Text, nullable=False),
 )
 
+# Complaints are partitioned by year of created_at (migration 0018, docs/partitions.md): their
+# primary key holds created_at, and the keys unique across partitions live in complaint_key,
+# which every other table refers to.
 complaint = Table(
     "complaint",
     metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("public_id", Text, nullable=False, unique=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("public_id", Text, nullable=False, index=True),
     Column("description", Text, nullable=False),
     Column("category_code", ForeignKey("category.code"), nullable=False),
     # The representative point of the footprint (on it): what point-based work reads.
@@ -198,7 +202,7 @@ complaint = Table(
     Column("status", Text, nullable=False, server_default=str(Status.RECEIVED)),
     Column("channel", Text, nullable=False, server_default="app"),
     Column("media_urls", ARRAY(Text), nullable=False, server_default="{}"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("first_action_at", DateTime(timezone=True)),
     Column("resolved_at", DateTime(timezone=True)),
@@ -206,8 +210,8 @@ complaint = Table(
     Column("rating", Text),
     Column("rated_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default="1"),
-    Column("idempotency_key", Text, unique=True),
-    Column("duplicate_of", BigInteger, ForeignKey("complaint.id")),
+    Column("idempotency_key", Text, index=True),
+    Column("duplicate_of", BigInteger, ForeignKey("complaint_key.id")),
     Column("assignee_user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     Column("rejection_reason", Text),
     # Routing (migration 0010): the agency, the rule that chose it (none: the default) and why.
@@ -238,12 +242,24 @@ complaint = Table(
     *complaint_checks(),
 )
 
+# One narrow row per complaint, written by a trigger on every insert (0018): the ids, public
+# ids and idempotency keys unique across all partitions.
+complaint_key = Table(
+    "complaint_key",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("public_id", Text, nullable=False, unique=True),
+    Column("idempotency_key", Text, unique=True),
+)
+
+# Partitioned by year of ``at`` (0018): the primary key holds the time.
 complaint_event = Table(
     "complaint_event",
     metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("complaint_id", ForeignKey("complaint_key.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
     Column("actor", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("from_status", Text),
@@ -298,7 +314,7 @@ photo = Table(
     metadata,
     Column("id", BigInteger, primary_key=True),
     Column("token", Text, nullable=False, unique=True),  # the random id of its public URL
-    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("complaint_id", ForeignKey("complaint_key.id", ondelete="CASCADE"), nullable=False),
     Column("stage", Text, nullable=False),  # REPORT (the citizen's) or AFTER (the resolution's)
     Column("private", Boolean, nullable=False, server_default="false"),
     Column("sha256", Text, nullable=False),
@@ -343,7 +359,8 @@ outbox = Table(
     metadata,
     Column("id", UUID(as_uuid=False), primary_key=True,
            server_default=text("gen_random_uuid()")),  # the stable delivery id
-    Column("event_id", ForeignKey("complaint_event.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("event_at", DateTime(timezone=True), nullable=False),  # the event's key holds it
     Column("reason", Text, nullable=False),  # reporter | alert | jurisdiction
     Column("alert_id", ForeignKey("alert.id", ondelete="SET NULL")),
     Column("channel", Text, nullable=False),
@@ -358,13 +375,15 @@ outbox = Table(
     Column("dead_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(["event_id", "event_at"], ["complaint_event.id", "complaint_event.at"],
+                         ondelete="CASCADE"),
 )
 
 complaint_support = Table(
     "complaint_support",
     metadata,
     Column("id", BigInteger, primary_key=True),
-    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), nullable=False),
+    Column("complaint_id", ForeignKey("complaint_key.id", ondelete="CASCADE"), nullable=False),
     Column("user_id", Integer, ForeignKey("app_user.id", ondelete="SET NULL")),
     # Personal data of the supporter: for the officials who act on the complaint only.
     Column("name", Text),

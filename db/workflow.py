@@ -11,22 +11,25 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from auth.policy import is_reporter, may_act
 from auth.principal import Principal
 from db.outbox import enqueue
-from db.tables import complaint, complaint_event, complaint_support
+from db.tables import complaint, complaint_event, complaint_key, complaint_support
 
 
 def lock_complaint(conn: Connection, public_id: str, principal: Principal | None) -> Any:
     """The complaint's workflow columns, row-locked until commit, with what the caller may do.
 
     The lock makes concurrent changes queue: the second official to act sees the version the
-    first one wrote and gets CONFLICT instead of silently overwriting it.
+    first one wrote and gets CONFLICT instead of silently overwriting it. Its key row is locked
+    too: foreign keys refer to ``complaint_key`` (0018), so that is where a reference's KEY SHARE
+    lock meets this one (see :func:`duplicate_root`).
     """
     c = complaint.c
     query = (
         select(c.id, c.public_id, c.status, c.version, c.resolved_at, c.first_action_at,
                c.ward_id, c.district_id, c.city_id, c.category_code, c.agency_code, c.routing,
                may_act(principal).label("may_act"), is_reporter(principal).label("is_reporter"))
+        .join_from(complaint, complaint_key, complaint_key.c.id == c.id)
         .where(c.public_id == public_id)
-        .with_for_update(of=complaint)
+        .with_for_update(of=[complaint, complaint_key])
     )
     return conn.execute(query).first()
 
@@ -82,9 +85,10 @@ def duplicate_root(conn: Connection, complaint_id: int) -> int:
     """The complaint at the end of ``complaint_id``'s duplicate-of chain (itself if it is not a
     duplicate).
 
-    Markings point at the root, and pointing at it takes the foreign key's KEY SHARE lock on it
-    until commit; marking the root itself needs its row FOR UPDATE and so waits, then reads the
-    committed chain. Two opposite markings therefore cannot both pass the cycle check."""
+    Markings point at the root, and pointing at it takes the foreign key's KEY SHARE lock on its
+    ``complaint_key`` row until commit; marking the root itself needs that row FOR UPDATE
+    (:func:`lock_complaint`) and so waits, then reads the committed chain. Two opposite
+    markings therefore cannot both pass the cycle check."""
     return conn.execute(text("""
         WITH RECURSIVE chain(id, duplicate_of, depth) AS (
             SELECT id, duplicate_of, 0 FROM complaint WHERE id = :id

@@ -159,7 +159,8 @@ def _close_stale(engine: Engine, accounts: Accounts) -> tuple[dict[str, str], in
                        array_agg(ARRAY[e.actor, e.kind, e.from_status, e.to_status]
                                  ORDER BY e.id) FILTER (WHERE e.id IS NOT NULL) AS events
                 FROM complaint c LEFT JOIN complaint_event e ON e.complaint_id = c.id
-                WHERE c.public_id = ANY(:ids) GROUP BY c.id"""), {"ids": list(before)})}
+                WHERE c.public_id = ANY(:ids) GROUP BY c.id, c.created_at"""),
+                {"ids": list(before)})}
     finally:
         with engine.begin() as conn:
             conn.execute(text("UPDATE complaint SET resolved_at = now() "

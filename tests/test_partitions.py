@@ -1,0 +1,209 @@
+"""Complaints and their events partitioned by year (migration 0018): the conversion keeps
+every row, time windows prune partitions in the plans of the real queries, and keys stay
+unique across years."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from shapely.geometry import Point
+from sqlalchemy import Connection, Engine, event, text
+
+from cli.main import alembic_config
+from db import complaints
+from db.complaints import ComplaintFilter, Order
+from db.engine import make_engine
+from demo.city import build_demo_city
+from demo.complaints import generate_complaints
+from demo.seed import seed_boundaries, seed_complaints, seed_organisation
+from tests.conftest import Demo, _admin, _server_url
+
+BEFORE = ScriptDirectory.from_config(alembic_config("postgresql://")).get_revision(
+    "0018_partitions").down_revision
+
+# Every table's rows as text, in a fixed order: equal digests mean equal contents.
+DIGEST = """SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''))
+            FROM {table} t"""
+
+
+@pytest.fixture
+def old_database() -> Iterator[tuple[str, Engine]]:
+    """A database at the revision before partitions, with the demo city and its complaints."""
+    name = f"phananh_test_{uuid.uuid4().hex[:10]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    url = _server_url().set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        command.upgrade(alembic_config(url), BEFORE)
+        generations = build_demo_city()
+        seed_boundaries(engine, generations)
+        seed_organisation(engine, generations)
+        outline = next(a for a in generations[-1].areas if a.level == "city").geometry
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        seed_complaints(engine, generate_complaints(400, outline, seed=5, now=now, years=3), 400)
+        with engine.begin() as conn:  # rows in every table that refers to complaints
+            conn.execute(text("""
+                UPDATE complaint SET duplicate_of = (SELECT min(id) FROM complaint)
+                WHERE id % 50 = 7;
+                INSERT INTO complaint_support (complaint_id, name, created_at)
+                SELECT id, 'A supporter', created_at + interval '1 day' FROM complaint
+                WHERE id % 40 = 3;
+                INSERT INTO complaint (public_id, description, category_code, location,
+                                       created_at, idempotency_key)
+                VALUES ('PA-OLD', 'Before any partition', 'other',
+                        ST_SetSRID(ST_MakePoint(105.85, 21.03), 4326), '2001-05-05', 'k-old')"""))
+        yield url, engine
+    finally:
+        engine.dispose()
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def digests(conn: Connection) -> dict[str, tuple[int, str]]:
+    tables = conn.execute(text("""
+        SELECT relname FROM pg_class
+        WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')
+          AND NOT relispartition
+          AND relname NOT IN ('spatial_ref_sys', 'complaint_key', 'alembic_version')""")
+    ).scalars()
+    return {table: tuple(conn.execute(text(DIGEST.format(table=table))).one())
+            for table in tables}
+
+
+def kinds(conn: Connection) -> dict[str, str]:
+    """Whether each table is partitioned (p) or plain (r)."""
+    return dict(conn.execute(text("""SELECT relname, relkind FROM pg_class
+                                     WHERE relname IN ('complaint', 'complaint_event')""")).all())
+
+
+def test_conversion_keeps_every_row_both_ways(old_database: tuple[str, Engine]) -> None:
+    url, engine = old_database
+    with engine.connect() as conn:
+        before = digests(conn)
+        next_id = conn.execute(text("SELECT last_value FROM complaint_id_seq")).scalar_one()
+    assert before["complaint"][0] == 401 and before["complaint_event"][0] > 401
+    assert before["complaint_area"][0] > 0 and before["complaint_support"][0] > 0
+
+    command.upgrade(alembic_config(url), "0018_partitions")
+    with engine.connect() as conn:
+        assert digests(conn) == before
+        assert kinds(conn) == {"complaint": "p", "complaint_event": "p"}
+        keys = conn.execute(text("""
+            SELECT count(*) FROM complaint c JOIN complaint_key k USING (id, created_at)
+            WHERE k.public_id = c.public_id
+              AND k.idempotency_key IS NOT DISTINCT FROM c.idempotency_key""")).scalar_one()
+        assert keys == before["complaint"][0]
+        # Every year with complaints has its partition, the lone row of 2001 included.
+        assert conn.execute(text("SELECT tableoid::regclass::text FROM complaint "
+                                 "WHERE public_id = 'PA-OLD'")).scalar_one() == "complaint_y2001"
+        assert conn.execute(text("SELECT count(*) FROM complaint_default")).scalar_one() == 0
+        for table in ("complaint", "complaint_event"):
+            assert conn.execute(text(f"SELECT pg_get_serial_sequence('{table}', 'id')")
+                                ).scalar_one() == f"public.{table}_id_seq"
+        assert conn.execute(text("SELECT nextval('complaint_id_seq')")).scalar_one() > next_id
+
+    command.downgrade(alembic_config(url), BEFORE)
+    with engine.connect() as conn:
+        assert digests(conn) == before
+        assert kinds(conn) == {"complaint": "r", "complaint_event": "r"}
+
+
+def _plan_relations(plan: Any) -> set[str]:
+    found = {plan["Relation Name"]} if "Relation Name" in plan else set()
+    for child in plan.get("Plans", []):
+        found |= _plan_relations(child)
+    return found
+
+
+def scanned_complaint_tables(engine: Engine, run: Any) -> set[str]:
+    """The complaint tables (partitions) in the plans of the statements ``run`` executes."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    with engine.connect() as conn:
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            run(conn)
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        scanned: set[str] = set()
+        for statement, parameters in statements:
+            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement,
+                                        parameters).scalar_one()
+            scanned |= _plan_relations(plan[0]["Plan"])
+    return {name for name in scanned if name.startswith("complaint_y")
+            or name in ("complaint", "complaint_default")}
+
+
+def window(start: datetime, months: int) -> ComplaintFilter:
+    end = (start + timedelta(days=31 * months)).replace(day=1)
+    return ComplaintFilter(created_from=start, created_to=end)
+
+
+@pytest.mark.parametrize("start, months", [((0, 3), 1), ((-1, 12), 2)])
+def test_time_windows_prune_partitions(engine: Engine, demo: Demo,
+                                       start: tuple[int, int], months: int) -> None:
+    year, month = demo.now.year + start[0], start[1]
+    f = window(datetime(year, month, 1, tzinfo=UTC), months)
+    # The years the window touches, from its bounds (the end is exclusive).
+    expected = {f"complaint_y{y}" for y in
+                range(f.created_from.year, (f.created_to - timedelta(seconds=1)).year + 1)}
+
+    def listing(conn: Connection) -> None:
+        complaints.fetch_page(conn, f, Order.CREATED_AT, first=20, after=None)
+
+    def counting(conn: Connection) -> None:
+        complaints.count(conn, f)
+
+    assert scanned_complaint_tables(engine, listing) == expected
+    assert scanned_complaint_tables(engine, counting) == expected
+    # Without a window, every year is read.
+    everything = scanned_complaint_tables(
+        engine, lambda conn: complaints.count(conn, ComplaintFilter()))
+    assert expected < everything and "complaint_default" in everything
+
+
+def test_keys_are_unique_across_years(engine: Engine) -> None:
+    """(Public ids PA-T…: other tests leave complaints made by tests out of their checks.)"""
+    key, now = f"partitions-{uuid.uuid4().hex}", datetime.now(UTC)
+    insert = text("""INSERT INTO complaint (public_id, description, category_code, location,
+                                            created_at, idempotency_key)
+                     VALUES (:public_id, 'Across years', 'other',
+                             ST_SetSRID(ST_MakePoint(105.85, 21.03), 4326), :at, :key)""")
+    with engine.begin() as conn:
+        conn.execute(insert, {"public_id": f"PA-T{key}", "at": now - timedelta(days=400),
+                              "key": key})
+    with pytest.raises(Exception, match="complaint_idempotency_key_key"), engine.begin() as conn:
+        conn.execute(insert, {"public_id": f"PA-TB{key}", "at": now, "key": key})
+    with pytest.raises(Exception, match="complaint_public_id_key"), engine.begin() as conn:
+        conn.execute(insert, {"public_id": f"PA-T{key}", "at": now, "key": None})
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM complaint WHERE idempotency_key = :k"),
+                            {"k": key}).scalar_one() == 1
+
+
+def test_a_repeated_submission_in_another_year_returns_the_first(engine: Engine) -> None:
+    """The idempotent insert of submissions: the same key a year later is the same complaint."""
+    key, now = f"partitions-{uuid.uuid4().hex}", datetime.now(UTC)
+    first_at, again_at = now - timedelta(days=400), now
+
+    def submit(public_id: str, at: datetime) -> Any:
+        with engine.begin() as conn:
+            return complaints.insert_complaint(
+                conn, {"public_id": public_id, "description": "Đèn hỏng", "created_at": at,
+                       "category_code": "public.lighting", "idempotency_key": key},
+                Point(105.85, 21.03))
+
+    first, again = submit(f"PA-T{key}", first_at), submit(f"PA-TB{key}", again_at)
+    assert (again.public_id, again.created_at) == (f"PA-T{key}", first_at)
+    assert first.public_id == again.public_id
+    with engine.connect() as conn:
+        assert conn.execute(text("""SELECT count(*) FROM complaint_event e
+                                    JOIN complaint c ON c.id = e.complaint_id
+                                    WHERE c.idempotency_key = :k"""), {"k": key}).scalar_one() == 1
