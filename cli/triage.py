@@ -29,17 +29,17 @@ def train_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL) ->
     as a new version in the database and make it the active one for every server."""
     engine = get_engine()
     with progress_bar() as bar:
-        history = service.load_history(engine, since, until, _loading(bar))
         step = _stepper(bar, 3)
-        version, model = or_exit(lambda: service.train_and_store(engine, history, step))
+        version, model, samples = or_exit(lambda: service.train_and_store(
+            engine, since, until, step, _loading(bar, "Learning from complaints")))
         step("done")
-    console.print(f"[green]Model version {version} active[/green]: {len(history.texts):,} "
-                  f"complaints from {history.times[0]:%Y-%m-%d} to {history.times[-1]:%Y-%m-%d}, "
-                  f"{len(model.categories)} categories, {len(model.feature_names):,} features, "
-                  f"temperature {model.temperature:.2f}.")
     with engine.connect() as conn:
-        learned = next(r.metrics for r in triage_sql.model_versions(conn)
-                       if r.version == version).get("duplicates")
+        row = next(r for r in triage_sql.model_versions(conn) if r.version == version)
+    console.print(f"[green]Model version {version} active[/green]: {samples:,} "
+                  f"complaints from {row.trained_from:%Y-%m-%d} to {row.trained_to:%Y-%m-%d}, "
+                  f"{len(model.categories)} categories, {model.features_used:,} features, "
+                  f"temperature {model.temperature:.2f}.")
+    learned = row.metrics.get("duplicates")
     console.print(f"Duplicate scores: learned from {learned['pairs']:,} candidate pairs "
                   f"({learned['duplicates']:,} duplicates)." if learned else
                   "Duplicate scores: hand-set (too few markDuplicate decisions to learn from).")
@@ -94,8 +94,9 @@ def models_cmd() -> None:
     console.print(table)
 
 
-def _loading(bar: Progress) -> Callable[[int, int], None]:
-    task = bar.add_task("Loading history", total=None)
+def _loading(bar: Progress, description: str = "Loading history"
+             ) -> Callable[[int, int], None]:
+    task = bar.add_task(description, total=None)
     return lambda done, total: bar.update(task, completed=done, total=total)
 
 

@@ -36,6 +36,14 @@ def labelled_count(conn: Connection, since: datetime | None = None,
     return conn.execute(query).scalar_one()
 
 
+def labelled_categories(conn: Connection, since: datetime | None = None,
+                        until: datetime | None = None) -> list[str]:
+    """The categories of the labelled complaints, sorted."""
+    query = (select(complaint.c.category_code).where(*_labelled(since, until))
+             .group_by(complaint.c.category_code).order_by(complaint.c.category_code))
+    return list(conn.execute(query).scalars())
+
+
 def labelled_history(conn: Connection, since: datetime | None = None,
                      until: datetime | None = None) -> Iterator[list[Labelled]]:
     """The labelled complaints in time order, in batches (streamed: a million fit in memory

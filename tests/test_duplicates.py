@@ -228,7 +228,7 @@ def test_learned_weights_serve_and_the_api_says_which(gql: GraphQLClient, demo: 
     cold = gql.data(POSSIBLE, {"id": new})["complaint"]["possibleDuplicates"]
     assert cold and all(c["scoredBy"] == "HAND_SET" and c["modelVersion"] is None for c in cold)
     assert all(np.isclose(c["score"], _expected_score(c, duplicates.WEIGHTS)) for c in cold)
-    version, _ = service.train_and_store(engine, service.load_history(engine), lambda s: None)
+    version, _, _ = service.train_and_store(engine)
     try:
         with engine.connect() as conn:
             weights = conn.execute(text("SELECT metrics -> 'duplicates' -> 'weights' FROM "
