@@ -97,6 +97,7 @@ def train_and_store(engine: Engine, since: datetime | None = None,
                 yield [row.text for row in batch], [row.category for row in batch]
 
         model = train_batches(batches(), total, classes, on_step, on_progress)
+    on_step("duplicates")
     metrics: dict[str, object] = {"temperature": model.temperature,
                                   "categories": len(model.categories),
                                   "features": model.features_used}
