@@ -122,6 +122,10 @@ def train_batches(batches: Iterable[Batch], total: int, classes: Sequence[str],
         on_step("model")
         classifier.fit(sparse.vstack([x for x, _ in kept], format="csr"),
                        np.concatenate([y for _, y in kept]))
+    # Column-major weights: ``x @ coef_.T`` then reads them in place; row-major, scipy copies
+    # the whole matrix (classes × 2^19 columns) for every product, a hundred times the work
+    # of a suggestion.
+    classifier.coef_ = np.asfortranarray(classifier.coef_)
     on_step("calibration")
     x_held = sparse.vstack([x for x, _ in held], format="csr")
     y_held = np.concatenate([y for _, y in held])
