@@ -19,6 +19,7 @@ by ``bench/triage_data.py`` into the database ``<name>_triage`` once.
 
 import argparse
 import multiprocessing
+import os
 import random
 import resource
 import time
@@ -65,8 +66,9 @@ def _train_child(url: str, queue: "multiprocessing.Queue[dict[str, Any]]") -> No
     start = time.perf_counter()
     _, model, samples = train_and_store(
         engine, on_step=lambda name: steps.setdefault(name, time.perf_counter() - start))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     queue.put({"seconds": time.perf_counter() - start, "steps": steps, "samples": samples,
-               "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024,
                "model_mb": len(model.dumps()) / 1e6})
 
 
@@ -129,7 +131,8 @@ def main(argv: Sequence[str] = ()) -> None:
         steps = result["steps"]
         print_table("Training (phananh triage train)",
                     ("complaints learned", "category model s", "duplicate weights s",
-                     "total s", "peak RSS MB", "model MB"),
+                     "total s", "CPU s (this process)", "peak RSS MB", "model MB"),
                     [(f"{result['samples']:,}", steps["duplicates"],
                       result["seconds"] - steps["duplicates"], result["seconds"],
-                      result["peak_mb"], result["model_mb"])])
+                      result["cpu_s"], result["peak_mb"], result["model_mb"])])
+        console.print(f"Load average now: {os.getloadavg()} ({os.cpu_count()} cores)")
