@@ -88,12 +88,12 @@ def train_and_store(engine: Engine, since: datetime | None = None,
         if len(classes) < 3:
             raise PhananhError(ErrorCode.BAD_INPUT, "Training needs labelled complaints of at "
                                                     "least three categories.")
-        window: list[datetime] = []
+        window: list[datetime] = []  # the first and the latest complaint learned from
 
         def batches() -> Iterator[tuple[list[str], list[str]]]:
             for batch in sql.labelled_history(conn, since, until):
-                window[1:] = [batch[-1].created_at]
-                window[:1] = window[:1] or [batch[0].created_at]
+                window[:] = [window[0] if window else batch[0].created_at,
+                             batch[-1].created_at]
                 yield [row.text for row in batch], [row.category for row in batch]
 
         model = train_batches(batches(), total, classes, on_step, on_progress)
