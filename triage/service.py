@@ -29,8 +29,11 @@ from triage.model import CategoryModel, train, train_batches
 from workflow.states import Status
 
 Progress = Callable[[int, int], None]
-DUPLICATE_HISTORY = 50_000  # the latest decided complaints whose candidate pairs are learned
-PAIRS_PER_COMPLAINT = 200  # candidates per complaint, best first by the current weights
+# The latest decided complaints whose candidate pairs are learned: four weights need a few
+# hundred duplicates, not millions of pairs (each costs a trigram similarity in PostgreSQL,
+# and a busy street of a large city gives a complaint a hundred candidates).
+DUPLICATE_HISTORY = 5_000
+PAIRS_PER_COMPLAINT = 50  # candidates per complaint, best first by the current weights
 
 
 class Source(StrEnum):
