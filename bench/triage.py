@@ -13,8 +13,9 @@ by ``bench/triage_data.py`` into the database ``<name>_triage`` once.
   stored version) on every complaint, in a fresh child process, so that its peak resident
   memory is the training's alone;
 - possible duplicates of one open complaint (the statement ``possibleDuplicates`` runs at
-  submission), p95 over 180 complaints (after 20 unmeasured), against the same statement without migration 0020's
-  index (dropped in a transaction that is rolled back: the plan before it), in the same run.
+  submission), p95 over 180 complaints (after 20 unmeasured), against the same statement
+  without migration 0020's index (dropped in a transaction that is rolled back: the plan
+  before it), in the same run.
 """
 
 import argparse
