@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score
 
 RADIUS_M = 300.0
 WINDOW_DAYS = 30
-NEAREST = 100  # candidates scored per complaint (at least as many as asked for), nearest first
+NEAREST = 50  # candidates scored per complaint (at least as many as asked for), nearest first
 WEIGHTS = {
     "intercept": 0.5,
     "per_100_m": -1.2,
