@@ -28,6 +28,7 @@ from triage import features
 
 CALIBRATION_SHARE = 0.1  # the latest tenth of the training window fits the temperature
 CALIBRATION_MAX = 20_000  # complaints: one temperature needs no more
+FEATURE_ROWS = 10_000
 IN_MEMORY = 100_000  # complaints learned from in several passes; more stream through one
 Batch = tuple[Sequence[str], Sequence[str]]  # texts and their categories, in time order
 
@@ -108,7 +109,7 @@ def train_batches(batches: Iterable[Batch], total: int, classes: Sequence[str],
     done = 0
     on_step("features")
     for texts, labels in batches:
-        x, y = features.vectors(texts), np.asarray(labels)
+        x, y = _vectors(texts), np.asarray(labels)
         cut = max(0, min(len(y), split - done))
         if cut and total <= IN_MEMORY:
             kept.append((x[:cut], y[:cut]))
@@ -130,6 +131,13 @@ def train_batches(batches: Iterable[Batch], total: int, classes: Sequence[str],
     x_held = sparse.vstack([x for x, _ in held], format="csr")
     y_held = np.concatenate([y for _, y in held])
     return CategoryModel(classifier, _fit_temperature(classifier, x_held, y_held))
+
+
+def _vectors(texts: Sequence[str]) -> sparse.csr_matrix:
+    """The features of a batch, computed ``FEATURE_ROWS`` texts at a time (their
+    intermediate arrays are several times the result)."""
+    return sparse.vstack([features.vectors(texts[start:start + FEATURE_ROWS])
+                          for start in range(0, len(texts), FEATURE_ROWS)], format="csr")
 
 
 def _fit_temperature(classifier: SGDClassifier, x: sparse.csr_matrix, y: np.ndarray) -> float:
