@@ -1,66 +1,45 @@
-"""Category suggestion: latency against a bare model call, and training time and memory.
+"""AI-assisted intake at a million complaints: suggestion latency, training, duplicates.
 
-``python -m bench triage [N]`` (default 1,000,000). The texts are the demo generator's (varied
-Vietnamese descriptions, their labels the categories officials would keep), made in memory:
-training is measured apart from the database, on the texts the database would hand it.
+``python -m bench triage --complaints 1000000`` (the default). The complaints are the demo
+generator's (varied Vietnamese descriptions, hotspots, statuses, planted duplicates), written
+by ``bench/triage_data.py`` into the database ``<name>_triage`` once.
 
 - suggestion: ``model_suggestions`` (what ``suggestCategories`` runs in process: features,
   calibrated probabilities, top 3 and their explanations) against the bare model call on the
-  same features (``predict_proba`` of the features of the same text), p95 over 1,000 texts;
-- training on N complaints, in a child process of its own so that its peak resident memory is
-  the training's alone;
-- possible duplicates of one complaint (``python -m bench.triage duplicates [N]``, default
-  100,000 complaints in the database ``<name>_triage``): p95 over 300 open complaints, beside
-  the same statement with the spatial index disabled (what a scan costs), and the plan.
+  same features (scikit-learn's ``predict_proba`` of the same text's features), 1,000 texts
+  each, in the same run, one model trained on :data:`LATENCY_TRAINING` complaints;
+- training: ``triage.service.train_and_store`` (what ``phananh triage train`` runs: the
+  history streamed from a server-side cursor, the category model, the duplicate weights, the
+  stored version) on every complaint, in a fresh child process, so that its peak resident
+  memory is the training's alone;
+- possible duplicates of one open complaint (the statement ``possibleDuplicates`` runs at
+  submission), p95 over 180 complaints (after 20 unmeasured), against the same statement
+  without migration 0020's index (dropped in a transaction that is rolled back: the plan
+  before it), in the same run.
 """
 
+import argparse
 import multiprocessing
+import os
 import random
 import resource
-import sys
 import time
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from bench.common import bench_engine, console, ensure_demo_data, measure, print_table
-from db.triage import DUPLICATES, duplicate_candidates, duplicate_parameters
-from demo.city import build_demo_city
-from demo.complaints import generate_complaints
+from bench.common import bench_settings, console, measure, print_table
+from bench.triage_data import ensure_triage_data
+from db.engine import make_engine
+from db.triage import duplicate_candidates
 from triage.model import CategoryModel, train
-from triage.service import model_suggestions
+from triage.service import model_suggestions, train_and_store
 
+LATENCY_TRAINING = 20_000
 SUGGESTIONS = 1_000
-LATENCY_TRAINING = 100_000
-
-
-def demo_texts(n: int) -> tuple[list[str], list[str]]:
-    outline = next(a.geometry for a in build_demo_city()[-1].areas if a.level == "city")
-    now = datetime(2026, 12, 1, tzinfo=UTC)
-    texts, labels = [], []
-    for complaint in generate_complaints(n, outline, seed=7, now=now, years=3):
-        texts.append(complaint.description)
-        labels.append(complaint.category_code)
-    return texts, labels
-
-
-def _train_child(n: int, queue: "multiprocessing.Queue[tuple[float, float, int]]") -> None:
-    texts, labels = demo_texts(n)
-    start = time.perf_counter()
-    model = train(texts, labels)
-    seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((seconds, peak_mb, len(model.dumps())))
-
-
-def training(n: int) -> tuple[float, float, int]:
-    """(seconds, peak RSS in MB of the whole child, model size in bytes) for ``n`` texts."""
-    queue: multiprocessing.Queue[tuple[float, float, int]] = multiprocessing.Queue()
-    child = multiprocessing.get_context("fork").Process(target=_train_child, args=(n, queue))
-    child.start()
-    result = queue.get()
-    child.join()
-    return result
+DUPLICATE_QUERIES = 200
+INDEX = "complaint_open_place_time"
 
 
 def latency(model: CategoryModel, texts: list[str]) -> list[tuple[str, float, float]]:
@@ -82,45 +61,79 @@ def latency(model: CategoryModel, texts: list[str]) -> list[tuple[str, float, fl
     return rows
 
 
-def main(n: int = 1_000_000) -> None:
-    console.print(f"Training a model on {LATENCY_TRAINING:,} demo texts for the latency runs…")
-    texts, labels = demo_texts(LATENCY_TRAINING)
-    model = train(texts, labels)
-    rows = latency(model, texts[-SUGGESTIONS:])
+def _train_child(url: str, queue: "multiprocessing.Queue[dict[str, Any]]") -> None:
+    engine = make_engine(url)
+    steps: dict[str, float] = {}
+    start = time.perf_counter()
+    _, model, samples = train_and_store(
+        engine, on_step=lambda name: steps.setdefault(name, time.perf_counter() - start))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    queue.put({"seconds": time.perf_counter() - start, "steps": steps, "samples": samples,
+               "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024,
+               "model_mb": len(model.dumps()) / 1e6})
+
+
+def training(url: str) -> dict[str, Any]:
+    """Seconds (in all, and when each step began), peak RSS and model size of one training
+    in a fresh (spawned) process."""
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[dict[str, Any]] = context.Queue()
+    child = context.Process(target=_train_child, args=(url, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def duplicates(conn: Connection) -> list[tuple[str, float, float, float]]:
+    """p95 of the candidates of one open complaint, with and without the index of 0020."""
+    ids = list(conn.execute(text(
+        "SELECT id FROM complaint WHERE status = 'RECEIVED' ORDER BY id")).scalars())
+    sample = random.Random(1).sample(ids, DUPLICATE_QUERIES)
+    rows = []
+    for name in ("open complaints by place and time (0020)", "without it (the plan before)"):
+        queries = iter(sample)
+        if rows:
+            conn.execute(text(f"DROP INDEX {INDEX}"))  # rolled back below
+        timing = measure(lambda q=queries: duplicate_candidates(conn, [next(q)], 5),
+                         repeat=DUPLICATE_QUERIES - 20, warmup=20)
+        rows.append((name, timing.median * 1000, timing.p95 * 1000, max(timing.samples) * 1000))
+    conn.rollback()
+    return rows
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench triage")
+    parser.add_argument("--complaints", type=int, default=1_000_000)
+    parser.add_argument("--skip-training", action="store_true")
+    options = parser.parse_args(argv)
+    settings = bench_settings("triage")
+    engine = make_engine(settings.sqlalchemy_url)
+    ensure_triage_data(engine, options.complaints)
+    with engine.connect() as conn:
+        labelled = conn.execute(text(
+            "SELECT public_description, category_code FROM complaint "
+            "WHERE first_action_at IS NOT NULL ORDER BY created_at, id LIMIT :n"),
+            {"n": LATENCY_TRAINING + SUGGESTIONS}).all()
+    console.print(f"Training a model on {LATENCY_TRAINING:,} complaints for the latency runs…")
+    model = train([r[0] for r in labelled[:LATENCY_TRAINING]],
+                  [r[1] for r in labelled[:LATENCY_TRAINING]])
+    rows = latency(model, [r[0] for r in labelled[LATENCY_TRAINING:]])
     ratio = rows[0][2] / rows[1][2]
     print_table("Category suggestion, in process (ms)", ("job", "median", "p95"),
                 [*rows, ("p95 ratio suggestion / bare", ratio, ratio)])
-    console.print(f"Training on {n:,} demo texts (a child process)…")
-    seconds, peak_mb, size = training(n)
-    print_table("Training", ("complaints", "seconds", "peak RSS (MB)", "model (MB)"),
-                [(f"{n:,}", seconds, peak_mb, size / 1e6)])
-
-
-def duplicates(n: int = 100_000) -> None:
-    engine = bench_engine("triage")
-    ensure_demo_data(engine, n)
     with engine.connect() as conn:
-        ids = list(conn.execute(text(
-            "SELECT id FROM complaint WHERE status = 'RECEIVED' ORDER BY id")).scalars())
-        sample = iter(random.Random(1).choices(ids, k=2_000))
-        indexed = measure(lambda: duplicate_candidates(conn, [next(sample)], 5), repeat=300,
-                          warmup=20)
-        plan = "\n".join(conn.execute(text("EXPLAIN " + DUPLICATES),
-                                       duplicate_parameters([ids[0]], 5)).scalars())
-        conn.execute(text("SET enable_indexscan = off"))
-        conn.execute(text("SET enable_bitmapscan = off"))
-        scan = measure(lambda: duplicate_candidates(conn, [next(sample)], 5), repeat=20,
-                       warmup=2)
-    print_table(f"Possible duplicates of one complaint, {n:,} complaints (ms)",
-                ("statement", "median", "p95"),
-                [("through the geography GiST index", indexed.median * 1000,
-                  indexed.p95 * 1000),
-                 ("index disabled (scan)", scan.median * 1000, scan.p95 * 1000)])
-    console.print(plan, markup=False)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["duplicates"]:
-        duplicates(int(sys.argv[2]) if len(sys.argv) > 2 else 100_000)
-    else:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+        found = duplicates(conn)
+    print_table(f"Possible duplicates of one open complaint, {options.complaints:,} complaints "
+                "(ms)", ("index", "median", "p95", "max"), found)
+    if not options.skip_training:
+        console.print(f"Training on all {options.complaints:,} complaints (a fresh process)…")
+        result = training(settings.sqlalchemy_url)
+        steps = result["steps"]
+        print_table("Training (phananh triage train)",
+                    ("complaints learned", "category model s", "duplicate weights s",
+                     "total s", "CPU s (this process)", "peak RSS MB", "model MB"),
+                    [(f"{result['samples']:,}", steps["duplicates"],
+                      result["seconds"] - steps["duplicates"], result["seconds"],
+                      result["cpu_s"], result["peak_mb"], result["model_mb"])])
+        console.print(f"Load average now: {os.getloadavg()} ({os.cpu_count()} cores)")

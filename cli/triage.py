@@ -20,7 +20,8 @@ SINCE = typer.Option(None, formats=["%Y-%m-%d"],
                      help="First day of the training window (default: the oldest complaint).")
 UNTIL = typer.Option(None, formats=["%Y-%m-%d"],
                      help="First day after the window (default: up to now).")
-STEPS = ("features", "model", "calibration", "scoring")
+TRAIN_STEPS = ("features", "model", "calibration", "duplicates")
+EVALUATE_STEPS = ("features", "model", "calibration", "scoring")
 
 
 @triage_app.command("train")
@@ -29,17 +30,17 @@ def train_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL) ->
     as a new version in the database and make it the active one for every server."""
     engine = get_engine()
     with progress_bar() as bar:
-        history = service.load_history(engine, since, until, _loading(bar))
-        step = _stepper(bar, 3)
-        version, model = or_exit(lambda: service.train_and_store(engine, history, step))
+        step = _stepper(bar, TRAIN_STEPS)
+        version, model, samples = or_exit(lambda: service.train_and_store(
+            engine, since, until, step, _loading(bar, "Learning from complaints")))
         step("done")
-    console.print(f"[green]Model version {version} active[/green]: {len(history.texts):,} "
-                  f"complaints from {history.times[0]:%Y-%m-%d} to {history.times[-1]:%Y-%m-%d}, "
-                  f"{len(model.categories)} categories, {len(model.feature_names):,} features, "
-                  f"temperature {model.temperature:.2f}.")
     with engine.connect() as conn:
-        learned = next(r.metrics for r in triage_sql.model_versions(conn)
-                       if r.version == version).get("duplicates")
+        row = next(r for r in triage_sql.model_versions(conn) if r.version == version)
+    console.print(f"[green]Model version {version} active[/green]: {samples:,} "
+                  f"complaints from {row.trained_from:%Y-%m-%d} to {row.trained_to:%Y-%m-%d}, "
+                  f"{len(model.categories)} categories, {model.features_used:,} features, "
+                  f"temperature {model.temperature:.2f}.")
+    learned = row.metrics.get("duplicates")
     console.print(f"Duplicate scores: learned from {learned['pairs']:,} candidate pairs "
                   f"({learned['duplicates']:,} duplicates)." if learned else
                   "Duplicate scores: hand-set (too few markDuplicate decisions to learn from).")
@@ -56,7 +57,7 @@ def evaluate_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL,
     engine = get_engine()
     with progress_bar() as bar:
         history = service.load_history(engine, since, until, _loading(bar))
-        step = _stepper(bar, 4)
+        step = _stepper(bar, EVALUATE_STEPS)
         result = or_exit(lambda: service.evaluate(history, test_share, step))
         step("done")
     console.print(f"Trained on {result.train_size:,} complaints before "
@@ -94,17 +95,18 @@ def models_cmd() -> None:
     console.print(table)
 
 
-def _loading(bar: Progress) -> Callable[[int, int], None]:
-    task = bar.add_task("Loading history", total=None)
+def _loading(bar: Progress, description: str = "Loading history"
+             ) -> Callable[[int, int], None]:
+    task = bar.add_task(description, total=None)
     return lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _stepper(bar: Progress, steps: int) -> Callable[[str], None]:
-    task = bar.add_task("Training", total=steps)
+def _stepper(bar: Progress, steps: tuple[str, ...]) -> Callable[[str], None]:
+    task = bar.add_task("Training", total=len(steps))
 
     def step(name: str) -> None:
         """Show the step under way; "done" fills the bar."""
-        done = STEPS.index(name) if name in STEPS else steps
+        done = steps.index(name) if name in steps else len(steps)
         bar.update(task, completed=done, description=f"Training: {name}")
 
     return step

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, func, insert, select, text, up
 from auth.principal import Principal
 from db.complaints import ComplaintFilter, complaint_select
 from db.tables import complaint, triage_model
-from triage.duplicates import RADIUS_M, WEIGHTS, WINDOW_DAYS
+from triage.duplicates import NEAREST, RADIUS_M, WEIGHTS, WINDOW_DAYS
 from workflow.states import OPEN, Status
 
 FETCH_BATCH = 50_000
@@ -34,6 +34,14 @@ def labelled_count(conn: Connection, since: datetime | None = None,
                    until: datetime | None = None) -> int:
     query = select(func.count()).select_from(complaint).where(*_labelled(since, until))
     return conn.execute(query).scalar_one()
+
+
+def labelled_categories(conn: Connection, since: datetime | None = None,
+                        until: datetime | None = None) -> list[str]:
+    """The categories of the labelled complaints, sorted."""
+    query = (select(complaint.c.category_code).where(*_labelled(since, until))
+             .group_by(complaint.c.category_code).order_by(complaint.c.category_code))
+    return list(conn.execute(query).scalars())
 
 
 def labelled_history(conn: Connection, since: datetime | None = None,
@@ -101,7 +109,11 @@ _SCORER = ",\n".join(
 # Per complaint of :ids, its :first best-scored candidates (rows: complaint_id, model_version
 # (null: hand-set weights), candidate public id, distance_m, hours_apart, same_category,
 # text_similarity, same_root (the two share a root: officials' decision), score), among
-# complaints of the :statuses (the open ones at serving, all of them to learn).
+# complaints of the :statuses (the open ones at serving, all of them to learn). Only the
+# :nearest of the window are scored (found nearest first by the GiST index): in a busy
+# street, hundreds of open complaints can lie within the radius, and the trigram similarity
+# of each would cost more than the rest of a submission. The complaint's folded text is
+# computed once (OFFSET 0 keeps the planner from inlining it into every candidate).
 DUPLICATES = f"""
     WITH scorer AS (
         SELECT learned.version AS model_version, {_SCORER}
@@ -114,6 +126,7 @@ DUPLICATES = f"""
     SELECT c.id AS complaint_id, s.model_version, d.*
     FROM complaint c
     CROSS JOIN scorer s
+    CROSS JOIN LATERAL (SELECT fold_text(c.public_description) AS text OFFSET 0) folded
     CROSS JOIN LATERAL (
         SELECT f.*, 1 / (1 + exp(-(s.intercept
             + s.per_100_m * f.distance_m / 100
@@ -125,14 +138,16 @@ DUPLICATES = f"""
                    ST_Distance(o.location::geography, c.location::geography) AS distance_m,
                    abs(date_part('epoch', o.created_at - c.created_at)) / 3600 AS hours_apart,
                    o.category_code = c.category_code AS same_category,
-                   similarity(fold_text(o.public_description),
-                              fold_text(c.public_description)) AS text_similarity,
+                   similarity(fold_text(o.public_description), folded.text)
+                       AS text_similarity,
                    coalesce(o.duplicate_of, o.id) = coalesce(c.duplicate_of, c.id) AS same_root
-            FROM complaint o
-            WHERE ST_DWithin(o.location::geography, c.location::geography, :radius)
-              AND o.created_at BETWEEN c.created_at - make_interval(days => :days)
-                                   AND c.created_at + make_interval(days => :days)
-              AND o.status = ANY(:statuses) AND o.id <> c.id
+            FROM (SELECT * FROM complaint o
+                  WHERE ST_DWithin(o.location::geography, c.location::geography, :radius)
+                    AND o.created_at BETWEEN c.created_at - make_interval(days => :days)
+                                         AND c.created_at + make_interval(days => :days)
+                    AND o.status = ANY(:statuses) AND o.id <> c.id
+                  ORDER BY o.location::geography <-> c.location::geography
+                  LIMIT :nearest) o
         ) f
         ORDER BY score DESC, f.candidate
         LIMIT :first
@@ -144,7 +159,8 @@ DUPLICATES = f"""
 def duplicate_parameters(complaint_ids: list[int], first: int,
                          statuses: Iterable[Status] = OPEN) -> dict[str, Any]:
     return {"ids": complaint_ids, "radius": RADIUS_M, "days": WINDOW_DAYS,
-            "statuses": [str(s) for s in statuses], "first": first, **WEIGHTS}
+            "statuses": [str(s) for s in statuses], "first": first,
+            "nearest": max(first, NEAREST), **WEIGHTS}
 
 
 def duplicate_candidates(conn: Connection, complaint_ids: list[int], first: int,

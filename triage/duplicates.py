@@ -1,9 +1,11 @@
 """How alike two complaints are: the one scoring rule for possible duplicates.
 
 A candidate is a complaint within ``RADIUS_M`` metres and ``WINDOW_DAYS`` days of another (so
-the geography GiST index and the reception time narrow the search: no scan). Its score is a
-logistic function of four features: the distance (per 100 m), the time apart (per day),
-whether the category is the same, and the trigram similarity of the folded public texts.
+the GiST index of open complaints by place and time finds them: no scan); the ``NEAREST`` of
+them are scored (in a busy street hundreds can qualify, and the nearest are the likeliest).
+Its score is a logistic function of four features: the distance (per 100 m), the time apart
+(per day), whether the category is the same, and the trigram similarity of the folded public
+texts.
 
 The weights are learned from officials' ``markDuplicate`` decisions (a logistic regression
 over the candidate pairs of the complaints they acted on: a pair is a duplicate when both
@@ -25,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 
 RADIUS_M = 300.0
 WINDOW_DAYS = 30
+NEAREST = 50  # candidates scored per complaint (at least as many as asked for), nearest first
 WEIGHTS = {
     "intercept": 0.5,
     "per_100_m": -1.2,

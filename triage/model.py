@@ -1,69 +1,55 @@
 """The category model: character and word features, a linear model, temperature calibration.
 
-Features (scikit-learn, no language resources, so any city's history trains it):
+The features (``triage/features.py``) need no vocabulary and no language resources, so any
+city's history trains it, and a million complaints stream through in batches: character
+3-grams of the folded text within words (typos, text typed without diacritics) and words and
+word pairs of the NFC text (diacritics tell Vietnamese words apart; pairs of syllables stand
+in for compound words).
 
-* character 3-grams of the folded text (accents off), within words: robust to typos and to
-  text typed without diacritics (2–4-grams scored the same on the demo's time split and took
-  three times as long to extract);
-* words and word pairs of the NFC, lower-cased text: the diacritics tell Vietnamese words apart
-  ("ngập" flooded vs "nắp" lid fold to "ngap", "nap"), and pairs of syllables stand in for
-  Vietnamese compound words.
-
-A linear model (logistic loss, stochastic gradient) learns from the earlier 90 % of the
-training window; its softmax is calibrated by one temperature fitted on the latest 10 % (the
-latest complaints are the closest to those it will see). Because the
-model is linear, each category's score is a sum of feature contributions, and the largest ones
-are the explanation shown to officials.
+A linear model (logistic loss, stochastic gradient, scikit-learn) learns from the earlier part
+of the training window; its softmax is calibrated by one temperature fitted on the latest part
+(the latest complaints are the closest to those it will see). Because the model is linear,
+each category's score is a sum of feature contributions, and the largest ones are the
+explanation shown to officials.
 """
 
 import io
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import joblib
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
-from sklearn.pipeline import FeatureUnion
 
-from triage.text import fold, normalise
+from triage import features
 
 CALIBRATION_SHARE = 0.1  # the latest tenth of the training window fits the temperature
-MAX_FEATURES = 300_000
-
-
-def feature_union() -> FeatureUnion:
-    common = {"sublinear_tf": True, "min_df": 2, "dtype": np.float32}
-    return FeatureUnion([
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), preprocessor=fold,
-                                  max_features=MAX_FEATURES, **common)),
-        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), preprocessor=normalise,
-                                  token_pattern=r"(?u)\b\w+\b", max_features=MAX_FEATURES,
-                                  **common)),
-    ])
+CALIBRATION_MAX = 20_000  # complaints: one temperature needs no more
+FEATURE_ROWS = 10_000
+IN_MEMORY = 100_000  # complaints learned from in several passes; more stream through one
+Batch = tuple[Sequence[str], Sequence[str]]  # texts and their categories, in time order
 
 
 @dataclass
 class CategoryModel:
-    features: FeatureUnion
     classifier: SGDClassifier
     temperature: float
-    feature_names: np.ndarray = field(repr=False)
 
     @property
     def categories(self) -> list[str]:
         return [str(c) for c in self.classifier.classes_]
 
-    def vectors(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """The features of ``texts``: each vectorizer called directly, since the union's
-        parallel machinery costs more than the work for the one text of a suggestion."""
-        return sparse.hstack([vectorizer.transform(texts)
-                              for _, vectorizer in self.features.transformer_list],
-                             format="csr")
+    @property
+    def features_used(self) -> int:
+        """Feature columns with a weight: the character 3-grams, words and pairs learned."""
+        return int(np.count_nonzero(np.any(self.classifier.coef_ != 0, axis=0)))
+
+    @staticmethod
+    def vectors(texts: Sequence[str]) -> sparse.csr_matrix:
+        return features.vectors(texts)
 
     def probabilities(self, x: sparse.csr_matrix) -> np.ndarray:
         """Calibrated probabilities, one row per text, columns in ``categories`` order (the
@@ -72,22 +58,20 @@ class CategoryModel:
         scores = np.asarray(x @ self.classifier.coef_.T) + self.classifier.intercept_
         return softmax(scores / self.temperature, axis=1)
 
-    @cached_property
-    def readable_names(self) -> np.ndarray:
-        """Feature names as shown, and an index of each distinct one."""
-        return np.unique([_readable(n) for n in self.feature_names], return_inverse=True)
-
-    def explain(self, x: sparse.csr_matrix, category_index: int, top: int = 5
+    def explain(self, text: str, x: sparse.csr_matrix, category_index: int, top: int = 5
                 ) -> list[tuple[str, float]]:
-        """The features of one text (a one-row ``x``) that raised ``category_index``'s score
-        most, with their contributions (feature value × weight), largest first. Character
-        n-grams at a word's start, middle or end read the same, so they are summed."""
-        names, name_of = self.readable_names
+        """The features of ``text`` (its one-row ``x``) that raised ``category_index``'s
+        score most, with their contributions (feature value × weight), largest first.
+        Character 3-grams at a word's start, middle or end read the same, so they are
+        summed."""
         contributions = x.data * self.classifier.coef_[category_index, x.indices]
-        shown, where = np.unique(name_of[x.indices], return_inverse=True)
-        summed = np.bincount(where, weights=contributions)
-        best = np.argsort(-summed)[:top]
-        return [(str(names[shown[i]]), float(summed[i])) for i in best if summed[i] > 0]
+        best = np.argsort(-contributions)[:top * 3]  # enough to sum the same-looking ones
+        summed: dict[str, float] = {}
+        for name, value in zip(features.names(text, x.indices[best]), contributions[best],
+                               strict=True):
+            summed[name] = summed.get(name, 0.0) + float(value)
+        ranked = sorted(summed.items(), key=lambda item: -item[1])[:top]
+        return [(name, value) for name, value in ranked if value > 0]
 
     def dumps(self) -> bytes:
         buffer = io.BytesIO()
@@ -101,19 +85,59 @@ class CategoryModel:
 
 def train(texts: Sequence[str], labels: Sequence[str],
           on_step: Callable[[str], None] = lambda step: None) -> CategoryModel:
-    """Fit on ``texts`` in time order: the last ``CALIBRATION_SHARE`` calibrates."""
-    split = max(1, int(len(texts) * (1 - CALIBRATION_SHARE)))
-    on_step("features")
-    features = feature_union()
-    x = features.fit_transform(texts)
-    y = np.asarray(labels)
-    on_step("model")
+    """Fit on ``texts`` in time order: the latest ``CALIBRATION_SHARE`` calibrates."""
+    return train_batches([(texts, labels)], len(texts), sorted(set(labels)), on_step)
+
+
+def train_batches(batches: Iterable[Batch], total: int, classes: Sequence[str],
+                  on_step: Callable[[str], None] = lambda step: None,
+                  on_progress: Callable[[int, int], None] = lambda done, total: None
+                  ) -> CategoryModel:
+    """Fit on ``total`` labelled texts of ``classes``, streamed in time order in
+    ``batches``: memory holds a batch and the calibration slice, never the whole history.
+
+    Up to ``IN_MEMORY`` complaints, the features are kept and the model passes over them
+    until it converges; beyond, each batch is learned once as it comes (stochastic gradient
+    steps: a million complaints are plenty for one pass) and dropped. The latest
+    ``CALIBRATION_SHARE`` (at most ``CALIBRATION_MAX``) is kept out to fit the temperature.
+    """
+    split = total - min(max(1, int(total * CALIBRATION_SHARE)), CALIBRATION_MAX)
     classifier = SGDClassifier(loss="log_loss", alpha=2e-6, max_iter=50, tol=1e-3,
                                random_state=0)
-    classifier.fit(x[:split], y[:split])
+    kept: list[tuple[sparse.csr_matrix, np.ndarray]] = []
+    held: list[tuple[sparse.csr_matrix, np.ndarray]] = []
+    done = 0
+    on_step("features")
+    for texts, labels in batches:
+        x, y = _vectors(texts), np.asarray(labels)
+        cut = max(0, min(len(y), split - done))
+        if cut and total <= IN_MEMORY:
+            kept.append((x[:cut], y[:cut]))
+        elif cut:
+            classifier.partial_fit(x[:cut], y[:cut], classes=np.asarray(classes))
+        if cut < len(y):
+            held.append((x[cut:], y[cut:]))
+        done += len(y)
+        on_progress(done, total)
+    if kept:
+        on_step("model")
+        classifier.fit(sparse.vstack([x for x, _ in kept], format="csr"),
+                       np.concatenate([y for _, y in kept]))
+    # Column-major weights: ``x @ coef_.T`` then reads them in place; row-major, scipy copies
+    # the whole matrix (classes × 2^19 columns) for every product, a hundred times the work
+    # of a suggestion.
+    classifier.coef_ = np.asfortranarray(classifier.coef_)
     on_step("calibration")
-    temperature = _fit_temperature(classifier, x[split:], y[split:])
-    return CategoryModel(features, classifier, temperature, features.get_feature_names_out())
+    x_held = sparse.vstack([x for x, _ in held], format="csr")
+    y_held = np.concatenate([y for _, y in held])
+    return CategoryModel(classifier, _fit_temperature(classifier, x_held, y_held))
+
+
+def _vectors(texts: Sequence[str]) -> sparse.csr_matrix:
+    """The features of a batch, computed ``FEATURE_ROWS`` texts at a time (their
+    intermediate arrays are several times the result)."""
+    return sparse.vstack([features.vectors(texts[start:start + FEATURE_ROWS])
+                          for start in range(0, len(texts), FEATURE_ROWS)], format="csr")
 
 
 def _fit_temperature(classifier: SGDClassifier, x: sparse.csr_matrix, y: np.ndarray) -> float:
@@ -129,9 +153,3 @@ def _fit_temperature(classifier: SGDClassifier, x: sparse.csr_matrix, y: np.ndar
         return float(-logp[np.arange(len(truth)), truth].mean())
 
     return float(np.exp(minimize_scalar(loss, bounds=(-5, 5), method="bounded").x))
-
-
-def _readable(name: str) -> str:
-    """``chars__ngap`` → ``"…ngap…"``, ``words__ngập sâu`` → ``ngập sâu``."""
-    kind, _, value = name.partition("__")
-    return f"…{value.strip()}…" if kind == "chars" else value

@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -25,12 +25,15 @@ from errors import ErrorCode, PhananhError
 from settings import Settings
 from triage import duplicates
 from triage.keywords import KeywordRules, catalogue_rules
-from triage.model import CategoryModel, train
+from triage.model import CategoryModel, train, train_batches
 from workflow.states import Status
 
 Progress = Callable[[int, int], None]
-DUPLICATE_HISTORY = 50_000  # the latest decided complaints whose candidate pairs are learned
-PAIRS_PER_COMPLAINT = 200  # candidates per complaint, best first by the current weights
+# The latest decided complaints whose candidate pairs are learned: four weights need a few
+# hundred duplicates, not millions of pairs (each costs a trigram similarity in PostgreSQL,
+# and a busy street of a large city gives a complaint a hundred candidates).
+DUPLICATE_HISTORY = 5_000
+PAIRS_PER_COMPLAINT = 50  # candidates per complaint, best first by the current weights
 
 
 class Source(StrEnum):
@@ -73,26 +76,42 @@ def load_history(engine: Engine, since: datetime | None = None, until: datetime 
     return history
 
 
-def train_and_store(engine: Engine, history: History, on_step: Callable[[str], None]
-                    ) -> tuple[int, CategoryModel]:
-    """Train on the whole ``history`` and store it as the new active version."""
-    if len(set(history.labels)) < 3:
-        raise PhananhError(ErrorCode.BAD_INPUT, "Training needs labelled complaints of at "
-                                                "least three categories.")
-    model = train(history.texts, history.labels, on_step)
+def train_and_store(engine: Engine, since: datetime | None = None,
+                    until: datetime | None = None,
+                    on_step: Callable[[str], None] = lambda step: None,
+                    on_progress: Progress = lambda done, total: None
+                    ) -> tuple[int, CategoryModel, int]:
+    """Train on the labelled complaints of the window, streamed from the database in time
+    order (a server-side cursor: memory holds a batch, not the history), and store the
+    model as the new active version. Returns the version, the model and the complaints
+    learned from."""
+    with engine.connect() as conn:
+        total = sql.labelled_count(conn, since, until)
+        classes = sql.labelled_categories(conn, since, until)
+        if len(classes) < 3:
+            raise PhananhError(ErrorCode.BAD_INPUT, "Training needs labelled complaints of at "
+                                                    "least three categories.")
+        window: list[datetime] = []  # the first and the latest complaint learned from
+
+        def batches() -> Iterator[tuple[list[str], list[str]]]:
+            for batch in sql.labelled_history(conn, since, until):
+                window[:] = [window[0] if window else batch[0].created_at,
+                             batch[-1].created_at]
+                yield [row.text for row in batch], [row.category for row in batch]
+
+        model = train_batches(batches(), total, classes, on_step, on_progress)
+    on_step("duplicates")
     metrics: dict[str, object] = {"temperature": model.temperature,
                                   "categories": len(model.categories),
-                                  "features": len(model.feature_names)}
-    pairs, _ = duplicate_pairs(engine, history.times[0],
-                               history.times[-1] + timedelta(microseconds=1))
+                                  "features": model.features_used}
+    pairs, _ = duplicate_pairs(engine, window[0], window[-1] + timedelta(microseconds=1))
     weights = duplicates.fit(pairs)
     if weights is not None:  # else the hand-set weights keep serving (cold start)
         metrics["duplicates"] = {"weights": weights, "pairs": len(pairs.y),
                                  "duplicates": int(pairs.y.sum())}
     with engine.begin() as conn:
-        version = sql.save_model(conn, model.dumps(), history.times[0], history.times[-1],
-                                 len(history.texts), metrics)
-    return version, model
+        version = sql.save_model(conn, model.dumps(), window[0], window[-1], total, metrics)
+    return version, model, total
 
 
 @dataclass(frozen=True)
@@ -237,7 +256,7 @@ def model_suggestions(model: CategoryModel, version: int | None, descriptions: l
     for row, p in enumerate(probabilities):
         one = x[row]
         answers.append(Suggestions(Source.MODEL, version, [
-            Suggestion(model.categories[i], float(p[i]), model.explain(one, i))
+            Suggestion(model.categories[i], float(p[i]), model.explain(descriptions[row], one, i))
             for i in np.argsort(-p)[:first]]))
     return answers
 
