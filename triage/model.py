@@ -30,21 +30,26 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import FeatureUnion
 
-from triage.text import fold, normalise
+from triage.text import fold, normalise, segmented
 
 CALIBRATION_SHARE = 0.1  # the latest tenth of the training window fits the temperature
 MAX_FEATURES = 300_000
 
 
-def feature_union() -> FeatureUnion:
+def feature_union(segmentation: bool = False) -> FeatureUnion:
+    """The features; with ``segmentation``, also the Vietnamese compound words of pyvi's
+    tokenizer (measured by ``phananh triage evaluate --segmentation``, see docs/triage.md)."""
     common = {"sublinear_tf": True, "min_df": 2, "dtype": np.float32}
-    return FeatureUnion([
+    words = {"analyzer": "word", "token_pattern": r"(?u)\b\w+\b", "max_features": MAX_FEATURES}
+    parts = [
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), preprocessor=fold,
                                   max_features=MAX_FEATURES, **common)),
-        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), preprocessor=normalise,
-                                  token_pattern=r"(?u)\b\w+\b", max_features=MAX_FEATURES,
+        ("words", TfidfVectorizer(ngram_range=(1, 2), preprocessor=normalise, **words,
                                   **common)),
-    ])
+    ]
+    if segmentation:
+        parts.append(("compounds", TfidfVectorizer(preprocessor=segmented, **words, **common)))
+    return FeatureUnion(parts)
 
 
 @dataclass
@@ -100,11 +105,12 @@ class CategoryModel:
 
 
 def train(texts: Sequence[str], labels: Sequence[str],
-          on_step: Callable[[str], None] = lambda step: None) -> CategoryModel:
+          on_step: Callable[[str], None] = lambda step: None,
+          segmentation: bool = False) -> CategoryModel:
     """Fit on ``texts`` in time order: the last ``CALIBRATION_SHARE`` calibrates."""
     split = max(1, int(len(texts) * (1 - CALIBRATION_SHARE)))
     on_step("features")
-    features = feature_union()
+    features = feature_union(segmentation)
     x = features.fit_transform(texts)
     y = np.asarray(labels)
     on_step("model")
@@ -132,6 +138,7 @@ def _fit_temperature(classifier: SGDClassifier, x: sparse.csr_matrix, y: np.ndar
 
 
 def _readable(name: str) -> str:
-    """``chars__ngap`` → ``"…ngap…"``, ``words__ngập sâu`` → ``ngập sâu``."""
+    """``chars__ngap`` → ``"…ngap…"``, ``words__ngập sâu`` → ``ngập sâu``,
+    ``compounds__rác_thải`` → ``rác thải``."""
     kind, _, value = name.partition("__")
-    return f"…{value.strip()}…" if kind == "chars" else value
+    return f"…{value.strip()}…" if kind == "chars" else value.replace("_", " ")

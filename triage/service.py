@@ -109,9 +109,10 @@ class Evaluation:
 
 def evaluate(history: History, test_share: float = 0.2,
              on_step: Callable[[str], None] = lambda step: None,
-             rules: KeywordRules | None = None) -> Evaluation:
+             rules: KeywordRules | None = None, segmentation: bool = False) -> Evaluation:
     """Train on the earlier ``1 - test_share`` of the history (by time, never at random) and
-    score the later part, beside the most frequent category and the keyword rules."""
+    score the later part, beside the most frequent category and the keyword rules; with
+    ``segmentation``, also a model with pyvi's compound words added (trained alike)."""
     split = int(len(history.texts) * (1 - test_share))
     if split < 10 or len(history.texts) - split < 10:
         raise PhananhError(ErrorCode.BAD_INPUT, "Too little labelled history to evaluate.")
@@ -129,6 +130,12 @@ def evaluate(history: History, test_share: float = 0.2,
         "most frequent": _scores(truth, np.full((len(truth), 1), most_frequent)),
         "keyword rules": _scores(truth, np.asarray(keyword_top)[:, None]),
     }
+    if segmentation:
+        on_step("segmented model")
+        compounds = train(history.texts[:split], history.labels[:split], segmentation=True)
+        p = compounds.probabilities(compounds.vectors(test_texts))
+        scores["model + pyvi compounds"] = _scores(
+            truth, np.asarray(compounds.categories)[np.argsort(-p, axis=1)[:, :3]])
     labels = sorted(set(history.labels))
     precision, recall, _, support = precision_recall_fscore_support(
         truth, ranked[:, 0], labels=labels, zero_division=0)
