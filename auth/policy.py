@@ -14,8 +14,9 @@ a caller a row or a field the policy denies.
 - Personal data (reporter name, phone, e-mail; the address of complaints in sensitive
   categories; photos of sensitive categories and photos their uploader marked private) is
   visible to the complaint's reporter and to officials who may act on it.
-- Free text (description, address) is read by them as written, by everyone else as its public
-  copy, where phones, e-mails, ID numbers and plates are redacted (``redact_personal``).
+- Free text (description, address, officials' notes in the history) is read by them as
+  written, by everyone else as its public copy, where phones, e-mails, ID numbers and plates
+  are redacted (``redact_personal``).
 - New complaints are announced to the officials who may act on them
   (:func:`officials_to_notify`).
 """
@@ -64,10 +65,15 @@ def may_see_personal(principal: Principal | None) -> ColumnElement[bool]:
     return is_reporter(principal) | may_act(principal)
 
 
-def visible_note(actor: str, note: str | None, personal: bool) -> str | None:
-    """A history note as a caller sees it: a reporter's own words are personal data (they may
-    name or describe the reporter), officials' notes are public."""
-    return note if personal or actor != "reporter" else None
+def visible_note(actor: str, note: str | None, public_note: str | None, personal: bool
+                 ) -> str | None:
+    """A history note as a caller sees it, by the rule of :func:`free_text`: as written where
+    ``personal`` (:func:`may_see_personal`) holds; for everyone else, an official's note as its
+    public copy ``public_note`` (``redact_personal(note)``, read with the event), and a
+    reporter's own words not at all (they may name or describe the reporter)."""
+    if personal:
+        return note
+    return None if actor == "reporter" else public_note
 
 
 def _routed_to(agency_codes: frozenset[str]) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ from cli.common import console, or_exit, progress_bar
 from db.engine import get_engine
 from layers.export import FORMATS, get_format, write_gpkg
 from layers.features import count
+from layers.query import TEXT_PARAMETER
 from layers.registry import LAYERS, get_layer
 from layers.versions import snapshot
 
@@ -20,6 +21,9 @@ def export_cmd(
     bbox: str | None = typer.Option(None, help="west,south,east,north in degrees."),
     when: str | None = typer.Option(
         None, "--datetime", help="An RFC 3339 instant or interval, e.g. 2025-01-01T00:00:00Z/.."),
+    search: str | None = typer.Option(
+        None, "--text", "-q", help="Free text in the public description (layers of "
+                                   "complaints), accents and case ignored, as `q` in /export."),
     filters: list[str] = typer.Option(
         [], "--filter", help="NAME=VALUE[,VALUE…] on a queryable property (repeatable), "
                              "e.g. status=RESOLVED or ward_code=P001."),
@@ -27,8 +31,8 @@ def export_cmd(
     """Export LAYER to a GeoJSON, NDJSON, CSV or GeoPackage file. No personal data, ever."""
     chosen = or_exit(lambda: get_layer(layer))
     export_format = or_exit(lambda: get_format(format_name))
-    params = [(name, value) for name, value in (("bbox", bbox), ("datetime", when))
-              if value is not None]
+    params = [(name, value) for name, value in (("bbox", bbox), ("datetime", when),
+                                                (TEXT_PARAMETER, search)) if value is not None]
     for item in filters:
         name, separator, value = item.partition("=")
         if not separator:

@@ -50,15 +50,19 @@ def train_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL) ->
 def evaluate_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL,
                  test_share: float = typer.Option(0.2, min=0.05, max=0.5,
                                                   help="The latest share of the window "
-                                                       "tested on (a time split).")) -> None:
+                                                       "tested on (a time split)."),
+                 segmentation: bool = typer.Option(
+                     False, help="Also score a model trained on the texts with Vietnamese "
+                                 "compound words joined (pyvi's tokenizer).")) -> None:
     """Train on the earlier part of the history, test on the later part, and print top-1,
     top-3, macro-F1 and per-category precision and recall beside two baselines; then the
     duplicate scorer's ROC AUC and precision at 1 and 5 beside distance and time only."""
     engine = get_engine()
     with progress_bar() as bar:
         history = service.load_history(engine, since, until, _loading(bar))
-        step = _stepper(bar, EVALUATE_STEPS)
-        result = or_exit(lambda: service.evaluate(history, test_share, step))
+        step = _stepper(bar, EVALUATE_STEPS + (("segmented model",) if segmentation else ()))
+        result = or_exit(lambda: service.evaluate(history, test_share, step,
+                                                  segmentation=segmentation))
         step("done")
     console.print(f"Trained on {result.train_size:,} complaints before "
                   f"{result.split_at:%Y-%m-%d %H:%M}, tested on the {result.test_size:,} after.")

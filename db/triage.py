@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from auth.principal import Principal
 from db.complaints import ComplaintFilter, complaint_select
@@ -93,12 +93,12 @@ def model_versions(conn: Connection) -> list[Any]:
                                     m.samples, m.metrics, m.active).order_by(m.version)))
 
 
-def queue(conn: Connection, principal: Principal, office: ColumnElement[bool], first: int
-          ) -> list[Any]:
-    """New complaints of ``office`` that no official has acted on yet, oldest first."""
+def queue(conn: Connection, principal: Principal, first: int) -> list[Any]:
+    """New complaints ``principal`` may act on (``may_act``: an agency's officials, those
+    routed to their agency) that no official has acted on yet, oldest first."""
     c = complaint.c
-    query = (complaint_select(ComplaintFilter(statuses=(str(Status.RECEIVED),)), principal)
-             .where(office, c.first_action_at.is_(None))
+    waiting = ComplaintFilter(statuses=(str(Status.RECEIVED),), actionable_by=principal)
+    query = (complaint_select(waiting, principal).where(c.first_action_at.is_(None))
              .order_by(c.created_at, c.id).limit(first))
     return list(conn.execute(query))
 

@@ -57,7 +57,8 @@ def add_event(conn: Connection, complaint_id: int, actor: str, kind: str, *,
 
 def events_for(conn: Connection, complaint_ids: Sequence[int]) -> list[Any]:
     return list(conn.execute(text("""
-        SELECT complaint_id, at, actor, kind, from_status, to_status, note, data
+        SELECT complaint_id, at, actor, kind, from_status, to_status, note,
+               redact_personal(note) AS public_note, data
         FROM complaint_event WHERE complaint_id = ANY(:ids) ORDER BY complaint_id, at, id"""),
         {"ids": list(complaint_ids)}))
 
@@ -68,7 +69,8 @@ def status_updates(conn: Connection, start: datetime, end: datetime, limit: int,
     first, with the complaint's public id and the status it had after each (a comment keeps
     the status of the change before it): mySociety's servicerequestupdates."""
     return list(conn.execute(text("""
-        SELECT e.id, e.at, e.actor, e.kind, e.note, e.data, c.public_id,
+        SELECT e.id, e.at, e.actor, e.kind, redact_personal(e.note) AS public_note, e.data,
+               c.public_id,
                COALESCE(e.to_status, (SELECT p.to_status FROM complaint_event p
                                       WHERE p.complaint_id = e.complaint_id
                                         AND p.to_status IS NOT NULL AND p.id < e.id

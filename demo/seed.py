@@ -25,7 +25,7 @@ from demo.complaints import DemoComplaint, generate_complaints
 from demo.organisation import demo_catalogue, ward_committee
 from geo.boundaries import BoundaryFile, ImportReport, import_boundaries
 from geo.jurisdiction import AREAS_OF_ROWS
-from workflow.states import Status
+from workflow.states import DUPLICATE_ORIGINAL, Status
 
 COPY_BATCH = 20_000
 COPY_COLUMNS = ("public_id", "description", "category_code", "location", "address", "status",
@@ -170,7 +170,8 @@ def finish_seeded_complaints(conn: Connection) -> None:
         UNION ALL
         SELECT id, COALESCE(resolved_at, first_action_at), 'demo-officer', 'TRANSITION',
                :assigned, status, CASE WHEN duplicate_of IS NULL THEN '{{}}'::jsonb
-                                       ELSE jsonb_build_object('duplicate_of', duplicate_of) END
+                   ELSE jsonb_build_object(:original, (SELECT o.public_id FROM complaint o
+                                                       WHERE o.id = fresh.duplicate_of)) END
         FROM fresh WHERE status NOT IN (:received, :assigned)
         UNION ALL
         SELECT id, rated_at, 'reporter', 'RATED', NULL, NULL, jsonb_build_object('rating', rating)
@@ -179,7 +180,8 @@ def finish_seeded_complaints(conn: Connection) -> None:
         SELECT fresh.id, fresh.first_action_at, 'demo-officer', 'CATEGORY_CORRECTED', NULL, NULL,
                jsonb_build_object('from', s.corrected_from, 'to', fresh.category_code)
         FROM fresh JOIN {STAGED} s USING (public_id) WHERE s.corrected_from IS NOT NULL"""),
-        {"received": str(Status.RECEIVED), "assigned": str(Status.ASSIGNED)},
+        {"received": str(Status.RECEIVED), "assigned": str(Status.ASSIGNED),
+         "original": DUPLICATE_ORIGINAL},
     )
 
 

@@ -43,6 +43,7 @@ def hotspot_grid_layer(queryables: tuple[Property, ...]) -> Layer:
         tables=("complaint", "admin_area", "boundary_generation"),
         queryables=queryables,
         time_filter=True,
+        searchable=True,
         tile_margin_m=4 * CELL_M,
     )
 

@@ -42,6 +42,7 @@ class Layer:
     tables: tuple[str, ...]  # the tables whose data version the layer follows (ETags)
     queryables: tuple[Property, ...] = ()  # usable as equality filters (query parameters)
     time_filter: bool = False  # whether `datetime` applies
+    searchable: bool = False  # whether `q` (free text of complaints) applies
     temporal: str | None = None  # the date-time property whose span the extent reports
     tile_margin_m: float = 0.0  # computed layers: how far beyond a tile their filter must look
     minzoom: int = 0
@@ -79,7 +80,7 @@ class Layer:
     def parse(self, params: Params, extra: Collection[str] = ()) -> LayerQuery:
         """The layer's filters from request parameters (400 on anything it does not know)."""
         queryables = {p.name: p.values for p in self.queryables}
-        return parse_query(params, queryables, self.time_filter, extra)
+        return parse_query(params, queryables, self.time_filter, extra, self.searchable)
 
     def select(self, conn: Connection, query: LayerQuery,
                properties: Sequence[Property] | None = None,

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from layers.model import Layer
+from layers.query import TEXT_PARAMETER
+from schema.inputs import MAX_SEARCH_CHARS
 from settings import Settings
 
 JSON = "application/json"
@@ -141,6 +143,11 @@ def openapi(base: str, layers: Iterable[Layer], settings: Settings) -> dict[str,
                                           "default": settings.ogc_default_limit}}
     query = [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
              for name in ("bbox", "datetime", "after")]
+    query.append({"name": TEXT_PARAMETER, "in": "query", "required": False,
+                  "schema": {"type": "string", "maxLength": MAX_SEARCH_CHARS},
+                  "description": "Free text (collections of complaints): words of the public "
+                                 "description, accents and case ignored; quoted phrases, "
+                                 "`or` and `-word` as in a web search."})
 
     def get(summary: str, media_type: str, parameters: list[dict[str, Any]] | None = None
             ) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Every layer understands ``bbox`` (west,south,east,north in lon/lat), ``datetime`` (an RFC 3339
 instant or interval, as in OGC API – Features) and equality filters on its queryable properties
-(``status=RESOLVED,REJECTED`` or the parameter repeated). Anything else is refused with a coded
-400, so a typo never silently returns everything.
+(``status=RESOLVED,REJECTED`` or the parameter repeated). Layers of complaints also take ``q``,
+free text (the name OGC API – Records gives it), which means what the GraphQL filter's ``text``
+means: words of the public, redacted description, accents and case ignored. Anything else is
+refused with a coded 400, so a typo never silently returns everything.
 """
 
 import math
@@ -16,22 +18,26 @@ from db.complaints import ComplaintFilter
 from db.instants import utc_instant
 from errors import ErrorCode, PhananhError, quoted
 from geo.validation import check_bbox
+from schema.inputs import MAX_SEARCH_CHARS, clean_text
 
 T = TypeVar("T")
 BBox = tuple[float, float, float, float]
 COMMON_PARAMETERS = ("bbox", "datetime")
+TEXT_PARAMETER = "q"  # free text, for the layers of complaints
 MAX_VALUES = 100  # values of one property filter
 _RESOLUTION = timedelta(microseconds=1)  # timestamptz resolution: makes closed intervals half-open
 
 
 @dataclass(frozen=True)
 class LayerQuery:
-    """Which features of a layer: a box, a half-open time window, property equalities."""
+    """Which features of a layer: a box, a half-open time window, property equalities, free
+    text."""
 
     bbox: BBox | None = None
     start: datetime | None = None  # inclusive
     end: datetime | None = None  # exclusive
     equals: tuple[tuple[str, tuple[str, ...]], ...] = ()  # sorted, so equal queries compare equal
+    text: str | None = None
 
     def values(self, name: str) -> tuple[str, ...]:
         return dict(self.equals).get(name, ())
@@ -39,25 +45,28 @@ class LayerQuery:
     @property
     def key(self) -> str:
         """A canonical text for cache keys and ETags."""
-        return repr((self.bbox, self.start, self.end, self.equals))
+        return repr((self.bbox, self.start, self.end, self.equals, self.text))
 
 
 Params = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
 def parse_query(params: Params, queryables: Mapping[str, Collection[str] | None],
-                temporal: bool, extra: Collection[str] = ()) -> LayerQuery:
+                temporal: bool, extra: Collection[str] = (), searchable: bool = False
+                ) -> LayerQuery:
     """Parse ``params`` (a mapping or (name, value) pairs, repeats allowed).
 
     ``queryables`` maps each filterable property to its allowed values (None: any); names in
-    ``extra`` belong to the caller (``limit``, …) and are skipped here.
+    ``extra`` belong to the caller (``limit``, …) and are skipped here; ``searchable`` layers
+    take ``q``.
     """
     pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
     single = {name: value for name, value in pairs}
     if "datetime" in single and not temporal:
         raise PhananhError(ErrorCode.BAD_INPUT, "This layer has no time: drop `datetime`.",
                            parameter="datetime")
-    allowed = {*COMMON_PARAMETERS, *queryables, *extra} - ({"datetime"} if not temporal else set())
+    allowed = ({*COMMON_PARAMETERS, *queryables, *extra, *([TEXT_PARAMETER] if searchable else [])}
+               - ({"datetime"} if not temporal else set()))
     unknown = sorted(single.keys() - allowed)
     if unknown:
         raise PhananhError(ErrorCode.UNKNOWN_PARAMETER,
@@ -80,7 +89,8 @@ def parse_query(params: Params, queryables: Mapping[str, Collection[str] | None]
                                f"{', '.join(allowed_values)}.", parameter=name)
         equals.append((name, tuple(sorted(set(values)))))
     bbox = parse_bbox(single["bbox"]) if "bbox" in single else None
-    return LayerQuery(bbox=bbox, start=start, end=end, equals=tuple(sorted(equals)))
+    text = clean_text(TEXT_PARAMETER, single.get(TEXT_PARAMETER), 1, MAX_SEARCH_CHARS)
+    return LayerQuery(bbox=bbox, start=start, end=end, equals=tuple(sorted(equals)), text=text)
 
 
 def parse_bbox(text: str) -> BBox:
@@ -134,6 +144,7 @@ def complaint_filter(query: LayerQuery) -> ComplaintFilter:
         agency_codes=query.values("agency_code"),
         created_from=query.start,
         created_to=query.end,
+        text=query.text,
     )
 
 

@@ -127,6 +127,7 @@ def _complaints() -> Layer:
                          if p.name in ("category_code", "status", "ward_code", "district_code",
                                        "agency_code")),
         time_filter=True,
+        searchable=True,
         temporal="created_at",
     )
 

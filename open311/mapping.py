@@ -114,7 +114,7 @@ def extensions(row: Any, events: Sequence[Any],
 
 def note(event: Any) -> dict[str, Any]:
     """One event of the history, as the public sees it (a reporter's own words are not)."""
-    text = visible_note(event.actor, event.note, personal=False)
+    text = visible_note(event.actor, None, event.public_note, personal=False)
     if event.kind == "SUBMITTED":
         text = f"Submitted via {event.data.get('channel') or 'app'}"
     elif text is None and event.to_status:
@@ -129,6 +129,6 @@ def request_update(event: Any) -> dict[str, Any]:
         "service_request_id": event.public_id,
         "status": mysociety_status(event.status, event.reason) if event.status else "open",
         "updated_datetime": w3(event.at),
-        "description": visible_note(event.actor, event.note, personal=False) or "",
+        "description": visible_note(event.actor, None, event.public_note, personal=False) or "",
         "media_url": None,
     }

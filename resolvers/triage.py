@@ -1,5 +1,6 @@
 """Resolvers of the AI-assisted intake: thin, the work is ``triage.service``'s."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -23,9 +24,9 @@ from schema.triage import (
     TriageItem,
 )
 from schema.types import MAX_DUPLICATES, Complaint, Ctx, DuplicateCandidate
-from triage.routing import agencies_for, my_agency
 from triage.service import Source, Suggestions, suggester
 from workflow import service
+from workflow.routing import agencies_at
 
 MAX_SUGGESTIONS = 15
 MAX_QUEUE = 100
@@ -35,8 +36,8 @@ MAX_QUEUE = 100
 class TriageQuery:
     @strawberry.field(description=(
         "Likely categories for a description, best first, each with its probability, the "
-        "office that would receive it and the words that drove it. Citizens see it while "
-        "typing; officials in triage. Give lon/lat for the office."))
+        "agency the routing rules would give it and the words that drove it. Citizens see it "
+        "while typing; officials in triage. Give lon/lat for the agency."))
     async def suggest_categories(self, info: Ctx, description: str, lon: float | None = None,
                                  lat: float | None = None, first: int = 3
                                  ) -> CategorySuggestions:
@@ -47,29 +48,30 @@ class TriageQuery:
             raise PhananhError(ErrorCode.BAD_INPUT, "Give both lon and lat, or neither.")
         served = await anyio.to_thread.run_sync(
             suggester(context.engine, context.settings).suggest, text, first)
-        agencies: dict[str, int | None] = {}
+        agencies: dict[str, str | None] = {}
         if lon is not None and lat is not None and served.items:
             await check_points(context.engine, [(lon, lat)])
             codes = [s.category for s in served.items]
-            (agencies,) = await read(context.engine, agencies_for, places=[(lon, lat, codes)])
+            (agencies,) = await read(context.engine, agencies_at, places=[(lon, lat, codes)],
+                                     at=datetime.now(UTC))
         return _suggestions(served, agencies)
 
     @strawberry.field(permission_classes=OFFICIAL, description=(
-        "New complaints in your office that no official has acted on yet, oldest first, each "
-        "with the suggested categories. Accept or correct with `decideCategory`."))
+        "New complaints you may act on (those routed to your agency, or in your area) that no "
+        "official has acted on yet, oldest first, each with the suggested categories. Accept "
+        "or correct with `decideCategory`."))
     async def triage_queue(self, info: Ctx, first: int = 20) -> list[TriageItem]:
         context = info.context
         _check_first(first, MAX_QUEUE)
         principal = context.principal
         assert principal is not None  # guaranteed by the permissions
-        rows = await read(context.engine, triage_sql.queue, principal=principal,
-                          office=my_agency(principal), first=first)
+        rows = await read(context.engine, triage_sql.queue, principal=principal, first=first)
         served = await anyio.to_thread.run_sync(
             suggester(context.engine, context.settings).suggest_many,
             [r.description for r in rows], 3)
-        agencies = await read(context.engine, agencies_for, places=[
+        agencies = await read(context.engine, agencies_at, places=[
             (r.lon, r.lat, [s.category for s in answer.items])
-            for r, answer in zip(rows, served, strict=True)])
+            for r, answer in zip(rows, served, strict=True)], at=datetime.now(UTC))
         return [TriageItem(complaint=Complaint.from_row(row),
                            suggestion=_suggestions(answer, offices))
                 for row, answer, offices in zip(rows, served, agencies, strict=True)]
@@ -167,11 +169,11 @@ def _record(served: Suggestions | None) -> dict[str, Any]:
             "category": top.category, "probability": round(top.probability, 4)}
 
 
-def _suggestions(served: Suggestions, agencies: dict[str, int | None]) -> CategorySuggestions:
+def _suggestions(served: Suggestions, agencies: dict[str, str | None]) -> CategorySuggestions:
     return CategorySuggestions(
         source=SuggestionSource(served.source.value), model_version=served.model_version,
         suggestions=[CategorySuggestion(
-            category_code=s.category, agency_id=agencies.get(s.category),
+            category_code=s.category, agency_code=agencies.get(s.category),
             probability=s.probability,
             features=[SuggestionFeature(feature=f, weight=w) for f, w in s.features])
             for s in served.items])

@@ -4,7 +4,8 @@ from enum import Enum
 
 import strawberry
 
-from schema.types import Area, Category, Complaint, Ctx, load_area
+from schema.catalogue import Agency, load_agency
+from schema.types import Category, Complaint, Ctx
 
 
 @strawberry.enum(description="What produced a suggestion.")
@@ -24,7 +25,7 @@ class SuggestionFeature:
 @strawberry.type
 class CategorySuggestion:
     category_code: strawberry.Private[str]
-    agency_id: strawberry.Private[int | None]
+    agency_code: strawberry.Private[str | None]
     probability: float = strawberry.field(description=(
         "Calibrated probability that officials would file it so (source MODEL); with "
         "KEYWORDS, the share of matched keywords, not calibrated."))
@@ -35,10 +36,10 @@ class CategorySuggestion:
     async def category(self, info: Ctx) -> Category:
         return Category.from_row(await info.context.loaders.category.load(self.category_code))
 
-    @strawberry.field(description="The office the routing rules would give it to (today: the "
-                                  "ward holding the point); null without a point.")
-    async def agency(self, info: Ctx) -> Area | None:
-        return await load_area(info, self.agency_id)
+    @strawberry.field(description="The agency the routing rules would give a complaint of this "
+                                  "category at the point; null without a point.")
+    async def agency(self, info: Ctx) -> Agency | None:
+        return await load_agency(info, self.agency_code)
 
 
 @strawberry.type

@@ -194,7 +194,9 @@ class ComplaintEvent:
     actor: str | None = strawberry.field(
         description="Who acted; shown only to those who may see the complaint's personal data.")
     note: str | None = strawberry.field(
-        description="The reporter's own notes are shown only to those who may see personal data.")
+        description="As written for those who may see personal data; for anyone else, an "
+                    "official's note with phones, e-mails, ID numbers and plates redacted, and "
+                    "the reporter's own notes not at all.")
     data: JSON
 
 
@@ -440,7 +442,7 @@ def _event(row: Any, personal: bool) -> ComplaintEvent:
         from_status=ComplaintStatus(row.from_status) if row.from_status else None,
         to_status=ComplaintStatus(row.to_status) if row.to_status else None,
         actor_role=role, actor=row.actor if personal else None,
-        note=visible_note(row.actor, row.note, personal), data=row.data,
+        note=visible_note(row.actor, row.note, row.public_note, personal), data=row.data,
     )
 
 

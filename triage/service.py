@@ -26,6 +26,7 @@ from settings import Settings
 from triage import duplicates
 from triage.keywords import KeywordRules, catalogue_rules
 from triage.model import CategoryModel, train, train_batches
+from triage.text import segmented
 from workflow.states import Status
 
 Progress = Callable[[int, int], None]
@@ -128,9 +129,11 @@ class Evaluation:
 
 def evaluate(history: History, test_share: float = 0.2,
              on_step: Callable[[str], None] = lambda step: None,
-             rules: KeywordRules | None = None) -> Evaluation:
+             rules: KeywordRules | None = None, segmentation: bool = False) -> Evaluation:
     """Train on the earlier ``1 - test_share`` of the history (by time, never at random) and
-    score the later part, beside the most frequent category and the keyword rules."""
+    score the later part, beside the most frequent category and the keyword rules; with
+    ``segmentation``, also a model trained alike on the texts with pyvi's compound words
+    joined ("rác thải" → "rác_thải", one word feature)."""
     split = int(len(history.texts) * (1 - test_share))
     if split < 10 or len(history.texts) - split < 10:
         raise PhananhError(ErrorCode.BAD_INPUT, "Too little labelled history to evaluate.")
@@ -148,6 +151,13 @@ def evaluate(history: History, test_share: float = 0.2,
         "most frequent": _scores(truth, np.full((len(truth), 1), most_frequent)),
         "keyword rules": _scores(truth, np.asarray(keyword_top)[:, None]),
     }
+    if segmentation:
+        on_step("segmented model")
+        joined = [segmented(text) for text in history.texts]
+        compounds = train(joined[:split], history.labels[:split])
+        p = compounds.probabilities(compounds.vectors(joined[split:]))
+        scores["model + pyvi compounds"] = _scores(
+            truth, np.asarray(compounds.categories)[np.argsort(-p, axis=1)[:, :3]])
     labels = sorted(set(history.labels))
     precision, recall, _, support = precision_recall_fscore_support(
         truth, ranked[:, 0], labels=labels, zero_division=0)

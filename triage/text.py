@@ -8,6 +8,8 @@ a ``d`` with a mark, so it is mapped by hand, as PostgreSQL's ``unaccent`` does 
 
 import re
 import unicodedata
+from collections.abc import Callable
+from functools import cache
 
 _WORD = re.compile(r"\w+")
 
@@ -40,3 +42,19 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text)
+
+
+def segmented(text: str) -> str:
+    """The NFC, lower-cased text with Vietnamese compound words joined by ``_`` (pyvi's
+    tokenizer: "rác thải" → "rác_thải"), for word features. Text in other languages, or typed
+    without diacritics, comes back split into words as it was."""
+    return _tokenizer()(normalise(text))
+
+
+@cache
+def _tokenizer() -> Callable[[str], str]:
+    """pyvi's tokenizer, imported on first use: importing it takes seconds, which no server
+    start or command should pay while no served model segments (docs/triage.md)."""
+    from pyvi import ViTokenizer
+
+    return ViTokenizer.tokenize

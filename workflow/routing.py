@@ -8,12 +8,13 @@ most specific area wins, then a category over a group; with no rule, the People'
 serving the ward. The complaint stores the agency, the rule and the reason.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from geo.jurisdiction import lookup_points
+from geo.jurisdiction import AREAS_OF_ROWS, float_array, lookup_points
 
 # The history event of a transfer between agencies; the statistics count them as misroutes.
 TRANSFERRED = "TRANSFERRED"
@@ -22,6 +23,23 @@ ROUTE = text("""
     SELECT r.agency_code, r.rule_id, r.reason, rule.code AS rule_code
     FROM route_complaint(:category, :ward, :district, :city, :at) AS r
     LEFT JOIN routing_rule rule ON rule.id = r.rule_id""")
+
+
+# Per (place, category) pair: the agency a complaint of that category at that place would go
+# to at :at (null: nothing serves it); the places are points (ordinal, lon, lat), in the areas
+# in force at :at.
+_PLACES = """(
+    SELECT ord AS key, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS location
+    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]))
+         WITH ORDINALITY AS t(lon, lat, ord))"""
+ROUTE_MANY = text(f"""
+    SELECT q.place, q.category, routed.agency_code
+    FROM unnest(CAST(:pair_places AS bigint[]), CAST(:pair_categories AS text[]))
+         AS q(place, category)
+    LEFT JOIN ({AREAS_OF_ROWS.format(rows=_PLACES)}) AS areas ON areas.key = q.place
+    LEFT JOIN LATERAL route_complaint(q.category, areas.ward_id, areas.district_id,
+                                      areas.city_id, CAST(:at AS timestamptz)) AS routed
+                        ON true""")
 
 
 @dataclass(frozen=True)
@@ -62,3 +80,20 @@ def agency_for(conn: Connection, category: str, lon: float, lat: float,
                at: datetime) -> Routing:
     """The routing of a complaint of ``category`` at (lon, lat) at ``at``."""
     return route(conn, category, lookup_points(conn, [(lon, lat)], at)[0], at)
+
+
+def agencies_at(conn: Connection, places: Sequence[tuple[float, float, Sequence[str]]],
+                at: datetime) -> list[dict[str, str | None]]:
+    """For each (lon, lat, category codes): code → the agency a complaint of that category
+    there would be routed to at ``at`` (what a suggestion names). One statement for all."""
+    pairs = [(place, code) for place, (_, _, codes) in enumerate(places, 1) for code in codes]
+    found: list[dict[str, str | None]] = [dict.fromkeys(codes) for _, _, codes in places]
+    if not pairs:
+        return found
+    rows = conn.execute(ROUTE_MANY, {
+        "pair_places": [p for p, _ in pairs], "pair_categories": [c for _, c in pairs],
+        "lons": float_array([lon for lon, _, _ in places]),
+        "lats": float_array([lat for _, lat, _ in places]), "at": at})
+    for place, code, agency in rows:
+        found[place - 1][code] = agency
+    return found

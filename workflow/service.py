@@ -22,6 +22,7 @@ from workflow import routing
 from workflow.calendar import due_at
 from workflow.states import (
     ANSWERED,
+    DUPLICATE_ORIGINAL,
     OPEN,
     Actor,
     RejectionReason,
@@ -175,7 +176,7 @@ def mark_duplicate(conn: Connection, principal: Principal, public_id: str, origi
         raise PhananhError(ErrorCode.BAD_INPUT, f"{original} is already a duplicate of "
                                                 f"{public_id}: that would make a cycle.")
     move(conn, principal, row, Status.DUPLICATE, {"duplicate_of": root}, note,
-         {"original": original})
+         {DUPLICATE_ORIGINAL: original})
 
 
 def reroute(conn: Connection, principal: Principal, public_id: str, ward_code: str,

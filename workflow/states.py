@@ -65,6 +65,9 @@ OPEN = _group(Status.RECEIVED, Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPE
 ANSWERED = _group(Status.RESOLVED, Status.REJECTED, Status.DUPLICATE)
 # "Processed" in the city's statistics: an answer was given (closed ones were answered first).
 PROCESSED = _group(*ANSWERED, Status.CLOSED)
+# The one key of a move to DUPLICATE's event data, in every history (markDuplicate, the demo):
+# the public id of the complaint it repeats (public, unlike the row id).
+DUPLICATE_ORIGINAL = "original"
 # The ratings the city counts as satisfied ("satisfied or accepted").
 POSITIVE_RATINGS = (Rating.SATISFIED, Rating.ACCEPTED)
 
