@@ -35,7 +35,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSON, REGCONFIG
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import aliased
 
 from auth.policy import free_text, is_reporter, may_act, may_see_personal
 from auth.principal import Principal
@@ -133,6 +132,10 @@ def where_clauses(f: ComplaintFilter) -> list[ColumnElement[bool]]:
     return clauses
 
 
+# The original a duplicate points to; made once (an alias copies the table's columns).
+ORIGINAL = complaint.alias("original")
+
+
 def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Select[Any]:
     """Public columns, lon/lat (and distance with ``near``), and what ``viewer`` may see.
 
@@ -144,7 +147,7 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
     see = may_see_personal(viewer)
     sensitive = (select(category.c.sensitive).where(category.c.code == c.category_code)
                  .scalar_subquery())
-    original = aliased(complaint)
+    original = ORIGINAL
     columns: list[Any] = [
         *(column.label(name) for name, column in PUBLIC_COMPLAINT_COLUMNS.items()
           if name not in REDACTED_COLUMNS and name != "footprint"),
