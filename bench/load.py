@@ -158,8 +158,10 @@ class Run:
 def error_code(response: httpx2.Response) -> str | None:
     if response.status_code not in (200, 204, 304):
         try:
-            return str(response.json()["code"])
-        except (ValueError, KeyError, TypeError):
+            body = response.json()
+            return str(body["code"] if "code" in body  # tiles, OGC, exports
+                       else body["errors"][0]["extensions"]["code"])  # GraphQL
+        except (ValueError, KeyError, IndexError, TypeError):
             return f"HTTP {response.status_code}"
     if response.headers.get("content-type", "").startswith("application/json"):
         errors = orjson.loads(response.content).get("errors")
