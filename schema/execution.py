@@ -177,9 +177,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
                 try:
                     return [plan.complete(self, item, path.add_key(index, None))
                             for index, item in enumerate(result)]
-                except Fallback:
-                    pass
-                except Exception:  # the regular path reports it, located
+                except Exception:  # Fallback, or an error the regular path reports, located
                     pass
         return super().complete_list_value(return_type, field_details_list, info, path,
                                            result, position_context)
