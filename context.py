@@ -35,6 +35,16 @@ from notify.live import EventHub
 from settings import Settings
 
 
+@dataclass(frozen=True)
+class Relations:
+    """Areas and categories fetched for a page (:meth:`Loaders.fetch_relations`)."""
+
+    area_ids: list[int]
+    category_codes: list[str]
+    areas: Sequence[Any]
+    categories: Sequence[Any]
+
+
 class Loaders:
     """Every relation a GraphQL type follows, batched into one query per request."""
 
@@ -79,24 +89,24 @@ class Loaders:
                 self._batch(fetch, key="id", value=lambda row: row.geojson))
         return self._geometry_loaders[simplify_m]
 
-    async def prefetch(self, area_ids: Iterable[int | None] = (),
-                       category_codes: Iterable[str] = ()) -> None:
-        """Load these areas and categories now, on one connection (one query each), so that
-        the fields of a page that follow them answer from :attr:`areas_loaded` and
-        :attr:`categories_loaded`; the loaders are primed with them too."""
+    def fetch_relations(self, conn: Connection, area_ids: Iterable[int | None] = (),
+                        category_codes: Iterable[str] = ()) -> "Relations":
+        """The areas and categories among these that are not loaded yet, one query each, on
+        ``conn``: a page fetches them with its rows, in the same thread hop and on the same
+        connection; then :meth:`remember` them."""
         ids = sorted({i for i in area_ids if i is not None} - self.areas_loaded.keys())
         codes = sorted(set(category_codes) - self.categories_loaded.keys())
-        if not ids and not codes:
-            return
+        return Relations(ids, codes, areas.areas_by_ids(conn, ids) if ids else [],
+                         areas.categories_by_codes(conn, codes) if codes else [])
 
-        def fetch(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
-            return (areas.areas_by_ids(conn, ids) if ids else [],
-                    areas.categories_by_codes(conn, codes) if codes else [])
-
-        found_areas, found_categories = await read(self._engine(), fetch)
+    def remember(self, found: "Relations") -> None:
+        """Keep fetched relations, so that the fields of a page that follow them answer from
+        :attr:`areas_loaded` and :attr:`categories_loaded`; the loaders are primed with
+        them too."""
         for loader, keep, keys, rows, key in (
-                (self.area, self.areas_loaded, ids, found_areas, "id"),
-                (self.category, self.categories_loaded, codes, found_categories, "code")):
+                (self.area, self.areas_loaded, found.area_ids, found.areas, "id"),
+                (self.category, self.categories_loaded, found.category_codes,
+                 found.categories, "code")):
             keep.update((getattr(row, key), row) for row in rows)
             for k in keys:
                 loader.prime(k, keep.get(k))

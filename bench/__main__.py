@@ -8,7 +8,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("jurisdiction", "layers", "analytics", "faults", "open311", "rollups",
-              "footprints", "routing", "load", "notify", "triage", "partitions")
+              "footprints", "routing", "load", "page", "notify", "triage", "partitions")
 
 
 def main(args: list[str]) -> None:

@@ -9,7 +9,11 @@ percentiles and errors by code (GraphQL ``extensions.code``, else the HTTP statu
 transport error), then N workers ÷ one; and the page-of-100 ratio against the raw SQL that
 builds the same JSON, measured one request at a time in the same run.
 
-The clients share the machine with the server, as they do in every figure of this table.
+The clients share the machine with the server, as they do in every figure of this table. To
+tell what bounds the throughput, each configuration also records where the machine's cores went
+while it ran (CPU seconds ÷ wall seconds, from /proc): the load driver itself, the server's
+workers, the benchmark database's PostgreSQL backends, and everything else on the machine
+(other users' work included), with the load average at the start.
 """
 
 import argparse
@@ -78,6 +82,53 @@ def graphql(query: str, **variables: Any) -> bytes:
     return orjson.dumps({"query": query, "variables": variables})
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """CPU seconds (user + system) each of these processes has used so far."""
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended
+        used[pid] = (int(fields[11]) + int(fields[12])) / TICKS
+    return used
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy, all cores together."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICKS  # minus idle and iowait
+
+
+@dataclass
+class Cores:
+    """Where the cores went during a run: snapshots at its start and end."""
+
+    server: set[int]
+    database: set[int]
+    start: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"driver": time.process_time(), "server": cpu_seconds(self.server),
+                "database": cpu_seconds(self.database), "machine": machine_busy_seconds(),
+                "wall": time.monotonic()}
+
+    def used(self, end: dict[str, Any]) -> dict[str, float]:
+        """Cores used by each part (CPU seconds ÷ wall seconds) between the two snapshots."""
+        wall = end["wall"] - self.start["wall"]
+
+        def delta(part: str) -> float:
+            return sum(end[part][pid] - self.start[part].get(pid, 0.0) for pid in end[part])
+
+        parts = {"driver": end["driver"] - self.start["driver"], "server": delta("server"),
+                 "database": delta("database")}
+        parts["other"] = end["machine"] - self.start["machine"] - sum(parts.values())
+        return {part: seconds / wall for part, seconds in parts.items()}
+
+
 @dataclass
 class Run:
     """Every request of one configuration: its kind, seconds and error code (None: fine)."""
@@ -85,6 +136,8 @@ class Run:
     label: str
     seconds: float
     samples: list[tuple[str, float, str | None]] = field(default_factory=list)
+    cores: dict[str, float] = field(default_factory=dict)
+    load_average: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         latencies = sorted(s for _, s, _ in self.samples)
@@ -98,14 +151,17 @@ class Run:
             "p50_ms": percentile(0.50), "p95_ms": percentile(0.95), "p99_ms": percentile(0.99),
             "by_kind": dict(Counter(kind for kind, _, _ in self.samples)),
             "errors": dict(Counter(code for _, _, code in self.samples if code)),
+            "cores": self.cores, "load_average": self.load_average,
         }
 
 
 def error_code(response: httpx2.Response) -> str | None:
     if response.status_code not in (200, 204, 304):
         try:
-            return str(response.json()["code"])
-        except (ValueError, KeyError, TypeError):
+            body = response.json()
+            return str(body["code"] if "code" in body  # tiles, OGC, exports
+                       else body["errors"][0]["extensions"]["code"])  # GraphQL
+        except (ValueError, KeyError, IndexError, TypeError):
             return f"HTTP {response.status_code}"
     if response.headers.get("content-type", "").startswith("application/json"):
         errors = orjson.loads(response.content).get("errors")
@@ -115,7 +171,7 @@ def error_code(response: httpx2.Response) -> str | None:
 
 
 async def drive(server: Served, workload: Workload, concurrency: int, seconds: float,
-                label: str) -> Run:
+                label: str, engine: Engine) -> Run:
     """``concurrency`` clients sending the mix back to back for ``seconds``."""
     run = Run(label, seconds)
     kinds, weights = list(MIX), list(MIX.values())
@@ -137,9 +193,21 @@ async def drive(server: Served, workload: Workload, concurrency: int, seconds: f
         warm_until = time.monotonic() + min(5.0, seconds / 4)  # pools, plans, caches
         await asyncio.gather(*(user(-1 - n, warm_until) for n in range(concurrency)))
         run.samples.clear()
+        cores = Cores(server.worker_pids(), backends(engine))
+        run.load_average = os.getloadavg()[0]
+        cores.start = cores.snapshot()
         until = time.monotonic() + seconds
         await asyncio.gather(*(user(n, until) for n in range(concurrency)))
+        run.cores = cores.used(cores.snapshot())
     return run
+
+
+def backends(engine: Engine) -> set[int]:
+    """The PostgreSQL backends serving the benchmark database (the servers' pools)."""
+    with engine.connect() as conn:
+        return set(conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")).scalars())
 
 
 def page_ratio(server: Served, engine: Engine, repeat: int = 30) -> tuple[float, float]:
@@ -209,7 +277,7 @@ def main(argv: Sequence[str] = ()) -> None:
             label = f"{workers} worker{'s' if workers > 1 else ''}"
             console.print(f"{label}: {options.concurrency} clients for {options.duration:g} s…")
             runs.append(asyncio.run(drive(server, work, options.concurrency, options.duration,
-                                          label)).summary())
+                                          label, engine)).summary())
     engine.dispose()
     report(runs, page, options)
 
@@ -225,6 +293,12 @@ def report(runs: list[dict[str, Any]], page: tuple[float, float],
         [[r["label"], r["requests"], r["requests_per_s"], r["requests_per_s"] / base,
           r["p50_ms"], r["p95_ms"], r["p99_ms"],
           ", ".join(f"{code} {n}" for code, n in r["errors"].items()) or "0"] for r in runs])
+    print_table("Where the cores went during each run (CPU seconds ÷ wall seconds)",
+                ["server", "load average at start", "load driver", "server workers",
+                 "PostgreSQL (this database)", "everything else", "total"],
+                [[r["label"], r["load_average"], *(r["cores"][part] for part in
+                  ("driver", "server", "database", "other")), sum(r["cores"].values())]
+                 for r in runs])
     api, raw = page
     print_table("One page of 100 complaints with ward, district, category (one at a time)",
                 ["job", "median ms", "× raw SQL"],

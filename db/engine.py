@@ -96,11 +96,14 @@ def make_engine(url: str | URL, pool_size: int = 10, *, pre_ping: bool = True,
     return engine
 
 
-def service_engine(settings: Settings, url: str | URL | None = None, *, pre_ping: bool = True,
+def service_engine(settings: Settings, url: str | URL | None = None, *, pre_ping: bool = False,
                    server_settings: Mapping[str, str] | None = None,
                    work: Work = Work.READ, **options: Any) -> Engine:
     """An engine for the service's requests (to ``url``, by default the settings' database):
     every limit of ``settings`` applies, its sessions starting with the timeout of ``work``.
+    No liveness ping by default (a round trip at every checkout): :func:`read` repeats a read
+    that met a dead connection, and a write that meets one is SERVICE_UNAVAILABLE, which
+    clients repeat with their idempotency key.
     (Operators' commands use :func:`get_engine`, whose long imports and exports have no
     statement timeout.)"""
     limits = Limits.of(settings)
@@ -220,14 +223,11 @@ async def in_thread(engine: Engine, work: Work, fn: Callable[..., T], /, *args: 
 
 async def read(engine: Engine, fn: Callable[..., T], /, work: Work = Work.READ,
                **kwargs: Any) -> T:
-    """``fn(conn, **kwargs)`` on a pooled connection for ``work``, in a worker thread.
-    Arguments go by name, so a call with many of them still says which is which."""
-
-    def run() -> T:
-        with connection(engine, work) as conn:
-            return fn(conn, **kwargs)
-
-    return await in_thread(engine, work, run)
+    """``fn(conn, **kwargs)`` on a pooled connection for ``work``, in a worker thread; once
+    more on a new connection if the pooled one was dead (:func:`retrying`), so ``fn`` must be
+    safe to repeat. Arguments go by name, so a call with many of them still says which is
+    which."""
+    return await in_thread(engine, work, lambda: retrying(engine, fn, work, **kwargs))
 
 
 async def write(engine: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:

@@ -9,7 +9,7 @@ import strawberry
 from sqlalchemy import Connection
 from strawberry.types.nodes import SelectedField
 
-from context import Context
+from context import Context, Relations
 from db import areas as area_sql
 from db import complaints as complaint_sql
 from db.engine import read
@@ -102,14 +102,11 @@ def _fields(selections: Sequence[Any]) -> list[SelectedField]:
     return fields
 
 
-async def prefetch_relations(info: Ctx, rows: Sequence[Any]) -> None:
-    """Load the areas and categories a page of complaints asks for, one query each, before its
-    nodes are resolved, so that their fields answer at once."""
+def wanted_relations(info: Ctx) -> tuple[list[str], bool]:
+    """The area levels (ward, district, city) and whether the category, that the nodes of a
+    page of complaints select: fetched with the page, so that their fields answer at once."""
     wanted = requested_fields(info, "edges", "node") | requested_fields(info, "nodes")
-    levels = [level for level in ("ward", "district", "city") if level in wanted]
-    await info.context.loaders.prefetch(
-        area_ids=(getattr(row, f"{level}_id") for row in rows for level in levels),
-        category_codes=(row.category_code for row in rows) if "category" in wanted else ())
+    return [lv for lv in ("ward", "district", "city") if lv in wanted], "category" in wanted
 
 
 @strawberry.type
@@ -188,9 +185,18 @@ class Query:
         if order_by is None:
             order_by = ComplaintOrder.CREATED_AT if query.text is None else ComplaintOrder.RELEVANCE
         order = complaint_sql.Order(order_by.value)
-        page = await read(context.reader, complaint_sql.fetch_page, f=query, order=order,
-                          first=first, after=after, viewer=context.principal)
-        await prefetch_relations(info, page.rows)
+        levels, with_category = wanted_relations(info)
+        loaders = context.loaders
+
+        def fetch(conn: Connection) -> tuple[complaint_sql.Page, Relations]:
+            page = complaint_sql.fetch_page(conn, f=query, order=order, first=first,
+                                            after=after, viewer=context.principal)
+            return page, loaders.fetch_relations(
+                conn, (getattr(row, f"{level}_id") for row in page.rows for level in levels),
+                (row.category_code for row in page.rows) if with_category else ())
+
+        page, relations = await read(context.reader, fetch)
+        loaders.remember(relations)
         edges = [ComplaintEdge(cursor=cursor, node=Complaint.from_row(row))
                  for row, cursor in zip(page.rows, page.cursors, strict=True)]
         return ComplaintConnection(

@@ -3,14 +3,13 @@
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 import strawberry
 from sqlalchemy import Connection
 
 from auth.principal import Principal
 from db import complaints as complaint_sql
 from db import triage as triage_sql
-from db.engine import read, write
+from db.engine import Work, in_thread, read, write
 from errors import ErrorCode, PhananhError
 from resolvers.points import check_points
 from resolvers.workflow import OFFICIAL, act
@@ -46,8 +45,8 @@ class TriageQuery:
         _check_first(first, MAX_SUGGESTIONS)
         if (lon is None) != (lat is None):
             raise PhananhError(ErrorCode.BAD_INPUT, "Give both lon and lat, or neither.")
-        served = await anyio.to_thread.run_sync(
-            suggester(context.engine, context.settings).suggest, text, first)
+        served = await in_thread(context.engine, Work.READ,
+                                 suggester(context.engine, context.settings).suggest, text, first)
         agencies: dict[str, str | None] = {}
         if lon is not None and lat is not None and served.items:
             await check_points(context.engine, [(lon, lat)])
@@ -66,9 +65,9 @@ class TriageQuery:
         principal = context.principal
         assert principal is not None  # guaranteed by the permissions
         rows = await read(context.engine, triage_sql.queue, principal=principal, first=first)
-        served = await anyio.to_thread.run_sync(
-            suggester(context.engine, context.settings).suggest_many,
-            [r.description for r in rows], 3)
+        served = await in_thread(context.engine, Work.READ,
+                                 suggester(context.engine, context.settings).suggest_many,
+                                 [r.description for r in rows], 3)
         agencies = await read(context.engine, agencies_at, places=[
             (r.lon, r.lat, [s.category for s in answer.items])
             for r, answer in zip(rows, served, strict=True)], at=datetime.now(UTC))
@@ -107,8 +106,9 @@ class TriageMutation:
                           public_ids=[str(id)], viewer=context.principal)
         shown = None
         if rows and rows[0].may_act:
-            shown = await anyio.to_thread.run_sync(
-                suggester(context.engine, context.settings).suggest, rows[0].description, 1)
+            shown = await in_thread(context.engine, Work.READ,
+                                    suggester(context.engine, context.settings).suggest,
+                                    rows[0].description, 1)
         note = clean_text("note", note, 1, 5_000)
         return await act(info, id, lambda conn, p: service.decide_category(
             conn, p, str(id), category_code, expected_version, _record(shown), note))
@@ -143,8 +143,9 @@ async def auto_route(info: Ctx, complaint: Any) -> Any:
     threshold = context.settings.triage_auto_route_confidence
     if threshold is None:
         return complaint
-    served = await anyio.to_thread.run_sync(
-        suggester(context.engine, context.settings).suggest, complaint.description, 1)
+    served = await in_thread(context.engine, Work.READ,
+                             suggester(context.engine, context.settings).suggest,
+                             complaint.description, 1)
     top = served.items[0] if served.items else None
     if served.source is not Source.MODEL or top is None or top.probability < threshold \
             or top.category == complaint.category_code:

@@ -21,6 +21,7 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sqlalchemy import Engine
 
 from db import triage as sql
+from db.engine import connection
 from errors import ErrorCode, PhananhError
 from settings import Settings
 from triage import duplicates
@@ -235,7 +236,7 @@ class Suggester:
             return self._version, self._model
 
     def _refresh(self) -> None:
-        with self.engine.connect() as conn:
+        with connection(self.engine) as conn:
             active = sql.active_version(conn)
             if active is not None and active != self._version:
                 row = sql.model_row(conn, active)
