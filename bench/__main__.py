@@ -8,7 +8,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("jurisdiction", "layers", "analytics", "faults", "open311", "rollups",
-              "footprints", "routing", "load", "notify", "triage")
+              "footprints", "routing", "load", "notify", "triage", "scale")
 
 
 def main(args: list[str]) -> None:

@@ -10,10 +10,11 @@ kept small enough (0.15° provinces, ~270 km² each) to lie in one UTM zone, lik
 Complaints are drawn by ``INSERT … SELECT generate_series`` in chunks of consecutive numbers
 (consecutive reception times, so each chunk's rollup triggers recount few days), run on
 parallel connections; each chunk is staged, then written once through the seed's own steps
-(``demo.seed.insert_staged``: placed, routed and dated by the database's rules, each
-(category, ward) pair routed once, as at the chunk's last reception: the nation's rules have
-no dates; and ``write_histories``). A chunk's random numbers come from ``setseed`` on its own
-first number: the same size gives the same data, whatever the number of workers.
+(``demo.seed.insert_staged``: placed, routed and dated by the database's rules; and
+``write_histories``). The nation's rules have no dates, so each (category, ward) pair is routed
+once, by ``route_complaint``, before the complaints (table :data:`ROUTES`). A chunk's random
+numbers come from ``setseed`` on its own first number: the same size gives the same data,
+whatever the number of workers.
 """
 
 from collections.abc import Callable
@@ -39,6 +40,7 @@ SIDE = 3  # districts per side of a province, and wards per side of a district
 WEST, SOUTH = 104.80, 20.20  # south-west corner: UTM zone 48N, like Hanoi
 GENERATION = "nation-2025"
 CHUNK = 50_000
+ROUTES = "nation_route"
 MARGIN = 0.02  # share of a ward's side kept free of complaints along its edges
 
 Progress = Callable[[int, int], None]
@@ -106,6 +108,7 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
     seed_boundaries(engine, [generation])
     with engine.begin() as conn:
         apply_document(conn, catalogue(generation))
+        route_pairs(conn)
     boundaries = datetime.now(UTC)
     end = (now or datetime.now(UTC)).replace(microsecond=0)
     span = {"first": end - timedelta(days=365 * years), "end": end, "total": complaints}
@@ -127,6 +130,24 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
     finished = datetime.now(UTC)
     return Build((boundaries - start).total_seconds(), (loaded - boundaries).total_seconds(),
                  (finished - loaded).total_seconds())
+
+
+def route_pairs(conn: Connection) -> None:
+    """:data:`ROUTES`: the route of every (category, ward) pair, rebuilt."""
+    conn.execute(text(f"DROP TABLE IF EXISTS {ROUTES}"))
+    conn.execute(text(f"""
+        CREATE UNLOGGED TABLE {ROUTES} AS
+        SELECT c.code AS category_code, w.id AS ward_id, d.id AS district_id, p.id AS city_id,
+               r.agency_code, r.rule_id, r.reason
+        FROM category c
+        CROSS JOIN admin_area w
+        JOIN admin_area d ON d.id = w.parent_id
+        JOIN admin_area p ON p.id = d.parent_id
+        JOIN boundary_generation g ON g.id = w.generation_id AND g.name = :generation
+        LEFT JOIN LATERAL route_complaint(c.code, w.id, d.id, p.id, now()) AS r ON true
+        WHERE w.level = 'ward'"""), {"generation": GENERATION})
+    conn.execute(text(f"CREATE INDEX ON {ROUTES} (category_code, ward_id)"))
+    conn.execute(text(f"ANALYZE {ROUTES}"))
 
 
 # Complaints :lo ≤ n < :hi of :total, received evenly from :first to :end, in wards drawn with
@@ -196,5 +217,5 @@ def generate_chunk(conn: Connection, lo: int, hi: int, first: datetime, end: dat
     conn.execute(text(DRAW), {"generation": GENERATION, "lo": lo, "hi": hi, "first": first,
                               "end": end, "total": total, "margin": MARGIN,
                               "channels": list(CHANNELS), "n_channels": len(CHANNELS)})
-    insert_staged(conn, routed_at=f"(SELECT max(created_at) FROM {STAGED})")
+    insert_staged(conn, routes=ROUTES)
     write_histories(conn, f"SELECT c.* FROM complaint c JOIN {STAGED} s USING (public_id)")

@@ -143,39 +143,42 @@ def finish_seeded_complaints(conn: Connection) -> None:
                           "(SELECT 1 FROM complaint_event e WHERE e.complaint_id = c.id)")
 
 
-def insert_staged(conn: Connection, routed_at: str = "s.created_at") -> None:
+# Each staged complaint's route, at its submission time, once per (category, areas, instant).
+ROUTE_EACH = """(
+    SELECT pair.*, routed.agency_code, routed.rule_id, routed.reason
+    FROM (SELECT DISTINCT category_code, ward_id, district_id, city_id, created_at FROM placed)
+         AS pair
+    LEFT JOIN LATERAL route_complaint(pair.category_code, pair.ward_id, pair.district_id,
+                                      pair.city_id, pair.created_at) AS routed ON true)"""
+
+
+def insert_staged(conn: Connection, routes: str | None = None) -> None:
     """The staged complaints into ``complaint``: areas in force today, routed by the routing
     rules, due when their category's SLA runs out in working time.
 
-    Each complaint is routed as at ``routed_at`` (SQL over the staged row ``s``): by default
-    its submission time. A bulk load whose rules do not change within it may name one
-    instant, and then each (category, ward) pair is routed once."""
+    Each complaint is routed at its submission time, unless ``routes`` names a table of routes
+    made beforehand by ``route_complaint`` per (category_code, ward_id, district_id, city_id)
+    (columns agency_code, rule_id, reason): for a bulk load during which no rule changes."""
+    same_time = "" if routes else "AND r.created_at = p.created_at"
     conn.execute(text(f"""
         INSERT INTO complaint ({", ".join(COPY_COLUMNS)}, ward_id, district_id, city_id, due_at,
                                agency_code, routing_rule_id, routing_reason)
         WITH placed AS MATERIALIZED (
-            SELECT s.*, areas.ward_id, areas.district_id, areas.city_id,
-                   {routed_at} AS routed_at
+            SELECT s.*, areas.ward_id, areas.district_id, areas.city_id
             FROM {STAGED} s
             LEFT JOIN ({AREAS_OF_ROWS.format(
                 rows=f"(SELECT public_id AS key, location FROM {STAGED})")}
-                      ) AS areas ON areas.key = s.public_id),
-        routes AS MATERIALIZED (
-            SELECT pair.*, routed.agency_code, routed.rule_id, routed.reason
-            FROM (SELECT DISTINCT category_code, ward_id, district_id, city_id, routed_at
-                  FROM placed) AS pair
-            LEFT JOIN LATERAL route_complaint(pair.category_code, pair.ward_id,
-                                              pair.district_id, pair.city_id,
-                                              pair.routed_at) AS routed ON true)
+                      ) AS areas ON areas.key = s.public_id)
         SELECT {", ".join(f"p.{column}" for column in COPY_COLUMNS)},
                p.ward_id, p.district_id, p.city_id, working_due(p.created_at, cat.sla_hours),
                r.agency_code, r.rule_id, r.reason
         FROM placed p
         JOIN category cat ON cat.code = p.category_code
-        JOIN routes r ON r.category_code = p.category_code AND r.routed_at = p.routed_at
-                     AND coalesce(r.ward_id, 0) = coalesce(p.ward_id, 0)
-                     AND coalesce(r.district_id, 0) = coalesce(p.district_id, 0)
-                     AND coalesce(r.city_id, 0) = coalesce(p.city_id, 0)
+        JOIN {routes or ROUTE_EACH} AS r
+             ON r.category_code = p.category_code {same_time}
+            AND coalesce(r.ward_id, 0) = coalesce(p.ward_id, 0)
+            AND coalesce(r.district_id, 0) = coalesce(p.district_id, 0)
+            AND coalesce(r.city_id, 0) = coalesce(p.city_id, 0)
         ORDER BY p.created_at, p.public_id"""), {"at": datetime.now(UTC).date()})
 
 

@@ -2,8 +2,9 @@
 complaints, in a database of its own.
 
 Each complaint must lie inside its province's polygon (decided by shapely, from the grid the
-generator was asked for, not from the database), be placed where ``covering_areas`` says, be
-routed by ``route_complaint`` as at its chunk's end, and the counts must be the ones asked.
+generator was asked for, not from the database), be placed where ``covering_areas`` says and
+routed as ``route_complaint`` routes it at its submission time; the counts must be those
+asked.
 """
 
 from collections.abc import Iterator
