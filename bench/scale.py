@@ -116,9 +116,11 @@ def partition_by_province(engine: Engine) -> float:
 
 def sizes(engine: Engine) -> list[tuple[str, str, int]]:
     with engine.connect() as conn:
+        # Summed over the partitions, when the table is partitioned (by time, or by province).
         found = [(table, *conn.execute(text(
-            "SELECT pg_size_pretty(pg_total_relation_size(CAST(:t AS regclass))), "
-            "pg_total_relation_size(CAST(:t AS regclass))"), {"t": table}).one())
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))), "
+            "sum(pg_total_relation_size(relid)) FROM pg_partition_tree(CAST(:t AS regclass))"),
+            {"t": table}).one())
             for table in TABLES if conn.execute(text("SELECT to_regclass(:t)"),
                                                 {"t": table}).scalar() is not None]
         database = conn.execute(text(
