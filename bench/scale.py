@@ -44,7 +44,11 @@ GOAL_S = 1.0
 GROWTH_GOAL = 2.0
 TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup", "admin_area",
           "admin_area_part", "scale_by_province")
-PAGE = 50
+# A table's size with its indexes and TOAST, summed over its partitions when it has them.
+SIZE = """SELECT coalesce((SELECT sum(pg_total_relation_size(relid))
+                          FROM pg_partition_tree(CAST(:t AS regclass))
+                          WHERE isleaf),
+                         pg_total_relation_size(CAST(:t AS regclass))) AS n"""
 
 # The complaints as a Citus worker would hold them, on one node: a partition per province.
 PARTITIONED = """
@@ -116,11 +120,8 @@ def partition_by_province(engine: Engine) -> float:
 
 def sizes(engine: Engine) -> list[tuple[str, str, int]]:
     with engine.connect() as conn:
-        # Summed over the partitions, when the table is partitioned (by time, or by province).
-        found = [(table, *conn.execute(text(
-            "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))), "
-            "sum(pg_total_relation_size(relid)) FROM pg_partition_tree(CAST(:t AS regclass))"),
-            {"t": table}).one())
+        found = [(table, *conn.execute(text(f"SELECT pg_size_pretty(n), n FROM ({SIZE}) AS s"),
+                                        {"t": table}).one())
             for table in TABLES if conn.execute(text("SELECT to_regclass(:t)"),
                                                 {"t": table}).scalar() is not None]
         database = conn.execute(text(
