@@ -37,7 +37,7 @@ from bench.common import Timing, bench_settings, console, measure, print_table
 from bench.rollups import writes
 from db.engine import make_engine
 from demo import seed as demo_seed
-from demo.nation import GENERATION, PROVINCE_DEG, SOUTH, WEST, province_code, seed_nation
+from demo.nation import GENERATION, PROVINCE_DEG, SOUTH, WEST, Build, province_code, seed_nation
 
 SUFFIX = "bench_scale"
 GOAL_S = 1.0
@@ -71,8 +71,9 @@ GRID = """SELECT floor(utm_x / 500), floor(utm_y / 500), count(*) FROM {table}
           WHERE {province} AND created_at >= :since GROUP BY 1, 2"""
 
 
-def build(engine: Engine, complaints: int, workers: int) -> dict[str, Any]:
-    """The nation with ``complaints`` complaints (kept when it is already there)."""
+def build(engine: Engine, complaints: int, workers: int) -> Build | None:
+    """The nation with ``complaints`` complaints, and what building it took (None: it was
+    already there, kept)."""
     with engine.connect() as conn:
         found = conn.execute(text(
             "SELECT count(*) FROM complaint WHERE EXISTS "
@@ -80,13 +81,12 @@ def build(engine: Engine, complaints: int, workers: int) -> dict[str, Any]:
         ).scalar_one()
     if found == complaints:
         console.print(f"The nation with {complaints:,} complaints is already built.")
-        return {"built": None}
+        return None
     console.print(f"Building the nation with {complaints:,} complaints on {workers} "
                   "connections…")
     demo_seed.reset(engine)
     start = time.perf_counter()
-    steps = seed_nation(engine, complaints, workers=workers, on_progress=_progress(start))
-    return {"built": steps}
+    return seed_nation(engine, complaints, workers=workers, on_progress=_progress(start))
 
 
 def _progress(start: float) -> Callable[[int, int], None]:
@@ -193,7 +193,7 @@ def main(options: list[str] | None = None) -> None:
     engine = make_engine(bench_settings(SUFFIX).sqlalchemy_url)
     results: dict[int, dict[str, dict[str, Timing]]] = {}
     for complaints in counts:
-        built = build(engine, complaints, args.workers)["built"]
+        built = build(engine, complaints, args.workers)
         copy_s = partition_by_province(engine)
         steps = ([("boundaries and catalogue", built.boundaries_s),
                   ("complaints (drawn, placed, routed, rolled up, histories)", built.complaints_s),
