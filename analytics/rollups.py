@@ -35,9 +35,25 @@ class Days:
     statuses: tuple[str, ...]
 
 
+_bypassed = False
+
+
+@contextmanager
+def bypassed() -> Iterator[None]:
+    """Inside this block no rollup answers any analysis: each reads the complaints (the raw
+    path ``bench scale`` measures the rollups against). Process-wide: for benchmarks only."""
+    global _bypassed
+    _bypassed = True
+    try:
+        yield
+    finally:
+        _bypassed = False
+
+
 def whole_days(f: ComplaintFilter) -> Days | None:
-    """``f`` in the rollup's terms, or None when the rollup cannot answer it exactly."""
-    if any(getattr(f, field.name) not in (None, (), []) for field in fields(f)
+    """``f`` in the rollup's terms, or None when the rollup cannot answer it exactly (or is
+    :func:`bypassed`)."""
+    if _bypassed or any(getattr(f, field.name) not in (None, (), []) for field in fields(f)
            if field.name not in KEPT):
         return None
     bounds = [_local(instant) for instant in (f.created_from, f.created_to)]

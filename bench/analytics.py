@@ -11,13 +11,15 @@ against two baselines measured in the same run on the same database:
 
 Databases: ``<name>_bench`` (1,000,000 complaints received over three years, shared with the
 other benchmarks) and ``<name>_bench_100k``; both seeded once and reused. "A year" is the
-last 365 days (about 370,000 complaints at 1M); "all years" the whole archive.
+last 365 whole days in the city (about 370,000 complaints at 1M); "all years" the whole
+archive, from the first day's midnight. ``bench scale`` runs the same jobs (:func:`job_list`).
 """
 
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, text
 from starlette.testclient import TestClient
@@ -26,7 +28,7 @@ from analytics import kpi
 from analytics.areas import area_counts_sql
 from analytics.grid import Grid, Shape, cell_counts
 from analytics.hotspots import Unit, Weights, space_time
-from analytics.periods import Calendar, Period
+from analytics.periods import CITY_TIME_ZONE, Calendar, Period
 from analytics.query import analysis_srid, generation_id
 from app import create_app
 from bench.common import (
@@ -146,74 +148,97 @@ def stats_sql(conn: Connection, f: ComplaintFilter, full: bool) -> None:
     kpi.part(conn, f, kpi.By.PERIOD, kpi.Part.COUNTS, as_of, starts)
 
 
-def measure_size(complaints: int) -> dict[str, dict[str, Timing | None]]:
-    """Timings of every job on the database with ``complaints`` complaints."""
-    engine = bench_engine(SIZES[complaints])
-    ensure_demo_data(engine, complaints)
-    # As autovacuum would have done by now (the visibility map lets the analyses answer from
-    # the covering index alone), and a checkpoint, so that writing the seed out to disk does
-    # not run beside the measurements.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE complaint, complaint_area"))
-        conn.execute(text("CHECKPOINT"))
+Jobs = dict[str, tuple[Callable[[], Any], Callable[[], Any] | None, Callable[[], Any] | None]]
+
+
+def job_list(api: Api, engine: Engine) -> Jobs:
+    """Every job, by name: (through the API, the same SQL run directly, the naive SQL), the
+    last two None where there is none. The year and the archive are whole days in the city,
+    so the daily rollups can answer what they hold. The 2019 choropleth is there only when
+    the database has the demo's 2019 generation."""
     with engine.connect() as conn:
         generation = generation_id(conn, None, "ward")
-        old_generation = generation_id(conn, "demo-2019", "ward")
+        has_2019 = conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM boundary_generation WHERE name = 'demo-2019')")
+        ).scalar_one()
+        old_generation = generation_id(conn, "demo-2019", "ward") if has_2019 else None
         srid = analysis_srid(conn, ComplaintFilter(), generation)
         newest, oldest = conn.execute(text(
             "SELECT max(created_at), min(created_at) FROM complaint")).one()
     assert generation is not None and srid is not None
-    year = {"from": (newest - timedelta(days=365)).isoformat(),
-            "to": (newest + timedelta(seconds=1)).isoformat()}
-    window = ComplaintFilter(created_from=newest - timedelta(days=365),
-                             created_to=newest + timedelta(seconds=1))
-    archive = {"from": oldest.isoformat(), "to": year["to"]}
-    whole = ComplaintFilter(created_from=oldest, created_to=window.created_to)
+    end = _midnight(newest) + timedelta(days=1)
+    window = ComplaintFilter(created_from=end - timedelta(days=365), created_to=end)
+    whole = ComplaintFilter(created_from=_midnight(oldest), created_to=end)
+    year = {"from": window.created_from.isoformat(), "to": end.isoformat()}
+    archive = {"from": whole.created_from.isoformat(), "to": end.isoformat()}
     recent = {"categories": ["construction.illegal"],
               "createdFrom": (newest - timedelta(days=90)).isoformat()}
-    settings = bench_settings(SIZES[complaints])
     grid, grid_params = grid_sql(srid)
     areas, area_params = area_sql(engine, generation)
-    old_areas, old_params = area_sql(engine, old_generation)
     naive = {"size": GRID_M, "srid": srid, "generation": generation, "band": BAND_M}
+    jobs: Jobs = {
+        "grid 500 m hexagons": (
+            lambda: api(GRID_QUERY), rows(engine, grid, grid_params),
+            rows(engine, NAIVE_GRID, naive)),
+        "areaStats wards": (
+            lambda: api(AREA_QUERY), rows(engine, areas, area_params),
+            rows(engine, NAIVE_AREAS, naive)),
+    }
+    if old_generation is not None:
+        old_areas, old_params = area_sql(engine, old_generation)
+        jobs["areaStats wards 2019"] = (
+            lambda: api(AREA_QUERY, {"generation": "demo-2019"}),
+            rows(engine, old_areas, old_params),
+            rows(engine, NAIVE_AREAS, {**naive, "generation": old_generation}))
+    jobs.update({
+        "hotspots 800 m, 2 km": (
+            lambda: api(HOTSPOT_QUERY),
+            sequential(engine, lambda conn: space_time(
+                conn, ComplaintFilter(), Unit.GRID, Weights(band_m=BAND_M), None, False,
+                Shape.HEXAGON, HOTSPOT_M)),
+            rows(engine, NAIVE_HOTSPOTS, {**naive, "size": HOTSPOT_M})),
+        "stats year": (
+            lambda: api(STATS_QUERY, year),
+            sequential(engine, lambda conn: stats_sql(conn, window, False)), None),
+        "stats year + breakdowns": (
+            lambda: api(STATS_FULL_QUERY, year),
+            sequential(engine, lambda conn: stats_sql(conn, window, True)), None),
+        "stats all years + breakdowns": (
+            lambda: api(STATS_FULL_QUERY, archive),
+            sequential(engine, lambda conn: stats_sql(conn, whole, True)), None),
+        "clusters 90 days": (
+            lambda: api(CLUSTER_QUERY, {"filter": recent}), None, None),
+        "emerging months 1.5 km": (lambda: api(EMERGING_QUERY), None, None),
+    })
+    return jobs
+
+
+def _midnight(instant: datetime) -> datetime:
+    """The start of ``instant``'s day in the city."""
+    return instant.astimezone(ZoneInfo(CITY_TIME_ZONE)).replace(hour=0, minute=0, second=0,
+                                                                microsecond=0)
+
+
+def prepare(engine: Engine) -> None:
+    """As autovacuum would have done by now (the visibility map lets the analyses answer from
+    the covering index alone), and a checkpoint, so that writing the seed out to disk does
+    not run beside the measurements."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE complaint, complaint_area"))
+        conn.execute(text("CHECKPOINT"))
+
+
+def measure_size(complaints: int) -> dict[str, dict[str, Timing | None]]:
+    """Timings of every job on the database with ``complaints`` complaints."""
+    engine = bench_engine(SIZES[complaints])
+    ensure_demo_data(engine, complaints)
+    prepare(engine)
     console.print(f"Measuring on {complaints:,} complaints…")
-    with TestClient(create_app(settings, engine)) as client:
-        api = Api(client)
-        jobs: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None,
-                              Callable[[], Any] | None]] = {
-            "grid 500 m hexagons": (
-                lambda: api(GRID_QUERY), rows(engine, grid, grid_params),
-                rows(engine, NAIVE_GRID, naive)),
-            "areaStats wards": (
-                lambda: api(AREA_QUERY), rows(engine, areas, area_params),
-                rows(engine, NAIVE_AREAS, naive)),
-            "areaStats wards 2019": (
-                lambda: api(AREA_QUERY, {"generation": "demo-2019"}),
-                rows(engine, old_areas, old_params),
-                rows(engine, NAIVE_AREAS, {**naive, "generation": old_generation})),
-            "hotspots 800 m, 2 km": (
-                lambda: api(HOTSPOT_QUERY),
-                sequential(engine, lambda conn: space_time(
-                    conn, ComplaintFilter(), Unit.GRID, Weights(band_m=BAND_M), None, False,
-                    Shape.HEXAGON, HOTSPOT_M)),
-                rows(engine, NAIVE_HOTSPOTS, {**naive, "size": HOTSPOT_M})),
-            "stats year": (
-                lambda: api(STATS_QUERY, year),
-                sequential(engine, lambda conn: stats_sql(conn, window, False)), None),
-            "stats year + breakdowns": (
-                lambda: api(STATS_FULL_QUERY, year),
-                sequential(engine, lambda conn: stats_sql(conn, window, True)), None),
-            "stats all years + breakdowns": (
-                lambda: api(STATS_FULL_QUERY, archive),
-                sequential(engine, lambda conn: stats_sql(conn, whole, True)), None),
-            "clusters 90 days": (
-                lambda: api(CLUSTER_QUERY, {"filter": recent}), None, None),
-            "emerging months 1.5 km": (lambda: api(EMERGING_QUERY), None, None),
-        }
+    with TestClient(create_app(bench_settings(SIZES[complaints]), engine)) as client:
         return {name: {"api": measure(api_job, repeat=3),
                        "same": measure(same, repeat=3) if same else None,
                        "naive": measure(naive_job, repeat=1, warmup=0) if naive_job else None}
-                for name, (api_job, same, naive_job) in jobs.items()}
+                for name, (api_job, same, naive_job) in job_list(Api(client), engine).items()}
 
 
 def main() -> None:

@@ -121,7 +121,10 @@ def reads(engine: Engine) -> list[tuple[Any, ...]]:
     return found
 
 
-def writes(engine: Engine) -> list[tuple[Any, ...]]:
+def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
+           step: float = 0.001) -> list[tuple[Any, ...]]:
+    """One submission's time with the rollup triggers off and on; the n-th submission at
+    ``at`` moved ``n * step`` degrees east."""
     def arm(triggers: bool) -> float:
         with engine.connect() as conn, conn.begin() as transaction:
             if not triggers:
@@ -129,8 +132,8 @@ def writes(engine: Engine) -> list[tuple[Any, ...]]:
             start = time.perf_counter()
             for n in range(SUBMISSIONS):
                 submit(conn, Submission(category_code="environment.waste",
-                                        description=f"bench {n}", lon=105.70 + n * 0.001,
-                                        lat=21.03), FootprintRules.of(Settings()))
+                                        description=f"bench {n}", lon=at[0] + n * step,
+                                        lat=at[1]), FootprintRules.of(Settings()))
             seconds = time.perf_counter() - start
             transaction.rollback()
         return seconds / SUBMISSIONS

@@ -112,10 +112,7 @@ def seed_complaints(
     """
     done = 0
     with engine.begin() as conn:
-        conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED} ON COMMIT DROP AS "
-                          f"SELECT {', '.join(COPY_COLUMNS)}, NULL::text AS corrected_from, "
-                          "NULL::text AS duplicate_of "
-                          "FROM complaint WITH NO DATA"))
+        create_staging(conn)
         cursor = conn.connection.dbapi_connection.cursor()
         buffer = io.StringIO()
         for complaint in complaints:
@@ -131,36 +128,73 @@ def seed_complaints(
     return done
 
 
+def create_staging(conn: Connection) -> None:
+    """The transaction's staging table: the columns a generator fills, dropped at commit."""
+    conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED} ON COMMIT DROP AS "
+                      f"SELECT {', '.join(COPY_COLUMNS)}, NULL::text AS corrected_from, "
+                      "NULL::text AS duplicate_of "
+                      "FROM complaint WITH NO DATA"))
+
+
 def finish_seeded_complaints(conn: Connection) -> None:
-    """The staged complaints into ``complaint`` (areas in force today, routed by the routing
-    rules at their submission time, due when their category's SLA runs out in working time),
-    then a plausible event history for them."""
-    conn.execute(text(f"""
-        INSERT INTO complaint ({", ".join(COPY_COLUMNS)}, ward_id, district_id, city_id, due_at,
-                               agency_code, routing_rule_id, routing_reason)
-        SELECT {", ".join(f"s.{column}" for column in COPY_COLUMNS)},
-               areas.ward_id, areas.district_id, areas.city_id,
-               working_due(s.created_at, cat.sla_hours),
-               routed.agency_code, routed.rule_id, routed.reason
-        FROM {STAGED} s
-        JOIN category cat ON cat.code = s.category_code
-        LEFT JOIN ({AREAS_OF_ROWS.format(rows=f"(SELECT public_id AS key, location FROM {STAGED})")}
-                  ) AS areas ON areas.key = s.public_id
-        LEFT JOIN LATERAL route_complaint(s.category_code, areas.ward_id, areas.district_id,
-                                          areas.city_id, s.created_at) AS routed ON true
-        ORDER BY s.created_at, s.public_id"""), {"at": datetime.now(UTC).date()})
+    """The staged complaints into ``complaint``, their duplicates marked, then a plausible
+    event history for every complaint that has none yet."""
+    insert_staged(conn)
     # The originals are inserted by the same statement, so their ids are known only now; the
     # few marked duplicates (a share of the complaints) are updated once.
     conn.execute(text(f"""
         UPDATE complaint c SET duplicate_of = o.id
         FROM {STAGED} s JOIN complaint o ON o.public_id = s.duplicate_of
         WHERE s.duplicate_of IS NOT NULL AND c.public_id = s.public_id"""))
+    write_histories(conn, "SELECT * FROM complaint c WHERE NOT EXISTS "
+                          "(SELECT 1 FROM complaint_event e WHERE e.complaint_id = c.id)")
+
+
+# Each staged complaint's route, at its submission time, once per (category, areas, instant).
+ROUTE_EACH = """(
+    SELECT pair.*, routed.agency_code, routed.rule_id, routed.reason
+    FROM (SELECT DISTINCT category_code, ward_id, district_id, city_id, created_at FROM placed)
+         AS pair
+    LEFT JOIN LATERAL route_complaint(pair.category_code, pair.ward_id, pair.district_id,
+                                      pair.city_id, pair.created_at) AS routed ON true)"""
+
+
+def insert_staged(conn: Connection, routes: str | None = None) -> None:
+    """The staged complaints into ``complaint``: areas in force today, routed by the routing
+    rules, due when their category's SLA runs out in working time.
+
+    Each complaint is routed at its submission time, unless ``routes`` names a table of routes
+    made beforehand by ``route_complaint`` per (category_code, ward_id, district_id, city_id)
+    (columns agency_code, rule_id, reason): for a bulk load during which no rule changes."""
+    same_time = "" if routes else "AND r.created_at = p.created_at"
+    conn.execute(text(f"""
+        INSERT INTO complaint ({", ".join(COPY_COLUMNS)}, ward_id, district_id, city_id, due_at,
+                               agency_code, routing_rule_id, routing_reason)
+        WITH placed AS MATERIALIZED (
+            SELECT s.*, areas.ward_id, areas.district_id, areas.city_id
+            FROM {STAGED} s
+            LEFT JOIN ({AREAS_OF_ROWS.format(
+                rows=f"(SELECT public_id AS key, location FROM {STAGED})")}
+                      ) AS areas ON areas.key = s.public_id)
+        SELECT {", ".join(f"p.{column}" for column in COPY_COLUMNS)},
+               p.ward_id, p.district_id, p.city_id, working_due(p.created_at, cat.sla_hours),
+               r.agency_code, r.rule_id, r.reason
+        FROM placed p
+        JOIN category cat ON cat.code = p.category_code
+        JOIN {routes or ROUTE_EACH} AS r
+             ON r.category_code = p.category_code {same_time}
+            AND coalesce(r.ward_id, 0) = coalesce(p.ward_id, 0)
+            AND coalesce(r.district_id, 0) = coalesce(p.district_id, 0)
+            AND coalesce(r.city_id, 0) = coalesce(p.city_id, 0)
+        ORDER BY p.created_at, p.public_id"""), {"at": datetime.now(UTC).date()})
+
+
+def write_histories(conn: Connection, fresh: str) -> None:
+    """A plausible event history for the complaints ``fresh`` selects (a SELECT of whole
+    ``complaint`` rows): submitted, acted on, closed and rated when they were."""
     conn.execute(
         text(f"""
-        WITH fresh AS (
-            SELECT * FROM complaint c
-            WHERE NOT EXISTS (SELECT 1 FROM complaint_event e WHERE e.complaint_id = c.id)
-        )
+        WITH fresh AS ({fresh})
         INSERT INTO complaint_event (complaint_id, at, actor, kind, from_status, to_status, data)
         SELECT id, created_at, 'reporter', 'SUBMITTED', NULL, :received,
                jsonb_build_object('channel', channel) FROM fresh

@@ -1,0 +1,233 @@
+"""A national data set (issue 16): build time, disk, every analytics job with and without the
+rollups, the province simulation of the Citus plan, and writes with the rollups on and off.
+
+``python -m bench scale --complaints 1000000,10000000 [--workers 2]``
+
+For each size, in the database ``<name>_bench_scale`` (rebuilt when its complaints differ):
+
+* **Build**: ``demo.nation.seed_nation`` (34 grid provinces; complaints drawn by
+  ``INSERT … SELECT generate_series`` in chunks on ``--workers`` connections, placed, routed,
+  dated and rolled up by the database's own rules), its seconds, and each table's
+  ``pg_total_relation_size``.
+* **Analytics**: the jobs of ``bench analytics`` (``bench.analytics.job_list``) through GraphQL
+  in process, with the rollups and with them bypassed (``analytics.rollups.bypassed``), against
+  the issue's goal of 1 s; and, with two sizes or more, each job's growth from the smallest
+  to the largest (goal: under 2×).
+* **Provinces**: a copy of the complaints, LIST-partitioned by province (what a Citus worker
+  holds, on one node); a listing page, statistics and a grid for one province against the
+  whole country, on the copy and on ``complaint``.
+* **Writes**: ``bench.rollups.writes`` in the busiest province: one submission through the
+  service with the rollup triggers off and on.
+
+Tiles and listings on a replica are not measured here (see docs/scale.md).
+"""
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+from starlette.testclient import TestClient
+
+from analytics import rollups
+from app import create_app
+from bench.analytics import Api, job_list, prepare
+from bench.common import Timing, bench_settings, console, measure, print_table
+from bench.rollups import writes
+from db.engine import make_engine
+from demo import seed as demo_seed
+from demo.nation import GENERATION, PROVINCE_DEG, SOUTH, WEST, Build, province_code, seed_nation
+
+SUFFIX = "bench_scale"
+GOAL_S = 1.0
+GROWTH_GOAL = 2.0
+TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup", "admin_area",
+          "admin_area_part", "scale_by_province")
+# A table's size with its indexes and TOAST, summed over its partitions when it has them.
+SIZE = """SELECT coalesce((SELECT sum(pg_total_relation_size(relid))
+                          FROM pg_partition_tree(CAST(:t AS regclass))
+                          WHERE isleaf),
+                         pg_total_relation_size(CAST(:t AS regclass))) AS n"""
+
+# The complaints as a Citus worker would hold them, on one node: a partition per province.
+PARTITIONED = """
+    CREATE TABLE scale_by_province (
+        province_id integer NOT NULL, id bigint NOT NULL, public_id text NOT NULL,
+        created_at timestamptz NOT NULL, category_code text NOT NULL, status text NOT NULL,
+        ward_id integer, utm_x double precision, utm_y double precision
+    ) PARTITION BY LIST (province_id)"""
+PARTITION_INDEXES = (
+    "CREATE INDEX ON scale_by_province (created_at DESC, id DESC)",
+    "CREATE INDEX ON scale_by_province (created_at) INCLUDE (category_code, status, utm_x, "
+    "utm_y)",
+)
+# The same three questions, of a table {table}, for one province ({province}: a condition).
+LISTING = """SELECT id, public_id, created_at, status, category_code FROM {table}
+             WHERE {province} ORDER BY created_at DESC, id DESC LIMIT 50 OFFSET 1000"""
+STATISTICS = """SELECT category_code, status, count(*) FROM {table}
+                WHERE {province} AND created_at >= :since GROUP BY 1, 2"""
+GRID = """SELECT floor(utm_x / 500), floor(utm_y / 500), count(*) FROM {table}
+          WHERE {province} AND created_at >= :since GROUP BY 1, 2"""
+
+
+def build(engine: Engine, complaints: int, workers: int) -> Build | None:
+    """The nation with ``complaints`` complaints, and what building it took (None: it was
+    already there, kept)."""
+    with engine.connect() as conn:
+        found = conn.execute(text(
+            "SELECT count(*) FROM complaint WHERE EXISTS "
+            "(SELECT 1 FROM boundary_generation WHERE name = :name)"), {"name": GENERATION}
+        ).scalar_one()
+    if found == complaints:
+        console.print(f"The nation with {complaints:,} complaints is already built.")
+        return None
+    console.print(f"Building the nation with {complaints:,} complaints on {workers} "
+                  "connections…")
+    demo_seed.reset(engine)
+    start = time.perf_counter()
+    return seed_nation(engine, complaints, workers=workers, on_progress=_progress(start))
+
+
+def _progress(start: float) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        if done == total or done % 500_000 == 0:
+            console.print(f"  {done:,}/{total:,} complaints, {time.perf_counter() - start:.0f} s")
+    return report
+
+
+def partition_by_province(engine: Engine) -> float:
+    """The LIST-partitioned copy, rebuilt; its seconds."""
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS scale_by_province"))
+        conn.execute(text(PARTITIONED))
+        for province_id, in conn.execute(text(
+                "SELECT id FROM admin_area WHERE level = 'city' ORDER BY id")).all():
+            conn.execute(text(f"CREATE TABLE scale_by_province_{province_id} PARTITION OF "
+                              f"scale_by_province FOR VALUES IN ({province_id})"))
+        conn.execute(text("""
+            INSERT INTO scale_by_province
+            SELECT city_id, id, public_id, created_at, category_code, status, ward_id, utm_x,
+                   utm_y
+            FROM complaint WHERE city_id IS NOT NULL"""))
+        for statement in PARTITION_INDEXES:
+            conn.execute(text(statement))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE scale_by_province"))
+    return time.perf_counter() - start
+
+
+def sizes(engine: Engine) -> list[tuple[str, str, int]]:
+    with engine.connect() as conn:
+        found = [(table, *conn.execute(text(f"SELECT pg_size_pretty(n), n FROM ({SIZE}) AS s"),
+                                        {"t": table}).one())
+            for table in TABLES if conn.execute(text("SELECT to_regclass(:t)"),
+                                                {"t": table}).scalar() is not None]
+        database = conn.execute(text(
+            "SELECT pg_size_pretty(pg_database_size(current_database())), "
+            "pg_database_size(current_database())")).one()
+    return [*found, ("database", *database)]
+
+
+def analytics(engine: Engine, complaints: int) -> dict[str, dict[str, Timing]]:
+    """Each job through the API, with the rollups and bypassed."""
+    prepare(engine)
+    with TestClient(create_app(bench_settings(SUFFIX), engine)) as client:
+        jobs = job_list(Api(client), engine)
+        console.print(f"Analytics on {complaints:,} complaints…")
+        found: dict[str, dict[str, Timing]] = {}
+        for name, (api_job, _, _) in jobs.items():
+            with rollups.bypassed():
+                raw = measure(api_job, repeat=2)
+            found[name] = {"rollups": measure(api_job, repeat=2), "raw": raw}
+    return found
+
+
+def provinces(engine: Engine) -> list[tuple[Any, ...]]:
+    """A province's listing page, statistics and grid against the country's: on the
+    partitioned copy (the province pruned to its partition) and on ``complaint``."""
+    with engine.connect() as conn:
+        busiest, median = conn.execute(text("""
+            WITH n AS (SELECT city_id, count(*) AS n FROM complaint GROUP BY city_id)
+            SELECT (SELECT city_id FROM n ORDER BY n DESC LIMIT 1),
+                   (SELECT city_id FROM n ORDER BY n OFFSET (SELECT count(*) / 2 FROM n)
+                    LIMIT 1)""")).one()
+        since = conn.execute(text(
+            "SELECT max(created_at) - interval '365 days' FROM complaint")).scalar_one()
+    found = []
+    for name, sql in (("listing page (offset 1,000)", LISTING), ("statistics, a year", STATISTICS),
+                      ("500 m grid, a year", GRID)):
+        def job(table: str, province: str, value: int | None, q: str = sql) -> Callable[[], Any]:
+            statement = text(q.format(table=table, province=province))
+            params = {"since": since, "province": value}
+
+            def run() -> Any:
+                with engine.connect() as conn:
+                    _serial(conn)
+                    return conn.execute(statement, params).all()
+            return run
+
+        country = measure(job("scale_by_province", "true", None), repeat=3)
+        big = measure(job("scale_by_province", "province_id = :province", busiest), repeat=3)
+        small = measure(job("scale_by_province", "province_id = :province", median), repeat=3)
+        unpartitioned = measure(job("complaint", "city_id = :province", busiest), repeat=3)
+        found.append((name, country.median, big.median, small.median, unpartitioned.median,
+                      country.median / big.median, country.median / small.median))
+    return found
+
+
+def _serial(conn: Connection) -> None:
+    """One core per query, as one Citus worker's share of the work would get."""
+    conn.execute(text("SET max_parallel_workers_per_gather = 0"))
+
+
+def main(options: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench scale")
+    parser.add_argument("--complaints", default="1000000,10000000",
+                        help="sizes, comma-separated (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="connections generating complaints (default: %(default)s)")
+    args = parser.parse_args(options or [])
+    counts = sorted(int(n) for n in args.complaints.split(","))
+    engine = make_engine(bench_settings(SUFFIX).sqlalchemy_url)
+    results: dict[int, dict[str, dict[str, Timing]]] = {}
+    for complaints in counts:
+        built = build(engine, complaints, args.workers)
+        copy_s = partition_by_province(engine)
+        steps = ([("boundaries and catalogue", built.boundaries_s),
+                  ("complaints (drawn, placed, routed, rolled up, histories)", built.complaints_s),
+                  ("VACUUM ANALYZE", built.vacuum_s)] if built else [("(reused)", 0.0)])
+        print_table(f"Build, {complaints:,} complaints (s)", ["step", "seconds"],
+                    [*steps, ("copy partitioned by province, indexed", copy_s)])
+        print_table(f"Disk, {complaints:,} complaints (pg_total_relation_size)",
+                    ["table", "size", "bytes"], sizes(engine))
+        results[complaints] = analytics(engine, complaints)
+        print_table(
+            f"Analytics, {complaints:,} complaints (API, median s; goal ≤ {GOAL_S:g} s)",
+            ["job", "rollups", "raw", "raw/rollups", "goal"],
+            [(name, t["rollups"].median, t["raw"].median,
+              t["raw"].median / t["rollups"].median,
+              "met" if t["rollups"].median <= GOAL_S else "not met")
+             for name, t in results[complaints].items()])
+        print_table(f"Provinces, {complaints:,} complaints (median s, one core per query)",
+                    ["query", "country", "busiest province", "median province",
+                     "busiest, unpartitioned", "country/busiest", "country/median"],
+                    provinces(engine))
+        centre = WEST + PROVINCE_DEG / 4, SOUTH + PROVINCE_DEG / 2
+        print_table(f"Writes in {province_code(0)}, {complaints:,} complaints: 200 submissions "
+                    "through the service", ["write", "rollup off", "rollup on", "on/off"],
+                    writes(engine, centre, PROVINCE_DEG / 400))
+    if len(counts) > 1:
+        small, big = results[counts[0]], results[counts[-1]]
+        growth = [(name, small[name]["rollups"].median, t["rollups"].median,
+                   t["rollups"].median / small[name]["rollups"].median,
+                   small[name]["raw"].median, t["raw"].median,
+                   t["raw"].median / small[name]["raw"].median,
+                   "met" if t["rollups"].median / small[name]["rollups"].median < GROWTH_GOAL
+                   else "not met")
+                  for name, t in big.items()]
+        print_table(f"Growth {counts[0]:,} → {counts[-1]:,} (API, median s; goal under "
+                    f"{GROWTH_GOAL:g}×, with rollups)",
+                    ["job", "rollups small", "rollups big", "×", "raw small", "raw big", "×",
+                     "goal"], growth)

@@ -1,0 +1,249 @@
+"""A synthetic nation for ``bench scale``: 34 provinces, their districts and wards, and millions
+of complaints generated inside PostgreSQL.
+
+The boundaries are a regular grid (a province is a square of 3 × 3 districts of 3 × 3 wards),
+loaded through the same importer as real files (``demo.seed.seed_boundaries``) as one boundary
+generation whose top level ("city") holds the provinces, so placement (``covering_areas``),
+routing (``route_complaint``) and every analysis work on it as on a real country. The grid is
+kept small enough (0.15° provinces, ~270 km² each) to lie in one UTM zone, like one city.
+
+Complaints are drawn by ``INSERT … SELECT generate_series`` in chunks of consecutive numbers
+(consecutive reception times), run on parallel connections; each chunk is staged, then written
+once through the seed's own steps (``demo.seed.insert_staged``: placed, routed and dated by the
+database's rules; and ``write_histories``). The nation's rules have no dates, so each
+(category, ward) pair is routed once, by ``route_complaint``, before the complaints (table
+:data:`ROUTES`); the daily rollup is counted once, at the end (:func:`rollups_deferred`). A
+chunk's random numbers come from ``setseed`` on its own first number: the same size gives the
+same data, whatever the number of workers.
+"""
+
+import importlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from shapely.geometry import MultiPolygon, box
+from sqlalchemy import Connection, Engine, text
+
+from catalogue.apply import apply_document
+from demo.city import DemoArea, DemoGeneration
+from demo.complaints import CHANNELS
+from demo.organisation import demo_catalogue
+from demo.seed import STAGED, create_staging, insert_staged, seed_boundaries, write_histories
+from workflow.states import Status
+
+PROVINCES = 34
+COLUMNS = 6  # provinces per row of the grid
+PROVINCE_DEG = 0.15
+SIDE = 3  # districts per side of a province, and wards per side of a district
+WEST, SOUTH = 104.80, 20.20  # south-west corner: UTM zone 48N, like Hanoi
+GENERATION = "nation-2025"
+CHUNK = 50_000
+ROUTES = "nation_route"
+ROLLUP_MIGRATION = importlib.import_module("migrations.versions.0013_rollups")
+ROLLUP_TRIGGERS = tuple(name for name, table, *_ in ROLLUP_MIGRATION.TRIGGERS
+                        if not name.endswith("truncate"))
+MARGIN = 0.02  # share of a ward's side kept free of complaints along its edges
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Build:
+    """What building the data set took: seconds per step."""
+
+    boundaries_s: float
+    complaints_s: float
+    vacuum_s: float
+
+
+def province_code(n: int) -> str:
+    return f"P{n + 1:02d}"
+
+
+def build_nation(provinces: int = PROVINCES) -> DemoGeneration:
+    """The provinces (level "city"), districts and wards of the grid, as one generation."""
+    areas: list[DemoArea] = []
+    step = PROVINCE_DEG / SIDE
+    for p in range(provinces):
+        code = province_code(p)
+        x0, y0 = WEST + (p % COLUMNS) * PROVINCE_DEG, SOUTH + (p // COLUMNS) * PROVINCE_DEG
+        areas.append(_area(code, f"Tỉnh {code}", "city", None, x0, y0, PROVINCE_DEG))
+        for d in range(SIDE * SIDE):
+            district = f"{code}D{d + 1}"
+            dx, dy = x0 + (d % SIDE) * step, y0 + (d // SIDE) * step
+            areas.append(_area(district, f"Huyện {district}", "district", code, dx, dy, step))
+            for w in range(SIDE * SIDE):
+                ward = f"{district}W{w + 1}"
+                areas.append(_area(ward, f"Xã {ward}", "ward", district,
+                                   dx + (w % SIDE) * step / SIDE,
+                                   dy + (w // SIDE) * step / SIDE, step / SIDE))
+    return DemoGeneration(GENERATION, date(2000, 1, 1), None, tuple(areas))
+
+
+def _area(code: str, name: str, level: str, parent: str | None, x: float, y: float,
+          side: float) -> DemoArea:
+    # Corners rounded as the importer stores them (7 decimals), so neighbours share vertices.
+    corners = [round(v, 7) for v in (x, y, x + side, y + side)]
+    return DemoArea(code, name, name, level, parent, MultiPolygon([box(*corners)]), None)
+
+
+def catalogue(generation: DemoGeneration) -> dict[str, Any]:
+    """The demo catalogue, its city-wide routing rules repeated for every province."""
+    document = demo_catalogue([generation])
+    provinces = [a.code for a in generation.areas if a.level == "city"]
+    local = [r for r in document["rules"] if r["area"]["level"] != "city"]
+    national = [r for r in document["rules"] if r["area"]["level"] == "city"]
+    document["rules"] = local + [
+        {**rule, "code": f"{rule['code']}-{code.lower()}", "area": {"level": "city", "code": code}}
+        for code in provinces for rule in national]
+    return document
+
+
+def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, years: int = 3,
+                workers: int = 2, chunk: int = CHUNK, now: datetime | None = None,
+                on_progress: Progress = lambda done, total: None) -> Build:
+    """Load the nation into an empty database (``demo.seed.reset`` first): boundaries and
+    catalogue, then ``complaints`` complaints received over ``years`` years before ``now``."""
+    start = datetime.now(UTC)
+    generation = build_nation(provinces)
+    seed_boundaries(engine, [generation])
+    with engine.begin() as conn:
+        apply_document(conn, catalogue(generation))
+        route_pairs(conn)
+    boundaries = datetime.now(UTC)
+    end = (now or datetime.now(UTC)).replace(microsecond=0)
+    span = {"first": end - timedelta(days=365 * years), "end": end, "total": complaints}
+    chunks = [(lo, min(lo + chunk, complaints)) for lo in range(0, complaints, chunk)]
+    done = 0
+
+    def one(bounds: tuple[int, int]) -> int:
+        with engine.begin() as conn:
+            generate_chunk(conn, *bounds, **span)
+        return bounds[1] - bounds[0]
+
+    with rollups_deferred(engine), ThreadPoolExecutor(max_workers=workers) as pool:
+        for written in pool.map(one, chunks):
+            done += written
+            on_progress(done, complaints)
+    loaded = datetime.now(UTC)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    finished = datetime.now(UTC)
+    return Build((boundaries - start).total_seconds(), (loaded - boundaries).total_seconds(),
+                 (finished - loaded).total_seconds())
+
+
+@contextmanager
+def rollups_deferred(engine: Engine) -> Iterator[None]:
+    """The daily rollup's triggers off during the block, then the rollup counted from scratch
+    by the migration's own backfill: a trigger recounting the days of a 50,000-complaint
+    statement costs far more than one count of everything."""
+    with engine.begin() as conn:
+        _rollup_triggers(conn, "DISABLE")
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE complaint_rollup"))
+            conn.execute(text(ROLLUP_MIGRATION.BACKFILL))
+            _rollup_triggers(conn, "ENABLE")
+
+
+def _rollup_triggers(conn: Connection, action: str) -> None:
+    for table, name in conn.execute(text(
+            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger "
+            "WHERE tgname IN :names"), {"names": ROLLUP_TRIGGERS}).all():
+        conn.execute(text(f"ALTER TABLE {table} {action} TRIGGER {name}"))
+
+
+def route_pairs(conn: Connection) -> None:
+    """:data:`ROUTES`: the route of every (category, ward) pair, rebuilt."""
+    conn.execute(text(f"DROP TABLE IF EXISTS {ROUTES}"))
+    conn.execute(text(f"""
+        CREATE UNLOGGED TABLE {ROUTES} AS
+        SELECT c.code AS category_code, w.id AS ward_id, d.id AS district_id, p.id AS city_id,
+               r.agency_code, r.rule_id, r.reason
+        FROM category c
+        CROSS JOIN admin_area w
+        JOIN admin_area d ON d.id = w.parent_id
+        JOIN admin_area p ON p.id = d.parent_id
+        JOIN boundary_generation g ON g.id = w.generation_id AND g.name = :generation
+        LEFT JOIN LATERAL route_complaint(c.code, w.id, d.id, p.id, now()) AS r ON true
+        WHERE w.level = 'ward'"""), {"generation": GENERATION})
+    conn.execute(text(f"CREATE INDEX ON {ROUTES} (category_code, ward_id)"))
+    conn.execute(text(f"ANALYZE {ROUTES}"))
+
+
+# Complaints :lo ≤ n < :hi of :total, received evenly from :first to :end, in wards drawn with
+# a skew (the first provinces are the busiest, as Hanoi and Ho Chi Minh City are), at a random
+# point inside the ward away from its edges, in categories drawn with a skew.
+DRAW = f"""
+    INSERT INTO {STAGED} (public_id, description, category_code, location, status, channel,
+                          created_at, updated_at, first_action_at, resolved_at, rating, rated_at)
+    WITH ward AS MATERIALIZED (
+        SELECT row_number() OVER (ORDER BY a.code) - 1 AS k, ST_XMin(a.geom) AS x0,
+               ST_YMin(a.geom) AS y0, ST_XMax(a.geom) AS x1, ST_YMax(a.geom) AS y1
+        FROM admin_area a JOIN boundary_generation g ON g.id = a.generation_id
+        WHERE g.name = :generation AND a.level = 'ward'),
+    category AS MATERIALIZED (
+        SELECT row_number() OVER (ORDER BY code) - 1 AS k, code FROM category),
+    drawn AS MATERIALIZED (
+        SELECT n, random() AS u_ward, random() AS u_x, random() AS u_y, random() AS u_category,
+               random() AS u_status, random() AS u_act, random() AS u_resolve,
+               random() AS u_rate, random() AS u_channel, random() AS u_time
+        FROM generate_series(:lo, :hi - 1) AS n),
+    timed AS (
+        SELECT d.*, CAST(:first AS timestamptz)
+                    + (CAST(:end AS timestamptz) - CAST(:first AS timestamptz))
+                      * ((d.n + d.u_time) / :total) AS created_at,
+               CASE WHEN u_status < 0.06 THEN '{Status.RECEIVED}'
+                    WHEN u_status < 0.10 THEN '{Status.ASSIGNED}'
+                    WHEN u_status < 0.16 THEN '{Status.IN_PROGRESS}'
+                    WHEN u_status < 0.68 THEN '{Status.RESOLVED}'
+                    WHEN u_status < 0.88 THEN '{Status.CLOSED}'
+                    ELSE '{Status.REJECTED}' END AS status
+        FROM drawn d),
+    acted AS (
+        SELECT t.*, CASE WHEN t.status <> '{Status.RECEIVED}'
+                         THEN least(t.created_at + (1 + 71 * t.u_act) * interval '1 hour',
+                                    CAST(:end AS timestamptz)) END AS first_action_at
+        FROM timed t),
+    resolved AS (
+        SELECT a.*, CASE WHEN a.status IN ('{Status.RESOLVED}', '{Status.CLOSED}',
+                                            '{Status.REJECTED}')
+                         THEN least(a.first_action_at + (2 + 300 * a.u_resolve) * interval '1 hour',
+                                    CAST(:end AS timestamptz)) END AS resolved_at
+        FROM acted a)
+    SELECT 'SC-' || lpad(to_hex(r.n), 9, '0'), 'Phản ánh số ' || r.n, c.code,
+           ST_SetSRID(ST_MakePoint(w.x0 + (:margin + (1 - 2 * :margin) * r.u_x) * (w.x1 - w.x0),
+                                   w.y0 + (:margin + (1 - 2 * :margin) * r.u_y) * (w.y1 - w.y0)),
+                      4326),
+           r.status, (CAST(:channels AS text[]))[1 + floor(r.u_channel * :n_channels)],
+           r.created_at, coalesce(r.resolved_at, r.first_action_at, r.created_at),
+           r.first_action_at, r.resolved_at,
+           CASE WHEN r.status = '{Status.CLOSED}' THEN
+                CASE WHEN r.u_rate < 0.6 THEN 'SATISFIED' WHEN r.u_rate < 0.85 THEN 'ACCEPTED'
+                     ELSE 'UNSATISFIED' END END,
+           CASE WHEN r.status = '{Status.CLOSED}' THEN r.resolved_at END
+    FROM resolved r
+    JOIN ward w ON w.k = floor((SELECT count(*) FROM ward) * power(r.u_ward, 1.6))
+    JOIN category c ON c.k = floor((SELECT count(*) FROM category) * power(r.u_category, 1.3))
+    ORDER BY r.n"""
+
+
+def generate_chunk(conn: Connection, lo: int, hi: int, first: datetime, end: datetime,
+                   total: int) -> None:
+    """Complaints ``lo`` ≤ n < ``hi`` of ``total``: drawn, staged, then written with their
+    places, routes, due times and histories."""
+    conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # rows drawn in order
+    conn.execute(text("SELECT setseed(:seed)"), {"seed": lo % 1_000_003 / 1_000_003})
+    create_staging(conn)
+    conn.execute(text(DRAW), {"generation": GENERATION, "lo": lo, "hi": hi, "first": first,
+                              "end": end, "total": total, "margin": MARGIN,
+                              "channels": list(CHANNELS), "n_channels": len(CHANNELS)})
+    insert_staged(conn, routes=ROUTES)
+    write_histories(conn, f"SELECT c.* FROM complaint c JOIN {STAGED} s USING (public_id)")

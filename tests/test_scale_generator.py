@@ -1,0 +1,87 @@
+"""The national data set of ``bench scale`` (demo/nation.py), small: 2 provinces, 5,000
+complaints, in a database of its own.
+
+Each complaint must lie inside its province's polygon (decided by shapely, from the grid the
+generator was asked for, not from the database), be placed where ``covering_areas`` says and
+routed as ``route_complaint`` routes it at its submission time; the counts must be those
+asked.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import shapely
+from sqlalchemy import Engine, text
+
+from db.engine import make_engine
+from demo.nation import build_nation, seed_nation
+from tests.conftest import fresh_database
+
+PROVINCES = 2
+COMPLAINTS = 5_000
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    for url in fresh_database():
+        engine = make_engine(url)
+        seed_nation(engine, COMPLAINTS, provinces=PROVINCES, chunk=2_000, now=NOW)
+        yield engine
+        engine.dispose()
+
+
+def test_the_nation_has_the_areas_and_complaints_asked(engine: Engine) -> None:
+    with engine.connect() as conn:
+        levels = dict(conn.execute(text(
+            "SELECT level, count(*) FROM admin_area GROUP BY level")).all())
+        complaints, span = conn.execute(text(
+            "SELECT count(*), max(created_at) - min(created_at) FROM complaint")).one()
+        unplaced = conn.execute(text(
+            "SELECT count(*) FROM complaint WHERE ward_id IS NULL OR district_id IS NULL "
+            "OR city_id IS NULL")).scalar_one()
+        events = conn.execute(text(
+            "SELECT count(DISTINCT complaint_id) FROM complaint_event "
+            "WHERE kind = 'SUBMITTED'")).scalar_one()
+    assert levels == {"city": PROVINCES, "district": PROVINCES * 9, "ward": PROVINCES * 81}
+    assert complaints == COMPLAINTS and events == COMPLAINTS and unplaced == 0
+    assert 3 * 365 - 2 <= span.days <= 3 * 365
+
+
+def test_every_complaint_lies_inside_its_province(engine: Engine) -> None:
+    provinces = {a.code: shapely.prepared.prep(a.geometry)
+                 for a in build_nation(PROVINCES).areas if a.level == "city"}
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT p.code, ST_X(c.location), ST_Y(c.location)
+            FROM complaint c JOIN admin_area p ON p.id = c.city_id""")).all()
+    assert len(rows) == COMPLAINTS
+    outside = [row for row in rows
+               if not provinces[row[0]].contains(shapely.Point(row[1], row[2]))]
+    assert outside == []
+    assert {row[0] for row in rows} == set(provinces)  # both provinces received complaints
+
+
+def test_placement_is_covering_areas_and_routing_is_route_complaint(engine: Engine) -> None:
+    with engine.connect() as conn:
+        misplaced = conn.execute(text("""
+            SELECT count(*) FROM complaint c
+            CROSS JOIN LATERAL (
+                SELECT max(a.area_id) FILTER (WHERE a.level = 'ward') AS ward_id,
+                       max(a.area_id) FILTER (WHERE a.level = 'district') AS district_id,
+                       max(a.area_id) FILTER (WHERE a.level = 'city') AS city_id
+                FROM covering_areas(c.location, ARRAY['ward', 'district', 'city'],
+                                    ARRAY(SELECT id FROM boundary_generation)) a) AS cover
+            WHERE (c.ward_id, c.district_id, c.city_id)
+                  IS DISTINCT FROM (cover.ward_id, cover.district_id, cover.city_id)""")
+        ).scalar_one()
+        sample = conn.execute(text("""
+            SELECT count(*) FILTER (WHERE (c.agency_code, c.routing_rule_id)
+                                          IS DISTINCT FROM (r.agency_code, r.rule_id)),
+                   count(*) FILTER (WHERE c.agency_code IS NULL)
+            FROM (SELECT * FROM complaint ORDER BY id LIMIT 300) c
+            CROSS JOIN LATERAL route_complaint(c.category_code, c.ward_id, c.district_id,
+                                               c.city_id, c.created_at) r""")).one()
+    assert misplaced == 0
+    assert sample == (0, 0)
