@@ -14,3 +14,9 @@ def due_at(conn: Connection, start: datetime, hours: float) -> datetime:
     """``start`` plus ``hours`` of working time."""
     return conn.execute(text("SELECT working_due(:start, :hours)"),
                         {"start": start, "hours": hours}).scalar_one()
+
+
+def due_from_now(conn: Connection, hours: float) -> datetime:
+    """``hours`` of working time from the start of this transaction: the instant the history
+    event and ``updated_at`` of the same change record, so the deadline reads back from them."""
+    return conn.execute(text("SELECT working_due(now(), :hours)"), {"hours": hours}).scalar_one()

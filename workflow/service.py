@@ -19,7 +19,7 @@ from db import workflow as sql
 from db.tables import complaint
 from errors import ErrorCode, PhananhError, quoted
 from workflow import routing
-from workflow.calendar import due_at
+from workflow.calendar import due_at, due_from_now
 from workflow.states import (
     ANSWERED,
     DUPLICATE_ORIGINAL,
@@ -254,13 +254,12 @@ def transfer(conn: Connection, principal: Principal, public_id: str, agency_code
     if not routing.serves(conn, agency_code, areas):
         raise PhananhError(ErrorCode.BAD_INPUT, f"No agency {agency_code!r} in service serves "
                                                 f"the place of complaint {public_id}.")
-    now = datetime.now(UTC)
     sla = area_sql.categories_by_codes(conn, [row.category_code])[0].sla_hours
     sql.update_complaint(conn, row.id, {
         "agency_code": agency_code, "routing_rule_id": None,
         "routing_reason": f"transferred from {row.agency_code}: {reason}",
         "status": str(Status.RECEIVED), "assignee_user_id": None,
-        "due_at": due_at(conn, now, sla)})
+        "due_at": due_from_now(conn, sla)})
     sql.add_event(conn, row.id, actor_label(principal), routing.TRANSFERRED,
                   from_status=row.status, to_status=str(Status.RECEIVED), note=reason,
                   data={"fromAgency": row.agency_code, "toAgency": agency_code})

@@ -29,6 +29,10 @@ def upgrade() -> None:
     statuses = ", ".join(f"'{s}'" for s in OPEN)
     op.execute("CREATE INDEX complaint_open_place_time ON complaint "
                f"USING gist ((location::geography), created_at) WHERE status IN ({statuses})")
+    # complaint is partitioned by year (0018): name each year's index after this one, as
+    # 0018 named the others (<partition>_<index>).
+    op.execute("SELECT name_partition_indexes(inhrelid::regclass) FROM pg_inherits "
+               "WHERE inhparent = 'complaint'::regclass")
 
 
 def downgrade() -> None:
