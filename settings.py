@@ -49,7 +49,8 @@ class Settings(BaseSettings):
         default_factory=lambda data: local_cluster_url(data["pgport"]),
         validation_alias=AliasChoices("DATABASE_URL", "PHANANH_DATABASE_URL"),
         description="PostgreSQL + PostGIS database (default: `phananh` in the local cluster).")
-    db_pool_size: int = Field(10, ge=1, le=1_000, description="Pooled database connections.")
+    db_pool_size: int = Field(20, ge=1, le=1_000, description="Pooled database connections "
+                                                               "per pool (each stays open).")
 
     # Time limits: no request may hold the database, or wait for it, without bound. Statement
     # timeouts are per kind of work (`db.engine.Work`); "read" also covers ordinary writes.

@@ -146,8 +146,8 @@ def rebuild(conn: Connection) -> None:
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013 and 0017), which a bulk load disables for its inserts.
-TRIGGERS = {"complaint": ("complaint_rollup_insert", "complaint_rollup_update",
+# (migrations 0013, 0017 and 0021), which a bulk load disables for its inserts.
+TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
                           "complaint_grid_rollup_update", "complaint_grid_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}

@@ -138,21 +138,28 @@ class Run:
     samples: list[tuple[str, float, str | None]] = field(default_factory=list)
     cores: dict[str, float] = field(default_factory=dict)
     load_average: float = 0.0
+    sessions: int = 0  # database sessions the servers opened during the run
 
     def summary(self) -> dict[str, Any]:
         latencies = sorted(s for _, s, _ in self.samples)
-
-        def percentile(p: float) -> float:
-            return 1000 * latencies[min(len(latencies) - 1, round(p * (len(latencies) - 1)))]
-
+        by_kind = {kind: sorted(s for k, s, _ in self.samples if k == kind) for kind in MIX}
         return {
             "label": self.label, "requests": len(latencies),
             "requests_per_s": len(latencies) / self.seconds,
-            "p50_ms": percentile(0.50), "p95_ms": percentile(0.95), "p99_ms": percentile(0.99),
-            "by_kind": dict(Counter(kind for kind, _, _ in self.samples)),
+            "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
+            "p99_ms": percentile(latencies, 0.99),
+            "by_kind": {kind: {"requests": len(seconds), "p50_ms": percentile(seconds, 0.5),
+                               "p99_ms": percentile(seconds, 0.99)}
+                        for kind, seconds in by_kind.items() if seconds},
             "errors": dict(Counter(code for _, _, code in self.samples if code)),
             "cores": self.cores, "load_average": self.load_average,
+            "sessions_opened": self.sessions,
         }
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """The ``p`` quantile of sorted seconds, in milliseconds (nearest rank)."""
+    return 1000 * ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
 
 def error_code(response: httpx2.Response) -> str | None:
@@ -195,11 +202,21 @@ async def drive(server: Served, workload: Workload, concurrency: int, seconds: f
         run.samples.clear()
         cores = Cores(server.worker_pids(), backends(engine))
         run.load_average = os.getloadavg()[0]
+        sessions = sessions_opened(engine)
         cores.start = cores.snapshot()
         until = time.monotonic() + seconds
         await asyncio.gather(*(user(n, until) for n in range(concurrency)))
         run.cores = cores.used(cores.snapshot())
+        run.sessions = sessions_opened(engine) - sessions - 1  # less this count's own
     return run
+
+
+def sessions_opened(engine: Engine) -> int:
+    """Sessions ever opened on the benchmark database: a pool that keeps its connections
+    opens none under load (each new one costs PostgreSQL a process and its start-up)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT sessions FROM pg_stat_database "
+                                 "WHERE datname = current_database()")).scalar_one()
 
 
 def backends(engine: Engine) -> set[int]:
@@ -293,6 +310,12 @@ def report(runs: list[dict[str, Any]], page: tuple[float, float],
         [[r["label"], r["requests"], r["requests_per_s"], r["requests_per_s"] / base,
           r["p50_ms"], r["p95_ms"], r["p99_ms"],
           ", ".join(f"{code} {n}" for code, n in r["errors"].items()) or "0"] for r in runs])
+    print_table("Latency by kind of request",
+                ["server", *(f"{kind} {q}" for kind in MIX for q in ("p50", "p99")),
+                 "sessions opened"],
+                [[r["label"], *(r["by_kind"].get(kind, {}).get(q, 0.0) for kind in MIX
+                                for q in ("p50_ms", "p99_ms")), r["sessions_opened"]]
+                 for r in runs])
     print_table("Where the cores went during each run (CPU seconds ÷ wall seconds)",
                 ["server", "load average at start", "load driver", "server workers",
                  "PostgreSQL (this database)", "everything else", "total"],

@@ -75,21 +75,23 @@ class Limits:
 def make_engine(url: str | URL, pool_size: int = 10, *, pre_ping: bool = True,
                 server_settings: Mapping[str, str] | None = None,
                 connect_timeout_s: int | None = None, pool_timeout_s: float = 30,
-                **options: Any) -> Engine:
+                max_overflow: int | None = None, **options: Any) -> Engine:
     """A pooled engine. JIT is off: PostgreSQL's cost model turns it on for batch spatial joins,
     where compiling takes longer (~100 ms) than the query itself.
 
     ``server_settings`` are set on every connection as it opens (in the startup packet, so at
     no cost per use); ``pre_ping`` checks each connection before use with one round trip
     (without it, run work through :func:`retrying`); ``connect_timeout_s`` bounds opening a
-    connection and ``pool_timeout_s`` waiting for a pooled one; ``options`` go to
-    ``create_engine``."""
+    connection and ``pool_timeout_s`` waiting for a pooled one; ``max_overflow`` connections
+    (default: as many as the pool) open beyond the pool when it is busy, and close when
+    returned; ``options`` go to ``create_engine``."""
     settings = {"jit": "off", **(server_settings or {})}
     connect_args: dict[str, Any] = {"options": " ".join(f"-c {name}={value}" for name, value
                                                         in settings.items())}
     if connect_timeout_s is not None:
         connect_args["connect_timeout"] = connect_timeout_s
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+    engine = create_engine(url, pool_size=pool_size,
+                           max_overflow=pool_size if max_overflow is None else max_overflow,
                            pool_pre_ping=pre_ping, pool_timeout=pool_timeout_s,
                            connect_args=connect_args, **options)
     event.listen(engine, "handle_error", _refuse_nul_characters)
@@ -103,7 +105,10 @@ def service_engine(settings: Settings, url: str | URL | None = None, *, pre_ping
     every limit of ``settings`` applies, its sessions starting with the timeout of ``work``.
     No liveness ping by default (a round trip at every checkout): :func:`read` repeats a read
     that met a dead connection, and a write that meets one is SERVICE_UNAVAILABLE, which
-    clients repeat with their idempotency key.
+    clients repeat with their idempotency key. No overflow: under load, overflow connections
+    were opened and closed by the hundred a minute, each a new PostgreSQL backend to start
+    (``bench load`` counts them); the pool's connections stay open, and a request that finds
+    them all busy waits ``pool_timeout_s``, then gets SERVICE_UNAVAILABLE.
     (Operators' commands use :func:`get_engine`, whose long imports and exports have no
     statement timeout.)"""
     limits = Limits.of(settings)
@@ -112,7 +117,7 @@ def service_engine(settings: Settings, url: str | URL | None = None, *, pre_ping
         server_settings={**(server_settings or {}),
                          "statement_timeout": str(limits.by_work[work])},
         connect_timeout_s=settings.connect_timeout_s, pool_timeout_s=settings.pool_timeout_s,
-        **options)
+        max_overflow=0, **options)
     return with_limits(engine, replace(limits, session_ms=limits.by_work[work]))
 
 

@@ -101,7 +101,7 @@ def test_a_read_over_its_timeout_is_a_retryable_503_while_an_analysis_waits_long
 
 def test_a_busy_pool_answers_503_and_healthz_still_answers(
         limited: Settings, database_url: str, demo: Demo) -> None:
-    tiny = limited.model_copy(update={"db_pool_size": 1})  # one connection plus one overflow
+    tiny = limited.model_copy(update={"db_pool_size": 2})  # two connections, no overflow
     for client, _ in service(tiny):
         assert client.post("/graphql", json=COMPLAINTS).status_code == 200
         with ThreadPoolExecutor(2) as pool, locked(database_url):
