@@ -207,7 +207,7 @@ async def drive(server: Served, workload: Workload, concurrency: int, seconds: f
         until = time.monotonic() + seconds
         await asyncio.gather(*(user(n, until) for n in range(concurrency)))
         run.cores = cores.used(cores.snapshot())
-        run.sessions = sessions_opened(engine) - sessions - 1  # less this count's own
+        run.sessions = sessions_opened(engine) - sessions
     return run
 
 
@@ -225,6 +225,40 @@ def backends(engine: Engine) -> set[int]:
         return set(conn.execute(text(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()")).scalars())
+
+
+def kind_costs(server: Served, workload: Workload, engine: Engine, repeat: int = 200
+               ) -> dict[str, tuple[float, float]]:
+    """CPU milliseconds per request of each kind, one request at a time: (the server's
+    worker, the database's backends). With the driver's own cost, they bound what more
+    workers can give on the same cores (see :func:`worker_bound`)."""
+    rng = random.Random(0)
+    costs = {}
+    with httpx2.Client(base_url=server.url, timeout=60,
+                       headers={"content-type": "application/json"}) as client:
+        for kind in MIX:
+            for _ in range(20):  # warm: the backends, their plans and caches
+                method, path, body = workload.request(kind, rng)
+                client.request(method, path, content=body)
+            parts = Cores(server.worker_pids(), backends(engine))
+            parts.start = parts.snapshot()
+            for _ in range(repeat):
+                method, path, body = workload.request(kind, rng)
+                client.request(method, path, content=body).raise_for_status()
+            end = parts.snapshot()
+            used = {part: sum(end[part][pid] - parts.start[part].get(pid, 0.0)
+                              for pid in end[part]) for part in ("server", "database")}
+            costs[kind] = (1000 * used["server"] / repeat, 1000 * used["database"] / repeat)
+    return costs
+
+
+def ceiling(costs: dict[str, tuple[float, float]], driver_ms: float, cores: int) -> float:
+    """Requests a second no number of workers can exceed for the mix on ``cores`` shared with
+    the database and the driver: every core busy, each request costing the worker's s, the
+    database's d and the driver's c CPU milliseconds: cores ÷ (s + d + c)."""
+    total = sum(MIX.values())
+    per_request = sum(MIX[k] * (costs[k][0] + costs[k][1]) for k in MIX) / total + driver_ms
+    return 1000 * cores / per_request
 
 
 def page_ratio(server: Served, engine: Engine, repeat: int = 30) -> tuple[float, float]:
@@ -285,22 +319,23 @@ def main(argv: Sequence[str] = ()) -> None:
     url = make_url(settings.sqlalchemy_url).set(drivername="postgresql") \
         .render_as_string(hide_password=False)
     work = workload(engine)
-    runs, page = [], (0.0, 0.0)
+    runs, page, costs = [], (0.0, 0.0), {}
     for workers in dict.fromkeys((1, options.workers)):
         with served(url, workers=workers, **SERVER_ENVIRONMENT) as server:
             if workers == 1:
                 add_cursors(server, work)
                 page = page_ratio(server, engine)
+                costs = kind_costs(server, work, engine)
             label = f"{workers} worker{'s' if workers > 1 else ''}"
             console.print(f"{label}: {options.concurrency} clients for {options.duration:g} s…")
             runs.append(asyncio.run(drive(server, work, options.concurrency, options.duration,
                                           label, engine)).summary())
     engine.dispose()
-    report(runs, page, options)
+    report(runs, page, costs, options)
 
 
 def report(runs: list[dict[str, Any]], page: tuple[float, float],
-           options: argparse.Namespace) -> None:
+           costs: dict[str, tuple[float, float]], options: argparse.Namespace) -> None:
     base = runs[0]["requests_per_s"]
     print_table(
         f"Load: {options.concurrency} clients, {options.duration:g} s each, mix "
@@ -322,6 +357,17 @@ def report(runs: list[dict[str, Any]], page: tuple[float, float],
                 [[r["label"], r["load_average"], *(r["cores"][part] for part in
                   ("driver", "server", "database", "other")), sum(r["cores"].values())]
                  for r in runs])
+    first = runs[0]
+    driver_ms = 1000 * first["cores"]["driver"] / first["requests_per_s"]
+    print_table("CPU per request, one at a time (ms): what bounds more workers on these cores",
+                ["kind", "share of the mix", "server worker", "PostgreSQL"],
+                [[kind, MIX[kind], *costs[kind]] for kind in MIX]
+                + [["load driver (per request, under load)", "", driver_ms, ""]])
+    most = ceiling(costs, driver_ms, os.cpu_count() or 1)
+    console.print(f"No number of workers can serve more than {most:.0f} req/s of this mix on "
+                  f"these {os.cpu_count()} cores: {most / base:.2f}× the one worker's {base:.0f}"
+                  f" req/s (measured with {runs[-1]['label']}: "
+                  f"{runs[-1]['requests_per_s'] / base:.2f}×).")
     api, raw = page
     print_table("One page of 100 complaints with ward, district, category (one at a time)",
                 ["job", "median ms", "× raw SQL"],
@@ -329,7 +375,8 @@ def report(runs: list[dict[str, Any]], page: tuple[float, float],
                  ["GraphQL complaints(first: 100), over HTTP, 1 worker", api, api / raw]])
     if options.json:
         Path(options.json).write_bytes(orjson.dumps(
-            {"runs": runs, "page_ms": api, "raw_page_ms": raw}, option=orjson.OPT_INDENT_2))
+            {"runs": runs, "page_ms": api, "raw_page_ms": raw, "cpu_ms_by_kind": costs,
+             "ceiling_requests_per_s": most}, option=orjson.OPT_INDENT_2))
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
