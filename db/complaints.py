@@ -20,9 +20,11 @@ import shapely
 from geoalchemy2 import Geography
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     Float,
+    Integer,
     LargeBinary,
     Select,
     Text,
@@ -34,6 +36,8 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    sql,
+    table,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSON, REGCONFIG, aggregate_order_by
@@ -171,6 +175,13 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
     return select(*columns).where(*where_clauses(f))
 
 
+# The page's rows in a statement that builds its JSON (PageSQL): complaint_select's columns,
+# the ranking key and the distance (with their orders, filters), the row's place, its cursor.
+PAGE, PAGE_TOTAL = "page", "page_total"
+PAGE_COLUMNS = (*complaint_select(ComplaintFilter()).selected_columns.keys(), "distance_m",
+                "sort_key", "n", "cursor")
+
+
 @dataclass(frozen=True)
 class Listing:
     """The rows of a listing after a cursor (:func:`listing`), unordered; the order that
@@ -216,24 +227,21 @@ def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
 
 
 class PageSQL:
-    """One page of a listing as parts of a statement that builds the page's JSON itself.
+    """The parts of a statement that builds a page's JSON itself, over the page's rows as the
+    table ``page``: the columns of :func:`complaint_select`, with ``n``, the row's place, and
+    ``cursor``, its cursor (:func:`page_json_statement` gives the rows, :func:`listing`'s, so
+    the same filter, order, cursor checks and privacy rules apply).
 
-    The statement reads :attr:`rows` (the columns of :func:`complaint_select`, with ``n``, the
-    row's place, and ``cursor``, its cursor), left-joined to what the JSON needs besides, as
-    one group: lists of the page's rows, whether there is more and the cursors are aggregates
-    over it. The rows are :func:`listing`'s, so the same filter, order, cursor checks and
-    privacy rules apply; the listing's count is the same statement as :func:`count`'s."""
+    The statement reads ``page`` left-joined to what the JSON needs besides, as one group:
+    lists of the page's rows, whether there is more and the cursors are aggregates over it.
+    The page's size and whether it follows a cursor are parameters (``page_first``,
+    ``page_after``), so that one statement serves every page of a selection."""
 
-    def __init__(self, f: ComplaintFilter, order: Order, first: int, after: str | None,
-                 viewer: Principal | None = None) -> None:
-        found = listing(f, order, after, viewer)
-        self.first = first
-        self.filter = f
-        self.rows = found.rows.add_columns(
-            func.row_number().over(order_by=found.order_by).label("n"),
-            _cursor_sql(found.key, order).label("cursor"),
-        ).order_by(*found.order_by).limit(first + 1).subquery("page")
-        self._on_page = self.rows.c.n <= first  # the last row only says there is more
+    def __init__(self) -> None:
+        self.rows = table(PAGE, *(sql.column(name) for name in PAGE_COLUMNS))
+        self.first = bindparam("page_first", type_=Integer)
+        self.after_given = bindparam("page_after", type_=Boolean)
+        self._on_page = self.rows.c.n <= self.first  # the last row only says there is more
 
     def listed(self, item: ColumnElement[Any]) -> ColumnElement[Any]:
         """The JSON array of ``item`` over the page's rows, in order."""
@@ -253,20 +261,39 @@ class PageSQL:
         return func.array_agg(aggregate_order_by(rows.cursor, rows.n.desc())
                               ).filter(self._on_page)[1]
 
-    def total(self) -> ColumnElement[int]:
-        return count_select(self.filter).scalar_subquery()
+    @staticmethod
+    def total() -> ColumnElement[int]:
+        """The listing's count (:func:`count_select`)."""
+        return select(table(PAGE_TOTAL, sql.column("total")).c.total).scalar_subquery()
 
-    def statement(self, answer: ColumnElement[Any], rows: Any) -> Select[Any]:
+    @staticmethod
+    def statement(answer: ColumnElement[Any], rows: Any) -> Select[Any]:
         """The statement of ``answer`` (JSON built from the parts above) over ``rows`` (the
         page's rows, joined to what ``answer`` reads besides), as text."""
         # HAVING makes the whole page one group, even when nothing in `answer` aggregates.
         return select(cast(answer, Text)).select_from(rows).having(true())
 
-    @staticmethod
-    def fetch(conn: Connection, statement: Select[Any]) -> Any:
-        """The answer of :meth:`statement`, parsed with orjson (psycopg2 would parse JSON with
-        the slower ``json``)."""
-        return orjson.loads(conn.execute(statement).scalar_one())
+
+def page_json_statement(statement: Select[Any], f: ComplaintFilter, order: Order, first: int,
+                        after: str | None, viewer: Principal | None = None) -> Select[Any]:
+    """``statement`` (built with :class:`PageSQL`) for one page: with its rows and the
+    listing's count as the common table expressions it reads."""
+    found = listing(f, order, after, viewer)
+    rows = found.rows.add_columns(
+        func.row_number().over(order_by=found.order_by).label("n"),
+        _cursor_sql(found.key, order).label("cursor"),
+    ).order_by(*found.order_by).limit(first + 1).cte(PAGE)
+    return statement.add_cte(rows, count_select(f).cte(PAGE_TOTAL))
+
+
+def fetch_page_json(conn: Connection, statement: Select[Any], f: ComplaintFilter,
+                    order: Order, first: int, after: str | None,
+                    viewer: Principal | None = None) -> Any:
+    """The answer of ``statement`` for one page (:func:`page_json_statement`), parsed with
+    orjson (psycopg2 would parse JSON with the slower ``json``)."""
+    answer = conn.execute(page_json_statement(statement, f, order, first, after, viewer),
+                          {"page_first": first, "page_after": after is not None})
+    return orjson.loads(answer.scalar_one())
 
 
 def fetch_offset(conn: Connection, f: ComplaintFilter, limit: int, offset: int,
@@ -279,7 +306,7 @@ def fetch_offset(conn: Connection, f: ComplaintFilter, limit: int, offset: int,
 
 
 def count_select(f: ComplaintFilter) -> Select[Any]:
-    return select(func.count()).select_from(complaint).where(*where_clauses(f))
+    return select(func.count().label("total")).select_from(complaint).where(*where_clauses(f))
 
 
 def count(conn: Connection, f: ComplaintFilter) -> int:

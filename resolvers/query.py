@@ -19,7 +19,7 @@ from resolvers.points import check_points
 from schema.catalogue import Routing
 from schema.execution import Prebuilt
 from schema.inputs import ComplaintFilter, PointInput
-from schema.page_json import plain_page, render_page
+from schema.page_json import page_statement, plain_page
 from schema.types import (
     Area,
     AreaLevel,
@@ -188,13 +188,12 @@ class Query:
         if order_by is None:
             order_by = ComplaintOrder.CREATED_AT if query.text is None else ComplaintOrder.RELEVANCE
         order = complaint_sql.Order(order_by.value)
-        render = plain_page(info._raw_info) if context.takes_prebuilt else None
-        if render is not None:  # the whole answer from one statement (schema/page_json.py)
-            def build(conn: Connection) -> Any:
-                page = complaint_sql.PageSQL(query, order, first, after, context.principal)
-                return page.fetch(conn, render_page(render, page, after is not None))
-
-            return Prebuilt(await read(context.reader, build))
+        plain = plain_page(info._raw_info) if context.takes_prebuilt else None
+        if plain is not None:  # the whole answer from one statement (schema/page_json.py)
+            return Prebuilt(await read(
+                context.reader, complaint_sql.fetch_page_json,
+                statement=page_statement(plain, query.near is not None), f=query, order=order,
+                first=first, after=after, viewer=context.principal))
         levels, with_category = wanted_relations(info)
         loaders = context.loaders
 

@@ -20,7 +20,8 @@ byte for byte against the regular executor's, for many documents and every kind 
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -51,7 +52,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    true,
 )
 
 from db.complaints import PageSQL
@@ -60,9 +60,11 @@ from db.tables import admin_area, category
 from workflow.states import overdue
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+STATEMENTS = 256  # statements kept, one per selection (and with or without `near`)
 
 Render = Callable[["Sources", Any], ColumnElement[Any]]  # (sources, row) → a JSON value
 Value = Callable[["Sources", Any], ColumnElement[Any]]  # (sources, row) → an SQL value
+Shape = tuple[Any, ...]  # (type name, ((response key, field name, shape of its value), …))
 
 
 class NotPlain(Exception):  # a signal, not an error
@@ -70,11 +72,12 @@ class NotPlain(Exception):  # a signal, not an error
 
 
 class Sources:
-    """A page's rows (``PageSQL``) and the relations a selection reads, joined on first use."""
+    """A page's rows (``PageSQL``) and the relations a selection reads, joined on first use;
+    whether the listing has a ``near`` filter (then its rows have a distance)."""
 
-    def __init__(self, page: PageSQL, after_given: bool) -> None:
+    def __init__(self, page: PageSQL, near: bool) -> None:
         self.page = page
-        self.after_given = after_given
+        self.near = near
         self._related: dict[str, Any] = {}
 
     def related(self, name: str) -> Any:
@@ -120,8 +123,8 @@ def _area(level: str) -> Related:
                    lambda _sources, _row, area: area.id.is_not(None))
 
 
-def _distance(_sources: Sources, row: Any) -> ColumnElement[Any]:
-    return row.distance_m if "distance_m" in row else cast(null(), Float)
+def _distance(sources: Sources, row: Any) -> ColumnElement[Any]:
+    return row.distance_m if sources.near else cast(null(), Float)
 
 
 def _location(_sources: Sources, row: Any) -> ColumnElement[Any]:
@@ -144,7 +147,7 @@ FIELDS: dict[str, dict[str, Value | Related | Listed]] = {
     },
     "PageInfo": {
         "hasNextPage": lambda sources, _row: sources.page.has_next(),
-        "hasPreviousPage": lambda sources, _row: true() if sources.after_given else false(),
+        "hasPreviousPage": lambda sources, _row: sources.page.after_given,
         "startCursor": lambda sources, _row: sources.page.start_cursor(),
         "endCursor": lambda sources, _row: sources.page.end_cursor(),
     },
@@ -189,9 +192,18 @@ FIELDS: dict[str, dict[str, Value | Related | Listed]] = {
 }
 
 
-def plain_page(info: GraphQLResolveInfo) -> Render | None:
-    """The renderer of the JSON answer of this ``complaints`` field, if its selection is
-    plain (see the module); None otherwise."""
+@dataclass(frozen=True)
+class PlainPage:
+    """A plain selection compiled: its renderer, and its shape (the types, fields and response
+    keys it asks for, which determine the renderer), which identifies it."""
+
+    shape: Shape
+    render: Render = field(compare=False)
+
+
+def plain_page(info: GraphQLResolveInfo) -> PlainPage | None:
+    """This ``complaints`` field's selection compiled, if it is plain (see the module); None
+    otherwise."""
     if any(fragment.variable_definitions for fragment in info.fragments.values()):
         return None  # fragment arguments: left to graphql-core
     selection = Selection(info)
@@ -199,15 +211,21 @@ def plain_page(info: GraphQLResolveInfo) -> Render | None:
         type_ = info.return_type
         named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
         assert isinstance(named, GraphQLObjectType)
-        return selection.object(named, [FieldDetails(node, None) for node in info.field_nodes])
+        render, shape = selection.object(
+            named, [FieldDetails(node, None) for node in info.field_nodes])
     except NotPlain:
         return None
+    return PlainPage(shape, render)
 
 
-def render_page(render: Render, page: PageSQL, after_given: bool) -> Select[Any]:
-    """The statement of the page's JSON answer."""
-    sources = Sources(page, after_given)
-    answer = render(sources, page.rows.c)
+@lru_cache(maxsize=STATEMENTS)
+def page_statement(plain: PlainPage, near: bool) -> Select[Any]:
+    """The statement of the JSON answer of pages of ``plain``, with or without a ``near``
+    filter (``db.complaints.page_json_statement`` gives it a page's rows). Built once per
+    selection: building its SQLAlchemy expressions took about as long as running it."""
+    page = PageSQL()
+    sources = Sources(page, near)
+    answer = plain.render(sources, page.rows.c)
     return page.statement(answer, sources.joined())
 
 
@@ -222,7 +240,8 @@ class Selection:
         # Strawberry hands resolvers the coerced values alone; @include and @skip read them.
         self.variables = VariableValues({}, info.variable_values)  # type: ignore[arg-type]
 
-    def object(self, type_: GraphQLObjectType, details: FieldDetailsList) -> Render:
+    def object(self, type_: GraphQLObjectType, details: FieldDetailsList
+               ) -> tuple[Render, Shape]:
         info = self.info
         grouped, deferred, forbidden = collect_subfields(
             info.schema, self.fragments, self.variables, info.operation, type_, details)
@@ -231,6 +250,7 @@ class Selection:
             raise NotPlain
         keys: list[str] = []
         renders: list[Render] = []
+        shape: list[tuple[str, str, Shape]] = []
         for key, field_details in grouped.items():
             nodes = [d.node for d in field_details]
             if any(n.arguments for n in nodes) \
@@ -240,25 +260,28 @@ class Selection:
             keys.append(key)
             if name == "__typename":
                 renders.append(_constant(type_.name))
+                shape.append((key, name, ()))
                 continue
             spec = plain.get(name)
-            field = type_.fields.get(name)
-            if spec is None or field is None or field.args:
+            field_def = type_.fields.get(name)
+            if spec is None or field_def is None or field_def.args:
                 raise NotPlain
-            renders.append(self.field(spec, field, field_details))
-        return _json_object(keys, renders)
+            render, inner = self.field(spec, field_def, field_details)
+            renders.append(render)
+            shape.append((key, name, inner))
+        return _json_object(keys, renders), (type_.name, tuple(shape))
 
-    def field(self, spec: Value | Related | Listed, field: GraphQLField,
-              details: FieldDetailsList) -> Render:
-        type_ = _nullable(field.type)
+    def field(self, spec: Value | Related | Listed, field_def: GraphQLField,
+              details: FieldDetailsList) -> tuple[Render, Shape]:
+        type_ = _nullable(field_def.type)
         if isinstance(spec, Listed):
             assert isinstance(type_, GraphQLList)
-            item = self.object(_object_type(self.info, spec.type_name), details)
-            return lambda sources, row: sources.page.listed(item(sources, row))
+            item, shape = self.object(_object_type(self.info, spec.type_name), details)
+            return (lambda sources, row: sources.page.listed(item(sources, row))), shape
         if isinstance(spec, Related):
-            inner = self.object(_object_type(self.info, spec.type_name), details)
-            return _related(spec, inner)
-        return _leaf(spec, type_)
+            inner, shape = self.object(_object_type(self.info, spec.type_name), details)
+            return _related(spec, inner), shape
+        return _leaf(spec, type_), ()
 
 
 def _json_object(keys: list[str], renders: list[Render]) -> Render:

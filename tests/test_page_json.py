@@ -16,7 +16,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from app import create_app
 from bench.jurisdiction import GRAPHQL_PAGE
 from bench.load import PAGE as LOAD_PAGE
-from db.complaints import PageSQL
+from db import complaints as complaint_sql
 from schema import execution
 from settings import Settings
 from tests.conftest import Accounts, Demo, StatementCounter, new_complaint
@@ -100,13 +100,13 @@ def clients(settings: Settings, engine: Engine, demo: Demo, planted: str
 def built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per page the SQL path builds from now on (in this test)."""
     pages: list[int] = []
-    fetch = PageSQL.fetch
+    fetch = complaint_sql.fetch_page_json
 
-    def counting(conn: Any, answer: Any) -> Any:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         pages.append(1)
-        return fetch(conn, answer)
+        return fetch(*args, **kwargs)
 
-    monkeypatch.setattr(PageSQL, "fetch", staticmethod(counting))
+    monkeypatch.setattr(complaint_sql, "fetch_page_json", counting)
     return pages
 
 
