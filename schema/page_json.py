@@ -6,17 +6,19 @@ building the same JSON costs a sixth of that (docs/benchmarks.md, "Load"). When 
 of a ``complaints`` connection asks only for what one statement can build exactly as the
 executor would answer it (scalars of a complaint, of its reporter, category and areas, cursors,
 ``pageInfo``, ``totalCount``, ``__typename``; fields without arguments, through fragments,
-aliases and ``@include``/``@skip``), :func:`plain_page` compiles it into a renderer of that
-statement, and the executor (``schema.execution.SplicingExecutor``) puts the statement's
-answer in the response as it is. Anything else (an argument, an async field such as
-``history``, ``attributes``, ``@defer``, an object of more than 50 keys, which
-``json_build_object`` cannot take) is not plain: the regular path answers.
+aliases and ``@include``/``@skip``), :func:`plain_page` compiles it, :func:`page_statement`
+builds its statement once (kept for later pages of the same selection), and the executor
+(``schema.execution.SplicingExecutor``) puts the statement's answer in the response as it is.
+Anything else (an argument, an async field such as ``history``, ``attributes``, ``@defer``, an
+object of more than 50 keys, which ``json_build_object`` cannot take) is not plain: the regular
+path answers.
 
-The statement reads the page's rows from :class:`db.complaints.PageSQL`, which selects them
-with ``complaint_select``: the same privacy expressions (personal columns, the redacted copies
-of free text, the addresses of sensitive categories), never a copy of the rules. Each field
-below maps to the column its resolver reads; ``tests/test_page_json.py`` checks the answers
-byte for byte against the regular executor's, for many documents and every kind of caller.
+The statement reads the page's rows as :class:`db.complaints.PageSQL` describes them, which
+``db.complaints.page_json_statement`` selects with ``complaint_select``: the same privacy
+expressions (personal columns, the redacted copies of free text, the addresses of sensitive
+categories), never a copy of the rules. Each field below maps to the column its resolver
+reads; ``tests/test_page_json.py`` checks the answers byte for byte against the regular
+executor's, for many documents and every kind of caller.
 """
 
 from collections.abc import Callable
