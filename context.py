@@ -196,6 +196,9 @@ class Context:
     replica: Engine | None = None  # the node chosen for reads that may be a moment old
     response: Response | None = None  # strawberry's sub-response, for the read-after cookie
     wrote: bool = False
+    # Whether the executor puts prebuilt answers in the response (schema/execution.py,
+    # SplicingExecutor): then a page of plain fields is built by one statement.
+    takes_prebuilt: bool = False
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

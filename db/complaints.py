@@ -15,15 +15,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import shapely
 from geoalchemy2 import Geography
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     Float,
+    Integer,
     LargeBinary,
     Select,
+    Text,
     and_,
     bindparam,
     case,
@@ -32,14 +36,17 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    sql,
+    table,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSON, REGCONFIG
+from sqlalchemy.dialects.postgresql import JSON, REGCONFIG, aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 
 from auth.policy import free_text, is_reporter, may_act, may_see_personal
 from auth.principal import Principal
 from db.instants import utc_instant
+from db.python_text import float_repr, isoformat
 from db.tables import (
     PERSONAL_COMPLAINT_COLUMNS,
     PUBLIC_COMPLAINT_COLUMNS,
@@ -168,9 +175,27 @@ def complaint_select(f: ComplaintFilter, viewer: Principal | None = None) -> Sel
     return select(*columns).where(*where_clauses(f))
 
 
-def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
-               after: str | None, viewer: Principal | None = None) -> Page:
-    """One page of a keyset-paginated listing: stable under inserts, no OFFSET scans."""
+# The page's rows in a statement that builds its JSON (PageSQL): complaint_select's columns,
+# the ranking key and the distance (with their orders, filters), the row's place, its cursor.
+PAGE, PAGE_TOTAL = "page", "page_total"
+PAGE_COLUMNS = (*complaint_select(ComplaintFilter()).selected_columns.keys(), "distance_m",
+                "sort_key", "n", "cursor")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The rows of a listing after a cursor (:func:`listing`), unordered; the order that
+    pages it; and the key a row's cursor holds besides its id."""
+
+    rows: Select[Any]
+    order_by: list[ColumnElement[Any]]
+    key: ColumnElement[Any]
+
+
+def listing(f: ComplaintFilter, order: Order, after: str | None,
+            viewer: Principal | None = None) -> Listing:
+    """The listing's rows after the cursor ``after`` (keyset pagination: stable under
+    inserts, no OFFSET scans) in ``order``."""
     c = complaint.c
     query = complaint_select(f, viewer)
     if order is Order.CREATED_AT:
@@ -178,22 +203,97 @@ def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
             created_at, last_id = _decode_cursor(after, Order.CREATED_AT)
             query = query.where(or_(c.created_at < created_at,
                                     and_(c.created_at == created_at, c.id < last_id)))
-        query = query.order_by(c.created_at.desc(), c.id.desc())
-    else:
-        key, ascending = _ranking_key(f, order)
-        if after is not None:
-            value, last_id = _decode_cursor(after, order)
-            beyond = key > value if ascending else key < value
-            query = query.where(or_(beyond, and_(key == value, c.id > last_id)))
-        query = query.order_by(key if ascending else key.desc(), c.id)
-        query = query.add_columns(key.label("sort_key"))
-    rows = list(conn.execute(query.limit(first + 1)))
+        return Listing(query, [c.created_at.desc(), c.id.desc()], c.created_at)
+    key, ascending = _ranking_key(f, order)
+    if after is not None:
+        value, last_id = _decode_cursor(after, order)
+        beyond = key > value if ascending else key < value
+        query = query.where(or_(beyond, and_(key == value, c.id > last_id)))
+    return Listing(query.add_columns(key.label("sort_key")),
+                   [key if ascending else key.desc(), c.id], key)
+
+
+def fetch_page(conn: Connection, f: ComplaintFilter, order: Order, first: int,
+               after: str | None, viewer: Principal | None = None) -> Page:
+    """One page of a keyset-paginated listing."""
+    found = listing(f, order, after, viewer)
+    rows = list(conn.execute(found.rows.order_by(*found.order_by).limit(first + 1)))
     page_rows = rows[:first]
     cursors = [
         _encode_cursor(r.created_at.isoformat() if order is Order.CREATED_AT else r.sort_key, r.id)
         for r in page_rows
     ]
     return Page(rows=page_rows, has_next=len(rows) > first, cursors=cursors)
+
+
+class PageSQL:
+    """The parts of a statement that builds a page's JSON itself, over the page's rows as the
+    table ``page``: the columns of :func:`complaint_select`, with ``n``, the row's place, and
+    ``cursor``, its cursor (:func:`page_json_statement` gives the rows, :func:`listing`'s, so
+    the same filter, order, cursor checks and privacy rules apply).
+
+    The statement reads ``page`` left-joined to what the JSON needs besides, as one group:
+    lists of the page's rows, whether there is more and the cursors are aggregates over it.
+    The page's size and whether it follows a cursor are parameters (``page_first``,
+    ``page_after``), so that one statement serves every page of a selection."""
+
+    def __init__(self) -> None:
+        self.rows = table(PAGE, *(sql.column(name) for name in PAGE_COLUMNS))
+        self.first = bindparam("page_first", type_=Integer)
+        self.after_given = bindparam("page_after", type_=Boolean)
+        self._on_page = self.rows.c.n <= self.first  # the last row only says there is more
+
+    def listed(self, item: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The JSON array of ``item`` over the page's rows, in order."""
+        return func.coalesce(
+            func.json_agg(aggregate_order_by(item, self.rows.c.n)).filter(self._on_page),
+            func.json_build_array())
+
+    def has_next(self) -> ColumnElement[bool]:
+        return func.count() > self.first
+
+    def start_cursor(self) -> ColumnElement[str]:
+        rows = self.rows.c
+        return func.min(rows.cursor).filter(self._on_page & (rows.n == 1))
+
+    def end_cursor(self) -> ColumnElement[str]:
+        rows = self.rows.c
+        return func.array_agg(aggregate_order_by(rows.cursor, rows.n.desc())
+                              ).filter(self._on_page)[1]
+
+    @staticmethod
+    def total() -> ColumnElement[int]:
+        """The listing's count (:func:`count_select`)."""
+        return select(table(PAGE_TOTAL, sql.column("total")).c.total).scalar_subquery()
+
+    @staticmethod
+    def statement(answer: ColumnElement[Any], rows: Any) -> Select[Any]:
+        """The statement of ``answer`` (JSON built from the parts above) over ``rows`` (the
+        page's rows, joined to what ``answer`` reads besides), as text."""
+        # HAVING makes the whole page one group, even when nothing in `answer` aggregates.
+        return select(cast(answer, Text)).select_from(rows).having(true())
+
+
+def page_json_statement(statement: Select[Any], f: ComplaintFilter, order: Order, first: int,
+                        after: str | None, viewer: Principal | None = None) -> Select[Any]:
+    """``statement`` (built with :class:`PageSQL`) for one page: with its rows and the
+    listing's count as the common table expressions it reads."""
+    found = listing(f, order, after, viewer)
+    rows = found.rows.add_columns(
+        func.row_number().over(order_by=found.order_by).label("n"),
+        _cursor_sql(found.key, order).label("cursor"),
+    ).order_by(*found.order_by).limit(first + 1).cte(PAGE)
+    return statement.add_cte(rows, count_select(f).cte(PAGE_TOTAL))
+
+
+def fetch_page_json(conn: Connection, statement: Select[Any], f: ComplaintFilter,
+                    order: Order, first: int, after: str | None,
+                    viewer: Principal | None = None) -> Any:
+    """The answer of ``statement`` for one page (:func:`page_json_statement`), parsed with
+    orjson (psycopg2 would parse JSON with the slower ``json``)."""
+    answer = conn.execute(page_json_statement(statement, f, order, first, after, viewer),
+                          {"page_first": first, "page_after": after is not None})
+    return orjson.loads(answer.scalar_one())
 
 
 def fetch_offset(conn: Connection, f: ComplaintFilter, limit: int, offset: int,
@@ -205,9 +305,12 @@ def fetch_offset(conn: Connection, f: ComplaintFilter, limit: int, offset: int,
     return list(conn.execute(query.limit(limit).offset(offset)))
 
 
+def count_select(f: ComplaintFilter) -> Select[Any]:
+    return select(func.count().label("total")).select_from(complaint).where(*where_clauses(f))
+
+
 def count(conn: Connection, f: ComplaintFilter) -> int:
-    query = select(func.count()).select_from(complaint).where(*where_clauses(f))
-    return conn.execute(query).scalar_one()
+    return conn.execute(count_select(f)).scalar_one()
 
 
 def fetch_by_public_ids(conn: Connection, public_ids: Sequence[str],
@@ -311,6 +414,16 @@ def _area_ids(level: str, codes: Sequence[str]) -> Select[Any]:
 
 def _encode_cursor(key: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([key, row_id]).encode()).decode()
+
+
+def _cursor_sql(key: ColumnElement[Any], order: Order) -> ColumnElement[str]:
+    """:func:`_encode_cursor` of a row, in SQL: the same text, byte for byte."""
+    text = (func.to_json(isoformat(key)).cast(Text) if order is Order.CREATED_AT
+            else float_repr(key))
+    dumped = "[" + text + ", " + complaint.c.id.cast(Text) + "]"
+    # PostgreSQL's base64 breaks lines every 76 characters: translate drops the newlines.
+    return func.translate(func.encode(func.convert_to(dumped, "UTF8"), "base64"),
+                          "+/\n", "-_")
 
 
 def _decode_cursor(cursor: str, order: Order) -> tuple[Any, int]:

@@ -17,7 +17,9 @@ from errors import ErrorCode, PhananhError, quoted
 from geo.jurisdiction import LEVELS, lookup_points
 from resolvers.points import check_points
 from schema.catalogue import Routing
+from schema.execution import Prebuilt
 from schema.inputs import ComplaintFilter, PointInput
+from schema.page_json import page_statement, plain_page
 from schema.types import (
     Area,
     AreaLevel,
@@ -164,7 +166,8 @@ class Query:
             raise PhananhError(ErrorCode.NOT_FOUND, f"No complaint with id {quoted(id)}.")
         return Complaint.from_row(rows[0])
 
-    @strawberry.field(description="Complaints matching a filter, as a Relay connection.")
+    @strawberry.field(description="Complaints matching a filter, as a Relay connection.",
+                      graphql_type=ComplaintConnection)
     async def complaints(
         self,
         info: Ctx,
@@ -173,7 +176,7 @@ class Query:
             "Default: RELEVANCE with a `text` filter, else CREATED_AT."))] = None,
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
-    ) -> ComplaintConnection:
+    ) -> ComplaintConnection | Prebuilt:
         context = info.context
         maximum = context.settings.max_page_size
         if not 0 <= first <= maximum:
@@ -185,6 +188,12 @@ class Query:
         if order_by is None:
             order_by = ComplaintOrder.CREATED_AT if query.text is None else ComplaintOrder.RELEVANCE
         order = complaint_sql.Order(order_by.value)
+        plain = plain_page(info._raw_info) if context.takes_prebuilt else None
+        if plain is not None:  # the whole answer from one statement (schema/page_json.py)
+            return Prebuilt(await read(
+                context.reader, complaint_sql.fetch_page_json,
+                statement=page_statement(plain, query.near is not None), f=query, order=order,
+                first=first, after=after, viewer=context.principal))
         levels, with_category = wanted_relations(info)
         loaders = context.loaders
 

@@ -18,7 +18,7 @@ from resolvers.notify import NotifyMutation, NotifyQuery
 from resolvers.query import Query
 from resolvers.triage import TriageMutation, TriageQuery
 from resolvers.workflow import WorkflowMutation, WorkflowQuery
-from schema.execution import CompiledExecutor
+from schema.execution import SplicingExecutor
 from schema.extensions import schema_extensions
 from schema.scalars import SCALARS
 from settings import Settings
@@ -43,5 +43,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=LiveSubscription,
         extensions=schema_extensions(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
-        execution_context_class=CompiledExecutor,
+        execution_context_class=SplicingExecutor,
     )

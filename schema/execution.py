@@ -247,3 +247,30 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             plan = self._plan(type_, details)
             return None if plan is None else _object(plan)
         return None  # interfaces and unions
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """A field's answer already built as the response's values (by one SQL statement,
+    ``schema/page_json.py``), which :class:`SplicingExecutor` puts in the response as it is."""
+
+    answer: Any
+
+
+class SplicingExecutor(CompiledExecutor):
+    """The compiled executor, which also takes :class:`Prebuilt` answers. It says so on the
+    request's context (``takes_prebuilt``), so that resolvers build one only for an executor
+    that takes it: under another one, they answer the regular way."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if hasattr(self.context_value, "takes_prebuilt"):
+            self.context_value.takes_prebuilt = True
+
+    def complete_value(self, return_type: GraphQLOutputType,
+                       field_details_list: FieldDetailsList, info: GraphQLResolveInfo,
+                       path: Path, result: Any, position_context: Any) -> Any:
+        if isinstance(result, Prebuilt):
+            return result.answer
+        return super().complete_value(return_type, field_details_list, info, path, result,
+                                      position_context)

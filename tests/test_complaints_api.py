@@ -169,9 +169,11 @@ def test_page_of_complaints_costs_the_same_few_statements_at_any_size(
 
 
 @pytest.mark.parametrize(("selection", "statements"), [
-    ("id", 1),  # nothing to prefetch: the page alone
-    ("id category { code }", 2),
-    ("...F", 2),  # ward and district, through fragments: one query for both
+    # `attributes` keeps these pages off the one-statement path of plain selections
+    # (tests/test_page_json.py), which would fetch them in one statement each
+    ("id attributes", 1),  # nothing to prefetch: the page alone
+    ("id attributes category { code }", 2),
+    ("attributes ...F", 2),  # ward and district, through fragments: one query for both
 ])
 def test_a_page_prefetches_the_relations_it_selects_and_no_others(
     gql: GraphQLClient, count_statements: StatementCounter, rows: list, selection: str,
