@@ -176,6 +176,11 @@ def test_the_load_benchmark_runs_the_mix_without_errors(database_url: str, demo:
     for run in result["runs"]:
         assert run["errors"] == {}
         assert set(run["by_kind"]) == {"jurisdiction", "page", "tile", "submit"}
-        assert run["requests"] == sum(run["by_kind"].values()) > 0
+        assert run["requests"] == sum(k["requests"] for k in run["by_kind"].values()) > 0
         assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"]
+        assert all(0 < k["p50_ms"] <= k["p99_ms"] for k in run["by_kind"].values())
+    # every kind costs the worker CPU; the ceiling is what the cores allow at those costs
+    assert set(result["cpu_ms_by_kind"]) == set(result["runs"][0]["by_kind"])
+    assert all(worker > 0 for worker, _ in result["cpu_ms_by_kind"].values())
+    assert result["ceiling_requests_per_s"] > 0
     assert result["page_ms"] > 0 and result["raw_page_ms"] > 0
