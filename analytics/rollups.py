@@ -1,9 +1,12 @@
-"""Daily rollups (migrations 0013 and 0017): which questions they answer, and how to ask them.
+"""Daily rollups (migrations 0013, 0017 and 0021): which questions they answer, and how to ask
+them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status; ``complaint_grid_rollup`` per standard
 grid (``grid_rollup_size``), UTM zone, city day, cell (``analytics/grid.py``), category and
-status. Both are kept exact by triggers in the writing transaction. An analysis reads them
+status; ``complaint_kpi_rollup`` per city day, category, status and rating, with those
+resolved after their due time (the statistics' counts, ``analytics/kpi.py``). All are kept
+exact by triggers in the writing transaction. An analysis reads them
 instead of the complaints when its filter asks for nothing else: categories, statuses and a
 creation window that starts and ends at midnight in the city (or is open), and, for time
 steps, periods that start at midnight in the city. Any other part of the filter, today's or
@@ -82,7 +85,7 @@ def _where(days: Days, table: str, values: dict[str, object]) -> Fragment:
         if value is not None:
             conditions.append(condition)
             bound[name] = value
-    return sql(f"{table} WHERE {' AND '.join(conditions)}", **bound)
+    return sql(f"{table} WHERE {' AND '.join(conditions) or 'true'}", **bound)
 
 
 # The number (from 1) of the period holding a rollup row's day: the day's first instant among
@@ -122,6 +125,12 @@ def grid_counts(days: Days, shape: str, size_m: float, step: str | None = None) 
                    rows=rows)
 
 
+def kpi_rows(days: Days) -> Fragment:
+    """SQL: the rows of ``complaint_kpi_rollup`` that ``days`` asks for (columns ``day``,
+    ``category_code``, ``status``, ``rating``, ``complaints``, ``late``)."""
+    return _where(days, "complaint_kpi_rollup", {})
+
+
 # Whether the grid is rolled up, and no complaint lies in another UTM zone than the grid's
 # (its cell there is not in the rollup): two index probes either side of the zone.
 GRID_ROLLED_UP = """
@@ -140,16 +149,19 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 
 def rebuild(conn: Connection) -> None:
-    """Both rollups from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migration 0017): after a bulk load without the rollup triggers, or as a repair."""
+    """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
+    migrations 0017 and 0021): after a bulk load without the rollup triggers, or as a
+    repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013 and 0017), which a bulk load disables for its inserts.
+# (migrations 0013, 0017 and 0021), which a bulk load disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
-                          "complaint_grid_rollup_update", "complaint_grid_rollup_delete"),
+                          "complaint_grid_rollup_update", "complaint_grid_rollup_delete",
+                          "complaint_kpi_rollup_insert", "complaint_kpi_rollup_update",
+                          "complaint_kpi_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 
@@ -165,7 +177,7 @@ def set_triggers(conn: Connection, enabled: bool) -> None:
 @contextmanager
 def paused(conn: Connection) -> Iterator[None]:
     """A bulk load in the caller's transaction: the rollup triggers off while it writes, then
-    both rollups rebuilt once, set-based, and the triggers on again."""
+    every rollup rebuilt once, set-based, and the triggers on again."""
     set_triggers(conn, False)
     yield
     rebuild(conn)

@@ -141,7 +141,7 @@ def stats_sql(conn: Connection, f: ComplaintFilter, full: bool) -> None:
     for by in (kpi.By.ALL, *((kpi.By.CATEGORY, kpi.By.DISTRICT, kpi.By.WARD) if full else ())):
         if by is not kpi.By.ALL:
             kpi.entries(conn, f, by)
-        for part in kpi.parts_for(by):
+        for part in kpi.parts_for(by, f):
             kpi.part(conn, f, by, part, as_of)
     assert f.created_from is not None and f.created_to is not None
     starts = Calendar(Period.MONTH, f.created_from, f.created_to).starts(conn)
