@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import Connection
 
 from analytics.areas import placed
@@ -121,8 +122,9 @@ NEIGHBOUR_SUMS = """
     GROUP BY p.focal, c.step
 """
 
+# GeoJSON as text, parsed by orjson (analytics/grid.py says why).
 UNITS = """
-    SELECT u.uid, u.label, CAST(ST_AsGeoJSON(ST_Transform(u.shape, 4326), 7) AS json) AS geometry,
+    SELECT u.uid, u.label, ST_AsGeoJSON(ST_Transform(u.shape, 4326), 7) AS geometry,
            c.n AS cardinality
     FROM analysis_unit u
     JOIN (SELECT focal, count(*) AS n FROM analysis_pair GROUP BY focal) AS c ON c.focal = u.uid
@@ -259,8 +261,9 @@ def _gi_per_step(rows: list[Any], sums: list[Any], starts: list[datetime | None]
     cardinality = np.repeat([r.cardinality for r in rows], steps)
     cube = gi_star(counts.ravel(), lags.ravel(), cardinality, fdr)
     return SpaceTime(
-        units=[UnitSeries(r.label, r.geometry, [int(c) for c in counts[u]], r.cardinality,
-                          cube[u * steps:(u + 1) * steps]) for u, r in enumerate(rows)],
+        units=[UnitSeries(r.label, orjson.loads(r.geometry), [int(c) for c in counts[u]],
+                          r.cardinality, cube[u * steps:(u + 1) * steps])
+               for u, r in enumerate(rows)],
         steps=starts,
         srid=srid,
     )
