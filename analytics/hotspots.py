@@ -32,7 +32,14 @@ from analytics.areas import placed
 from analytics.grid import Grid, Shape, pack, rolled_up
 from analytics.periods import PERIOD_OF, Calendar
 from analytics.query import analysis_srid, complaint_where, generation_id, study_area
-from analytics.rollups import Days, area_counts, day_steps, grid_counts, whole_days
+from analytics.rollups import (
+    Days,
+    area_counts,
+    day_steps,
+    grid_counts,
+    month_steps,
+    whole_days,
+)
 from analytics.statistics import CONFIDENCE_LEVELS, GiStar, gi_star
 from analytics.trend import Pattern, classify, mann_kendall_rows
 from db.complaints import ComplaintFilter
@@ -145,7 +152,8 @@ def _grid_units(conn: Connection, f: ComplaintFilter, grid: Grid, generation: in
     days, step = _rolled(f, starts, rollups)
     if days is not None and step is not None and rolled_up(conn, f, grid) is not None:
         counts = compose("SELECT key AS uid, step, n FROM ({rolled}) AS rolled",
-                         rolled=grid_counts(days, grid.shape.value, grid.size_m, step))
+                         rolled=grid_counts(days, grid.shape.value, grid.size_m, step,
+                                            months=month_steps(starts)))
     else:
         counts = compose("""
             SELECT {key} AS uid, {step} AS step, count(*) AS n FROM complaint WHERE {where}

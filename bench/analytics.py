@@ -221,10 +221,12 @@ def _midnight(instant: datetime) -> datetime:
 
 def prepare(engine: Engine) -> None:
     """As autovacuum would have done by now (the visibility map lets the analyses answer from
-    the covering index alone), and a checkpoint, so that writing the seed out to disk does
-    not run beside the measurements."""
+    the covering indexes, of the complaints and of the rollups, alone), and a checkpoint, so
+    that writing the seed out to disk does not run beside the measurements."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE complaint, complaint_area"))
+        conn.execute(text("VACUUM ANALYZE complaint, complaint_area, complaint_rollup, "
+                          "complaint_grid_rollup, complaint_grid_month_rollup, "
+                          "complaint_kpi_rollup"))
         conn.execute(text("CHECKPOINT"))
 
 
