@@ -11,8 +11,8 @@ rating, with those resolved after their due time (the statistics' counts,
 ``analytics/kpi.py``). All are kept exact by triggers in the writing transaction. An analysis
 reads them instead of the complaints when its filter asks for nothing else: categories,
 statuses and a creation window that starts and ends at midnight in the city (or is open), and,
-for time steps, periods that start at midnight in the city. Any other part of the filter, today's or
-one added later, sends the analysis to the complaints themselves.
+for time steps, periods that start at midnight in the city. Any other part of the filter,
+today's or one added later, sends the analysis to the complaints themselves.
 """
 
 from collections.abc import Iterator
@@ -175,8 +175,9 @@ def _next_month(day: date) -> date:
 
 
 def month_steps(starts: list[datetime]) -> bool:
-    """Whether every period starts on the first of a month at midnight in the city, so that
-    each month of the monthly grid rollup falls in one step."""
+    """Whether every period starts on the first of a month in the city (at midnight: that is
+    :func:`day_steps`'s test), so that each month of the monthly grid rollup falls in one
+    step."""
     city = ZoneInfo(CITY_TIME_ZONE)
     return all(start.astimezone(city).day == 1 for start in starts)
 
