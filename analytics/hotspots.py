@@ -25,13 +25,21 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import Connection
 
 from analytics.areas import placed
 from analytics.grid import Grid, Shape, pack, rolled_up
 from analytics.periods import PERIOD_OF, Calendar
 from analytics.query import analysis_srid, complaint_where, generation_id, study_area
-from analytics.rollups import Days, area_counts, day_steps, grid_counts, whole_days
+from analytics.rollups import (
+    Days,
+    area_counts,
+    day_steps,
+    grid_counts,
+    month_steps,
+    whole_days,
+)
 from analytics.statistics import CONFIDENCE_LEVELS, GiStar, gi_star
 from analytics.trend import Pattern, classify, mann_kendall_rows
 from db.complaints import ComplaintFilter
@@ -121,8 +129,9 @@ NEIGHBOUR_SUMS = """
     GROUP BY p.focal, c.step
 """
 
+# GeoJSON as text, parsed by orjson (analytics/grid.py says why).
 UNITS = """
-    SELECT u.uid, u.label, CAST(ST_AsGeoJSON(ST_Transform(u.shape, 4326), 7) AS json) AS geometry,
+    SELECT u.uid, u.label, ST_AsGeoJSON(ST_Transform(u.shape, 4326), 7) AS geometry,
            c.n AS cardinality
     FROM analysis_unit u
     JOIN (SELECT focal, count(*) AS n FROM analysis_pair GROUP BY focal) AS c ON c.focal = u.uid
@@ -143,7 +152,8 @@ def _grid_units(conn: Connection, f: ComplaintFilter, grid: Grid, generation: in
     days, step = _rolled(f, starts, rollups)
     if days is not None and step is not None and rolled_up(conn, f, grid) is not None:
         counts = compose("SELECT key AS uid, step, n FROM ({rolled}) AS rolled",
-                         rolled=grid_counts(days, grid.shape.value, grid.size_m, step))
+                         rolled=grid_counts(days, grid.shape.value, grid.size_m, step,
+                                            months=month_steps(starts)))
     else:
         counts = compose("""
             SELECT {key} AS uid, {step} AS step, count(*) AS n FROM complaint WHERE {where}
@@ -259,8 +269,9 @@ def _gi_per_step(rows: list[Any], sums: list[Any], starts: list[datetime | None]
     cardinality = np.repeat([r.cardinality for r in rows], steps)
     cube = gi_star(counts.ravel(), lags.ravel(), cardinality, fdr)
     return SpaceTime(
-        units=[UnitSeries(r.label, r.geometry, [int(c) for c in counts[u]], r.cardinality,
-                          cube[u * steps:(u + 1) * steps]) for u, r in enumerate(rows)],
+        units=[UnitSeries(r.label, orjson.loads(r.geometry), [int(c) for c in counts[u]],
+                          r.cardinality, cube[u * steps:(u + 1) * steps])
+               for u, r in enumerate(rows)],
         steps=starts,
         srid=srid,
     )

@@ -22,6 +22,12 @@ A rate or duration over no complaints is null, never 0.
 A figure set is a few statements (counts, and the durations, whose percentiles sort every
 duration, which PostgreSQL cannot spread over workers), so a caller can run them on parallel
 connections (:func:`parts_for`); :func:`figures` assembles them.
+
+The counts in total, per category and per period come from the daily rollup
+``complaint_kpi_rollup`` (``analytics/rollups.py``) when it answers the filter exactly (whole
+days in the city, categories and statuses; periods starting at midnight in the city): the
+rules above applied to its status and rating columns, and "overdue", which depends on the time
+asked, counted over the open complaints. The durations' percentiles always read the complaints.
 """
 
 from dataclasses import dataclass
@@ -29,10 +35,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, literal_column
+from sqlalchemy import Connection, Text, column, literal_column
 
 from analytics.periods import PERIOD_OF
 from analytics.query import complaint_where, generation_id
+from analytics.rollups import DAY_STEP, day_steps, kpi_rows, whole_days
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch, sql
 from db.tables import complaint
@@ -42,6 +49,9 @@ from workflow.states import POSITIVE_RATINGS, PROCESSED, as_text, overdue
 _PROCESSED_SQL = as_text(complaint.c.status.in_(PROCESSED))
 _POSITIVE_SQL = as_text(complaint.c.rating.in_(POSITIVE_RATINGS))
 _OVERDUE_SQL = as_text(overdue(complaint.c.status, complaint.c.due_at, literal_column(":as_of")))
+# The same rules over the rollup's columns.
+_ROLLED_PROCESSED = as_text(column("status", Text).in_(PROCESSED))
+_ROLLED_POSITIVE = as_text(column("rating", Text).in_(POSITIVE_RATINGS))
 
 
 class By(StrEnum):
@@ -59,6 +69,7 @@ class Part(StrEnum):
     COUNTS = "counts"
     FIRST_ACTION = "first_action"
     RESOLUTION = "resolution"
+    DURATIONS = "durations"  # both durations: one scan and one sort by group
     ALL = "all"  # counts and both durations: one scan and one sort by group
 
 
@@ -91,9 +102,22 @@ _PARTS = {
     Part.FIRST_ACTION: _FIRST_ACTION,
     Part.RESOLUTION: _RESOLUTION,
 }
-_PARTS[Part.ALL] = ", ".join(_PARTS[p] for p in (Part.COUNTS, Part.FIRST_ACTION, Part.RESOLUTION))
+_PARTS[Part.DURATIONS] = ", ".join(_PARTS[p] for p in (Part.FIRST_ACTION, Part.RESOLUTION))
+_PARTS[Part.ALL] = ", ".join(_PARTS[p] for p in (Part.COUNTS, Part.DURATIONS))
 
 PART = "SELECT {key} AS key, {values} FROM complaint WHERE {where} GROUP BY 1"
+
+# The keys the rollup has (By.PERIOD's: :func:`analytics.rollups.day_steps`).
+_ROLLED_KEYS = {By.ALL: "0", By.CATEGORY: "category_code", By.PERIOD: DAY_STEP}
+ROLLED_COUNTS = f"""
+    SELECT {{key}} AS key, sum(complaints) AS received,
+           coalesce(sum(complaints) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed,
+           coalesce(sum(complaints) FILTER (WHERE rating IS NOT NULL), 0) AS rated,
+           coalesce(sum(complaints) FILTER (WHERE {_ROLLED_POSITIVE}), 0) AS positive,
+           coalesce(sum(late) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed_late
+    FROM {{rows}} GROUP BY 1"""
+OVERDUE = f"""SELECT {{key}} AS key, count(*) AS overdue FROM complaint
+              WHERE {{where}} AND {_OVERDUE_SQL} GROUP BY 1"""
 
 CATEGORIES = """
     SELECT code AS key, code, name_en AS name FROM category
@@ -180,23 +204,47 @@ class Point:
     kpi: Kpi
 
 
-def parts_for(by: By) -> tuple[Part, ...]:
+def parts_for(by: By, f: ComplaintFilter) -> tuple[Part, ...]:
     """The statements of a figure set. For one total, the two durations on their own (each is
     a sort in one process, so two connections halve the wait); per group, everything in one
     statement, sharing the scan and the sort by group (a breakdown runs beside the others, so
-    a second scan would only take a core from them); per period, counts only."""
+    a second scan would only take a core from them), unless the rollup has the counts; per
+    period, counts only."""
     if by is By.ALL:
         return Part.COUNTS, Part.FIRST_ACTION, Part.RESOLUTION
-    return (Part.COUNTS,) if by is By.PERIOD else (Part.ALL,)
+    if by is By.PERIOD:
+        return (Part.COUNTS,)
+    return ((Part.COUNTS, Part.DURATIONS) if by in _ROLLED_KEYS and whole_days(f) is not None
+            else (Part.ALL,))
 
 
 def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datetime,
          period_starts: list[datetime] | None = None) -> dict[Any, Any]:
     """One statement's rows per group key (for By.PERIOD, the period's number from 1 in
-    ``period_starts``)."""
-    statement = part_sql(f, by, which).bind(as_of=as_of, period_starts=period_starts or [])
+    ``period_starts``); the counts from the rollup when it answers."""
+    starts = period_starts or []
+    rolled = rolled_counts(conn, f, by, as_of, starts) if which is Part.COUNTS else None
+    if rolled is not None:
+        return rolled
+    statement = part_sql(f, by, which).bind(as_of=as_of, period_starts=starts)
     rows = fetch(conn, statement)
     return {r.key: r._mapping for r in rows}
+
+
+def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
+                  period_starts: list[datetime]) -> dict[Any, Any] | None:
+    """The counts per group key from the rollup, overdue from the open complaints; None when
+    the rollup cannot answer exactly (the filter, the grouping or the periods)."""
+    days = whole_days(f)
+    key = day_steps(period_starts) if by is By.PERIOD else _ROLLED_KEYS.get(by)
+    if days is None or key is None:
+        return None
+    counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=kpi_rows(days)).bind(
+        period_starts=period_starts))
+    late = fetch(conn, compose(OVERDUE, key=_KEYS[by], where=complaint_where(f)).bind(
+        as_of=as_of, period_starts=period_starts))
+    overdue_by_key = {r.key: r.overdue for r in late}
+    return {r.key: {**r._mapping, "overdue": overdue_by_key.get(r.key, 0)} for r in counts}
 
 
 def figures(counts: dict[Any, Any], *durations: dict[Any, Any]) -> dict[Any, Kpi]:

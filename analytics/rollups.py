@@ -1,13 +1,18 @@
-"""Daily rollups (migrations 0013 and 0017): which questions they answer, and how to ask them.
+"""Rollups (migrations 0013, 0017, 0021 and 0022): which questions they answer, and how to ask
+them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status; ``complaint_grid_rollup`` per standard
 grid (``grid_rollup_size``), UTM zone, city day, cell (``analytics/grid.py``), category and
-status. Both are kept exact by triggers in the writing transaction. An analysis reads them
-instead of the complaints when its filter asks for nothing else: categories, statuses and a
-creation window that starts and ends at midnight in the city (or is open), and, for time
-steps, periods that start at midnight in the city. Any other part of the filter, today's or
-one added later, sends the analysis to the complaints themselves.
+status, and ``complaint_grid_month_rollup`` per grid, zone, city month and cell only (read for
+the whole months of a window when no category or status is asked for: at most cells × months
+rows, however many complaints); ``complaint_kpi_rollup`` per city day, category, status and
+rating, with those resolved after their due time (the statistics' counts,
+``analytics/kpi.py``). All are kept exact by triggers in the writing transaction. An analysis
+reads them instead of the complaints when its filter asks for nothing else: categories,
+statuses and a creation window that starts and ends at midnight in the city (or is open), and,
+for time steps, periods that start at midnight in the city. Any other part of the filter,
+today's or one added later, sends the analysis to the complaints themselves.
 """
 
 from collections.abc import Iterator
@@ -82,7 +87,7 @@ def _where(days: Days, table: str, values: dict[str, object]) -> Fragment:
         if value is not None:
             conditions.append(condition)
             bound[name] = value
-    return sql(f"{table} WHERE {' AND '.join(conditions)}", **bound)
+    return sql(f"{table} WHERE {' AND '.join(conditions) or 'true'}", **bound)
 
 
 # The number (from 1) of the period holding a rollup row's day: the day's first instant among
@@ -109,17 +114,78 @@ def area_counts(days: Days, generation_id: int, level: str, step: str | None = N
                        GROUP BY area_id{", step" if step else ""}""", rows=rows)
 
 
-def grid_counts(days: Days, shape: str, size_m: float, step: str | None = None) -> Fragment:
+def grid_counts(days: Days, shape: str, size_m: float, step: str | None = None,
+                months: bool = True) -> Fragment:
     """SQL rows ``(key, n)``: complaints per non-empty cell (the packed key of ``grid_cell``)
-    of a standard grid laid out in ``:grid_srid`` (bound by the statement), from the rollup;
-    with ``step``, rows ``(key, step, n)``. Only for a grid :func:`grid_rolled_up` allows."""
-    rows = _where(days, "complaint_grid_rollup",
-                  {"shape": shape, "size_m": size_m})
+    of a standard grid laid out in ``:grid_srid`` (bound by the statement), from the rollups;
+    with ``step``, rows ``(key, step, n)``, and ``months`` says whether a month's complaints
+    all fall in one step (:func:`month_steps`). Only for a grid :func:`grid_rolled_up`
+    allows."""
     stepped = f", {step} AS step" if step else ""
-    return compose(f"""SELECT cell AS key{stepped}, sum(complaints) AS n
-                       FROM {{rows}} AND srid = :grid_srid
+    return compose(f"""SELECT cell AS key{stepped}, sum(complaints) AS n FROM ({{rows}}) AS r
                        GROUP BY 1{", 2" if step else ""} HAVING sum(complaints) > 0""",
-                   rows=rows)
+                   rows=_grid_rows(days, shape, size_m, months))
+
+
+def _grid_rows(days: Days, shape: str, size_m: float, months: bool) -> Fragment:
+    """SQL rows ``(cell, day, complaints)`` of the grid over ``days``: the whole months of the
+    window from the monthly rollup (a row's day is its month's first), the days at its edges
+    from the daily one; all of it from the daily one when the filter names categories or
+    statuses (the monthly rollup has neither), when no whole month fits, or not ``months``."""
+    grid = {"shape": shape, "size_m": size_m}
+    split = _whole_months(days) if months and not days.categories and not days.statuses else None
+    if split is None:
+        return compose("SELECT cell, day, complaints FROM {rows} AND srid = :grid_srid",
+                       rows=_where(days, "complaint_grid_rollup", grid))
+    first_month, end_month = split
+    parts = [sql(f"""SELECT cell, month AS day, complaints FROM complaint_grid_month_rollup
+                     WHERE shape = :shape AND size_m = :size_m AND srid = :grid_srid
+                     {"AND month >= :first_month" if first_month else ""}
+                     {"AND month < :end_month" if end_month else ""}""", **grid,
+                 **({"first_month": first_month} if first_month else {}),
+                 **({"end_month": end_month} if end_month else {}))]
+    if first_month is not None and days.first is not None and days.first < first_month:
+        parts.append(sql("""SELECT cell, day, complaints FROM complaint_grid_rollup
+                            WHERE shape = :shape AND size_m = :size_m AND srid = :grid_srid
+                              AND day >= :head_first AND day < :first_month""",
+                         head_first=days.first))
+    if end_month is not None and days.end is not None and end_month < days.end:
+        parts.append(sql("""SELECT cell, day, complaints FROM complaint_grid_rollup
+                            WHERE shape = :shape AND size_m = :size_m AND srid = :grid_srid
+                              AND day >= :end_month AND day < :tail_end""",
+                         tail_end=days.end))
+    return compose(" UNION ALL ".join(f"{{part{n}}}" for n in range(len(parts))),
+                   **{f"part{n}": part for n, part in enumerate(parts)})
+
+
+def _whole_months(days: Days) -> tuple[date | None, date | None] | None:
+    """(first day of the first whole month, first day of the month holding the window's end)
+    of the window ``days`` (None: open on that side), or None when no whole month fits."""
+    first = None
+    if days.first is not None:
+        first = days.first if days.first.day == 1 else _next_month(days.first)
+    end = days.end.replace(day=1) if days.end is not None else None
+    if first is not None and end is not None and first >= end:
+        return None
+    return first, end
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def month_steps(starts: list[datetime]) -> bool:
+    """Whether every period starts on the first of a month in the city (at midnight: that is
+    :func:`day_steps`'s test), so that each month of the monthly grid rollup falls in one
+    step."""
+    city = ZoneInfo(CITY_TIME_ZONE)
+    return all(start.astimezone(city).day == 1 for start in starts)
+
+
+def kpi_rows(days: Days) -> Fragment:
+    """SQL: the rows of ``complaint_kpi_rollup`` that ``days`` asks for (columns ``day``,
+    ``category_code``, ``status``, ``rating``, ``complaints``, ``late``)."""
+    return _where(days, "complaint_kpi_rollup", {})
 
 
 # Whether the grid is rolled up, and no complaint lies in another UTM zone than the grid's
@@ -140,32 +206,42 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 
 def rebuild(conn: Connection) -> None:
-    """Both rollups from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migration 0017): after a bulk load without the rollup triggers, or as a repair."""
+    """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
+    migrations 0017, 0021 and 0022): after a bulk load without the rollup triggers, or as a
+    repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017 and 0021), which a bulk load disables for its inserts.
+# (migrations 0013, 0017, 0021, 0022 and 0023), which a bulk load disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
-                          "complaint_grid_rollup_update", "complaint_grid_rollup_delete"),
+                          "complaint_grid_rollup_update", "complaint_grid_rollup_delete",
+                          "complaint_kpi_rollup_insert", "complaint_kpi_rollup_update",
+                          "complaint_kpi_rollup_delete", "complaint_grid_month_rollup_insert",
+                          "complaint_grid_month_rollup_update",
+                          "complaint_grid_month_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 
 def set_triggers(conn: Connection, enabled: bool) -> None:
     """Enable or disable the rollup triggers (in the caller's transaction: ALTER TABLE locks
-    the tables until it ends, so no other writer ever sees them off)."""
+    the tables until it ends, so no other writer ever sees them off). Only those present: a
+    database at an older revision (a migration test's) has fewer rollups."""
     action = "ENABLE" if enabled else "DISABLE"
     for table, names in TRIGGERS.items():
-        for name in names:
+        present = conn.execute(text("""
+            SELECT tgname FROM pg_trigger
+            WHERE tgrelid = CAST(:table AS regclass) AND tgname = ANY(:names)
+            ORDER BY tgname"""), {"table": table, "names": list(names)}).scalars().all()
+        for name in present:
             conn.execute(text(f"ALTER TABLE {table} {action} TRIGGER {name}"))
 
 
 @contextmanager
 def paused(conn: Connection) -> Iterator[None]:
     """A bulk load in the caller's transaction: the rollup triggers off while it writes, then
-    both rollups rebuilt once, set-based, and the triggers on again."""
+    every rollup rebuilt once, set-based, and the triggers on again."""
     set_triggers(conn, False)
     yield
     rebuild(conn)

@@ -63,7 +63,7 @@ class KpiStats:
         """The statements of a figure set on parallel connections, put together."""
         parts = await asyncio.gather(*(
             self._read(kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
-            for which in kpi.parts_for(by)))
+            for which in kpi.parts_for(by, self.query)))
         return kpi.figures(*parts)
 
 

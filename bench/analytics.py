@@ -141,7 +141,7 @@ def stats_sql(conn: Connection, f: ComplaintFilter, full: bool) -> None:
     for by in (kpi.By.ALL, *((kpi.By.CATEGORY, kpi.By.DISTRICT, kpi.By.WARD) if full else ())):
         if by is not kpi.By.ALL:
             kpi.entries(conn, f, by)
-        for part in kpi.parts_for(by):
+        for part in kpi.parts_for(by, f):
             kpi.part(conn, f, by, part, as_of)
     assert f.created_from is not None and f.created_to is not None
     starts = Calendar(Period.MONTH, f.created_from, f.created_to).starts(conn)
@@ -221,10 +221,12 @@ def _midnight(instant: datetime) -> datetime:
 
 def prepare(engine: Engine) -> None:
     """As autovacuum would have done by now (the visibility map lets the analyses answer from
-    the covering index alone), and a checkpoint, so that writing the seed out to disk does
-    not run beside the measurements."""
+    the covering indexes, of the complaints and of the rollups, alone), and a checkpoint, so
+    that writing the seed out to disk does not run beside the measurements."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE complaint, complaint_area"))
+        conn.execute(text("VACUUM ANALYZE complaint, complaint_area, complaint_rollup, "
+                          "complaint_grid_rollup, complaint_grid_month_rollup, "
+                          "complaint_kpi_rollup"))
         conn.execute(text("CHECKPOINT"))
 
 

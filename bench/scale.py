@@ -3,7 +3,8 @@ rollups, the province simulation of the Citus plan, and writes with the rollups 
 
 ``python -m bench scale --complaints 1000000,10000000 [--workers 2]``
 
-For each size, in the database ``<name>_bench_scale`` (rebuilt when its complaints differ):
+For each size, in a database of its own, ``<name>_bench_scale_<size>`` (built once, kept: a
+run after a code change reuses it):
 
 * **Build**: ``demo.nation.seed_nation`` (34 grid provinces; complaints drawn by
   ``INSERT … SELECT generate_series`` in chunks on ``--workers`` connections, placed, routed,
@@ -18,8 +19,12 @@ For each size, in the database ``<name>_bench_scale`` (rebuilt when its complain
   whole country, on the copy and on ``complaint``.
 * **Writes**: ``bench.rollups.writes`` in the busiest province: one submission through the
   service with the rollup triggers off and on.
+* **Replica**: tiles and listing pages from a streaming replica against the primary alone
+  (``bench.replica``: a throwaway cluster and its replica, with a nation of
+  ``--replica-complaints``).
 
-Tiles and listings on a replica are not measured here (see docs/scale.md).
+``--parts`` chooses what is measured after building (all by default): rerunning one part
+after a code change reuses the built databases.
 """
 
 import argparse
@@ -34,16 +39,18 @@ from analytics import rollups
 from app import create_app
 from bench.analytics import Api, job_list, prepare
 from bench.common import Timing, bench_settings, console, measure, print_table
+from bench.replica import measure_replica
 from bench.rollups import writes
 from db.engine import make_engine
 from demo import seed as demo_seed
 from demo.nation import GENERATION, PROVINCE_DEG, SOUTH, WEST, Build, province_code, seed_nation
 
-SUFFIX = "bench_scale"
+PARTS = ("analytics", "provinces", "writes", "replica")
 GOAL_S = 1.0
 GROWTH_GOAL = 2.0
-TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup", "admin_area",
-          "admin_area_part", "scale_by_province")
+TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup",
+          "complaint_grid_rollup", "complaint_grid_month_rollup", "complaint_kpi_rollup",
+          "admin_area", "admin_area_part", "scale_by_province")
 # A table's size with its indexes and TOAST, summed over its partitions when it has them.
 SIZE = """SELECT coalesce((SELECT sum(pg_total_relation_size(relid))
                           FROM pg_partition_tree(CAST(:t AS regclass))
@@ -130,10 +137,16 @@ def sizes(engine: Engine) -> list[tuple[str, str, int]]:
     return [*found, ("database", *database)]
 
 
+def suffix(complaints: int) -> str:
+    """The database suffix of one size: one database per size, so that no size rebuilds
+    another's (the 1M nation takes minutes to build)."""
+    return f"bench_scale_{complaints}"
+
+
 def analytics(engine: Engine, complaints: int) -> dict[str, dict[str, Timing]]:
     """Each job through the API, with the rollups and bypassed."""
     prepare(engine)
-    with TestClient(create_app(bench_settings(SUFFIX), engine)) as client:
+    with TestClient(create_app(bench_settings(suffix(complaints)), engine)) as client:
         jobs = job_list(Api(client), engine)
         console.print(f"Analytics on {complaints:,} complaints…")
         found: dict[str, dict[str, Timing]] = {}
@@ -188,37 +201,57 @@ def main(options: list[str] | None = None) -> None:
                         help="sizes, comma-separated (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2,
                         help="connections generating complaints (default: %(default)s)")
+    parser.add_argument("--replica-complaints", type=int, default=100_000,
+                        help="the nation built in the throwaway primary that the replica "
+                             "copies (default: %(default)s)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="what to measure after building, comma-separated "
+                             "(default: %(default)s)")
     args = parser.parse_args(options or [])
     counts = sorted(int(n) for n in args.complaints.split(","))
-    engine = make_engine(bench_settings(SUFFIX).sqlalchemy_url)
+    parts = set(args.parts.split(",")) - {""}
+    if parts - set(PARTS):
+        parser.error(f"--parts: choose among {', '.join(PARTS)}")
     results: dict[int, dict[str, dict[str, Timing]]] = {}
     for complaints in counts:
+        engine = make_engine(bench_settings(suffix(complaints)).sqlalchemy_url)
         built = build(engine, complaints, args.workers)
-        copy_s = partition_by_province(engine)
         steps = ([("boundaries and catalogue", built.boundaries_s),
                   ("complaints (drawn, placed, routed, rolled up, histories)", built.complaints_s),
                   ("VACUUM ANALYZE", built.vacuum_s)] if built else [("(reused)", 0.0)])
-        print_table(f"Build, {complaints:,} complaints (s)", ["step", "seconds"],
-                    [*steps, ("copy partitioned by province, indexed", copy_s)])
+        print_table(f"Build, {complaints:,} complaints (s)", ["step", "seconds"], steps)
         print_table(f"Disk, {complaints:,} complaints (pg_total_relation_size)",
                     ["table", "size", "bytes"], sizes(engine))
-        results[complaints] = analytics(engine, complaints)
-        print_table(
-            f"Analytics, {complaints:,} complaints (API, median s; goal ≤ {GOAL_S:g} s)",
-            ["job", "rollups", "raw", "raw/rollups", "goal"],
-            [(name, t["rollups"].median, t["raw"].median,
-              t["raw"].median / t["rollups"].median,
-              "met" if t["rollups"].median <= GOAL_S else "not met")
-             for name, t in results[complaints].items()])
-        print_table(f"Provinces, {complaints:,} complaints (median s, one core per query)",
-                    ["query", "country", "busiest province", "median province",
-                     "busiest, unpartitioned", "country/busiest", "country/median"],
-                    provinces(engine))
-        centre = WEST + PROVINCE_DEG / 4, SOUTH + PROVINCE_DEG / 2
-        print_table(f"Writes in {province_code(0)}, {complaints:,} complaints: 200 submissions "
-                    "through the service", ["write", "rollup off", "rollup on", "on/off"],
-                    writes(engine, centre, PROVINCE_DEG / 400))
-    if len(counts) > 1:
+        if "analytics" in parts:
+            results[complaints] = analytics(engine, complaints)
+            print_table(
+                f"Analytics, {complaints:,} complaints (API, median s; goal ≤ {GOAL_S:g} s)",
+                ["job", "rollups", "raw", "raw/rollups", "goal"],
+                [(name, t["rollups"].median, t["raw"].median,
+                  t["raw"].median / t["rollups"].median,
+                  "met" if t["rollups"].median <= GOAL_S else "not met")
+                 for name, t in results[complaints].items()])
+        if "provinces" in parts:
+            console.print("Copy partitioned by province, indexed: "
+                          f"{partition_by_province(engine):.0f} s")
+            print_table(f"Provinces, {complaints:,} complaints (median s, one core per query)",
+                        ["query", "country", "busiest province", "median province",
+                         "busiest, unpartitioned", "country/busiest", "country/median"],
+                        provinces(engine))
+        if "writes" in parts:
+            centre = WEST + PROVINCE_DEG / 4, SOUTH + PROVINCE_DEG / 2
+            print_table(f"Writes in {province_code(0)}, {complaints:,} complaints: 200 "
+                        "submissions through the service",
+                        ["write", "rollup off", "rollup on", "on/off"],
+                        writes(engine, centre, PROVINCE_DEG / 400))
+        engine.dispose()
+    if "replica" in parts:
+        print_table(f"Tiles and listings, {args.replica_complaints:,} complaints: primary "
+                    "alone against a streaming replica (ms)",
+                    ["requests", "n", "primary median", "replica median", "replica/primary",
+                     "primary p95", "replica p95"],
+                    measure_replica(args.replica_complaints, args.workers))
+    if len(results) > 1:
         small, big = results[counts[0]], results[counts[-1]]
         growth = [(name, small[name]["rollups"].median, t["rollups"].median,
                    t["rollups"].median / small[name]["rollups"].median,

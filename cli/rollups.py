@@ -1,4 +1,5 @@
-"""``phananh rollups``: the daily and grid-cell rollups, rebuilt from the complaints."""
+"""``phananh rollups``: the daily, grid-cell and statistics rollups, rebuilt from the
+complaints."""
 
 import typer
 from sqlalchemy import text
@@ -7,17 +8,21 @@ from analytics import rollups
 from cli.common import console
 from db.engine import get_engine
 
-rollups_app = typer.Typer(help="Daily and grid-cell rollups (migrations 0013 and 0017).",
+rollups_app = typer.Typer(help="Daily, grid-cell and statistics rollups (migrations 0013, 0017, "
+                               "0021 and 0022).",
                           no_args_is_help=True)
 
 
 @rollups_app.command("rebuild")
 def rebuild_cmd() -> None:
-    """Recount both rollups from the complaints in one transaction (writers wait meanwhile):
+    """Recount every rollup from the complaints in one transaction (writers wait meanwhile):
     a repair, or the end of a bulk load made with the rollup triggers disabled."""
     with get_engine().begin() as conn:
         rollups.rebuild(conn)
-        areas, cells = conn.execute(text(
+        areas, cells, months, kpis = conn.execute(text(
             "SELECT (SELECT count(*) FROM complaint_rollup), "
-            "(SELECT count(*) FROM complaint_grid_rollup)")).one()
-    console.print(f"[green]Rollups rebuilt[/green]: {areas:,} area rows, {cells:,} grid rows.")
+            "(SELECT count(*) FROM complaint_grid_rollup), "
+            "(SELECT count(*) FROM complaint_grid_month_rollup), "
+            "(SELECT count(*) FROM complaint_kpi_rollup)")).one()
+    console.print(f"[green]Rollups rebuilt[/green]: {areas:,} area rows, {cells:,} grid rows, "
+                  f"{months:,} monthly grid rows, {kpis:,} statistics rows.")

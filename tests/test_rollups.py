@@ -1,4 +1,5 @@
-"""The rollups (migrations 0013 and 0017) equal the raw computation after every kind of write.
+"""The rollups (migrations 0013, 0017, 0021 and 0022) equal the raw computation after every
+kind of write.
 
 The references are computed here, in Python, from the complaints and their stored placements
 (``complaint_area``): the placing rule of ``analytics/areas.py`` (routed area if it belongs to
@@ -6,10 +7,11 @@ the generation, else the covering one), the city's calendar (zoneinfo), and for 
 rollup the cell of each complaint's UTM coordinates found by brute force (the nearest hexagon
 centre, the square that covers it; ``tests/analytics_support.py``). Both rollup tables must
 equal them row for row after a seed COPY, submissions, status changes, reroutes, transfers,
-category corrections, moves and a boundary re-import, and equal what ``rebuild_rollups()``
-recounts; ``areaStats``, ``grid`` and hot spots (Gi* over grid cells and wards, emerging hot
-spots per month) read from the rollups must equal the same analyses over the complaints. Its
-own database: the re-import changes the demo city.
+category corrections, ratings, due times, moves and a boundary re-import, and equal what
+``rebuild_rollups()`` recounts; ``areaStats``, ``grid``, hot spots (Gi* over grid cells and
+wards, emerging hot spots per month) and the statistics' counts (in total, per category, per
+month) read from the rollups must equal the same analyses over the complaints. Its own
+database: the re-import changes the demo city.
 """
 
 import json
@@ -28,11 +30,12 @@ from shapely.geometry import mapping
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
+from analytics import kpi
 from analytics.areas import count_by_area
 from analytics.grid import Grid, Shape, count_cells, rolled_up
 from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import Calendar, Period
-from analytics.rollups import day_steps, whole_days
+from analytics.rollups import bypassed, day_steps, grid_counts, month_steps, whole_days
 from app import create_app
 from auth import users
 from auth.principal import Role
@@ -134,6 +137,69 @@ def stored_grid(engine: Engine) -> Counter[tuple[Any, ...]]:
                      r.status): r.complaints for r in rows})
 
 
+def expected_grid_months(grid: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    """(shape, size, zone, first day of the month, (i, j)) → complaints, from the reference
+    of the daily grid rollup."""
+    months: Counter[tuple[Any, ...]] = Counter()
+    for (shape, size, zone, day, cell, _, _), n in grid.items():
+        months[shape, size, zone, day.replace(day=1), cell] += n
+    return months
+
+
+def stored_grid_months(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT shape, size_m, srid, month, cell >> 32 AS i,
+                   (cell & 4294967295) - 2147483648 AS j, complaints
+            FROM complaint_grid_month_rollup""")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return Counter({(r.shape, r.size_m, r.srid, r.month, (r.i, r.j)): r.complaints
+                    for r in rows})
+
+
+def expected_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
+    """(day, category, status, rating, "complaints" or "late") → count, computed here."""
+    with engine.connect() as conn:
+        complaints = conn.execute(text("SELECT created_at, category_code, status, rating, "
+                                       "resolved_at, due_at FROM complaint")).all()
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for c in complaints:
+        key = (c.created_at.astimezone(CITY).date(), c.category_code, c.status, c.rating)
+        counts[*key, "complaints"] += 1
+        late = c.resolved_at is not None and c.due_at is not None and c.resolved_at > c.due_at
+        counts[*key, "late"] += int(late)
+    return +counts  # zero counts dropped, as in stored_kpi
+
+
+def stored_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT day, category_code, status, rating, complaints, late "
+                                 "FROM complaint_kpi_rollup")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return +Counter({**{(*r[:4], "complaints"): r.complaints for r in rows},
+                     **{(*r[:4], "late"): r.late for r in rows}})
+
+
+def check_kpis(engine: Engine) -> None:
+    """The statistics' counts in total, per category and per month, read from the rollup
+    (overdue from the open complaints), equal the same counts over the complaints."""
+    assert stored_kpi(engine) == expected_kpi(engine)
+    as_of = datetime.now(UTC)
+    today = datetime.now(CITY).date()
+    with engine.connect() as conn:
+        for f in whole_day_filters():
+            months = Calendar(Period.MONTH, f.created_from or city_midnight(date(2020, 1, 1)),
+                              f.created_to or city_midnight(today + timedelta(days=1)))
+            starts = months.starts(conn)
+            for by in (kpi.By.ALL, kpi.By.CATEGORY, kpi.By.PERIOD):
+                rolled = kpi.rolled_counts(conn, f, by, as_of, starts)
+                assert rolled is not None
+                with bypassed():
+                    raw = kpi.part(conn, f, by, kpi.Part.COUNTS, as_of, starts)
+                assert kpi.figures(rolled) == kpi.figures(raw), (f, by)
+                assert sum(k.received for k in kpi.figures(raw).values()) > 0
+
+
 def city_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=CITY)
 
@@ -143,7 +209,10 @@ def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
     analysis over the complaints, for whole-day filters on both generations and levels."""
     truth = expected(engine)
     assert stored(engine) == truth
-    assert stored_grid(engine) == expected_grid(engine)
+    grid = expected_grid(engine)
+    assert stored_grid(engine) == grid
+    assert stored_grid_months(engine) == expected_grid_months(grid)
+    check_kpis(engine)
     with engine.connect() as conn:
         for f in whole_day_filters():
             assert whole_days(f) is not None
@@ -230,6 +299,20 @@ def test_rollups_follow_every_write(world: Any) -> None:
             service.decide_category(conn, None, public_id, "construction.illegal", None, {})
     check(engine, generations)
 
+    with engine.begin() as conn:  # ratings and due times, as closing and rerouting write them
+        conn.execute(text("""
+            UPDATE complaint SET status = 'CLOSED', rating = 'SATISFIED', rated_at = now()
+            WHERE id IN (SELECT id FROM complaint WHERE status = 'RESOLVED'
+                         ORDER BY id LIMIT 3)"""))
+        conn.execute(text("""
+            UPDATE complaint SET rating = 'UNSATISFIED'
+            WHERE id = (SELECT min(id) FROM complaint WHERE rating = 'SATISFIED')"""))
+        conn.execute(text("""
+            UPDATE complaint SET due_at = resolved_at - interval '1 hour'
+            WHERE id IN (SELECT id FROM complaint WHERE resolved_at IS NOT NULL
+                         AND due_at > resolved_at ORDER BY id LIMIT 4)"""))
+    check(engine, generations)
+
     with engine.begin() as conn:  # moves, one with its status and category in one statement
         conn.execute(text("""
             UPDATE complaint SET location = ST_Translate(location, 0.03, -0.02)
@@ -269,19 +352,25 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     """After the writes above (kept by the triggers), ``phananh rollups rebuild`` (the
     ``rebuild_rollups()`` a seed ends with) recounts damaged tables to the very same rows."""
     engine, *_ = world
-    kept = stored(engine), stored_grid(engine)
+    kept = stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine)
     assert sum(kept[1].values()) > 0
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
                           "WHERE day = (SELECT max(day) FROM complaint_rollup)"))
         conn.execute(text("UPDATE complaint_grid_rollup SET complaints = complaints + 1 "
                           "WHERE day = (SELECT min(day) FROM complaint_grid_rollup)"))
+        conn.execute(text("DELETE FROM complaint_kpi_rollup "
+                          "WHERE day = (SELECT max(day) FROM complaint_kpi_rollup)"))
+        conn.execute(text("UPDATE complaint_grid_month_rollup SET complaints = complaints + 1 "
+                          "WHERE month = (SELECT min(month) FROM complaint_grid_month_rollup)"))
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
+    assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     result = phananh(url, "rollups", "rebuild")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Rollups rebuilt" in result.stdout
-    assert (stored(engine), stored_grid(engine)) == kept
+    assert (stored(engine), stored_grid(engine), stored_kpi(engine),
+            stored_grid_months(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
@@ -315,6 +404,29 @@ def reimport_with_one_ward_grown(engine: Engine, generation: DemoGeneration) -> 
                             "parent": a.parent_code}} for a in wards]}))
         import_boundaries(engine, BoundaryFile(path=path, level="ward", parent_field="parent"),
                           generation.name, generation.valid_from, generation.valid_to)
+
+
+def test_whole_months_without_categories_or_statuses_read_the_monthly_grid() -> None:
+    """The monthly grid rollup answers the whole months of a window (the days at its edges
+    from the daily one), never a filter of categories or statuses, nor a window shorter than
+    a month, nor steps that split a month."""
+    def reads_months(f: ComplaintFilter, months: bool = True) -> bool:
+        days = whole_days(f)
+        assert days is not None
+        return "complaint_grid_month_rollup" in grid_counts(days, "HEXAGON", 500.0,
+                                                            months=months).text
+
+    first = datetime(2025, 3, 15, tzinfo=CITY)
+    assert reads_months(ComplaintFilter())
+    assert reads_months(ComplaintFilter(created_from=first, created_to=first + timedelta(60)))
+    assert not reads_months(ComplaintFilter(created_from=first,
+                                            created_to=first + timedelta(40)))
+    assert not reads_months(ComplaintFilter(categories=["environment.waste"]))
+    assert not reads_months(ComplaintFilter(statuses=["RECEIVED"]))
+    assert not reads_months(ComplaintFilter(), months=False)
+    with_steps = [datetime(2025, 4, 1, tzinfo=CITY), datetime(2025, 5, 1, tzinfo=CITY)]
+    assert month_steps(with_steps)
+    assert not month_steps([*with_steps, datetime(2025, 5, 5, tzinfo=CITY)])  # a Monday
 
 
 def test_only_whole_days_and_kept_fields_use_the_rollup() -> None:

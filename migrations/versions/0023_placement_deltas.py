@@ -23,15 +23,15 @@ Each delta takes the advisory lock of its areas' buckets, as a recount does, bef
 a concurrent recount of such an area runs wholly before or wholly after it and never drops it
 (a recount's count comes from its own snapshot). Updates and deletions still recount.
 
-Revision ID: 0021_placement_deltas
-Revises: 0020_triage_speed
+Revision ID: 0023_placement_deltas
+Revises: 0022_grid_month_rollup
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
-revision = "0021_placement_deltas"
-down_revision = "0020_triage_speed"
+revision = "0023_placement_deltas"
+down_revision = "0022_grid_month_rollup"
 branch_labels = None
 depends_on = None
 
