@@ -8,8 +8,7 @@ replanned only when a migration changes a table it reads. The plan is the generi
 for the statement alone (``plan_cache_mode``, ``SET LOCAL``): left to itself, PostgreSQL
 plans again for every call whenever the generic plan's estimate is the higher (for the
 duplicate candidates it always is: the number of complaint ids is unknown), which is the work
-this saves. At a million complaints that took the candidates of one complaint from 12–14 ms
-to 4 ms (median).
+this saves (docs/benchmarks.md, "Possible duplicates at submission").
 
 The pooled connection's ``info`` remembers what it has prepared (a new connection, after a
 reconnect, prepares again). ``PREPARE`` is not undone by a rollback, so a statement prepared

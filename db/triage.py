@@ -110,12 +110,12 @@ _SCORER = ",\n".join(
 # Per complaint of :ids, its :first best-scored candidates (rows: complaint_id, model_version
 # (null: hand-set weights), candidate public id, distance_m, hours_apart, same_category,
 # text_similarity, same_root (the two share a root: officials' decision), score), among
-# complaints of the {statuses} (the open ones at serving, all of them to learn). Only the
-# :nearest of the window are scored (found nearest first by the GiST index): in a busy
-# street, hundreds of open complaints can lie within the radius, and the trigram similarity
-# of each would cost more than the rest of a submission. The texts compared are the stored
-# folded public descriptions (migration 0021): folding each candidate's on every query cost
-# about a third of the per-candidate work.
+# complaints of the statuses written in by ``duplicates_statement`` (the open ones at
+# serving, all of them to learn). Only the :nearest of the window are scored (found nearest
+# first by the GiST index): in a busy street, hundreds of open complaints can lie within the
+# radius, and the trigram similarity of each would cost more than the rest of a submission.
+# The texts compared are the stored folded public descriptions (migration 0021): no
+# candidate's text is folded on a query.
 _DUPLICATES = f"""
     WITH scorer AS (
         SELECT learned.version AS model_version, {_SCORER}
