@@ -239,6 +239,9 @@ complaint = Table(
     Column("public_address", Text, Computed("redact_personal(address)")),
     Column("search_vector", TSVECTOR, Computed(
         "to_tsvector('simple'::regconfig, fold_text(redact_personal(description)))")),
+    # The public description folded (accents off, lower case) for duplicate candidates' trigram
+    # similarity (0021).
+    Column("folded_description", Text, Computed("fold_text(redact_personal(description))")),
     *complaint_checks(),
 )
 

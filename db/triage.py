@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from auth.principal import Principal
 from db.complaints import ComplaintFilter, complaint_select
+from db.prepared import execute_prepared
 from db.tables import complaint, triage_model
 from triage.duplicates import NEAREST, RADIUS_M, WEIGHTS, WINDOW_DAYS
 from workflow.states import OPEN, Status
@@ -109,12 +110,13 @@ _SCORER = ",\n".join(
 # Per complaint of :ids, its :first best-scored candidates (rows: complaint_id, model_version
 # (null: hand-set weights), candidate public id, distance_m, hours_apart, same_category,
 # text_similarity, same_root (the two share a root: officials' decision), score), among
-# complaints of the :statuses (the open ones at serving, all of them to learn). Only the
-# :nearest of the window are scored (found nearest first by the GiST index): in a busy
-# street, hundreds of open complaints can lie within the radius, and the trigram similarity
-# of each would cost more than the rest of a submission. The complaint's folded text is
-# computed once (OFFSET 0 keeps the planner from inlining it into every candidate).
-DUPLICATES = f"""
+# complaints of the statuses written in by ``duplicates_statement`` (the open ones at
+# serving, all of them to learn). Only the :nearest of the window are scored (found nearest
+# first by the GiST index): in a busy street, hundreds of open complaints can lie within the
+# radius, and the trigram similarity of each would cost more than the rest of a submission.
+# The texts compared are the stored folded public descriptions (migration 0024): no
+# candidate's text is folded on a query.
+_DUPLICATES = f"""
     WITH scorer AS (
         SELECT learned.version AS model_version, {_SCORER}
         FROM (SELECT) one
@@ -126,7 +128,6 @@ DUPLICATES = f"""
     SELECT c.id AS complaint_id, s.model_version, d.*
     FROM complaint c
     CROSS JOIN scorer s
-    CROSS JOIN LATERAL (SELECT fold_text(c.public_description) AS text OFFSET 0) folded
     CROSS JOIN LATERAL (
         SELECT f.*, 1 / (1 + exp(-(s.intercept
             + s.per_100_m * f.distance_m / 100
@@ -138,14 +139,14 @@ DUPLICATES = f"""
                    ST_Distance(o.location::geography, c.location::geography) AS distance_m,
                    abs(date_part('epoch', o.created_at - c.created_at)) / 3600 AS hours_apart,
                    o.category_code = c.category_code AS same_category,
-                   similarity(fold_text(o.public_description), folded.text)
+                   similarity(o.folded_description, c.folded_description)
                        AS text_similarity,
                    coalesce(o.duplicate_of, o.id) = coalesce(c.duplicate_of, c.id) AS same_root
             FROM (SELECT * FROM complaint o
                   WHERE ST_DWithin(o.location::geography, c.location::geography, :radius)
                     AND o.created_at BETWEEN c.created_at - make_interval(days => :days)
                                          AND c.created_at + make_interval(days => :days)
-                    AND o.status = ANY(:statuses) AND o.id <> c.id
+                    AND o.status IN ({{statuses}}) AND o.id <> c.id
                   ORDER BY o.location::geography <-> c.location::geography
                   LIMIT :nearest) o
         ) f
@@ -156,18 +157,26 @@ DUPLICATES = f"""
     ORDER BY c.id, d.score DESC, d.candidate"""
 
 
-def duplicate_parameters(complaint_ids: list[int], first: int,
-                         statuses: Iterable[Status] = OPEN) -> dict[str, Any]:
-    return {"ids": complaint_ids, "radius": RADIUS_M, "days": WINDOW_DAYS,
-            "statuses": [str(s) for s in statuses], "first": first,
+def duplicates_statement(statuses: Iterable[Status] = OPEN) -> str:
+    """The candidates statement for complaints of ``statuses``, written into its text rather
+    than bound: a prepared statement's plan, made once for every call, can then use the
+    partial index of open complaints (0020), which a parameter (any statuses) would rule
+    out. The statuses are the workflow's own names, never input."""
+    return _DUPLICATES.format(statuses=", ".join(f"'{s}'" for s in sorted(map(str, statuses))))
+
+
+def duplicate_parameters(complaint_ids: list[int], first: int) -> dict[str, Any]:
+    return {"ids": complaint_ids, "radius": RADIUS_M, "days": WINDOW_DAYS, "first": first,
             "nearest": max(first, NEAREST), **WEIGHTS}
 
 
 def duplicate_candidates(conn: Connection, complaint_ids: list[int], first: int,
                          statuses: Iterable[Status] = OPEN) -> list[Any]:
-    """For each complaint, its ``first`` best-scored possible duplicates, in one statement."""
-    return list(conn.execute(text(DUPLICATES),
-                             duplicate_parameters(complaint_ids, first, statuses)))
+    """For each complaint, its ``first`` best-scored possible duplicates, in one statement,
+    prepared on the connection (``db.prepared``): parsing and planning it cost as much as
+    running it for one complaint."""
+    return execute_prepared(conn, duplicates_statement(statuses),
+                            duplicate_parameters(complaint_ids, first))
 
 
 def decided(conn: Connection, since: datetime | None, until: datetime | None,

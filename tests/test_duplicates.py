@@ -5,6 +5,7 @@ also follows; which complaints may be candidates is decided here from the defini
 within 300 m and 30 days) over every complaint of the database.
 """
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,11 @@ from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine, text
 
 from db.engine import make_engine
-from db.triage import DUPLICATES, duplicate_parameters
+from db.prepared import execute_sql
+from db.triage import duplicate_candidates, duplicate_parameters, duplicates_statement
 from tests.conftest import Accounts, Demo, GraphQLClient, fresh_database, new_complaint, phananh
 from triage import duplicates, service
+from triage.text import fold
 from workflow.states import OPEN, Status
 
 SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
@@ -120,31 +123,45 @@ def _scans(plan: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
 
 
 def test_candidates_come_from_the_index_at_100k(hundred_thousand: Engine) -> None:
-    """At 100,000 complaints the plan reads no complaint sequentially, for the open
+    """At 100,000 complaints the plan reads no complaint sequentially (an empty yearly
+    partition may be, at no cost), for the open
     candidates (serving: from the place-and-time index of open complaints) nor for those of
-    every status (learning the weights). The candidates found are exactly the
-    definition's (open, within 300 m by pyproj's geodesic, within 30 days)."""
+    every status (learning the weights), and compares the stored folded texts (0024)
+    without folding any. The candidates found are exactly the definition's (open, within
+    300 m by pyproj's geodesic, within 30 days)."""
     with hundred_thousand.connect() as conn:
         ids = list(conn.execute(text(
             "SELECT id FROM complaint WHERE status = 'RECEIVED' ORDER BY id DESC LIMIT 20"
         )).scalars())
-        plans = {statuses: conn.execute(text("EXPLAIN (FORMAT JSON) " + DUPLICATES),
-                                        duplicate_parameters(ids, 5, statuses)).scalar_one()
+        plans = {statuses: conn.execute(text("EXPLAIN (VERBOSE, FORMAT JSON) "
+                                             + duplicates_statement(statuses)),
+                                        duplicate_parameters(ids, 5)).scalar_one()
                  for statuses in (OPEN, tuple(Status))}
+        # Served as a statement prepared on the connection: past five calls, the plan
+        # PostgreSQL keeps for it must still be the index's.
+        for complaint_id in ids[:8]:
+            duplicate_candidates(conn, [complaint_id], 5)
+        plans["prepared"] = conn.execute(text("EXPLAIN (VERBOSE, FORMAT JSON) "
+                                              + execute_sql(duplicates_statement(OPEN))),
+                                         duplicate_parameters(ids[-1:], 5)).scalar_one()
         one = ids[-1]
-        found = conn.execute(text(DUPLICATES), duplicate_parameters([one], 1_000)).all()
+        found = duplicate_candidates(conn, [one], 1_000)
+        # The index of open complaints by place and time (0020), in each yearly partition.
+        open_index = set(conn.execute(text(
+            "SELECT inhrelid::regclass::text FROM pg_inherits "
+            "WHERE inhparent = 'complaint_open_place_time'::regclass")).scalars())
         rows = conn.execute(text("SELECT id, public_id, ST_X(location) AS lon, "
-                                 "ST_Y(location) AS lat, status, created_at FROM complaint"
-                                 )).all()
-        # The years' partitions that hold rows (an empty one is read sequentially, for free).
-        filled = set(conn.execute(text("SELECT DISTINCT tableoid::regclass::text "
-                                       "FROM complaint")).scalars())
-    assert len(filled) == 2  # 2025 and 2026
+                                 "ST_Y(location) AS lat, status, created_at, "
+                                 "tableoid::regclass::text AS tableoid FROM complaint")).all()
+    filled = {r.tableoid for r in rows}  # partitions with rows (empty ones cost nothing)
     for plan in plans.values():
         scans = _scans(plan[0]["Plan"])
         assert not [s for s in scans if s[0] == "Seq Scan" and s[1] in filled], scans
-    assert any((index or "").endswith("complaint_open_place_time")
-               for _, _, index in _scans(plans[OPEN][0]["Plan"])), _scans(plans[OPEN][0]["Plan"])
+        shown = json.dumps(plan)
+        assert "similarity(o.folded_description, c.folded_description)" in shown, shown
+        assert "unaccent" not in shown and "fold_text" not in shown, shown
+    for served in (OPEN, "prepared"):
+        assert {index for _, _, index in _scans(plans[served][0]["Plan"])} & open_index, served
     this = next(r for r in rows if r.id == one)
     others = [r for r in rows if r.id != one and r.status in {str(s) for s in OPEN}
               and abs((r.created_at - this.created_at).total_seconds()) <= 30 * 86_400]
@@ -152,6 +169,34 @@ def test_candidates_come_from_the_index_at_100k(hundred_thousand: Engine) -> Non
                          [r.lon for r in others], [r.lat for r in others])[2]
     want = {r.public_id for r, d in zip(others, distances, strict=True) if d <= 300}
     assert len(want) > 5 and {r.candidate for r in found} == want
+
+
+FOLDED = text("SELECT public_id, public_description, folded_description FROM complaint")
+
+
+def test_stored_folded_text_is_the_folded_public_description(gql: GraphQLClient, demo: Demo,
+                                                             accounts: Accounts,
+                                                             engine: Engine) -> None:
+    """Migration 0024's column equals ``triage.text.fold`` of the redacted public description
+    (computed here in Python), for every demo complaint, a submission and an edited one;
+    personal data written into the text stays out of it."""
+    p = next(w for w in demo.areas("demo-2025", "ward")
+             if w.code == accounts.ward).geometry.representative_point()
+    submitted = submit(gql, p.x, p.y, "ĐƯỜNG Ngập Nước sâu, gọi 0912 345 678 hoặc ai@vi.vn")["id"]
+    with engine.connect() as conn:
+        rows = conn.execute(FOLDED).all()
+    assert len(rows) > 1_000
+    assert [r.public_id for r in rows if r.folded_description != fold(r.public_description)] == []
+    inserted = next(r.folded_description for r in rows if r.public_id == submitted)
+    assert inserted == "duong ngap nuoc sau, goi [sdt] hoac [email]"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE complaint SET description = :d WHERE public_id = :id"),
+                     {"d": "Cống bị TẮC, Đoàn Thị Hà 0987.654.321 báo", "id": submitted})
+        edited = conn.execute(text(
+            "SELECT public_description, folded_description FROM complaint WHERE public_id = :id"),
+            {"id": submitted}).one()
+    assert edited.folded_description == fold(edited.public_description)
+    assert edited.folded_description == "cong bi tac, doan thi ha [sdt] bao"
 
 
 SUPPORT = """mutation($id: ID!, $s: ReporterInput) { supportComplaint(id: $id, supporter: $s) {

@@ -29,7 +29,7 @@ from settings import Settings
 from tests.conftest import Accounts, Demo, new_complaint, phananh
 from tests.working_time import demo_due
 from triage.keywords import catalogue_rules
-from triage.model import CategoryModel, train
+from triage.model import CategoryModel, train, train_batches
 from triage.text import segmented
 
 HISTORY = text("""SELECT public_description, category_code FROM complaint
@@ -166,6 +166,25 @@ def test_an_english_citys_history_trains_the_pipeline(segmentation: bool) -> Non
                                        .argmax(axis=1)]
     most_frequent = Counter(labels[:640]).most_common(1)[0][0]
     assert (top == truth).mean() >= 0.95 > (truth == most_frequent).mean() + 0.3
+
+
+def test_a_streamed_history_learns_alike_with_feature_workers(split: dict[str, Any]) -> None:
+    """Beyond ``in_memory`` complaints the history streams through once, its features
+    computed by worker processes while the model learns: the same features in the same
+    order, so the same weights as computed in process; and it still beats the most
+    frequent category on the later part (both scored here)."""
+    texts, labels = [r[0] for r in split["train"]], [r[1] for r in split["train"]]
+    batches = [(texts[i:i + 700], labels[i:i + 700]) for i in range(0, len(texts), 700)]
+    classes = sorted(set(labels))
+    alone, workers = (train_batches(batches, len(texts), classes, in_memory=100, workers=n)
+                      for n in (0, 2))
+    assert np.array_equal(alone.classifier.coef_, workers.classifier.coef_)
+    assert alone.temperature == workers.temperature
+    test_texts, truth = [r[0] for r in split["test"]], np.array([r[1] for r in split["test"]])
+    top = np.asarray(workers.categories)[
+        workers.probabilities(workers.vectors(test_texts)).argmax(axis=1)]
+    most_frequent = Counter(labels).most_common(1)[0][0]
+    assert (top == truth).mean() > (truth == most_frequent).mean() + 0.3
 
 
 def test_probabilities_are_calibrated(split: dict[str, Any], model: CategoryModel) -> None:

@@ -14,8 +14,11 @@ explanation shown to officials.
 """
 
 import io
-from collections.abc import Callable, Iterable, Sequence
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
 
 import joblib
 import numpy as np
@@ -28,8 +31,9 @@ from triage import features
 
 CALIBRATION_SHARE = 0.1  # the latest tenth of the training window fits the temperature
 CALIBRATION_MAX = 20_000  # complaints: one temperature needs no more
-FEATURE_ROWS = 10_000
+FEATURE_ROWS = 10_000  # texts whose features are computed at once (a task of a worker)
 IN_MEMORY = 100_000  # complaints learned from in several passes; more stream through one
+WORKERS = 2  # processes computing a stream's features while this one learns (the cores)
 Batch = tuple[Sequence[str], Sequence[str]]  # texts and their categories, in time order
 
 
@@ -91,27 +95,30 @@ def train(texts: Sequence[str], labels: Sequence[str],
 
 def train_batches(batches: Iterable[Batch], total: int, classes: Sequence[str],
                   on_step: Callable[[str], None] = lambda step: None,
-                  on_progress: Callable[[int, int], None] = lambda done, total: None
-                  ) -> CategoryModel:
+                  on_progress: Callable[[int, int], None] = lambda done, total: None,
+                  in_memory: int = IN_MEMORY, workers: int = WORKERS) -> CategoryModel:
     """Fit on ``total`` labelled texts of ``classes``, streamed in time order in
-    ``batches``: memory holds a batch and the calibration slice, never the whole history.
+    ``batches``: memory holds a few batches and the calibration slice, never the whole
+    history.
 
-    Up to ``IN_MEMORY`` complaints, the features are kept and the model passes over them
-    until it converges; beyond, each batch is learned once as it comes (stochastic gradient
-    steps: a million complaints are plenty for one pass) and dropped. The latest
+    Up to ``in_memory`` complaints, the features are kept and the model passes over them
+    until it converges; beyond, each chunk is learned once as it comes (stochastic gradient
+    steps: a million complaints are plenty for one pass) and dropped, its features computed
+    ahead by ``workers`` processes (``_features``) while this one learns, and each class's
+    weights learned in threads of their own (scikit-learn's ``n_jobs``). The latest
     ``CALIBRATION_SHARE`` (at most ``CALIBRATION_MAX``) is kept out to fit the temperature.
     """
     split = total - min(max(1, int(total * CALIBRATION_SHARE)), CALIBRATION_MAX)
+    streaming = total > in_memory
     classifier = SGDClassifier(loss="log_loss", alpha=2e-6, max_iter=50, tol=1e-3,
-                               random_state=0)
+                               random_state=0, n_jobs=workers or None)
     kept: list[tuple[sparse.csr_matrix, np.ndarray]] = []
     held: list[tuple[sparse.csr_matrix, np.ndarray]] = []
     done = 0
     on_step("features")
-    for texts, labels in batches:
-        x, y = _vectors(texts), np.asarray(labels)
+    for x, y in _features(batches, workers if streaming else 0):
         cut = max(0, min(len(y), split - done))
-        if cut and total <= IN_MEMORY:
+        if cut and not streaming:
             kept.append((x[:cut], y[:cut]))
         elif cut:
             classifier.partial_fit(x[:cut], y[:cut], classes=np.asarray(classes))
@@ -133,11 +140,27 @@ def train_batches(batches: Iterable[Batch], total: int, classes: Sequence[str],
     return CategoryModel(classifier, _fit_temperature(classifier, x_held, y_held))
 
 
-def _vectors(texts: Sequence[str]) -> sparse.csr_matrix:
-    """The features of a batch, computed ``FEATURE_ROWS`` texts at a time (their
-    intermediate arrays are several times the result)."""
-    return sparse.vstack([features.vectors(texts[start:start + FEATURE_ROWS])
-                          for start in range(0, len(texts), FEATURE_ROWS)], format="csr")
+def _features(batches: Iterable[Batch], workers: int
+              ) -> Iterator[tuple[sparse.csr_matrix, np.ndarray]]:
+    """The features and labels of the batches' texts, ``FEATURE_ROWS`` at a time (their
+    intermediate arrays are several times the result), in order. With ``workers``, computed
+    by that many processes while the caller learns from the previous chunks and the next
+    batch is fetched; at most ``2 * workers`` chunks wait, so memory stays bounded."""
+    chunks = ((texts[start:start + FEATURE_ROWS], np.asarray(labels[start:start + FEATURE_ROWS]))
+              for texts, labels in batches for start in range(0, len(texts), FEATURE_ROWS))
+    if not workers:
+        yield from ((features.vectors(texts), y) for texts, y in chunks)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        waiting: deque[tuple[AsyncResult[sparse.csr_matrix], np.ndarray]] = deque()
+        for texts, y in chunks:
+            waiting.append((pool.apply_async(features.vectors, (texts,)), y))
+            if len(waiting) > 2 * workers:
+                task, labels = waiting.popleft()
+                yield task.get(), labels
+        while waiting:
+            task, labels = waiting.popleft()
+            yield task.get(), labels
 
 
 def _fit_temperature(classifier: SGDClassifier, x: sparse.csr_matrix, y: np.ndarray) -> float:

@@ -12,8 +12,9 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 import numpy as np
@@ -86,8 +87,13 @@ def train_and_store(engine: Engine, since: datetime | None = None,
     """Train on the labelled complaints of the window, streamed from the database in time
     order (a server-side cursor: memory holds a batch, not the history), and store the
     model as the new active version. Returns the version, the model and the complaints
-    learned from."""
-    with engine.connect() as conn:
+    learned from.
+
+    The duplicate scorer's candidate pairs are PostgreSQL's work and the category model is
+    this process's: the pairs are asked for first, on a connection of their own in a
+    thread, and computed while the model learns."""
+    with ThreadPoolExecutor(1) as background, engine.connect() as conn:
+        pairs = background.submit(duplicate_pairs, engine, since, until)
         total = sql.labelled_count(conn, since, until)
         classes = sql.labelled_categories(conn, since, until)
         if len(classes) < 3:
@@ -102,15 +108,15 @@ def train_and_store(engine: Engine, since: datetime | None = None,
                 yield [row.text for row in batch], [row.category for row in batch]
 
         model = train_batches(batches(), total, classes, on_step, on_progress)
-    on_step("duplicates")
+        on_step("duplicates")
+        decided, _ = pairs.result()
     metrics: dict[str, object] = {"temperature": model.temperature,
                                   "categories": len(model.categories),
                                   "features": model.features_used}
-    pairs, _ = duplicate_pairs(engine, window[0], window[-1] + timedelta(microseconds=1))
-    weights = duplicates.fit(pairs)
+    weights = duplicates.fit(decided)
     if weights is not None:  # else the hand-set weights keep serving (cold start)
-        metrics["duplicates"] = {"weights": weights, "pairs": len(pairs.y),
-                                 "duplicates": int(pairs.y.sum())}
+        metrics["duplicates"] = {"weights": weights, "pairs": len(decided.y),
+                                 "duplicates": int(decided.y.sum())}
     with engine.begin() as conn:
         version = sql.save_model(conn, model.dumps(), window[0], window[-1], total, metrics)
     return version, model, total
