@@ -181,9 +181,11 @@ def point(form: Mapping[str, list[str]]) -> tuple[float, float] | None:
     return None
 
 
-def submission(form: Mapping[str, list[str]], lon: float, lat: float) -> Submission:
+def submission(form: Mapping[str, list[str]], lon: float, lat: float,
+               idempotency_key: str | None = None) -> Submission:
     """POST requests' form at (lon, lat) as the submission GraphQL's ``submitComplaint``
-    makes: the same checks, the reporter's contact, and the attributes for the catalogue."""
+    makes: the same checks (the idempotency key's included), the reporter's contact, and the
+    attributes for the catalogue."""
     code = single(form, "service_code")
     if code is None:
         raise PhananhError(ErrorCode.BAD_INPUT, "service_code is required.")
@@ -194,7 +196,7 @@ def submission(form: Mapping[str, list[str]], lon: float, lat: float) -> Submiss
     submit_input = SubmitComplaintInput(
         category_code=code, description=description or "", lon=lon, lat=lat,
         address=single(form, "address_string"), channel=CHANNEL,
-        media_urls=[media_url] if media_url else None,
+        media_urls=[media_url] if media_url else None, idempotency_key=idempotency_key,
         reporter=ReporterInput(name=" ".join(names) or None, phone=single(form, "phone"),
                                email=single(form, "email")))
     # A point: no footprint to count vertices of.

@@ -46,6 +46,8 @@ Params = Mapping[str, list[str]]
 # A document: its XML root element's name and its content.
 Document = tuple[str, Mapping[str, Any] | Sequence[Any]]
 Handler = Callable[[Request, Params], Awaitable[Document]]
+# The Idempotency-Key header's longest value (stored scoped to the API key, within GraphQL's 200).
+MAX_IDEMPOTENCY_KEY = 150
 
 
 def error_document(error: PhananhError) -> Document:
@@ -181,7 +183,14 @@ class Open311:
                 raise PhananhError(ErrorCode.OUTSIDE_JURISDICTION,
                                    "address_string names no ward served here; send lat "
                                    "and long.")
-        submission = params.submission(form, *where)
+        # The spec has no retry-safe POST: an ``Idempotency-Key`` header (the IETF draft's
+        # name) makes one, scoped to the API key so that applications never share keys.
+        key = request.headers.get("idempotency-key") or None
+        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+            raise PhananhError(ErrorCode.BAD_INPUT, "The Idempotency-Key header takes at most "
+                                                    f"{MAX_IDEMPOTENCY_KEY} characters.")
+        submission = params.submission(form, *where,
+                                       None if key is None else f"open311:{key_id}:{key}")
         await check_points(self.engine, [(submission.lon, submission.lat)])
         row = await write(self.engine, submit, submission=submission,
                           rules=FootprintRules.of(self.settings))

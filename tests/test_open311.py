@@ -308,6 +308,39 @@ def test_graphql_submission_reads_back_through_the_client(server: str, gql: Grap
     assert extended.json()[0]["extended_attributes"]["ward"] == made["ward"]["code"]
 
 
+def test_a_post_with_an_idempotency_key_is_safe_to_repeat(client: TestClient, engine: Engine,
+                                                          demo: Demo, api_key: str,
+                                                          database_url: str) -> None:
+    """A retried POST with the same ``Idempotency-Key`` returns the first request and stores
+    nothing more; another key, or the same key from another application, is a new request."""
+    point = inside(demo, 9)
+    form = {"service_code": "other", "lat": point.y, "long": point.x,
+            "description": "Cống tắc, nước tràn (idempotency test)"}
+
+    def posted(key: str, headers: dict[str, str]) -> str:
+        response = client.post(f"{BASE}/requests.json", data={"api_key": key, **form},
+                               headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()[0]["service_request_id"]
+
+    first = posted(api_key, {"Idempotency-Key": "retry-7"})
+    assert posted(api_key, {"Idempotency-Key": "retry-7"}) == first
+    other = posted(api_key, {"Idempotency-Key": "retry-8"})
+    done = phananh(database_url, "open311", "keys", "issue", "Another client")
+    assert done.returncode == 0, done.stderr
+    another_application = posted(done.stdout.strip().splitlines()[-1],
+                                 {"Idempotency-Key": "retry-7"})
+    without = posted(api_key, {})
+    assert len({first, other, another_application, without}) == 4
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM complaint WHERE description = :d"),
+                              {"d": form["description"]}).scalar_one()
+    assert stored == 4
+    too_long = client.post(f"{BASE}/requests.json", data={"api_key": api_key, **form},
+                           headers={"Idempotency-Key": "k" * 300})
+    assert "Idempotency-Key" in spec_error(too_long, 400, "BAD_INPUT")
+
+
 def test_placed_by_address_string(client: TestClient, gql: GraphQLClient, demo: Demo,
                                   api_key: str) -> None:
     ward = sorted(demo.areas("demo-2025", "ward"), key=lambda w: w.code)[3]
