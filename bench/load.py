@@ -10,10 +10,13 @@ transport error), then N workers ÷ one; and the page-of-100 ratio against the r
 builds the same JSON, measured one request at a time in the same run.
 
 The clients share the machine with the server, as they do in every figure of this table. To
-tell what bounds the throughput, each configuration also records where the machine's cores went
-while it ran (CPU seconds ÷ wall seconds, from /proc): the load driver itself, the server's
-workers, the benchmark database's PostgreSQL backends, and everything else on the machine
-(other users' work included), with the load average at the start.
+tell what bounds the throughput, each configuration also records the latency of each kind of
+request, the database sessions its servers opened, and where the machine's cores went while it
+ran (CPU seconds ÷ wall seconds, from /proc): the load driver itself, the server's workers, the
+benchmark database's PostgreSQL backends, and everything else on the machine (other users'
+work included), with the load average at the start. Each kind of request is also timed alone,
+for the CPU it costs the worker and PostgreSQL, and the ceiling those costs put on any number
+of workers on the machine's cores (:func:`ceiling`).
 """
 
 import argparse
@@ -116,9 +119,8 @@ class Cores:
                 "database": cpu_seconds(self.database), "machine": machine_busy_seconds(),
                 "wall": time.monotonic()}
 
-    def used(self, end: dict[str, Any]) -> dict[str, float]:
-        """Cores used by each part (CPU seconds ÷ wall seconds) between the two snapshots."""
-        wall = end["wall"] - self.start["wall"]
+    def seconds(self, end: dict[str, Any]) -> dict[str, float]:
+        """CPU seconds of each part between the start and ``end`` snapshots."""
 
         def delta(part: str) -> float:
             return sum(end[part][pid] - self.start[part].get(pid, 0.0) for pid in end[part])
@@ -126,7 +128,12 @@ class Cores:
         parts = {"driver": end["driver"] - self.start["driver"], "server": delta("server"),
                  "database": delta("database")}
         parts["other"] = end["machine"] - self.start["machine"] - sum(parts.values())
-        return {part: seconds / wall for part, seconds in parts.items()}
+        return parts
+
+    def used(self, end: dict[str, Any]) -> dict[str, float]:
+        """Cores used by each part (CPU seconds ÷ wall seconds) between the two snapshots."""
+        wall = end["wall"] - self.start["wall"]
+        return {part: seconds / wall for part, seconds in self.seconds(end).items()}
 
 
 @dataclass
@@ -231,7 +238,7 @@ def kind_costs(server: Served, workload: Workload, engine: Engine, repeat: int =
                ) -> dict[str, tuple[float, float]]:
     """CPU milliseconds per request of each kind, one request at a time: (the server's
     worker, the database's backends). With the driver's own cost, they bound what more
-    workers can give on the same cores (see :func:`worker_bound`)."""
+    workers can give on the same cores (see :func:`ceiling`)."""
     rng = random.Random(0)
     costs = {}
     with httpx2.Client(base_url=server.url, timeout=60,
@@ -245,9 +252,7 @@ def kind_costs(server: Served, workload: Workload, engine: Engine, repeat: int =
             for _ in range(repeat):
                 method, path, body = workload.request(kind, rng)
                 client.request(method, path, content=body).raise_for_status()
-            end = parts.snapshot()
-            used = {part: sum(end[part][pid] - parts.start[part].get(pid, 0.0)
-                              for pid in end[part]) for part in ("server", "database")}
+            used = parts.seconds(parts.snapshot())
             costs[kind] = (1000 * used["server"] / repeat, 1000 * used["database"] / repeat)
     return costs
 
