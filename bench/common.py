@@ -64,19 +64,27 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def bench_settings(suffix: str = "bench") -> Settings:
-    """Settings for the benchmark database ``<name>_<suffix>`` (created and migrated if new)."""
+def bench_database(suffix: str, fresh: bool = False) -> str:
+    """The URL of the benchmark database ``<name>_<suffix>``, created if missing (``fresh``:
+    dropped first, so it starts empty); not migrated."""
     base = make_url(get_settings().sqlalchemy_url)
     name = f"{base.database}_{suffix}"
     admin = psycopg2.connect(host=base.host, port=base.port, user=base.username,
                              password=base.password, dbname="postgres")
     admin.autocommit = True
     with admin.cursor() as cursor:
+        if fresh:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if cursor.fetchone() is None:
             cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
-    url = base.set(database=name).render_as_string(hide_password=False)
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def bench_settings(suffix: str = "bench") -> Settings:
+    """Settings for the benchmark database ``<name>_<suffix>`` (created and migrated if new)."""
+    url = bench_database(suffix)
     command.upgrade(alembic_config(url), "head")
     return Settings(database_url=url)
 

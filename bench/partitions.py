@@ -16,18 +16,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import make_url
 
-from bench.common import console, measure, print_table
+from bench.common import bench_database, console, measure, print_table
 from cli.main import alembic_config
 from db import complaints
 from db.complaints import ComplaintFilter, Order
 from db.engine import make_engine
-from settings import get_settings
 
 COMPLAINTS = 300_000
 START, YEARS = datetime(2024, 1, 1, tzinfo=UTC), 3
@@ -73,25 +70,12 @@ def run(engine: Engine, repeat: int) -> dict[str, tuple[float, Any]]:
     return timed
 
 
-def fresh_database() -> str:
-    base = make_url(get_settings().sqlalchemy_url)
-    name = f"{base.database}_partitions"
-    admin = psycopg2.connect(host=base.host, port=base.port, user=base.username,
-                             password=base.password, dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return base.set(database=name).render_as_string(hide_password=False)
-
-
 def main(args: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench partitions")
     parser.add_argument("--complaints", type=int, default=COMPLAINTS)
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args(args or [])
-    url = fresh_database()
+    url = bench_database("partitions", fresh=True)
     before = ScriptDirectory.from_config(alembic_config(url)).get_revision(
         "0018_partitions").down_revision
     command.upgrade(alembic_config(url), before)
