@@ -83,27 +83,33 @@ PLACED = delta("complaint_rollup_placed_delta", f"""
     {ROUTED.format(level="a.level")}""")
 
 
+# (table, trigger's name and transition table, function) before and after this migration.
+TRIGGERS = [
+    ("complaint", ("complaint_rollup_insert", "new_rows", "complaint_rollup_inserted"),
+     ("complaint_1_rollup_insert", "new_rows", "complaint_rollup_inserted_delta")),
+    ("complaint_area", ("complaint_rollup_place", "changed_rows", "complaint_rollup_placed"),
+     ("complaint_rollup_place", "added", "complaint_rollup_placed_delta")),
+]
+
+
+def swap_trigger(table: str, old: tuple[str, str, str], new: tuple[str, str, str]) -> None:
+    """Replace the AFTER INSERT statement trigger ``old`` of ``table`` by ``new``."""
+    name, rows, function = new
+    op.execute(f"DROP TRIGGER {old[0]} ON {table}")
+    op.execute(f"""CREATE TRIGGER {name} AFTER INSERT ON {table}
+                   REFERENCING NEW TABLE AS {rows}
+                   FOR EACH STATEMENT EXECUTE FUNCTION {function}()""")
+
+
 def upgrade() -> None:
     op.execute(INSERTED)
     op.execute(PLACED)
-    op.execute("DROP TRIGGER complaint_rollup_insert ON complaint")
-    op.execute("""CREATE TRIGGER complaint_1_rollup_insert AFTER INSERT ON complaint
-                  REFERENCING NEW TABLE AS new_rows
-                  FOR EACH STATEMENT EXECUTE FUNCTION complaint_rollup_inserted_delta()""")
-    op.execute("DROP TRIGGER complaint_rollup_place ON complaint_area")
-    op.execute("""CREATE TRIGGER complaint_rollup_place AFTER INSERT ON complaint_area
-                  REFERENCING NEW TABLE AS added
-                  FOR EACH STATEMENT EXECUTE FUNCTION complaint_rollup_placed_delta()""")
+    for table, old, new in TRIGGERS:
+        swap_trigger(table, old, new)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER complaint_1_rollup_insert ON complaint")
-    op.execute("""CREATE TRIGGER complaint_rollup_insert AFTER INSERT ON complaint
-                  REFERENCING NEW TABLE AS new_rows
-                  FOR EACH STATEMENT EXECUTE FUNCTION complaint_rollup_inserted()""")
-    op.execute("DROP TRIGGER complaint_rollup_place ON complaint_area")
-    op.execute("""CREATE TRIGGER complaint_rollup_place AFTER INSERT ON complaint_area
-                  REFERENCING NEW TABLE AS changed_rows
-                  FOR EACH STATEMENT EXECUTE FUNCTION complaint_rollup_placed()""")
+    for table, old, new in TRIGGERS:
+        swap_trigger(table, new, old)
     op.execute("DROP FUNCTION complaint_rollup_placed_delta()")
     op.execute("DROP FUNCTION complaint_rollup_inserted_delta()")
