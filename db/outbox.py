@@ -23,12 +23,14 @@ the caller's rights.
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, literal_column, text
 
 from auth.policy import officials_to_notify
-from db.sql import compose, core, execute
+from db.prepared import execute_prepared
+from db.sql import Fragment, compose, core
 
 # Event kinds an alert may watch, and the complaint_event kinds each stands for.
 ALERT_KINDS = {"NEW": ("SUBMITTED",), "STATUS_CHANGE": ("TRANSITION", "REROUTED")}
@@ -50,7 +52,7 @@ WITH ev AS (
 recipients AS (
     SELECT ev.event_id, 1 AS rank, 'reporter' AS reason, NULL::int AS alert_id,
            'email' AS channel, ev.reporter_email AS target, NULL::text AS secret,
-           :default_lang AS lang
+           CAST(:default_lang AS text) AS lang
     FROM ev WHERE ev.to_status IS NOT NULL AND ev.reporter_email IS NOT NULL
   UNION ALL
     SELECT ev.event_id, 1, 'reporter', NULL, uc.channel, uc.target, uc.secret, uc.lang
@@ -99,14 +101,26 @@ SELECT (SELECT count(*) FROM queued) AS queued, (SELECT count(*) FROM notices) A
 
 def enqueue(conn: Connection, event_ids: Sequence[int]) -> int:
     """Queue the notifications of these events, in the caller's transaction; also NOTIFY the
-    event ids (delivered to listeners at commit). Returns how many notifications."""
+    event ids (delivered to listeners at commit). Returns how many notifications.
+
+    Every submission and status change runs this statement, so it is prepared once per
+    connection: planning its joins over the yearly partitions of ``complaint`` cost several
+    times its execution (docs/benchmarks.md, "Load")."""
     if not event_ids:
         return 0
-    statement = compose(ENQUEUE, officials=core(
+    statement = _enqueue_statement()
+    (row,) = execute_prepared(conn, statement.text, {**statement.params, **{
+        "event_ids": list(event_ids), "default_lang": DEFAULT_LANG,
+        "official_kinds": list(OFFICIAL_KINDS), "alert_kinds": json.dumps(ALERT_KINDS),
+        "channel": CHANNEL}})
+    return row.queued
+
+
+@cache
+def _enqueue_statement() -> Fragment:
+    """ENQUEUE with the rule of who is told (constant: composed once per process)."""
+    return compose(ENQUEUE, officials=core(
         [officials_to_notify(literal_column("ev.complaint_id"))], "officials"))
-    return execute(conn, statement.bind(
-        event_ids=list(event_ids), default_lang=DEFAULT_LANG, official_kinds=list(OFFICIAL_KINDS),
-        alert_kinds=json.dumps(ALERT_KINDS), channel=CHANNEL)).scalar_one()
 
 
 def claim(conn: Connection, batch: int, lease_seconds: float, per_hour: int) -> list[Any]:
