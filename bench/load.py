@@ -30,12 +30,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import orjson
+import uvloop
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from bench.client import ClientError, Connection, Response
 from bench.common import bench_settings, console, ensure_demo_data, print_table
 from bench.jurisdiction import GRAPHQL_PAGE, RAW_PAGE
 from bench.layers import fixed_tiles
@@ -169,15 +172,15 @@ def percentile(ordered: list[float], p: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
 
-def error_code(response: httpx2.Response) -> str | None:
+def error_code(response: Response) -> str | None:
     if response.status_code not in (200, 204, 304):
         try:
-            body = response.json()
+            body: Any = response.json()
             return str(body["code"] if "code" in body  # tiles, OGC, exports
                        else body["errors"][0]["extensions"]["code"])  # GraphQL
         except (ValueError, KeyError, IndexError, TypeError):
             return f"HTTP {response.status_code}"
-    if response.headers.get("content-type", "").startswith("application/json"):
+    if response.content_type.startswith("application/json"):
         errors = orjson.loads(response.content).get("errors")
         if errors:
             return str(errors[0].get("extensions", {}).get("code", "GRAPHQL_ERROR"))
@@ -189,21 +192,24 @@ async def drive(server: Served, workload: Workload, concurrency: int, seconds: f
     """``concurrency`` clients sending the mix back to back for ``seconds``."""
     run = Run(label, seconds)
     kinds, weights = list(MIX), list(MIX.values())
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(base_url=server.url, limits=limits, timeout=60,
-                                  headers={"content-type": "application/json"}) as client:
-        async def user(number: int, until: float) -> None:
-            rng = random.Random(number)
-            while time.monotonic() < until:
-                kind = rng.choices(kinds, weights)[0]
-                method, path, body = workload.request(kind, rng)
-                start = time.perf_counter()
-                try:
-                    code = error_code(await client.request(method, path, content=body))
-                except httpx2.HTTPError as error:
-                    code = type(error).__name__
-                run.samples.append((kind, time.perf_counter() - start, code))
+    address = urlsplit(server.url)
+    connections = [Connection(address.hostname or "127.0.0.1", address.port or 80)
+                   for _ in range(concurrency)]
 
+    async def user(number: int, until: float) -> None:
+        rng = random.Random(number)
+        connection = connections[abs(number) % concurrency]
+        while time.monotonic() < until:
+            kind = rng.choices(kinds, weights)[0]
+            method, path, body = workload.request(kind, rng)
+            start = time.perf_counter()
+            try:
+                code = error_code(await connection.request(method, path, body))
+            except ClientError as error:
+                code = str(error)
+            run.samples.append((kind, time.perf_counter() - start, code))
+
+    try:
         warm_until = time.monotonic() + min(5.0, seconds / 4)  # pools, plans, caches
         await asyncio.gather(*(user(-1 - n, warm_until) for n in range(concurrency)))
         run.samples.clear()
@@ -215,6 +221,9 @@ async def drive(server: Served, workload: Workload, concurrency: int, seconds: f
         await asyncio.gather(*(user(n, until) for n in range(concurrency)))
         run.cores = cores.used(cores.snapshot())
         run.sessions = sessions_opened(engine) - sessions
+    finally:
+        for connection in connections:
+            await connection.close()
     return run
 
 
@@ -333,8 +342,8 @@ def main(argv: Sequence[str] = ()) -> None:
                 costs = kind_costs(server, work, engine)
             label = f"{workers} worker{'s' if workers > 1 else ''}"
             console.print(f"{label}: {options.concurrency} clients for {options.duration:g} s…")
-            runs.append(asyncio.run(drive(server, work, options.concurrency, options.duration,
-                                          label, engine)).summary())
+            runs.append(uvloop.run(drive(server, work, options.concurrency, options.duration,
+                                         label, engine)).summary())
     engine.dispose()
     report(runs, page, costs, options)
 
