@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from db.prepared import prepared
 from errors import ErrorCode, PhananhError, quoted
 from geo.jurisdiction import GENERATIONS_IN_FORCE
 
@@ -49,9 +50,11 @@ def categories(conn: Connection, include_retired: bool = False) -> list[Any]:
                                   "ORDER BY domain, code"), {"retired": include_retired}))
 
 
+_AREAS_BY_IDS = prepared(text(f"SELECT {AREA_COLUMNS} FROM admin_area a WHERE a.id = ANY(:ids)"))
+
+
 def areas_by_ids(conn: Connection, ids: list[int]) -> list[Any]:
-    return list(conn.execute(text(f"SELECT {AREA_COLUMNS} FROM admin_area a "
-                                  "WHERE a.id = ANY(:ids)"), {"ids": ids}))
+    return list(conn.execute(_AREAS_BY_IDS, {"ids": ids}))
 
 
 # Generations with the levels for which each is the one in force at :at.

@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from auth.policy import free_text, is_reporter, may_act, may_see_personal
 from auth.principal import Principal
 from db.instants import utc_instant
+from db.prepared import prepared
 from db.python_text import float_repr, isoformat
 from db.tables import (
     PERSONAL_COMPLAINT_COLUMNS,
@@ -291,7 +292,7 @@ def fetch_page_json(conn: Connection, statement: Select[Any], f: ComplaintFilter
                     viewer: Principal | None = None) -> Any:
     """The answer of ``statement`` for one page (:func:`page_json_statement`), parsed with
     orjson (psycopg2 would parse JSON with the slower ``json``)."""
-    answer = conn.execute(page_json_statement(statement, f, order, first, after, viewer),
+    answer = conn.execute(prepared(page_json_statement(statement, f, order, first, after, viewer)),
                           {"page_first": first, "page_after": after is not None})
     return orjson.loads(answer.scalar_one())
 
@@ -360,8 +361,8 @@ def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGe
         ).one()
     add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status=str(Status.RECEIVED),
               data={"channel": values.get("channel")})
-    return conn.execute(
-        complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id)).one()
+    return conn.execute(prepared(
+        complaint_select(ComplaintFilter(), viewer).where(complaint.c.id == inserted.id))).one()
 
 
 def _violated_constraint(error: IntegrityError) -> str | None:

@@ -29,6 +29,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from db import prepared
 from db.cancel import cancellable
 from errors import ErrorCode, PhananhError
 from settings import Settings, get_settings
@@ -95,6 +96,7 @@ def make_engine(url: str | URL, pool_size: int = 10, *, pre_ping: bool = True,
                            pool_pre_ping=pre_ping, pool_timeout=pool_timeout_s,
                            connect_args=connect_args, **options)
     event.listen(engine, "handle_error", _refuse_nul_characters)
+    prepared.install(engine)
     return engine
 
 
@@ -105,8 +107,11 @@ def service_engine(settings: Settings, url: str | URL | None = None, *, pre_ping
     every limit of ``settings`` applies, its sessions starting with the timeout of ``work``.
     No liveness ping by default (a round trip at every checkout): :func:`read` repeats a read
     that met a dead connection, and a write that meets one is SERVICE_UNAVAILABLE, which
-    clients repeat with their idempotency key. No overflow: under load, overflow connections
-    were opened and closed by the hundred a minute, each a new PostgreSQL backend to start
+    clients repeat with their idempotency key. Prepared statements (:mod:`db.prepared`) keep
+    one generic plan: left to choose, PostgreSQL planned a page of complaints anew on every
+    call (its custom plan was never much cheaper), which costs more than running it. No
+    overflow: under load, overflow connections were opened and closed by the hundred a
+    minute, each a new PostgreSQL backend to start
     (``bench load`` counts them); the pool's connections stay open, and a request that finds
     them all busy waits ``pool_timeout_s``, then gets SERVICE_UNAVAILABLE.
     (Operators' commands use :func:`get_engine`, whose long imports and exports have no
@@ -115,7 +120,8 @@ def service_engine(settings: Settings, url: str | URL | None = None, *, pre_ping
     engine = make_engine(
         url or settings.sqlalchemy_url, settings.db_pool_size, pre_ping=pre_ping,
         server_settings={**(server_settings or {}),
-                         "statement_timeout": str(limits.by_work[work])},
+                         "statement_timeout": str(limits.by_work[work]),
+                         "plan_cache_mode": "force_generic_plan"},
         connect_timeout_s=settings.connect_timeout_s, pool_timeout_s=settings.pool_timeout_s,
         max_overflow=0, **options)
     return with_limits(engine, replace(limits, session_ms=limits.by_work[work]))

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, literal_column, text
 
 from auth.policy import officials_to_notify
-from db.prepared import execute_prepared
+from db.prepared import prepared
 from db.sql import Fragment, compose, core
 
 # Event kinds an alert may watch, and the complaint_event kinds each stands for.
@@ -109,11 +109,10 @@ def enqueue(conn: Connection, event_ids: Sequence[int]) -> int:
     if not event_ids:
         return 0
     statement = _enqueue_statement()
-    (row,) = execute_prepared(conn, statement.text, {**statement.params, **{
+    return conn.execute(prepared(text(statement.text)), {**statement.params, **{
         "event_ids": list(event_ids), "default_lang": DEFAULT_LANG,
         "official_kinds": list(OFFICIAL_KINDS), "alert_kinds": json.dumps(ALERT_KINDS),
-        "channel": CHANNEL}})
-    return row.queued
+        "channel": CHANNEL}}).scalar_one()
 
 
 @cache

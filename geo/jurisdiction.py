@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, text
 
+from db.prepared import prepared
 from geo.validation import on_earth
 
 LEVELS = ("ward", "district", "city")
@@ -51,13 +52,13 @@ _IN_FORCE_AREAS = f"""
     WHERE area.generation_id = wanted.ids[array_position(wanted.levels, area.level)]
     {{tail}}"""
 
-LOOKUP_POINTS = text(_IN_FORCE_AREAS.format(
+LOOKUP_POINTS = prepared(text(_IN_FORCE_AREAS.format(
     columns="pt.ord, area.level, area.area_id", levels="CAST(:levels AS text[])",
     rule="covering_areas",
     points="""(SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS location
                FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]))
                     WITH ORDINALITY AS t(lon, lat, ord))""",
-    tail=""))
+    tail="")))
 
 # The areas in force holding each row of {rows}, a FROM item with ``key`` and ``location``
 # columns (a bulk load's staged rows): per key, its ward, district and city ids.
@@ -68,9 +69,9 @@ AREAS_OF_ROWS = _IN_FORCE_AREAS.format(
     levels=_ALL_LEVELS, points="{rows}", tail="GROUP BY pt.key")
 
 # The areas in force at :at responsible for one footprint (:wkb), per level.
-LOOKUP_FOOTPRINT = text(_IN_FORCE_AREAS.format(
+LOOKUP_FOOTPRINT = prepared(text(_IN_FORCE_AREAS.format(
     columns="area.level, area.area_id", levels=_ALL_LEVELS, rule="responsible_areas",
-    points="(SELECT ST_GeomFromWKB(:wkb, 4326) AS location)", tail=""))
+    points="(SELECT ST_GeomFromWKB(:wkb, 4326) AS location)", tail="")))
 
 
 def lookup_points(

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from db.engine import Work, service_engine
+from db.prepared import prepared
 from errors import ErrorCode, PhananhError
 from layers.model import Layer
 from layers.query import BBox, LayerQuery
@@ -113,7 +114,7 @@ def tile_select(conn: Connection, layer: Layer, tile: Tile, query: LayerQuery,
     if layer.computed:  # its filters apply inside: narrow them to the tile
         return _tile_select(conn, layer, _near_tile(layer, tile, query), cap)
     return _STATEMENTS.through(repr((layer.id, query.key, cap)),
-                               lambda: _tile_select(conn, layer, query, cap))
+                               lambda: prepared(_tile_select(conn, layer, query, cap)))
 
 
 def tile_parameters(tile: Tile, known: str | None) -> dict[str, Any]:
