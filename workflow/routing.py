@@ -14,15 +14,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from db.prepared import prepared
 from geo.jurisdiction import AREAS_OF_ROWS, float_array, lookup_points
 
 # The history event of a transfer between agencies; the statistics count them as misroutes.
 TRANSFERRED = "TRANSFERRED"
 
-ROUTE = text("""
+# One complaint: the function is inlined, so the prepared statement keeps its plan.
+ROUTE = prepared(text("""
     SELECT r.agency_code, r.rule_id, r.reason, rule.code AS rule_code
     FROM route_complaint(:category, :ward, :district, :city, :at) AS r
-    LEFT JOIN routing_rule rule ON rule.id = r.rule_id""")
+    LEFT JOIN routing_rule rule ON rule.id = r.rule_id"""))
 
 
 # Per (place, category) pair: the agency a complaint of that category at that place would go
