@@ -76,4 +76,5 @@ def serve(
                   f"{'s' if workers > 1 else ''}")
     uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
                 http=HeaderTimeoutProtocol, proxy_headers=False, server_header=False,
-                timeout_keep_alive=settings.keep_alive_timeout, log_level="info")
+                timeout_keep_alive=settings.keep_alive_timeout, access_log=settings.access_log,
+                log_level="info")

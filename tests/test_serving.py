@@ -129,6 +129,15 @@ def test_slow_headers_and_idle_connections_are_closed(database_url: str) -> None
             assert closed and time.monotonic() - start < 3
 
 
+@pytest.mark.parametrize("logged", [False, True])
+def test_requests_are_logged_only_when_asked(database_url: str, logged: bool) -> None:
+    environment = {"ACCESS_LOG": "true"} if logged else {}
+    with served(database_url, **environment) as server:
+        assert httpx2.get(f"{server.url}/healthz?probe=logged", timeout=5).status_code == 200
+        time.sleep(0.2)  # the log line is written after the answer
+        assert ("GET /healthz?probe=logged HTTP/1.1" in server.log.read_text()) is logged
+
+
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own, so that parallel runs share nothing; removed after."""
