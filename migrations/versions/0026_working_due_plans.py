@@ -10,8 +10,7 @@ Revises: 0024_folded_description
 Create Date: 2026-12-03
 """
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 from alembic import op
 
@@ -20,11 +19,7 @@ down_revision = "0024_folded_description"
 branch_labels = None
 depends_on = None
 
-_SPEC = importlib.util.spec_from_file_location(  # a revision file, by path as alembic loads it
-    "catalogue_0010", Path(__file__).with_name("0010_agencies_catalogue.py"))
-assert _SPEC is not None and _SPEC.loader is not None
-CATALOGUE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(CATALOGUE)
+CATALOGUE = importlib.import_module("migrations.versions.0010_agencies_catalogue")
 SQL_HEADER = "LANGUAGE sql STABLE PARALLEL SAFE AS $$"
 
 
