@@ -346,19 +346,21 @@ def insert_complaint(conn: Connection, values: dict[str, Any], footprint: BaseGe
     """Insert one complaint and its first event; with a repeated idempotency key, return the
     complaint stored the first time instead (safe under concurrent retries: the key's unique
     constraint in ``complaint_key`` waits for the first writer, then refuses). Its location,
-    the footprint's representative point, is the database's to set (migration 0011)."""
-    try:
-        with conn.begin_nested():
-            inserted = conn.execute(
-                insert(complaint).values(**values, footprint=_geometry(footprint))
-                .returning(complaint.c.id)).one()
-    except IntegrityError as error:
-        if _violated_constraint(error) != IDEMPOTENCY_CONSTRAINT:
-            raise
-        return conn.execute(
-            complaint_select(ComplaintFilter(), viewer).where(
-                complaint.c.idempotency_key == values["idempotency_key"])
-        ).one()
+    the footprint's representative point, is the database's to set (migration 0011). Only a
+    keyed insert can meet that refusal, so only it runs in a savepoint (two round trips)."""
+    statement = insert(complaint).values(**values, footprint=_geometry(footprint)) \
+        .returning(complaint.c.id)
+    if values.get("idempotency_key") is None:
+        inserted = conn.execute(statement).one()
+    else:
+        try:
+            with conn.begin_nested():
+                inserted = conn.execute(statement).one()
+        except IntegrityError as error:
+            if _violated_constraint(error) != IDEMPOTENCY_CONSTRAINT:
+                raise
+            return conn.execute(complaint_select(ComplaintFilter(), viewer).where(
+                complaint.c.idempotency_key == values["idempotency_key"])).one()
     add_event(conn, inserted.id, "reporter", "SUBMITTED", to_status=str(Status.RECEIVED),
               data={"channel": values.get("channel")})
     return conn.execute(prepared(

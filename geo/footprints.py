@@ -15,6 +15,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
+from db.prepared import prepared
 from geo.jurisdiction import LOOKUP_FOOTPRINT, as_date
 
 # A degree of latitude is at least 110,574 m: a box this many degrees per metre (divided by
@@ -80,7 +81,7 @@ def complaint_ward_shares(conn: Connection, complaint_ids: Sequence[int]) -> lis
 
 # Per place of :wkbs (ordinal ``ord``), the wards of the generation in force at :at whose
 # boundary lies within :within_m metres (on the spheroid), with that distance (0 inside).
-CANDIDATES = text("""
+CANDIDATES = prepared(text("""
     WITH place AS (
         SELECT ord, ST_GeomFromWKB(g, 4326) AS geom
         FROM unnest(CAST(:wkbs AS bytea[])) WITH ORDINALITY AS t(g, ord))
@@ -93,7 +94,7 @@ CANDIDATES = text("""
              greatest(abs(ST_YMin(place.geom)), abs(ST_YMax(place.geom))) + :degrees)), 0.01))
      AND ST_DWithin(p.geom::geography, place.geom::geography, :within_m)
     GROUP BY place.ord, p.area_id, p.code
-    ORDER BY place.ord, distance_m, p.code""")
+    ORDER BY place.ord, distance_m, p.code"""))
 
 
 def border_candidates(conn: Connection, places: Sequence[BaseGeometry], within_m: float,

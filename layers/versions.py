@@ -1,10 +1,10 @@
 """Data versions, strong ETags and consistent snapshots.
 
 ``data_version`` (migration 0003) holds a counter per table, bumped once by every transaction
-that writes the table, as it commits (0027), so reading it costs one index probe. A layer's version is the
-versions of its tables plus today's date (area layers follow the boundary generation in force
-today, which changes at midnight without any write). Work that must agree with the version it
-is cached under runs in one REPEATABLE READ snapshot (:func:`snapshot`).
+that writes the table, as it commits (0027), so reading it costs one index probe. A layer's
+version is the versions of its tables plus today's date (area layers follow the boundary
+generation in force today, which changes at midnight without any write). Work that must agree
+with the version it is cached under runs in one REPEATABLE READ snapshot (:func:`snapshot`).
 """
 
 import hashlib
