@@ -8,10 +8,10 @@ the values' order); summed over a window (:func:`analytics.rollups.duration_rows
 the bucket holding each rank and how many durations lie below it. The two values are then read
 from those buckets' complaints alone, in order, through the indexes on (category, bucket,
 hours), and interpolated here with percentile_cont's own arithmetic: the same floats as the
-sort of every duration, at the cost of a bucket's complaints, not the window's.
+sort of every duration, at the cost of a bucket's complaints, not the window's. Counts and
+values are read by one statement, so that a write between them cannot shift a rank.
 """
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -39,21 +39,39 @@ class Measure:
     rolled: str
 
 
-# Each group's count per category and bucket: {bucket: {category: durations}}.
-Histogram = dict[int, dict[str, int]]
+# In one statement, so that the counts and the complaints read are one snapshot: each
+# group's durations per bucket (and the categories that have some there), the number below
+# each bucket, the ranks percentile_cont needs, and the value of each from its bucket's
+# complaints, skipping those below it in the bucket.
+PERCENTILES_SQL = """
+    WITH counted AS (
+        SELECT {key} AS key, category_code, measure, bucket, sum(complaints) AS n
+        FROM ({rows}) AS r WHERE {counted} GROUP BY 1, 2, 3, 4),
+    buckets AS (
+        SELECT key, measure, bucket, array_agg(category_code) AS categories, sum(n) AS n
+        FROM counted GROUP BY 1, 2, 3),
+    placed AS (
+        SELECT *, CAST(sum(n) OVER (PARTITION BY key, measure ORDER BY bucket) - n AS bigint)
+                      AS below,
+                  CAST(sum(n) OVER (PARTITION BY key, measure) AS bigint) AS total
+        FROM buckets),
+    ranks AS (
+        SELECT DISTINCT t.key, t.measure, t.total, CAST(v.rank AS bigint) AS rank
+        FROM (SELECT DISTINCT key, measure, total FROM placed) AS t
+        CROSS JOIN unnest(CAST(:percentiles AS float8[])) AS p(fraction)
+        CROSS JOIN LATERAL (VALUES (floor(p.fraction * (t.total - 1))),
+                                   (ceil(p.fraction * (t.total - 1)))) AS v(rank))
+    SELECT r.key, r.measure, r.total, r.rank, CASE b.measure {values} END AS hours
+    FROM ranks r JOIN placed b ON (b.key, b.measure) = (r.key, r.measure)
+                              AND r.rank >= b.below AND r.rank < b.below + b.n"""
 
-HISTOGRAM = """SELECT category_code, measure, bucket, sum(complaints) AS n FROM ({rows}) AS r
-               WHERE {counted} GROUP BY 1, 2, 3"""
-
-# The values of ranks skip … skip + take − 1 (from 0) within a bucket, for each probe.
-PROBES = """
-    SELECT p.probe, ARRAY(
+# The value of rank r.rank of measure {name}, from bucket b's complaints.
+VALUE = """
+    WHEN '{name}' THEN (
         SELECT complaint.{column} FROM complaint
-        WHERE {where} AND {counted} AND complaint.category_code = ANY(p.categories)
-          AND complaint.{column} IS NOT NULL AND duration_bucket(complaint.{column}) = p.bucket
-        ORDER BY 1 OFFSET p.skip LIMIT p.take) AS hours
-    FROM jsonb_to_recordset(CAST(:probes AS jsonb))
-         AS p(probe integer, categories text[], bucket integer, skip bigint, take integer)"""
+        WHERE {where} AND {counted} AND complaint.category_code = ANY(b.categories)
+          AND complaint.{column} IS NOT NULL AND duration_bucket(complaint.{column}) = b.bucket
+        ORDER BY 1 OFFSET r.rank - b.below LIMIT 1)"""
 
 
 def positions(n: int) -> list[tuple[int, int, float]]:
@@ -75,62 +93,21 @@ def percentiles(conn: Connection, f: ComplaintFilter, by_category: bool,
     rows = duration_rows(days) if days is not None else None
     if rows is None:
         return None
-    counted = " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
-    groups: dict[str, dict[Any, Histogram]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(dict)))
-    for r in fetch(conn, compose(HISTOGRAM, rows=rows, counted=f"({counted})")):
-        groups[r.measure][r.category_code if by_category else 0][r.bucket][r.category_code] = r.n
-    found: dict[Any, dict[str, list[float]]] = defaultdict(dict)
-    for m in measures:
-        for key, values in _values(conn, f, m, groups[m.name]).items():
-            found[key][m.name] = values
-    return found
-
-
-def _values(conn: Connection, f: ComplaintFilter, m: Measure,
-            groups: dict[Any, Histogram]) -> dict[Any, list[float]]:
-    """The percentiles of ``m`` per group, from the groups' histograms and one statement
-    reading the buckets that hold the ranks asked."""
-    probes: list[dict[str, Any]] = []
-    read: list[tuple[Any, list[tuple[int, int]]]] = []  # per probe: key, [(rank, index)]
-    for key, histogram in groups.items():
-        ranks = sorted({rank for first, second, _ in positions(_size(histogram))
-                        for rank in (first, second)})
-        for bucket, offsets in _locate(histogram, ranks).items():
-            skip = min(offset for _, offset in offsets)
-            probes.append({"probe": len(probes), "categories": sorted(histogram[bucket]),
-                           "bucket": bucket, "skip": skip,
-                           "take": max(offset for _, offset in offsets) - skip + 1})
-            read.append((key, [(rank, offset - skip) for rank, offset in offsets]))
-    if not probes:
-        return {}
-    statement = compose(PROBES, column=m.column, counted=m.counted, where=complaint_where(f))
-    value_of: dict[Any, dict[int, float]] = defaultdict(dict)
-    for row in fetch(conn, statement.bind(probes=json.dumps(probes))):
-        key, wanted = read[row.probe]
-        for rank, index in wanted:
-            value_of[key][rank] = row.hours[index]
-    return {key: [_interpolate(value_of[key], first, second, fraction)
-                  for first, second, fraction in positions(_size(histogram))]
-            for key, histogram in groups.items()}
-
-
-def _size(histogram: Histogram) -> int:
-    return sum(sum(counts.values()) for counts in histogram.values())
-
-
-def _locate(histogram: Histogram, ranks: list[int]) -> dict[int, list[tuple[int, int]]]:
-    """{bucket: [(rank, offset within the bucket)]} of ``ranks`` (ascending, from 0)."""
-    found: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    below, pending = 0, iter(ranks)
-    rank = next(pending, None)
-    for bucket in sorted(histogram):
-        size = sum(histogram[bucket].values())
-        while rank is not None and rank < below + size:
-            found[bucket].append((rank, rank - below))
-            rank = next(pending, None)
-        below += size
-    return found
+    values = {f"value{n}": compose(VALUE, name=m.name, column=m.column, counted=m.counted,
+                                   where=complaint_where(f, f"m{n}"))
+              for n, m in enumerate(measures)}
+    statement = compose(
+        PERCENTILES_SQL, key="category_code" if by_category else "0", rows=rows,
+        counted="(" + " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
+        + ")", values=compose(" ".join(f"{{{name}}}" for name in values), **values))
+    found: dict[tuple[Any, str], tuple[int, dict[int, float]]] = {}
+    for r in fetch(conn, statement.bind(percentiles=list(PERCENTILES))):
+        found.setdefault((r.key, r.measure), (r.total, {}))[1][r.rank] = r.hours
+    result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
+    for (key, name), (total, ranked) in found.items():
+        result[key][name] = [_interpolate(ranked, first, second, fraction)
+                             for first, second, fraction in positions(total)]
+    return result
 
 
 def _interpolate(values: dict[int, float], first: int, second: int, fraction: float) -> float:
