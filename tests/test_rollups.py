@@ -549,6 +549,23 @@ def test_durations_read_histograms_over_whole_months_without_statuses() -> None:
     assert not histograms(ComplaintFilter(statuses=["CLOSED"]))
 
 
+def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
+    """duration_bucket() equals the bucket computed here, and never decreases as the hours
+    grow: negative, zero, tiny, bucket edges (powers of two) and huge values alike."""
+    engine, *_ = world
+    rng = np.random.default_rng(16)
+    hours = sorted({-1e9, -3.0, -2.0, -1.0, -1e-300, 0.0, 5e-324, 1e-300, 0.5, 1.0,
+                    1.0 + 2**-5, 1.0 + 2**-5 - 2**-52, 2.0, 1e12,
+                    *map(float, rng.uniform(-400, 400, 500)),
+                    *map(float, rng.exponential(50, 500))})
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT duration_bucket(h) FROM unnest(CAST(:hours AS float8[])) "
+                                  "WITH ORDINALITY AS v(h, n) ORDER BY n"),
+                             {"hours": hours}).scalars().all()
+    assert found == [duration_bucket(h) for h in hours]
+    assert found == sorted(found) and len(set(found)) > 100
+
+
 def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     """(node type, relation, index) of every scan in an EXPLAIN (FORMAT JSON) plan."""
     found = ([(plan["Node Type"], plan["Relation Name"], plan.get("Index Name"))]
