@@ -74,7 +74,7 @@ VALUE = """
         ORDER BY 1 OFFSET r.rank - b.below LIMIT 1)"""
 
 
-def positions(n: int) -> list[tuple[int, int, float]]:
+def _positions(n: int) -> list[tuple[int, int, float]]:
     """percentile_cont's two ranks (from 0) and the fraction between them, per percentile of
     n values."""
     found = []
@@ -106,7 +106,7 @@ def percentiles(conn: Connection, f: ComplaintFilter, by_category: bool,
     result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
     for (key, name), (total, ranked) in found.items():
         result[key][name] = [_interpolate(ranked, first, second, fraction)
-                             for first, second, fraction in positions(total)]
+                             for first, second, fraction in _positions(total)]
     return result
 
 

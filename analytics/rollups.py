@@ -11,11 +11,11 @@ rating, with those resolved after their due time (the statistics' counts,
 ``analytics/kpi.py``); ``complaint_duration_rollup`` per city month, category, duration
 (first action; resolution, with the status) and bucket of hours, the histograms from which the
 statistics find the durations' percentiles (``analytics/durations.py``). All are kept exact by
-triggers in the writing transaction. An analysis
-reads them instead of the complaints when its filter asks for nothing else: categories,
-statuses and a creation window that starts and ends at midnight in the city (or is open), and,
-for time steps, periods that start at midnight in the city. Any other part of the filter,
-today's or one added later, sends the analysis to the complaints themselves.
+triggers in the writing transaction. An analysis reads them instead of the complaints when its
+filter asks for nothing else: categories, statuses and a creation window that starts and ends
+at midnight in the city (or is open), and, for time steps, periods that start at midnight in
+the city. Any other part of the filter, today's or one added later, sends the analysis to the
+complaints themselves.
 """
 
 from collections.abc import Iterator
