@@ -26,6 +26,11 @@ a count that reaches 0 is deleted, and only a change of a column the rollup read
 TRUNCATE empties it; ``rebuild_rollups()`` recounts it with the others. ``complaint`` is
 partitioned by year (0018): each year's bucket indexes are named after the partitioned ones.
 
+The statistics' other reads of the complaints over a long window, "overdue" in total, per
+category and per period (it changes with the clock, so no rollup holds it), go through the
+open complaints' index ``complaint_due`` (0004); it now holds their reception time and
+category too, so those counts read the index alone instead of a heap page per open complaint.
+
 Revision ID: 0025_duration_rollup
 Revises: 0024_folded_description
 Create Date: 2026-12-03
@@ -130,6 +135,17 @@ INDEXES = {
 }
 
 
+# workflow/states.py's OPEN, as 0004 wrote it (a migration is a fixed point).
+DUE = "CREATE INDEX complaint_due ON complaint (due_at) {include} WHERE status IN " \
+      "('RECEIVED', 'ASSIGNED', 'IN_PROGRESS', 'REOPENED')"
+
+
+def due_index(covering: bool) -> None:
+    """``complaint_due`` with (or, as 0004 made it, without) the overdue counts' columns."""
+    op.execute("DROP INDEX complaint_due")
+    op.execute(DUE.format(include="INCLUDE (created_at, category_code)" if covering else ""))
+
+
 def rebuild_function(durations: bool) -> str:
     """``rebuild_rollups()`` of 0022, with (or without) this rollup."""
     backfills = MONTHS.backfills(month=True)
@@ -157,6 +173,7 @@ def upgrade() -> None:
     op.execute("ANALYZE complaint_duration_rollup")
     for name, definition in INDEXES.items():
         op.execute(f"CREATE INDEX {name} ON complaint {definition}")
+    due_index(covering=True)
     op.execute("SELECT name_partition_indexes(inhrelid::regclass) FROM pg_inherits "
                "WHERE inhparent = 'complaint'::regclass")
     op.execute(TRIGGER_FUNCTION)
@@ -181,6 +198,9 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION complaint_duration_rollup_row()")
     for name in INDEXES:
         op.execute(f"DROP INDEX {name}")
+    due_index(covering=False)
+    op.execute("SELECT name_partition_indexes(inhrelid::regclass) FROM pg_inherits "
+               "WHERE inhparent = 'complaint'::regclass")
     op.execute("DROP TABLE complaint_duration_rollup")
     op.execute("DROP FUNCTION duration_keys(text, float8, float8)")
     op.execute("DROP FUNCTION duration_bucket(float8)")
