@@ -27,7 +27,10 @@ The counts in total, per category and per period come from the daily rollup
 ``complaint_kpi_rollup`` (``analytics/rollups.py``) when it answers the filter exactly (whole
 days in the city, categories and statuses; periods starting at midnight in the city): the
 rules above applied to its status and rating columns, and "overdue", which depends on the time
-asked, counted over the open complaints. The durations' percentiles always read the complaints.
+asked, counted over the open complaints. The durations' percentiles in total and per category
+come, under the same conditions over a window holding a whole month, from their histograms
+(``complaint_duration_rollup``, ``analytics/durations.py``): the same values, read from the few
+complaints of the buckets holding the ranks asked instead of a sort of every duration.
 """
 
 from dataclasses import dataclass
@@ -37,6 +40,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, column, literal_column
 
+from analytics import durations
+from analytics.durations import PERCENTILES, Measure
 from analytics.periods import PERIOD_OF
 from analytics.query import complaint_where, generation_id
 from analytics.rollups import DAY_STEP, day_steps, kpi_rows, whole_days
@@ -82,13 +87,18 @@ _KEYS = {
     By.PERIOD: PERIOD_OF,
 }
 
-# The hours are stored per complaint (migration 0007), exact to the microsecond.
-_FIRST_ACTION = """
-    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY complaint.hours_to_first_action)
-        AS first_action"""
-_RESOLUTION = f"""
-    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY complaint.hours_to_resolution)
-        FILTER (WHERE {_PROCESSED_SQL}) AS resolution"""
+# The hours are stored per complaint (migration 0007), exact to the microsecond: to first
+# action over those with one, to resolution over the processed ones.
+FIRST_ACTION = Measure("first_action", "hours_to_first_action", "true", "true")
+RESOLUTION = Measure("resolution", "hours_to_resolution", _PROCESSED_SQL, _ROLLED_PROCESSED)
+_MEASURES = {Part.FIRST_ACTION: (FIRST_ACTION,), Part.RESOLUTION: (RESOLUTION,),
+             Part.DURATIONS: (FIRST_ACTION, RESOLUTION)}
+
+
+def _percentiles(m: Measure) -> str:
+    return (f"percentile_cont(ARRAY[{', '.join(map(str, PERCENTILES))}]) "
+            f"WITHIN GROUP (ORDER BY complaint.{m.column}) FILTER (WHERE {m.counted}) AS {m.name}")
+
 
 _PARTS = {
     Part.COUNTS: f"""
@@ -99,8 +109,8 @@ _PARTS = {
         count(*) FILTER (WHERE {_OVERDUE_SQL}) AS overdue,
         count(*) FILTER (WHERE {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at)
             AS processed_late""",
-    Part.FIRST_ACTION: _FIRST_ACTION,
-    Part.RESOLUTION: _RESOLUTION,
+    Part.FIRST_ACTION: _percentiles(FIRST_ACTION),
+    Part.RESOLUTION: _percentiles(RESOLUTION),
 }
 _PARTS[Part.DURATIONS] = ", ".join(_PARTS[p] for p in (Part.FIRST_ACTION, Part.RESOLUTION))
 _PARTS[Part.ALL] = ", ".join(_PARTS[p] for p in (Part.COUNTS, Part.DURATIONS))
@@ -221,9 +231,10 @@ def parts_for(by: By, f: ComplaintFilter) -> tuple[Part, ...]:
 def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datetime,
          period_starts: list[datetime] | None = None) -> dict[Any, Any]:
     """One statement's rows per group key (for By.PERIOD, the period's number from 1 in
-    ``period_starts``); the counts from the rollup when it answers."""
+    ``period_starts``); the counts and the durations from the rollups when they answer."""
     starts = period_starts or []
-    rolled = rolled_counts(conn, f, by, as_of, starts) if which is Part.COUNTS else None
+    rolled = (rolled_counts(conn, f, by, as_of, starts) if which is Part.COUNTS
+              else rolled_durations(conn, f, by, which))
     if rolled is not None:
         return rolled
     statement = part_sql(f, by, which).bind(as_of=as_of, period_starts=starts)
@@ -245,6 +256,16 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
         as_of=as_of, period_starts=period_starts))
     overdue_by_key = {r.key: r.overdue for r in late}
     return {r.key: {**r._mapping, "overdue": overdue_by_key.get(r.key, 0)} for r in counts}
+
+
+def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
+                     which: Part) -> dict[Any, Any] | None:
+    """The durations' percentiles per group key from their histograms; None when they cannot
+    answer exactly (the filter, or a grouping other than the total and the categories)."""
+    measures = _MEASURES.get(which)
+    if measures is None or by not in (By.ALL, By.CATEGORY):
+        return None
+    return durations.percentiles(conn, f, by is By.CATEGORY, measures)
 
 
 def figures(counts: dict[Any, Any], *durations: dict[Any, Any]) -> dict[Any, Kpi]:

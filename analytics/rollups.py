@@ -1,5 +1,5 @@
-"""Rollups (migrations 0013, 0017, 0021 and 0022): which questions they answer, and how to ask
-them.
+"""Rollups (migrations 0013, 0017, 0021, 0022 and 0025): which questions they answer, and how
+to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status; ``complaint_grid_rollup`` per standard
@@ -8,11 +8,14 @@ status, and ``complaint_grid_month_rollup`` per grid, zone, city month and cell 
 the whole months of a window when no category or status is asked for: at most cells × months
 rows, however many complaints); ``complaint_kpi_rollup`` per city day, category, status and
 rating, with those resolved after their due time (the statistics' counts,
-``analytics/kpi.py``). All are kept exact by triggers in the writing transaction. An analysis
-reads them instead of the complaints when its filter asks for nothing else: categories,
-statuses and a creation window that starts and ends at midnight in the city (or is open), and,
-for time steps, periods that start at midnight in the city. Any other part of the filter,
-today's or one added later, sends the analysis to the complaints themselves.
+``analytics/kpi.py``); ``complaint_duration_rollup`` per city month, category, duration
+(first action; resolution, with the status) and bucket of hours, the histograms from which the
+statistics find the durations' percentiles (``analytics/durations.py``). All are kept exact by
+triggers in the writing transaction. An analysis reads them instead of the complaints when its
+filter asks for nothing else: categories, statuses and a creation window that starts and ends
+at midnight in the city (or is open), and, for time steps, periods that start at midnight in
+the city. Any other part of the filter, today's or one added later, sends the analysis to the
+complaints themselves.
 """
 
 from collections.abc import Iterator
@@ -94,6 +97,10 @@ def _where(days: Days, table: str, values: dict[str, object]) -> Fragment:
 # the periods' starts (``analytics.periods.PERIOD_OF`` on the complaints).
 DAY_STEP = ("width_bucket((day::timestamp AT TIME ZONE '" + CITY_TIME_ZONE + "'), "
             "CAST(:period_starts AS timestamptz[]))")
+
+
+# The instant a city day {day} (SQL, a date) starts.
+_DAY_START = "(CAST({day} AS date)::timestamp AT TIME ZONE '" + CITY_TIME_ZONE + "')"
 
 
 def day_steps(starts: list[datetime]) -> str | None:
@@ -188,6 +195,38 @@ def kpi_rows(days: Days) -> Fragment:
     return _where(days, "complaint_kpi_rollup", {})
 
 
+def duration_rows(days: Days) -> Fragment | None:
+    """SQL rows ``(category_code, measure, status, bucket, complaints)`` of the durations'
+    histograms over ``days``: the whole months of the window from
+    ``complaint_duration_rollup``, the days at its edges from the complaints, bucketed by the
+    rollup's own rule (``duration_keys``). None when no whole month fits (a short window,
+    cheap to sort) or the filter names statuses (the first action's rows have none)."""
+    split = _whole_months(days)
+    if split is None or days.statuses:
+        return None
+    first_month, end_month = split
+    categories = {"rollup_categories": list(days.categories)} if days.categories else {}
+    of_categories = "AND category_code = ANY(:rollup_categories)" if days.categories else ""
+    months = {"first_month": first_month, "end_month": end_month}
+    parts = [sql(f"""SELECT category_code, measure, status, bucket, complaints
+                     FROM complaint_duration_rollup WHERE true {of_categories}
+                     {"AND month >= :first_month" if first_month else ""}
+                     {"AND month < :end_month" if end_month else ""}""",
+                 **{k: v for k, v in months.items() if v is not None})]
+    edges = [(days.first, first_month), (end_month, days.end)]
+    for n, (start, end) in enumerate(edges):
+        if start is not None and end is not None and start < end:
+            parts.append(sql(f"""
+                SELECT category_code, k.measure, k.status, k.bucket, 1 AS complaints
+                FROM complaint CROSS JOIN LATERAL duration_keys(
+                    status, hours_to_first_action, hours_to_resolution) AS k
+                WHERE created_at >= {_DAY_START.format(day=f":edge{n}_start")}
+                  AND created_at < {_DAY_START.format(day=f":edge{n}_end")} {of_categories}""",
+                **{f"edge{n}_start": start, f"edge{n}_end": end}))
+    return compose(" UNION ALL ".join(f"{{part{n}}}" for n in range(len(parts))),
+                   **{f"part{n}": part for n, part in enumerate(parts)}).bind(**categories)
+
+
 # Whether the grid is rolled up, and no complaint lies in another UTM zone than the grid's
 # (its cell there is not in the rollup): two index probes either side of the zone.
 GRID_ROLLED_UP = """
@@ -207,20 +246,23 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021 and 0022): after a bulk load without the rollup triggers, or as a
+    migrations 0017, 0021, 0022 and 0025): after a bulk load without the rollup triggers, or as a
     repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022 and 0023), which a bulk load disables for its inserts.
+# (migrations 0013, 0017, 0021, 0022, 0023 and 0025), which a bulk load disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
                           "complaint_grid_rollup_update", "complaint_grid_rollup_delete",
                           "complaint_kpi_rollup_insert", "complaint_kpi_rollup_update",
                           "complaint_kpi_rollup_delete", "complaint_grid_month_rollup_insert",
                           "complaint_grid_month_rollup_update",
-                          "complaint_grid_month_rollup_delete"),
+                          "complaint_grid_month_rollup_delete",
+                          "complaint_duration_rollup_insert",
+                          "complaint_duration_rollup_update",
+                          "complaint_duration_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 

@@ -46,9 +46,11 @@ ROUTES = "nation_route"
 ROLLUP_MIGRATION = importlib.import_module("migrations.versions.0013_rollups")
 KPI_MIGRATION = importlib.import_module("migrations.versions.0021_kpi_rollup")
 MONTH_MIGRATION = importlib.import_module("migrations.versions.0022_grid_month_rollup")
+DURATION_MIGRATION = importlib.import_module("migrations.versions.0025_duration_rollup")
 ROLLUP_TRIGGERS = (*(name for name, table, *_ in ROLLUP_MIGRATION.TRIGGERS
                      if not name.endswith("truncate")),
-                   *(name for name, _ in (*KPI_MIGRATION.TRIGGERS, *MONTH_MIGRATION.TRIGGERS)))
+                   *(name for name, _ in (*KPI_MIGRATION.TRIGGERS, *MONTH_MIGRATION.TRIGGERS,
+                                          *DURATION_MIGRATION.TRIGGERS)))
 MARGIN = 0.02  # share of a ward's side kept free of complaints along its edges
 
 Progress = Callable[[int, int], None]
@@ -142,11 +144,11 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
 
 @contextmanager
 def rollups_deferred(engine: Engine) -> Iterator[None]:
-    """The triggers of the daily, statistics and monthly grid rollups off during the block,
-    then those counted from scratch by their migrations' own backfills: a trigger recounting
-    the days of a 50,000-complaint statement costs far more than one count of everything, and
-    two chunks written at once would take the statistics and monthly rows of the day or month
-    between them in opposite orders (a deadlock)."""
+    """The triggers of the daily, statistics, monthly grid and duration rollups off during
+    the block, then those counted from scratch by their migrations' own backfills: a trigger
+    recounting the days of a 50,000-complaint statement costs far more than one count of
+    everything, and two chunks written at once would take the statistics and monthly rows of
+    the day or month between them in opposite orders (a deadlock)."""
     with engine.begin() as conn:
         _rollup_triggers(conn, "DISABLE")
     try:
@@ -154,9 +156,9 @@ def rollups_deferred(engine: Engine) -> Iterator[None]:
     finally:
         with engine.begin() as conn:
             conn.execute(text("TRUNCATE complaint_rollup, complaint_kpi_rollup, "
-                              "complaint_grid_month_rollup"))
+                              "complaint_grid_month_rollup, complaint_duration_rollup"))
             for backfill in (ROLLUP_MIGRATION.BACKFILL, KPI_MIGRATION.BACKFILL,
-                             MONTH_MIGRATION.BACKFILL):
+                             MONTH_MIGRATION.BACKFILL, DURATION_MIGRATION.BACKFILL):
                 conn.execute(text(backfill))
             _rollup_triggers(conn, "ENABLE")
 

@@ -1,7 +1,7 @@
 """KPIs and choropleths against hand computations over the same rows (numpy, shapely, esda)."""
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -101,9 +101,15 @@ def month_starts(start: datetime, end: datetime) -> list[datetime]:
     return months
 
 
+@pytest.mark.parametrize("whole_days", [False, True])
 def test_stats_equal_hand_computation_with_empty_months(gql: GraphQLClient, demo: Demo,
-                                                        engine: Engine) -> None:
+                                                        engine: Engine, whole_days: bool) -> None:
+    """Over any window (read from the complaints) and over whole days in the city (the counts
+    and the durations' percentiles in total and per category read from the rollups)."""
     start, end = demo.now - timedelta(days=500), demo.now + timedelta(seconds=1)
+    if whole_days:
+        start, end = (datetime.combine(moment.astimezone(LOCAL).date(), time(), LOCAL)
+                      for moment in (start, end + timedelta(days=1)))
     result = gql.data(STATS, {"from": iso(start), "to": iso(end), "interval": "MONTH"})["stats"]
     as_of = datetime.fromisoformat(result["asOf"])
     rows = [r for r in complaint_rows(engine) if start <= r.created_at < end]

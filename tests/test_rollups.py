@@ -1,5 +1,5 @@
-"""The rollups (migrations 0013, 0017, 0021 and 0022) equal the raw computation after every
-kind of write.
+"""The rollups (migrations 0013, 0017, 0021, 0022 and 0025) equal the raw computation after
+every kind of write.
 
 The references are computed here, in Python, from the complaints and their stored placements
 (``complaint_area``): the placing rule of ``analytics/areas.py`` (routed area if it belongs to
@@ -10,11 +10,14 @@ equal them row for row after a seed COPY, submissions, status changes, reroutes,
 category corrections, ratings, due times, moves and a boundary re-import, and equal what
 ``rebuild_rollups()`` recounts; ``areaStats``, ``grid``, hot spots (Gi* over grid cells and
 wards, emerging hot spots per month) and the statistics' counts (in total, per category, per
-month) read from the rollups must equal the same analyses over the complaints. Its own
-database: the re-import changes the demo city.
+month) read from the rollups must equal the same analyses over the complaints, and the
+durations' medians and 90th percentiles found from their histograms must equal numpy's over
+the durations themselves and, to the last bit, PostgreSQL's sort of them. Its own database: the
+re-import changes the demo city.
 """
 
 import json
+import struct
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +30,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from shapely.geometry import mapping
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
 from analytics import kpi
@@ -35,7 +38,14 @@ from analytics.areas import count_by_area
 from analytics.grid import Grid, Shape, count_cells, rolled_up
 from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import Calendar, Period
-from analytics.rollups import bypassed, day_steps, grid_counts, month_steps, whole_days
+from analytics.rollups import (
+    bypassed,
+    day_steps,
+    duration_rows,
+    grid_counts,
+    month_steps,
+    whole_days,
+)
 from app import create_app
 from auth import users
 from auth.principal import Role
@@ -200,6 +210,93 @@ def check_kpis(engine: Engine) -> None:
                 assert sum(k.received for k in kpi.figures(raw).values()) > 0
 
 
+PROCESSED = {"RESOLVED", "REJECTED", "DUPLICATE", "CLOSED"}  # README, "Statistics definitions"
+
+
+def duration_bucket(hours: float) -> int:
+    """The bucket of migration 0025, computed here: the float's 64 bits, a negative one's
+    magnitude bits flipped so that they sort as the values do, less the 47 last."""
+    bits = struct.unpack(">q", struct.pack(">d", hours))[0]
+    return (bits ^ 0x7FFFFFFFFFFFFFFF if bits < 0 else bits) >> 47
+
+
+def durations(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT created_at, category_code, status, "
+                                      "hours_to_first_action, hours_to_resolution "
+                                      "FROM complaint")))
+
+
+def expected_durations(engine: Engine) -> Counter[tuple[Any, ...]]:
+    """(month, category, measure, status, bucket) → durations, computed here: the first
+    action of every complaint that has one, the resolution of those resolved with their
+    status."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for c in durations(engine):
+        month = c.created_at.astimezone(CITY).date().replace(day=1)
+        if c.hours_to_first_action is not None:
+            counts[month, c.category_code, "first_action", None,
+                   duration_bucket(c.hours_to_first_action)] += 1
+        if c.hours_to_resolution is not None:
+            counts[month, c.category_code, "resolution", c.status,
+                   duration_bucket(c.hours_to_resolution)] += 1
+    return counts
+
+
+def stored_durations(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT month, category_code, measure, status, bucket, "
+                                 "complaints FROM complaint_duration_rollup")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return Counter({tuple(r[:5]): r.complaints for r in rows})
+
+
+def hand_percentiles(rows: list[Any], by_category: bool) -> dict[Any, dict[str, list[float]]]:
+    """{category or 0: {measure: [median, p90]}} by numpy (linear interpolation)."""
+    values: dict[Any, dict[str, list[float]]] = {}
+    for c in rows:
+        group = values.setdefault(c.category_code if by_category else 0, {})
+        if c.hours_to_first_action is not None:
+            group.setdefault("first_action", []).append(c.hours_to_first_action)
+        if c.hours_to_resolution is not None and c.status in PROCESSED:
+            group.setdefault("resolution", []).append(c.hours_to_resolution)
+    return {key: {name: list(np.percentile(v, [50, 90])) for name, v in group.items()}
+            for key, group in values.items() if group}
+
+
+def check_durations(engine: Engine) -> None:
+    """The histograms equal their reference; the percentiles found from them equal numpy's
+    over the matching complaints' durations, and PostgreSQL's sort exactly."""
+    assert stored_durations(engine) == expected_durations(engine)
+    rows = durations(engine)
+    today = datetime.now(CITY).date()
+    one_category = ComplaintFilter(categories=["environment.waste", "construction.illegal"],
+                                   created_from=city_midnight(today - timedelta(days=200)))
+    as_of = datetime.now(UTC)
+    with engine.connect() as conn:
+        for f in [*whole_day_filters()[:2], one_category]:
+            chosen = [c for c in rows if (f.created_from is None or c.created_at >= f.created_from)
+                      and (f.created_to is None or c.created_at < f.created_to)
+                      and (not f.categories or c.category_code in f.categories)]
+            for by, parts in ((kpi.By.ALL, (kpi.Part.FIRST_ACTION, kpi.Part.RESOLUTION)),
+                              (kpi.By.CATEGORY, (kpi.Part.DURATIONS,))):
+                rolled: dict[Any, dict[str, list[float]]] = {}
+                for part in parts:
+                    found = kpi.rolled_durations(conn, f, by, part)
+                    assert found is not None
+                    for key, measures in found.items():
+                        rolled.setdefault(key, {}).update(measures)
+                    with bypassed():
+                        raw = kpi.part(conn, f, by, part, as_of)
+                    assert {key: {name: v for name, v in r.items() if name != "key" and v}
+                            for key, r in raw.items()} == {key: dict(m) for key, m in found.items()}
+                hand = hand_percentiles(chosen, by is kpi.By.CATEGORY)
+                assert rolled.keys() == hand.keys() and len(hand) > 0
+                for key, measures in hand.items():
+                    assert rolled[key] == {name: pytest.approx(v, rel=1e-12)
+                                           for name, v in measures.items()}, (f, by, key)
+
+
 def city_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=CITY)
 
@@ -213,6 +310,7 @@ def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
     assert stored_grid(engine) == grid
     assert stored_grid_months(engine) == expected_grid_months(grid)
     check_kpis(engine)
+    check_durations(engine)
     with engine.connect() as conn:
         for f in whole_day_filters():
             assert whole_days(f) is not None
@@ -352,8 +450,9 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     """After the writes above (kept by the triggers), ``phananh rollups rebuild`` (the
     ``rebuild_rollups()`` a seed ends with) recounts damaged tables to the very same rows."""
     engine, *_ = world
-    kept = stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine)
-    assert sum(kept[1].values()) > 0
+    kept = (stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine),
+            stored_durations(engine))
+    assert sum(kept[1].values()) > 0 and sum(kept[4].values()) > 0
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
                           "WHERE day = (SELECT max(day) FROM complaint_rollup)"))
@@ -363,14 +462,17 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE day = (SELECT max(day) FROM complaint_kpi_rollup)"))
         conn.execute(text("UPDATE complaint_grid_month_rollup SET complaints = complaints + 1 "
                           "WHERE month = (SELECT min(month) FROM complaint_grid_month_rollup)"))
+        conn.execute(text("DELETE FROM complaint_duration_rollup "
+                          "WHERE month = (SELECT max(month) FROM complaint_duration_rollup)"))
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
     assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
+    assert stored_durations(engine) != kept[4]
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     result = phananh(url, "rollups", "rebuild")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Rollups rebuilt" in result.stdout
     assert (stored(engine), stored_grid(engine), stored_kpi(engine),
-            stored_grid_months(engine)) == kept
+            stored_grid_months(engine), stored_durations(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
@@ -427,6 +529,93 @@ def test_whole_months_without_categories_or_statuses_read_the_monthly_grid() -> 
     with_steps = [datetime(2025, 4, 1, tzinfo=CITY), datetime(2025, 5, 1, tzinfo=CITY)]
     assert month_steps(with_steps)
     assert not month_steps([*with_steps, datetime(2025, 5, 5, tzinfo=CITY)])  # a Monday
+
+
+def test_durations_read_histograms_over_whole_months_without_statuses() -> None:
+    """The durations' histograms answer a window holding a whole month (its edges counted
+    from the complaints), categories or not; not a shorter window, nor a filter of
+    statuses."""
+    def histograms(f: ComplaintFilter) -> bool:
+        days = whole_days(f)
+        assert days is not None
+        return duration_rows(days) is not None
+
+    first = datetime(2025, 3, 15, tzinfo=CITY)
+    assert histograms(ComplaintFilter())
+    assert histograms(ComplaintFilter(created_from=first, created_to=first + timedelta(60)))
+    assert histograms(ComplaintFilter(categories=["environment.waste"]))
+    assert not histograms(ComplaintFilter(created_from=first,
+                                          created_to=first + timedelta(40)))
+    assert not histograms(ComplaintFilter(statuses=["CLOSED"]))
+
+
+def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
+    """duration_bucket() equals the bucket computed here, and never decreases as the hours
+    grow: negative, zero, tiny, bucket edges (powers of two) and huge values alike."""
+    engine, *_ = world
+    rng = np.random.default_rng(16)
+    hours = sorted({-1e9, -3.0, -2.0, -1.0, -1e-300, 0.0, 5e-324, 1e-300, 0.5, 1.0,
+                    1.0 + 2**-5, 1.0 + 2**-5 - 2**-52, 2.0, 1e12,
+                    *map(float, rng.uniform(-400, 400, 500)),
+                    *map(float, rng.exponential(50, 500))})
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT duration_bucket(h) FROM unnest(CAST(:hours AS float8[])) "
+                                  "WITH ORDINALITY AS v(h, n) ORDER BY n"),
+                             {"hours": hours}).scalars().all()
+    assert found == [duration_bucket(h) for h in hours]
+    assert found == sorted(found) and len(set(found)) > 100
+
+
+def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(node type, relation, index) of every scan in an EXPLAIN (FORMAT JSON) plan."""
+    found = ([(plan["Node Type"], plan["Relation Name"], plan.get("Index Name"))]
+             if "Relation Name" in plan else [])
+    for child in plan.get("Plans", []):
+        found += plan_scans(child)
+    return found
+
+
+def complaint_scans(engine: Engine, run: Callable[[Any], None]) -> list[Any]:
+    """The scans of complaint's partitions in the plans of the statements ``run`` executes
+    (all but overdue's, which reads the open complaints through their due times)."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "AS overdue" not in statement:
+            statements.append((statement, parameters))
+
+    with engine.connect() as conn:
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            run(conn)
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        plans = [conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters
+                                      ).scalar_one()[0]["Plan"]
+                 for statement, parameters in statements]
+    return [scan for plan in plans for scan in plan_scans(plan)
+            if scan[1].startswith("complaint_y") or scan[1] == "complaint_default"]
+
+
+def test_long_windows_count_from_rollups_and_sort_one_bucket(world: Any) -> None:
+    """Over whole months, the statistics' counts in total and per category never scan the
+    complaints, and their durations' percentiles read them only through the bucket indexes
+    (a bucket's complaints); bypassed, the same statistics read the complaints."""
+    engine, *_ = world
+    f = ComplaintFilter()
+    as_of = datetime.now(UTC)
+
+    def statistics(conn: Any) -> None:
+        for by in (kpi.By.ALL, kpi.By.CATEGORY):
+            for part in kpi.parts_for(by, f):
+                kpi.part(conn, f, by, part, as_of)
+
+    scans = complaint_scans(engine, statistics)
+    assert scans and all(kind in ("Index Scan", "Index Only Scan") and index.endswith("_bucket")
+                         for kind, _, index in scans), scans
+    with bypassed():
+        raw = complaint_scans(engine, statistics)
+    assert raw and not any(index and index.endswith("_bucket") for _, _, index in raw)
 
 
 def test_only_whole_days_and_kept_fields_use_the_rollup() -> None:

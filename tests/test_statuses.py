@@ -74,7 +74,7 @@ def test_check_constraints_of_the_migrated_database_allow_exactly_the_lists(
 
 
 def test_the_due_index_covers_exactly_the_open_statuses(engine: Engine) -> None:
-    """The overdue filter can use migration 0004's partial index only while its predicate
+    """The overdue filter can use the partial index of 0004 (0025) only while its predicate
     names the open statuses."""
     with engine.connect() as conn:
         predicate = conn.execute(text("""

@@ -95,13 +95,19 @@ FROM_DAYS = """
     FROM complaint_grid_rollup GROUP BY 1, 2, 3, 4, 5"""
 
 
-def rebuild_function(month: bool) -> str:
-    """``rebuild_rollups()`` of 0021, with (or without) this rollup."""
+def backfills(month: bool) -> str:
+    """The statements ``rebuild_rollups()`` runs before 0017's grid backfill, with (or
+    without) this rollup's (0025 adds its own to them)."""
     _, area_backfill = GRIDS.DAILY.statements(GRIDS.PLACED_CALL)
     area_backfill = f"TRUNCATE complaint_kpi_rollup; {KPI.BACKFILL}; {area_backfill}"
     if month:
         area_backfill = f"TRUNCATE complaint_grid_month_rollup; {BACKFILL}; {area_backfill}"
-    return GRIDS.rebuild_function(area_backfill)
+    return area_backfill
+
+
+def rebuild_function(month: bool) -> str:
+    """``rebuild_rollups()`` of 0021, with (or without) this rollup."""
+    return GRIDS.rebuild_function(backfills(month))
 
 
 def upgrade() -> None:

@@ -1,0 +1,116 @@
+"""Exact percentiles of the statistics' durations over long windows, from their histograms.
+
+``percentile_cont(p)`` over n values sorted ascending, v_0 … v_(n−1), is at x = p·(n − 1)
+``v_⌊x⌋ + (x − ⌊x⌋)·(v_⌈x⌉ − v_⌊x⌋)`` (PostgreSQL's orderedsetaggs.c; numpy's "linear"): two
+values of known rank, not all of them. ``complaint_duration_rollup`` (migration 0025) counts
+the durations per city month, category and bucket (``duration_bucket``: ranges of hours in
+the values' order); summed over a window (:func:`analytics.rollups.duration_rows`) they give
+the bucket holding each rank and how many durations lie below it. The two values are then read
+from those buckets' complaints alone, in order, through the indexes on (category, bucket,
+hours), and interpolated here with percentile_cont's own arithmetic: the same floats as the
+sort of every duration, at the cost of a bucket's complaints, not the window's. Counts and
+values are read by one statement, so that a write between them cannot shift a rank.
+"""
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from analytics.query import complaint_where
+from analytics.rollups import duration_rows, whole_days
+from db.complaints import ComplaintFilter
+from db.sql import compose, fetch
+
+PERCENTILES = (0.5, 0.9)  # the median and the 90th percentile
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A duration: its name in the rollup, its column on ``complaint``, and which complaints
+    it is taken over, as SQL over the complaints and over the rollup's rows (``status``)."""
+
+    name: str
+    column: str
+    counted: str
+    rolled: str
+
+
+# In one statement, so that the counts and the complaints read are one snapshot: each
+# group's durations per bucket (and the categories that have some there), the number below
+# each bucket, the ranks percentile_cont needs, and the value of each from its bucket's
+# complaints, skipping those below it in the bucket.
+PERCENTILES_SQL = """
+    WITH counted AS (
+        SELECT {key} AS key, category_code, measure, bucket, sum(complaints) AS n
+        FROM ({rows}) AS r WHERE {counted} GROUP BY 1, 2, 3, 4),
+    buckets AS (
+        SELECT key, measure, bucket, array_agg(category_code) AS categories, sum(n) AS n
+        FROM counted GROUP BY 1, 2, 3),
+    placed AS (
+        SELECT *, CAST(sum(n) OVER (PARTITION BY key, measure ORDER BY bucket) - n AS bigint)
+                      AS below,
+                  CAST(sum(n) OVER (PARTITION BY key, measure) AS bigint) AS total
+        FROM buckets),
+    ranks AS (
+        SELECT DISTINCT t.key, t.measure, t.total, CAST(v.rank AS bigint) AS rank
+        FROM (SELECT DISTINCT key, measure, total FROM placed) AS t
+        CROSS JOIN unnest(CAST(:percentiles AS float8[])) AS p(fraction)
+        CROSS JOIN LATERAL (VALUES (floor(p.fraction * (t.total - 1))),
+                                   (ceil(p.fraction * (t.total - 1)))) AS v(rank))
+    SELECT r.key, r.measure, r.total, r.rank, CASE b.measure {values} END AS hours
+    FROM ranks r JOIN placed b ON (b.key, b.measure) = (r.key, r.measure)
+                              AND r.rank >= b.below AND r.rank < b.below + b.n"""
+
+# The value of rank r.rank of measure {name}, from bucket b's complaints.
+VALUE = """
+    WHEN '{name}' THEN (
+        SELECT complaint.{column} FROM complaint
+        WHERE {where} AND {counted} AND complaint.category_code = ANY(b.categories)
+          AND complaint.{column} IS NOT NULL AND duration_bucket(complaint.{column}) = b.bucket
+        ORDER BY 1 OFFSET r.rank - b.below LIMIT 1)"""
+
+
+def _positions(n: int) -> list[tuple[int, int, float]]:
+    """percentile_cont's two ranks (from 0) and the fraction between them, per percentile of
+    n values."""
+    found = []
+    for p in PERCENTILES:
+        x = p * (n - 1)
+        first = math.floor(x)
+        found.append((first, math.ceil(x), x - first))
+    return found
+
+
+def percentiles(conn: Connection, f: ComplaintFilter, by_category: bool,
+                measures: Sequence[Measure]) -> dict[Any, dict[str, list[float]]] | None:
+    """{group key (the category, or 0 for all): {measure name: the percentiles}} of the
+    complaints matching ``f``; None when the rollup cannot answer the filter exactly."""
+    days = whole_days(f)
+    rows = duration_rows(days) if days is not None else None
+    if rows is None:
+        return None
+    values = {f"value{n}": compose(VALUE, name=m.name, column=m.column, counted=m.counted,
+                                   where=complaint_where(f, f"m{n}"))
+              for n, m in enumerate(measures)}
+    statement = compose(
+        PERCENTILES_SQL, key="category_code" if by_category else "0", rows=rows,
+        counted="(" + " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
+        + ")", values=compose(" ".join(f"{{{name}}}" for name in values), **values))
+    found: dict[tuple[Any, str], tuple[int, dict[int, float]]] = {}
+    for r in fetch(conn, statement.bind(percentiles=list(PERCENTILES))):
+        found.setdefault((r.key, r.measure), (r.total, {}))[1][r.rank] = r.hours
+    result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
+    for (key, name), (total, ranked) in found.items():
+        result[key][name] = [_interpolate(ranked, first, second, fraction)
+                             for first, second, fraction in _positions(total)]
+    return result
+
+
+def _interpolate(values: dict[int, float], first: int, second: int, fraction: float) -> float:
+    """percentile_cont's result (float8_lerp: the first value alone when the ranks agree)."""
+    low = values[first]
+    return low + fraction * (values[second] - low) if second > first else low
