@@ -6,7 +6,7 @@ of each submission, and of each row of a bulk load. PL/pgSQL keeps the plan of t
 for the session. The body, the rule and its answers are 0010's, unchanged.
 
 Revision ID: 0026_working_due_plans
-Revises: 0024_folded_description
+Revises: 0025_duration_rollup
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ import importlib
 from alembic import op
 
 revision = "0026_working_due_plans"
-down_revision = "0024_folded_description"
+down_revision = "0025_duration_rollup"
 branch_labels = None
 depends_on = None
 
