@@ -65,7 +65,7 @@ def page_statement(schema: Any) -> Callable[[], Select[Any]]:
         plain = plain_page(info)
         assert plain is not None
         return page_json_statement(statement(plain, near=False), ComplaintFilter(),
-                                   Order.CREATED_AT, 100, None)
+                                   Order.CREATED_AT, False)
 
     return build
 
@@ -80,7 +80,7 @@ async def measure(pages: int, complaints: int) -> dict[str, list[float]]:
                  "strawberry": StrawberryGraphQLCoreExecutionContext}
     body = orjson.dumps({"query": GRAPHQL_PAGE})
     build = page_statement(schema)
-    sql = str(build().params(page_first=100, page_after=False)
+    sql = str(build().params(page_first=100, page_after=False, page_limit=101)
               .compile(engine, compile_kwargs={"literal_binds": True}))
     async with app.router.lifespan_context(app), httpx2.AsyncClient(
             transport=httpx2.ASGITransport(app), base_url="http://bench",

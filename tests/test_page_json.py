@@ -4,12 +4,13 @@ the same database, one with the service's executor and one with strawberry's own
 takes the SQL path), give the same bytes; selections outside the plain subset fall back; the
 privacy rules hold; a plain page costs one statement."""
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from starlette.testclient import TestClient
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -17,6 +18,7 @@ from app import create_app
 from bench.jurisdiction import GRAPHQL_PAGE
 from bench.load import PAGE as LOAD_PAGE
 from db import complaints as complaint_sql
+from db.tables import complaint
 from schema import execution
 from settings import Settings
 from tests.conftest import Accounts, Demo, StatementCounter, new_complaint
@@ -226,3 +228,26 @@ def test_a_plain_page_is_one_statement(
                       f"cursor node {{ id {RELATIONS} reporter {{ name }} }} }} }} }}",
              None, {})
         assert len(count_statements.statements) == 1, count_statements.statements
+
+
+def test_every_page_of_a_listing_runs_one_statement_built_once(
+        clients: tuple[TestClient, TestClient], count_statements: StatementCounter) -> None:
+    """The cursor is a parameter: the pages after the first share one statement object (its
+    SQLAlchemy cache key computed once) and one prepared statement, whatever the cursor; a
+    filter that cannot be a cache key (it holds a list) is built each time."""
+    service, _ = clients
+    document = "query($after: String) { complaints(first: 3, after: $after) { pageInfo { " \
+               "endCursor } edges { node { id } } } }"
+    after, names = None, set()
+    hits = complaint_sql._page_json_statement.cache_info().hits
+    for _ in range(4):
+        count_statements.statements.clear()
+        answer = orjson.loads(post(service, document, {"after": after}, {}))
+        after = answer["data"]["complaints"]["pageInfo"]["endCursor"]
+        names.update(re.findall(r"EXECUTE (phananh_\w+)", " ".join(count_statements.statements)))
+    assert len(names) == 2  # the first page's, and every later page's
+    assert complaint_sql._page_json_statement.cache_info().hits - hits >= 2
+    listed = complaint_sql.ComplaintFilter(categories=["other"])  # a list: unhashable
+    built = complaint_sql.page_json_statement(
+        select(complaint.c.id), listed, complaint_sql.Order.CREATED_AT, False)
+    assert "category_code IN" in str(built)
