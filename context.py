@@ -15,6 +15,7 @@ permission instances.
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -46,7 +47,9 @@ class Relations:
 
 
 class Loaders:
-    """Every relation a GraphQL type follows, batched into one query per request."""
+    """Every relation a GraphQL type follows, batched into one query per request. Each loader
+    is made when a request first follows its relation (making all of them for every request
+    was 5 % of a worker's CPU under load)."""
 
     def __init__(self, engine: Callable[[], Engine]) -> None:
         self._engine = engine  # asked at each batch: a write in the request moves reads
@@ -55,28 +58,62 @@ class Loaders:
         # awaitables took about a quarter of the page's time; docs/benchmarks.md, Load).
         self.areas_loaded: dict[int, Any] = {}
         self.categories_loaded: dict[str, Any] = {}
-        self.area = DataLoader(self._batch(areas.areas_by_ids, key="id",
-                                           keep=self.areas_loaded))
-        self.generation = DataLoader(self._batch(areas.generations_by_ids, key="id"))
-        self.category = DataLoader(self._batch(areas.categories_by_codes, key="code",
-                                               keep=self.categories_loaded))
-        # each complaint's history, oldest first; one query for the whole page
-        self.events = DataLoader(self._grouped(workflow_sql.events_for))
-        self.agency = DataLoader(self._batch(catalogue.agencies_by_codes, key="code"))
-        self.rule = DataLoader(self._batch(catalogue.rules_by_ids, key="id"))
-        self.attributes = DataLoader(self._grouped(catalogue.attributes_by_categories,
-                                                   key="category_code"))
-        self.agency_areas = DataLoader(self._grouped(catalogue.agency_areas,
-                                                     key="agency_code"))
-        self.ward_shares = DataLoader(self._grouped(footprints.complaint_ward_shares))
-        # Keys (lon, lat, within_m, at): border candidates of points, one query per distance
-        # and date asked in a request.
-        self.candidates = DataLoader(self._candidates)
-        self.photos = DataLoader(self._grouped(photos.photos_for))
-        self.supporters = DataLoader(self._grouped(workflow_sql.supporters_of))
         self._geometry_loaders: dict[float | None, DataLoader] = {}
         self._duplicate_loaders: dict[int, DataLoader] = {}
         self._complaint_loader: DataLoader | None = None
+
+    @cached_property
+    def area(self) -> DataLoader:
+        return DataLoader(self._batch(areas.areas_by_ids, key="id", keep=self.areas_loaded))
+
+    @cached_property
+    def generation(self) -> DataLoader:
+        return DataLoader(self._batch(areas.generations_by_ids, key="id"))
+
+    @cached_property
+    def category(self) -> DataLoader:
+        return DataLoader(self._batch(areas.categories_by_codes, key="code",
+                                      keep=self.categories_loaded))
+
+    @cached_property
+    def events(self) -> DataLoader:
+        """Each complaint's history, oldest first; one query for the whole page."""
+        return DataLoader(self._grouped(workflow_sql.events_for))
+
+    @cached_property
+    def agency(self) -> DataLoader:
+        return DataLoader(self._batch(catalogue.agencies_by_codes, key="code"))
+
+    @cached_property
+    def rule(self) -> DataLoader:
+        return DataLoader(self._batch(catalogue.rules_by_ids, key="id"))
+
+    @cached_property
+    def attributes(self) -> DataLoader:
+        return DataLoader(self._grouped(catalogue.attributes_by_categories,
+                                        key="category_code"))
+
+    @cached_property
+    def agency_areas(self) -> DataLoader:
+        return DataLoader(self._grouped(catalogue.agency_areas, key="agency_code"))
+
+    @cached_property
+    def ward_shares(self) -> DataLoader:
+        return DataLoader(self._grouped(footprints.complaint_ward_shares))
+
+    @cached_property
+    def candidates(self) -> DataLoader:
+        """Keys (lon, lat, within_m, at): border candidates of points, one query per distance
+        and date asked in a request."""
+        return DataLoader(self._candidates)
+
+    @cached_property
+    def photos(self) -> DataLoader:
+        return DataLoader(self._grouped(photos.photos_for))
+
+    @cached_property
+    def supporters(self) -> DataLoader:
+        return DataLoader(self._grouped(workflow_sql.supporters_of))
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
         """GeoJSON of areas; one loader per tolerance, so areas asked at the same tolerance
