@@ -12,12 +12,13 @@ Complaints are drawn by ``INSERT … SELECT generate_series`` in chunks of conse
 once through the seed's own steps (``demo.seed.insert_staged``: placed, routed and dated by the
 database's rules; and ``write_histories``). The nation's rules have no dates, so each
 (category, ward) pair is routed once, by ``route_complaint``, before the complaints (table
-:data:`ROUTES`); the daily rollup is counted once, at the end (:func:`rollups_deferred`). A
+:data:`ROUTES`). The rollups are counted once, at the end (:func:`rollups_off`), and the
+secondary indexes built once, after the complaints (``demo.bulk.indexes_deferred``). A
 chunk's random numbers come from ``setseed`` on its own first number: the same size gives the
 same data, whatever the number of workers.
 """
 
-import importlib
+import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,7 +29,9 @@ from typing import Any
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import Connection, Engine, text
 
+from analytics import rollups
 from catalogue.apply import apply_document
+from demo.bulk import indexes_deferred
 from demo.city import DemoArea, DemoGeneration
 from demo.complaints import CHANNELS
 from demo.organisation import demo_catalogue
@@ -43,12 +46,10 @@ WEST, SOUTH = 104.80, 20.20  # south-west corner: UTM zone 48N, like Hanoi
 GENERATION = "nation-2025"
 CHUNK = 50_000
 ROUTES = "nation_route"
-ROLLUP_MIGRATION = importlib.import_module("migrations.versions.0013_rollups")
-KPI_MIGRATION = importlib.import_module("migrations.versions.0021_kpi_rollup")
-MONTH_MIGRATION = importlib.import_module("migrations.versions.0022_grid_month_rollup")
-ROLLUP_TRIGGERS = (*(name for name, table, *_ in ROLLUP_MIGRATION.TRIGGERS
-                     if not name.endswith("truncate")),
-                   *(name for name, _ in (*KPI_MIGRATION.TRIGGERS, *MONTH_MIGRATION.TRIGGERS)))
+# The indexes the load itself reads (the histories find a chunk's complaints by public id);
+# every other secondary index of the tables it writes is built once, after it.
+LOAD_INDEXES = {"complaint": ("complaint_public_id",), "complaint_event": (),
+                "complaint_area": ()}
 MARGIN = 0.02  # share of a ward's side kept free of complaints along its edges
 
 Progress = Callable[[int, int], None]
@@ -60,6 +61,8 @@ class Build:
 
     boundaries_s: float
     complaints_s: float
+    indexes_s: float
+    rollups_s: float
     vacuum_s: float
 
 
@@ -128,44 +131,37 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
             generate_chunk(conn, *bounds, **span)
         return bounds[1] - bounds[0]
 
-    with rollups_deferred(engine), ThreadPoolExecutor(max_workers=workers) as pool:
+    with rollups_off(engine), indexes_deferred(engine, LOAD_INDEXES, workers), \
+            ThreadPoolExecutor(max_workers=workers) as pool:
         for written in pool.map(one, chunks):
             done += written
             on_progress(done, complaints)
-    loaded = datetime.now(UTC)
+        loaded = datetime.now(UTC)
+    indexed = datetime.now(UTC)
+    with engine.begin() as conn:
+        rollups.rebuild(conn)
+    rolled = datetime.now(UTC)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     finished = datetime.now(UTC)
-    return Build((boundaries - start).total_seconds(), (loaded - boundaries).total_seconds(),
-                 (finished - loaded).total_seconds())
+    return Build(*((b - a).total_seconds() for a, b in itertools.pairwise(
+        (start, boundaries, loaded, indexed, rolled, finished))))
 
 
 @contextmanager
-def rollups_deferred(engine: Engine) -> Iterator[None]:
-    """The triggers of the daily, statistics and monthly grid rollups off during the block,
-    then those counted from scratch by their migrations' own backfills: a trigger recounting
-    the days of a 50,000-complaint statement costs far more than one count of everything, and
-    two chunks written at once would take the statistics and monthly rows of the day or month
-    between them in opposite orders (a deadlock)."""
+def rollups_off(engine: Engine) -> Iterator[None]:
+    """Every rollup trigger off during the block (``analytics.rollups.set_triggers``), in a
+    transaction of its own, since the chunks are written by several: a trigger recounting the
+    days of a 50,000-complaint statement costs far more than one count of everything
+    (``analytics.rollups.rebuild``, after the block), and two chunks written at once would
+    take the rows of the day or month between them in opposite orders (a deadlock)."""
     with engine.begin() as conn:
-        _rollup_triggers(conn, "DISABLE")
+        rollups.set_triggers(conn, False)
     try:
         yield
     finally:
         with engine.begin() as conn:
-            conn.execute(text("TRUNCATE complaint_rollup, complaint_kpi_rollup, "
-                              "complaint_grid_month_rollup"))
-            for backfill in (ROLLUP_MIGRATION.BACKFILL, KPI_MIGRATION.BACKFILL,
-                             MONTH_MIGRATION.BACKFILL):
-                conn.execute(text(backfill))
-            _rollup_triggers(conn, "ENABLE")
-
-
-def _rollup_triggers(conn: Connection, action: str) -> None:
-    for table, name in conn.execute(text(
-            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger "
-            "WHERE tgname IN :names"), {"names": ROLLUP_TRIGGERS}).all():
-        conn.execute(text(f"ALTER TABLE {table} {action} TRIGGER {name}"))
+            rollups.set_triggers(conn, True)
 
 
 def route_pairs(conn: Connection) -> None:
@@ -248,6 +244,7 @@ def generate_chunk(conn: Connection, lo: int, hi: int, first: datetime, end: dat
     """Complaints ``lo`` ≤ n < ``hi`` of ``total``: drawn, staged, then written with their
     places, routes, due times and histories."""
     conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # rows drawn in order
+    conn.execute(text("SET LOCAL synchronous_commit = off"))  # a crash restarts the build
     conn.execute(text("SELECT setseed(:seed)"), {"seed": lo % 1_000_003 / 1_000_003})
     create_staging(conn)
     conn.execute(text(DRAW), {"generation": GENERATION, "lo": lo, "hi": hi, "first": first,

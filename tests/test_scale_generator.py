@@ -4,7 +4,8 @@ complaints, in a database of its own.
 Each complaint must lie inside its province's polygon (decided by shapely, from the grid the
 generator was asked for, not from the database), be placed where ``covering_areas`` says and
 routed as ``route_complaint`` routes it at its submission time; the counts must be those
-asked.
+asked. The load drops secondary indexes and turns the rollup triggers off: afterwards the
+indexes and triggers must be those of a freshly migrated database, every index valid.
 """
 
 from collections.abc import Iterator
@@ -15,12 +16,21 @@ import shapely
 from sqlalchemy import Engine, text
 
 from db.engine import make_engine
-from demo.nation import build_nation, seed_nation
+from demo.nation import ROUTES, build_nation, seed_nation
 from tests.conftest import fresh_database
 
 PROVINCES = 2
 COMPLAINTS = 5_000
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+# Every index and trigger of the schema, as the catalogue describes it (but the generator's own
+# table of routes).
+INDEXES = f"""SELECT i.tablename, i.indexname, i.indexdef, x.indisvalid
+             FROM pg_indexes i JOIN pg_index x ON x.indexrelid = CAST(i.indexname AS regclass)
+             WHERE i.schemaname = 'public' AND i.tablename <> '{ROUTES}' ORDER BY 1, 2"""
+TRIGGERS = """SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger
+              WHERE NOT tgisinternal ORDER BY 1, 2"""
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +95,15 @@ def test_placement_is_covering_areas_and_routing_is_route_complaint(engine: Engi
                                                c.city_id, c.created_at) r""")).one()
     assert misplaced == 0
     assert sample == (0, 0)
+
+
+def test_the_load_leaves_the_indexes_and_triggers_of_the_migrations(engine: Engine) -> None:
+    with engine.connect() as conn:
+        built = conn.execute(text(INDEXES)).all(), conn.execute(text(TRIGGERS)).all()
+    for url in fresh_database():
+        migrated = make_engine(url)
+        with migrated.connect() as conn:
+            expected = conn.execute(text(INDEXES)).all(), conn.execute(text(TRIGGERS)).all()
+        migrated.dispose()
+    assert len(built[0]) > 100 and all(valid for *_, valid in built[0])
+    assert built == expected

@@ -1,0 +1,79 @@
+"""Secondary indexes off for a bulk load, then built once, as a restore does.
+
+A row inserted into a table with eighteen indexes (five GiST, one GIN) updates each of them at
+a random place; building an index once from the loaded rows sorts them instead. Only indexes
+that back no constraint are dropped (primary keys and unique constraints stay, so the load is
+checked as any write is), and each comes back under its own name with its own definition,
+read from the catalogue before the drop: on a partitioned table, the parent's index is made
+``ON ONLY`` the parent, each partition's is built on its own, then attached, which leaves the
+catalogue as the migrations left it (``tests/test_scale_generator.py`` compares
+``pg_indexes`` with a freshly migrated database).
+"""
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, text
+
+# An index (level 0) and, for a partitioned one, its partitions' indexes (level 1, …), with
+# the index each is attached to.
+TREE = """
+    SELECT t.level, CAST(t.relid AS regclass)::text, CAST(t.parentrelid AS regclass)::text,
+           pg_get_indexdef(t.relid)
+    FROM pg_index i
+    CROSS JOIN LATERAL pg_partition_tree(i.indexrelid) AS t
+    WHERE i.indrelid = CAST(:table AS regclass)
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+      AND CAST(i.indexrelid AS regclass)::text <> ALL(:keep)
+    ORDER BY t.level, 2"""
+BUILD_MEMORY = "1GB"  # maintenance_work_mem of each index build: one sort in memory
+
+
+@dataclass(frozen=True)
+class Index:
+    level: int
+    name: str
+    parent: str | None
+    definition: str
+
+
+def secondary_indexes(conn: Connection, table: str, keep: Sequence[str] = ()) -> list[Index]:
+    """The indexes of ``table`` (and of its partitions) that back no constraint, but ``keep``."""
+    return [Index(*row) for row in conn.execute(text(TREE), {"table": table, "keep": list(keep)})]
+
+
+@contextmanager
+def indexes_deferred(engine: Engine, tables: dict[str, Sequence[str]],
+                     workers: int = 2) -> Iterator[None]:
+    """Each table's secondary indexes (``tables``: table → indexes the load itself reads, kept)
+    dropped for the block, then built again on ``workers`` connections."""
+    with engine.begin() as conn:
+        found = [index for table, keep in tables.items()
+                 for index in secondary_indexes(conn, table, keep)]
+        for index in found:
+            if index.level == 0:
+                conn.execute(text(f"DROP INDEX {index.name}"))
+    try:
+        yield
+    finally:
+        restore(engine, found, workers)
+
+
+def restore(engine: Engine, indexes: Sequence[Index], workers: int) -> None:
+    """``indexes`` built again: parents first (``ON ONLY``: empty, invalid until attached),
+    the leaves on ``workers`` connections, then each attached to its parent."""
+    def build(statement: str) -> None:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"SET maintenance_work_mem = '{BUILD_MEMORY}'"))
+            conn.execute(text("SET max_parallel_maintenance_workers = 0"))  # workers: ours
+            conn.execute(text(statement))
+
+    for level in sorted({index.level for index in indexes}):
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(build, [i.definition for i in indexes if i.level == level]))
+    with engine.begin() as conn:
+        for index in indexes:
+            if index.parent is not None:
+                conn.execute(text(f"ALTER INDEX {index.parent} ATTACH PARTITION {index.name}"))
