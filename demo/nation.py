@@ -50,6 +50,7 @@ ROUTES = "nation_route"
 # every other secondary index of the tables it writes is built once, after it.
 LOAD_INDEXES = {"complaint": ("complaint_public_id",), "complaint_event": (),
                 "complaint_area": ()}
+BULK_MEMORY = "1GB"  # work_mem of the rollups' one count of everything
 MARGIN = 0.02  # share of a ward's side kept free of complaints along its edges
 
 Progress = Callable[[int, int], None]
@@ -139,10 +140,10 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
         loaded = datetime.now(UTC)
     indexed = datetime.now(UTC)
     with engine.begin() as conn:
+        conn.execute(text(f"SET LOCAL work_mem = '{BULK_MEMORY}'"))  # its groupings unspilled
         rollups.rebuild(conn)
     rolled = datetime.now(UTC)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
+    vacuum_analyze(engine, workers)
     finished = datetime.now(UTC)
     return Build(*((b - a).total_seconds() for a, b in itertools.pairwise(
         (start, boundaries, loaded, indexed, rolled, finished))))
@@ -162,6 +163,26 @@ def rollups_off(engine: Engine) -> Iterator[None]:
     finally:
         with engine.begin() as conn:
             rollups.set_triggers(conn, True)
+
+
+def vacuum_analyze(engine: Engine, workers: int) -> None:
+    """``VACUUM ANALYZE`` of every table (a partitioned one with its partitions), the largest
+    first, on ``workers`` connections: the visibility map lets the analyses scan their
+    covering indexes only, and the planner sees the loaded rows."""
+    with engine.connect() as conn:
+        tables = conn.execute(text("""
+            SELECT c.oid::regclass::text FROM pg_class c
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+              AND NOT c.relispartition
+            ORDER BY coalesce((SELECT sum(pg_total_relation_size(t.relid))
+                               FROM pg_partition_tree(c.oid) t), 0) DESC""")).scalars().all()
+
+    def one(table: str) -> None:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, tables))
 
 
 def route_pairs(conn: Connection) -> None:
@@ -245,6 +266,7 @@ def generate_chunk(conn: Connection, lo: int, hi: int, first: datetime, end: dat
     places, routes, due times and histories."""
     conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # rows drawn in order
     conn.execute(text("SET LOCAL synchronous_commit = off"))  # a crash restarts the build
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))  # a chunk's sorts in memory
     conn.execute(text("SELECT setseed(:seed)"), {"seed": lo % 1_000_003 / 1_000_003})
     create_staging(conn)
     conn.execute(text(DRAW), {"generation": GENERATION, "lo": lo, "hi": hi, "first": first,
