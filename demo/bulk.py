@@ -1,4 +1,5 @@
-"""Secondary indexes off for a bulk load, then built once, as a restore does.
+"""Secondary indexes off for a bulk load, then built once, as a restore does; and the rollups
+recounted once after it, each table on its own connection.
 
 A row inserted into a table with eighteen indexes (five GiST, one GIN) updates each of them at
 a random place; building an index once from the loaded rows sorts them instead. Only indexes
@@ -10,6 +11,7 @@ catalogue as the migrations left it (``tests/test_scale_generator.py`` compares
 ``pg_indexes`` with a freshly migrated database).
 """
 
+import importlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,7 +30,16 @@ TREE = """
       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
       AND CAST(i.indexrelid AS regclass)::text <> ALL(:keep)
     ORDER BY t.level, 2"""
-BUILD_MEMORY = "1GB"  # maintenance_work_mem of each index build: one sort in memory
+BUILD_MEMORY = "1GB"  # maintenance_work_mem of an index build, work_mem of a rollup's count
+
+# What ``rebuild_rollups()`` recounts, statement by statement, as migration 0022 composes it
+# (its rebuild_function): each rollup table and the statement that counts it from the
+# complaints. tests/test_scale_generator.py checks the tables against rebuild_rollups().
+_MONTH = importlib.import_module("migrations.versions.0022_grid_month_rollup")
+ROLLUPS = {"complaint_rollup": _MONTH.GRIDS.DAILY.statements(_MONTH.GRIDS.PLACED_CALL)[1],
+           "complaint_grid_rollup": _MONTH.GRIDS.GRID_BACKFILL,
+           "complaint_kpi_rollup": _MONTH.KPI.BACKFILL,
+           "complaint_grid_month_rollup": _MONTH.BACKFILL}
 
 
 @dataclass(frozen=True)
@@ -77,3 +88,20 @@ def restore(engine: Engine, indexes: Sequence[Index], workers: int) -> None:
         for index in indexes:
             if index.parent is not None:
                 conn.execute(text(f"ALTER INDEX {index.parent} ATTACH PARTITION {index.name}"))
+
+
+def rebuild_rollups(engine: Engine, workers: int) -> None:
+    """Every rollup emptied, then each counted from the complaints on one of ``workers``
+    connections (``rebuild_rollups()`` counts them one after the other); for a bulk load,
+    while nothing else writes."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(ROLLUPS)}"))
+
+    def count(statement: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL work_mem = '{BUILD_MEMORY}'"))
+            conn.execute(text("SET LOCAL jit = off"))  # as rebuild_rollups() runs
+            conn.execute(text(statement))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(count, ROLLUPS.values()))

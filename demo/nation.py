@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, text
 
 from analytics import rollups
 from catalogue.apply import apply_document
-from demo.bulk import indexes_deferred
+from demo.bulk import indexes_deferred, rebuild_rollups
 from demo.city import DemoArea, DemoGeneration
 from demo.complaints import CHANNELS
 from demo.organisation import demo_catalogue
@@ -50,7 +50,6 @@ ROUTES = "nation_route"
 # every other secondary index of the tables it writes is built once, after it.
 LOAD_INDEXES = {"complaint": ("complaint_public_id",), "complaint_event": (),
                 "complaint_area": ()}
-BULK_MEMORY = "1GB"  # work_mem of the rollups' one count of everything
 MARGIN = 0.02  # share of a ward's side kept free of complaints along its edges
 
 Progress = Callable[[int, int], None]
@@ -139,9 +138,7 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
             on_progress(done, complaints)
         loaded = datetime.now(UTC)
     indexed = datetime.now(UTC)
-    with engine.begin() as conn:
-        conn.execute(text(f"SET LOCAL work_mem = '{BULK_MEMORY}'"))  # its groupings unspilled
-        rollups.rebuild(conn)
+    rebuild_rollups(engine, workers)
     rolled = datetime.now(UTC)
     vacuum_analyze(engine, workers)
     finished = datetime.now(UTC)
@@ -154,7 +151,7 @@ def rollups_off(engine: Engine) -> Iterator[None]:
     """Every rollup trigger off during the block (``analytics.rollups.set_triggers``), in a
     transaction of its own, since the chunks are written by several: a trigger recounting the
     days of a 50,000-complaint statement costs far more than one count of everything
-    (``analytics.rollups.rebuild``, after the block), and two chunks written at once would
+    (``demo.bulk.rebuild_rollups``, after the block), and two chunks written at once would
     take the rows of the day or month between them in opposite orders (a deadlock)."""
     with engine.begin() as conn:
         rollups.set_triggers(conn, False)

@@ -5,7 +5,8 @@ Each complaint must lie inside its province's polygon (decided by shapely, from 
 generator was asked for, not from the database), be placed where ``covering_areas`` says and
 routed as ``route_complaint`` routes it at its submission time; the counts must be those
 asked. The load drops secondary indexes and turns the rollup triggers off: afterwards the
-indexes and triggers must be those of a freshly migrated database, every index valid.
+indexes and triggers must be those of a freshly migrated database, every index valid, and the
+rollups, counted table by table on several connections, what ``rebuild_rollups()`` counts.
 """
 
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import shapely
 from sqlalchemy import Engine, text
 
 from db.engine import make_engine
+from demo.bulk import ROLLUPS
 from demo.nation import ROUTES, build_nation, seed_nation
 from tests.conftest import fresh_database
 
@@ -107,3 +109,21 @@ def test_the_load_leaves_the_indexes_and_triggers_of_the_migrations(engine: Engi
         migrated.dispose()
     assert len(built[0]) > 100 and all(valid for *_, valid in built[0])
     assert built == expected
+
+
+def test_the_rollups_are_those_rebuild_rollups_counts(engine: Engine) -> None:
+    with engine.connect() as conn:
+        for table in ROLLUPS:
+            conn.execute(text(f"CREATE TEMPORARY TABLE loaded_{table} AS SELECT * FROM {table}"))
+        conn.execute(text("SELECT rebuild_rollups()"))
+        found = {table: conn.execute(text(f"""
+            SELECT (SELECT count(*) FROM {table}),
+                   (SELECT count(*) FROM (SELECT * FROM {table} EXCEPT ALL
+                                          SELECT * FROM loaded_{table}) AS missing),
+                   (SELECT count(*) FROM (SELECT * FROM loaded_{table} EXCEPT ALL
+                                          SELECT * FROM {table}) AS extra)""")).one()
+                 for table in ROLLUPS}
+        conn.rollback()
+    assert all(rows > 0 for rows, _, _ in found.values())
+    assert {table: (missing, extra) for table, (_, missing, extra) in found.items()} == {
+        table: (0, 0) for table in ROLLUPS}
