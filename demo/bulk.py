@@ -12,9 +12,8 @@ catalogue as the migrations left it (``tests/test_scale_generator.py`` compares
 """
 
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
@@ -30,6 +29,7 @@ TREE = """
       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
       AND CAST(i.indexrelid AS regclass)::text <> ALL(:keep)
     ORDER BY t.level, 2"""
+DEFERRED = "bulk_deferred_index"  # the definitions of the indexes a bulk load dropped
 BUILD_MEMORY = "1GB"  # maintenance_work_mem of an index build, work_mem of a rollup's count
 
 # What ``rebuild_rollups()`` recounts, statement by statement, as migration 0022 composes it
@@ -55,26 +55,45 @@ def secondary_indexes(conn: Connection, table: str, keep: Sequence[str] = ()) ->
     return [Index(*row) for row in conn.execute(text(TREE), {"table": table, "keep": list(keep)})]
 
 
-@contextmanager
-def indexes_deferred(engine: Engine, tables: dict[str, Sequence[str]],
-                     workers: int = 2) -> Iterator[None]:
+def defer_indexes(engine: Engine, tables: dict[str, Sequence[str]]) -> None:
     """Each table's secondary indexes (``tables``: table → indexes the load itself reads, kept)
-    dropped for the block, then built again on ``workers`` connections."""
+    dropped, until :func:`restore_deferred`.
+
+    The dropped definitions are kept in the database itself (table :data:`DEFERRED`, in the
+    transaction that drops them), so that a build interrupted at any point, in the load or in
+    the index builds, can be finished later."""
     with engine.begin() as conn:
-        found = [index for table, keep in tables.items()
-                 for index in secondary_indexes(conn, table, keep)]
-        for index in found:
-            if index.level == 0:
-                conn.execute(text(f"DROP INDEX {index.name}"))
-    try:
-        yield
-    finally:
-        restore(engine, found, workers)
+        conn.execute(text(f"CREATE TABLE {DEFERRED} (level integer NOT NULL, name text NOT NULL, "
+                          "parent text, definition text NOT NULL)"))
+        for table, keep in tables.items():
+            for index in secondary_indexes(conn, table, keep):
+                conn.execute(text(f"INSERT INTO {DEFERRED} VALUES (:level, :name, :parent, "
+                                  ":definition)"), vars(index))
+                if index.level == 0:
+                    conn.execute(text(f"DROP INDEX {index.name}"))
 
 
-def restore(engine: Engine, indexes: Sequence[Index], workers: int) -> None:
-    """``indexes`` built again: parents first (``ON ONLY``: empty, invalid until attached),
-    the leaves on ``workers`` connections, then each attached to its parent."""
+def deferred(conn: Connection) -> list[Index]:
+    """The indexes an unfinished bulk load dropped (none: no load left any)."""
+    if conn.execute(text("SELECT to_regclass(:t)"), {"t": DEFERRED}).scalar() is None:
+        return []
+    return [Index(*row) for row in conn.execute(text(
+        f"SELECT level, name, parent, definition FROM {DEFERRED} ORDER BY level, name"))]
+
+
+def restore_deferred(engine: Engine, workers: int) -> None:
+    """The indexes of :data:`DEFERRED` built again, those an interrupted restore built kept:
+    parents first (``ON ONLY``: empty, invalid until attached), the leaves on ``workers``
+    connections, then each attached to its parent; :data:`DEFERRED` dropped last."""
+    with engine.connect() as conn:
+        indexes = deferred(conn)
+        missing = {name for name, in conn.execute(text(
+            "SELECT name FROM unnest(CAST(:names AS text[])) AS name "
+            "WHERE to_regclass(name) IS NULL"), {"names": [i.name for i in indexes]})}
+        attached = {name for name, in conn.execute(text(
+            "SELECT CAST(inhrelid AS regclass)::text FROM pg_inherits "
+            "JOIN pg_class c ON c.oid = inhrelid WHERE c.relkind IN ('i', 'I')"))}
+
     def build(statement: str) -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f"SET maintenance_work_mem = '{BUILD_MEMORY}'"))
@@ -83,11 +102,13 @@ def restore(engine: Engine, indexes: Sequence[Index], workers: int) -> None:
 
     for level in sorted({index.level for index in indexes}):
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(build, [i.definition for i in indexes if i.level == level]))
+            list(pool.map(build, [i.definition for i in indexes
+                                  if i.level == level and i.name in missing]))
     with engine.begin() as conn:
         for index in indexes:
-            if index.parent is not None:
+            if index.parent is not None and index.name not in attached:
                 conn.execute(text(f"ALTER INDEX {index.parent} ATTACH PARTITION {index.name}"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {DEFERRED}"))
 
 
 def rebuild_rollups(engine: Engine, workers: int) -> None:

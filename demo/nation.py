@@ -12,16 +12,15 @@ Complaints are drawn by ``INSERT … SELECT generate_series`` in chunks of conse
 once through the seed's own steps (``demo.seed.insert_staged``: placed, routed and dated by the
 database's rules; and ``write_histories``). The nation's rules have no dates, so each
 (category, ward) pair is routed once, by ``route_complaint``, before the complaints (table
-:data:`ROUTES`). The rollups are counted once, at the end (:func:`rollups_off`), and the
-secondary indexes built once, after the complaints (``demo.bulk.indexes_deferred``). A
+:data:`ROUTES`). The rollup triggers are off and the secondary indexes dropped during the
+load; both are counted and built once, after it (:func:`finish`, which also finishes a build
+that was stopped). A
 chunk's random numbers come from ``setseed`` on its own first number: the same size gives the
 same data, whatever the number of workers.
 """
 
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,7 +30,7 @@ from sqlalchemy import Connection, Engine, text
 
 from analytics import rollups
 from catalogue.apply import apply_document
-from demo.bulk import indexes_deferred, rebuild_rollups
+from demo.bulk import defer_indexes, deferred, rebuild_rollups, restore_deferred
 from demo.city import DemoArea, DemoGeneration
 from demo.complaints import CHANNELS
 from demo.organisation import demo_catalogue
@@ -131,35 +130,48 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
             generate_chunk(conn, *bounds, **span)
         return bounds[1] - bounds[0]
 
-    with rollups_off(engine), indexes_deferred(engine, LOAD_INDEXES, workers), \
-            ThreadPoolExecutor(max_workers=workers) as pool:
+    with engine.begin() as conn:
+        rollups.set_triggers(conn, False)
+    defer_indexes(engine, LOAD_INDEXES)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for written in pool.map(one, chunks):
             done += written
             on_progress(done, complaints)
-        loaded = datetime.now(UTC)
+    loaded = datetime.now(UTC)
+    return Build((boundaries - start).total_seconds(), (loaded - boundaries).total_seconds(),
+                 *finish(engine, workers))
+
+
+def unfinished(engine: Engine) -> bool:
+    """Whether a bulk load stopped before :func:`finish` ended: indexes left to build, or
+    rollup triggers still off."""
+    with engine.connect() as conn:
+        return bool(deferred(conn)) or conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = ANY(:names) "
+            "AND tgenabled = 'D')"),
+            {"names": [n for names in rollups.TRIGGERS.values() for n in names]}).scalar_one()
+
+
+def finish(engine: Engine, workers: int) -> tuple[float, float, float]:
+    """The steps after the load, each resumable (a build stopped in any of them is finished
+    by calling this again): the dropped indexes built, the rollups counted once and their
+    triggers on, ``VACUUM ANALYZE``; their seconds.
+
+    The rollup triggers were off during the load: a trigger recounting the days of a
+    50,000-complaint statement costs far more than one count of everything, and two chunks
+    written at once would take the rows of the day or month between them in opposite orders
+    (a deadlock)."""
+    start = datetime.now(UTC)
+    restore_deferred(engine, workers)
     indexed = datetime.now(UTC)
     rebuild_rollups(engine, workers)
+    with engine.begin() as conn:
+        rollups.set_triggers(conn, True)
     rolled = datetime.now(UTC)
     vacuum_analyze(engine, workers)
     finished = datetime.now(UTC)
-    return Build(*((b - a).total_seconds() for a, b in itertools.pairwise(
-        (start, boundaries, loaded, indexed, rolled, finished))))
-
-
-@contextmanager
-def rollups_off(engine: Engine) -> Iterator[None]:
-    """Every rollup trigger off during the block (``analytics.rollups.set_triggers``), in a
-    transaction of its own, since the chunks are written by several: a trigger recounting the
-    days of a 50,000-complaint statement costs far more than one count of everything
-    (``demo.bulk.rebuild_rollups``, after the block), and two chunks written at once would
-    take the rows of the day or month between them in opposite orders (a deadlock)."""
-    with engine.begin() as conn:
-        rollups.set_triggers(conn, False)
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            rollups.set_triggers(conn, True)
+    return ((indexed - start).total_seconds(), (rolled - indexed).total_seconds(),
+            (finished - rolled).total_seconds())
 
 
 def vacuum_analyze(engine: Engine, workers: int) -> None:

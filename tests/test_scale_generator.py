@@ -6,7 +6,8 @@ generator was asked for, not from the database), be placed where ``covering_area
 routed as ``route_complaint`` routes it at its submission time; the counts must be those
 asked. The load drops secondary indexes and turns the rollup triggers off: afterwards the
 indexes and triggers must be those of a freshly migrated database, every index valid, and the
-rollups, counted table by table on several connections, what ``rebuild_rollups()`` counts.
+rollups, counted table by table on several connections, what ``rebuild_rollups()`` counts; a
+build stopped after its load (or in the middle of rebuilding the indexes) must end the same.
 """
 
 from collections.abc import Iterator
@@ -16,9 +17,10 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
+from analytics import rollups
 from db.engine import make_engine
-from demo.bulk import ROLLUPS
-from demo.nation import ROUTES, build_nation, seed_nation
+from demo.bulk import ROLLUPS, defer_indexes, deferred
+from demo.nation import LOAD_INDEXES, ROUTES, build_nation, finish, seed_nation, unfinished
 from tests.conftest import fresh_database
 
 PROVINCES = 2
@@ -100,6 +102,26 @@ def test_placement_is_covering_areas_and_routing_is_route_complaint(engine: Engi
 
 
 def test_the_load_leaves_the_indexes_and_triggers_of_the_migrations(engine: Engine) -> None:
+    assert_catalogue_as_migrated(engine)
+
+
+def test_a_build_stopped_after_its_load_is_finished(engine: Engine) -> None:
+    with engine.begin() as conn:
+        rollups.set_triggers(conn, False)
+        conn.execute(text("TRUNCATE complaint_kpi_rollup"))
+    defer_indexes(engine, LOAD_INDEXES)
+    with engine.begin() as conn:  # a restore stopped after building one partition's index
+        leaf = next(i for i in deferred(conn) if i.parent is not None)
+        conn.execute(text(leaf.definition))
+    assert unfinished(engine)
+    finish(engine, workers=2)
+    assert not unfinished(engine)
+    assert_catalogue_as_migrated(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM complaint_kpi_rollup")).scalar_one() > 0
+
+
+def assert_catalogue_as_migrated(engine: Engine) -> None:
     with engine.connect() as conn:
         built = conn.execute(text(INDEXES)).all(), conn.execute(text(TRIGGERS)).all()
     for url in fresh_database():
