@@ -10,8 +10,8 @@ run after a code change reuses it):
   ``INSERT … SELECT generate_series`` in chunks on ``--workers`` connections, placed, routed
   and dated by the database's own rules, with the rollup triggers off and the secondary
   indexes dropped; then the indexes built, the rollups counted, ``VACUUM ANALYZE``), its
-  seconds per step, and each table's ``pg_total_relation_size``. A build stopped after its
-  load is finished by the next run.
+  seconds per step, and each table's ``pg_total_relation_size``. A build that was stopped
+  is resumed by the next run.
 * **Analytics**: the jobs of ``bench analytics`` (``bench.analytics.job_list``) through GraphQL
   in process, with the rollups and with them bypassed (``analytics.rollups.bypassed``), against
   the issue's goal of 1 s; and, with two sizes or more, each job's growth from the smallest
@@ -54,8 +54,10 @@ from demo.nation import (
     WEST,
     Build,
     finish,
+    load,
     province_code,
     seed_nation,
+    stopped_load,
     unfinished,
 )
 
@@ -94,13 +96,17 @@ GRID = """SELECT floor(utm_x / 500), floor(utm_y / 500), count(*) FROM {table}
 
 def build(engine: Engine, complaints: int, workers: int) -> Build | None:
     """The nation with ``complaints`` complaints, and what building it took (None: it was
-    already there, kept; a build stopped after loading the complaints is finished, its
-    load's steps counted 0)."""
+    already there, kept). A build that was stopped is resumed, the steps done before counted
+    0 s: the chunks of complaints not yet written, then the steps after the load."""
     with engine.connect() as conn:
         found = conn.execute(text(
             "SELECT count(*) FROM complaint WHERE EXISTS "
             "(SELECT 1 FROM boundary_generation WHERE name = :name)"), {"name": GENERATION}
         ).scalar_one()
+    if stopped_load(engine) == complaints:
+        console.print(f"Resuming the stopped load of {complaints:,} complaints…")
+        start = time.perf_counter()
+        return Build(0.0, load(engine, workers, _progress(start)), *finish(engine, workers))
     if found == complaints and unfinished(engine):
         console.print(f"Finishing the nation with {complaints:,} complaints (a build stopped "
                       "after its load)…")

@@ -45,6 +45,8 @@ WEST, SOUTH = 104.80, 20.20  # south-west corner: UTM zone 48N, like Hanoi
 GENERATION = "nation-2025"
 CHUNK = 50_000
 ROUTES = "nation_route"
+LOAD = "nation_load"  # the plan of a load under way (size, time span, chunk): a stopped one resumes
+PUBLIC_ID = "'SC-' || lpad(to_hex({n}), 9, '0')"  # complaint number n's public id
 # The indexes the load itself reads (the histories find a chunk's complaints by public id);
 # every other secondary index of the tables it writes is built once, after it.
 LOAD_INDEXES = {"complaint": ("complaint_public_id",), "complaint_event": (),
@@ -121,25 +123,54 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
         route_pairs(conn)
     boundaries = datetime.now(UTC)
     end = (now or datetime.now(UTC)).replace(microsecond=0)
-    span = {"first": end - timedelta(days=365 * years), "end": end, "total": complaints}
-    chunks = [(lo, min(lo + chunk, complaints)) for lo in range(0, complaints, chunk)]
-    done = 0
+    with engine.begin() as conn:
+        rollups.set_triggers(conn, False)
+        conn.execute(text(f"""CREATE TABLE {LOAD} AS SELECT CAST(:total AS bigint) AS total,
+                                  CAST(:first AS timestamptz) AS first,
+                                  CAST(:end AS timestamptz) AS "end", :chunk AS chunk"""),
+                     {"total": complaints, "first": end - timedelta(days=365 * years),
+                      "end": end, "chunk": chunk})
+    defer_indexes(engine, LOAD_INDEXES)
+    return Build((boundaries - start).total_seconds(), load(engine, workers, on_progress),
+                 *finish(engine, workers))
+
+
+def stopped_load(engine: Engine) -> int | None:
+    """The number of complaints of a load that was stopped (None: none was)."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT to_regclass(:t)"), {"t": LOAD}).scalar() is None:
+            return None
+        return conn.execute(text(f"SELECT total FROM {LOAD}")).scalar_one()
+
+
+def load(engine: Engine, workers: int, on_progress: Progress) -> float:
+    """The complaints planned in :data:`LOAD` by chunks on ``workers`` connections, but the
+    chunks a stopped load wrote (each chunk is one transaction: its first complaint is there
+    or none of it is); :data:`LOAD` dropped at the end. Its seconds."""
+    start = datetime.now(UTC)
+    with engine.connect() as conn:
+        plan = conn.execute(text(f'SELECT total, first, "end", chunk FROM {LOAD}')).one()
+        chunks = [(lo, min(lo + plan.chunk, plan.total))
+                  for lo in range(0, plan.total, plan.chunk)]
+        written = set(conn.execute(text(f"""
+            SELECT n FROM unnest(CAST(:starts AS bigint[])) AS n
+            WHERE EXISTS (SELECT 1 FROM complaint WHERE public_id = {PUBLIC_ID.format(n="n")})"""),
+            {"starts": [lo for lo, _ in chunks]}).scalars())
+    done = sum(hi - lo for lo, hi in chunks if lo in written)
+    span = {"first": plan.first, "end": plan.end, "total": plan.total}
 
     def one(bounds: tuple[int, int]) -> int:
         with engine.begin() as conn:
             generate_chunk(conn, *bounds, **span)
         return bounds[1] - bounds[0]
 
-    with engine.begin() as conn:
-        rollups.set_triggers(conn, False)
-    defer_indexes(engine, LOAD_INDEXES)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for written in pool.map(one, chunks):
-            done += written
-            on_progress(done, complaints)
-    loaded = datetime.now(UTC)
-    return Build((boundaries - start).total_seconds(), (loaded - boundaries).total_seconds(),
-                 *finish(engine, workers))
+        for count in pool.map(one, [c for c in chunks if c[0] not in written]):
+            done += count
+            on_progress(done, plan.total)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {LOAD}"))
+    return (datetime.now(UTC) - start).total_seconds()
 
 
 def unfinished(engine: Engine) -> bool:
@@ -252,7 +283,7 @@ DRAW = f"""
                          THEN least(a.first_action_at + (2 + 300 * a.u_resolve) * interval '1 hour',
                                     CAST(:end AS timestamptz)) END AS resolved_at
         FROM acted a)
-    SELECT 'SC-' || lpad(to_hex(r.n), 9, '0'), 'Phản ánh số ' || r.n, c.code,
+    SELECT {PUBLIC_ID.format(n="r.n")}, 'Phản ánh số ' || r.n, c.code,
            ST_SetSRID(ST_MakePoint(w.x0 + (:margin + (1 - 2 * :margin) * r.u_x) * (w.x1 - w.x0),
                                    w.y0 + (:margin + (1 - 2 * :margin) * r.u_y) * (w.y1 - w.y0)),
                       4326),

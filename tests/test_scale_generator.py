@@ -7,20 +7,33 @@ routed as ``route_complaint`` routes it at its submission time; the counts must 
 asked. The load drops secondary indexes and turns the rollup triggers off: afterwards the
 indexes and triggers must be those of a freshly migrated database, every index valid, and the
 rollups, counted table by table on several connections, what ``rebuild_rollups()`` counts; a
-build stopped after its load (or in the middle of rebuilding the indexes) must end the same.
+build stopped after its load (or in the middle of rebuilding the indexes) must end the same,
+and a load stopped after some of its chunks must resume to the same complaints as one that
+was not stopped.
 """
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import shapely
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from analytics import rollups
 from db.engine import make_engine
+from demo import nation
 from demo.bulk import ROLLUPS, defer_indexes, deferred
-from demo.nation import LOAD_INDEXES, ROUTES, build_nation, finish, seed_nation, unfinished
+from demo.nation import (
+    LOAD_INDEXES,
+    ROUTES,
+    build_nation,
+    finish,
+    load,
+    seed_nation,
+    stopped_load,
+    unfinished,
+)
 from tests.conftest import fresh_database
 
 PROVINCES = 2
@@ -149,3 +162,38 @@ def test_the_rollups_are_those_rebuild_rollups_counts(engine: Engine) -> None:
     assert all(rows > 0 for rows, _, _ in found.values())
     assert {table: (missing, extra) for table, (_, missing, extra) in found.items()} == {
         table: (0, 0) for table in ROLLUPS}
+
+
+# The complaints' content, in one digest (ids left out: they follow the order of writing).
+DIGEST = """SELECT md5(string_agg(concat_ws('|', c.public_id, c.created_at, c.category_code,
+                                        ST_AsText(c.location), c.status, c.due_at, c.agency_code,
+                                        w.code, c.rating), ',' ORDER BY c.public_id))
+            FROM complaint c JOIN admin_area w ON w.id = c.ward_id"""
+
+
+def test_a_stopped_load_resumes_to_the_same_complaints(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    draw = nation.generate_chunk
+
+    def fail_one(conn: Connection, lo: int, *args: Any, **kwargs: Any) -> None:
+        if lo == 2_000:
+            raise RuntimeError("stopped")
+        draw(conn, lo, *args, **kwargs)
+
+    for url in fresh_database():
+        stopped = make_engine(url)
+        monkeypatch.setattr(nation, "generate_chunk", fail_one)
+        with pytest.raises(RuntimeError):
+            seed_nation(stopped, COMPLAINTS, provinces=PROVINCES, chunk=2_000, now=NOW)
+        monkeypatch.setattr(nation, "generate_chunk", draw)
+        assert stopped_load(stopped) == COMPLAINTS and unfinished(stopped)
+        with stopped.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM complaint")).scalar_one() == 3_000
+        load(stopped, 2, lambda done, total: None)
+        finish(stopped, 2)
+        assert stopped_load(stopped) is None and not unfinished(stopped)
+        with stopped.connect() as conn, engine.connect() as whole:
+            resumed = conn.execute(text(DIGEST)).scalar_one()
+            assert resumed == whole.execute(text(DIGEST)).scalar_one()
+        assert_catalogue_as_migrated(stopped)
+        stopped.dispose()
