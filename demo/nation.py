@@ -12,15 +12,15 @@ Complaints are drawn by ``INSERT … SELECT generate_series`` in chunks of conse
 once through the seed's own steps (``demo.seed.insert_staged``: placed, routed and dated by the
 database's rules; and ``write_histories``). The nation's rules have no dates, so each
 (category, ward) pair is routed once, by ``route_complaint``, before the complaints (table
-:data:`ROUTES`); the daily rollup is counted once, at the end (:func:`rollups_deferred`). A
+:data:`ROUTES`). The rollup triggers are off and the secondary indexes dropped during the
+load; both are counted and built once, after it (:func:`finish`, which also finishes a build
+that was stopped). A
 chunk's random numbers come from ``setseed`` on its own first number: the same size gives the
 same data, whatever the number of workers.
 """
 
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,7 +28,9 @@ from typing import Any
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import Connection, Engine, text
 
+from analytics import rollups
 from catalogue.apply import apply_document
+from demo.bulk import defer_indexes, deferred, rebuild_rollups, restore_deferred
 from demo.city import DemoArea, DemoGeneration
 from demo.complaints import CHANNELS
 from demo.organisation import demo_catalogue
@@ -43,14 +45,12 @@ WEST, SOUTH = 104.80, 20.20  # south-west corner: UTM zone 48N, like Hanoi
 GENERATION = "nation-2025"
 CHUNK = 50_000
 ROUTES = "nation_route"
-ROLLUP_MIGRATION = importlib.import_module("migrations.versions.0013_rollups")
-KPI_MIGRATION = importlib.import_module("migrations.versions.0021_kpi_rollup")
-MONTH_MIGRATION = importlib.import_module("migrations.versions.0022_grid_month_rollup")
-DURATION_MIGRATION = importlib.import_module("migrations.versions.0025_duration_rollup")
-ROLLUP_TRIGGERS = (*(name for name, table, *_ in ROLLUP_MIGRATION.TRIGGERS
-                     if not name.endswith("truncate")),
-                   *(name for name, _ in (*KPI_MIGRATION.TRIGGERS, *MONTH_MIGRATION.TRIGGERS,
-                                          *DURATION_MIGRATION.TRIGGERS)))
+LOAD = "nation_load"  # the plan of a load under way (size, time span, chunk): a stopped one resumes
+PUBLIC_ID = "'SC-' || lpad(to_hex({n}), 9, '0')"  # complaint number n's public id
+# The indexes the load itself reads (the histories find a chunk's complaints by public id);
+# every other secondary index of the tables it writes is built once, after it.
+LOAD_INDEXES = {"complaint": ("complaint_public_id",), "complaint_event": (),
+                "complaint_area": ()}
 MARGIN = 0.02  # share of a ward's side kept free of complaints along its edges
 
 Progress = Callable[[int, int], None]
@@ -62,6 +62,8 @@ class Build:
 
     boundaries_s: float
     complaints_s: float
+    indexes_s: float
+    rollups_s: float
     vacuum_s: float
 
 
@@ -121,53 +123,106 @@ def seed_nation(engine: Engine, complaints: int, provinces: int = PROVINCES, yea
         route_pairs(conn)
     boundaries = datetime.now(UTC)
     end = (now or datetime.now(UTC)).replace(microsecond=0)
-    span = {"first": end - timedelta(days=365 * years), "end": end, "total": complaints}
-    chunks = [(lo, min(lo + chunk, complaints)) for lo in range(0, complaints, chunk)]
-    done = 0
+    with engine.begin() as conn:
+        rollups.set_triggers(conn, False)
+        conn.execute(text(f"""CREATE TABLE {LOAD} AS SELECT CAST(:total AS bigint) AS total,
+                                  CAST(:first AS timestamptz) AS first,
+                                  CAST(:end AS timestamptz) AS "end", :chunk AS chunk"""),
+                     {"total": complaints, "first": end - timedelta(days=365 * years),
+                      "end": end, "chunk": chunk})
+    defer_indexes(engine, LOAD_INDEXES)
+    return Build((boundaries - start).total_seconds(), load(engine, workers, on_progress),
+                 *finish(engine, workers))
+
+
+def stopped_load(engine: Engine) -> int | None:
+    """The number of complaints of a load that was stopped (None: none was)."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT to_regclass(:t)"), {"t": LOAD}).scalar() is None:
+            return None
+        return conn.execute(text(f"SELECT total FROM {LOAD}")).scalar_one()
+
+
+def load(engine: Engine, workers: int, on_progress: Progress) -> float:
+    """The complaints planned in :data:`LOAD` by chunks on ``workers`` connections, but the
+    chunks a stopped load wrote (each chunk is one transaction: its first complaint is there
+    or none of it is); :data:`LOAD` dropped at the end. Its seconds."""
+    start = datetime.now(UTC)
+    with engine.connect() as conn:
+        plan = conn.execute(text(f'SELECT total, first, "end", chunk FROM {LOAD}')).one()
+        chunks = [(lo, min(lo + plan.chunk, plan.total))
+                  for lo in range(0, plan.total, plan.chunk)]
+        written = set(conn.execute(text(f"""
+            SELECT n FROM unnest(CAST(:starts AS bigint[])) AS n
+            WHERE EXISTS (SELECT 1 FROM complaint WHERE public_id = {PUBLIC_ID.format(n="n")})"""),
+            {"starts": [lo for lo, _ in chunks]}).scalars())
+    done = sum(hi - lo for lo, hi in chunks if lo in written)
+    span = {"first": plan.first, "end": plan.end, "total": plan.total}
 
     def one(bounds: tuple[int, int]) -> int:
         with engine.begin() as conn:
             generate_chunk(conn, *bounds, **span)
         return bounds[1] - bounds[0]
 
-    with rollups_deferred(engine), ThreadPoolExecutor(max_workers=workers) as pool:
-        for written in pool.map(one, chunks):
-            done += written
-            on_progress(done, complaints)
-    loaded = datetime.now(UTC)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    finished = datetime.now(UTC)
-    return Build((boundaries - start).total_seconds(), (loaded - boundaries).total_seconds(),
-                 (finished - loaded).total_seconds())
-
-
-@contextmanager
-def rollups_deferred(engine: Engine) -> Iterator[None]:
-    """The triggers of the daily, statistics, monthly grid and duration rollups off during
-    the block, then those counted from scratch by their migrations' own backfills: a trigger
-    recounting the days of a 50,000-complaint statement costs far more than one count of
-    everything, and two chunks written at once would take the statistics and monthly rows of
-    the day or month between them in opposite orders (a deadlock)."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for count in pool.map(one, [c for c in chunks if c[0] not in written]):
+            done += count
+            on_progress(done, plan.total)
     with engine.begin() as conn:
-        _rollup_triggers(conn, "DISABLE")
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("TRUNCATE complaint_rollup, complaint_kpi_rollup, "
-                              "complaint_grid_month_rollup, complaint_duration_rollup"))
-            for backfill in (ROLLUP_MIGRATION.BACKFILL, KPI_MIGRATION.BACKFILL,
-                             MONTH_MIGRATION.BACKFILL, DURATION_MIGRATION.BACKFILL):
-                conn.execute(text(backfill))
-            _rollup_triggers(conn, "ENABLE")
+        conn.execute(text(f"DROP TABLE {LOAD}"))
+    return (datetime.now(UTC) - start).total_seconds()
 
 
-def _rollup_triggers(conn: Connection, action: str) -> None:
-    for table, name in conn.execute(text(
-            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger "
-            "WHERE tgname IN :names"), {"names": ROLLUP_TRIGGERS}).all():
-        conn.execute(text(f"ALTER TABLE {table} {action} TRIGGER {name}"))
+def unfinished(engine: Engine) -> bool:
+    """Whether a bulk load stopped before :func:`finish` ended: indexes left to build, or
+    rollup triggers still off."""
+    with engine.connect() as conn:
+        return bool(deferred(conn)) or conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = ANY(:names) "
+            "AND tgenabled = 'D')"),
+            {"names": [n for names in rollups.TRIGGERS.values() for n in names]}).scalar_one()
+
+
+def finish(engine: Engine, workers: int) -> tuple[float, float, float]:
+    """The steps after the load, each resumable (a build stopped in any of them is finished
+    by calling this again): the dropped indexes built, the rollups counted once and their
+    triggers on, ``VACUUM ANALYZE``; their seconds.
+
+    The rollup triggers were off during the load: a trigger recounting the days of a
+    50,000-complaint statement costs far more than one count of everything, and two chunks
+    written at once would take the rows of the day or month between them in opposite orders
+    (a deadlock)."""
+    start = datetime.now(UTC)
+    restore_deferred(engine, workers)
+    indexed = datetime.now(UTC)
+    rebuild_rollups(engine, workers)
+    with engine.begin() as conn:
+        rollups.set_triggers(conn, True)
+    rolled = datetime.now(UTC)
+    vacuum_analyze(engine, workers)
+    finished = datetime.now(UTC)
+    return ((indexed - start).total_seconds(), (rolled - indexed).total_seconds(),
+            (finished - rolled).total_seconds())
+
+
+def vacuum_analyze(engine: Engine, workers: int) -> None:
+    """``VACUUM ANALYZE`` of every table (a partitioned one with its partitions), the largest
+    first, on ``workers`` connections: the visibility map lets the analyses scan their
+    covering indexes only, and the planner sees the loaded rows."""
+    with engine.connect() as conn:
+        tables = conn.execute(text("""
+            SELECT c.oid::regclass::text FROM pg_class c
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+              AND NOT c.relispartition
+            ORDER BY coalesce((SELECT sum(pg_total_relation_size(t.relid))
+                               FROM pg_partition_tree(c.oid) t), 0) DESC""")).scalars().all()
+
+    def one(table: str) -> None:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, tables))
 
 
 def route_pairs(conn: Connection) -> None:
@@ -228,7 +283,7 @@ DRAW = f"""
                          THEN least(a.first_action_at + (2 + 300 * a.u_resolve) * interval '1 hour',
                                     CAST(:end AS timestamptz)) END AS resolved_at
         FROM acted a)
-    SELECT 'SC-' || lpad(to_hex(r.n), 9, '0'), 'Phản ánh số ' || r.n, c.code,
+    SELECT {PUBLIC_ID.format(n="r.n")}, 'Phản ánh số ' || r.n, c.code,
            ST_SetSRID(ST_MakePoint(w.x0 + (:margin + (1 - 2 * :margin) * r.u_x) * (w.x1 - w.x0),
                                    w.y0 + (:margin + (1 - 2 * :margin) * r.u_y) * (w.y1 - w.y0)),
                       4326),
@@ -250,6 +305,8 @@ def generate_chunk(conn: Connection, lo: int, hi: int, first: datetime, end: dat
     """Complaints ``lo`` ≤ n < ``hi`` of ``total``: drawn, staged, then written with their
     places, routes, due times and histories."""
     conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # rows drawn in order
+    conn.execute(text("SET LOCAL synchronous_commit = off"))  # a crash restarts the build
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))  # a chunk's sorts in memory
     conn.execute(text("SELECT setseed(:seed)"), {"seed": lo % 1_000_003 / 1_000_003})
     create_staging(conn)
     conn.execute(text(DRAW), {"generation": GENERATION, "lo": lo, "hi": hi, "first": first,

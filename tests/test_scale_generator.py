@@ -4,23 +4,50 @@ complaints, in a database of its own.
 Each complaint must lie inside its province's polygon (decided by shapely, from the grid the
 generator was asked for, not from the database), be placed where ``covering_areas`` says and
 routed as ``route_complaint`` routes it at its submission time; the counts must be those
-asked.
+asked. The load drops secondary indexes and turns the rollup triggers off: afterwards the
+indexes and triggers must be those of a freshly migrated database, every index valid, and the
+rollups, counted table by table on several connections, what ``rebuild_rollups()`` counts; a
+build stopped after its load (or in the middle of rebuilding the indexes) must end the same,
+and a load stopped after some of its chunks must resume to the same complaints as one that
+was not stopped.
 """
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import shapely
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
+from analytics import rollups
 from db.engine import make_engine
-from demo.nation import build_nation, seed_nation
+from demo import nation
+from demo.bulk import ROLLUPS, defer_indexes, deferred
+from demo.nation import (
+    LOAD_INDEXES,
+    ROUTES,
+    build_nation,
+    finish,
+    load,
+    seed_nation,
+    stopped_load,
+    unfinished,
+)
 from tests.conftest import fresh_database
 
 PROVINCES = 2
 COMPLAINTS = 5_000
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+# Every index and trigger of the schema, as the catalogue describes it (but the generator's own
+# table of routes).
+INDEXES = f"""SELECT i.tablename, i.indexname, i.indexdef, x.indisvalid
+             FROM pg_indexes i JOIN pg_index x ON x.indexrelid = CAST(i.indexname AS regclass)
+             WHERE i.schemaname = 'public' AND i.tablename <> '{ROUTES}' ORDER BY 1, 2"""
+TRIGGERS = """SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger
+              WHERE NOT tgisinternal ORDER BY 1, 2"""
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +112,88 @@ def test_placement_is_covering_areas_and_routing_is_route_complaint(engine: Engi
                                                c.city_id, c.created_at) r""")).one()
     assert misplaced == 0
     assert sample == (0, 0)
+
+
+def test_the_load_leaves_the_indexes_and_triggers_of_the_migrations(engine: Engine) -> None:
+    assert_catalogue_as_migrated(engine)
+
+
+def test_a_build_stopped_after_its_load_is_finished(engine: Engine) -> None:
+    with engine.begin() as conn:
+        rollups.set_triggers(conn, False)
+        conn.execute(text("TRUNCATE complaint_kpi_rollup"))
+    defer_indexes(engine, LOAD_INDEXES)
+    with engine.begin() as conn:  # a restore stopped after building one partition's index
+        leaf = next(i for i in deferred(conn) if i.parent is not None)
+        conn.execute(text(leaf.definition))
+    assert unfinished(engine)
+    finish(engine, workers=2)
+    assert not unfinished(engine)
+    assert_catalogue_as_migrated(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM complaint_kpi_rollup")).scalar_one() > 0
+
+
+def assert_catalogue_as_migrated(engine: Engine) -> None:
+    with engine.connect() as conn:
+        built = conn.execute(text(INDEXES)).all(), conn.execute(text(TRIGGERS)).all()
+    for url in fresh_database():
+        migrated = make_engine(url)
+        with migrated.connect() as conn:
+            expected = conn.execute(text(INDEXES)).all(), conn.execute(text(TRIGGERS)).all()
+        migrated.dispose()
+    assert len(built[0]) > 100 and all(valid for *_, valid in built[0])
+    assert built == expected
+
+
+def test_the_rollups_are_those_rebuild_rollups_counts(engine: Engine) -> None:
+    with engine.connect() as conn:
+        for table in ROLLUPS:
+            conn.execute(text(f"CREATE TEMPORARY TABLE loaded_{table} AS SELECT * FROM {table}"))
+        conn.execute(text("SELECT rebuild_rollups()"))
+        found = {table: conn.execute(text(f"""
+            SELECT (SELECT count(*) FROM {table}),
+                   (SELECT count(*) FROM (SELECT * FROM {table} EXCEPT ALL
+                                          SELECT * FROM loaded_{table}) AS missing),
+                   (SELECT count(*) FROM (SELECT * FROM loaded_{table} EXCEPT ALL
+                                          SELECT * FROM {table}) AS extra)""")).one()
+                 for table in ROLLUPS}
+        conn.rollback()
+    assert all(rows > 0 for rows, _, _ in found.values())
+    assert {table: (missing, extra) for table, (_, missing, extra) in found.items()} == {
+        table: (0, 0) for table in ROLLUPS}
+
+
+# The complaints' content, in one digest (ids left out: they follow the order of writing).
+DIGEST = """SELECT md5(string_agg(concat_ws('|', c.public_id, c.created_at, c.category_code,
+                                        ST_AsText(c.location), c.status, c.due_at, c.agency_code,
+                                        w.code, c.rating), ',' ORDER BY c.public_id))
+            FROM complaint c JOIN admin_area w ON w.id = c.ward_id"""
+
+
+def test_a_stopped_load_resumes_to_the_same_complaints(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    draw = nation.generate_chunk
+
+    def fail_one(conn: Connection, lo: int, *args: Any, **kwargs: Any) -> None:
+        if lo == 2_000:
+            raise RuntimeError("stopped")
+        draw(conn, lo, *args, **kwargs)
+
+    for url in fresh_database():
+        stopped = make_engine(url)
+        monkeypatch.setattr(nation, "generate_chunk", fail_one)
+        with pytest.raises(RuntimeError):
+            seed_nation(stopped, COMPLAINTS, provinces=PROVINCES, chunk=2_000, now=NOW)
+        monkeypatch.setattr(nation, "generate_chunk", draw)
+        assert stopped_load(stopped) == COMPLAINTS and unfinished(stopped)
+        with stopped.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM complaint")).scalar_one() == 3_000
+        load(stopped, 2, lambda done, total: None)
+        finish(stopped, 2)
+        assert stopped_load(stopped) is None and not unfinished(stopped)
+        with stopped.connect() as conn, engine.connect() as whole:
+            resumed = conn.execute(text(DIGEST)).scalar_one()
+            assert resumed == whole.execute(text(DIGEST)).scalar_one()
+        assert_catalogue_as_migrated(stopped)
+        stopped.dispose()
