@@ -146,11 +146,15 @@ def gql(client: TestClient) -> GraphQLClient:
 
 
 class StatementCounter:
+    """Every statement sent, as written: one that runs prepared (``db/prepared.py``) reaches
+    the server as ``EXECUTE`` of a name, and is recorded by its text all the same."""
+
     def __init__(self) -> None:
         self.statements: list[str] = []
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.statements.append(statement)
+    def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                 executemany: bool) -> None:
+        self.statements.append(getattr(context, "statement", None) or statement)
 
 
 @pytest.fixture

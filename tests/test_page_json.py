@@ -4,7 +4,6 @@ the same database, one with the service's executor and one with strawberry's own
 takes the SQL path), give the same bytes; selections outside the plain subset fall back; the
 privacy rules hold; a plain page costs one statement."""
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -238,14 +237,14 @@ def test_every_page_of_a_listing_runs_one_statement_built_once(
     service, _ = clients
     document = "query($after: String) { complaints(first: 3, after: $after) { pageInfo { " \
                "endCursor } edges { node { id } } } }"
-    after, names = None, set()
+    after, texts = None, set()
     hits = complaint_sql._page_json_statement.cache_info().hits
     for _ in range(4):
         count_statements.statements.clear()
         answer = orjson.loads(post(service, document, {"after": after}, {}))
         after = answer["data"]["complaints"]["pageInfo"]["endCursor"]
-        names.update(re.findall(r"EXECUTE (phananh_\w+)", " ".join(count_statements.statements)))
-    assert len(names) == 2  # the first page's, and every later page's
+        texts.update(count_statements.statements)
+    assert len(texts) == 2  # the first page's, and every later page's
     assert complaint_sql._page_json_statement.cache_info().hits - hits >= 2
     listed = complaint_sql.ComplaintFilter(categories=["other"])  # a list: unhashable
     built = complaint_sql.page_json_statement(
