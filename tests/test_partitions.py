@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from shapely.geometry import Point
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, text
 
 from cli.main import alembic_config
 from db import complaints
@@ -21,6 +21,7 @@ from demo.city import build_demo_city
 from demo.complaints import generate_complaints
 from demo.seed import seed_boundaries, seed_complaints, seed_organisation
 from tests.conftest import Demo, _admin, _server_url
+from tests.plans import executed_plans, plan_scans
 
 BEFORE = ScriptDirectory.from_config(alembic_config("postgresql://")).get_revision(
     "0018_partitions").down_revision
@@ -111,32 +112,11 @@ def test_conversion_keeps_every_row_both_ways(old_database: tuple[str, Engine]) 
         assert kinds(conn) == {"complaint": "r", "complaint_event": "r"}
 
 
-def _plan_relations(plan: Any) -> set[str]:
-    found = {plan["Relation Name"]} if "Relation Name" in plan else set()
-    for child in plan.get("Plans", []):
-        found |= _plan_relations(child)
-    return found
-
-
 def scanned_complaint_tables(engine: Engine, run: Any) -> set[str]:
     """The complaint tables (partitions) in the plans of the statements ``run`` executes."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
-    with engine.connect() as conn:
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            run(conn)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
-        scanned: set[str] = set()
-        for statement, parameters in statements:
-            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement,
-                                        parameters).scalar_one()
-            scanned |= _plan_relations(plan[0]["Plan"])
+    plans = executed_plans(engine, run,
+                           lambda statement: statement.lstrip().upper().startswith("SELECT"))
+    scanned = {relation for plan in plans for _, relation, _ in plan_scans(plan)}
     return {name for name in scanned if name.startswith("complaint_y")
             or name in ("complaint", "complaint_default")}
 

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from shapely.geometry import mapping
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from analytics import kpi
@@ -59,6 +59,7 @@ from geo.boundaries import BoundaryFile, import_boundaries
 from settings import Settings
 from tests.analytics_support import brute_force_hex, brute_force_square
 from tests.conftest import fresh_database, phananh
+from tests.plans import executed_plans, plan_scans
 from workflow import routing, service
 from workflow.submission import FootprintRules, Submission, submit
 
@@ -566,33 +567,10 @@ def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
     assert found == sorted(found) and len(set(found)) > 100
 
 
-def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
-    """(node type, relation, index) of every scan in an EXPLAIN (FORMAT JSON) plan."""
-    found = ([(plan["Node Type"], plan["Relation Name"], plan.get("Index Name"))]
-             if "Relation Name" in plan else [])
-    for child in plan.get("Plans", []):
-        found += plan_scans(child)
-    return found
-
-
 def complaint_scans(engine: Engine, run: Callable[[Any], None]) -> list[Any]:
     """The scans of complaint's partitions in the plans of the statements ``run`` executes
     (all but overdue's, which reads the open complaints through their due times)."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if "AS overdue" not in statement:
-            statements.append((statement, parameters))
-
-    with engine.connect() as conn:
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            run(conn)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
-        plans = [conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters
-                                      ).scalar_one()[0]["Plan"]
-                 for statement, parameters in statements]
+    plans = executed_plans(engine, run, lambda statement: "AS overdue" not in statement)
     return [scan for plan in plans for scan in plan_scans(plan)
             if scan[1].startswith("complaint_y") or scan[1] == "complaint_default"]
 

@@ -28,9 +28,7 @@ Revises: 0016_notify_cap
 Create Date: 2026-12-02
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+import importlib
 
 from alembic import op
 
@@ -40,17 +38,8 @@ branch_labels = None
 depends_on = None
 
 
-def _daily() -> ModuleType:
-    """Migration 0013, whose trigger functions are written again here with ``placed_area``."""
-    path = Path(__file__).with_name("0013_rollups.py")
-    spec = importlib.util.spec_from_file_location("rollups_0013", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-DAILY = _daily()
+# Migration 0013, whose trigger functions are written again here with ``placed_area``.
+DAILY = importlib.import_module("migrations.versions.0013_rollups")
 PLACED_CALL = ("placed_area({g}, {level}, routed.generation_id, routed.level, routed.id, "
                "ca.area_id)")
 

@@ -24,9 +24,7 @@ Revises: 0020_triage_speed
 Create Date: 2026-12-03
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+import importlib
 
 from alembic import op
 
@@ -36,16 +34,8 @@ branch_labels = None
 depends_on = None
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"rollups_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-GRIDS = _migration("0017_grid_rollups")
+GRIDS = importlib.import_module("migrations.versions.0017_grid_rollups")
 DAY = GRIDS.DAY  # the city day of {created}
 
 # The key of complaint {c}'s row, and whether it was resolved after its due time.

@@ -20,9 +20,7 @@ Revises: 0021_kpi_rollup
 Create Date: 2026-12-03
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+import importlib
 
 from alembic import op
 
@@ -32,17 +30,9 @@ branch_labels = None
 depends_on = None
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"rollups_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-GRIDS = _migration("0017_grid_rollups")
-KPI = _migration("0021_kpi_rollup")
+GRIDS = importlib.import_module("migrations.versions.0017_grid_rollups")
+KPI = importlib.import_module("migrations.versions.0021_kpi_rollup")
 # The first day of the city month of {created}.
 MONTH = "CAST(date_trunc('month', " + GRIDS.DAY + ") AS date)"
 

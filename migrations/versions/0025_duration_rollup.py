@@ -36,9 +36,7 @@ Revises: 0024_folded_description
 Create Date: 2026-12-03
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+import importlib
 
 from alembic import op
 
@@ -48,17 +46,9 @@ branch_labels = None
 depends_on = None
 
 
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"rollups_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-GRIDS = _migration("0017_grid_rollups")
-MONTHS = _migration("0022_grid_month_rollup")
+GRIDS = importlib.import_module("migrations.versions.0017_grid_rollups")
+MONTHS = importlib.import_module("migrations.versions.0022_grid_month_rollup")
 
 # The float's 64 bits as an integer whose order is the values' (negative ones' magnitude bits
 # flipped), shifted to keep the sign, the exponent and five mantissa bits. An SQL expression

@@ -1,0 +1,37 @@
+"""The plans of the statements a piece of work runs: for tests of what PostgreSQL reads (which
+partitions, which indexes), rather than of what the work answers."""
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+
+def executed_plans(engine: Engine, run: Callable[[Any], None],
+                   keep: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """The EXPLAIN (FORMAT JSON) plans of the statements ``run`` executes on a connection of
+    ``engine`` (passed to it) that ``keep`` selects, explained on that connection."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if keep(statement):
+            statements.append((statement, parameters))
+
+    with engine.connect() as conn:
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            run(conn)
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        return [conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters
+                                     ).scalar_one()[0]["Plan"]
+                for statement, parameters in statements]
+
+
+def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(node type, relation, index) of every scan in an EXPLAIN (FORMAT JSON) plan."""
+    found = ([(plan["Node Type"], plan["Relation Name"], plan.get("Index Name"))]
+             if "Relation Name" in plan else [])
+    for child in plan.get("Plans", []):
+        found += plan_scans(child)
+    return found
