@@ -28,6 +28,7 @@ in a transaction that fails stays usable.
 import hashlib
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, event, text
@@ -64,8 +65,7 @@ def _as_prepared(conn: Connection, cursor: Any, statement: str, parameters: Any,
     ``EXECUTE`` in one round trip (the result is the last statement's)."""
     if not _marked(context, executemany) or not isinstance(parameters, Mapping):
         return statement, parameters
-    name = _name(statement)
-    names = list(dict.fromkeys(_PYFORMAT.findall(statement)))
+    name, names = _shape(statement)
     arguments = ", ".join(f"%({n})s" for n in names)
     execute = f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}"
     info = conn.connection.info
@@ -80,6 +80,13 @@ def _as_prepared(conn: Connection, cursor: Any, statement: str, parameters: Any,
     types = f"({', '.join(_sql_type(context, n) for n in names)})" if names else ""
     info["preparing"] = name
     return f"{start}PREPARE {name}{types} AS {positional}; {execute}", parameters
+
+
+@lru_cache(maxsize=1024)
+def _shape(statement: str) -> tuple[str, list[str]]:
+    """The prepared name of a statement's text and its parameters in order: hashed and
+    scanned once per text, not at every execution."""
+    return _name(statement), list(dict.fromkeys(_PYFORMAT.findall(statement)))
 
 
 def _was_prepared(conn: Connection, cursor: Any, statement: str, parameters: Any,
