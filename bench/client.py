@@ -35,8 +35,12 @@ class Connection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, path: str, body: bytes | None = None) -> Response:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+    async def request(self, method: str, path: str, body: bytes | None = None,
+                      forwarded_for: str | None = None) -> Response:
+        """Send one request and read its answer; ``forwarded_for`` names the client, as a
+        reverse proxy does (``X-Forwarded-For``)."""
+        proxy = f"X-Forwarded-For: {forwarded_for}\r\n" if forwarded_for else ""
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{proxy}"
                 f"Content-Type: application/json\r\nContent-Length: {len(body or b'')}\r\n\r\n")
         message = head.encode() + (body or b"")
         try:

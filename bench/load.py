@@ -4,7 +4,9 @@
 [--json FILE]``. Each configuration is a real ``phananh serve`` process (bench/server.py) on
 the benchmark database; C asyncio clients, each on its own keep-alive connection, send for S
 seconds a weighted mix of what the city's apps and map do: jurisdiction lookups, pages of
-complaints, vector tiles and new complaints. The table gives requests per second, latency
+complaints, vector tiles and new complaints, each request on behalf of one of the app's
+users, whose address it names as a reverse proxy would (the server trusts the driver as its
+proxy and applies its default rate limits per address). The table gives requests per second, latency
 percentiles and errors by code (GraphQL ``extensions.code``, else the HTTP status, else the
 transport error), then N workers ÷ one; and the page-of-100 ratio against the raw SQL that
 builds the same JSON, measured one request at a time in the same run.
@@ -56,7 +58,10 @@ SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) { i
   ward { code } } }"""
 # Kind of request → share of the mix: mostly reads, as a city's apps and map make them.
 MIX = {"jurisdiction": 4, "page": 3, "tile": 2, "submit": 1}
-SERVER_ENVIRONMENT = {"SUBMISSIONS_PER_MINUTE_PER_CLIENT": "10000000"}  # one client address
+# The clients stand for a reverse proxy in front of the city's app users: each request names
+# its user's address (X-Forwarded-For, one of 16 million), and the server, trusting the proxy,
+# applies its default rate limits to each address as it would in production.
+SERVER_ENVIRONMENT = {"TRUSTED_PROXIES": "127.0.0.1"}
 # The description of the complaints it submits: they stay (the event log is append-only), and
 # the next run, seeing them apart from the seeded ones, need not seed again.
 MARKER = "Load test (python -m bench load)"
@@ -82,6 +87,11 @@ class Workload:
             return "POST", "/graphql", graphql(PAGE, after=rng.choice(self.cursors))
         return "POST", "/graphql", graphql(SUBMIT, i={
             "categoryCode": "other", "description": MARKER, "lon": lon, "lat": lat})
+
+
+def user_address(rng: random.Random) -> str:
+    """The address of the app user behind one request, as the proxy names it."""
+    return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
 def graphql(query: str, **variables: Any) -> bytes:
@@ -204,7 +214,8 @@ async def drive(server: Served, workload: Workload, concurrency: int, seconds: f
             method, path, body = workload.request(kind, rng)
             start = time.perf_counter()
             try:
-                code = error_code(await connection.request(method, path, body))
+                code = error_code(await connection.request(method, path, body,
+                                                           user_address(rng)))
             except ClientError as error:
                 code = str(error)
             run.samples.append((kind, time.perf_counter() - start, code))
@@ -255,12 +266,15 @@ def kind_costs(server: Served, workload: Workload, engine: Engine, repeat: int =
         for kind in MIX:
             for _ in range(20):  # warm: the backends, their plans and caches
                 method, path, body = workload.request(kind, rng)
-                client.request(method, path, content=body)
+                client.request(method, path, content=body,
+                               headers={"x-forwarded-for": user_address(rng)})
             parts = Cores(server.worker_pids(), backends(engine))
             parts.start = parts.snapshot()
             for _ in range(repeat):
                 method, path, body = workload.request(kind, rng)
-                client.request(method, path, content=body).raise_for_status()
+                client.request(method, path, content=body,
+                               headers={"x-forwarded-for": user_address(rng)}
+                               ).raise_for_status()
             used = parts.seconds(parts.snapshot())
             costs[kind] = (1000 * used["server"] / repeat, 1000 * used["database"] / repeat)
     return costs

@@ -1,7 +1,9 @@
 """Real ``phananh serve`` processes: whom forwarded headers may name, slow and idle connections,
-and rate limits shared by several processes, in PostgreSQL and in Redis."""
+rate limits shared by several processes, in PostgreSQL and in Redis, and connections spread
+over the workers."""
 
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -167,6 +169,55 @@ def test_rate_limits_hold_across_processes(database_url: str, engine: Engine, de
         assert limited_keys(engine) == {}
     else:
         assert limited_keys(engine) == {"submit:client:127.0.0.1": 5}
+
+
+def connection_owners(server: Served, count: int) -> list[int]:
+    """Open ``count`` keep-alive connections at once, as a proxy's pool does, and answer which
+    worker process holds each (read from the kernel's socket table, ``ss``)."""
+    connections = [socket.socket() for _ in range(count)]
+    for connection in connections:  # all at once: queued before any worker accepts
+        connection.setblocking(False)
+        connection.connect_ex(("127.0.0.1", server.port))
+    try:
+        for connection in connections:
+            select.select([], [connection], [], 30)
+            connection.settimeout(30)
+        for connection in connections:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for connection in connections:
+            assert connection.recv(100).startswith(b"HTTP/1.1 200")
+        table = subprocess.run(["ss", "-tnpH", "state", "established",
+                                f"( sport = :{server.port} )"],
+                               capture_output=True, text=True, check=True).stdout
+        owner = {int(line.split()[3].rsplit(":", 1)[1]): int(line.split("pid=")[1].split(",")[0])
+                 for line in table.splitlines()}
+        return [owner[connection.getsockname()[1]] for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_workers_each_take_a_share_of_new_connections(database_url: str) -> None:
+    """A burst of keep-alive connections is spread over the workers (each listens on its own
+    socket), also after a worker died and was replaced. On one shared socket, uvicorn's
+    default, the first worker to wake took all 16 in 2 trials of 3."""
+    with served(database_url, workers=2) as server:
+        workers = server.worker_pids()
+        assert len(workers) == 2
+        for _ in range(3):
+            assert set(connection_owners(server, 24)) == workers
+        killed = min(workers)
+        os.kill(killed, 9)
+        deadline = time.monotonic() + 120
+        while server.log.read_text().count("Application startup complete") < 3:
+            assert time.monotonic() < deadline, server.log.read_text()[-2_000:]
+            time.sleep(0.2)
+        serving = server.worker_pids() - {killed}
+        assert len(serving) == 2
+        while (owners := set(connection_owners(server, 24))) != serving:
+            # every connection was answered; the replacement listens just after its startup
+            assert owners <= serving and time.monotonic() < deadline, owners
+            time.sleep(0.2)
 
 
 def test_the_load_benchmark_runs_the_mix_without_errors(database_url: str, demo: Demo,
