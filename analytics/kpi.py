@@ -24,13 +24,17 @@ duration, which PostgreSQL cannot spread over workers), so a caller can run them
 connections (:func:`parts_for`); :func:`figures` assembles them.
 
 The counts in total, per category and per period come from the daily rollup
-``complaint_kpi_rollup`` (``analytics/rollups.py``) when it answers the filter exactly (whole
-days in the city, categories and statuses; periods starting at midnight in the city): the
-rules above applied to its status and rating columns, and "overdue", which depends on the time
-asked, counted over the open complaints. The durations' percentiles in total and per category
+``complaint_kpi_rollup`` (``analytics/rollups.py``), and per district and ward from its
+twin keyed by the routed areas too, ``complaint_area_kpi_rollup`` (migration 0028), when it
+answers the filter exactly (whole days in the city, categories and statuses; periods starting
+at midnight in the city): the rules above applied to its status and rating columns, and
+"overdue", which depends on the time asked, counted over the open complaints (an index-only
+scan of ``complaint_due``). The durations' percentiles in total and per category
 come, under the same conditions over a window holding a whole month, from their histograms
 (``complaint_duration_rollup``, ``analytics/durations.py``): the same values, read from the few
-complaints of the buckets holding the ranks asked instead of a sort of every duration.
+complaints of the buckets holding the ranks asked instead of a sort of every duration. Per
+district and ward they are read from the complaints that have a duration, in area order
+(0028's indexes): no histogram per area would be smaller than the durations themselves.
 """
 
 from dataclasses import dataclass
@@ -117,8 +121,11 @@ _PARTS[Part.ALL] = ", ".join(_PARTS[p] for p in (Part.COUNTS, Part.DURATIONS))
 
 PART = "SELECT {key} AS key, {values} FROM complaint WHERE {where} GROUP BY 1"
 
-# The keys the rollup has (By.PERIOD's: :func:`analytics.rollups.day_steps`).
-_ROLLED_KEYS = {By.ALL: "0", By.CATEGORY: "category_code", By.PERIOD: DAY_STEP}
+# The keys the rollups have (By.PERIOD's: :func:`analytics.rollups.day_steps`); the areas'
+# are those of the rollup per routed area.
+_ROLLED_KEYS = {By.ALL: "0", By.CATEGORY: "category_code", By.PERIOD: DAY_STEP,
+                By.DISTRICT: "district_id", By.WARD: "ward_id"}
+_BY_AREA = (By.DISTRICT, By.WARD)
 ROLLED_COUNTS = f"""
     SELECT {{key}} AS key, sum(complaints) AS received,
            coalesce(sum(complaints) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed,
@@ -250,7 +257,8 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
     key = day_steps(period_starts) if by is By.PERIOD else _ROLLED_KEYS.get(by)
     if days is None or key is None:
         return None
-    counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=kpi_rows(days)).bind(
+    rows = kpi_rows(days, areas=by in _BY_AREA)
+    counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=rows).bind(
         period_starts=period_starts))
     late = fetch(conn, compose(OVERDUE, key=_KEYS[by], where=complaint_where(f)).bind(
         as_of=as_of, period_starts=period_starts))
@@ -328,4 +336,13 @@ def transfers(conn: Connection, f: ComplaintFilter) -> list[Any]:
 
 
 def part_sql(f: ComplaintFilter, by: By, which: Part) -> Fragment:
-    return compose(PART, key=_KEYS[by], values=_PARTS[which], where=complaint_where(f))
+    """The statement of one part over the complaints. The durations' alone read only the
+    complaints that have one of the durations asked (``percentile_cont`` ignores the others,
+    so the values are the same): per area, the index-only scan in area order of migration
+    0028's ``complaint_ward_durations`` / ``complaint_district_durations``."""
+    where = complaint_where(f)
+    measures = _MEASURES.get(which)
+    if measures:
+        where = compose("{where} AND ({some})", where=where, some=" OR ".join(
+            f"complaint.{m.column} IS NOT NULL" for m in measures))
+    return compose(PART, key=_KEYS[by], values=_PARTS[which], where=where)

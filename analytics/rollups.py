@@ -1,5 +1,5 @@
-"""Rollups (migrations 0013, 0017, 0021, 0022 and 0025): which questions they answer, and how
-to ask them.
+"""Rollups (migrations 0013, 0017, 0021, 0022, 0025 and 0028): which questions they answer, and
+how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status; ``complaint_grid_rollup`` per standard
@@ -8,7 +8,8 @@ status, and ``complaint_grid_month_rollup`` per grid, zone, city month and cell 
 the whole months of a window when no category or status is asked for: at most cells × months
 rows, however many complaints); ``complaint_kpi_rollup`` per city day, category, status and
 rating, with those resolved after their due time (the statistics' counts,
-``analytics/kpi.py``); ``complaint_duration_rollup`` per city month, category, duration
+``analytics/kpi.py``), and ``complaint_area_kpi_rollup`` the same per routed district and ward
+too (their breakdowns); ``complaint_duration_rollup`` per city month, category, duration
 (first action; resolution, with the status) and bucket of hours, the histograms from which the
 statistics find the durations' percentiles (``analytics/durations.py``). All are kept exact by
 triggers in the writing transaction. An analysis reads them instead of the complaints when its
@@ -189,10 +190,11 @@ def month_steps(starts: list[datetime]) -> bool:
     return all(start.astimezone(city).day == 1 for start in starts)
 
 
-def kpi_rows(days: Days) -> Fragment:
+def kpi_rows(days: Days, areas: bool = False) -> Fragment:
     """SQL: the rows of ``complaint_kpi_rollup`` that ``days`` asks for (columns ``day``,
-    ``category_code``, ``status``, ``rating``, ``complaints``, ``late``)."""
-    return _where(days, "complaint_kpi_rollup", {})
+    ``category_code``, ``status``, ``rating``, ``complaints``, ``late``); with ``areas``, of
+    ``complaint_area_kpi_rollup``, which has the routed ``district_id`` and ``ward_id`` too."""
+    return _where(days, "complaint_area_kpi_rollup" if areas else "complaint_kpi_rollup", {})
 
 
 def duration_rows(days: Days) -> Fragment | None:
@@ -246,13 +248,14 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022 and 0025): after a bulk load without the rollup triggers, or as a
-    repair."""
+    migrations 0017, 0021, 0022, 0025 and 0028): after a bulk load without the rollup
+    triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022, 0023 and 0025), which a bulk load disables for its inserts.
+# (migrations 0013, 0017, 0021, 0022, 0023, 0025 and 0028), which a bulk load disables for
+# its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
                           "complaint_grid_rollup_update", "complaint_grid_rollup_delete",
@@ -262,7 +265,9 @@ TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update"
                           "complaint_grid_month_rollup_delete",
                           "complaint_duration_rollup_insert",
                           "complaint_duration_rollup_update",
-                          "complaint_duration_rollup_delete"),
+                          "complaint_duration_rollup_delete",
+                          "complaint_area_kpi_rollup_insert", "complaint_area_kpi_rollup_update",
+                          "complaint_area_kpi_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 

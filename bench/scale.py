@@ -42,9 +42,10 @@ from starlette.testclient import TestClient
 from analytics import rollups
 from app import create_app
 from bench.analytics import Api, job_list, prepare
-from bench.common import Timing, bench_settings, console, measure, print_table
+from bench.common import Timing, bench_database, bench_settings, console, measure, print_table
 from bench.replica import measure_replica
 from bench.rollups import writes
+from cli.main import alembic_config
 from db.engine import make_engine
 from demo import seed as demo_seed
 from demo.nation import (
@@ -55,18 +56,21 @@ from demo.nation import (
     Build,
     finish,
     load,
+    migrate,
     province_code,
     seed_nation,
     stopped_load,
     unfinished,
 )
+from settings import Settings
 
 PARTS = ("analytics", "provinces", "writes", "replica")
 GOAL_S = 1.0
 GROWTH_GOAL = 2.0
 TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup",
           "complaint_grid_rollup", "complaint_grid_month_rollup", "complaint_kpi_rollup",
-          "complaint_duration_rollup", "admin_area", "admin_area_part", "scale_by_province")
+          "complaint_duration_rollup", "complaint_area_kpi_rollup", "admin_area",
+          "admin_area_part", "scale_by_province")
 # A table's size with its indexes and TOAST, summed over its partitions when it has them.
 SIZE = """SELECT coalesce((SELECT sum(pg_total_relation_size(relid))
                           FROM pg_partition_tree(CAST(:t AS regclass))
@@ -255,8 +259,10 @@ def main(options: list[str] | None = None) -> None:
         parser.error(f"--parts: choose among {', '.join(PARTS)}")
     results: dict[int, dict[str, dict[str, Timing]]] = {}
     for complaints in counts:
-        engine = make_engine(bench_settings(suffix(complaints)).sqlalchemy_url)
+        url = Settings(database_url=bench_database(suffix(complaints))).sqlalchemy_url
+        engine = make_engine(url)
         nice_backends(engine)
+        migrate(engine, args.workers, alembic_config(url))  # a stopped build's indexes first
         built = build(engine, complaints, args.workers)
         steps = ([("boundaries and catalogue", built.boundaries_s),
                   ("complaints (drawn, placed, routed, dated, histories)", built.complaints_s),

@@ -1,5 +1,5 @@
-"""``phananh rollups``: the daily, grid-cell, statistics and duration rollups, rebuilt from
-the complaints."""
+"""``phananh rollups``: the daily, grid-cell, statistics (in total and per area) and duration
+rollups, rebuilt from the complaints."""
 
 import typer
 from sqlalchemy import text
@@ -9,7 +9,7 @@ from cli.common import console
 from db.engine import get_engine
 
 rollups_app = typer.Typer(help="Daily, grid-cell, statistics and duration rollups (migrations "
-                               "0013, 0017, 0021, 0022 and 0025).",
+                               "0013, 0017, 0021, 0022, 0025 and 0028).",
                           no_args_is_help=True)
 
 
@@ -19,12 +19,13 @@ def rebuild_cmd() -> None:
     a repair, or the end of a bulk load made with the rollup triggers disabled."""
     with get_engine().begin() as conn:
         rollups.rebuild(conn)
-        areas, cells, months, kpis, hours = conn.execute(text(
+        areas, cells, months, kpis, area_kpis, hours = conn.execute(text(
             "SELECT (SELECT count(*) FROM complaint_rollup), "
             "(SELECT count(*) FROM complaint_grid_rollup), "
             "(SELECT count(*) FROM complaint_grid_month_rollup), "
             "(SELECT count(*) FROM complaint_kpi_rollup), "
+            "(SELECT count(*) FROM complaint_area_kpi_rollup), "
             "(SELECT count(*) FROM complaint_duration_rollup)")).one()
     console.print(f"[green]Rollups rebuilt[/green]: {areas:,} area rows, {cells:,} grid rows, "
-                  f"{months:,} monthly grid rows, {kpis:,} statistics rows, {hours:,} duration "
-                  "rows.")
+                  f"{months:,} monthly grid rows, {kpis:,} statistics rows, {area_kpis:,} "
+                  f"statistics rows per area, {hours:,} duration rows.")

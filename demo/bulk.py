@@ -39,11 +39,12 @@ BUILD_MEMORY = "1GB"  # maintenance_work_mem of an index build, work_mem of a ro
 # tests/test_scale_generator.py checks the tables against rebuild_rollups().
 _MONTH = importlib.import_module("migrations.versions.0022_grid_month_rollup")
 _DURATIONS = importlib.import_module("migrations.versions.0025_duration_rollup")
+_AREA_KPIS = importlib.import_module("migrations.versions.0028_area_kpi_rollup")
 ROLLUPS = ("complaint_rollup", "complaint_grid_rollup", "complaint_grid_month_rollup",
-           "complaint_kpi_rollup", "complaint_duration_rollup")
+           "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup")
 ROLLUP_RUNS = ((_MONTH.GRIDS.DAILY.statements(_MONTH.GRIDS.PLACED_CALL)[1],),
                (_MONTH.GRIDS.GRID_BACKFILL, _MONTH.FROM_DAYS),
-               (_MONTH.KPI.BACKFILL, _DURATIONS.BACKFILL))
+               (_MONTH.KPI.BACKFILL, _DURATIONS.BACKFILL, _AREA_KPIS.BACKFILL))
 
 
 @dataclass(frozen=True)

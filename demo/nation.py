@@ -25,6 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import Connection, Engine, text
 
@@ -171,6 +175,27 @@ def load(engine: Engine, workers: int, on_progress: Progress) -> float:
     with engine.begin() as conn:
         conn.execute(text(f"DROP TABLE {LOAD}"))
     return (datetime.now(UTC) - start).total_seconds()
+
+
+def migrate(engine: Engine, workers: int, config: Config) -> None:
+    """The database upgraded to the newest revision (alembic ``config``), whatever state a
+    stopped build left it in. A load stopped at an older revision left its secondary indexes
+    dropped (their definitions in :data:`demo.bulk.DEFERRED`), and a later migration that
+    drops or rebuilds one (0025, 0028: ``complaint_due``) fails without it; so, when a
+    migration is pending, they are built again first. If the load is still to resume, they
+    are dropped again after the upgrade, as the migrations left them, and the rollup triggers
+    (a new migration's too) turned off, as :func:`seed_nation` left them."""
+    with engine.connect() as conn:
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        pending = (bool(deferred(conn))
+                   and set(MigrationContext.configure(conn).get_current_heads()) != heads)
+    if pending:
+        restore_deferred(engine, workers)
+    command.upgrade(config, "head")
+    if pending and stopped_load(engine) is not None:
+        with engine.begin() as conn:
+            rollups.set_triggers(conn, False)
+        defer_indexes(engine, LOAD_INDEXES)
 
 
 def unfinished(engine: Engine) -> bool:

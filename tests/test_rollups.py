@@ -1,5 +1,5 @@
-"""The rollups (migrations 0013, 0017, 0021, 0022 and 0025) equal the raw computation after
-every kind of write.
+"""The rollups (migrations 0013, 0017, 0021, 0022, 0025 and 0028) equal the raw computation
+after every kind of write.
 
 The references are computed here, in Python, from the complaints and their stored placements
 (``complaint_area``): the placing rule of ``analytics/areas.py`` (routed area if it belongs to
@@ -10,10 +10,12 @@ equal them row for row after a seed COPY, submissions, status changes, reroutes,
 category corrections, ratings, due times, moves and a boundary re-import, and equal what
 ``rebuild_rollups()`` recounts; ``areaStats``, ``grid``, hot spots (Gi* over grid cells and
 wards, emerging hot spots per month) and the statistics' counts (in total, per category, per
-month) read from the rollups must equal the same analyses over the complaints, and the
-durations' medians and 90th percentiles found from their histograms must equal numpy's over
-the durations themselves and, to the last bit, PostgreSQL's sort of them. Its own database: the
-re-import changes the demo city.
+month, per routed district and ward) read from the rollups must equal the same analyses over
+the complaints, and the durations' medians and 90th percentiles found from their histograms
+(per area: from the complaints in area order) must equal numpy's over the durations themselves
+and, to the last bit, PostgreSQL's sort of them; the breakdowns by district and ward, every
+figure, equal the one statement over the complaints. Its own database: the re-import changes
+the demo city.
 """
 
 import json
@@ -191,10 +193,39 @@ def stored_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
                      **{(*r[:4], "late"): r.late for r in rows}})
 
 
+def expected_area_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
+    """(day, category, status, rating, routed district, routed ward, "complaints" or "late")
+    → count, computed here."""
+    with engine.connect() as conn:
+        complaints = conn.execute(text("SELECT created_at, category_code, status, rating, "
+                                       "district_id, ward_id, resolved_at, due_at "
+                                       "FROM complaint")).all()
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for c in complaints:
+        key = (c.created_at.astimezone(CITY).date(), c.category_code, c.status, c.rating,
+               c.district_id, c.ward_id)
+        counts[*key, "complaints"] += 1
+        late = c.resolved_at is not None and c.due_at is not None and c.resolved_at > c.due_at
+        counts[*key, "late"] += int(late)
+    return +counts
+
+
+def stored_area_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT day, category_code, status, rating, district_id, "
+                                 "ward_id, complaints, late FROM complaint_area_kpi_rollup")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return +Counter({**{(*r[:6], "complaints"): r.complaints for r in rows},
+                     **{(*r[:6], "late"): r.late for r in rows}})
+
+
 def check_kpis(engine: Engine) -> None:
-    """The statistics' counts in total, per category and per month, read from the rollup
-    (overdue from the open complaints), equal the same counts over the complaints."""
+    """The statistics' counts in total, per category, per month, per district and per ward,
+    read from the rollups (overdue from the open complaints), equal the same counts over the
+    complaints; and the district and ward breakdowns, every figure, equal those of the one
+    statement over the complaints that answers a filter the rollups cannot."""
     assert stored_kpi(engine) == expected_kpi(engine)
+    assert stored_area_kpi(engine) == expected_area_kpi(engine)
     as_of = datetime.now(UTC)
     today = datetime.now(CITY).date()
     with engine.connect() as conn:
@@ -202,13 +233,23 @@ def check_kpis(engine: Engine) -> None:
             months = Calendar(Period.MONTH, f.created_from or city_midnight(date(2020, 1, 1)),
                               f.created_to or city_midnight(today + timedelta(days=1)))
             starts = months.starts(conn)
-            for by in (kpi.By.ALL, kpi.By.CATEGORY, kpi.By.PERIOD):
+            for by in (kpi.By.ALL, kpi.By.CATEGORY, kpi.By.PERIOD, kpi.By.DISTRICT,
+                       kpi.By.WARD):
                 rolled = kpi.rolled_counts(conn, f, by, as_of, starts)
                 assert rolled is not None
                 with bypassed():
                     raw = kpi.part(conn, f, by, kpi.Part.COUNTS, as_of, starts)
                 assert kpi.figures(rolled) == kpi.figures(raw), (f, by)
                 assert sum(k.received for k in kpi.figures(raw).values()) > 0
+            for by in (kpi.By.DISTRICT, kpi.By.WARD):
+                assert kpi.parts_for(by, f) == (kpi.Part.COUNTS, kpi.Part.DURATIONS)
+                breakdown = kpi.figures(*(kpi.part(conn, f, by, part, as_of)
+                                          for part in kpi.parts_for(by, f)))
+                with bypassed():
+                    assert kpi.parts_for(by, f) == (kpi.Part.ALL,)
+                    raw = kpi.part(conn, f, by, kpi.Part.ALL, as_of)
+                assert breakdown == kpi.figures(raw), (f, by)
+                assert any(k.hours_to_resolution[0] is not None for k in breakdown.values())
 
 
 PROCESSED = {"RESOLVED", "REJECTED", "DUPLICATE", "CLOSED"}  # README, "Statistics definitions"
@@ -224,8 +265,8 @@ def duration_bucket(hours: float) -> int:
 def durations(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(text("SELECT created_at, category_code, status, "
-                                      "hours_to_first_action, hours_to_resolution "
-                                      "FROM complaint")))
+                                      "hours_to_first_action, hours_to_resolution, "
+                                      "district_id, ward_id FROM complaint")))
 
 
 def expected_durations(engine: Engine) -> Counter[tuple[Any, ...]]:
@@ -252,11 +293,17 @@ def stored_durations(engine: Engine) -> Counter[tuple[Any, ...]]:
     return Counter({tuple(r[:5]): r.complaints for r in rows})
 
 
-def hand_percentiles(rows: list[Any], by_category: bool) -> dict[Any, dict[str, list[float]]]:
-    """{category or 0: {measure: [median, p90]}} by numpy (linear interpolation)."""
+# Each grouping's key of a complaint, as the statistics group it.
+GROUPS: dict[kpi.By, Callable[[Any], Any]] = {
+    kpi.By.ALL: lambda c: 0, kpi.By.CATEGORY: lambda c: c.category_code,
+    kpi.By.DISTRICT: lambda c: c.district_id, kpi.By.WARD: lambda c: c.ward_id}
+
+
+def hand_percentiles(rows: list[Any], by: kpi.By) -> dict[Any, dict[str, list[float]]]:
+    """{group key: {measure: [median, p90]}} by numpy (linear interpolation)."""
     values: dict[Any, dict[str, list[float]]] = {}
     for c in rows:
-        group = values.setdefault(c.category_code if by_category else 0, {})
+        group = values.setdefault(GROUPS[by](c), {})
         if c.hours_to_first_action is not None:
             group.setdefault("first_action", []).append(c.hours_to_first_action)
         if c.hours_to_resolution is not None and c.status in PROCESSED:
@@ -291,11 +338,20 @@ def check_durations(engine: Engine) -> None:
                         raw = kpi.part(conn, f, by, part, as_of)
                     assert {key: {name: v for name, v in r.items() if name != "key" and v}
                             for key, r in raw.items()} == {key: dict(m) for key, m in found.items()}
-                hand = hand_percentiles(chosen, by is kpi.By.CATEGORY)
+                hand = hand_percentiles(chosen, by)
                 assert rolled.keys() == hand.keys() and len(hand) > 0
                 for key, measures in hand.items():
                     assert rolled[key] == {name: pytest.approx(v, rel=1e-12)
                                            for name, v in measures.items()}, (f, by, key)
+            for by in (kpi.By.DISTRICT, kpi.By.WARD):  # per area, from the complaints
+                found = kpi.part(conn, f, by, kpi.Part.DURATIONS, as_of)
+                hand = hand_percentiles(chosen, by)
+                assert len(hand) > 1
+                assert {key: {name: r[name] for name in ("first_action", "resolution")
+                              if r[name]} for key, r in found.items()
+                        if r["first_action"] or r["resolution"]} == {
+                    key: {name: pytest.approx(v, rel=1e-12) for name, v in measures.items()}
+                    for key, measures in hand.items()}, (f, by)
 
 
 def city_midnight(day: date) -> datetime:
@@ -452,7 +508,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     ``rebuild_rollups()`` a seed ends with) recounts damaged tables to the very same rows."""
     engine, *_ = world
     kept = (stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine),
-            stored_durations(engine))
+            stored_durations(engine), stored_area_kpi(engine))
     assert sum(kept[1].values()) > 0 and sum(kept[4].values()) > 0
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
@@ -465,15 +521,18 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE month = (SELECT min(month) FROM complaint_grid_month_rollup)"))
         conn.execute(text("DELETE FROM complaint_duration_rollup "
                           "WHERE month = (SELECT max(month) FROM complaint_duration_rollup)"))
+        conn.execute(text("DELETE FROM complaint_area_kpi_rollup "
+                          "WHERE day = (SELECT min(day) FROM complaint_area_kpi_rollup)"))
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
     assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
-    assert stored_durations(engine) != kept[4]
+    assert stored_durations(engine) != kept[4] and stored_area_kpi(engine) != kept[5]
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     result = phananh(url, "rollups", "rebuild")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Rollups rebuilt" in result.stdout
     assert (stored(engine), stored_grid(engine), stored_kpi(engine),
-            stored_grid_months(engine), stored_durations(engine)) == kept
+            stored_grid_months(engine), stored_durations(engine),
+            stored_area_kpi(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:

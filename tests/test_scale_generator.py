@@ -9,7 +9,7 @@ indexes and triggers must be those of a freshly migrated database, every index v
 rollups, counted table by table on several connections, what ``rebuild_rollups()`` counts; a
 build stopped after its load (or in the middle of rebuilding the indexes) must end the same,
 and a load stopped after some of its chunks must resume to the same complaints as one that
-was not stopped.
+was not stopped, also when the database was migrated between the two.
 """
 
 from collections.abc import Iterator
@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 import shapely
+from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from analytics import rollups
+from cli.main import alembic_config
 from db.engine import make_engine
 from demo import nation
 from demo.bulk import ROLLUPS, defer_indexes, deferred
@@ -195,5 +198,46 @@ def test_a_stopped_load_resumes_to_the_same_complaints(
         with stopped.connect() as conn, engine.connect() as whole:
             resumed = conn.execute(text(DIGEST)).scalar_one()
             assert resumed == whole.execute(text(DIGEST)).scalar_one()
+        assert_catalogue_as_migrated(stopped)
+        stopped.dispose()
+
+
+def test_a_load_stopped_at_an_older_revision_resumes_after_the_upgrade(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load stopped (its indexes dropped) at 0027, then ``nation.migrate`` to the head:
+    0028's rebuild of ``complaint_due`` needs the index back first; the load then resumes
+    without the indexes or the rollup triggers (0028's included) and ends as one that was
+    neither stopped nor migrated in its middle."""
+    draw = nation.generate_chunk
+
+    def fail_one(conn: Connection, lo: int, *args: Any, **kwargs: Any) -> None:
+        if lo == 2_000:
+            raise RuntimeError("stopped")
+        draw(conn, lo, *args, **kwargs)
+
+    for url in fresh_database():
+        config = alembic_config(url)
+        command.downgrade(config, "0027_counters_at_commit")
+        stopped = make_engine(url)
+        monkeypatch.setattr(nation, "generate_chunk", fail_one)
+        with pytest.raises(RuntimeError):
+            seed_nation(stopped, COMPLAINTS, provinces=PROVINCES, chunk=2_000, now=NOW)
+        monkeypatch.setattr(nation, "generate_chunk", draw)
+        with stopped.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('complaint_due')")).scalar() is None
+        nation.migrate(stopped, 2, config)
+        with stopped.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('complaint_due')")).scalar() is None
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == \
+                ScriptDirectory.from_config(config).get_current_head()
+            assert conn.execute(text(
+                "SELECT bool_and(tgenabled = 'D') FROM pg_trigger WHERE tgname = ANY(:names)"),
+                {"names": [n for names in rollups.TRIGGERS.values() for n in names]}).scalar()
+        assert stopped_load(stopped) == COMPLAINTS
+        load(stopped, 2, lambda done, total: None)
+        finish(stopped, 2)
+        with stopped.connect() as conn, engine.connect() as whole:
+            assert conn.execute(text(DIGEST)).scalar_one() == whole.execute(
+                text(DIGEST)).scalar_one()
         assert_catalogue_as_migrated(stopped)
         stopped.dispose()
