@@ -136,6 +136,14 @@ class Loaders:
         return Relations(ids, codes, areas.areas_by_ids(conn, ids) if ids else [],
                          areas.categories_by_codes(conn, codes) if codes else [])
 
+    def relations_of(self, conn: Connection, rows: Sequence[Any], levels: Sequence[str],
+                     with_category: bool) -> "Relations":
+        """:meth:`fetch_relations` for complaints' ``rows``: their areas of ``levels``
+        (ward, district, city) and, ``with_category``, their categories."""
+        return self.fetch_relations(
+            conn, (getattr(row, f"{level}_id") for row in rows for level in levels),
+            (row.category_code for row in rows) if with_category else ())
+
     def remember(self, found: "Relations") -> None:
         """Keep fetched relations, so that the fields of a page that follow them answer from
         :attr:`areas_loaded` and :attr:`categories_loaded`; the loaders are primed with

@@ -2,7 +2,8 @@
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import psycopg2
 from alembic import command
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, text
+from sqlalchemy import URL, Engine, text
 from sqlalchemy.engine import make_url
 
 from cli.main import alembic_config
@@ -64,22 +65,46 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def bench_database(suffix: str, fresh: bool = False) -> str:
+def bench_database(suffix: str, fresh: bool = False, template: str | None = None) -> str:
     """The URL of the benchmark database ``<name>_<suffix>``, created if missing (``fresh``:
-    dropped first, so it starts empty); not migrated."""
+    dropped first, so it starts empty, or as a copy of the benchmark database
+    ``<name>_<template>``); not migrated."""
     base = make_url(get_settings().sqlalchemy_url)
     name = f"{base.database}_{suffix}"
-    admin = psycopg2.connect(host=base.host, port=base.port, user=base.username,
-                             password=base.password, dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
+    copy_of = f' TEMPLATE "{base.database}_{template}"' if template else ""
+    with _admin(base) as cursor:
         if fresh:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
+            cursor.execute(f'CREATE DATABASE "{name}"{copy_of}')
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def copied(suffix: str) -> Iterator[str]:
+    """A copy of the benchmark database ``<name>_<suffix>`` (no one may be connected to it),
+    dropped afterwards: a benchmark that writes runs each configuration on the same data."""
+    url = bench_database(f"{suffix}_run", fresh=True, template=suffix)
+    try:
+        yield url
+    finally:
+        with _admin(make_url(url)) as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@contextmanager
+def _admin(url: URL) -> Iterator[Any]:
+    """A cursor on the server's ``postgres`` database, outside any transaction (CREATE and
+    DROP DATABASE)."""
+    admin = psycopg2.connect(host=url.host, port=url.port, user=url.username,
+                             password=url.password, dbname="postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            yield cursor
+    finally:
+        admin.close()
 
 
 def bench_settings(suffix: str = "bench") -> Settings:

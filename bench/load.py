@@ -28,7 +28,8 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bench.client import ClientError, Connection, Response
-from bench.common import bench_settings, console, ensure_demo_data, print_table
+from bench.common import bench_settings, console, copied, ensure_demo_data, print_table
 from bench.jurisdiction import GRAPHQL_PAGE, RAW_PAGE
 from bench.layers import fixed_tiles
 from bench.server import Served, served
 from db.engine import make_engine
-from settings import Settings
 
 COMPLAINTS = 100_000
 JURISDICTION = """query($lon: Float!, $lat: Float!) { jurisdiction(lon: $lon, lat: $lat) {
@@ -62,8 +62,8 @@ MIX = {"jurisdiction": 4, "page": 3, "tile": 2, "submit": 1}
 # its user's address (X-Forwarded-For, one of 16 million), and the server, trusting the proxy,
 # applies its default rate limits to each address as it would in production.
 SERVER_ENVIRONMENT = {"TRUSTED_PROXIES": "127.0.0.1"}
-# The description of the complaints it submits: they stay (the event log is append-only), and
-# the next run, seeing them apart from the seeded ones, need not seed again.
+# The description of the complaints it submits (on a copy of the seeded database, dropped after
+# the run: the event log is append-only, and each configuration starts from the same data).
 MARKER = "Load test (python -m bench load)"
 
 
@@ -337,20 +337,14 @@ def add_cursors(server: Served, work: Workload, pages: int = 20) -> None:
 
 def main(argv: Sequence[str] = ()) -> None:
     options = parse(argv)
-    if options.database_url:
-        settings = Settings(database_url=options.database_url)
-    else:
-        settings = bench_settings("load")
-    engine = make_engine(settings.sqlalchemy_url)
-    if not options.database_url:
-        ensure_demo_data(engine, options.complaints, besides=MARKER)
-    url = make_url(settings.sqlalchemy_url).set(drivername="postgresql") \
-        .render_as_string(hide_password=False)
-    work = workload(engine)
-    runs, page, costs = [], (0.0, 0.0), {}
+    databases = configurations_database(options)
+    runs, page, costs, work = [], (0.0, 0.0), {}, None
     for workers in dict.fromkeys((1, options.workers)):
-        with served(url, workers=workers, **SERVER_ENVIRONMENT) as server:
-            if workers == 1:
+        with databases() as database_url, disposed(make_engine(database_url)) as engine, \
+                served(served_url(database_url), workers=workers,
+                       **SERVER_ENVIRONMENT) as server:
+            if work is None:
+                work = workload(engine)
                 add_cursors(server, work)
                 page = page_ratio(server, engine)
                 costs = kind_costs(server, work, engine)
@@ -358,8 +352,35 @@ def main(argv: Sequence[str] = ()) -> None:
             console.print(f"{label}: {options.concurrency} clients for {options.duration:g} s…")
             runs.append(uvloop.run(drive(server, work, options.concurrency, options.duration,
                                          label, engine)).summary())
-    engine.dispose()
     report(runs, page, costs, options)
+
+
+def configurations_database(options: argparse.Namespace
+                            ) -> Callable[[], AbstractContextManager[str]]:
+    """Where each configuration runs: the database given, as it is; by default a copy of the
+    seeded benchmark city made for it, so that both start from the same data (the first
+    configuration's submissions would otherwise add to the second's tiles and pages)."""
+    if options.database_url:
+        return lambda: nullcontext(options.database_url)
+    seeded = make_engine(bench_settings("load").sqlalchemy_url)
+    ensure_demo_data(seeded, options.complaints)
+    seeded.dispose()
+    return lambda: copied("load")
+
+
+@contextmanager
+def disposed(engine: Engine) -> Iterator[Engine]:
+    """``engine``, its connections closed afterwards (the copy it reads is then dropped)."""
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def served_url(database_url: str) -> str:
+    """The URL as ``phananh serve`` takes it (the default driver)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
 
 
 def report(runs: list[dict[str, Any]], page: tuple[float, float],

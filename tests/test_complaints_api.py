@@ -8,7 +8,7 @@ import pytest
 import shapely
 from pyproj import Geod
 from shapely.geometry import Point, box
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from tests.conftest import Demo, GraphQLClient, StatementCounter
 from tests.working_time import demo_due
@@ -235,3 +235,27 @@ def test_within_accepts_multipolygons_and_strings(gql: GraphQLClient, rows: list
                                   box(c.x + 0.01, c.y, c.x + 0.04, c.y + 0.04)])
     ids = all_ids(gql, {"within": json.dumps(shapely.geometry.mapping(parts))})
     assert set(ids) == {r["public_id"] for r in rows if parts.covers(Point(r["lon"], r["lat"]))}
+
+
+def test_a_submission_answers_its_areas_and_category_from_its_own_transaction(
+    gql: GraphQLClient, demo: Demo, engine: Engine,
+) -> None:
+    """The new complaint's ward, district and category are read in the submission's own
+    transaction: the answer takes no connection after the rate limit's and the write's."""
+    ward = demo.areas("demo-2025", "ward")[5]
+    inside = ward.geometry.representative_point()
+    query = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
+        id status ward { code name } district { code } category { code nameVi } } }"""
+    checkouts: list[object] = []
+    listener = lambda *_: checkouts.append(1)  # noqa: E731
+    event.listen(engine, "checkout", listener)
+    try:
+        found = gql.data(query, {"i": {"categoryCode": "traffic.signals", "lon": inside.x,
+                                       "lat": inside.y, "description": "Đèn tín hiệu hỏng"}})
+    finally:
+        event.remove(engine, "checkout", listener)
+    answer = found["submitComplaint"]
+    assert answer["ward"]["code"] == ward.code
+    assert answer["district"]["code"] == ward.parent_code
+    assert answer["category"]["code"] == "traffic.signals" and answer["category"]["nameVi"]
+    assert len(checkouts) == 2  # the rate limit's write, then the submission's

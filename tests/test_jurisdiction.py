@@ -5,8 +5,9 @@ import pytest
 import shapely
 from pyproj import Geod
 from shapely.geometry import Point
+from sqlalchemy import Engine, event
 
-from tests.conftest import Demo, GraphQLClient
+from tests.conftest import Demo, GraphQLClient, StatementCounter
 
 QUERY = """
 query($points: [PointInput!]!, $at: DateTime) {
@@ -105,6 +106,31 @@ def test_single_lookup_and_generations_differ(gql: GraphQLClient, demo: Demo) ->
                               "at": "2020-05-01T00:00:00Z"})["jurisdiction"]["ward"]
     assert before["generation"]["name"] == "demo-2019"
     assert before["code"] == expected(demo, "demo-2019", "ward", [(inside.x, inside.y)])[0]
+
+
+def test_a_lookup_and_its_areas_take_one_connection(gql: GraphQLClient, demo: Demo,
+                                                    engine: Engine,
+                                                    count_statements: StatementCounter) -> None:
+    """The lookup's ward and district come with it, on the same pooled connection (one thread
+    hop): the lookup, then the areas' rows, and no third statement for fields that follow."""
+    ward = demo.areas("demo-2025", "ward")[3]
+    inside = ward.geometry.representative_point()
+    query = """query($lon: Float!, $lat: Float!) { jurisdiction(lon: $lon, lat: $lat) {
+      ward { code name } district { code name } responsibleArea { code } } }"""
+    checkouts: list[object] = []
+    listener = lambda *_: checkouts.append(1)  # noqa: E731
+    event.listen(engine, "checkout", listener)
+    try:
+        gql.data(query, {"lon": inside.x, "lat": inside.y})  # the statements are prepared
+        checkouts.clear()
+        count_statements.statements.clear()
+        found = gql.data(query, {"lon": inside.x, "lat": inside.y})["jurisdiction"]
+    finally:
+        event.remove(engine, "checkout", listener)
+    assert found["ward"]["code"] == ward.code == found["responsibleArea"]["code"]
+    assert found["district"]["code"] == ward.parent_code
+    assert len(checkouts) == 1
+    assert len(count_statements.statements) == 2, count_statements.statements
 
 
 def test_point_outside_every_area_gives_nulls(gql: GraphQLClient) -> None:
