@@ -56,7 +56,8 @@ PAGE = """query($after: String) { complaints(first: 20, after: $after) { edges {
   district { code name } } } } }"""
 SUBMIT = """mutation($i: SubmitComplaintInput!) { submitComplaint(input: $i) { id status
   ward { code } } }"""
-# Kind of request → share of the mix: mostly reads, as a city's apps and map make them.
+# Kind of request → share of the mix: mostly reads, as a city's apps and map make them
+# (``--mix`` sets another).
 MIX = {"jurisdiction": 4, "page": 3, "tile": 2, "submit": 1}
 # The clients stand for a reverse proxy in front of the city's app users: each request names
 # its user's address (X-Forwarded-For, one of 16 million), and the server, trusting the proxy,
@@ -155,6 +156,7 @@ class Run:
 
     label: str
     seconds: float
+    mix: dict[str, int]
     samples: list[tuple[str, float, str | None]] = field(default_factory=list)
     cores: dict[str, float] = field(default_factory=dict)
     load_average: float = 0.0
@@ -162,7 +164,8 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         latencies = sorted(s for _, s, _ in self.samples)
-        by_kind = {kind: sorted(s for k, s, _ in self.samples if k == kind) for kind in MIX}
+        by_kind = {kind: sorted(s for k, s, _ in self.samples if k == kind)
+                   for kind in self.mix}
         return {
             "label": self.label, "requests": len(latencies),
             "requests_per_s": len(latencies) / self.seconds,
@@ -198,10 +201,10 @@ def error_code(response: Response) -> str | None:
 
 
 async def drive(server: Served, workload: Workload, concurrency: int, seconds: float,
-                label: str, engine: Engine) -> Run:
-    """``concurrency`` clients sending the mix back to back for ``seconds``."""
-    run = Run(label, seconds)
-    kinds, weights = list(MIX), list(MIX.values())
+                label: str, engine: Engine, mix: dict[str, int] = MIX) -> Run:
+    """``concurrency`` clients sending ``mix`` back to back for ``seconds``."""
+    run = Run(label, seconds, mix)
+    kinds, weights = list(mix), list(mix.values())
     address = urlsplit(server.url)
     connections = [Connection(address.hostname or "127.0.0.1", address.port or 80)
                    for _ in range(concurrency)]
@@ -254,16 +257,15 @@ def backends(engine: Engine) -> set[int]:
             "AND pid <> pg_backend_pid()")).scalars())
 
 
-def kind_costs(server: Served, workload: Workload, engine: Engine, repeat: int = 200
-               ) -> dict[str, tuple[float, float]]:
+def kind_costs(server: Served, workload: Workload, engine: Engine, kinds: Sequence[str],
+               repeat: int = 200) -> dict[str, tuple[float, float]]:
     """CPU milliseconds per request of each kind, one request at a time: (the server's
-    worker, the database's backends). With the driver's own cost, they bound what more
-    workers can give on the same cores (see :func:`ceiling`)."""
+    worker, the database's backends)."""
     rng = random.Random(0)
     costs = {}
     with httpx2.Client(base_url=server.url, timeout=60,
                        headers={"content-type": "application/json"}) as client:
-        for kind in MIX:
+        for kind in kinds:
             for _ in range(20):  # warm: the backends, their plans and caches
                 method, path, body = workload.request(kind, rng)
                 client.request(method, path, content=body,
@@ -280,13 +282,18 @@ def kind_costs(server: Served, workload: Workload, engine: Engine, repeat: int =
     return costs
 
 
-def ceiling(costs: dict[str, tuple[float, float]], driver_ms: float, cores: int) -> float:
-    """Requests a second no number of workers can exceed for the mix on ``cores`` shared with
-    the database and the driver: every core busy, each request costing the worker's s, the
-    database's d and the driver's c CPU milliseconds: cores ÷ (s + d + c)."""
-    total = sum(MIX.values())
-    per_request = sum(MIX[k] * (costs[k][0] + costs[k][1]) for k in MIX) / total + driver_ms
-    return 1000 * cores / per_request
+def cpu_per_request(run: dict[str, Any]) -> dict[str, float]:
+    """CPU milliseconds a request of ``run`` cost each part of the machine, under its load."""
+    return {part: 1000 * used / run["requests_per_s"] for part, used in run["cores"].items()}
+
+
+def ceiling(run: dict[str, Any], cores: int) -> float:
+    """Requests a second no number of workers can exceed on ``cores`` shared with the
+    database, the driver and the rest, at what a request cost them under ``run``'s load:
+    cores ÷ CPU per request. (One at a time, a request costs less: under load PostgreSQL
+    waits on locks, tiles are made anew after every write, and the cores switch between
+    more processes.)"""
+    return 1000 * cores / sum(cpu_per_request(run).values())
 
 
 def page_ratio(server: Served, engine: Engine, repeat: int = 30) -> tuple[float, float]:
@@ -347,11 +354,11 @@ def main(argv: Sequence[str] = ()) -> None:
                 work = workload(engine)
                 add_cursors(server, work)
                 page = page_ratio(server, engine)
-                costs = kind_costs(server, work, engine)
+                costs = kind_costs(server, work, engine, list(options.mix))
             label = f"{workers} worker{'s' if workers > 1 else ''}"
             console.print(f"{label}: {options.concurrency} clients for {options.duration:g} s…")
             runs.append(uvloop.run(drive(server, work, options.concurrency, options.duration,
-                                         label, engine)).summary())
+                                         label, engine, options.mix)).summary())
     report(runs, page, costs, options)
 
 
@@ -385,19 +392,19 @@ def served_url(database_url: str) -> str:
 
 def report(runs: list[dict[str, Any]], page: tuple[float, float],
            costs: dict[str, tuple[float, float]], options: argparse.Namespace) -> None:
-    base = runs[0]["requests_per_s"]
+    base, mix, cores = runs[0]["requests_per_s"], options.mix, os.cpu_count() or 1
     print_table(
         f"Load: {options.concurrency} clients, {options.duration:g} s each, mix "
-        + ", ".join(f"{kind} {share}" for kind, share in MIX.items())
+        + ", ".join(f"{kind} {share}" for kind, share in mix.items())
         + f"; {os.cpu_count()} CPU cores shared with the clients",
         ["server", "requests", "req/s", "× 1 worker", "p50 ms", "p95 ms", "p99 ms", "errors"],
         [[r["label"], r["requests"], r["requests_per_s"], r["requests_per_s"] / base,
           r["p50_ms"], r["p95_ms"], r["p99_ms"],
           ", ".join(f"{code} {n}" for code, n in r["errors"].items()) or "0"] for r in runs])
     print_table("Latency by kind of request",
-                ["server", *(f"{kind} {q}" for kind in MIX for q in ("p50", "p99")),
+                ["server", *(f"{kind} {q}" for kind in mix for q in ("p50", "p99")),
                  "sessions opened"],
-                [[r["label"], *(r["by_kind"].get(kind, {}).get(q, 0.0) for kind in MIX
+                [[r["label"], *(r["by_kind"].get(kind, {}).get(q, 0.0) for kind in mix
                                 for q in ("p50_ms", "p99_ms")), r["sessions_opened"]]
                  for r in runs])
     print_table("Where the cores went during each run (CPU seconds ÷ wall seconds)",
@@ -406,17 +413,22 @@ def report(runs: list[dict[str, Any]], page: tuple[float, float],
                 [[r["label"], r["load_average"], *(r["cores"][part] for part in
                   ("driver", "server", "database", "other")), sum(r["cores"].values())]
                  for r in runs])
-    first = runs[0]
-    driver_ms = 1000 * first["cores"]["driver"] / first["requests_per_s"]
-    print_table("CPU per request, one at a time (ms): what bounds more workers on these cores",
+    print_table("CPU per request under load (ms): CPU seconds of each part ÷ requests",
+                ["server", "load driver", "server workers", "PostgreSQL (this database)",
+                 "everything else", "total"],
+                [[r["label"], *cpu_per_request(r).values(), sum(cpu_per_request(r).values())]
+                 for r in runs])
+    print_table("CPU per request, one at a time (ms)",
                 ["kind", "share of the mix", "server worker", "PostgreSQL"],
-                [[kind, MIX[kind], *costs[kind]] for kind in MIX]
-                + [["load driver (per request, under load)", "", driver_ms, ""]])
-    most = ceiling(costs, driver_ms, os.cpu_count() or 1)
-    console.print(f"No number of workers can serve more than {most:.0f} req/s of this mix on "
-                  f"these {os.cpu_count()} cores: {most / base:.2f}× the one worker's {base:.0f}"
-                  f" req/s (measured with {runs[-1]['label']}: "
-                  f"{runs[-1]['requests_per_s'] / base:.2f}×).")
+                [[kind, share, *costs[kind]] for kind, share in mix.items()])
+    last = runs[-1]
+    most = ceiling(last, cores)
+    console.print(
+        f"At the CPU a request cost under load with {last['label']}, no number of workers can "
+        f"serve more than {most:.0f} req/s of this mix on these {cores} cores: "
+        f"{most / base:.2f}× the one worker's {base:.0f} req/s (measured: "
+        f"{last['requests_per_s'] / base:.2f}×). 1.5× would need at most "
+        f"{1000 * cores / (1.5 * base):.2f} ms of CPU per request in all.")
     api, raw = page
     print_table("One page of 100 complaints with ward, district, category (one at a time)",
                 ["job", "median ms", "× raw SQL"],
@@ -437,8 +449,24 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
                         help="clients sending at once (default 16)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="workers of the second configuration (default: one per core)")
+    parser.add_argument("--mix", type=mix_of, default=MIX,
+                        help="kinds of request and their shares, e.g. "
+                             "jurisdiction=4,page=3,tile=2,submit=1 (the default)")
     parser.add_argument("--complaints", type=int, default=COMPLAINTS,
                         help=f"complaints in the benchmark database (default {COMPLAINTS:,})")
     parser.add_argument("--database-url", help="use this database as it is (no seeding)")
     parser.add_argument("--json", help="also write the figures to this file")
     return parser.parse_args(list(argv))
+
+
+def mix_of(text: str) -> dict[str, int]:
+    """``kind=share,…`` as a mix: kinds of :data:`MIX`, whole shares, at least one above 0."""
+    try:
+        mix = {kind.strip(): int(share) for kind, share in
+               (part.split("=") for part in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not kind=share,…: {text!r}") from None
+    if not mix.keys() <= MIX.keys() or min(mix.values()) < 0 or not any(mix.values()):
+        raise argparse.ArgumentTypeError(
+            f"kinds are {', '.join(MIX)}; shares whole numbers, at least one above 0")
+    return {kind: share for kind, share in mix.items() if share}
