@@ -170,53 +170,44 @@ def stored_grid_months(engine: Engine) -> Counter[tuple[Any, ...]]:
                     for r in rows})
 
 
-def expected_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
-    """(day, category, status, rating, "complaints" or "late") → count, computed here."""
+def expected_kpi(engine: Engine, *areas: str) -> Counter[tuple[Any, ...]]:
+    """(day, category, status, rating, then the routed ``areas`` (district_id, ward_id) if
+    asked, "complaints" or "late") → count, computed here."""
+    columns = ", ".join(("created_at, category_code, status, rating", *areas))
     with engine.connect() as conn:
-        complaints = conn.execute(text("SELECT created_at, category_code, status, rating, "
-                                       "resolved_at, due_at FROM complaint")).all()
+        complaints = conn.execute(text(f"SELECT {columns}, resolved_at, due_at "
+                                       "FROM complaint")).all()
     counts: Counter[tuple[Any, ...]] = Counter()
     for c in complaints:
-        key = (c.created_at.astimezone(CITY).date(), c.category_code, c.status, c.rating)
+        key = (c.created_at.astimezone(CITY).date(), c.category_code, c.status, c.rating,
+               *(getattr(c, area) for area in areas))
         counts[*key, "complaints"] += 1
         late = c.resolved_at is not None and c.due_at is not None and c.resolved_at > c.due_at
         counts[*key, "late"] += int(late)
     return +counts  # zero counts dropped, as in stored_kpi
 
 
-def stored_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
+def stored_kpi(engine: Engine, table: str = "complaint_kpi_rollup",
+               *areas: str) -> Counter[tuple[Any, ...]]:
+    """What ``table`` holds, keyed as :func:`expected_kpi` with the same ``areas``."""
+    key = ", ".join(("day, category_code, status, rating", *areas))
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT day, category_code, status, rating, complaints, late "
-                                 "FROM complaint_kpi_rollup")).all()
+        rows = conn.execute(text(f"SELECT {key}, complaints, late FROM {table}")).all()
     assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
-    return +Counter({**{(*r[:4], "complaints"): r.complaints for r in rows},
-                     **{(*r[:4], "late"): r.late for r in rows}})
+    width = 4 + len(areas)
+    return +Counter({**{(*r[:width], "complaints"): r.complaints for r in rows},
+                     **{(*r[:width], "late"): r.late for r in rows}})
+
+
+AREA_KPI = ("complaint_area_kpi_rollup", "district_id", "ward_id")
 
 
 def expected_area_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
-    """(day, category, status, rating, routed district, routed ward, "complaints" or "late")
-    → count, computed here."""
-    with engine.connect() as conn:
-        complaints = conn.execute(text("SELECT created_at, category_code, status, rating, "
-                                       "district_id, ward_id, resolved_at, due_at "
-                                       "FROM complaint")).all()
-    counts: Counter[tuple[Any, ...]] = Counter()
-    for c in complaints:
-        key = (c.created_at.astimezone(CITY).date(), c.category_code, c.status, c.rating,
-               c.district_id, c.ward_id)
-        counts[*key, "complaints"] += 1
-        late = c.resolved_at is not None and c.due_at is not None and c.resolved_at > c.due_at
-        counts[*key, "late"] += int(late)
-    return +counts
+    return expected_kpi(engine, *AREA_KPI[1:])
 
 
 def stored_area_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT day, category_code, status, rating, district_id, "
-                                 "ward_id, complaints, late FROM complaint_area_kpi_rollup")).all()
-    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
-    return +Counter({**{(*r[:6], "complaints"): r.complaints for r in rows},
-                     **{(*r[:6], "late"): r.late for r in rows}})
+    return stored_kpi(engine, *AREA_KPI)
 
 
 def check_kpis(engine: Engine) -> None:

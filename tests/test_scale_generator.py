@@ -174,8 +174,8 @@ DIGEST = """SELECT md5(string_agg(concat_ws('|', c.public_id, c.created_at, c.ca
             FROM complaint c JOIN admin_area w ON w.id = c.ward_id"""
 
 
-def test_a_stopped_load_resumes_to_the_same_complaints(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def stop_at_the_second_chunk(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load of the nation into ``engine`` that stops after its first chunk of 2,000."""
     draw = nation.generate_chunk
 
     def fail_one(conn: Connection, lo: int, *args: Any, **kwargs: Any) -> None:
@@ -183,12 +183,17 @@ def test_a_stopped_load_resumes_to_the_same_complaints(
             raise RuntimeError("stopped")
         draw(conn, lo, *args, **kwargs)
 
+    with monkeypatch.context() as patched:
+        patched.setattr(nation, "generate_chunk", fail_one)
+        with pytest.raises(RuntimeError):
+            seed_nation(engine, COMPLAINTS, provinces=PROVINCES, chunk=2_000, now=NOW)
+
+
+def test_a_stopped_load_resumes_to_the_same_complaints(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     for url in fresh_database():
         stopped = make_engine(url)
-        monkeypatch.setattr(nation, "generate_chunk", fail_one)
-        with pytest.raises(RuntimeError):
-            seed_nation(stopped, COMPLAINTS, provinces=PROVINCES, chunk=2_000, now=NOW)
-        monkeypatch.setattr(nation, "generate_chunk", draw)
+        stop_at_the_second_chunk(stopped, monkeypatch)
         assert stopped_load(stopped) == COMPLAINTS and unfinished(stopped)
         with stopped.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM complaint")).scalar_one() == 3_000
@@ -208,21 +213,11 @@ def test_a_load_stopped_at_an_older_revision_resumes_after_the_upgrade(
     0028's rebuild of ``complaint_due`` needs the index back first; the load then resumes
     without the indexes or the rollup triggers (0028's included) and ends as one that was
     neither stopped nor migrated in its middle."""
-    draw = nation.generate_chunk
-
-    def fail_one(conn: Connection, lo: int, *args: Any, **kwargs: Any) -> None:
-        if lo == 2_000:
-            raise RuntimeError("stopped")
-        draw(conn, lo, *args, **kwargs)
-
     for url in fresh_database():
         config = alembic_config(url)
         command.downgrade(config, "0027_counters_at_commit")
         stopped = make_engine(url)
-        monkeypatch.setattr(nation, "generate_chunk", fail_one)
-        with pytest.raises(RuntimeError):
-            seed_nation(stopped, COMPLAINTS, provinces=PROVINCES, chunk=2_000, now=NOW)
-        monkeypatch.setattr(nation, "generate_chunk", draw)
+        stop_at_the_second_chunk(stopped, monkeypatch)
         with stopped.connect() as conn:
             assert conn.execute(text("SELECT to_regclass('complaint_due')")).scalar() is None
         nation.migrate(stopped, 2, config)
