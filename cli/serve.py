@@ -84,19 +84,24 @@ def serve(
     workers = workers or settings.workers
     console.print(f"Serving on http://{host}:{port}/graphql with {workers} worker"
                   f"{'s' if workers > 1 else ''}")
-    config = uvicorn.Config(
+    run(uvicorn.Config(
         "app:create_app", factory=True, host=host, port=port, workers=workers,
         http=HeaderTimeoutProtocol, proxy_headers=False, server_header=False,
         timeout_keep_alive=settings.keep_alive_timeout, access_log=settings.access_log,
-        log_level="info")
-    if workers == 1:
+        log_level="info"))
+
+
+def run(config: uvicorn.Config) -> None:
+    """Serve ``config`` in this process, or in ``config.workers`` processes, each listening
+    on a socket of its own (:class:`OwnSocket`), under uvicorn's supervisor."""
+    if config.workers == 1:
         server = uvicorn.Server(config)
         server.run()
         if not server.started:  # as uvicorn.run: the port was taken or the app failed
             sys.exit(STARTUP_FAILURE)
         return
-    with reserved(host, port):
-        listener = OwnSocket(host, port)
+    with reserved(config.host, config.port):
+        listener = OwnSocket(config.host, config.port)
         Multiprocess(config, sockets=[listener]).run()  # type: ignore[list-item]
 
 

@@ -30,8 +30,14 @@ def executed_plans(engine: Engine, run: Callable[[Any], None],
 
 def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     """(node type, relation, index) of every scan in an EXPLAIN (FORMAT JSON) plan."""
-    found = ([(plan["Node Type"], plan["Relation Name"], plan.get("Index Name"))]
-             if "Relation Name" in plan else [])
+    return [(node["Node Type"], node["Relation Name"], node.get("Index Name"))
+            for node in scan_nodes(plan)]
+
+
+def scan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan that scans a relation, as EXPLAIN gives
+    it (its conditions included)."""
+    found = [plan] if "Relation Name" in plan else []
     for child in plan.get("Plans", []):
-        found += plan_scans(child)
+        found += scan_nodes(child)
     return found

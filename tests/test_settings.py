@@ -5,9 +5,9 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+import uvicorn
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -97,12 +97,9 @@ def test_the_http_port_reaches_serve(environment: pytest.MonkeyPatch, env: dict[
     """The options ``phananh serve`` hands uvicorn, resolved without binding anything."""
     for name, value in env.items():
         environment.setenv(name, value)
-    started: dict[str, Any] = {}
-    environment.setattr(cli.serve.uvicorn, "run", lambda *args, **options: started.update(options))
-    result = CliRunner().invoke(cli.main.app, ["serve", *arguments])
-    assert result.exit_code == 0, result.output
-    assert started["port"] == port
-    assert f"http://127.0.0.1:{port}/graphql" in result.output
+    started, output = serve_config(environment, arguments)
+    assert started.port == port
+    assert f"http://127.0.0.1:{port}/graphql" in output
 
 
 @pytest.mark.parametrize(("env", "arguments", "workers"), [
@@ -116,14 +113,23 @@ def test_serve_runs_workers_and_trusts_no_proxy_headers_itself(
     for name, value in env.items():
         environment.setenv(name, value)
     environment.setenv("PHANANH_KEEP_ALIVE_TIMEOUT", "7")
-    started: dict[str, Any] = {}
-    environment.setattr(cli.serve.uvicorn, "run", lambda *args, **options: started.update(options))
+    started, _ = serve_config(environment, arguments)
+    assert started.workers == workers
+    assert started.proxy_headers is False  # uvicorn's default trusts 127.0.0.1
+    assert started.timeout_keep_alive == 7
+    assert started.http is cli.serve.HeaderTimeoutProtocol
+
+
+def serve_config(environment: pytest.MonkeyPatch, arguments: list[str]
+                 ) -> tuple[uvicorn.Config, str]:
+    """The uvicorn configuration ``phananh serve …`` would run, without running it, and
+    what the command printed."""
+    started: list[uvicorn.Config] = []
+    environment.setattr(cli.serve, "run", started.append)
     result = CliRunner().invoke(cli.main.app, ["serve", *arguments])
     assert result.exit_code == 0, result.output
-    assert started["workers"] == workers
-    assert started["proxy_headers"] is False  # uvicorn's default trusts 127.0.0.1
-    assert started["timeout_keep_alive"] == 7
-    assert started["http"] is cli.serve.HeaderTimeoutProtocol
+    [config] = started
+    return config, result.output
 
 
 def test_make_help_tells_how_to_choose_both_ports() -> None:
