@@ -46,23 +46,32 @@ MATCHES = ("(r.day, r.category_code, r.status) = ("
            + ", ".join(ROW.format(c="OLD").split(", ")[:3])
            + ") AND r.rating IS NOT DISTINCT FROM OLD.rating")
 
-TRIGGER_FUNCTION = f"""
-    CREATE FUNCTION complaint_kpi_rollup_row() RETURNS trigger LANGUAGE plpgsql AS $$
+
+def row_trigger_function(table: str, row: str, matches: str, key: tuple[str, ...]) -> str:
+    """``{table}_row()``: a complaint's old row leaves its count in ``table`` (deleted at 0),
+    its new row joins one (``row``: the key's values then the count's, of complaint {c};
+    ``matches``: the old row's key; ``key``: the table's unique columns)."""
+    return f"""
+    CREATE FUNCTION {table}_row() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            UPDATE complaint_kpi_rollup r SET complaints = r.complaints - 1,
-                                              late = r.late - {LATE.format(c="OLD")}
-            WHERE {MATCHES};
-            DELETE FROM complaint_kpi_rollup r WHERE {MATCHES} AND r.complaints = 0;
+            UPDATE {table} r SET complaints = r.complaints - 1,
+                                 late = r.late - {LATE.format(c="OLD")}
+            WHERE {matches};
+            DELETE FROM {table} r WHERE {matches} AND r.complaints = 0;
         END IF;
         IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO complaint_kpi_rollup AS r
-            VALUES ({ROW.format(c="NEW")}, 1, {LATE.format(c="NEW")})
-            ON CONFLICT (day, category_code, status, rating)
+            INSERT INTO {table} AS r
+            VALUES ({row.format(c="NEW")}, 1, {LATE.format(c="NEW")})
+            ON CONFLICT ({", ".join(key)})
             DO UPDATE SET complaints = r.complaints + 1, late = r.late + EXCLUDED.late;
         END IF;
         RETURN NULL;
     END $$"""
+
+
+TRIGGER_FUNCTION = row_trigger_function("complaint_kpi_rollup", ROW, MATCHES,
+                                        ("day", "category_code", "status", "rating"))
 
 COLUMNS = ("created_at", "category_code", "status", "rating", "resolved_at", "due_at")
 TRIGGERS = [

@@ -53,23 +53,7 @@ ROW = ", ".join((KPI.ROW, *(f"{{c}}.{a}" for a in AREAS)))
 KEY = ("day", "category_code", "status", "rating", *AREAS)
 MATCHES = (KPI.MATCHES + "".join(f" AND r.{a} IS NOT DISTINCT FROM OLD.{a}" for a in AREAS))
 
-TRIGGER_FUNCTION = f"""
-    CREATE FUNCTION complaint_area_kpi_rollup_row() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            UPDATE complaint_area_kpi_rollup r SET complaints = r.complaints - 1,
-                                                   late = r.late - {KPI.LATE.format(c="OLD")}
-            WHERE {MATCHES};
-            DELETE FROM complaint_area_kpi_rollup r WHERE {MATCHES} AND r.complaints = 0;
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO complaint_area_kpi_rollup AS r
-            VALUES ({ROW.format(c="NEW")}, 1, {KPI.LATE.format(c="NEW")})
-            ON CONFLICT ({", ".join(KEY)})
-            DO UPDATE SET complaints = r.complaints + 1, late = r.late + EXCLUDED.late;
-        END IF;
-        RETURN NULL;
-    END $$"""
+TRIGGER_FUNCTION = KPI.row_trigger_function("complaint_area_kpi_rollup", ROW, MATCHES, KEY)
 
 COLUMNS = (*KPI.COLUMNS, *AREAS)
 DEFERRED = " DEFERRABLE INITIALLY DEFERRED" + AT_COMMIT.EACH_ROW
