@@ -121,16 +121,18 @@ class OwnSocket:
     host: str
     port: int
 
-    def __reduce__(self) -> tuple[object, tuple[str, int]]:
-        return reuse_port_socket, (self.host, self.port)
+    def __reduce__(self) -> tuple[object, tuple[str, int, bool]]:
+        return bound_socket, (self.host, self.port, True)
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` beside the other workers' (uvicorn listens)."""
+def bound_socket(host: str, port: int, shared: bool) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (uvicorn listens); ``shared``, beside the other
+    workers' sockets (``SO_REUSEPORT``: every socket on the port must ask for it)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
                          socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
 
@@ -139,9 +141,12 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 def reserved(host: str, port: int) -> Iterator[None]:
     """Hold ``host:port`` (bound, never listening: it takes no connections) while the workers
     serve, so that another program cannot take it between them; a port already in use is
-    reported here, once, rather than by each worker as it starts."""
+    reported here, once, rather than by each worker as it starts. The port is first bound
+    unshared, so that a server already on it (another ``phananh serve`` too, whose sockets
+    would let ours share it) is refused rather than silently given half of the connections."""
     try:
-        holder = reuse_port_socket(host, port)
+        bound_socket(host, port, shared=False).close()
+        holder = bound_socket(host, port, shared=True)
     except OSError as error:
         console.print(f"[red]Cannot listen on {host}:{port}: {error.strerror}.[/red]")
         sys.exit(STARTUP_FAILURE)

@@ -222,6 +222,20 @@ def test_workers_each_take_a_share_of_new_connections(database_url: str) -> None
             time.sleep(0.2)
 
 
+def test_a_second_server_on_the_port_is_refused(database_url: str) -> None:
+    """Workers share their port with each other only: another ``phananh serve`` started on
+    it (whose sockets could join theirs) stops with the port's error instead of taking half
+    of the connections."""
+    with served(database_url, workers=2) as server:
+        second = subprocess.run(
+            [sys.executable, "-m", "cli", "serve", "--port", str(server.port), "--workers", "2"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "DATABASE_URL": database_url, "COLUMNS": "200"})
+        assert second.returncode == 3, second.stdout + second.stderr
+        assert f"Cannot listen on 127.0.0.1:{server.port}" in second.stdout
+        assert set(connection_owners(server, 24)) == server.worker_pids()
+
+
 def test_the_load_benchmark_runs_the_mix_without_errors(database_url: str, demo: Demo,
                                                         tmp_path: Path) -> None:
     """``python -m bench load`` in its short mode: both configurations answer every kind of
