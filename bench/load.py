@@ -6,10 +6,10 @@ the benchmark database; C asyncio clients, each on its own keep-alive connection
 seconds a weighted mix of what the city's apps and map do: jurisdiction lookups, pages of
 complaints, vector tiles and new complaints, each request on behalf of one of the app's
 users, whose address it names as a reverse proxy would (the server trusts the driver as its
-proxy and applies its default rate limits per address). The table gives requests per second, latency
-percentiles and errors by code (GraphQL ``extensions.code``, else the HTTP status, else the
-transport error), then N workers ÷ one; and the page-of-100 ratio against the raw SQL that
-builds the same JSON, measured one request at a time in the same run.
+proxy and applies its default rate limits per address). The table gives requests per second,
+latency percentiles and errors by code (GraphQL ``extensions.code``, else the HTTP status,
+else the transport error), then N workers ÷ one; and the page-of-100 ratio against the raw
+SQL that builds the same JSON, measured one request at a time in the same run.
 
 The clients share the machine with the server, as they do in every figure of this table. To
 tell what bounds the throughput, each configuration also records the latency of each kind of
@@ -396,7 +396,7 @@ def report(runs: list[dict[str, Any]], page: tuple[float, float],
     print_table(
         f"Load: {options.concurrency} clients, {options.duration:g} s each, mix "
         + ", ".join(f"{kind} {share}" for kind, share in mix.items())
-        + f"; {os.cpu_count()} CPU cores shared with the clients",
+        + f"; {cores} CPU cores shared with the clients",
         ["server", "requests", "req/s", "× 1 worker", "p50 ms", "p95 ms", "p99 ms", "errors"],
         [[r["label"], r["requests"], r["requests_per_s"], r["requests_per_s"] / base,
           r["p50_ms"], r["p95_ms"], r["p99_ms"],

@@ -29,8 +29,6 @@ down_revision = "0021_kpi_rollup"
 branch_labels = None
 depends_on = None
 
-
-
 GRIDS = importlib.import_module("migrations.versions.0017_grid_rollups")
 KPI = importlib.import_module("migrations.versions.0021_kpi_rollup")
 # The first day of the city month of {created}.

@@ -45,8 +45,6 @@ down_revision = "0024_folded_description"
 branch_labels = None
 depends_on = None
 
-
-
 GRIDS = importlib.import_module("migrations.versions.0017_grid_rollups")
 MONTHS = importlib.import_module("migrations.versions.0022_grid_month_rollup")
 
