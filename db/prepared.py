@@ -65,9 +65,7 @@ def _as_prepared(conn: Connection, cursor: Any, statement: str, parameters: Any,
     ``EXECUTE`` in one round trip (the result is the last statement's)."""
     if not _marked(context, executemany) or not isinstance(parameters, Mapping):
         return statement, parameters
-    name, names = _shape(statement)
-    arguments = ", ".join(f"%({n})s" for n in names)
-    execute = f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}"
+    name, names, execute = _shape(statement)
     info = conn.connection.info
     known: set[str] = info.setdefault("prepared", set())
     if name in known and not info.get("prepared_unsure"):
@@ -83,10 +81,13 @@ def _as_prepared(conn: Connection, cursor: Any, statement: str, parameters: Any,
 
 
 @lru_cache(maxsize=1024)
-def _shape(statement: str) -> tuple[str, list[str]]:
-    """The prepared name of a statement's text and its parameters in order: hashed and
-    scanned once per text, not at every execution."""
-    return _name(statement), list(dict.fromkeys(_PYFORMAT.findall(statement)))
+def _shape(statement: str) -> tuple[str, tuple[str, ...], str]:
+    """The prepared name of a statement's text, its parameters in order and the ``EXECUTE``
+    that runs it: hashed, scanned and written once per text, not at every execution."""
+    name = _name(statement)
+    names = tuple(dict.fromkeys(_PYFORMAT.findall(statement)))
+    arguments = ", ".join(f"%({n})s" for n in names)
+    return name, names, f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}"
 
 
 def _was_prepared(conn: Connection, cursor: Any, statement: str, parameters: Any,
