@@ -174,7 +174,8 @@ def _area_units(conn: Connection, f: ComplaintFilter, level: str, generation: in
     days, step = _rolled(f, starts, rollups)
     if days is not None and step is not None:
         counts = compose("SELECT area_id AS uid, step, n FROM ({rolled}) AS rolled",
-                         rolled=area_counts(days, generation, level, step))
+                         rolled=area_counts(days, generation, level, step,
+                                            months=month_steps(starts)))
     else:
         counts = compose("""
             SELECT area_id AS uid, step, count(*) AS n FROM ({placed}) AS placed

@@ -1,8 +1,10 @@
-"""Rollups (migrations 0013, 0017, 0021, 0022, 0025 and 0028): which questions they answer, and
-how to ask them.
+"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028 and 0029): which questions they
+answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
-``analytics/areas.py``), city day, category and status; ``complaint_grid_rollup`` per standard
+``analytics/areas.py``), city day, category and status, and ``complaint_month_rollup`` per
+generation, level, area and city month only (summed from the daily one by its own triggers;
+read like the monthly grid below); ``complaint_grid_rollup`` per standard
 grid (``grid_rollup_size``), UTM zone, city day, cell (``analytics/grid.py``), category and
 status, and ``complaint_grid_month_rollup`` per grid, zone, city month and cell only (read for
 the whole months of a window when no category or status is asked for: at most cells × months
@@ -113,12 +115,31 @@ def day_steps(starts: list[datetime]) -> str | None:
     return DAY_STEP if starts else "1"
 
 
-def area_counts(days: Days, generation_id: int, level: str, step: str | None = None) -> Fragment:
-    """SQL rows ``(area_id, n)``: complaints per placed area, from the rollup; with ``step``
-    (of :func:`day_steps`), rows ``(area_id, step, n)`` per step."""
-    rows = _where(days, "complaint_rollup", {"generation_id": generation_id, "level": level})
+@dataclass(frozen=True)
+class _Rolled:
+    """A daily rollup and its monthly twin (no category or status; a month's first day
+    stands for its days): the column they count by, and the condition, beyond the bound
+    values, that chooses their rows."""
+
+    key: str
+    daily: str
+    monthly: str
+    scope: str = "true"
+
+
+_AREAS = _Rolled("area_id", "complaint_rollup", "complaint_month_rollup")
+_GRIDS = _Rolled("cell", "complaint_grid_rollup", "complaint_grid_month_rollup",
+                 "srid = :grid_srid")
+
+
+def area_counts(days: Days, generation_id: int, level: str, step: str | None = None,
+                months: bool = True) -> Fragment:
+    """SQL rows ``(area_id, n)``: complaints per placed area, from the rollups; with ``step``
+    (of :func:`day_steps`), rows ``(area_id, step, n)`` per step, and ``months`` says whether
+    a month's complaints all fall in one step (:func:`month_steps`)."""
     stepped = f", {step} AS step" if step else ""
-    return compose(f"""SELECT area_id{stepped}, sum(complaints) AS n FROM {{rows}}
+    rows = _rows(days, _AREAS, months, {"generation_id": generation_id, "level": level})
+    return compose(f"""SELECT area_id{stepped}, sum(complaints) AS n FROM ({{rows}}) AS r
                        GROUP BY area_id{", step" if step else ""}""", rows=rows)
 
 
@@ -126,41 +147,37 @@ def grid_counts(days: Days, shape: str, size_m: float, step: str | None = None,
                 months: bool = True) -> Fragment:
     """SQL rows ``(key, n)``: complaints per non-empty cell (the packed key of ``grid_cell``)
     of a standard grid laid out in ``:grid_srid`` (bound by the statement), from the rollups;
-    with ``step``, rows ``(key, step, n)``, and ``months`` says whether a month's complaints
-    all fall in one step (:func:`month_steps`). Only for a grid :func:`grid_rolled_up`
-    allows."""
+    with ``step``, rows ``(key, step, n)``, and ``months`` as for :func:`area_counts`. Only
+    for a grid :func:`grid_rolled_up` allows."""
     stepped = f", {step} AS step" if step else ""
+    rows = _rows(days, _GRIDS, months, {"shape": shape, "size_m": size_m})
     return compose(f"""SELECT cell AS key{stepped}, sum(complaints) AS n FROM ({{rows}}) AS r
                        GROUP BY 1{", 2" if step else ""} HAVING sum(complaints) > 0""",
-                   rows=_grid_rows(days, shape, size_m, months))
+                   rows=rows)
 
 
-def _grid_rows(days: Days, shape: str, size_m: float, months: bool) -> Fragment:
-    """SQL rows ``(cell, day, complaints)`` of the grid over ``days``: the whole months of the
-    window from the monthly rollup (a row's day is its month's first), the days at its edges
-    from the daily one; all of it from the daily one when the filter names categories or
-    statuses (the monthly rollup has neither), when no whole month fits, or not ``months``."""
-    grid = {"shape": shape, "size_m": size_m}
+def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) -> Fragment:
+    """SQL rows ``(key, day, complaints)`` over ``days``: the whole months of the window from
+    the monthly rollup, the days at its edges from the daily one; all of it from the daily one
+    when the filter names categories or statuses (the monthly rollups have neither), when no
+    whole month fits, or not ``months``."""
     split = _whole_months(days) if months and not days.categories and not days.statuses else None
     if split is None:
-        return compose("SELECT cell, day, complaints FROM {rows} AND srid = :grid_srid",
-                       rows=_where(days, "complaint_grid_rollup", grid))
+        return compose(f"SELECT {rolled.key}, day, complaints FROM {{rows}} AND {rolled.scope}",
+                       rows=_where(days, rolled.daily, values))
     first_month, end_month = split
-    parts = [sql(f"""SELECT cell, month AS day, complaints FROM complaint_grid_month_rollup
-                     WHERE shape = :shape AND size_m = :size_m AND srid = :grid_srid
-                     {"AND month >= :first_month" if first_month else ""}
-                     {"AND month < :end_month" if end_month else ""}""", **grid,
+    chosen = " AND ".join([*(f"{name} = :{name}" for name in values), rolled.scope])
+    parts = [sql(f"""SELECT {rolled.key}, month AS day, complaints FROM {rolled.monthly}
+                     WHERE {chosen} {"AND month >= :first_month" if first_month else ""}
+                     {"AND month < :end_month" if end_month else ""}""", **values,
                  **({"first_month": first_month} if first_month else {}),
                  **({"end_month": end_month} if end_month else {}))]
+    edge = f"SELECT {rolled.key}, day, complaints FROM {rolled.daily} WHERE {chosen}"
     if first_month is not None and days.first is not None and days.first < first_month:
-        parts.append(sql("""SELECT cell, day, complaints FROM complaint_grid_rollup
-                            WHERE shape = :shape AND size_m = :size_m AND srid = :grid_srid
-                              AND day >= :head_first AND day < :first_month""",
+        parts.append(sql(f"{edge} AND day >= :head_first AND day < :first_month",
                          head_first=days.first))
     if end_month is not None and days.end is not None and end_month < days.end:
-        parts.append(sql("""SELECT cell, day, complaints FROM complaint_grid_rollup
-                            WHERE shape = :shape AND size_m = :size_m AND srid = :grid_srid
-                              AND day >= :end_month AND day < :tail_end""",
+        parts.append(sql(f"{edge} AND day >= :end_month AND day < :tail_end",
                          tail_end=days.end))
     return compose(" UNION ALL ".join(f"{{part{n}}}" for n in range(len(parts))),
                    **{f"part{n}": part for n, part in enumerate(parts)})

@@ -35,13 +35,15 @@ BUILD_MEMORY = "1GB"  # maintenance_work_mem of an index build, work_mem of a ro
 # What ``rebuild_rollups()`` counts, table by table, in the statements migration 0022 composes
 # it of (its rebuild_function), as runs of statements, each run on one connection; but the
 # monthly grid is summed from the daily grid, as 0022 itself fills it (exact, and a tenth of
-# the rows), rather than placing every complaint in every grid a second time.
+# the rows), rather than placing every complaint in every grid a second time; the monthly
+# area rollup (0029) is summed from the daily one by its own triggers, as everywhere.
 # tests/test_scale_generator.py checks the tables against rebuild_rollups().
 _MONTH = importlib.import_module("migrations.versions.0022_grid_month_rollup")
 _DURATIONS = importlib.import_module("migrations.versions.0025_duration_rollup")
 _AREA_KPIS = importlib.import_module("migrations.versions.0028_area_kpi_rollup")
 ROLLUPS = ("complaint_rollup", "complaint_grid_rollup", "complaint_grid_month_rollup",
-           "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup")
+           "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup",
+           "complaint_month_rollup")
 ROLLUP_RUNS = ((_MONTH.GRIDS.DAILY.statements(_MONTH.GRIDS.PLACED_CALL)[1],),
                (_MONTH.GRIDS.GRID_BACKFILL, _MONTH.FROM_DAYS),
                (_MONTH.KPI.BACKFILL, _DURATIONS.BACKFILL, _AREA_KPIS.BACKFILL))

@@ -41,6 +41,7 @@ from analytics.grid import Grid, Shape, count_cells, rolled_up
 from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import Calendar, Period
 from analytics.rollups import (
+    area_counts,
     bypassed,
     day_steps,
     duration_rows,
@@ -115,6 +116,23 @@ def stored(engine: Engine) -> Counter[tuple[Any, ...]]:
         rows = conn.execute(text("SELECT generation_id, level, area_id, day, category_code, "
                                  "status, complaints FROM complaint_rollup")).all()
     return Counter({tuple(r[:6]): r.complaints for r in rows})
+
+
+def expected_months(areas: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    """(generation, level, area, first day of the month) → complaints, from the reference of
+    the daily area rollup."""
+    months: Counter[tuple[Any, ...]] = Counter()
+    for (generation, level, area, day, _, _), n in areas.items():
+        months[generation, level, area, day.replace(day=1)] += n
+    return months
+
+
+def stored_months(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT generation_id, level, area_id, month, complaints "
+                                 "FROM complaint_month_rollup")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return Counter({tuple(r[:4]): r.complaints for r in rows})
 
 
 BRUTE_FORCE = {"HEXAGON": brute_force_hex, "SQUARE": brute_force_square}
@@ -354,6 +372,7 @@ def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
     analysis over the complaints, for whole-day filters on both generations and levels."""
     truth = expected(engine)
     assert stored(engine) == truth
+    assert stored_months(engine) == expected_months(truth)
     grid = expected_grid(engine)
     assert stored_grid(engine) == grid
     assert stored_grid_months(engine) == expected_grid_months(grid)
@@ -499,7 +518,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     ``rebuild_rollups()`` a seed ends with) recounts damaged tables to the very same rows."""
     engine, *_ = world
     kept = (stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine),
-            stored_durations(engine), stored_area_kpi(engine))
+            stored_durations(engine), stored_area_kpi(engine), stored_months(engine))
     assert sum(kept[1].values()) > 0 and sum(kept[4].values()) > 0
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
@@ -514,6 +533,9 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE month = (SELECT max(month) FROM complaint_duration_rollup)"))
         conn.execute(text("DELETE FROM complaint_area_kpi_rollup "
                           "WHERE day = (SELECT min(day) FROM complaint_area_kpi_rollup)"))
+        conn.execute(text("UPDATE complaint_month_rollup SET complaints = complaints + 1 "
+                          "WHERE month = (SELECT max(month) FROM complaint_month_rollup)"))
+    assert stored_months(engine) != kept[6]
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
     assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
     assert stored_durations(engine) != kept[4] and stored_area_kpi(engine) != kept[5]
@@ -523,7 +545,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     assert "Rollups rebuilt" in result.stdout
     assert (stored(engine), stored_grid(engine), stored_kpi(engine),
             stored_grid_months(engine), stored_durations(engine),
-            stored_area_kpi(engine)) == kept
+            stored_area_kpi(engine), stored_months(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
@@ -559,15 +581,17 @@ def reimport_with_one_ward_grown(engine: Engine, generation: DemoGeneration) -> 
                           generation.name, generation.valid_from, generation.valid_to)
 
 
-def test_whole_months_without_categories_or_statuses_read_the_monthly_grid() -> None:
-    """The monthly grid rollup answers the whole months of a window (the days at its edges
-    from the daily one), never a filter of categories or statuses, nor a window shorter than
-    a month, nor steps that split a month."""
+def test_whole_months_without_categories_or_statuses_read_the_monthly_rollups() -> None:
+    """The monthly grid and area rollups answer the whole months of a window (the days at its
+    edges from the daily ones), never a filter of categories or statuses, nor a window shorter
+    than a month, nor steps that split a month."""
     def reads_months(f: ComplaintFilter, months: bool = True) -> bool:
         days = whole_days(f)
         assert days is not None
-        return "complaint_grid_month_rollup" in grid_counts(days, "HEXAGON", 500.0,
-                                                            months=months).text
+        grid = grid_counts(days, "HEXAGON", 500.0, months=months).text
+        areas = area_counts(days, 1, "ward", months=months).text
+        assert ("complaint_grid_month_rollup" in grid) == ("complaint_month_rollup" in areas)
+        return "complaint_grid_month_rollup" in grid
 
     first = datetime(2025, 3, 15, tzinfo=CITY)
     assert reads_months(ComplaintFilter())
