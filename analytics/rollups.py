@@ -218,12 +218,30 @@ def duration_rows(days: Days) -> Fragment | None:
     """SQL rows ``(category_code, measure, status, bucket, complaints)`` of the durations'
     histograms over ``days``: the whole months of the window from
     ``complaint_duration_rollup``, the days at its edges from the complaints, bucketed by the
-    rollup's own rule (``duration_keys``). None when no whole month fits (a short window,
-    cheap to sort) or the filter names statuses (the first action's rows have none)."""
-    split = _whole_months(days)
-    if split is None or days.statuses:
+    rollup's own rule (``duration_keys``). An edge longer than the rest of its month is read
+    as that whole month from the rollup less the month's days outside the window, counted
+    negatively (a histogram is a sum): at most half a month of complaints is read per edge.
+    None when no whole month fits (a short window, cheap to sort) or the filter names
+    statuses (the first action's rows have none)."""
+    split = _whole_months(days) if not days.statuses else None
+    if split is None:
         return None
     first_month, end_month = split
+    edges: list[tuple[date, date, int]] = []  # (first day, day after, 1 read or -1 taken)
+    if days.first is not None and first_month is not None and days.first < first_month:
+        head = days.first.replace(day=1)
+        if days.first - head < first_month - days.first:
+            first_month = head
+            edges.append((head, days.first, -1))
+        else:
+            edges.append((days.first, first_month, 1))
+    if days.end is not None and end_month is not None and end_month < days.end:
+        after = _next_month(end_month)
+        if after - days.end < days.end - end_month:
+            end_month = after
+            edges.append((days.end, after, -1))
+        else:
+            edges.append((end_month, days.end, 1))
     categories = {"rollup_categories": list(days.categories)} if days.categories else {}
     of_categories = "AND category_code = ANY(:rollup_categories)" if days.categories else ""
     months = {"first_month": first_month, "end_month": end_month}
@@ -232,16 +250,14 @@ def duration_rows(days: Days) -> Fragment | None:
                      {"AND month >= :first_month" if first_month else ""}
                      {"AND month < :end_month" if end_month else ""}""",
                  **{k: v for k, v in months.items() if v is not None})]
-    edges = [(days.first, first_month), (end_month, days.end)]
-    for n, (start, end) in enumerate(edges):
-        if start is not None and end is not None and start < end:
-            parts.append(sql(f"""
-                SELECT category_code, k.measure, k.status, k.bucket, 1 AS complaints
-                FROM complaint CROSS JOIN LATERAL duration_keys(
-                    status, hours_to_first_action, hours_to_resolution) AS k
-                WHERE created_at >= {_DAY_START.format(day=f":edge{n}_start")}
-                  AND created_at < {_DAY_START.format(day=f":edge{n}_end")} {of_categories}""",
-                **{f"edge{n}_start": start, f"edge{n}_end": end}))
+    for n, (start, end, sign) in enumerate(edges):
+        parts.append(sql(f"""
+            SELECT category_code, k.measure, k.status, k.bucket, {sign} AS complaints
+            FROM complaint CROSS JOIN LATERAL duration_keys(
+                status, hours_to_first_action, hours_to_resolution) AS k
+            WHERE created_at >= {_DAY_START.format(day=f":edge{n}_start")}
+              AND created_at < {_DAY_START.format(day=f":edge{n}_end")} {of_categories}""",
+            **{f"edge{n}_start": start, f"edge{n}_end": end}))
     return compose(" UNION ALL ".join(f"{{part{n}}}" for n in range(len(parts))),
                    **{f"part{n}": part for n, part in enumerate(parts)}).bind(**categories)
 

@@ -331,7 +331,7 @@ def check_durations(engine: Engine) -> None:
                                    created_from=city_midnight(today - timedelta(days=200)))
     as_of = datetime.now(UTC)
     with engine.connect() as conn:
-        for f in [*whole_day_filters()[:2], one_category]:
+        for f in [*whole_day_filters()[:2], one_category, *month_edge_filters()]:
             chosen = [c for c in rows if (f.created_from is None or c.created_at >= f.created_from)
                       and (f.created_to is None or c.created_at < f.created_to)
                       and (not f.categories or c.category_code in f.categories)]
@@ -365,6 +365,21 @@ def check_durations(engine: Engine) -> None:
 
 def city_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=CITY)
+
+
+def first_of_month(months_ago: int) -> date:
+    today = datetime.now(CITY).date()
+    index = today.year * 12 + today.month - 1 - months_ago
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_edge_filters() -> list[ComplaintFilter]:
+    """A window whose edges are a few days each (from the 25th, to the 4th: read from the
+    complaints), then one whose edges are most of their months (from the 3rd, to the 27th:
+    each whole month less the days outside the window)."""
+    return [ComplaintFilter(created_from=city_midnight(first_of_month(6) + timedelta(days=start)),
+                            created_to=city_midnight(first_of_month(1) + timedelta(days=end)))
+            for start, end in ((24, 3), (2, 26))]
 
 
 def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
@@ -622,6 +637,10 @@ def test_durations_read_histograms_over_whole_months_without_statuses() -> None:
     assert not histograms(ComplaintFilter(created_from=first,
                                           created_to=first + timedelta(40)))
     assert not histograms(ComplaintFilter(statuses=["CLOSED"]))
+    short_edges, long_edges = (duration_rows(whole_days(f)) for f in month_edge_filters())
+    assert short_edges is not None and long_edges is not None
+    assert "-1 AS complaints" not in short_edges.text  # both edges read, a few days each
+    assert long_edges.text.count("-1 AS complaints") == 2  # both months, less a few days
 
 
 def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
