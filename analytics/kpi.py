@@ -27,14 +27,17 @@ The counts in total, per category and per period come from the daily rollup
 ``complaint_kpi_rollup`` (``analytics/rollups.py``), and per district and ward from its
 twin keyed by the routed areas too, ``complaint_area_kpi_rollup`` (migration 0028), when it
 answers the filter exactly (whole days in the city, categories and statuses; periods starting
-at midnight in the city): the rules above applied to its status and rating columns, and
-"overdue", which depends on the time asked, counted over the open complaints (an index-only
-scan of ``complaint_due``). The durations' percentiles in total and per category
-come, under the same conditions over a window holding a whole month, from their histograms
-(``complaint_duration_rollup``, ``analytics/durations.py``): the same values, read from the few
-complaints of the buckets holding the ranks asked instead of a sort of every duration. Per
-district and ward they are read from the complaints that have a duration, in area order
-(0028's indexes): no histogram per area would be smaller than the durations themselves.
+at midnight in the city): the rules above applied to its status and rating columns.
+"Overdue", which depends on the time asked, is summed in total, per category and per period
+from ``complaint_due_rollup`` (migration 0030: complaints per day received and day due), but
+for the complaints due on the very day asked, counted one by one; per district and ward it is
+counted over the open complaints (an index-only scan of ``complaint_due``). The durations'
+percentiles in total and per category come, under the same conditions over a window holding a
+whole month, from their histograms (``complaint_duration_rollup``,
+``analytics/durations.py``): the same values, read from the few complaints of the buckets
+holding the ranks asked instead of a sort of every duration. Per district and ward they are
+read from the complaints that have a duration, in area order (0028's indexes): no histogram
+per area would be smaller than the durations themselves.
 """
 
 from dataclasses import dataclass
@@ -42,13 +45,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Text, column, literal_column
+from sqlalchemy import Connection, Date, Text, column, literal_column
 
 from analytics import durations
 from analytics.durations import PERCENTILES, Measure
 from analytics.periods import PERIOD_OF
 from analytics.query import complaint_where, generation_id
-from analytics.rollups import DAY_STEP, day_steps, kpi_rows, whole_days
+from analytics.rollups import (
+    AS_OF_DAY,
+    AS_OF_DAY_START,
+    DAY_STEP,
+    day_steps,
+    due_rows,
+    kpi_rows,
+    whole_days,
+)
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch, sql
 from db.tables import complaint
@@ -135,6 +146,20 @@ ROLLED_COUNTS = f"""
     FROM {{rows}} GROUP BY 1"""
 OVERDUE = f"""SELECT {{key}} AS key, count(*) AS overdue FROM complaint
               WHERE {{where}} AND {_OVERDUE_SQL} GROUP BY 1"""
+# Overdue from the rollup of due days (0030): the complaints due on a day before the day of
+# :as_of are past due whatever the hour, those due after it are not, and those due on it are
+# read one by one (through ``complaint_due``, in order of due time).
+_ROLLED_PAST_DUE = as_text(overdue(column("status", Text), column("due_day", Date),
+                                   literal_column(AS_OF_DAY)))
+ROLLED_OVERDUE = f"""
+    SELECT key, sum(n) AS overdue FROM (
+        SELECT {{key}} AS key, sum(complaints) AS n FROM {{rows}} AND {_ROLLED_PAST_DUE}
+        GROUP BY 1
+        UNION ALL
+        SELECT {{raw_key}}, count(*) FROM complaint
+        WHERE {{where}} AND {_OVERDUE_SQL} AND complaint.due_at >= {AS_OF_DAY_START}
+        GROUP BY 1) AS due
+    GROUP BY key"""
 
 CATEGORIES = """
     SELECT code AS key, code, name_en AS name FROM category
@@ -251,8 +276,9 @@ def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datet
 
 def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
                   period_starts: list[datetime]) -> dict[Any, Any] | None:
-    """The counts per group key from the rollup, overdue from the open complaints; None when
-    the rollup cannot answer exactly (the filter, the grouping or the periods)."""
+    """The counts per group key from the rollup, overdue from the rollup of due days (per
+    area, from the open complaints); None when the rollups cannot answer exactly (the filter,
+    the grouping or the periods)."""
     days = whole_days(f)
     key = day_steps(period_starts) if by is By.PERIOD else _ROLLED_KEYS.get(by)
     if days is None or key is None:
@@ -260,8 +286,11 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
     rows = kpi_rows(days, areas=by in _BY_AREA)
     counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=rows).bind(
         period_starts=period_starts))
-    late = fetch(conn, compose(OVERDUE, key=_KEYS[by], where=complaint_where(f)).bind(
-        as_of=as_of, period_starts=period_starts))
+    where = complaint_where(f)
+    overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where) if by in _BY_AREA
+                   else compose(ROLLED_OVERDUE, key=key, rows=due_rows(days), raw_key=_KEYS[by],
+                                where=where))
+    late = fetch(conn, overdue_sql.bind(as_of=as_of, period_starts=period_starts))
     overdue_by_key = {r.key: r.overdue for r in late}
     return {r.key: {**r._mapping, "overdue": overdue_by_key.get(r.key, 0)} for r in counts}
 

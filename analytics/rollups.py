@@ -1,24 +1,24 @@
-"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028 and 0029): which questions they
+"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029 and 0030): which questions they
 answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status, and ``complaint_month_rollup`` per
-generation, level, area and city month only (summed from the daily one by its own triggers;
-read like the monthly grid below); ``complaint_grid_rollup`` per standard
-grid (``grid_rollup_size``), UTM zone, city day, cell (``analytics/grid.py``), category and
-status, and ``complaint_grid_month_rollup`` per grid, zone, city month and cell only (read for
-the whole months of a window when no category or status is asked for: at most cells × months
-rows, however many complaints); ``complaint_kpi_rollup`` per city day, category, status and
-rating, with those resolved after their due time (the statistics' counts,
-``analytics/kpi.py``), and ``complaint_area_kpi_rollup`` the same per routed district and ward
-too (their breakdowns); ``complaint_duration_rollup`` per city month, category, duration
-(first action; resolution, with the status) and bucket of hours, the histograms from which the
-statistics find the durations' percentiles (``analytics/durations.py``). All are kept exact by
-triggers in the writing transaction. An analysis reads them instead of the complaints when its
-filter asks for nothing else: categories, statuses and a creation window that starts and ends
-at midnight in the city (or is open), and, for time steps, periods that start at midnight in
-the city. Any other part of the filter, today's or one added later, sends the analysis to the
-complaints themselves.
+generation, level, area and city month only (summed from the daily one by its own triggers; read
+like the monthly grid below); ``complaint_grid_rollup`` per standard grid
+(``grid_rollup_size``), UTM zone, city day, cell (``analytics/grid.py``), category and status,
+and ``complaint_grid_month_rollup`` per grid, zone, city month and cell only (read for the whole
+months of a window when no category or status is asked for: at most cells × months rows, however
+many complaints); ``complaint_kpi_rollup`` per city day, category, status and rating, with those
+resolved after their due time (the statistics' counts, ``analytics/kpi.py``), and
+``complaint_area_kpi_rollup`` the same per routed district and ward too (their breakdowns), and
+``complaint_due_rollup`` per city day, category, status and city day due (their "overdue" over
+long windows); ``complaint_duration_rollup`` per city month, category, duration (first action;
+resolution, with the status) and bucket of hours, the histograms from which the statistics find
+the durations' percentiles (``analytics/durations.py``). All are kept exact by triggers in the
+writing transaction. An analysis reads them instead of the complaints when its filter asks for
+nothing else: categories, statuses and a creation window that starts and ends at midnight in the
+city (or is open), and, for time steps, periods that start at midnight in the city. Any other
+part of the filter, today's or one added later, sends the analysis to the complaints themselves.
 """
 
 from collections.abc import Iterator
@@ -214,6 +214,17 @@ def kpi_rows(days: Days, areas: bool = False) -> Fragment:
     return _where(days, "complaint_area_kpi_rollup" if areas else "complaint_kpi_rollup", {})
 
 
+def due_rows(days: Days) -> Fragment:
+    """SQL: the rows of ``complaint_due_rollup`` (migration 0030) that ``days`` asks for
+    (columns ``day``, ``category_code``, ``status``, ``due_day``, ``complaints``)."""
+    return _where(days, "complaint_due_rollup", {})
+
+
+# The city day of the instant bound as :as_of, and the instant that day starts.
+AS_OF_DAY = f"(CAST(:as_of AS timestamptz) AT TIME ZONE '{CITY_TIME_ZONE}')::date"
+AS_OF_DAY_START = _DAY_START.format(day=AS_OF_DAY)
+
+
 def duration_rows(days: Days) -> Fragment | None:
     """SQL rows ``(category_code, measure, status, bucket, complaints)`` of the durations'
     histograms over ``days``: the whole months of the window from
@@ -281,13 +292,13 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022, 0025 and 0028): after a bulk load without the rollup
+    migrations 0017, 0021, 0022, 0025, 0028 and 0030): after a bulk load without the rollup
     triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022, 0023, 0025 and 0028), which a bulk load disables for
+# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028 and 0030), which a bulk load disables for
 # its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
@@ -300,7 +311,8 @@ TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update"
                           "complaint_duration_rollup_update",
                           "complaint_duration_rollup_delete",
                           "complaint_area_kpi_rollup_insert", "complaint_area_kpi_rollup_update",
-                          "complaint_area_kpi_rollup_delete"),
+                          "complaint_area_kpi_rollup_delete", "complaint_due_rollup_insert",
+                          "complaint_due_rollup_update", "complaint_due_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 

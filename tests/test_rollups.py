@@ -1,5 +1,5 @@
-"""The rollups (migrations 0013, 0017, 0021, 0022, 0025 and 0028) equal the raw computation
-after every kind of write.
+"""The rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029 and 0030) equal the raw
+computation after every kind of write.
 
 The references are computed here, in Python, from the complaints and their stored placements
 (``complaint_area``): the placing rule of ``analytics/areas.py`` (routed area if it belongs to
@@ -228,13 +228,33 @@ def stored_area_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
     return stored_kpi(engine, *AREA_KPI)
 
 
+def expected_due(engine: Engine) -> Counter[tuple[Any, ...]]:
+    """(day received, category, status, day due) → complaints with a due time, computed
+    here."""
+    with engine.connect() as conn:
+        complaints = conn.execute(text("SELECT created_at, category_code, status, due_at "
+                                       "FROM complaint WHERE due_at IS NOT NULL")).all()
+    return Counter((c.created_at.astimezone(CITY).date(), c.category_code, c.status,
+                    c.due_at.astimezone(CITY).date()) for c in complaints)
+
+
+def stored_due(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT day, category_code, status, due_day, complaints "
+                                 "FROM complaint_due_rollup")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return Counter({tuple(r[:4]): r.complaints for r in rows})
+
+
 def check_kpis(engine: Engine) -> None:
     """The statistics' counts in total, per category, per month, per district and per ward,
-    read from the rollups (overdue from the open complaints), equal the same counts over the
-    complaints; and the district and ward breakdowns, every figure, equal those of the one
-    statement over the complaints that answers a filter the rollups cannot."""
+    read from the rollups (overdue from the rollup of due days; per area, from the open
+    complaints), equal the same counts over the complaints; and the district and ward
+    breakdowns, every figure, equal those of the one statement over the complaints that
+    answers a filter the rollups cannot."""
     assert stored_kpi(engine) == expected_kpi(engine)
     assert stored_area_kpi(engine) == expected_area_kpi(engine)
+    assert stored_due(engine) == expected_due(engine)
     as_of = datetime.now(UTC)
     today = datetime.now(CITY).date()
     with engine.connect() as conn:
@@ -533,7 +553,8 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     ``rebuild_rollups()`` a seed ends with) recounts damaged tables to the very same rows."""
     engine, *_ = world
     kept = (stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine),
-            stored_durations(engine), stored_area_kpi(engine), stored_months(engine))
+            stored_durations(engine), stored_area_kpi(engine), stored_months(engine),
+            stored_due(engine))
     assert sum(kept[1].values()) > 0 and sum(kept[4].values()) > 0
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
@@ -550,7 +571,9 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE day = (SELECT min(day) FROM complaint_area_kpi_rollup)"))
         conn.execute(text("UPDATE complaint_month_rollup SET complaints = complaints + 1 "
                           "WHERE month = (SELECT max(month) FROM complaint_month_rollup)"))
-    assert stored_months(engine) != kept[6]
+        conn.execute(text("DELETE FROM complaint_due_rollup "
+                          "WHERE day = (SELECT max(day) FROM complaint_due_rollup)"))
+    assert stored_months(engine) != kept[6] and stored_due(engine) != kept[7]
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
     assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
     assert stored_durations(engine) != kept[4] and stored_area_kpi(engine) != kept[5]
@@ -560,7 +583,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     assert "Rollups rebuilt" in result.stdout
     assert (stored(engine), stored_grid(engine), stored_kpi(engine),
             stored_grid_months(engine), stored_durations(engine),
-            stored_area_kpi(engine), stored_months(engine)) == kept
+            stored_area_kpi(engine), stored_months(engine), stored_due(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
@@ -660,14 +683,17 @@ def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
     assert found == sorted(found) and len(set(found)) > 100
 
 
-def complaint_scans(engine: Engine, run: Callable[[Any], None]) -> list[Any]:
+def complaint_scans(engine: Engine, run: Callable[[Any], None],
+                    overdue: bool = False) -> list[Any]:
     """The scans of complaint's partitions in the plans of the statements ``run`` executes
-    (all but overdue's, which reads the open complaints through their due times): node type,
-    partition, index, and whether the scan has an index condition (on a bucket index: the
-    category and the bucket, so it reads one bucket; without one, it walks the whole index)."""
-    plans = executed_plans(engine, run, lambda statement: "AS overdue" not in statement)
+    (all but overdue's, which reads the open complaints through their due times; or, with
+    ``overdue``, overdue's alone): node type, partition, index, and the scan's index condition
+    (on a bucket index: the category and the bucket, so it reads one bucket; without one, it
+    walks the whole index), or None."""
+    plans = executed_plans(engine, run,
+                           lambda statement: ("AS overdue" in statement) == overdue)
     return [(scan["Node Type"], scan["Relation Name"], scan.get("Index Name"),
-             "Index Cond" in scan)
+             scan.get("Index Cond"))
             for plan in plans for scan in scan_nodes(plan)
             if scan["Relation Name"].startswith("complaint_y")
             or scan["Relation Name"] == "complaint_default"]
@@ -693,6 +719,62 @@ def test_long_windows_count_from_rollups_and_sort_one_bucket(world: Any) -> None
     with bypassed():
         raw = complaint_scans(engine, statistics)
     assert raw and not any(one_bucket for *_, one_bucket in raw), raw
+
+
+OPEN = {"RECEIVED", "ASSIGNED", "IN_PROGRESS", "REOPENED"}  # README, "Statistics definitions"
+
+
+def test_overdue_sums_due_days_and_reads_only_the_day_asked(world: Any) -> None:
+    """Overdue in total, per category and per month, summed from the rollup of due days,
+    equals the open complaints past due counted here and the statement over the complaints,
+    at an instant of a day on which open complaints fall due both before and after it (those
+    are read one by one), at that day's first instant, and now; and it reads the complaints
+    through ``complaint_due`` from that day's start only, where the statement over the
+    complaints reads every open complaint due before the instant."""
+    engine, *_ = world
+    with engine.connect() as conn:
+        due = conn.execute(text("SELECT category_code, status, due_at FROM complaint "
+                                "WHERE due_at IS NOT NULL")).all()
+    open_due = [c for c in due if c.status in OPEN]
+    by_day: dict[date, list[datetime]] = {}
+    for c in open_due:
+        by_day.setdefault(c.due_at.astimezone(CITY).date(), []).append(c.due_at)
+    day, times = max(by_day.items(), key=lambda item: len(set(item[1])))
+    times.sort()
+    within = times[0] + (times[-1] - times[0]) / 2  # some due before it, some after
+    assert times[0] < within < times[-1]
+    for as_of in (within, city_midnight(day), datetime.now(UTC)):
+        hand = Counter(c.category_code for c in open_due if c.due_at < as_of)
+        with engine.connect() as conn:
+            for f in whole_day_filters():
+                months = Calendar(Period.MONTH,
+                                  f.created_from or city_midnight(date(2020, 1, 1)),
+                                  f.created_to or city_midnight(datetime.now(CITY).date()
+                                                                + timedelta(days=1)))
+                starts = months.starts(conn)
+                for by in (kpi.By.ALL, kpi.By.CATEGORY, kpi.By.PERIOD):
+                    rolled = kpi.rolled_counts(conn, f, by, as_of, starts)
+                    assert rolled is not None
+                    with bypassed():
+                        raw = kpi.part(conn, f, by, kpi.Part.COUNTS, as_of, starts)
+                    assert kpi.figures(rolled) == kpi.figures(raw), (f, by, as_of)
+                    if f == ComplaintFilter() and by is not kpi.By.PERIOD:
+                        found = {key: k.overdue for key, k in kpi.figures(rolled).items()}
+                        assert (found == {0: hand.total()} if by is kpi.By.ALL
+                                else +Counter(found) == hand), (by, as_of)
+        assert hand.total() > 0
+    assert 0 < sum(t < within for t in times) < len(times)
+
+    def overdue_now(conn: Any) -> None:
+        kpi.rolled_counts(conn, ComplaintFilter(), kpi.By.ALL, within, [])
+
+    scans = complaint_scans(engine, overdue_now, overdue=True)
+    assert scans and all(index is not None and "due" in index and ">=" in cond and "<" in cond
+                         for _, _, index, cond in scans), scans
+    with bypassed():
+        raw = complaint_scans(engine, lambda conn: kpi.part(
+            conn, ComplaintFilter(), kpi.By.ALL, kpi.Part.COUNTS, within), overdue=True)
+    assert raw and not any(cond and ">=" in cond for *_, cond in raw), raw
 
 
 def test_only_whole_days_and_kept_fields_use_the_rollup() -> None:

@@ -88,13 +88,18 @@ def due_index(areas: bool) -> None:
     op.execute(DURATIONS.DUE.format(include=DUE_INCLUDES[areas]))
 
 
+def backfills(areas: bool) -> str:
+    """The recounts of ``rebuild_rollups()`` of 0025, with (or without) this rollup's."""
+    found = DURATIONS.MONTHS.backfills(month=True)
+    found = f"TRUNCATE complaint_duration_rollup; {DURATIONS.BACKFILL}; {found}"
+    if areas:
+        found = f"TRUNCATE complaint_area_kpi_rollup; {BACKFILL}; {found}"
+    return found
+
+
 def rebuild_function(areas: bool) -> str:
     """``rebuild_rollups()`` of 0025, with (or without) this rollup."""
-    backfills = DURATIONS.MONTHS.backfills(month=True)
-    backfills = f"TRUNCATE complaint_duration_rollup; {DURATIONS.BACKFILL}; {backfills}"
-    if areas:
-        backfills = f"TRUNCATE complaint_area_kpi_rollup; {BACKFILL}; {backfills}"
-    return DURATIONS.GRIDS.rebuild_function(backfills)
+    return DURATIONS.GRIDS.rebuild_function(backfills(areas))
 
 
 def name_partition_indexes() -> None:
