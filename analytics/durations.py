@@ -3,13 +3,14 @@
 ``percentile_cont(p)`` over n values sorted ascending, v_0 … v_(n−1), is at x = p·(n − 1)
 ``v_⌊x⌋ + (x − ⌊x⌋)·(v_⌈x⌉ − v_⌊x⌋)`` (PostgreSQL's orderedsetaggs.c; numpy's "linear"): two
 values of known rank, not all of them. ``complaint_duration_rollup`` (migration 0025) counts
-the durations per city month, category and bucket (``duration_bucket``: ranges of hours in
-the values' order); summed over a window (:func:`analytics.rollups.duration_rows`) they give
-the bucket holding each rank and how many durations lie below it. The two values are then read
-from those buckets' complaints alone, in order, through the indexes on (category, bucket,
-hours), and interpolated here with percentile_cont's own arithmetic: the same floats as the
-sort of every duration, at the cost of a bucket's complaints, not the window's. Counts and
-values are read by one statement, so that a write between them cannot shift a rank.
+the durations per city month, category and bucket (``duration_bucket``: ranges of hours in the
+values' order); summed over a window (:func:`analytics.rollups.duration_rows`) they give the
+bucket holding each rank and how many durations lie below it. The two values are then read from
+those buckets' complaints alone, in order, through the indexes on (category, bucket, hours),
+each bucket once for all the ranks it holds (a percentile's two neighbours lie in one bucket
+but for the last of one), and interpolated here with percentile_cont's own arithmetic: the same
+floats as the sort of every duration, at the cost of a bucket's complaints, not the window's.
+Counts and values are read by one statement, so that a write between them cannot shift a rank.
 """
 
 import math
@@ -41,8 +42,8 @@ class Measure:
 
 # In one statement, so that the counts and the complaints read are one snapshot: each
 # group's durations per bucket (and the categories that have some there), the number below
-# each bucket, the ranks percentile_cont needs, and the value of each from its bucket's
-# complaints, skipping those below it in the bucket.
+# each bucket, the ranks percentile_cont needs, the buckets holding them, and the values of
+# those ranks from each such bucket's complaints, skipping those below them in the bucket.
 PERCENTILES_SQL = """
     WITH counted AS (
         SELECT {key} AS key, category_code, measure, bucket, sum(complaints) AS n
@@ -60,18 +61,25 @@ PERCENTILES_SQL = """
         FROM (SELECT DISTINCT key, measure, total FROM placed) AS t
         CROSS JOIN unnest(CAST(:percentiles AS float8[])) AS p(fraction)
         CROSS JOIN LATERAL (VALUES (floor(p.fraction * (t.total - 1))),
-                                   (ceil(p.fraction * (t.total - 1)))) AS v(rank))
-    SELECT r.key, r.measure, r.total, r.rank, CASE b.measure {values} END AS hours
-    FROM ranks r JOIN placed b ON (b.key, b.measure) = (r.key, r.measure)
-                              AND r.rank >= b.below AND r.rank < b.below + b.n"""
+                                   (ceil(p.fraction * (t.total - 1)))) AS v(rank)),
+    probes AS (
+        SELECT r.key, r.measure, r.total, b.bucket, b.categories, b.below,
+               min(r.rank) AS first, max(r.rank) AS last
+        FROM ranks r JOIN placed b ON (b.key, b.measure) = (r.key, r.measure)
+                                  AND r.rank >= b.below AND r.rank < b.below + b.n
+        GROUP BY r.key, r.measure, r.total, b.bucket, b.categories, b.below)
+    SELECT p.key, p.measure, p.total, p.first, CASE p.measure {values} END AS hours
+    FROM probes p"""
 
-# The value of rank r.rank of measure {name}, from bucket b's complaints.
+# The values of ranks p.first to p.last of measure {name}, in order, from bucket p's
+# complaints: one read of the bucket for all the ranks it holds (a percentile's two
+# neighbours, most often), whatever offset they are at.
 VALUE = """
-    WHEN '{name}' THEN (
+    WHEN '{name}' THEN ARRAY(
         SELECT complaint.{column} FROM complaint
-        WHERE {where} AND {counted} AND complaint.category_code = ANY(b.categories)
-          AND complaint.{column} IS NOT NULL AND duration_bucket(complaint.{column}) = b.bucket
-        ORDER BY 1 OFFSET r.rank - b.below LIMIT 1)"""
+        WHERE {where} AND {counted} AND complaint.category_code = ANY(p.categories)
+          AND complaint.{column} IS NOT NULL AND duration_bucket(complaint.{column}) = p.bucket
+        ORDER BY 1 OFFSET p.first - p.below LIMIT p.last - p.first + 1)"""
 
 
 def _positions(n: int) -> list[tuple[int, int, float]]:
@@ -102,7 +110,8 @@ def percentiles(conn: Connection, f: ComplaintFilter, by_category: bool,
         + ")", values=compose(" ".join(f"{{{name}}}" for name in values), **values))
     found: dict[tuple[Any, str], tuple[int, dict[int, float]]] = {}
     for r in fetch(conn, statement.bind(percentiles=list(PERCENTILES))):
-        found.setdefault((r.key, r.measure), (r.total, {}))[1][r.rank] = r.hours
+        ranked = found.setdefault((r.key, r.measure), (r.total, {}))[1]
+        ranked.update(enumerate(r.hours, start=r.first))
     result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
     for (key, name), (total, ranked) in found.items():
         result[key][name] = [_interpolate(ranked, first, second, fraction)

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 
-def executed_plans(engine: Engine, run: Callable[[Any], None],
-                   keep: Callable[[str], bool]) -> list[dict[str, Any]]:
+def executed_plans(engine: Engine, run: Callable[[Any], None], keep: Callable[[str], bool],
+                   analyze: bool = False) -> list[dict[str, Any]]:
     """The EXPLAIN (FORMAT JSON) plans of the statements ``run`` executes on a connection of
-    ``engine`` (passed to it) that ``keep`` selects, explained on that connection."""
+    ``engine`` (passed to it) that ``keep`` selects, explained on that connection (with
+    ``analyze``, executed again: each node has its actual rows and loops)."""
     statements: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
@@ -23,8 +24,8 @@ def executed_plans(engine: Engine, run: Callable[[Any], None],
             run(conn)
         finally:
             event.remove(engine, "before_cursor_execute", capture)
-        return [conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters
-                                     ).scalar_one()[0]["Plan"]
+        explain = "EXPLAIN (ANALYZE, FORMAT JSON) " if analyze else "EXPLAIN (FORMAT JSON) "
+        return [conn.exec_driver_sql(explain + statement, parameters).scalar_one()[0]["Plan"]
                 for statement, parameters in statements]
 
 

@@ -19,6 +19,7 @@ the demo city.
 """
 
 import json
+import math
 import struct
 import tempfile
 from collections import Counter
@@ -127,12 +128,16 @@ def expected_months(areas: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]
     return months
 
 
-def stored_months(engine: Engine) -> Counter[tuple[Any, ...]]:
+def stored_counts(engine: Engine, table: str, key: str) -> Counter[tuple[Any, ...]]:
+    """What the rollup ``table`` holds: its ``key`` columns → complaints."""
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT generation_id, level, area_id, month, complaints "
-                                 "FROM complaint_month_rollup")).all()
+        rows = conn.execute(text(f"SELECT {key}, complaints FROM {table}")).all()
     assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
-    return Counter({tuple(r[:4]): r.complaints for r in rows})
+    return Counter({tuple(r[:-1]): r.complaints for r in rows})
+
+
+def stored_months(engine: Engine) -> Counter[tuple[Any, ...]]:
+    return stored_counts(engine, "complaint_month_rollup", "generation_id, level, area_id, month")
 
 
 BRUTE_FORCE = {"HEXAGON": brute_force_hex, "SQUARE": brute_force_square}
@@ -239,11 +244,7 @@ def expected_due(engine: Engine) -> Counter[tuple[Any, ...]]:
 
 
 def stored_due(engine: Engine) -> Counter[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT day, category_code, status, due_day, complaints "
-                                 "FROM complaint_due_rollup")).all()
-    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
-    return Counter({tuple(r[:4]): r.complaints for r in rows})
+    return stored_counts(engine, "complaint_due_rollup", "day, category_code, status, due_day")
 
 
 def check_kpis(engine: Engine) -> None:
@@ -681,6 +682,44 @@ def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
                              {"hours": hours}).scalars().all()
     assert found == [duration_bucket(h) for h in hours]
     assert found == sorted(found) and len(set(found)) > 100
+
+
+SAME_HOURS = text("""
+    INSERT INTO complaint (public_id, description, category_code, location, ward_id,
+                           district_id, city_id, created_at, first_action_at)
+    SELECT 'RANKS-' || n, 'Ranks test', c.category_code, c.location, c.ward_id, c.district_id,
+           c.city_id, CAST(:start AS timestamptz) + n * interval '1 hour',
+           CAST(:start AS timestamptz) + n * interval '1 hour' + CAST(:hours AS float8)
+               * interval '1 hour'
+    FROM (SELECT * FROM complaint ORDER BY id LIMIT 1) AS c, generate_series(1, :n) AS n""")
+
+
+def test_percentiles_read_each_bucket_holding_their_ranks_once(world: Any) -> None:
+    """A month of 50 complaints first acted on after the same number of hours: the four
+    ranks of their median and 90th percentile lie in one bucket, which is read once (the
+    loops of the bucket scans that ran), and the percentiles are those hours."""
+    engine, *_ = world
+    start = datetime(2019, 1, 1, tzinfo=CITY)
+    f = ComplaintFilter(created_from=start, created_to=datetime(2019, 2, 1, tzinfo=CITY))
+    with engine.begin() as conn:
+        conn.execute(SAME_HOURS, {"start": start, "hours": 7.25, "n": 50})
+    try:
+        last = 50 - 1
+        ranks = {rank for p in (0.5, 0.9) for rank in (math.floor(p * last), math.ceil(p * last))}
+        assert len(ranks) == 4
+
+        def percentiles(conn: Any) -> None:
+            found = kpi.rolled_durations(conn, f, kpi.By.ALL, kpi.Part.FIRST_ACTION)
+            assert found == {0: {"first_action": [7.25, 7.25]}}
+
+        plans = executed_plans(engine, percentiles, lambda s: "duration_bucket" in s,
+                               analyze=True)
+        loops = [scan["Actual Loops"] for plan in plans for scan in scan_nodes(plan)
+                 if scan["Relation Name"].startswith(("complaint_y", "complaint_default"))]
+        assert loops and max(loops) == 1, loops
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM complaint WHERE public_id LIKE 'RANKS-%'"))
 
 
 def complaint_scans(engine: Engine, run: Callable[[Any], None],
