@@ -179,6 +179,11 @@ def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) 
     if end_month is not None and days.end is not None and end_month < days.end:
         parts.append(sql(f"{edge} AND day >= :end_month AND day < :tail_end",
                          tail_end=days.end))
+    return _union_all(parts)
+
+
+def _union_all(parts: list[Fragment]) -> Fragment:
+    """The rows of every fragment in ``parts``, one statement."""
     return compose(" UNION ALL ".join(f"{{part{n}}}" for n in range(len(parts))),
                    **{f"part{n}": part for n, part in enumerate(parts)})
 
@@ -269,8 +274,7 @@ def duration_rows(days: Days) -> Fragment | None:
             WHERE created_at >= {_DAY_START.format(day=f":edge{n}_start")}
               AND created_at < {_DAY_START.format(day=f":edge{n}_end")} {of_categories}""",
             **{f"edge{n}_start": start, f"edge{n}_end": end}))
-    return compose(" UNION ALL ".join(f"{{part{n}}}" for n in range(len(parts))),
-                   **{f"part{n}": part for n, part in enumerate(parts)}).bind(**categories)
+    return _union_all(parts).bind(**categories)
 
 
 # Whether the grid is rolled up, and no complaint lies in another UTM zone than the grid's
