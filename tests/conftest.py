@@ -28,7 +28,7 @@ from auth.principal import Role
 from auth.tokens import issue_token
 from cli.main import alembic_config
 from db.engine import make_engine
-from demo.city import DemoGeneration, build_demo_city
+from demo.city import DemoGeneration, build_demo_city, city_outline
 from demo.complaints import generate_complaints
 from demo.organisation import district_team, ward_committee
 from demo.seed import seed_boundaries, seed_complaints, seed_organisation
@@ -89,6 +89,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
 class Demo:
     generations: tuple[DemoGeneration, ...]
     now: datetime
+    public_ids: frozenset[str]  # of the seeded complaints, not those the tests add
 
     def areas(self, generation: str, level: str) -> list[Any]:
         found = next(g for g in self.generations if g.name == generation)
@@ -96,7 +97,7 @@ class Demo:
 
     @property
     def outline(self) -> Any:
-        return self.areas(self.generations[-1].name, "city")[0].geometry
+        return city_outline(self.generations)
 
 
 @pytest.fixture(scope="session")
@@ -105,10 +106,12 @@ def demo(engine: Engine) -> Demo:
     generations = build_demo_city()
     seed_boundaries(engine, generations)
     seed_organisation(engine, generations)
-    demo = Demo(generations=generations, now=datetime.now(UTC).replace(microsecond=0))
-    stream = generate_complaints(DEMO_COMPLAINTS, demo.outline, seed=17, now=demo.now)
-    seed_complaints(engine, stream, DEMO_COMPLAINTS)
-    return demo
+    now = datetime.now(UTC).replace(microsecond=0)
+    complaints = list(generate_complaints(DEMO_COMPLAINTS, city_outline(generations), seed=17,
+                                          now=now))
+    seed_complaints(engine, complaints, DEMO_COMPLAINTS)
+    return Demo(generations=generations, now=now,
+                public_ids=frozenset(c.public_id for c in complaints))
 
 
 @pytest.fixture(scope="session")
