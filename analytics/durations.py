@@ -82,7 +82,7 @@ VALUE = """
         ORDER BY 1 OFFSET p.first - p.below LIMIT p.last - p.first + 1)"""
 
 
-def _positions(n: int) -> list[tuple[int, int, float]]:
+def positions(n: int) -> list[tuple[int, int, float]]:
     """percentile_cont's two ranks (from 0) and the fraction between them, per percentile of
     n values."""
     found = []
@@ -114,12 +114,12 @@ def percentiles(conn: Connection, f: ComplaintFilter, by_category: bool,
         ranked.update(enumerate(r.hours, start=r.first))
     result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
     for (key, name), (total, ranked) in found.items():
-        result[key][name] = [_interpolate(ranked, first, second, fraction)
-                             for first, second, fraction in _positions(total)]
+        result[key][name] = [interpolate(ranked, first, second, fraction)
+                             for first, second, fraction in positions(total)]
     return result
 
 
-def _interpolate(values: dict[int, float], first: int, second: int, fraction: float) -> float:
+def interpolate(values: dict[int, float], first: int, second: int, fraction: float) -> float:
     """percentile_cont's result (float8_lerp: the first value alone when the ranks agree)."""
     low = values[first]
     return low + fraction * (values[second] - low) if second > first else low

@@ -35,9 +35,11 @@ counted over the open complaints (an index-only scan of ``complaint_due``). The 
 percentiles in total and per category come, under the same conditions over a window holding a
 whole month, from their histograms (``complaint_duration_rollup``,
 ``analytics/durations.py``): the same values, read from the few complaints of the buckets
-holding the ranks asked instead of a sort of every duration. Per district and ward they are
-read from the complaints that have a duration, in area order (0028's indexes): no histogram
-per area would be smaller than the durations themselves.
+holding the ranks asked instead of a sort of every duration. Per district and ward (no
+histogram per area would be smaller than the durations themselves) they come, when the filter
+names no category, from the durations' arrays per month and area
+(``complaint_area_duration_values``, ``analytics/area_durations.py``); else from the
+complaints that have a duration, in area order (0028's indexes).
 """
 
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Date, Text, column, literal_column
 
-from analytics import durations
+from analytics import area_durations, durations
 from analytics.durations import PERCENTILES, Measure
 from analytics.periods import PERIOD_OF
 from analytics.query import complaint_where, generation_id
@@ -297,10 +299,15 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
 
 def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
                      which: Part) -> dict[Any, Any] | None:
-    """The durations' percentiles per group key from their histograms; None when they cannot
-    answer exactly (the filter, or a grouping other than the total and the categories)."""
+    """The durations' percentiles per group key: in total and per category from their
+    histograms, per district and ward from their monthly arrays; None when they cannot
+    answer exactly (the filter, or another grouping)."""
     measures = _MEASURES.get(which)
-    if measures is None or by not in (By.ALL, By.CATEGORY):
+    if measures is None:
+        return None
+    if by in _BY_AREA:
+        return area_durations.percentiles(conn, f, _ROLLED_KEYS[by], measures)
+    if by not in (By.ALL, By.CATEGORY):
         return None
     return durations.percentiles(conn, f, by is By.CATEGORY, measures)
 

@@ -1,5 +1,5 @@
-"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029 and 0030): which questions they
-answer, and how to ask them.
+"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030 and 0032): which
+questions they answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status, and ``complaint_month_rollup`` per
@@ -14,11 +14,14 @@ resolved after their due time (the statistics' counts, ``analytics/kpi.py``), an
 ``complaint_due_rollup`` per city day, category, status and city day due (their "overdue" over
 long windows); ``complaint_duration_rollup`` per city month, category, duration (first action;
 resolution, with the status) and bucket of hours, the histograms from which the statistics find
-the durations' percentiles (``analytics/durations.py``). All are kept exact by triggers in the
-writing transaction. An analysis reads them instead of the complaints when its filter asks for
-nothing else: categories, statuses and a creation window that starts and ends at midnight in the
-city (or is open), and, for time steps, periods that start at midnight in the city. Any other
-part of the filter, today's or one added later, sends the analysis to the complaints themselves.
+the durations' percentiles (``analytics/durations.py``), and
+``complaint_area_duration_values`` the durations themselves per city month, measure (and
+status) and routed district and ward (``analytics/area_durations.py``). All are kept exact by
+triggers in the writing transaction. An analysis reads them instead of the complaints when its
+filter asks for nothing else: categories, statuses and a creation window that starts and ends at
+midnight in the city (or is open), and, for time steps, periods that start at midnight in the
+city. Any other part of the filter, today's or one added later, sends the analysis to the
+complaints themselves.
 """
 
 from collections.abc import Iterator
@@ -179,10 +182,10 @@ def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) 
     if end_month is not None and days.end is not None and end_month < days.end:
         parts.append(sql(f"{edge} AND day >= :end_month AND day < :tail_end",
                          tail_end=days.end))
-    return _union_all(parts)
+    return union_all(parts)
 
 
-def _union_all(parts: list[Fragment]) -> Fragment:
+def union_all(parts: list[Fragment]) -> Fragment:
     """The rows of every fragment in ``parts``, one statement."""
     return compose(" UNION ALL ".join(f"{{part{n}}}" for n in range(len(parts))),
                    **{f"part{n}": part for n, part in enumerate(parts)})
@@ -230,20 +233,26 @@ AS_OF_DAY = f"(CAST(:as_of AS timestamptz) AT TIME ZONE '{CITY_TIME_ZONE}')::dat
 AS_OF_DAY_START = _DAY_START.format(day=AS_OF_DAY)
 
 
-def duration_rows(days: Days) -> Fragment | None:
-    """SQL rows ``(category_code, measure, status, bucket, complaints)`` of the durations'
-    histograms over ``days``: the whole months of the window from
-    ``complaint_duration_rollup``, the days at its edges from the complaints, bucketed by the
-    rollup's own rule (``duration_keys``). An edge longer than the rest of its month is read
-    as that whole month from the rollup less the month's days outside the window, counted
-    negatively (a histogram is a sum): at most half a month of complaints is read per edge.
-    None when no whole month fits (a short window, cheap to sort) or the filter names
-    statuses (the first action's rows have none)."""
-    split = _whole_months(days) if not days.statuses else None
+@dataclass(frozen=True)
+class MonthSplit:
+    """A window of whole days as whole months of a monthly rollup (from ``first_month`` to
+    before ``end_month``; None: open) and the days at its edges, read from the complaints:
+    each (first day, day after, 1 to add them or -1 to take them away)."""
+
+    first_month: date | None
+    end_month: date | None
+    edges: tuple[tuple[date, date, int], ...]
+
+
+def month_split(days: Days) -> MonthSplit | None:
+    """``days`` as whole months and edges. An edge longer than the rest of its month is read
+    as that whole month less the month's days outside the window, taken away: at most half a
+    month of complaints is read per edge. None when no whole month fits."""
+    split = _whole_months(days)
     if split is None:
         return None
     first_month, end_month = split
-    edges: list[tuple[date, date, int]] = []  # (first day, day after, 1 read or -1 taken)
+    edges: list[tuple[date, date, int]] = []
     if days.first is not None and first_month is not None and days.first < first_month:
         head = days.first.replace(day=1)
         if days.first - head < first_month - days.first:
@@ -258,23 +267,47 @@ def duration_rows(days: Days) -> Fragment | None:
             edges.append((days.end, after, -1))
         else:
             edges.append((end_month, days.end, 1))
+    return MonthSplit(first_month, end_month, tuple(edges))
+
+
+def months_where(split: MonthSplit) -> Fragment:
+    """SQL: the condition on a monthly rollup's ``month`` for the whole months of ``split``."""
+    months = {"first_month": split.first_month, "end_month": split.end_month}
+    return sql(" AND ".join(["true", *(condition for condition, value in (
+        ("month >= :first_month", split.first_month), ("month < :end_month", split.end_month))
+        if value is not None)]), **{k: v for k, v in months.items() if v is not None})
+
+
+def edge_where(split: MonthSplit, n: int) -> Fragment:
+    """SQL: the condition on ``created_at`` for the days of edge ``n`` of ``split``."""
+    start, end, _ = split.edges[n]
+    return sql(f"created_at >= {_DAY_START.format(day=f':edge{n}_start')} "
+               f"AND created_at < {_DAY_START.format(day=f':edge{n}_end')}",
+               **{f"edge{n}_start": start, f"edge{n}_end": end})
+
+
+def duration_rows(days: Days) -> Fragment | None:
+    """SQL rows ``(category_code, measure, status, bucket, complaints)`` of the durations'
+    histograms over ``days``: the whole months of the window (:func:`month_split`) from
+    ``complaint_duration_rollup``, the days at its edges from the complaints, bucketed by the
+    rollup's own rule (``duration_keys``), those taken away counted negatively (a histogram
+    is a sum). None when no whole month fits (a short window, cheap to sort) or the filter
+    names statuses (the first action's rows have none)."""
+    split = month_split(days) if not days.statuses else None
+    if split is None:
+        return None
     categories = {"rollup_categories": list(days.categories)} if days.categories else {}
     of_categories = "AND category_code = ANY(:rollup_categories)" if days.categories else ""
-    months = {"first_month": first_month, "end_month": end_month}
-    parts = [sql(f"""SELECT category_code, measure, status, bucket, complaints
-                     FROM complaint_duration_rollup WHERE true {of_categories}
-                     {"AND month >= :first_month" if first_month else ""}
-                     {"AND month < :end_month" if end_month else ""}""",
-                 **{k: v for k, v in months.items() if v is not None})]
-    for n, (start, end, sign) in enumerate(edges):
-        parts.append(sql(f"""
+    parts = [compose(f"""SELECT category_code, measure, status, bucket, complaints
+                         FROM complaint_duration_rollup WHERE {{months}} {of_categories}""",
+                     months=months_where(split))]
+    for n, (_, _, sign) in enumerate(split.edges):
+        parts.append(compose(f"""
             SELECT category_code, k.measure, k.status, k.bucket, {sign} AS complaints
             FROM complaint CROSS JOIN LATERAL duration_keys(
                 status, hours_to_first_action, hours_to_resolution) AS k
-            WHERE created_at >= {_DAY_START.format(day=f":edge{n}_start")}
-              AND created_at < {_DAY_START.format(day=f":edge{n}_end")} {of_categories}""",
-            **{f"edge{n}_start": start, f"edge{n}_end": end}))
-    return _union_all(parts).bind(**categories)
+            WHERE {{edge}} {of_categories}""", edge=edge_where(split, n)))
+    return union_all(parts).bind(**categories)
 
 
 # Whether the grid is rolled up, and no complaint lies in another UTM zone than the grid's
@@ -296,14 +329,14 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022, 0025, 0028 and 0030): after a bulk load without the rollup
-    triggers, or as a repair."""
+    migrations 0017, 0021, 0022, 0025, 0028, 0030 and 0032): after a bulk load without the
+    rollup triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028 and 0030), which a bulk load disables for
-# its inserts.
+# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030 and 0032), which a bulk load
+# disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
                           "complaint_grid_rollup_update", "complaint_grid_rollup_delete",
@@ -316,7 +349,10 @@ TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update"
                           "complaint_duration_rollup_delete",
                           "complaint_area_kpi_rollup_insert", "complaint_area_kpi_rollup_update",
                           "complaint_area_kpi_rollup_delete", "complaint_due_rollup_insert",
-                          "complaint_due_rollup_update", "complaint_due_rollup_delete"),
+                          "complaint_due_rollup_update", "complaint_due_rollup_delete",
+                          "complaint_area_duration_values_insert",
+                          "complaint_area_duration_values_update",
+                          "complaint_area_duration_values_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 

@@ -1,5 +1,5 @@
 """``phananh rollups``: the daily, grid-cell, statistics (in total and per area), due-day and
-duration rollups, rebuilt from the complaints."""
+duration rollups, and the durations per area and month, rebuilt from the complaints."""
 
 import typer
 from sqlalchemy import text
@@ -9,7 +9,8 @@ from cli.common import console
 from db.engine import get_engine
 
 rollups_app = typer.Typer(help="Daily, grid-cell, statistics, due-day and duration rollups "
-                               "(migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029 and 0030).",
+                               "(migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030 "
+                               "and 0032).",
                           no_args_is_help=True)
 
 
@@ -19,14 +20,16 @@ def rebuild_cmd() -> None:
     a repair, or the end of a bulk load made with the rollup triggers disabled."""
     with get_engine().begin() as conn:
         rollups.rebuild(conn)
-        areas, cells, months, kpis, area_kpis, due, hours = conn.execute(text(
+        areas, cells, months, kpis, area_kpis, due, hours, area_hours = conn.execute(text(
             "SELECT (SELECT count(*) FROM complaint_rollup), "
             "(SELECT count(*) FROM complaint_grid_rollup), "
             "(SELECT count(*) FROM complaint_grid_month_rollup), "
             "(SELECT count(*) FROM complaint_kpi_rollup), "
             "(SELECT count(*) FROM complaint_area_kpi_rollup), "
             "(SELECT count(*) FROM complaint_due_rollup), "
-            "(SELECT count(*) FROM complaint_duration_rollup)")).one()
+            "(SELECT count(*) FROM complaint_duration_rollup), "
+            "(SELECT count(*) FROM complaint_area_duration_values)")).one()
     console.print(f"[green]Rollups rebuilt[/green]: {areas:,} area rows, {cells:,} grid rows, "
                   f"{months:,} monthly grid rows, {kpis:,} statistics rows, {area_kpis:,} "
-                  f"statistics rows per area, {due:,} due-day rows, {hours:,} duration rows.")
+                  f"statistics rows per area, {due:,} due-day rows, {hours:,} duration rows, "
+                  f"{area_hours:,} rows of durations per area and month.")

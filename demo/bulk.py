@@ -42,11 +42,12 @@ _MONTH = importlib.import_module("migrations.versions.0022_grid_month_rollup")
 _DURATIONS = importlib.import_module("migrations.versions.0025_duration_rollup")
 _AREA_KPIS = importlib.import_module("migrations.versions.0028_area_kpi_rollup")
 _DUE = importlib.import_module("migrations.versions.0030_due_rollup")
+_AREA_DURATIONS = importlib.import_module("migrations.versions.0032_area_duration_values")
 ROLLUPS = ("complaint_rollup", "complaint_grid_rollup", "complaint_grid_month_rollup",
            "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup",
-           "complaint_month_rollup", "complaint_due_rollup")
+           "complaint_month_rollup", "complaint_due_rollup", "complaint_area_duration_values")
 ROLLUP_RUNS = ((_MONTH.GRIDS.DAILY.statements(_MONTH.GRIDS.PLACED_CALL)[1],),
-               (_MONTH.GRIDS.GRID_BACKFILL, _MONTH.FROM_DAYS),
+               (_MONTH.GRIDS.GRID_BACKFILL, _MONTH.FROM_DAYS, _AREA_DURATIONS.BACKFILL),
                (_MONTH.KPI.BACKFILL, _DURATIONS.BACKFILL, _AREA_KPIS.BACKFILL, _DUE.BACKFILL))
 
 

@@ -323,6 +323,26 @@ def stored_durations(engine: Engine) -> Counter[tuple[Any, ...]]:
     return Counter({tuple(r[:5]): r.complaints for r in rows})
 
 
+def expected_area_values(engine: Engine) -> Counter[tuple[Any, ...]]:
+    """(measure, month, status, district, ward, hours) → how many times, computed here."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for c in durations(engine):
+        month = c.created_at.astimezone(CITY).date().replace(day=1)
+        for measure, status, hours in (("first_action", None, c.hours_to_first_action),
+                                       ("resolution", c.status, c.hours_to_resolution)):
+            if hours is not None:
+                counts[measure, month, status, c.district_id, c.ward_id, hours] += 1
+    return counts
+
+
+def stored_area_values(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT measure, month, status, district_id, ward_id, hours "
+                                 "FROM complaint_area_duration_values")).all()
+    assert all(r.hours for r in rows)  # an emptied array's row is deleted
+    return Counter((*r[:5], hours) for r in rows for hours in r.hours)
+
+
 # Each grouping's key of a complaint, as the statistics group it.
 GROUPS: dict[kpi.By, Callable[[Any], Any]] = {
     kpi.By.ALL: lambda c: 0, kpi.By.CATEGORY: lambda c: c.category_code,
@@ -343,9 +363,11 @@ def hand_percentiles(rows: list[Any], by: kpi.By) -> dict[Any, dict[str, list[fl
 
 
 def check_durations(engine: Engine) -> None:
-    """The histograms equal their reference; the percentiles found from them equal numpy's
-    over the matching complaints' durations, and PostgreSQL's sort exactly."""
+    """The histograms and the arrays per area equal their references; the percentiles found
+    from them equal numpy's over the matching complaints' durations, and PostgreSQL's sort
+    exactly."""
     assert stored_durations(engine) == expected_durations(engine)
+    assert stored_area_values(engine) == expected_area_values(engine)
     rows = durations(engine)
     today = datetime.now(CITY).date()
     one_category = ComplaintFilter(categories=["environment.waste", "construction.illegal"],
@@ -373,15 +395,21 @@ def check_durations(engine: Engine) -> None:
                 for key, measures in hand.items():
                     assert rolled[key] == {name: pytest.approx(v, rel=1e-12)
                                            for name, v in measures.items()}, (f, by, key)
-            for by in (kpi.By.DISTRICT, kpi.By.WARD):  # per area, from the complaints
-                found = kpi.part(conn, f, by, kpi.Part.DURATIONS, as_of)
+            for by in (kpi.By.DISTRICT, kpi.By.WARD):  # per area: the arrays, no category
                 hand = hand_percentiles(chosen, by)
                 assert len(hand) > 1
-                assert {key: {name: r[name] for name in ("first_action", "resolution")
-                              if r[name]} for key, r in found.items()
-                        if r["first_action"] or r["resolution"]} == {
+                with bypassed():
+                    raw = kpi.part(conn, f, by, kpi.Part.DURATIONS, as_of)
+                sorted_hours = {key: {name: r[name] for name in ("first_action", "resolution")
+                                      if r[name]} for key, r in raw.items()
+                                if r["first_action"] or r["resolution"]}
+                assert sorted_hours == {
                     key: {name: pytest.approx(v, rel=1e-12) for name, v in measures.items()}
                     for key, measures in hand.items()}, (f, by)
+                found = kpi.rolled_durations(conn, f, by, kpi.Part.DURATIONS)
+                assert (found is None) == bool(f.categories)
+                if found is not None:
+                    assert {key: dict(m) for key, m in found.items()} == sorted_hours, (f, by)
 
 
 def city_midnight(day: date) -> datetime:
@@ -514,6 +542,19 @@ def test_rollups_follow_every_write(world: Any) -> None:
                          AND due_at > resolved_at ORDER BY id LIMIT 4)"""))
     check(engine, generations)
 
+    with engine.begin() as conn:  # durations routed to another ward, or changed
+        conn.execute(text("""
+            UPDATE complaint c SET ward_id = w.id, district_id = w.parent_id
+            FROM (SELECT id, parent_id FROM admin_area WHERE level = 'ward'
+                  ORDER BY id DESC LIMIT 1) AS w
+            WHERE c.id IN (SELECT id FROM complaint WHERE hours_to_resolution IS NOT NULL
+                           ORDER BY id LIMIT 3)"""))
+        conn.execute(text("""
+            UPDATE complaint SET first_action_at = first_action_at + interval '90 minutes'
+            WHERE id IN (SELECT id FROM complaint WHERE first_action_at IS NOT NULL
+                         ORDER BY id DESC LIMIT 3)"""))
+    check(engine, generations)
+
     with engine.begin() as conn:  # moves, one with its status and category in one statement
         conn.execute(text("""
             UPDATE complaint SET location = ST_Translate(location, 0.03, -0.02)
@@ -555,7 +596,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     engine, *_ = world
     kept = (stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine),
             stored_durations(engine), stored_area_kpi(engine), stored_months(engine),
-            stored_due(engine))
+            stored_due(engine), stored_area_values(engine))
     assert sum(kept[1].values()) > 0 and sum(kept[4].values()) > 0
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
@@ -574,7 +615,10 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE month = (SELECT max(month) FROM complaint_month_rollup)"))
         conn.execute(text("DELETE FROM complaint_due_rollup "
                           "WHERE day = (SELECT max(day) FROM complaint_due_rollup)"))
+        conn.execute(text("UPDATE complaint_area_duration_values SET hours = hours || 1.5e0 "
+                          "WHERE month = (SELECT min(month) FROM complaint_area_duration_values)"))
     assert stored_months(engine) != kept[6] and stored_due(engine) != kept[7]
+    assert stored_area_values(engine) != kept[8]
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
     assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
     assert stored_durations(engine) != kept[4] and stored_area_kpi(engine) != kept[5]
@@ -584,7 +628,8 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     assert "Rollups rebuilt" in result.stdout
     assert (stored(engine), stored_grid(engine), stored_kpi(engine),
             stored_grid_months(engine), stored_durations(engine),
-            stored_area_kpi(engine), stored_months(engine), stored_due(engine)) == kept
+            stored_area_kpi(engine), stored_months(engine), stored_due(engine),
+            stored_area_values(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
