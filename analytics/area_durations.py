@@ -1,18 +1,18 @@
 """Exact percentiles of the statistics' durations per routed district or ward, from the
-durations' monthly arrays.
+durations packed per month and area.
 
-``complaint_area_duration_values`` (migration 0032) holds every duration once, in an array per
-city month, measure (first action; resolution, with the status), district and ward. A
-breakdown over a window of whole days reads the arrays of its whole months and, from the
-complaints, the durations of the days at its edges (``analytics.rollups.month_split``: an edge
-longer than the rest of its month is read as the whole month's array less the month's days
-outside the window). The arrays come as PostgreSQL's binary arrays (``array_send``), so a
-year at 10 million complaints is some 130,000 rows, not 3.3 million; numpy gathers each
-area's values and selects the ranks ``percentile_cont`` interpolates between
-(:func:`analytics.durations.positions`): the same floats as PostgreSQL's sort of them.
+``complaint_area_duration_values`` (migration 0032) holds every duration once, packed as
+``float8send`` writes it, per city month, measure (first action; resolution, with the status),
+district and ward. A breakdown over a window of whole days reads the rows of its whole months
+and, from the complaints, the durations of the days at its edges
+(``analytics.rollups.month_split``: an edge longer than the rest of its month is read as the
+whole month less the month's days outside the window). PostgreSQL joins each area's values
+into one string of bytes (``string_agg``), so a year at 10 million complaints comes as a few
+thousand rows, whatever the complaints; numpy reads them as they are and selects the ranks
+``percentile_cont`` interpolates between (:func:`analytics.durations.positions`): the same
+floats as PostgreSQL's sort of them.
 """
 
-import struct
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -25,13 +25,16 @@ from analytics.rollups import edge_where, month_split, months_where, union_all, 
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch
 
-# Each group's values of one measure, with +1 to count them or -1 to take them away:
-# the arrays of the whole months, and those of the edges' complaints.
+# Each group's values of one measure, with +1 to count them or -1 to take them away: those of
+# the whole months, and those of the edges' complaints.
+GROUPED = """
+    SELECT key, measure, sign, string_agg(hours, ''::bytea) AS hours
+    FROM ({rows}) AS r GROUP BY 1, 2, 3"""
 MONTHS = """
-    SELECT {key} AS key, measure, 1 AS sign, array_send(hours) AS hours
+    SELECT {key} AS key, measure, 1 AS sign, hours
     FROM complaint_area_duration_values WHERE {months} AND ({counted})"""
 EDGE = """
-    SELECT key, measure, {sign} AS sign, array_send(array_agg(hours)) AS hours
+    SELECT key, measure, {sign} AS sign, float8send(hours) AS hours
     FROM (SELECT complaint.{key} AS key, k.measure, k.status,
                  CASE k.measure WHEN 'first_action' THEN complaint.hours_to_first_action
                                 ELSE complaint.hours_to_resolution END AS hours
@@ -39,28 +42,15 @@ EDGE = """
               complaint.status, complaint.hours_to_first_action,
               complaint.hours_to_resolution) AS k
           WHERE {edge}) AS edge
-    WHERE {counted} GROUP BY 1, 2"""
-
-FLOAT8_OID = 701
-# array_send of a one-dimensional float8[] without NULLs: its number of dimensions, NULL
-# flag and element type, the dimension's length and lower bound, then each element's length
-# (always 8) and big-endian value.
-_HEADER = struct.Struct(">iiIii")
-_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f8")])
-
-
-def float8s(sent: bytes) -> np.ndarray:
-    """The values of a float8[] as ``array_send`` encodes it."""
-    dimensions, has_nulls, element_type, length, _ = _HEADER.unpack_from(sent)
-    if (dimensions, has_nulls, element_type) != (1, 0, FLOAT8_OID):
-        raise ValueError("expected a one-dimensional float8[] without NULLs")
-    return np.frombuffer(sent, _ELEMENT, count=length, offset=_HEADER.size)["value"]
+    WHERE {counted}"""
+PACKED = np.dtype(">f8")  # float8send: 8 bytes, big-endian
 
 
 def statement(f: ComplaintFilter, key: str, measures: Sequence[Measure]) -> Fragment | None:
-    """SQL rows ``(key, measure, sign, hours)`` per group ``key`` (a column of both the
-    complaints and the arrays: ``district_id``, ``ward_id``), or None when the arrays cannot
-    answer ``f`` exactly: they have no category, and no whole month may fit the window."""
+    """SQL rows ``(key, measure, sign, hours)``, the values packed, per group ``key`` (a column
+    of both the complaints and the packed durations: ``district_id``, ``ward_id``), or None
+    when the packed durations cannot answer ``f`` exactly: they have no category, and no
+    whole month may fit the window."""
     days = whole_days(f)
     if days is None or days.categories:
         return None
@@ -72,34 +62,33 @@ def statement(f: ComplaintFilter, key: str, measures: Sequence[Measure]) -> Frag
     parts += [compose(EDGE, key=key, sign=str(sign), edge=edge_where(split, n),
                       counted=counted)
               for n, (_, _, sign) in enumerate(split.edges)]
-    return union_all(parts)
+    return compose(GROUPED, rows=union_all(parts))
 
 
 def percentiles(conn: Connection, f: ComplaintFilter, key: str, measures: Sequence[Measure]
                 ) -> dict[Any, dict[str, list[float]]] | None:
     """{group key: {measure name: the percentiles}} of the complaints matching ``f``; None
-    when the arrays cannot answer ``f`` exactly (:func:`statement`)."""
+    when the packed durations cannot answer ``f`` exactly (:func:`statement`)."""
     found = statement(f, key, measures)
     if found is None:
         return None
-    arrays: dict[tuple[Any, str], dict[int, list[np.ndarray]]] = defaultdict(
-        lambda: {1: [], -1: []})
+    signed: dict[tuple[Any, str], dict[int, np.ndarray]] = defaultdict(dict)
     for row in fetch(conn, found):
-        arrays[(row.key, row.measure)][row.sign].append(float8s(row.hours))
+        signed[(row.key, row.measure)][row.sign] = np.frombuffer(row.hours, PACKED)
     result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
-    for (group, name), signed in arrays.items():
-        values = np.concatenate(signed[1])
-        if signed[-1]:
-            values = without(values, np.concatenate(signed[-1]))
-        if len(values):
-            result[group][name] = ranked_percentiles(values)
+    for (group, name), values in signed.items():
+        kept = values.get(1, np.empty(0))
+        if -1 in values:
+            kept = without(kept, values[-1])
+        if len(kept):
+            result[group][name] = ranked_percentiles(kept)
     return result
 
 
 def without(values: np.ndarray, taken: np.ndarray) -> np.ndarray:
     """``values`` less one occurrence of each of ``taken`` (a multiset's difference; every
     value taken is among them as often as it is taken: the edges are read in the same
-    snapshot as the arrays)."""
+    snapshot as the months)."""
     values, taken = np.sort(values), np.sort(taken)
     # The n-th repeat of a value taken is that value's n-th occurrence in ``values``.
     drop = np.searchsorted(values, taken) + np.arange(len(taken)) - np.searchsorted(taken, taken)

@@ -37,7 +37,7 @@ whole month, from their histograms (``complaint_duration_rollup``,
 ``analytics/durations.py``): the same values, read from the few complaints of the buckets
 holding the ranks asked instead of a sort of every duration. Per district and ward (no
 histogram per area would be smaller than the durations themselves) they come, when the filter
-names no category, from the durations' arrays per month and area
+names no category, from the durations packed per month and area
 (``complaint_area_duration_values``, ``analytics/area_durations.py``); else from the
 complaints that have a duration, in area order (0028's indexes).
 """
@@ -300,7 +300,7 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
 def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
                      which: Part) -> dict[Any, Any] | None:
     """The durations' percentiles per group key: in total and per category from their
-    histograms, per district and ward from their monthly arrays; None when they cannot
+    histograms, per district and ward from the durations packed per month; None when they cannot
     answer exactly (the filter, or another grouping)."""
     measures = _MEASURES.get(which)
     if measures is None:

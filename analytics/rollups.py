@@ -15,8 +15,8 @@ resolved after their due time (the statistics' counts, ``analytics/kpi.py``), an
 long windows); ``complaint_duration_rollup`` per city month, category, duration (first action;
 resolution, with the status) and bucket of hours, the histograms from which the statistics find
 the durations' percentiles (``analytics/durations.py``), and
-``complaint_area_duration_values`` the durations themselves per city month, measure (and
-status) and routed district and ward (``analytics/area_durations.py``). All are kept exact by
+``complaint_area_duration_values`` the durations themselves, packed, per city month, measure
+(and status) and routed district and ward (``analytics/area_durations.py``). All are kept exact by
 triggers in the writing transaction. An analysis reads them instead of the complaints when its
 filter asks for nothing else: categories, statuses and a creation window that starts and ends at
 midnight in the city (or is open), and, for time steps, periods that start at midnight in the

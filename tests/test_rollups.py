@@ -339,8 +339,9 @@ def stored_area_values(engine: Engine) -> Counter[tuple[Any, ...]]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT measure, month, status, district_id, ward_id, hours "
                                  "FROM complaint_area_duration_values")).all()
-    assert all(r.hours for r in rows)  # an emptied array's row is deleted
-    return Counter((*r[:5], hours) for r in rows for hours in r.hours)
+    assert all(r.hours for r in rows)  # an emptied row is deleted
+    return Counter((*r[:5], hours) for r in rows  # float8send's: 8 bytes each, big-endian
+                   for (hours,) in struct.iter_unpack(">d", r.hours))
 
 
 # Each grouping's key of a complaint, as the statistics group it.
@@ -615,7 +616,8 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE month = (SELECT max(month) FROM complaint_month_rollup)"))
         conn.execute(text("DELETE FROM complaint_due_rollup "
                           "WHERE day = (SELECT max(day) FROM complaint_due_rollup)"))
-        conn.execute(text("UPDATE complaint_area_duration_values SET hours = hours || 1.5e0 "
+        conn.execute(text("UPDATE complaint_area_duration_values "
+                          "SET hours = hours || float8send(1.5) "
                           "WHERE month = (SELECT min(month) FROM complaint_area_duration_values)"))
     assert stored_months(engine) != kept[6] and stored_due(engine) != kept[7]
     assert stored_area_values(engine) != kept[8]
@@ -888,3 +890,16 @@ def test_other_grids_and_periods_read_the_complaints(world: Any) -> None:
         assert rolled_up(conn, ComplaintFilter(), Grid(Shape.HEXAGON, 500.0, 32647)) is None
     assert day_steps([midnight, midnight + timedelta(days=31)]) is not None
     assert day_steps([midnight.astimezone(UTC).replace(hour=0)]) is None  # 07:00 in the city
+
+
+def test_a_packed_duration_leaves_its_own_slot(world: Any) -> None:
+    """``float8s_without`` (0032) compares whole 8-byte slots: 1.0 then 0.0 hold eight zero
+    bytes from the third byte on, across the two, and removing 0.0 must remove the second."""
+    engine, *_ = world
+    with engine.connect() as conn:
+        found = conn.execute(text("""
+            SELECT float8s_without(float8send(1.0) || float8send(0.0), 0.0),
+                   float8s_without(float8send(0.0) || float8send(1.0) || float8send(0.0), 0.0),
+                   float8s_without(float8send(1.0), 2.0)""")).one()
+    assert [None if f is None else [v for (v,) in struct.iter_unpack(">d", f)]
+            for f in found] == [[1.0], [1.0, 0.0], None]
