@@ -25,7 +25,8 @@ connections (:func:`parts_for`); :func:`figures` assembles them.
 
 The counts in total, per category and per period come from the daily rollup
 ``complaint_kpi_rollup`` (``analytics/rollups.py``), and per district and ward from its
-twin keyed by the routed areas too, ``complaint_area_kpi_rollup`` (migration 0028), when it
+twin keyed by the routed areas too, ``complaint_area_kpi_rollup`` (migration 0028; its whole
+months from ``complaint_area_kpi_month_rollup``, 0033, when no category is named), when it
 answers the filter exactly (whole days in the city, categories and statuses; periods starting
 at midnight in the city): the rules above applied to its status and rating columns.
 "Overdue", which depends on the time asked, is summed in total, per category and per period
@@ -57,6 +58,7 @@ from analytics.rollups import (
     AS_OF_DAY,
     AS_OF_DAY_START,
     DAY_STEP,
+    area_kpi_rows,
     day_steps,
     due_rows,
     kpi_rows,
@@ -145,7 +147,8 @@ ROLLED_COUNTS = f"""
            coalesce(sum(complaints) FILTER (WHERE rating IS NOT NULL), 0) AS rated,
            coalesce(sum(complaints) FILTER (WHERE {_ROLLED_POSITIVE}), 0) AS positive,
            coalesce(sum(late) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed_late
-    FROM {{rows}} GROUP BY 1"""
+    FROM {{rows}} GROUP BY 1
+    HAVING sum(complaints) > 0  -- a group whose days were all taken away (an edge's month)"""
 OVERDUE = f"""SELECT {{key}} AS key, count(*) AS overdue FROM complaint
               WHERE {{where}} AND {_OVERDUE_SQL} GROUP BY 1"""
 # Overdue from the rollup of due days (0030): the complaints due on a day before the day of
@@ -285,7 +288,7 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
     key = day_steps(period_starts) if by is By.PERIOD else _ROLLED_KEYS.get(by)
     if days is None or key is None:
         return None
-    rows = kpi_rows(days, areas=by in _BY_AREA)
+    rows = area_kpi_rows(days) if by in _BY_AREA else kpi_rows(days)
     counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=rows).bind(
         period_starts=period_starts))
     where = complaint_where(f)

@@ -1,4 +1,4 @@
-"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030 and 0032): which
+"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, 0032 and 0033): which
 questions they answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
@@ -11,6 +11,8 @@ months of a window when no category or status is asked for: at most cells × mon
 many complaints); ``complaint_kpi_rollup`` per city day, category, status and rating, with those
 resolved after their due time (the statistics' counts, ``analytics/kpi.py``), and
 ``complaint_area_kpi_rollup`` the same per routed district and ward too (their breakdowns), and
+``complaint_area_kpi_month_rollup`` per city month, status, rating and routed area only (the
+whole months of a breakdown's window that names no category), and
 ``complaint_due_rollup`` per city day, category, status and city day due (their "overdue" over
 long windows); ``complaint_duration_rollup`` per city month, category, duration (first action;
 resolution, with the status) and bucket of hours, the histograms from which the statistics find
@@ -222,6 +224,34 @@ def kpi_rows(days: Days, areas: bool = False) -> Fragment:
     return _where(days, "complaint_area_kpi_rollup" if areas else "complaint_kpi_rollup", {})
 
 
+# The statistics' columns of the per-area rollups (0028 daily, 0033 monthly).
+_AREA_KPI_COLUMNS = "status, rating, district_id, ward_id"
+
+
+def area_kpi_rows(days: Days) -> Fragment:
+    """SQL, a FROM item: the statistics' rows per routed district and ward over ``days``
+    (columns ``status``, ``rating``, ``district_id``, ``ward_id``, ``complaints``, ``late``).
+    When the filter names no category (the monthly rollup has none) and a whole month fits,
+    the window's whole months from ``complaint_area_kpi_month_rollup`` and its edge days from
+    the daily ``complaint_area_kpi_rollup``, those taken away counted negatively
+    (:func:`month_split`); else the daily rows alone."""
+    split = month_split(days) if not days.categories else None
+    if split is None:
+        return kpi_rows(days, areas=True)
+    statuses = {"rollup_statuses": list(days.statuses)} if days.statuses else {}
+    of_statuses = "AND status = ANY(:rollup_statuses)" if days.statuses else ""
+    parts = [compose(f"""SELECT {_AREA_KPI_COLUMNS}, complaints, late
+                         FROM complaint_area_kpi_month_rollup WHERE {{months}} {of_statuses}""",
+                     months=months_where(split))]
+    for n, (start, end, sign) in enumerate(split.edges):
+        parts.append(sql(f"""
+            SELECT {_AREA_KPI_COLUMNS}, {sign} * complaints, {sign} * late
+            FROM complaint_area_kpi_rollup
+            WHERE day >= :kpi_edge{n}_start AND day < :kpi_edge{n}_end {of_statuses}""",
+            **{f"kpi_edge{n}_start": start, f"kpi_edge{n}_end": end}))
+    return compose("({rows}) AS area_rows", rows=union_all(parts)).bind(**statuses)
+
+
 def due_rows(days: Days) -> Fragment:
     """SQL: the rows of ``complaint_due_rollup`` (migration 0030) that ``days`` asks for
     (columns ``day``, ``category_code``, ``status``, ``due_day``, ``complaints``)."""
@@ -329,14 +359,14 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022, 0025, 0028, 0030 and 0032): after a bulk load without the
+    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032 and 0033): after a bulk load without the
     rollup triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030 and 0032), which a bulk load
-# disables for its inserts.
+# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030, 0032 and 0033), which a bulk
+# load disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
                           "complaint_grid_rollup_update", "complaint_grid_rollup_delete",
@@ -352,7 +382,10 @@ TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update"
                           "complaint_due_rollup_update", "complaint_due_rollup_delete",
                           "complaint_area_duration_values_insert",
                           "complaint_area_duration_values_update",
-                          "complaint_area_duration_values_delete"),
+                          "complaint_area_duration_values_delete",
+                          "complaint_area_kpi_month_rollup_insert",
+                          "complaint_area_kpi_month_rollup_update",
+                          "complaint_area_kpi_month_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 

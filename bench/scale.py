@@ -70,8 +70,9 @@ GROWTH_GOAL = 2.0
 TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup",
           "complaint_month_rollup", "complaint_grid_rollup", "complaint_grid_month_rollup",
           "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup",
-          "complaint_due_rollup", "complaint_area_duration_values", "admin_area",
-          "admin_area_part", "scale_by_province")
+          "complaint_due_rollup", "complaint_area_duration_values",
+          "complaint_area_kpi_month_rollup", "admin_area", "admin_area_part",
+          "scale_by_province")
 # A table's size with its indexes and TOAST, summed over its partitions when it has them.
 SIZE = """SELECT coalesce((SELECT sum(pg_total_relation_size(relid))
                           FROM pg_partition_tree(CAST(:t AS regclass))

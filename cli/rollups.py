@@ -9,8 +9,8 @@ from cli.common import console
 from db.engine import get_engine
 
 rollups_app = typer.Typer(help="Daily, grid-cell, statistics, due-day and duration rollups "
-                               "(migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030 "
-                               "and 0032).",
+                               "(migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, "
+                               "0032 and 0033).",
                           no_args_is_help=True)
 
 
@@ -20,16 +20,19 @@ def rebuild_cmd() -> None:
     a repair, or the end of a bulk load made with the rollup triggers disabled."""
     with get_engine().begin() as conn:
         rollups.rebuild(conn)
-        areas, cells, months, kpis, area_kpis, due, hours, area_hours = conn.execute(text(
+        (areas, cells, months, kpis, area_kpis, area_months, due, hours,
+         area_hours) = conn.execute(text(
             "SELECT (SELECT count(*) FROM complaint_rollup), "
             "(SELECT count(*) FROM complaint_grid_rollup), "
             "(SELECT count(*) FROM complaint_grid_month_rollup), "
             "(SELECT count(*) FROM complaint_kpi_rollup), "
             "(SELECT count(*) FROM complaint_area_kpi_rollup), "
+            "(SELECT count(*) FROM complaint_area_kpi_month_rollup), "
             "(SELECT count(*) FROM complaint_due_rollup), "
             "(SELECT count(*) FROM complaint_duration_rollup), "
             "(SELECT count(*) FROM complaint_area_duration_values)")).one()
     console.print(f"[green]Rollups rebuilt[/green]: {areas:,} area rows, {cells:,} grid rows, "
                   f"{months:,} monthly grid rows, {kpis:,} statistics rows, {area_kpis:,} "
-                  f"statistics rows per area, {due:,} due-day rows, {hours:,} duration rows, "
-                  f"{area_hours:,} rows of durations per area and month.")
+                  f"statistics rows per area ({area_months:,} per month), {due:,} due-day "
+                  f"rows, {hours:,} duration rows, {area_hours:,} rows of durations per area "
+                  "and month.")

@@ -233,6 +233,23 @@ def stored_area_kpi(engine: Engine) -> Counter[tuple[Any, ...]]:
     return stored_kpi(engine, *AREA_KPI)
 
 
+def expected_area_kpi_months(days: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    """The per-area counts of :func:`expected_area_kpi` by month, without the category."""
+    months: Counter[tuple[Any, ...]] = Counter()
+    for (day, _, *rest), n in days.items():
+        months[day.replace(day=1), *rest] += n
+    return months
+
+
+def stored_area_kpi_months(engine: Engine) -> Counter[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT month, status, rating, district_id, ward_id, "
+                                 "complaints, late FROM complaint_area_kpi_month_rollup")).all()
+    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+    return +Counter({**{(*r[:5], "complaints"): r.complaints for r in rows},
+                     **{(*r[:5], "late"): r.late for r in rows}})
+
+
 def expected_due(engine: Engine) -> Counter[tuple[Any, ...]]:
     """(day received, category, status, day due) → complaints with a due time, computed
     here."""
@@ -249,17 +266,20 @@ def stored_due(engine: Engine) -> Counter[tuple[Any, ...]]:
 
 def check_kpis(engine: Engine) -> None:
     """The statistics' counts in total, per category, per month, per district and per ward,
-    read from the rollups (overdue from the rollup of due days; per area, from the open
-    complaints), equal the same counts over the complaints; and the district and ward
+    read from the rollups (per area, whole months from the monthly one; overdue from the
+    rollup of due days; per area, from the open complaints), equal the same counts over the
+    complaints; and the district and ward
     breakdowns, every figure, equal those of the one statement over the complaints that
     answers a filter the rollups cannot."""
     assert stored_kpi(engine) == expected_kpi(engine)
-    assert stored_area_kpi(engine) == expected_area_kpi(engine)
+    area_days = expected_area_kpi(engine)
+    assert stored_area_kpi(engine) == area_days
+    assert stored_area_kpi_months(engine) == expected_area_kpi_months(area_days)
     assert stored_due(engine) == expected_due(engine)
     as_of = datetime.now(UTC)
     today = datetime.now(CITY).date()
     with engine.connect() as conn:
-        for f in whole_day_filters():
+        for f in [*whole_day_filters(), *month_edge_filters()]:
             months = Calendar(Period.MONTH, f.created_from or city_midnight(date(2020, 1, 1)),
                               f.created_to or city_midnight(today + timedelta(days=1)))
             starts = months.starts(conn)
@@ -597,7 +617,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     engine, *_ = world
     kept = (stored(engine), stored_grid(engine), stored_kpi(engine), stored_grid_months(engine),
             stored_durations(engine), stored_area_kpi(engine), stored_months(engine),
-            stored_due(engine), stored_area_values(engine))
+            stored_due(engine), stored_area_values(engine), stored_area_kpi_months(engine))
     assert sum(kept[1].values()) > 0 and sum(kept[4].values()) > 0
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
@@ -616,11 +636,13 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE month = (SELECT max(month) FROM complaint_month_rollup)"))
         conn.execute(text("DELETE FROM complaint_due_rollup "
                           "WHERE day = (SELECT max(day) FROM complaint_due_rollup)"))
+        conn.execute(text("DELETE FROM complaint_area_kpi_month_rollup "
+                          "WHERE month = (SELECT max(month) FROM complaint_area_kpi_month_rollup)"))
         conn.execute(text("UPDATE complaint_area_duration_values "
                           "SET hours = hours || float8send(1.5) "
                           "WHERE month = (SELECT min(month) FROM complaint_area_duration_values)"))
     assert stored_months(engine) != kept[6] and stored_due(engine) != kept[7]
-    assert stored_area_values(engine) != kept[8]
+    assert stored_area_values(engine) != kept[8] and stored_area_kpi_months(engine) != kept[9]
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
     assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
     assert stored_durations(engine) != kept[4] and stored_area_kpi(engine) != kept[5]
@@ -631,7 +653,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     assert (stored(engine), stored_grid(engine), stored_kpi(engine),
             stored_grid_months(engine), stored_durations(engine),
             stored_area_kpi(engine), stored_months(engine), stored_due(engine),
-            stored_area_values(engine)) == kept
+            stored_area_values(engine), stored_area_kpi_months(engine)) == kept
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:

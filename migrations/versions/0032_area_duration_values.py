@@ -100,12 +100,17 @@ BACKFILL = f"""
     GROUP BY 1, 2, 3, 4, 5"""
 
 
+def backfills(values: bool) -> str:
+    """The recounts of ``rebuild_rollups()`` of 0030, with (or without) this rollup's."""
+    found = f"TRUNCATE complaint_due_rollup; {DUE.BACKFILL}; {DUE.AREAS.backfills(True)}"
+    if values:
+        found = f"TRUNCATE complaint_area_duration_values; {BACKFILL}; {found}"
+    return found
+
+
 def rebuild_function(values: bool) -> str:
     """``rebuild_rollups()`` of 0030, with (or without) this rollup."""
-    backfills = f"TRUNCATE complaint_due_rollup; {DUE.BACKFILL}; {DUE.AREAS.backfills(True)}"
-    if values:
-        backfills = f"TRUNCATE complaint_area_duration_values; {BACKFILL}; {backfills}"
-    return DUE.GRIDS.rebuild_function(backfills)
+    return DUE.GRIDS.rebuild_function(backfills(values))
 
 
 def upgrade() -> None:
