@@ -210,14 +210,16 @@ def expected_kpi(engine: Engine, *areas: str) -> Counter[tuple[Any, ...]]:
     return +counts  # zero counts dropped, as in stored_kpi
 
 
-def stored_kpi(engine: Engine, table: str = "complaint_kpi_rollup",
-               *areas: str) -> Counter[tuple[Any, ...]]:
-    """What ``table`` holds, keyed as :func:`expected_kpi` with the same ``areas``."""
-    key = ", ".join(("day, category_code, status, rating", *areas))
+def stored_kpi(engine: Engine, table: str = "complaint_kpi_rollup", *areas: str,
+               key: str = "day, category_code, status, rating") -> Counter[tuple[Any, ...]]:
+    """What ``table`` holds, keyed as :func:`expected_kpi` with the same ``areas`` (or by
+    ``key`` then the areas)."""
+    columns = [*key.split(", "), *areas]
     with engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT {key}, complaints, late FROM {table}")).all()
+        rows = conn.execute(text(f"SELECT {', '.join(columns)}, complaints, late "
+                                 f"FROM {table}")).all()
     assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
-    width = 4 + len(areas)
+    width = len(columns)
     return +Counter({**{(*r[:width], "complaints"): r.complaints for r in rows},
                      **{(*r[:width], "late"): r.late for r in rows}})
 
@@ -242,12 +244,8 @@ def expected_area_kpi_months(days: Counter[tuple[Any, ...]]) -> Counter[tuple[An
 
 
 def stored_area_kpi_months(engine: Engine) -> Counter[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT month, status, rating, district_id, ward_id, "
-                                 "complaints, late FROM complaint_area_kpi_month_rollup")).all()
-    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
-    return +Counter({**{(*r[:5], "complaints"): r.complaints for r in rows},
-                     **{(*r[:5], "late"): r.late for r in rows}})
+    return stored_kpi(engine, "complaint_area_kpi_month_rollup", *AREA_KPI[1:],
+                      key="month, status, rating")
 
 
 def expected_due(engine: Engine) -> Counter[tuple[Any, ...]]:
