@@ -172,11 +172,9 @@ def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) 
                        rows=_where(days, rolled.daily, values))
     first_month, end_month = split
     chosen = " AND ".join([*(f"{name} = :{name}" for name in values), rolled.scope])
-    parts = [sql(f"""SELECT {rolled.key}, month AS day, complaints FROM {rolled.monthly}
-                     WHERE {chosen} {"AND month >= :first_month" if first_month else ""}
-                     {"AND month < :end_month" if end_month else ""}""", **values,
-                 **({"first_month": first_month} if first_month else {}),
-                 **({"end_month": end_month} if end_month else {}))]
+    parts = [compose(f"""SELECT {rolled.key}, month AS day, complaints FROM {rolled.monthly}
+                         WHERE {chosen} AND {{months}}""",
+                     months=months_where(MonthSplit(first_month, end_month, ()))).bind(**values)]
     edge = f"SELECT {rolled.key}, day, complaints FROM {rolled.daily} WHERE {chosen}"
     if first_month is not None and days.first is not None and days.first < first_month:
         parts.append(sql(f"{edge} AND day >= :head_first AND day < :first_month",
@@ -301,11 +299,16 @@ def month_split(days: Days) -> MonthSplit | None:
 
 
 def months_where(split: MonthSplit) -> Fragment:
-    """SQL: the condition on a monthly rollup's ``month`` for the whole months of ``split``."""
-    months = {"first_month": split.first_month, "end_month": split.end_month}
-    return sql(" AND ".join(["true", *(condition for condition, value in (
-        ("month >= :first_month", split.first_month), ("month < :end_month", split.end_month))
-        if value is not None)]), **{k: v for k, v in months.items() if v is not None})
+    """SQL: the condition on a monthly rollup's ``month`` for the whole months of ``split``
+    (binding ``:first_month`` and ``:end_month``, those that are not open)."""
+    conditions, bound = ["true"], {}
+    if split.first_month is not None:
+        conditions.append("month >= :first_month")
+        bound["first_month"] = split.first_month
+    if split.end_month is not None:
+        conditions.append("month < :end_month")
+        bound["end_month"] = split.end_month
+    return sql(" AND ".join(conditions), **bound)
 
 
 def edge_where(split: MonthSplit, n: int) -> Fragment:

@@ -265,10 +265,10 @@ def stored_due(engine: Engine) -> Counter[tuple[Any, ...]]:
 def check_kpis(engine: Engine) -> None:
     """The statistics' counts in total, per category, per month, per district and per ward,
     read from the rollups (per area, whole months from the monthly one; overdue from the
-    rollup of due days; per area, from the open complaints), equal the same counts over the
-    complaints; and the district and ward
-    breakdowns, every figure, equal those of the one statement over the complaints that
-    answers a filter the rollups cannot."""
+    rollup of due days, per area from the open complaints), equal the same counts over the
+    complaints, for windows with either kind of edge; and the district and ward breakdowns,
+    every figure, equal those of the one statement over the complaints that answers a filter
+    the rollups cannot."""
     assert stored_kpi(engine) == expected_kpi(engine)
     area_days = expected_area_kpi(engine)
     assert stored_area_kpi(engine) == area_days
@@ -382,9 +382,9 @@ def hand_percentiles(rows: list[Any], by: kpi.By) -> dict[Any, dict[str, list[fl
 
 
 def check_durations(engine: Engine) -> None:
-    """The histograms and the arrays per area equal their references; the percentiles found
-    from them equal numpy's over the matching complaints' durations, and PostgreSQL's sort
-    exactly."""
+    """The histograms and the durations packed per area equal their references; the
+    percentiles found from them equal numpy's over the matching complaints' durations, and
+    PostgreSQL's sort exactly."""
     assert stored_durations(engine) == expected_durations(engine)
     assert stored_area_values(engine) == expected_area_values(engine)
     rows = durations(engine)
@@ -414,7 +414,7 @@ def check_durations(engine: Engine) -> None:
                 for key, measures in hand.items():
                     assert rolled[key] == {name: pytest.approx(v, rel=1e-12)
                                            for name, v in measures.items()}, (f, by, key)
-            for by in (kpi.By.DISTRICT, kpi.By.WARD):  # per area: the arrays, no category
+            for by in (kpi.By.DISTRICT, kpi.By.WARD):  # per area: packed, without categories
                 hand = hand_percentiles(chosen, by)
                 assert len(hand) > 1
                 with bypassed():
