@@ -6,16 +6,18 @@ durations packed per month and area.
 district and ward. A breakdown over a window of whole days reads the rows of its whole months
 and, from the complaints, the durations of the days at its edges
 (``analytics.rollups.month_split``: an edge longer than the rest of its month is read as the
-whole month less the month's days outside the window). PostgreSQL joins each area's values
-into one string of bytes (``string_agg``), so a year at 10 million complaints comes as a few
-thousand rows, whatever the complaints; numpy reads them as they are and selects the ranks
-``percentile_cont`` interpolates between (:func:`analytics.durations.positions`): the same
-floats as PostgreSQL's sort of them.
+whole month less the month's days outside the window). PostgreSQL joins each routed (district,
+ward) pair's values into one string of bytes (``string_agg``), so a year at 10 million
+complaints comes as some ten thousand rows, whatever the complaints, and serves both levels: a
+district's values are its pairs', and so are a ward's (:func:`at_level`). numpy reads them as
+they are, takes the edges' values away from their months' for all pairs at once
+(:func:`without_each`), and selects the ranks ``percentile_cont`` interpolates between
+(:func:`analytics.durations.positions`): the same floats as PostgreSQL's sort of them.
 """
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection
@@ -25,17 +27,21 @@ from analytics.rollups import edge_where, month_split, months_where, union_all, 
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch
 
-# Each group's values of one measure, with +1 to count them or -1 to take them away: those of
-# the whole months, and those of the edges' complaints.
+# Each routed (district, ward) pair's values of one measure, with a sign: 1 to count them, -1
+# to take them away (edges' complaints), 0 for the months they are taken from (kept apart, so
+# that only their values are sorted to find those taken). A district's
+# values are those of its pairs, and so are a ward's, so one read serves both levels. (Grouped
+# by the two columns, not by one array of them: sorting arrays took twice as long.)
 GROUPED = """
-    SELECT key, measure, sign, string_agg(hours, ''::bytea) AS hours
-    FROM ({rows}) AS r GROUP BY 1, 2, 3"""
+    SELECT district_id, ward_id, measure, sign, string_agg(hours, ''::bytea) AS hours
+    FROM ({rows}) AS r GROUP BY 1, 2, 3, 4"""
 MONTHS = """
-    SELECT {key} AS key, measure, 1 AS sign, hours
+    SELECT district_id, ward_id, measure,
+           CASE WHEN month = ANY(CAST(:taken_from AS date[])) THEN 0 ELSE 1 END AS sign, hours
     FROM complaint_area_duration_values WHERE {months} AND ({counted})"""
 EDGE = """
-    SELECT key, measure, {sign} AS sign, float8send(hours) AS hours
-    FROM (SELECT complaint.{key} AS key, k.measure, k.status,
+    SELECT district_id, ward_id, measure, {sign} AS sign, float8send(hours) AS hours
+    FROM (SELECT complaint.district_id, complaint.ward_id, k.measure, k.status,
                  CASE k.measure WHEN 'first_action' THEN complaint.hours_to_first_action
                                 ELSE complaint.hours_to_resolution END AS hours
           FROM complaint CROSS JOIN LATERAL duration_keys(
@@ -44,13 +50,19 @@ EDGE = """
           WHERE {edge}) AS edge
     WHERE {counted}"""
 PACKED = np.dtype(">f8")  # float8send: 8 bytes, big-endian
+# The values a statement sorts by pair: a year's at 10 million complaints are 50 MB, which the
+# default work_mem (4 MB) sorts on disk.
+SORT_MEMORY = "96MB"
+LEVELS = {"district_id": 0, "ward_id": 1}  # a pair's member at each level
+K = TypeVar("K")
+
+Values = dict[Any, dict[str, np.ndarray]]  # group key → measure name → the durations
 
 
-def statement(f: ComplaintFilter, key: str, measures: Sequence[Measure]) -> Fragment | None:
-    """SQL rows ``(key, measure, sign, hours)``, the values packed, per group ``key`` (a column
-    of both the complaints and the packed durations: ``district_id``, ``ward_id``), or None
-    when the packed durations cannot answer ``f`` exactly: they have no category, and no
-    whole month may fit the window."""
+def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | None:
+    """SQL rows ``(district_id, ward_id, measure, sign, hours)``, the values packed, or None
+    when the packed durations cannot answer ``f`` exactly: they have no category, and no whole
+    month may fit the window."""
     days = whole_days(f)
     if days is None or days.categories:
         return None
@@ -58,43 +70,93 @@ def statement(f: ComplaintFilter, key: str, measures: Sequence[Measure]) -> Frag
     if split is None:
         return None
     counted = " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
-    parts = [compose(MONTHS, key=key, months=months_where(split), counted=counted)]
-    parts += [compose(EDGE, key=key, sign=str(sign), edge=edge_where(split, n),
+    parts = [compose(MONTHS, months=months_where(split), counted=counted).bind(
+        taken_from=list(split.taken_from))]
+    parts += [compose(EDGE, sign=str(sign), edge=edge_where(split, n),
                       counted=counted)
               for n, (_, _, sign) in enumerate(split.edges)]
     return compose(GROUPED, rows=union_all(parts))
 
 
-def percentiles(conn: Connection, f: ComplaintFilter, key: str, measures: Sequence[Measure]
-                ) -> dict[Any, dict[str, list[float]]] | None:
-    """{group key: {measure name: the percentiles}} of the complaints matching ``f``; None
-    when the packed durations cannot answer ``f`` exactly (:func:`statement`)."""
-    found = statement(f, key, measures)
+def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
+           ) -> Values | None:
+    """{(district id, ward id): {measure name: its durations}} of the complaints matching
+    ``f``, per routed pair; None when the packed durations cannot answer ``f`` exactly
+    (:func:`statement`)."""
+    found = statement(f, measures)
     if found is None:
         return None
-    signed: dict[tuple[Any, str], dict[int, np.ndarray]] = defaultdict(dict)
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+    counted: dict[tuple[Any, str], list[np.ndarray]] = defaultdict(list)
+    held: dict[tuple[Any, str], np.ndarray] = {}
+    taken: dict[tuple[Any, str], np.ndarray] = {}
     for row in fetch(conn, found):
-        signed[(row.key, row.measure)][row.sign] = np.frombuffer(row.hours, PACKED)
-    result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
-    for (group, name), values in signed.items():
-        kept = values.get(1, np.empty(0))
-        if -1 in values:
-            kept = without(kept, values[-1])
-        if len(kept):
-            result[group][name] = ranked_percentiles(kept)
+        key = ((row.district_id, row.ward_id), row.measure)
+        hours = np.frombuffer(row.hours, PACKED)
+        if row.sign == 1:
+            counted[key].append(hours)
+        else:
+            (held if row.sign == 0 else taken)[key] = hours
+    for key, rest in without_each(held, taken).items():
+        counted[key].append(rest)
+    result: Values = defaultdict(dict)
+    for (pair, name), parts in counted.items():
+        hours = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if len(hours):
+            result[pair][name] = hours
     return result
 
 
-def without(values: np.ndarray, taken: np.ndarray) -> np.ndarray:
-    """``values`` less one occurrence of each of ``taken`` (a multiset's difference; every
-    value taken is among them as often as it is taken: the edges are read in the same
-    snapshot as the months)."""
-    values, taken = np.sort(values), np.sort(taken)
-    # The n-th repeat of a value taken is that value's n-th occurrence in ``values``.
-    drop = np.searchsorted(values, taken) + np.arange(len(taken)) - np.searchsorted(taken, taken)
-    if len(drop) and (drop[-1] >= len(values) or not np.array_equal(values[drop], taken)):
+def at_level(pairs: Values, key: str) -> Values:
+    """The values per routed pair joined per group of a level (``key``: ``district_id`` or
+    ``ward_id``)."""
+    joined: dict[Any, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    member = LEVELS[key]
+    for pair, measures in pairs.items():
+        for name, hours in measures.items():
+            joined[pair[member]][name].append(hours)
+    return {group: {name: np.concatenate(parts) if len(parts) > 1 else parts[0]
+                    for name, parts in measures.items()}
+            for group, measures in joined.items()}
+
+
+def percentiles(groups: Values) -> dict[Any, dict[str, list[float]]]:
+    """{group key: {measure name: the statistics' percentiles of its values}}."""
+    return {group: {name: ranked_percentiles(hours) for name, hours in measures.items()}
+            for group, measures in groups.items()}
+
+
+def without_each(held: dict[K, np.ndarray], taken: dict[K, np.ndarray]) -> dict[K, np.ndarray]:
+    """Each group of ``held`` less one occurrence of each of its values ``taken`` (multiset
+    differences; every value taken is held as often as it is taken: the edges are read in the
+    same snapshot as the months). All groups at once: one sort of them all, instead of two a
+    group (thousands of wards)."""
+    if taken.keys() - held.keys():
         raise ValueError("taking away durations that the months do not hold")
-    return np.delete(values, drop)
+    if not held:
+        return {}
+    keys = list(held)
+    group_of = np.arange(len(keys))
+    values = np.concatenate([held[k] for k in keys])
+    gone = [taken.get(k, np.empty(0)) for k in keys]
+    # A value's rank among all of them makes (group, value) one integer to sort.
+    ranks = np.unique(np.concatenate([values, *gone]), return_inverse=True)[1].ravel()
+    width = int(ranks.max()) + 1 if len(ranks) else 1
+    held_groups = np.repeat(group_of, [len(held[k]) for k in keys])
+    held_keys = held_groups * width + ranks[:len(values)]
+    gone_keys = np.sort(np.repeat(group_of, [len(g) for g in gone]) * width
+                        + ranks[len(values):])
+    order = np.argsort(held_keys, kind="stable")
+    ordered = held_keys[order]
+    # The n-th repeat of a value taken is that value's n-th occurrence among those held.
+    drop = (np.searchsorted(ordered, gone_keys) + np.arange(len(gone_keys))
+            - np.searchsorted(gone_keys, gone_keys))
+    if np.any(drop >= len(ordered)) or not np.array_equal(ordered[drop], gone_keys):
+        raise ValueError("taking away durations that the months do not hold")
+    kept = np.ones(len(values), dtype=bool)
+    kept[order[drop]] = False
+    counts = np.bincount(held_groups[kept], minlength=len(keys))
+    return dict(zip(keys, np.split(values[kept], np.cumsum(counts)[:-1]), strict=True))
 
 
 def ranked_percentiles(values: np.ndarray) -> list[float]:

@@ -40,9 +40,12 @@ holding the ranks asked instead of a sort of every duration. Per district and wa
 histogram per area would be smaller than the durations themselves) they come, when the filter
 names no category, from the durations packed per month and area
 (``complaint_area_duration_values``, ``analytics/area_durations.py``); else from the
-complaints that have a duration, in area order (0028's indexes).
+complaints that have a duration, in area order (0028's indexes). When the rollups answer both
+(:func:`routed_answers`), a request's district and ward breakdowns share one read of each, per
+routed (district, ward) pair (:func:`routed`), summed into either level (:func:`at_level`).
 """
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -87,6 +90,9 @@ class By(StrEnum):
     WARD = "ward"
     AGENCY = "agency"
     PERIOD = "period"
+    # Both area levels at once: per routed (district, ward) pair, summed into either level
+    # by :func:`at_level` (one read for the two breakdowns of a request).
+    ROUTED = "routed"
 
 
 class Part(StrEnum):
@@ -104,7 +110,11 @@ _KEYS = {
     By.WARD: "complaint.ward_id",
     By.AGENCY: "complaint.agency_code",
     By.PERIOD: PERIOD_OF,
+    By.ROUTED: "ARRAY[complaint.district_id, complaint.ward_id]",
 }
+# By.ROUTED's pairs are grouped by their two columns, and each group's array built once (an
+# array a row made the grouping twice as slow); the other keys by the key itself.
+_GROUP_COLUMNS = {By.ROUTED: "district_id, ward_id"}
 
 # The hours are stored per complaint (migration 0007), exact to the microsecond: to first
 # action over those with one, to resolution over the processed ones.
@@ -139,18 +149,20 @@ PART = "SELECT {key} AS key, {values} FROM complaint WHERE {where} GROUP BY 1"
 # The keys the rollups have (By.PERIOD's: :func:`analytics.rollups.day_steps`); the areas'
 # are those of the rollup per routed area.
 _ROLLED_KEYS = {By.ALL: "0", By.CATEGORY: "category_code", By.PERIOD: DAY_STEP,
-                By.DISTRICT: "district_id", By.WARD: "ward_id"}
-_BY_AREA = (By.DISTRICT, By.WARD)
+                By.DISTRICT: "district_id", By.WARD: "ward_id",
+                By.ROUTED: "ARRAY[district_id, ward_id]"}
+_BY_AREA = (By.DISTRICT, By.WARD, By.ROUTED)
+_COUNTED = ("received", "processed", "rated", "positive", "overdue", "processed_late")
 ROLLED_COUNTS = f"""
     SELECT {{key}} AS key, sum(complaints) AS received,
            coalesce(sum(complaints) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed,
            coalesce(sum(complaints) FILTER (WHERE rating IS NOT NULL), 0) AS rated,
            coalesce(sum(complaints) FILTER (WHERE {_ROLLED_POSITIVE}), 0) AS positive,
            coalesce(sum(late) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed_late
-    FROM {{rows}} GROUP BY 1
+    FROM {{rows}} GROUP BY {{group}}
     HAVING sum(complaints) > 0  -- a group whose days were all taken away (an edge's month)"""
 OVERDUE = f"""SELECT {{key}} AS key, count(*) AS overdue FROM complaint
-              WHERE {{where}} AND {_OVERDUE_SQL} GROUP BY 1"""
+              WHERE {{where}} AND {_OVERDUE_SQL} GROUP BY {{group}}"""
 # Overdue from the rollup of due days (0030): the complaints due on a day before the day of
 # :as_of are past due whatever the hour, those due after it are not, and those due on it are
 # read one by one (through ``complaint_due``, in order of due time).
@@ -289,15 +301,22 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
     if days is None or key is None:
         return None
     rows = area_kpi_rows(days) if by in _BY_AREA else kpi_rows(days)
-    counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=rows).bind(
+    group = _GROUP_COLUMNS.get(by, "1")
+    counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=rows, group=group).bind(
         period_starts=period_starts))
     where = complaint_where(f)
-    overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where) if by in _BY_AREA
+    overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where, group=group) if by in _BY_AREA
                    else compose(ROLLED_OVERDUE, key=key, rows=due_rows(days), raw_key=_KEYS[by],
                                 where=where))
     late = fetch(conn, overdue_sql.bind(as_of=as_of, period_starts=period_starts))
-    overdue_by_key = {r.key: r.overdue for r in late}
-    return {r.key: {**r._mapping, "overdue": overdue_by_key.get(r.key, 0)} for r in counts}
+    overdue_by_key = {_hashable(r.key): r.overdue for r in late}
+    return {_hashable(r.key): {**r._mapping, "overdue": overdue_by_key.get(_hashable(r.key), 0)}
+            for r in counts}
+
+
+def _hashable(key: Any) -> Any:
+    """A group key as a dict key: By.ROUTED's pairs come as lists."""
+    return tuple(key) if isinstance(key, list) else key
 
 
 def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
@@ -308,11 +327,43 @@ def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
     measures = _MEASURES.get(which)
     if measures is None:
         return None
-    if by in _BY_AREA:
-        return area_durations.percentiles(conn, f, _ROLLED_KEYS[by], measures)
+    if by in (By.DISTRICT, By.WARD):
+        pairs = area_durations.values(conn, f, measures)
+        return None if pairs is None else area_durations.percentiles(
+            area_durations.at_level(pairs, _ROLLED_KEYS[by]))
     if by not in (By.ALL, By.CATEGORY):
         return None
     return durations.percentiles(conn, f, by is By.CATEGORY, measures)
+
+
+def routed_answers(f: ComplaintFilter) -> bool:
+    """Whether the rollups answer ``f``'s district and ward breakdowns exactly, counts and
+    durations, so that both levels can share :func:`routed`'s parts."""
+    return area_durations.statement(f, _MEASURES[Part.DURATIONS]) is not None
+
+
+def routed(conn: Connection, f: ComplaintFilter, which: Part, as_of: datetime
+           ) -> dict[tuple[Any, Any], Any]:
+    """One part per routed (district, ward) pair, for :func:`at_level`: the counts' rows
+    (Part.COUNTS), or the durations themselves (Part.DURATIONS), from the rollups, for a
+    filter they answer (:func:`routed_answers`)."""
+    found = (rolled_counts(conn, f, By.ROUTED, as_of, []) if which is Part.COUNTS
+             else area_durations.values(conn, f, _MEASURES[which]))
+    if found is None:
+        raise ValueError(f"the rollups do not answer {f}")
+    return found
+
+
+def at_level(counts: dict[tuple[Any, Any], Any], values: area_durations.Values,
+             by: By) -> dict[Any, Kpi]:
+    """The figures per district or ward (``by``) from the parts per routed pair
+    (:func:`routed`): the counts summed, the durations' percentiles over the level's values."""
+    member = area_durations.LEVELS[_ROLLED_KEYS[by]]
+    summed: dict[Any, Counter[str]] = defaultdict(Counter)
+    for pair, row in counts.items():
+        summed[pair[member]].update({name: row[name] for name in _COUNTED})
+    durations = area_durations.percentiles(area_durations.at_level(values, _ROLLED_KEYS[by]))
+    return figures(summed, durations)
 
 
 def figures(counts: dict[Any, Any], *durations: dict[Any, Any]) -> dict[Any, Kpi]:

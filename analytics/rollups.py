@@ -271,6 +271,11 @@ class MonthSplit:
     end_month: date | None
     edges: tuple[tuple[date, date, int], ...]
 
+    @property
+    def taken_from(self) -> tuple[date, ...]:
+        """The whole months that edges take days away from."""
+        return tuple(start.replace(day=1) for start, _, sign in self.edges if sign < 0)
+
 
 def month_split(days: Days) -> MonthSplit | None:
     """``days`` as whole months and edges. An edge longer than the rest of its month is read

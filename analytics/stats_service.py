@@ -29,6 +29,7 @@ class KpiStats:
         self.query = query
         self.as_of = as_of
         self.max_series_periods = max_series_periods
+        self._routed: asyncio.Task[tuple[Any, Any]] | None = None
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         return await read(self.engine, fn, work=Work.ANALYTICS, **kwargs)
@@ -60,11 +61,23 @@ class KpiStats:
         return kpi.series(starts, counts)
 
     async def _figures(self, by: kpi.By) -> dict[Any, kpi.Kpi]:
-        """The statements of a figure set on parallel connections, put together."""
+        """The statements of a figure set on parallel connections, put together; per district
+        and per ward, from the parts per routed pair that both levels share when the rollups
+        answer them."""
+        if by in (kpi.By.DISTRICT, kpi.By.WARD) and kpi.routed_answers(self.query):
+            if self._routed is None:  # the first of the two breakdowns to ask reads them
+                self._routed = asyncio.ensure_future(self._read_routed())
+            return kpi.at_level(*await self._routed, by)
         parts = await asyncio.gather(*(
             self._read(kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
             for which in kpi.parts_for(by, self.query)))
         return kpi.figures(*parts)
+
+    async def _read_routed(self) -> tuple[Any, Any]:
+        counts, values = await asyncio.gather(*(
+            self._read(kpi.routed, f=self.query, which=which, as_of=self.as_of)
+            for which in (kpi.Part.COUNTS, kpi.Part.DURATIONS)))
+        return counts, values
 
 
 def _period_starts(conn: Connection, f: ComplaintFilter, period: Period, time_zone: str,

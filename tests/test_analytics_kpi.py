@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from demo.seed import seed_boundaries
 from tests.analytics_support import insert_complaints, scratch_database
-from tests.conftest import Demo, GraphQLClient
+from tests.conftest import Demo, GraphQLClient, StatementCounter
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 PROCESSED = {"RESOLVED", "REJECTED", "DUPLICATE", "CLOSED"}
@@ -102,15 +102,20 @@ def month_starts(start: datetime, end: datetime) -> list[datetime]:
 
 
 @pytest.mark.parametrize("whole_days", [False, True])
-def test_stats_equal_hand_computation_with_empty_months(gql: GraphQLClient, demo: Demo,
-                                                        engine: Engine, whole_days: bool) -> None:
+def test_stats_equal_hand_computation_with_empty_months(
+        gql: GraphQLClient, demo: Demo, engine: Engine, whole_days: bool,
+        count_statements: StatementCounter) -> None:
     """Over any window (read from the complaints) and over whole days in the city (the counts
-    and the durations' percentiles in total and per category read from the rollups)."""
+    and the durations' percentiles in total and per category read from the rollups, and per
+    district and ward from the rollups per area, read once for both levels)."""
     start, end = demo.now - timedelta(days=500), demo.now + timedelta(seconds=1)
     if whole_days:
         start, end = (datetime.combine(moment.astimezone(LOCAL).date(), time(), LOCAL)
                       for moment in (start, end + timedelta(days=1)))
     result = gql.data(STATS, {"from": iso(start), "to": iso(end), "interval": "MONTH"})["stats"]
+    packed_reads = [s for s in count_statements.statements
+                    if "complaint_area_duration_values" in s]
+    assert len(packed_reads) == (1 if whole_days else 0)
     as_of = datetime.fromisoformat(result["asOf"])
     rows = [r for r in complaint_rows(engine) if start <= r.created_at < end]
     assert len(rows) >= 3_000

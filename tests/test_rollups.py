@@ -36,7 +36,7 @@ from shapely.geometry import mapping
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from analytics import kpi
+from analytics import area_durations, kpi
 from analytics.areas import count_by_area
 from analytics.grid import Grid, Shape, count_cells, rolled_up
 from analytics.hotspots import Unit, Weights, space_time
@@ -289,6 +289,11 @@ def check_kpis(engine: Engine) -> None:
                     raw = kpi.part(conn, f, by, kpi.Part.COUNTS, as_of, starts)
                 assert kpi.figures(rolled) == kpi.figures(raw), (f, by)
                 assert sum(k.received for k in kpi.figures(raw).values()) > 0
+            # Both levels from the parts per routed pair, when the rollups answer them all.
+            shared = kpi.routed_answers(f)
+            assert shared == (not f.categories and not f.statuses)
+            pairs = [kpi.routed(conn, f, part, as_of)
+                     for part in (kpi.Part.COUNTS, kpi.Part.DURATIONS)] if shared else []
             for by in (kpi.By.DISTRICT, kpi.By.WARD):
                 assert kpi.parts_for(by, f) == (kpi.Part.COUNTS, kpi.Part.DURATIONS)
                 breakdown = kpi.figures(*(kpi.part(conn, f, by, part, as_of)
@@ -298,6 +303,8 @@ def check_kpis(engine: Engine) -> None:
                     raw = kpi.part(conn, f, by, kpi.Part.ALL, as_of)
                 assert breakdown == kpi.figures(raw), (f, by)
                 assert any(k.hours_to_resolution[0] is not None for k in breakdown.values())
+                if shared:
+                    assert kpi.at_level(*pairs, by) == breakdown, (f, by)
 
 
 PROCESSED = {"RESOLVED", "REJECTED", "DUPLICATE", "CLOSED"}  # README, "Statistics definitions"
@@ -923,3 +930,26 @@ def test_a_packed_duration_leaves_its_own_slot(world: Any) -> None:
                    float8s_without(float8send(1.0), 2.0)""")).one()
     assert [None if f is None else [v for (v,) in struct.iter_unpack(">d", f)]
             for f in found] == [[1.0], [1.0, 0.0], None]
+
+
+def test_values_taken_away_leave_each_group_its_own() -> None:
+    """The edges' durations are taken from their months' for all pairs at once
+    (``without_each``): each group keeps the multiset difference a Counter computes, however
+    values repeat and across groups holding the same values; taking a value a group does not
+    hold is an error, not a silent loss."""
+    rng = np.random.default_rng(7)
+    held, taken = {}, {}
+    for group in range(60):
+        values = rng.integers(0, 6, rng.integers(0, 40)).astype(float) / 4  # many repeats
+        held[group] = values
+        taken[group] = rng.permutation(values)[:rng.integers(0, len(values) + 1)]
+    kept = area_durations.without_each(held, {g: v for g, v in taken.items() if len(v)})
+    for group, values in held.items():
+        expected = Counter(values.tolist())
+        expected.subtract(Counter(taken[group].tolist()))
+        assert Counter(kept[group].tolist()) == +expected, group
+    assert sum(map(len, taken.values())) > 100 and sum(map(len, kept.values())) > 100
+    with pytest.raises(ValueError):
+        area_durations.without_each({1: np.array([1.0, 2.0])}, {1: np.array([2.0, 2.0])})
+    with pytest.raises(ValueError):
+        area_durations.without_each({1: np.array([1.0])}, {2: np.array([1.0])})
