@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from analytics.durations import Measure, interpolate, positions
 from analytics.rollups import edge_where, month_split, months_where, union_all, whole_days
 from db.complaints import ComplaintFilter
-from db.sql import Fragment, compose, fetch
+from db.sql import Fragment, compose, copied
 
 # Each routed (district, ward) pair's values of one measure, with a sign: 1 to count them, -1
 # to take them away (edges' complaints), 0 for the months they are taken from (kept apart, so
@@ -50,9 +50,7 @@ EDGE = """
           WHERE {edge}) AS edge
     WHERE {counted}"""
 PACKED = np.dtype(">f8")  # float8send: 8 bytes, big-endian
-# The values a statement sorts by pair: a year's at 10 million complaints are 50 MB, which the
-# default work_mem (4 MB) sorts on disk.
-SORT_MEMORY = "96MB"
+_ONE, _ZERO = (n.to_bytes(4, "big") for n in (1, 0))  # a sign as int4send writes it
 LEVELS = {"district_id": 0, "ward_id": 1}  # a pair's member at each level
 K = TypeVar("K")
 
@@ -86,17 +84,16 @@ def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
     found = statement(f, measures)
     if found is None:
         return None
-    conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
     counted: dict[tuple[Any, str], list[np.ndarray]] = defaultdict(list)
     held: dict[tuple[Any, str], np.ndarray] = {}
     taken: dict[tuple[Any, str], np.ndarray] = {}
-    for row in fetch(conn, found):
-        key = ((row.district_id, row.ward_id), row.measure)
-        hours = np.frombuffer(row.hours, PACKED)
-        if row.sign == 1:
+    for district, ward, measure, sign, packed in copied(conn, found):  # bytes as they are
+        key = ((_integer(district), _integer(ward)), (measure or b"").decode())
+        hours = np.frombuffer(packed or b"", PACKED)
+        if sign == _ONE:
             counted[key].append(hours)
         else:
-            (held if row.sign == 0 else taken)[key] = hours
+            (held if sign == _ZERO else taken)[key] = hours
     for key, rest in without_each(held, taken).items():
         counted[key].append(rest)
     result: Values = defaultdict(dict)
@@ -105,6 +102,10 @@ def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
         if len(hours):
             result[pair][name] = hours
     return result
+
+
+def _integer(sent: bytes | None) -> int | None:
+    return None if sent is None else int.from_bytes(sent, "big", signed=True)
 
 
 def at_level(pairs: Values, key: str) -> Values:

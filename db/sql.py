@@ -27,8 +27,10 @@ every call, so SQLAlchemy's statement cache (shared by the whole engine) would f
 statements and evict the ones that repeat; aliases keep equal statements equal.
 """
 
+import io
 import itertools
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -46,6 +48,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
 
@@ -135,3 +138,57 @@ def execute(conn: Connection, statement: Fragment) -> CursorResult[Any]:
 def fetch(conn: Connection, statement: Fragment) -> list[Row[Any]]:
     """All rows of a whole statement."""
     return list(execute(conn, statement))
+
+
+_COPY_HEADER = struct.Struct(">11sii")  # signature, flags, length of the header extension
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_INT16, _INT32 = struct.Struct(">h"), struct.Struct(">i")
+
+
+def copied(conn: Connection, statement: Fragment) -> list[tuple[bytes | None, ...]]:
+    """All rows of a whole statement, each column as the bytes its type's binary output writes
+    (None for NULL), through ``COPY … TO STDOUT (FORMAT binary)``. For results of many bytes of
+    ``bytea``: psycopg2 receives every other result as text, where bytes travel as hex, twice
+    their size, encoded by the server and decoded here (a year's packed durations at 10
+    million complaints: 0.25 s of a 0.57 s read, against 0.06 s copied). The engine's
+    ``before_cursor_execute`` listeners see the statement copied, its values in place; errors
+    leave as SQLAlchemy's, as from :func:`execute`."""
+    compiled = text(statement.text).bindparams(**statement.params).compile(dialect=conn.dialect)
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        query = cursor.mogrify(str(compiled), compiled.params).decode()
+        for listener in conn.dispatch.before_cursor_execute:  # observers see what is sent
+            listener(conn, cursor, query, {}, None, False)
+        buffer = io.BytesIO()
+        cursor.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT binary)", buffer)
+    except conn.dialect.loaded_dbapi.Error as error:
+        lost = conn.dialect.is_disconnect(error, dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(statement.text, dict(statement.params), error,
+                                  conn.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=lost) from error
+    finally:
+        cursor.close()
+    return _binary_rows(buffer.getbuffer())
+
+
+def _binary_rows(data: memoryview) -> list[tuple[bytes | None, ...]]:
+    """The tuples of PostgreSQL's binary COPY format (its documentation, "Binary Format")."""
+    signature, _, extension = _COPY_HEADER.unpack_from(data)
+    if signature != _COPY_SIGNATURE:
+        raise ValueError("not PostgreSQL's binary COPY format")
+    at = _COPY_HEADER.size + extension
+    rows: list[tuple[bytes | None, ...]] = []
+    while (fields := _INT16.unpack_from(data, at)[0]) != -1:  # -1: the trailer
+        at += 2
+        row: list[bytes | None] = []
+        for _ in range(fields):
+            length = _INT32.unpack_from(data, at)[0]
+            at += 4
+            row.append(None if length < 0 else bytes(data[at:at + length]))
+            at += max(length, 0)
+        rows.append(tuple(row))
+    return rows

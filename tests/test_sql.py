@@ -1,9 +1,10 @@
 """Composing SQL (``db.sql``): a parameter is bound once per statement, never overwritten.
 
 The unit tests need no database: they put each value in place of its parameter name, as the
-driver does with the statement text and the parameter dict, and read the SQL. The last test
-runs the one place where an analysis is embedded in a Core statement, the hotspot-grid tiles,
-and counts the complaints per hexagon here, from the hexagon's definition, to compare.
+driver does with the statement text and the parameter dict, and read the SQL. A test runs
+the one place where an analysis is embedded in a Core statement, the hotspot-grid tiles, and
+counts the complaints per hexagon here, from the hexagon's definition, to compare; the last
+ones read rows by binary COPY (``copied``) and compare them with a plain SELECT's.
 """
 
 import math
@@ -17,13 +18,16 @@ import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
-from sqlalchemy import Integer, Select, bindparam, literal_column, select
+from sqlalchemy import Integer, Select, bindparam, event, literal_column, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from analytics.query import complaint_where
 from db.complaints import ComplaintFilter
-from db.sql import ParameterClash, as_core, compose, core, sql
+from db.engine import unavailable
+from db.sql import ParameterClash, as_core, compose, copied, core, fetch, sql
+from errors import ErrorCode
 from tests.layers_support import complaint_arrays, tile_of
 
 RESOLVED_ROADS = ComplaintFilter(categories=("pothole", "streetlight"), statuses=("RESOLVED",),
@@ -143,3 +147,51 @@ def test_hotspot_grid_tiles_count_like_brute_force(client: TestClient, engine: A
         near_edge = shapely.distance(polygon.exterior, shapely.points(x, y)) <= EDGE_M
         count = cell["properties"]["count"]
         assert (inside & ~near_edge).sum() <= count <= (inside | near_edge).sum(), cell
+
+
+def test_copied_rows_are_the_bytes_postgresql_sends(engine: Any) -> None:
+    """``copied`` (binary COPY) reads what a plain SELECT reads, as the types' binary
+    output: NULLs, text with quotes bound as a value, every byte value, an empty ``bytea``;
+    listeners of the engine see the statement sent."""
+    every_byte = bytes(range(256))
+    statement = sql("""
+        SELECT n, CASE WHEN n % 2 = 0 THEN NULL ELSE n - 3 END AS odd, :name || n AS label,
+               CASE n WHEN 1 THEN :bytes ELSE ''::bytea END AS raw
+        FROM generate_series(1, 3) AS n ORDER BY n""", name="O'Brien; «x» ", bytes=every_byte)
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.connect() as conn:
+            plain = [tuple(row) for row in fetch(conn, statement)]
+            seen.clear()
+            rows = copied(conn, statement)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) == 1 and "generate_series" in seen[0] and "O''Brien" in seen[0]
+    assert bytes(plain[0][3]) == every_byte and len(rows) == len(plain) == 3
+    for (n, odd, label, raw), found in zip(plain, rows, strict=True):
+        assert found == (n.to_bytes(4, "big"),
+                         None if odd is None else odd.to_bytes(4, "big", signed=True),
+                         label.encode(), bytes(raw))
+
+
+def test_copied_errors_leave_as_sqlalchemy_errors(engine: Any) -> None:
+    """A statement over its timeout is the retryable QUERY_TIMEOUT, as from any statement;
+    a connection that died is marked invalidated, so that reads are tried once more on a new
+    one (``db.engine.retrying``)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 50")
+        with pytest.raises(OperationalError) as timed_out:
+            copied(conn, sql("SELECT pg_sleep(2)"))
+    assert unavailable(timed_out.value, None).code is ErrorCode.QUERY_TIMEOUT
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(OperationalError) as lost:
+            copied(conn, sql("SELECT 1"))
+    assert lost.value.connection_invalidated
