@@ -29,9 +29,9 @@ from db.sql import Fragment, compose, copied
 
 # Each routed (district, ward) pair's values of one measure, with a sign: 1 to count them, -1
 # to take them away (edges' complaints), 0 for the months they are taken from (kept apart, so
-# that only their values are sorted to find those taken). A district's
-# values are those of its pairs, and so are a ward's, so one read serves both levels. (Grouped
-# by the two columns, not by one array of them: sorting arrays took twice as long.)
+# that only their values are sorted to find those taken). A district's values are those of
+# its pairs, and so are a ward's, so one read serves both levels. (Grouped by the two columns,
+# not by one array of them: sorting arrays took twice as long.)
 GROUPED = """
     SELECT district_id, ward_id, measure, sign, string_agg(hours, ''::bytea) AS hours
     FROM ({rows}) AS r GROUP BY 1, 2, 3, 4"""

@@ -74,6 +74,7 @@ class KpiStats:
         return kpi.figures(*parts)
 
     async def _read_routed(self) -> tuple[Any, Any]:
+        """The counts and the durations per routed pair, on two connections at once."""
         counts, values = await asyncio.gather(*(
             self._read(kpi.routed, f=self.query, which=which, as_of=self.as_of)
             for which in (kpi.Part.COUNTS, kpi.Part.DURATIONS)))
