@@ -329,8 +329,7 @@ def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
         return None
     if by in (By.DISTRICT, By.WARD):
         pairs = area_durations.values(conn, f, measures)
-        return None if pairs is None else area_durations.percentiles(
-            area_durations.at_level(pairs, _ROLLED_KEYS[by]))
+        return None if pairs is None else _level_percentiles(pairs, by)
     if by not in (By.ALL, By.CATEGORY):
         return None
     return durations.percentiles(conn, f, by is By.CATEGORY, measures)
@@ -362,8 +361,12 @@ def at_level(counts: dict[tuple[Any, Any], Any], values: area_durations.Values,
     summed: dict[Any, Counter[str]] = defaultdict(Counter)
     for pair, row in counts.items():
         summed[pair[member]].update({name: row[name] for name in _COUNTED})
-    durations = area_durations.percentiles(area_durations.at_level(values, _ROLLED_KEYS[by]))
-    return figures(summed, durations)
+    return figures(summed, _level_percentiles(values, by))
+
+
+def _level_percentiles(pairs: area_durations.Values, by: By) -> dict[Any, Any]:
+    """The durations' percentiles per district or ward (``by``) of the values per pair."""
+    return area_durations.percentiles(area_durations.at_level(pairs, _ROLLED_KEYS[by]))
 
 
 def figures(counts: dict[Any, Any], *durations: dict[Any, Any]) -> dict[Any, Kpi]:
