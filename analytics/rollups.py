@@ -122,19 +122,32 @@ def day_steps(starts: list[datetime]) -> str | None:
 
 @dataclass(frozen=True)
 class _Rolled:
-    """A daily rollup and its monthly twin (no category or status; a month's first day
-    stands for its days): the column they count by, and the condition, beyond the bound
+    """A daily rollup and its monthly twin (a month's first day, ``month``, stands for its
+    days; neither has a category, the monthly one a status only if ``monthly_statuses``): the
+    columns read from both (``{day}``: the day, or the month as the day), those counted (an
+    edge's days taken away are counted negatively), and the condition, beyond the bound
     values, that chooses their rows."""
 
-    key: str
     daily: str
     monthly: str
+    columns: str
+    counted: tuple[str, ...] = ("complaints",)
     scope: str = "true"
+    monthly_statuses: bool = False
+
+    def read(self, day: str, sign: int) -> str:
+        """The select list of a part: the columns, then the counts times ``sign``."""
+        counts = self.counted if sign == 1 else [f"{sign} * {c}" for c in self.counted]
+        return ", ".join([self.columns.format(day=day), *counts])
 
 
-_AREAS = _Rolled("area_id", "complaint_rollup", "complaint_month_rollup")
-_GRIDS = _Rolled("cell", "complaint_grid_rollup", "complaint_grid_month_rollup",
-                 "srid = :grid_srid")
+_AREAS = _Rolled("complaint_rollup", "complaint_month_rollup", "area_id, {day}")
+_GRIDS = _Rolled("complaint_grid_rollup", "complaint_grid_month_rollup", "cell, {day}",
+                 scope="srid = :grid_srid")
+# The statistics' rows per routed area (0028 daily, 0033 monthly).
+_AREA_KPIS = _Rolled("complaint_area_kpi_rollup", "complaint_area_kpi_month_rollup",
+                     "status, rating, district_id, ward_id", ("complaints", "late"),
+                     monthly_statuses=True)
 
 
 def area_counts(days: Days, generation_id: int, level: str, step: str | None = None,
@@ -162,27 +175,28 @@ def grid_counts(days: Days, shape: str, size_m: float, step: str | None = None,
 
 
 def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) -> Fragment:
-    """SQL rows ``(key, day, complaints)`` over ``days``: the whole months of the window from
-    the monthly rollup, the days at its edges from the daily one; all of it from the daily one
-    when the filter names categories or statuses (the monthly rollups have neither), when no
-    whole month fits, or not ``months``."""
-    split = _whole_months(days) if months and not days.categories and not days.statuses else None
+    """SQL rows of ``rolled`` over ``days`` (its columns, then its counts): the
+    window's whole months from the monthly rollup and the days at its edges from the daily
+    one, those taken away counted negatively (:func:`month_split`: at most half a month of
+    days an edge); all of it from the daily one when the filter names what the monthly one
+    lacks (categories; statuses, unless it has them), when no whole month fits, or not
+    ``months``."""
+    lacks = days.categories or (days.statuses and not rolled.monthly_statuses)
+    split = month_split(days) if months and not lacks else None
     if split is None:
-        return compose(f"SELECT {rolled.key}, day, complaints FROM {{rows}} AND {rolled.scope}",
+        return compose(f"SELECT {rolled.read('day', 1)} FROM {{rows}} AND {rolled.scope}",
                        rows=_where(days, rolled.daily, values))
-    first_month, end_month = split
-    chosen = " AND ".join([*(f"{name} = :{name}" for name in values), rolled.scope])
-    parts = [compose(f"""SELECT {rolled.key}, month AS day, complaints FROM {rolled.monthly}
-                         WHERE {chosen} AND {{months}}""",
-                     months=months_where(MonthSplit(first_month, end_month, ()))).bind(**values)]
-    edge = f"SELECT {rolled.key}, day, complaints FROM {rolled.daily} WHERE {chosen}"
-    if first_month is not None and days.first is not None and days.first < first_month:
-        parts.append(sql(f"{edge} AND day >= :head_first AND day < :first_month",
-                         head_first=days.first))
-    if end_month is not None and days.end is not None and end_month < days.end:
-        parts.append(sql(f"{edge} AND day >= :end_month AND day < :tail_end",
-                         tail_end=days.end))
-    return union_all(parts)
+    statuses = {"rollup_statuses": list(days.statuses)} if days.statuses else {}
+    chosen = " AND ".join([*(f"{name} = :{name}" for name in values), rolled.scope,
+                           *(["status = ANY(:rollup_statuses)"] if statuses else [])])
+    parts = [compose(f"""SELECT {rolled.read('month AS day', 1)} FROM {rolled.monthly}
+                         WHERE {chosen} AND {{months}}""", months=months_where(split))]
+    parts += [sql(f"""SELECT {rolled.read('day', sign)} FROM {rolled.daily}
+                      WHERE {chosen} AND day >= :rollup_edge{n}_start
+                        AND day < :rollup_edge{n}_end""",
+                  **{f"rollup_edge{n}_start": start, f"rollup_edge{n}_end": end})
+              for n, (start, end, sign) in enumerate(split.edges)]
+    return union_all(parts).bind(**values, **statuses)
 
 
 def union_all(parts: list[Fragment]) -> Fragment:
@@ -215,39 +229,17 @@ def month_steps(starts: list[datetime]) -> bool:
     return all(start.astimezone(city).day == 1 for start in starts)
 
 
-def kpi_rows(days: Days, areas: bool = False) -> Fragment:
+def kpi_rows(days: Days) -> Fragment:
     """SQL: the rows of ``complaint_kpi_rollup`` that ``days`` asks for (columns ``day``,
-    ``category_code``, ``status``, ``rating``, ``complaints``, ``late``); with ``areas``, of
-    ``complaint_area_kpi_rollup``, which has the routed ``district_id`` and ``ward_id`` too."""
-    return _where(days, "complaint_area_kpi_rollup" if areas else "complaint_kpi_rollup", {})
-
-
-# The statistics' columns of the per-area rollups (0028 daily, 0033 monthly).
-_AREA_KPI_COLUMNS = "status, rating, district_id, ward_id"
+    ``category_code``, ``status``, ``rating``, ``complaints``, ``late``)."""
+    return _where(days, "complaint_kpi_rollup", {})
 
 
 def area_kpi_rows(days: Days) -> Fragment:
     """SQL, a FROM item: the statistics' rows per routed district and ward over ``days``
-    (columns ``status``, ``rating``, ``district_id``, ``ward_id``, ``complaints``, ``late``).
-    When the filter names no category (the monthly rollup has none) and a whole month fits,
-    the window's whole months from ``complaint_area_kpi_month_rollup`` and its edge days from
-    the daily ``complaint_area_kpi_rollup``, those taken away counted negatively
-    (:func:`month_split`); else the daily rows alone."""
-    split = month_split(days) if not days.categories else None
-    if split is None:
-        return kpi_rows(days, areas=True)
-    statuses = {"rollup_statuses": list(days.statuses)} if days.statuses else {}
-    of_statuses = "AND status = ANY(:rollup_statuses)" if days.statuses else ""
-    parts = [compose(f"""SELECT {_AREA_KPI_COLUMNS}, complaints, late
-                         FROM complaint_area_kpi_month_rollup WHERE {{months}} {of_statuses}""",
-                     months=months_where(split))]
-    for n, (start, end, sign) in enumerate(split.edges):
-        parts.append(sql(f"""
-            SELECT {_AREA_KPI_COLUMNS}, {sign} * complaints, {sign} * late
-            FROM complaint_area_kpi_rollup
-            WHERE day >= :kpi_edge{n}_start AND day < :kpi_edge{n}_end {of_statuses}""",
-            **{f"kpi_edge{n}_start": start, f"kpi_edge{n}_end": end}))
-    return compose("({rows}) AS area_rows", rows=union_all(parts)).bind(**statuses)
+    (columns ``status``, ``rating``, ``district_id``, ``ward_id``, ``complaints``, ``late``),
+    from the monthly rollup where it answers (no category) and the daily one (:func:`_rows`)."""
+    return compose("({rows}) AS area_rows", rows=_rows(days, _AREA_KPIS, True, {}))
 
 
 def due_rows(days: Days) -> Fragment:

@@ -43,6 +43,7 @@ from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import Calendar, Period
 from analytics.rollups import (
     area_counts,
+    area_kpi_rows,
     bypassed,
     day_steps,
     duration_rows,
@@ -469,7 +470,7 @@ def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
     check_kpis(engine)
     check_durations(engine)
     with engine.connect() as conn:
-        for f in whole_day_filters():
+        for f in [*whole_day_filters(), *month_edge_filters()]:
             assert whole_days(f) is not None
             for generation in (g.name for g in generations):
                 for level in ("ward", "district"):
@@ -716,6 +717,13 @@ def test_whole_months_without_categories_or_statuses_read_the_monthly_rollups() 
     assert not reads_months(ComplaintFilter(), months=False)
     with_steps = [datetime(2025, 4, 1, tzinfo=CITY), datetime(2025, 5, 1, tzinfo=CITY)]
     assert month_steps(with_steps)
+    short_edges, long_edges = (
+        [fragment(whole_days(f)).text for fragment in (
+            lambda days: grid_counts(days, "HEXAGON", 500.0),
+            lambda days: area_counts(days, 1, "ward"), area_kpi_rows)]
+        for f in month_edge_filters())
+    assert not any("-1 * complaints" in text for text in short_edges)  # a few days each
+    assert all(text.count("-1 * complaints") == 2 for text in long_edges)  # months less days
     assert not month_steps([*with_steps, datetime(2025, 5, 5, tzinfo=CITY)])  # a Monday
 
 
