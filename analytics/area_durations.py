@@ -23,7 +23,14 @@ import numpy as np
 from sqlalchemy import Connection
 
 from analytics.durations import Measure, interpolate, positions
-from analytics.rollups import edge_where, month_split, months_where, union_all, whole_days
+from analytics.rollups import (
+    MonthSplit,
+    edge_where,
+    month_split,
+    months_where,
+    union_all,
+    whole_days,
+)
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, copied
 
@@ -57,14 +64,20 @@ K = TypeVar("K")
 Values = dict[Any, dict[str, np.ndarray]]  # group key → measure name → the durations
 
 
+def answered(f: ComplaintFilter) -> MonthSplit | None:
+    """The window of ``f`` as the packed durations' months and edges, or None when they
+    cannot answer ``f`` exactly: they have no category, the first action no status, and no
+    whole month may fit the window."""
+    days = whole_days(f)
+    if days is None or days.categories or days.statuses:
+        return None
+    return month_split(days)
+
+
 def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | None:
     """SQL rows ``(district_id, ward_id, measure, sign, hours)``, the values packed, or None
-    when the packed durations cannot answer ``f`` exactly: they have no category, and no whole
-    month may fit the window."""
-    days = whole_days(f)
-    if days is None or days.categories:
-        return None
-    split = month_split(days) if not days.statuses else None
+    when the packed durations cannot answer ``f`` exactly (:func:`answered`)."""
+    split = answered(f)
     if split is None:
         return None
     counted = " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)

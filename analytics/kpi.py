@@ -338,7 +338,7 @@ def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
 def routed_answers(f: ComplaintFilter) -> bool:
     """Whether the rollups answer ``f``'s district and ward breakdowns exactly, counts and
     durations, so that both levels can share :func:`routed`'s parts."""
-    return area_durations.statement(f, _MEASURES[Part.DURATIONS]) is not None
+    return area_durations.answered(f) is not None
 
 
 def routed(conn: Connection, f: ComplaintFilter, which: Part, as_of: datetime
