@@ -29,7 +29,8 @@ import orjson
 from sqlalchemy import Connection
 
 from analytics.areas import placed
-from analytics.grid import Grid, Shape, pack, rolled_up
+from analytics.cell_key import unit_id, unpacked
+from analytics.grid import Grid, Shape, rolled_up
 from analytics.periods import PERIOD_OF, Calendar
 from analytics.query import analysis_srid, complaint_where, generation_id, study_area
 from analytics.rollups import (
@@ -148,17 +149,20 @@ def _grid_units(conn: Connection, f: ComplaintFilter, grid: Grid, generation: in
     units = compose("""
         SELECT {uid} AS uid, i || ',' || j AS label,
                ST_X(ST_Centroid(cell)) AS x, ST_Y(ST_Centroid(cell)) AS y, cell AS shape
-        FROM ({cells}) AS cells""", uid=pack("i", "j"), cells=grid.cells_within(area))
+        FROM ({cells}) AS cells""", uid=unit_id("i", "j"), cells=grid.cells_within(area))
     days, step = _rolled(f, starts, rollups)
     if days is not None and step is not None and rolled_up(conn, f, grid) is not None:
-        counts = compose("SELECT key AS uid, step, n FROM ({rolled}) AS rolled",
-                         rolled=grid_counts(days, grid.shape.value, grid.size_m, step,
-                                            months=month_steps(starts)))
+        counted = grid_counts(days, grid.shape.value, grid.size_m, step,
+                              months=month_steps(starts))
     else:
-        counts = compose("""
-            SELECT {key} AS uid, {step} AS step, count(*) AS n FROM complaint WHERE {where}
-            GROUP BY 1, 2""", key=grid.complaint_key, step=_step_of(starts),
-                         where=complaint_where(f))
+        counted = compose("""
+            SELECT {unpacked}, step, n
+            FROM (SELECT {key} AS key, {step} AS step, count(*) AS n FROM complaint
+                  WHERE {where} GROUP BY 1, 2) AS keyed""", unpacked=unpacked("key"),
+                          key=grid.complaint_key, step=_step_of(starts),
+                          where=complaint_where(f))
+    counts = compose("SELECT {uid} AS uid, step, n FROM ({counted}) AS counted",
+                     uid=unit_id("i", "j"), counted=counted)
     return units, counts.bind(**grid.params, period_starts=starts)
 
 

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from analytics.cell_key import unpacked
 from analytics.periods import CITY_TIME_ZONE
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, sql
@@ -163,14 +164,16 @@ def area_counts(days: Days, generation_id: int, level: str, step: str | None = N
 
 def grid_counts(days: Days, shape: str, size_m: float, step: str | None = None,
                 months: bool = True) -> Fragment:
-    """SQL rows ``(key, n)``: complaints per non-empty cell (the packed key of ``grid_cell``)
-    of a standard grid laid out in ``:grid_srid`` (bound by the statement), from the rollups;
-    with ``step``, rows ``(key, step, n)``, and ``months`` as for :func:`area_counts`. Only
-    for a grid :func:`grid_rolled_up` allows."""
+    """SQL rows ``(i, j, n)``: complaints per non-empty cell of a standard grid laid out in
+    ``:grid_srid`` (bound by the statement), from the rollups; with ``step``, rows
+    ``(i, j, step, n)``, and ``months`` as for :func:`area_counts`. Only for a grid
+    :func:`grid_rolled_up` allows. Grouped by (i, j), not by the packed key
+    (``analytics/cell_key.py`` says why)."""
     stepped = f", {step} AS step" if step else ""
     rows = _rows(days, _GRIDS, months, {"shape": shape, "size_m": size_m})
-    return compose(f"""SELECT cell AS key{stepped}, sum(complaints) AS n FROM ({{rows}}) AS r
-                       GROUP BY 1{", 2" if step else ""} HAVING sum(complaints) > 0""",
+    return compose(f"""SELECT {unpacked("cell")}{stepped}, sum(complaints) AS n
+                       FROM ({{rows}}) AS r
+                       GROUP BY i, j{", step" if step else ""} HAVING sum(complaints) > 0""",
                    rows=rows)
 
 

@@ -10,7 +10,9 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
+from analytics.cell_key import pack, unit_id
 from analytics.grid import Grid, Shape
+from analytics.rollups import Days, grid_counts
 from tests.analytics_support import (
     CENTER_LAT,
     CENTER_LON,
@@ -166,3 +168,34 @@ def test_exact_ties_go_to_the_documented_cell(engine: Engine, shape_name: str,
 def test_bad_cell_sizes_are_refused(gql: GraphQLClient) -> None:
     for size in (0.0, 5.0, -10.0, 1e9):
         assert gql.error_code(GRID, {"shape": "HEXAGON", "size": size}) == "BAD_INPUT"
+
+
+def test_cells_are_counted_and_joined_by_what_postgresql_hashes_apart(engine: Engine) -> None:
+    """PostgreSQL hashes a bigint by the XOR of its halves, so the packed keys of a city's
+    cells (small i and j in the two halves) share a few hash values, and a hash aggregate or
+    join over them crawls: the grid counts group by (i, j), and the hot spot analyses name a
+    cell by ``unit_id``, whose hashes are as many as the cells. Both are one to one, the unit
+    ids up to the largest index a UTM grid of 10 m cells can reach."""
+    i, j = np.meshgrid(np.arange(0, 400, 3), np.arange(-60, 60) + 2_300_000 // 500)
+    cells = [(int(a), int(b)) for a, b in zip(i.ravel(), j.ravel(), strict=True)]
+    limit = 2**21 - 1
+    cells += [(a, b) for a in (-1, 0, 1, 99_999) for b in (-limit, -1, 0, limit)]
+    with engine.connect() as conn:
+        packed, unit, hashes_packed, hashes_unit = conn.execute(text(f"""
+            SELECT count(DISTINCT {pack('i', 'j')}), count(DISTINCT {unit_id('i', 'j')}),
+                   count(DISTINCT hashint8({pack('i', 'j')})),
+                   count(DISTINCT hashint8({unit_id('i', 'j')}))
+            FROM unnest(CAST(:i AS int[]), CAST(:j AS int[])) AS c(i, j)"""),
+            {"i": [c[0] for c in cells], "j": [c[1] for c in cells]}).one()
+        plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + grid_counts(
+            Days(None, None, (), ()), "HEXAGON", 500.0).text), {
+            "shape": "HEXAGON", "size_m": 500.0, "grid_srid": UTM}).scalar_one()
+    assert packed == unit == len(set(cells))
+    assert hashes_packed < len(cells) / 10  # why: the packed keys collide
+    assert hashes_unit == len(cells)
+    keys = [node["Group Key"] for node in _nodes(plan[0]["Plan"]) if "Group Key" in node]
+    assert keys and all(len(key) == 2 and "cell >> 32" in key[0] for key in keys), keys
+
+
+def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(found for child in node.get("Plans", []) for found in _nodes(child))]
