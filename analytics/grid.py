@@ -25,9 +25,7 @@ from the grid rollup (``analytics/rollups.py``).
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 
 from analytics.cell_key import unpacked
@@ -126,7 +124,7 @@ class GridCell:
     i: int
     j: int
     count: int
-    geometry: dict[str, Any]  # GeoJSON polygon in lon/lat
+    geometry: str  # GeoJSON polygon in lon/lat, as PostGIS writes it
 
 
 @dataclass(frozen=True)
@@ -149,8 +147,7 @@ def count_cells(conn: Connection, f: ComplaintFilter, shape: Shape, size_m: floa
         return None
     grid = Grid(shape, size_m, srid)
     days = rolled_up(conn, f, grid) if rollups else None
-    # GeoJSON as text, parsed by orjson: 1.1× faster than a cast to json in SQL then the
-    # driver's json.loads, for the 13,708 cells of the national grid (docs/benchmarks.md).
+    # GeoJSON as text, sent on as it is (``schema.scalars.written_geojson``).
     # Put in order here, not by SQL: ordered by (i, j), PostgreSQL would count the cells by
     # sorting the complaints on disk to serve both, instead of hashing them.
     rows = fetch(conn, compose("""
@@ -161,7 +158,7 @@ def count_cells(conn: Connection, f: ComplaintFilter, shape: Shape, size_m: floa
         raise PhananhError(ErrorCode.ANALYSIS_TOO_LARGE,
                            f"More than {max_cells} non-empty cells: use larger cells or a "
                            f"smaller area.", maxCells=max_cells)
-    return GridResult(grid, [GridCell(r.i, r.j, r.n, orjson.loads(r.geometry))
+    return GridResult(grid, [GridCell(r.i, r.j, r.n, r.geometry)
                              for r in sorted(rows, key=lambda r: (r.i, r.j))])
 
 

@@ -25,7 +25,6 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-import orjson
 from sqlalchemy import Connection
 
 from analytics.areas import placed
@@ -125,12 +124,13 @@ UNITS_TABLE = """
 # Per unit and step: the unit's own count and the sum over its neighbours (self included).
 NEIGHBOUR_SUMS = """
     SELECT p.focal AS uid, c.step,
-           COALESCE(sum(c.n) FILTER (WHERE p.neighbour = p.focal), 0) AS n, sum(c.n) AS lag
+           CAST(COALESCE(sum(c.n) FILTER (WHERE p.neighbour = p.focal), 0) AS float8) AS n,
+           CAST(sum(c.n) AS float8) AS lag  -- floats, not numerics: exact below 2^53
     FROM ({counts}) AS c JOIN analysis_pair p ON p.neighbour = c.uid
     GROUP BY p.focal, c.step
 """
 
-# GeoJSON as text, parsed by orjson (analytics/grid.py says why).
+# GeoJSON as text, sent on as it is (``schema.scalars.written_geojson``).
 UNITS = """
     SELECT u.uid, u.label, ST_AsGeoJSON(ST_Transform(u.shape, 4326), 7) AS geometry,
            c.n AS cardinality
@@ -202,7 +202,7 @@ class UnitSeries:
     complaint count, the neighbours' sum and Gi*."""
 
     label: str
-    geometry: dict[str, Any]
+    geometry: str  # GeoJSON, as PostGIS writes it
     counts: list[int]
     cardinality: int
     gi: list[GiStar]
@@ -263,19 +263,23 @@ def _gi_per_step(rows: list[Any], sums: list[Any], starts: list[datetime | None]
     unit_index = {r.uid: u for u, r in enumerate(rows)}
     counts = np.zeros((len(rows), len(starts)))
     lags = np.zeros((len(rows), len(starts)))
-    for r in sums:
-        if 1 <= r.step <= len(starts):
-            counts[unit_index[r.uid], r.step - 1] = r.n
-            lags[unit_index[r.uid], r.step - 1] = r.lag
+    # Set all at once: one (unit, step) a row, tens of thousands of rows.
+    found = [(unit_index[uid], step - 1, n, lag) for uid, step, n, lag in sums
+             if 1 <= step <= len(starts)]
+    if found:
+        units, steps, n, lag = np.array(found, dtype=float).T
+        at = (units.astype(int), steps.astype(int))
+        counts[at], lags[at] = n, lag
     # Gi* over the space-time cube: every (unit, step) bin is an observation whose neighbours
     # are the unit's neighbours in the same step, and the mean and variance are those of all
     # bins (as ArcGIS's space-time cube does), so a spot that grows gets growing z-scores.
     steps = len(starts)
     cardinality = np.repeat([r.cardinality for r in rows], steps)
     cube = gi_star(counts.ravel(), lags.ravel(), cardinality, fdr)
+    per_unit = counts.astype(int).tolist()
     return SpaceTime(
-        units=[UnitSeries(r.label, orjson.loads(r.geometry), [int(c) for c in counts[u]],
-                          r.cardinality, cube[u * steps:(u + 1) * steps])
+        units=[UnitSeries(r.label, r.geometry, per_unit[u], r.cardinality,
+                          cube[u * steps:(u + 1) * steps])
                for u, r in enumerate(rows)],
         steps=starts,
         srid=srid,
@@ -305,7 +309,7 @@ def _check_grid_size(conn: Connection, f: ComplaintFilter, generation: int | Non
 @dataclass(frozen=True)
 class Emerging:
     label: str
-    geometry: dict[str, Any]
+    geometry: str  # GeoJSON, as PostGIS writes it
     pattern: Pattern
     trend_z: float
     trend_p: float

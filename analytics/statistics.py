@@ -12,7 +12,7 @@ compute. The neighbour sums come from SQL; this module only does the arithmetic.
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,8 +20,7 @@ import numpy as np
 CONFIDENCE_LEVELS = ((3, 0.01), (2, 0.05), (1, 0.10))
 
 
-@dataclass(frozen=True)
-class GiStar:
+class GiStar(NamedTuple):  # a tuple: tens of thousands are made per space-time cube
     z: float | None  # None where undefined: all values equal, or every unit is a neighbour
     p: float | None  # two-sided, normal approximation
     bin: int
@@ -38,10 +37,12 @@ def gi_star_z(values: Sequence[float], lag: Sequence[float],
     s = math.sqrt(max(0.0, float((x * x).mean() - mean * mean)))
     w = np.asarray(cardinality, dtype=float)
     spread = (n * w - w * w) / (n - 1)
-    z: list[float | None] = []
-    for li, wi, si in zip(np.asarray(lag, dtype=float), w, spread, strict=True):
-        z.append(None if s == 0 or si <= 0 else float((li - mean * wi) / (s * math.sqrt(si))))
-    return z
+    defined = (spread > 0) & (s != 0)
+    # Whole arrays at once (a space-time cube has tens of thousands of bins): the same
+    # IEEE operations, in the same order, as one bin at a time.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (np.asarray(lag, dtype=float) - mean * w) / (s * np.sqrt(spread))
+    return [v if ok else None for v, ok in zip(z.tolist(), defined.tolist(), strict=True)]
 
 
 def two_sided_p(z: float) -> float:
@@ -70,14 +71,18 @@ def gi_star(values: Sequence[float], lag: Sequence[float], cardinality: Sequence
     ps = [None if z is None else two_sided_p(z) for z in zs]
     defined = [p for p in ps if p is not None]
     cutoffs = [(b, fdr_cutoff(defined, alpha) if fdr else alpha) for b, alpha in CONFIDENCE_LEVELS]
-    return [GiStar(z, p, confidence_bin(z, p, cutoffs)) for z, p in zip(zs, ps, strict=True)]
+    bins = confidence_bins(zs, ps, cutoffs)
+    return [GiStar(z, p, b) for z, p, b in zip(zs, ps, bins, strict=True)]
 
 
-def confidence_bin(z: float | None, p: float | None, cutoffs: list[tuple[int, float]]) -> int:
-    """±level of the first (strictest) confidence level whose cut-off p is below, else 0."""
-    if z is None or p is None:
-        return 0
-    for level, cutoff in cutoffs:
-        if p < cutoff:
-            return level if z > 0 else -level
-    return 0
+def confidence_bins(zs: Sequence[float | None], ps: Sequence[float | None],
+                    cutoffs: list[tuple[int, float]]) -> list[int]:
+    """±level of the first (strictest) confidence level whose cut-off p is below, else 0 (and 0
+    where z is undefined), for every unit at once: each level from the loosest to the strictest
+    overwrites those below its cut-off, so the strictest one met stays."""
+    z = np.array([np.nan if v is None else v for v in zs], dtype=float)
+    p = np.array([np.nan if v is None else v for v in ps], dtype=float)
+    bins = np.zeros(len(z), dtype=int)
+    for level, cutoff in reversed(cutoffs):
+        bins[p < cutoff] = level  # NaN (undefined) is never below
+    return (bins * np.where(z > 0, 1, -1)).tolist()

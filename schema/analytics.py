@@ -20,7 +20,7 @@ from analytics.hotspots import Emerging, Unit, UnitSeries
 from analytics.periods import CITY_TIME_ZONE, Period
 from analytics.stats_service import KpiStats
 from analytics.trend import Pattern
-from schema.scalars import GeoJSON
+from schema.scalars import GeoJSON, written_geojson
 from schema.types import Area, Category, Ctx
 from workflow.states import POSITIVE_RATINGS, PROCESSED
 
@@ -123,7 +123,7 @@ class GridCell:
 
     @classmethod
     def from_result(cls, cell: GridCellResult) -> "GridCell":
-        return cls(i=cell.i, j=cell.j, count=cell.count, geometry=GeoJSON(cell.geometry))
+        return cls(i=cell.i, j=cell.j, count=cell.count, geometry=written_geojson(cell.geometry))
 
 
 @strawberry.type(description="Complaints per grid cell; only non-empty cells.")
@@ -198,7 +198,7 @@ class HotspotFeature:
     def from_result(cls, unit: UnitSeries) -> "HotspotFeature":
         gi = unit.gi[0]
         return cls(id=unit.label, count=unit.counts[0], neighbours=unit.cardinality, z=gi.z,
-                   p=gi.p, bin=gi.bin, geometry=GeoJSON(unit.geometry))
+                   p=gi.p, bin=gi.bin, geometry=written_geojson(unit.geometry))
 
 
 @strawberry.type(description="Getis–Ord Gi* hot and cold spots.")
@@ -232,7 +232,7 @@ class EmergingFeature:
     def from_result(cls, found: Emerging, unit: UnitSeries) -> "EmergingFeature":
         return cls(id=found.label, pattern=found.pattern, trend_z=found.trend_z,
                    trend_p=found.trend_p, counts=unit.counts, z=[g.z for g in unit.gi],
-                   bins=found.bins, geometry=GeoJSON(found.geometry))
+                   bins=found.bins, geometry=written_geojson(found.geometry))
 
 
 @strawberry.type(description="Emerging hot spots: Gi* per time step, Mann–Kendall per unit.")

@@ -15,7 +15,7 @@ from scipy import stats
 from analytics.areas import empirical_bayes
 from analytics.statistics import (
     CONFIDENCE_LEVELS,
-    confidence_bin,
+    confidence_bins,
     fdr_cutoff,
     gi_star,
     gi_star_z,
@@ -64,7 +64,22 @@ def test_gi_star_equals_esda_on_random_points(seed: int) -> None:
 ])
 def test_bins_follow_arcgis_confidence_levels(z: float, expected: int) -> None:
     # 99 % needs |z| > 2.576, 95 % |z| > 1.960, 90 % |z| > 1.645 (two-sided).
-    assert confidence_bin(z, two_sided_p(z), list(CONFIDENCE_LEVELS)) == expected
+    assert confidence_bins([z], [two_sided_p(z)], list(CONFIDENCE_LEVELS)) == [expected]
+
+
+def test_bins_of_many_units_at_once_are_each_unit_s_own() -> None:
+    """Undefined z-scores (None) get 0, and FDR-like cut-offs that are not the levels'
+    alphas bin each unit as it would alone."""
+    rng = np.random.default_rng(7)
+    zs: list[float | None] = [*map(float, rng.normal(0, 2.5, 400)), None, 0.0, None]
+    ps = [None if z is None else two_sided_p(z) for z in zs]
+    cutoffs = [(3, 0.004), (2, 0.03), (1, 0.07)]
+    expected = []
+    for z, p in zip(zs, ps, strict=True):
+        met = [level for level, cutoff in cutoffs if p is not None and p < cutoff]
+        expected.append(0 if z is None or not met else (met[0] if z > 0 else -met[0]))
+    assert confidence_bins(zs, ps, cutoffs) == expected
+    assert {abs(b) for b in expected} == {0, 1, 2, 3}
 
 
 def test_two_sided_p_is_the_normal_tail() -> None:

@@ -7,7 +7,9 @@ are too deep, too wide or too costly."""
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
+import strawberry
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -49,6 +51,10 @@ DOCUMENTS = [
         district @skip(if: $more) { code } }""", {"more": False}, "ComplaintEdge", True),
     ("{ areas(level: WARD) { code name level parent { code } } "
      "categories { code nameVi } generations { name inForce } }", None, "Category", True),
+    # lists of numbers per unit, answered as they are when they are what serialize returns
+    ("{ emergingHotspots(period: MONTH, cellSizeM: 1000, distanceBandM: 2500) { steps "
+     "features { id pattern trendZ trendP counts z bins geometry } } }", None,
+     "EmergingFeature", True),
 ]
 
 
@@ -93,6 +99,40 @@ def test_compiled_lists_answer_as_the_regular_executor(
     fast, slow = both(clients, document, variables, accounts.headers(caller))
     assert fast == slow  # same data, same order, same serialisation
     assert (item in planned) is compiles, planned
+
+
+@strawberry.type
+class Numbers:
+    ints: list[int]
+    floats: list[float]
+    maybe: list[float | None]
+
+
+NUMBERS = [  # (ints, floats, maybe)
+    ([1, -2, 2**31 - 1, -2**31], [0.5, -1e300, 3.0], [None, 2.5]),  # as they are
+    ([True, 0], [1.0], [None]),  # a bool is an Int of 1 to GraphQL
+    ([1], [2], [None, 7]),  # ints are Floats written as 2.0 and 7.0
+    ([2**31], [1.0], [None]),  # out of an Int's range: an error
+    ([1], [float("nan")], [None]),  # not finite: an error
+]
+
+
+@pytest.mark.parametrize("row", NUMBERS)
+def test_lists_of_numbers_answer_as_item_by_item(row: tuple[list[Any], ...]) -> None:
+    """A list of Ints or Floats answered as it is gives the bytes of graphql-core's item by
+    item completion, errors included; anything serialize would change goes item by item."""
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Numbers]:
+            return [Numbers(ints=row[0], floats=row[1], maybe=row[2]),
+                    Numbers(ints=[3], floats=[4.5], maybe=[None])]
+
+    document = "{ rows { ints floats maybe } }"
+    answers = [strawberry.Schema(Query, execution_context_class=context).execute_sync(document)
+               for context in (execution.CompiledExecutor, StrawberryGraphQLCoreExecutionContext)]
+    fast, slow = ((orjson.dumps(a.data), [str(e) for e in a.errors or []]) for a in answers)
+    assert fast == slow
 
 
 def test_a_plan_that_meets_an_awaitable_hands_the_list_back(
