@@ -33,6 +33,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
@@ -118,10 +119,16 @@ def _direct(definition: StrawberryField, field_def: GraphQLField, parent: GraphQ
 
 def _leaf(type_: GraphQLLeafType) -> Completion:
     serialize = type_.serialize
+    # The Python types a built-in scalar sends as they are (an int in range is an Int, a
+    # finite float a Float, a str a String): those skip ``serialize``.
+    as_sent = {GraphQLInt.serialize: _is_int, GraphQLFloat.serialize: _is_float,
+               GraphQLString.serialize: _is_str}.get(serialize)
 
     def complete(_executor: "CompiledExecutor", value: Any, _path: Path) -> Any:
         if value is None:
             return None
+        if as_sent is not None and as_sent(value):
+            return value
         answer = serialize(value)
         if answer is None or answer is Undefined:
             raise Fallback
@@ -163,13 +170,24 @@ def _list(item: Completion, as_sent: Callable[[list[Any]], bool] | None = None) 
 _INT_RANGE = range(-2**31, 2**31)  # GraphQL's Int: 32 bits
 
 
+def _is_int(value: Any) -> bool:
+    return type(value) is int and value in _INT_RANGE
+
+
+def _is_float(value: Any) -> bool:
+    return type(value) is float and math.isfinite(value)
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
 def _ints(values: list[Any], nullable: bool) -> bool:
-    return all((type(v) is int and v in _INT_RANGE) or (nullable and v is None) for v in values)
+    return all(_is_int(v) or (nullable and v is None) for v in values)
 
 
 def _floats(values: list[Any], nullable: bool) -> bool:
-    return all((type(v) is float and math.isfinite(v)) or (nullable and v is None)
-               for v in values)
+    return all(_is_float(v) or (nullable and v is None) for v in values)
 
 
 def _numbers_as_sent(item_type: GraphQLOutputType) -> Callable[[list[Any]], bool] | None:

@@ -106,33 +106,42 @@ class Numbers:
     ints: list[int]
     floats: list[float]
     maybe: list[float | None]
+    one: int
+    real: float | None
+    name: str
 
 
-NUMBERS = [  # (ints, floats, maybe)
-    ([1, -2, 2**31 - 1, -2**31], [0.5, -1e300, 3.0], [None, 2.5]),  # as they are
-    ([True, 0], [1.0], [None]),  # a bool is an Int of 1 to GraphQL
-    ([1], [2], [None, 7]),  # ints are Floats written as 2.0 and 7.0
-    ([2**31], [1.0], [None]),  # out of an Int's range: an error
-    ([1], [float("nan")], [None]),  # not finite: an error
+NUMBERS = [  # (ints, floats, maybe, one, real, name)
+    ([1, -2, 2**31 - 1, -2**31], [0.5, -1e300, 3.0], [None, 2.5], 7, 0.1, "tên"),  # as is
+    ([True, 0], [1.0], [None], True, None, "x"),  # a bool is an Int of 1 to GraphQL
+    ([1], [2], [None, 7], 1, 3, 5),  # ints are Floats written 2.0, 7.0, and a String "5"
+    ([2**31], [1.0], [None], 1, 1.0, "x"),  # out of an Int's range: an error
+    ([1], [float("nan")], [None], 1, 1.0, "x"),  # not finite: an error
+    ([1], [1.0], [None], -2**31 - 1, float("inf"), "x"),  # and alone
 ]
 
 
 @pytest.mark.parametrize("row", NUMBERS)
-def test_lists_of_numbers_answer_as_item_by_item(row: tuple[list[Any], ...]) -> None:
-    """A list of Ints or Floats answered as it is gives the bytes of graphql-core's item by
-    item completion, errors included; anything serialize would change goes item by item."""
+def test_numbers_and_strings_answer_as_serialize_would(row: tuple[list[Any], ...]) -> None:
+    """Ints, Floats and Strings answered as they are, alone or in lists, give the bytes of
+    graphql-core's own completion, errors included; anything serialize would change goes
+    through serialize."""
     @strawberry.type
     class Query:
         @strawberry.field
         def rows(self) -> list[Numbers]:
-            return [Numbers(ints=row[0], floats=row[1], maybe=row[2]),
-                    Numbers(ints=[3], floats=[4.5], maybe=[None])]
+            names = ("ints", "floats", "maybe", "one", "real", "name")
+            return [Numbers(**dict(zip(names, values, strict=True)))
+                    for values in (row, ([3], [4.5], [None], 3, 4.5, "y"))]
 
-    document = "{ rows { ints floats maybe } }"
+    document = "{ rows { ints floats maybe one real name } }"
     answers = [strawberry.Schema(Query, execution_context_class=context).execute_sync(document)
                for context in (execution.CompiledExecutor, StrawberryGraphQLCoreExecutionContext)]
-    fast, slow = ((orjson.dumps(a.data), [str(e) for e in a.errors or []]) for a in answers)
+    fast, slow = [(orjson.dumps(a.data), [str(e) for e in a.errors or []]) for a in answers]
     assert fast == slow
+    errors = fast[1]
+    assert all("cannot represent" in e for e in errors)  # the values', not the resolver's
+    assert errors or len(orjson.loads(fast[0])["rows"]) == 2
 
 
 def test_a_plan_that_meets_an_awaitable_hands_the_list_back(
