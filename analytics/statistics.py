@@ -7,7 +7,8 @@ for unit i with value x_i, ``W_i`` neighbours (itself included) and neighbour su
 
 where x̄ and S are the mean and the population standard deviation of all n values. This is
 what ArcGIS's Hot Spot Analysis and PySAL's ``esda.G_Local(y, w, transform='B', star=True)``
-compute. The neighbour sums come from SQL; this module only does the arithmetic.
+compute. The neighbour sums come from ``analytics/hotspots.py``; this module only does the
+arithmetic of Gi*.
 """
 
 import math

@@ -119,10 +119,7 @@ def _direct(definition: StrawberryField, field_def: GraphQLField, parent: GraphQ
 
 def _leaf(type_: GraphQLLeafType) -> Completion:
     serialize = type_.serialize
-    # The Python types a built-in scalar sends as they are (an int in range is an Int, a
-    # finite float a Float, a str a String): those skip ``serialize``.
-    as_sent = {GraphQLInt.serialize: _is_int, GraphQLFloat.serialize: _is_float,
-               GraphQLString.serialize: _is_str}.get(serialize)
+    as_sent = _AS_SENT.get(serialize)
 
     def complete(_executor: "CompiledExecutor", value: Any, _path: Path) -> Any:
         if value is None:
@@ -182,25 +179,25 @@ def _is_str(value: Any) -> bool:
     return type(value) is str
 
 
-def _ints(values: list[Any], nullable: bool) -> bool:
-    return all(_is_int(v) or (nullable and v is None) for v in values)
+# The Python values a built-in scalar sends as they are (an int in range is an Int, a finite
+# float a Float, a str a String), per its ``serialize`` (strawberry's Int, Float and String
+# use graphql-core's): those skip ``serialize``.
+_AS_SENT: dict[Any, Callable[[Any], bool]] = {
+    GraphQLInt.serialize: _is_int, GraphQLFloat.serialize: _is_float,
+    GraphQLString.serialize: _is_str}
 
 
-def _floats(values: list[Any], nullable: bool) -> bool:
-    return all(_is_float(v) or (nullable and v is None) for v in values)
-
-
-def _numbers_as_sent(item_type: GraphQLOutputType) -> Callable[[list[Any]], bool] | None:
-    """For a list of Ints or Floats: a test that its items are already what ``serialize``
-    returns for each (an int in range, a finite float, a null where allowed), so that the list
-    is answered as it is instead of item by item (an emerging hot spot answer holds three
-    lists of a number per time step for each of its thousands of units)."""
+def _items_as_sent(item_type: GraphQLOutputType) -> Callable[[list[Any]], bool] | None:
+    """For a list of a built-in scalar: a test that its items are already what ``serialize``
+    returns for each (or null where allowed), so that the list is answered as it is instead
+    of item by item (an emerging hot spot answer holds three lists of a number per time step
+    for each of its thousands of units)."""
     nullable = not isinstance(item_type, GraphQLNonNull)
     named = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-    serialize = getattr(named, "serialize", None)  # strawberry's Int and Float use these
-    check = (_ints if serialize is GraphQLInt.serialize
-             else _floats if serialize is GraphQLFloat.serialize else None)
-    return None if check is None else (lambda values: check(values, nullable))
+    as_sent = _AS_SENT.get(getattr(named, "serialize", None))
+    if as_sent is None:
+        return None
+    return lambda values: all(as_sent(v) or (nullable and v is None) for v in values)
 
 
 class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -288,7 +285,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             return None if inner is None else _non_null(inner)
         if isinstance(type_, GraphQLList):
             item = self._completion(type_.of_type, details)
-            return None if item is None else _list(item, _numbers_as_sent(type_.of_type))
+            return None if item is None else _list(item, _items_as_sent(type_.of_type))
         if is_leaf_type(type_):
             return _leaf(type_)  # type: ignore[arg-type]
         if isinstance(type_, GraphQLObjectType):
