@@ -31,6 +31,7 @@ from db.engine import read
 from db.nodes import Nodes
 from errors import PhananhError
 from geo import footprints
+from geo.validation import check_simplify
 from media.storage import Store
 from notify.live import EventHub
 from settings import Settings
@@ -117,7 +118,8 @@ class Loaders:
 
     def area_geometry(self, simplify_m: float | None) -> DataLoader:
         """GeoJSON of areas; one loader per tolerance, so areas asked at the same tolerance
-        share one query."""
+        share one query; BAD_INPUT for a tolerance outside 0–10,000 m."""
+        check_simplify(simplify_m)
         if simplify_m not in self._geometry_loaders:
             def fetch(conn: Connection, ids: list[int]) -> list[Any]:
                 return areas.area_geometries(conn, ids, simplify_m)

@@ -34,6 +34,20 @@ def check_point(lon: float, lat: float) -> None:
         )
 
 
+# Simplifying a boundary by more than this leaves nothing a map could use.
+MAX_SIMPLIFY_M = 10_000.0
+
+
+def check_simplify(simplify_m: float | None) -> None:
+    """Refuse a simplification tolerance that is not 0–10,000 metres (or none): GEOS refuses
+    negative ones with an error of its own, and NaN or infinity mean nothing."""
+    if simplify_m is not None and not (math.isfinite(simplify_m)
+                                       and 0 <= simplify_m <= MAX_SIMPLIFY_M):
+        raise PhananhError(ErrorCode.BAD_INPUT, f"simplify must be within 0 and "
+                                                f"{MAX_SIMPLIFY_M:.0f} metres.",
+                           simplify=_jsonable(simplify_m))
+
+
 POLYGONAL = ("Polygon", "MultiPolygon")
 # What a complaint may be drawn as: a place, a stretch of street, a site (issue 14).
 FOOTPRINT_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", *POLYGONAL)

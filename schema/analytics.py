@@ -102,7 +102,7 @@ class AreaStats:
         return sum(a.count for a in self.areas)
 
     @strawberry.field(description="The areas as GeoJSON features with their numbers; "
-                                  "`simplify` is a tolerance in metres.")
+                                  "`simplify` is a tolerance in metres (0–10,000).")
     async def feature_collection(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
         shapes = await info.context.loaders.area_geometry(simplify).load_many(
             [a.area_id for a in self.areas])

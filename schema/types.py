@@ -89,7 +89,7 @@ class Area:
     async def parent(self, info: Ctx) -> "Area | None":
         return await load_area(info, self.parent_id)
 
-    @strawberry.field(description="The boundary. `simplify` is a tolerance in metres.")
+    @strawberry.field(description="The boundary. `simplify` is a tolerance in metres (0–10,000).")
     async def geometry(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
         return await info.context.loaders.area_geometry(simplify).load(self.id)
 

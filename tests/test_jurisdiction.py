@@ -163,6 +163,20 @@ def test_area_geometry_and_simplify(gql: GraphQLClient, demo: Demo) -> None:
     assert area["areaKm2"] == pytest.approx(_geodesic_km2(ward.geometry), rel=1e-3)
 
 
+@pytest.mark.parametrize("simplify", [-1.0, -2.0370845388731864e16, 10_000.5, 1e300])
+def test_a_tolerance_outside_its_range_is_bad_input(gql: GraphQLClient, demo: Demo,
+                                                    simplify: float) -> None:
+    """Hypothesis found GEOS refusing a negative tolerance as an INTERNAL_ERROR (CI, 5 Dec)."""
+    ward = demo.areas("demo-2025", "ward")[0]
+    body = gql("""query($code: String!, $s: Float!) { area(code: $code) {
+        geometry(simplify: $s) } areaStats(level: WARD) { featureCollection(simplify: $s) } }""",
+               {"code": ward.code, "s": simplify})
+    assert body["data"] is None or body["data"]["area"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_INPUT", "BAD_INPUT"]
+    assert all("simplify must be within 0 and 10000 metres" in e["message"]
+               for e in body["errors"])
+
+
 def test_areas_by_level_parent_and_generation(gql: GraphQLClient, demo: Demo) -> None:
     district = demo.areas("demo-2025", "district")[0]
     query = """query($parent: String, $gen: String) {
