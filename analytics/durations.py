@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from analytics.query import complaint_where
 from analytics.rollups import duration_rows, whole_days
 from db.complaints import ComplaintFilter
-from db.sql import compose, fetch
+from db.sql import Fragment, compose, fetch
 
 PERCENTILES = (0.5, 0.9)  # the median and the 90th percentile
 
@@ -40,14 +40,19 @@ class Measure:
     rolled: str
 
 
-# In one statement, so that the counts and the complaints read are one snapshot: each
-# group's durations per bucket (and the categories that have some there), the number below
-# each bucket, the ranks percentile_cont needs, the buckets holding them, and the values of
-# those ranks from each such bucket's complaints, skipping those below them in the bucket.
+# In one statement, so that the counts and the complaints read are one snapshot: the
+# durations per category and bucket, counted once for every group that takes them ({keys}:
+# all of them, under TOTAL_KEY, and/or their category), each group's durations per bucket
+# (and the categories that have some there), the number below each bucket, the ranks
+# percentile_cont needs, the buckets holding them, and the values of those ranks from each
+# such bucket's complaints, skipping those below them in the bucket.
 PERCENTILES_SQL = """
-    WITH counted AS (
-        SELECT {key} AS key, category_code, measure, bucket, sum(complaints) AS n
-        FROM ({rows}) AS r WHERE {counted} GROUP BY 1, 2, 3, 4),
+    WITH summed AS (
+        SELECT category_code, measure, bucket, sum(complaints) AS n
+        FROM ({rows}) AS r WHERE {counted} GROUP BY 1, 2, 3),
+    counted AS (
+        SELECT k.key, s.category_code, s.measure, s.bucket, s.n
+        FROM summed AS s CROSS JOIN LATERAL (VALUES {keys}) AS k(key)),
     buckets AS (
         SELECT key, measure, bucket, array_agg(category_code) AS categories, sum(n) AS n
         FROM counted GROUP BY 1, 2, 3),
@@ -93,19 +98,36 @@ def positions(n: int) -> list[tuple[int, int, float]]:
     return found
 
 
-def percentiles(conn: Connection, f: ComplaintFilter, by_category: bool,
-                measures: Sequence[Measure]) -> dict[Any, dict[str, list[float]]] | None:
-    """{group key (the category, or 0 for all): {measure name: the percentiles}} of the
-    complaints matching ``f``; None when the rollup cannot answer the filter exactly."""
+# The group of every duration (no category code is empty); 0 in what :func:`percentiles` gives.
+TOTAL_KEY = "''"
+
+
+def answered(f: ComplaintFilter) -> bool:
+    """Whether the histograms answer ``f`` exactly (:func:`percentiles` is not None)."""
+    return _rows(f) is not None
+
+
+def _rows(f: ComplaintFilter) -> Fragment | None:
     days = whole_days(f)
-    rows = duration_rows(days) if days is not None else None
+    return duration_rows(days) if days is not None else None
+
+
+def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure], *,
+                in_total: bool, per_category: bool
+                ) -> dict[Any, dict[str, list[float]]] | None:
+    """{group key (0 for all the complaints, ``in_total``; each category, ``per_category``):
+    {measure name: the percentiles}} of the complaints matching ``f``, both groupings from
+    one read of the histograms; None when the rollup cannot answer the filter exactly."""
+    rows = _rows(f)
     if rows is None:
         return None
+    keys = [key for key, asked in ((TOTAL_KEY, in_total), ("s.category_code", per_category))
+            if asked]
     values = {f"value{n}": compose(VALUE, name=m.name, column=m.column, counted=m.counted,
                                    where=complaint_where(f, f"m{n}"))
               for n, m in enumerate(measures)}
     statement = compose(
-        PERCENTILES_SQL, key="category_code" if by_category else "0", rows=rows,
+        PERCENTILES_SQL, keys=", ".join(f"({key})" for key in keys), rows=rows,
         counted="(" + " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
         + ")", values=compose(" ".join(f"{{{name}}}" for name in values), **values))
     found: dict[tuple[Any, str], tuple[int, dict[int, float]]] = {}
@@ -114,7 +136,7 @@ def percentiles(conn: Connection, f: ComplaintFilter, by_category: bool,
         ranked.update(enumerate(r.hours, start=r.first))
     result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
     for (key, name), (total, ranked) in found.items():
-        result[key][name] = [interpolate(ranked, first, second, fraction)
+        result[0 if key == "" else key][name] = [interpolate(ranked, first, second, fraction)
                              for first, second, fraction in positions(total)]
     return result
 

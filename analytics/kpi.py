@@ -42,7 +42,9 @@ names no category, from the durations packed per month and area
 (``complaint_area_duration_values``, ``analytics/area_durations.py``); else from the
 complaints that have a duration, in area order (0028's indexes). When the rollups answer both
 (:func:`routed_answers`), a request's district and ward breakdowns share one read of each, per
-routed (district, ward) pair (:func:`routed`), summed into either level (:func:`at_level`).
+routed (district, ward) pair (:func:`routed`), summed into either level (:func:`at_level`);
+and when the histograms answer (:func:`shared_durations_answer`), a request's total and
+category breakdown share one read of them (:func:`total_and_category_durations`).
 """
 
 from collections import Counter, defaultdict
@@ -332,7 +334,24 @@ def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
         return None if pairs is None else _level_percentiles(pairs, by)
     if by not in (By.ALL, By.CATEGORY):
         return None
-    return durations.percentiles(conn, f, by is By.CATEGORY, measures)
+    return durations.percentiles(conn, f, measures, in_total=by is By.ALL,
+                                 per_category=by is By.CATEGORY)
+
+
+def shared_durations_answer(f: ComplaintFilter) -> bool:
+    """Whether the histograms answer ``f``, so that a request's total and per-category
+    figures can share :func:`total_and_category_durations`."""
+    return durations.answered(f)
+
+
+def total_and_category_durations(conn: Connection, f: ComplaintFilter) -> dict[Any, Any]:
+    """Both durations' percentiles in total (key 0) and per category, from one read of their
+    histograms, for a filter they answer (:func:`shared_durations_answer`)."""
+    found = durations.percentiles(conn, f, _MEASURES[Part.DURATIONS], in_total=True,
+                                  per_category=True)
+    if found is None:
+        raise ValueError(f"the histograms do not answer {f}")
+    return found
 
 
 def routed_answers(f: ComplaintFilter) -> bool:

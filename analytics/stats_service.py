@@ -21,15 +21,19 @@ T = TypeVar("T")
 
 
 class KpiStats:
-    """The KPIs of the complaints matching ``query``, overdue as of ``as_of``."""
+    """The KPIs of the complaints matching ``query``, overdue as of ``as_of``. With
+    ``total_and_categories`` (the request asks for both), the summary's durations and the
+    categories' come from one read of their histograms."""
 
     def __init__(self, engine: Engine, query: ComplaintFilter, as_of: datetime,
-                 max_series_periods: int) -> None:
+                 max_series_periods: int, total_and_categories: bool = False) -> None:
         self.engine = engine
         self.query = query
         self.as_of = as_of
         self.max_series_periods = max_series_periods
+        self._share_durations = total_and_categories and kpi.shared_durations_answer(query)
         self._routed: asyncio.Task[tuple[Any, Any]] | None = None
+        self._durations: asyncio.Task[dict[Any, Any]] | None = None
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         return await read(self.engine, fn, work=Work.ANALYTICS, **kwargs)
@@ -63,11 +67,19 @@ class KpiStats:
     async def _figures(self, by: kpi.By) -> dict[Any, kpi.Kpi]:
         """The statements of a figure set on parallel connections, put together; per district
         and per ward, from the parts per routed pair that both levels share when the rollups
-        answer them."""
+        answer them; in total and per category, with the durations they share when asked."""
         if by in (kpi.By.DISTRICT, kpi.By.WARD) and kpi.routed_answers(self.query):
             if self._routed is None:  # the first of the two breakdowns to ask reads them
                 self._routed = asyncio.ensure_future(self._read_routed())
             return kpi.at_level(*await self._routed, by)
+        if by in (kpi.By.ALL, kpi.By.CATEGORY) and self._share_durations:
+            if self._durations is None:  # the first of the two to ask reads them
+                self._durations = asyncio.ensure_future(self._read(
+                    kpi.total_and_category_durations, f=self.query))
+            counts, durations = await asyncio.gather(
+                self._read(kpi.part, f=self.query, by=by, which=kpi.Part.COUNTS,
+                           as_of=self.as_of), self._durations)
+            return kpi.figures(counts, durations)
         parts = await asyncio.gather(*(
             self._read(kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
             for which in kpi.parts_for(by, self.query)))

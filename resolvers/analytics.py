@@ -19,6 +19,7 @@ from db.complaints import ComplaintFilter as ComplaintQuery
 from db.engine import Work, read
 from errors import ErrorCode, PhananhError, quoted
 from geo.validation import check_bbox
+from resolvers.query import requested_fields
 from schema.analytics import (
     AreaLevelChoice,
     AreaStat,
@@ -224,5 +225,6 @@ class AnalyticsQuery:
         query = await with_area_and_window(info, complaint_query(info, filter), start, to, area,
                                            category)
         as_of = datetime.now(UTC)
-        return Stats(as_of=as_of, kpis=KpiStats(info.context.analytics_reader, query, as_of,
-                                                info.context.settings.max_series_periods))
+        return Stats(as_of=as_of, kpis=KpiStats(
+            info.context.analytics_reader, query, as_of, info.context.settings.max_series_periods,
+            total_and_categories={"summary", "byCategory"} <= requested_fields(info)))

@@ -107,7 +107,8 @@ def test_stats_equal_hand_computation_with_empty_months(
         count_statements: StatementCounter) -> None:
     """Over any window (read from the complaints) and over whole days in the city (the counts
     and the durations' percentiles in total and per category read from the rollups, and per
-    district and ward from the rollups per area, read once for both levels)."""
+    district and ward from the rollups per area, read once for both levels; the durations in
+    total and per category, from one read of their histograms)."""
     start, end = demo.now - timedelta(days=500), demo.now + timedelta(seconds=1)
     if whole_days:
         start, end = (datetime.combine(moment.astimezone(LOCAL).date(), time(), LOCAL)
@@ -116,6 +117,10 @@ def test_stats_equal_hand_computation_with_empty_months(
     packed_reads = [s for s in count_statements.statements
                     if "complaint_area_duration_values" in s]
     assert len(packed_reads) == (1 if whole_days else 0)
+    # The summary's durations and the categories' from one read of their histograms.
+    histogram_reads = [s for s in count_statements.statements
+                       if "complaint_duration_rollup" in s]
+    assert len(histogram_reads) == (1 if whole_days else 0)
     as_of = datetime.fromisoformat(result["asOf"])
     rows = [r for r in complaint_rows(engine) if start <= r.created_at < end]
     assert len(rows) >= 3_000

@@ -405,9 +405,10 @@ def check_durations(engine: Engine) -> None:
             chosen = [c for c in rows if (f.created_from is None or c.created_at >= f.created_from)
                       and (f.created_to is None or c.created_at < f.created_to)
                       and (not f.categories or c.category_code in f.categories)]
+            both: dict[Any, dict[str, list[float]]] = {}
             for by, parts in ((kpi.By.ALL, (kpi.Part.FIRST_ACTION, kpi.Part.RESOLUTION)),
                               (kpi.By.CATEGORY, (kpi.Part.DURATIONS,))):
-                rolled: dict[Any, dict[str, list[float]]] = {}
+                rolled = both
                 for part in parts:
                     found = kpi.rolled_durations(conn, f, by, part)
                     assert found is not None
@@ -418,10 +419,15 @@ def check_durations(engine: Engine) -> None:
                     assert {key: {name: v for name, v in r.items() if name != "key" and v}
                             for key, r in raw.items()} == {key: dict(m) for key, m in found.items()}
                 hand = hand_percentiles(chosen, by)
-                assert rolled.keys() == hand.keys() and len(hand) > 0
+                assert len(hand) > 0
                 for key, measures in hand.items():
                     assert rolled[key] == {name: pytest.approx(v, rel=1e-12)
                                            for name, v in measures.items()}, (f, by, key)
+            # The summary's and the categories' from one read: the same figures, no others.
+            assert kpi.shared_durations_answer(f)
+            assert kpi.total_and_category_durations(conn, f) == both
+            assert both.keys() == {*hand_percentiles(chosen, kpi.By.ALL),
+                                   *hand_percentiles(chosen, kpi.By.CATEGORY)}
             for by in (kpi.By.DISTRICT, kpi.By.WARD):  # per area: packed, without categories
                 hand = hand_percentiles(chosen, by)
                 assert len(hand) > 1
