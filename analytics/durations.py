@@ -108,6 +108,7 @@ def answered(f: ComplaintFilter) -> bool:
 
 
 def _rows(f: ComplaintFilter) -> Fragment | None:
+    """The histograms' rows over ``f``'s whole days, or None (:func:`duration_rows`)."""
     days = whole_days(f)
     return duration_rows(days) if days is not None else None
 
@@ -136,8 +137,9 @@ def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure
         ranked.update(enumerate(r.hours, start=r.first))
     result: dict[Any, dict[str, list[float]]] = defaultdict(dict)
     for (key, name), (total, ranked) in found.items():
-        result[0 if key == "" else key][name] = [interpolate(ranked, first, second, fraction)
-                             for first, second, fraction in positions(total)]
+        group = 0 if key == "" else key  # TOTAL_KEY as it comes back
+        result[group][name] = [interpolate(ranked, first, second, fraction)
+                               for first, second, fraction in positions(total)]
     return result
 
 
