@@ -42,3 +42,20 @@ def scan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     for child in plan.get("Plans", []):
         found += scan_nodes(child)
     return found
+
+
+def scan_index(node: dict[str, Any]) -> str | None:
+    """The index a scan node reads: its own, or a bitmap heap scan's one bitmap index scan's."""
+    bitmaps = [child.get("Index Name") for child in node.get("Plans", [])
+               if child["Node Type"] == "Bitmap Index Scan"]
+    return node.get("Index Name") or (bitmaps[0] if len(bitmaps) == 1 else None)
+
+
+def scan_conditions(node: dict[str, Any]) -> str:
+    """Every condition a scan node applies, as EXPLAIN writes them, joined by " AND ": its
+    index condition, recheck and filter, and those of the bitmap index scans below it."""
+    found = [node[name] for name in ("Index Cond", "Recheck Cond", "Filter") if name in node]
+    for child in node.get("Plans", []):
+        if child["Node Type"] in ("Bitmap Index Scan", "BitmapAnd", "BitmapOr"):
+            found.append(scan_conditions(child))
+    return " AND ".join(c for c in found if c)

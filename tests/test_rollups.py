@@ -64,7 +64,7 @@ from geo.boundaries import BoundaryFile, import_boundaries
 from settings import Settings
 from tests.analytics_support import brute_force_hex, brute_force_square
 from tests.conftest import fresh_database, phananh
-from tests.plans import executed_plans, scan_nodes
+from tests.plans import executed_plans, scan_conditions, scan_index, scan_nodes
 from workflow import routing, service
 from workflow.submission import FootprintRules, Submission, submit
 
@@ -814,22 +814,31 @@ def complaint_scans(engine: Engine, run: Callable[[Any], None],
                     overdue: bool = False) -> list[Any]:
     """The scans of complaint's partitions in the plans of the statements ``run`` executes
     (all but overdue's, which reads the open complaints through their due times; or, with
-    ``overdue``, overdue's alone): node type, partition, index, and the scan's index condition
-    (on a bucket index: the category and the bucket, so it reads one bucket; without one, it
-    walks the whole index), or None."""
+    ``overdue``, overdue's alone): partition, index (or None) and every condition the scan
+    applies (:func:`tests.plans.scan_conditions`)."""
     plans = executed_plans(engine, run,
                            lambda statement: ("AS overdue" in statement) == overdue)
-    return [(scan["Node Type"], scan["Relation Name"], scan.get("Index Name"),
-             scan.get("Index Cond"))
+    return [(scan["Relation Name"], scan_index(scan), scan_conditions(scan))
             for plan in plans for scan in scan_nodes(plan)
             if scan["Relation Name"].startswith("complaint_y")
             or scan["Relation Name"] == "complaint_default"]
 
 
+def without_and_with_statistics(engine: Engine) -> Iterator[None]:
+    """Twice: on the partitions as the test left them, then analyzed. On a database this
+    small, once autovacuum has analyzed a partition of a few rows, PostgreSQL may read it
+    whole, or through another index, for less than through the index meant for large ones
+    (CI met it); what the statement asks for stays the same, and that is what is checked."""
+    yield
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    yield
+
+
 def test_long_windows_count_from_rollups_and_sort_one_bucket(world: Any) -> None:
     """Over whole months, the statistics' counts in total and per category never scan the
-    complaints, and their durations' percentiles read them only a bucket at a time, through
-    the bucket indexes; bypassed, the same statistics read the complaints whole (PostgreSQL
+    complaints, and their durations' percentiles read them only a bucket at a time, which the
+    bucket indexes serve; bypassed, the same statistics read the complaints whole (PostgreSQL
     may then walk a bucket index from end to end, but never reads just a bucket)."""
     engine, *_ = world
     f = ComplaintFilter()
@@ -840,12 +849,13 @@ def test_long_windows_count_from_rollups_and_sort_one_bucket(world: Any) -> None
             for part in kpi.parts_for(by, f):
                 kpi.part(conn, f, by, part, as_of)
 
-    scans = complaint_scans(engine, statistics)
-    assert scans and all(kind in ("Index Scan", "Index Only Scan") and index.endswith("_bucket")
-                         and one_bucket for kind, _, index, one_bucket in scans), scans
-    with bypassed():
-        raw = complaint_scans(engine, statistics)
-    assert raw and not any(one_bucket for *_, one_bucket in raw), raw
+    for _ in without_and_with_statistics(engine):
+        scans = complaint_scans(engine, statistics)
+        assert scans and [s for s in scans if "= p.bucket" not in s[2]] == [], scans
+        assert any(index and index.endswith("_bucket") for _, index, _ in scans), scans
+        with bypassed():
+            raw = complaint_scans(engine, statistics)
+        assert raw and not any("p.bucket" in conditions for *_, conditions in raw), raw
 
 
 OPEN = {"RECEIVED", "ASSIGNED", "IN_PROGRESS", "REOPENED"}  # README, "Statistics definitions"
@@ -856,8 +866,8 @@ def test_overdue_sums_due_days_and_reads_only_the_day_asked(world: Any) -> None:
     equals the open complaints past due counted here and the statement over the complaints,
     at an instant of a day on which open complaints fall due both before and after it (those
     are read one by one), at that day's first instant, and now; and it reads the complaints
-    through ``complaint_due`` from that day's start only, where the statement over the
-    complaints reads every open complaint due before the instant."""
+    due from that day's start only, which ``complaint_due`` serves, where the statement over
+    the complaints reads every open complaint due before the instant."""
     engine, *_ = world
     with engine.connect() as conn:
         due = conn.execute(text("SELECT category_code, status, due_at FROM complaint "
@@ -895,13 +905,15 @@ def test_overdue_sums_due_days_and_reads_only_the_day_asked(world: Any) -> None:
     def overdue_now(conn: Any) -> None:
         kpi.rolled_counts(conn, ComplaintFilter(), kpi.By.ALL, within, [])
 
-    scans = complaint_scans(engine, overdue_now, overdue=True)
-    assert scans and all(index is not None and "due" in index and ">=" in cond and "<" in cond
-                         for _, _, index, cond in scans), scans
-    with bypassed():
-        raw = complaint_scans(engine, lambda conn: kpi.part(
-            conn, ComplaintFilter(), kpi.By.ALL, kpi.Part.COUNTS, within), overdue=True)
-    assert raw and not any(cond and ">=" in cond for *_, cond in raw), raw
+    for _ in without_and_with_statistics(engine):
+        scans = complaint_scans(engine, overdue_now, overdue=True)
+        assert scans and [s for s in scans
+                          if "due_at >=" not in s[2] or "due_at <" not in s[2]] == [], scans
+        assert any(index and index.endswith("_complaint_due") for _, index, _ in scans), scans
+        with bypassed():
+            raw = complaint_scans(engine, lambda conn: kpi.part(
+                conn, ComplaintFilter(), kpi.By.ALL, kpi.Part.COUNTS, within), overdue=True)
+        assert raw and not any("due_at >=" in conditions for *_, conditions in raw), raw
 
 
 def test_only_whole_days_and_kept_fields_use_the_rollup() -> None:
