@@ -49,6 +49,9 @@ from errors import ErrorCode, PhananhError
 
 MAX_K = 100
 MAX_BAND_CELLS = 50  # a band wider than this many cells would make every unit a neighbour
+# A band's range: under a metre no two centres are neighbours (and the band buckets the plane,
+# so a tiny one makes numbers too large for SQL); 1,000 km spans the country.
+MIN_BAND_M, MAX_BAND_M = 1.0, 1_000_000.0
 # Relative tolerance of "within the band". Centres are computed in projected metres (~10⁶ m
 # from the CRS origin), so a distance carries rounding noise around 1e-9 m. On a regular grid
 # whole rings of cells sit at exactly the same distance (hexagons of size s: √3·s, 3·s, …;
@@ -74,8 +77,11 @@ class Weights:
     def check(self) -> None:
         if (self.band_m is None) == (self.k is None):
             raise PhananhError(ErrorCode.BAD_INPUT, "Give exactly one of distanceBandM and k.")
-        if self.band_m is not None and not (math.isfinite(self.band_m) and self.band_m > 0):
-            raise PhananhError(ErrorCode.BAD_INPUT, "distanceBandM must be a positive number.")
+        if self.band_m is not None and not (math.isfinite(self.band_m)
+                                            and MIN_BAND_M <= self.band_m <= MAX_BAND_M):
+            raise PhananhError(ErrorCode.BAD_INPUT, f"distanceBandM must be within "
+                                                    f"{MIN_BAND_M:.0f} and {MAX_BAND_M:.0f} "
+                                                    f"metres.")
         if self.k is not None and not 1 <= self.k <= MAX_K:
             raise PhananhError(ErrorCode.BAD_INPUT, f"k must be between 1 and {MAX_K}.")
 

@@ -105,8 +105,8 @@ async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime
 
 Argument = strawberry.argument
 DistanceBand = Annotated[float | None, Argument(
-    description="Binary weights: units whose centres are within this many metres, itself "
-                "included.")]
+    description="Binary weights: units whose centres are within this many metres (1 to "
+                "1,000,000; on a grid at most 50 cell sizes), itself included.")]
 Nearest = Annotated[int | None, Argument(description="Binary weights: the unit and its k "
                                                      "nearest units (instead of a band).")]
 CellSize = Annotated[float | None, Argument(description="Cell size in metres (hexagon edge or "

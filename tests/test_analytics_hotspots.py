@@ -304,6 +304,17 @@ def test_hotspot_arguments_are_checked(gql: GraphQLClient) -> None:
     tiny = {"unit": "GRID", "size": 10.0, "band": 20.0, "fdr": False}
     assert gql.error_code(HOTSPOTS, tiny) == "ANALYSIS_TOO_LARGE"
     assert gql.error_code(HOTSPOTS, {"unit": "WARD", "k": 0, "fdr": False}) == "BAD_INPUT"
+    # Found by hand: a huge band overflowed the cost estimate (an error with no code), a tiny
+    # one the band's buckets in SQL (INTERNAL_ERROR).
+    for unit, size in (("GRID", 500.0), ("WARD", None)):
+        for band in (1e308, 1_000_000.5, 1e-300, 0.5, -5.0):
+            body = gql(HOTSPOTS, {"unit": unit, "size": size, "band": band, "fdr": False})
+            [error] = body["errors"]
+            assert error["extensions"]["code"] == "BAD_INPUT", (unit, band, error)
+            assert "distanceBandM must be within 1 and 1000000 metres" in error["message"]
+    emerging = gql("""{ emergingHotspots(period: MONTH, cellSizeM: 1500, distanceBandM: 1e308)
+                        { steps } }""")
+    assert [e["extensions"]["code"] for e in emerging["errors"]] == ["BAD_INPUT"]
 
 
 def test_empty_filter_gives_zero_counts_not_errors(gql: GraphQLClient) -> None:
