@@ -36,6 +36,7 @@ def check_point(lon: float, lat: float) -> None:
 
 # Simplifying a boundary by more than this leaves nothing a map could use.
 MAX_SIMPLIFY_M = 10_000.0
+SIMPLIFY_HELP = f"`simplify` is a tolerance in metres (0–{MAX_SIMPLIFY_M:,.0f})."
 
 
 def check_simplify(simplify_m: float | None) -> None:

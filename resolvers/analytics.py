@@ -11,7 +11,14 @@ import strawberry
 from analytics.areas import Weight, count_by_area, smoothed_per_10k
 from analytics.clusters import find_clusters
 from analytics.grid import count_cells
-from analytics.hotspots import Weights, emerging, space_time
+from analytics.hotspots import (
+    MAX_BAND_CELLS,
+    MAX_BAND_M,
+    MIN_BAND_M,
+    Weights,
+    emerging,
+    space_time,
+)
 from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
 from analytics.stats_service import KpiStats
 from db import areas as area_sql
@@ -105,8 +112,9 @@ async def with_area_and_window(info: Ctx, query: ComplaintQuery, start: datetime
 
 Argument = strawberry.argument
 DistanceBand = Annotated[float | None, Argument(
-    description="Binary weights: units whose centres are within this many metres (1 to "
-                "1,000,000; on a grid at most 50 cell sizes), itself included.")]
+    description=f"Binary weights: units whose centres are within this many metres "
+                f"({MIN_BAND_M:,.0f} to {MAX_BAND_M:,.0f}; on a grid at most "
+                f"{MAX_BAND_CELLS} cell sizes), itself included.")]
 Nearest = Annotated[int | None, Argument(description="Binary weights: the unit and its k "
                                                      "nearest units (instead of a band).")]
 CellSize = Annotated[float | None, Argument(description="Cell size in metres (hexagon edge or "

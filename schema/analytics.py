@@ -20,6 +20,7 @@ from analytics.hotspots import Emerging, Unit, UnitSeries
 from analytics.periods import CITY_TIME_ZONE, Period
 from analytics.stats_service import KpiStats
 from analytics.trend import Pattern
+from geo.validation import SIMPLIFY_HELP
 from schema.scalars import GeoJSON, written_geojson
 from schema.types import Area, Category, Ctx
 from workflow.states import POSITIVE_RATINGS, PROCESSED
@@ -101,8 +102,8 @@ class AreaStats:
     def total(self) -> int:
         return sum(a.count for a in self.areas)
 
-    @strawberry.field(description="The areas as GeoJSON features with their numbers; "
-                                  "`simplify` is a tolerance in metres (0–10,000).")
+    @strawberry.field(description=f"The areas as GeoJSON features with their numbers; "
+                                  f"{SIMPLIFY_HELP}")
     async def feature_collection(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
         shapes = await info.context.loaders.area_geometry(simplify).load_many(
             [a.area_id for a in self.areas])

@@ -14,6 +14,7 @@ from auth.policy import visible_note
 from context import Context
 from db.photos import photo_path
 from errors import ErrorCode, PhananhError
+from geo.validation import SIMPLIFY_HELP
 from schema.catalogue import Agency, CategoryAttribute, Routing, load_agency
 from schema.scalars import GeoJSON
 from workflow import states
@@ -89,7 +90,7 @@ class Area:
     async def parent(self, info: Ctx) -> "Area | None":
         return await load_area(info, self.parent_id)
 
-    @strawberry.field(description="The boundary. `simplify` is a tolerance in metres (0–10,000).")
+    @strawberry.field(description=f"The boundary. {SIMPLIFY_HELP}")
     async def geometry(self, info: Ctx, simplify: float | None = None) -> GeoJSON:
         return await info.context.loaders.area_geometry(simplify).load(self.id)
 
