@@ -50,6 +50,18 @@ class CodedErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=_lacks_code)
 
+    def on_operation(self) -> Iterator[None]:
+        """Also an exception escaping an extension's hook (the cost estimate's, say): strawberry
+        would send its text as the error, so it leaves as INTERNAL_ERROR, logged here."""
+        try:
+            yield from super().on_operation()
+        except Exception as error:
+            if isinstance(error, PhananhError) or (isinstance(error, GraphQLError)
+                                                   and not _lacks_code(error)):
+                raise  # an expected failure, with its code
+            log.error("unexpected error outside the resolvers", exc_info=error)
+            raise PhananhError(ErrorCode.INTERNAL_ERROR, "Unexpected error.") from None
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         # A syntax or validation error, or a variable that a built-in scalar refused: safe to show
         if error.original_error is None or isinstance(error.original_error, GraphQLError):

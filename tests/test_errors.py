@@ -184,6 +184,27 @@ def test_unexpected_errors_are_masked_and_coded() -> None:
     assert "SELECT" not in json.dumps(error) and "psycopg2" not in json.dumps(error)
 
 
+def test_a_failure_outside_the_resolvers_is_masked_and_coded(
+        gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cost estimate runs in an extension's hook, before any resolver: an exception there
+    escapes MaskErrors' handling of results, and strawberry would send its text."""
+
+    async def failing(*_: Any) -> int:
+        raise RuntimeError("psycopg2.errors.UndefinedTable: SELECT reporter_phone FROM x")
+
+    monkeypatch.setattr("schema.extensions.request_cost", failing)
+    body = gql("{ categories { code } }")
+    assert body["errors"] == [{"message": "Unexpected error.",
+                               "extensions": {"code": "INTERNAL_ERROR"}}], body
+    assert "SELECT" not in json.dumps(body) and "psycopg2" not in json.dumps(body)
+
+
+def test_an_expected_failure_outside_the_resolvers_keeps_its_code(gql: GraphQLClient) -> None:
+    """Refused by the cost estimate's own check of an argument (Weights.check), not masked."""
+    error = first_error(gql, "{ hotspots(cellSizeM: 800, distanceBandM: 1e308) { srid } }")
+    assert error["extensions"]["code"] == "BAD_INPUT", error
+
+
 def test_introspection_can_be_switched_off() -> None:
     schema = build_schema(Settings(introspection=False))
     result = asyncio.run(schema.execute("{ __schema { types { name } } }"))
