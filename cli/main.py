@@ -2,10 +2,9 @@
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 
 from cli.accounts import tokens_app, users_app, workflow_app
@@ -23,6 +22,9 @@ from db.partitions import add_partitions, default_rows, partitions
 from demo import seed as demo_seed
 from geo.boundaries import BoundaryFile, import_boundaries
 from settings import get_settings, setting_errors
+
+if TYPE_CHECKING:  # alembic itself is imported where it is used: a quarter of a second
+    from alembic.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 app = typer.Typer(help="phananh: citizen reports on a city, on PostGIS.", no_args_is_help=True,
@@ -54,7 +56,9 @@ def check_settings() -> None:
         raise typer.Exit(2) from None
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(url: str | None = None) -> "Config":
+    from alembic.config import Config
+
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["url"] = url or get_settings().sqlalchemy_url
     return config
@@ -63,6 +67,8 @@ def alembic_config(url: str | None = None) -> Config:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Migrate DATABASE_URL to the latest schema (or to REVISION)."""
+    from alembic import command
+
     command.upgrade(alembic_config(), revision)
     console.print(f"[green]Database at {revision}.[/green]")
 

@@ -1,4 +1,8 @@
-"""``phananh triage``: train the category suggestion model and measure it honestly."""
+"""``phananh triage``: train the category suggestion model and measure it honestly.
+
+The learning code (scikit-learn, scipy: most of a second to import) is imported by the
+commands that learn, so that every other ``phananh`` command, ``--help`` included, starts
+without it."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +14,6 @@ from rich.table import Table
 from cli.common import console, or_exit, progress_bar
 from db import triage as triage_sql
 from db.engine import get_engine
-from triage import service
 
 triage_app = typer.Typer(help="Category suggestions and duplicate scores learned from "
                                 "officials' decisions.",
@@ -28,6 +31,8 @@ EVALUATE_STEPS = ("features", "model", "calibration", "scoring")
 def train_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL) -> None:
     """Train on the complaints officials confirmed or corrected in the window, store the model
     as a new version in the database and make it the active one for every server."""
+    from triage import service
+
     engine = get_engine()
     with progress_bar() as bar:
         step = _stepper(bar, TRAIN_STEPS)
@@ -57,6 +62,8 @@ def evaluate_cmd(since: datetime | None = SINCE, until: datetime | None = UNTIL,
     """Train on the earlier part of the history, test on the later part, and print top-1,
     top-3, macro-F1 and per-category precision and recall beside two baselines; then the
     duplicate scorer's ROC AUC and precision at 1 and 5 beside distance and time only."""
+    from triage import service
+
     engine = get_engine()
     with progress_bar() as bar:
         history = service.load_history(engine, since, until, _loading(bar))

@@ -1,6 +1,8 @@
 """Import administrative boundaries from any file GDAL reads into a boundary generation.
 
-The file is read with pyogrio (GeoJSON, GeoPackage, Shapefile, …). Everything after reading
+The file is read with pyogrio (GeoJSON, GeoPackage, Shapefile, …), imported by the reading
+function: it brings pandas and geopandas, which the commands that import this module for
+their signatures do not need until they read a file. Everything after reading
 happens in PostGIS inside one transaction: reprojection to EPSG:4326, repair with
 ``ST_MakeValid``, upsert by code within the generation, ``ST_Subdivide`` into lookup parts and
 spatial linking of parents. A failed import leaves the database as it was.
@@ -13,7 +15,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pyogrio.raw
 from pyproj import CRS
 from sqlalchemy import Connection, Engine, text
 
@@ -94,6 +95,8 @@ def read_features(source: BoundaryFile) -> tuple[list[_Feature], int]:
     """The file's features and the EPSG code of its CRS, with clear errors for what is missing."""
     if not source.path.exists():
         raise PhananhError(ErrorCode.NOT_FOUND, f"No such file: {source.path}")
+    import pyogrio.raw
+
     try:
         meta, _, geometries, columns = pyogrio.raw.read(source.path, layer=source.layer)
     except Exception as exc:  # GDAL's errors are many and well worded; pass the words on

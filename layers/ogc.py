@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from layers.model import Layer
 from layers.query import TEXT_PARAMETER
-from schema.inputs import MAX_SEARCH_CHARS
+from schema.text import MAX_SEARCH_CHARS
 from settings import Settings
 
 JSON = "application/json"

@@ -18,7 +18,7 @@ from db.complaints import ComplaintFilter
 from db.instants import utc_instant
 from errors import ErrorCode, PhananhError, quoted
 from geo.validation import check_bbox
-from schema.inputs import MAX_SEARCH_CHARS, clean_text
+from schema.text import MAX_SEARCH_CHARS, clean_text
 
 T = TypeVar("T")
 BBox = tuple[float, float, float, float]

@@ -14,7 +14,7 @@ from db.complaints import ComplaintFilter
 from errors import ErrorCode, PhananhError
 from schema.inputs import BBoxInput, NearInput, ReporterInput, SubmitComplaintInput
 from schema.inputs import ComplaintFilter as FilterInput
-from schema.inputs import clean_text as checked_text
+from schema.text import clean_text as checked_text
 from workflow.states import OPEN311_STATUSES
 from workflow.submission import Submission
 

@@ -18,8 +18,8 @@ from schema.catalogue import (
     CategoryGroup,
     RoutingRule,
 )
-from schema.inputs import clean_text
 from schema.permissions import CityAdminsOnly, SignedIn
+from schema.text import clean_text
 from schema.types import Category, Complaint, Ctx
 from workflow import service
 

@@ -13,8 +13,9 @@ from db.engine import Work, in_thread, read, write
 from errors import ErrorCode, PhananhError
 from resolvers.points import check_points
 from resolvers.workflow import OFFICIAL, act
-from schema.inputs import ReporterInput, clean_text
+from schema.inputs import ReporterInput
 from schema.permissions import NotAnalyst
+from schema.text import clean_text
 from schema.triage import (
     CategorySuggestion,
     CategorySuggestions,

@@ -15,8 +15,9 @@ from auth.principal import Principal
 from db import complaints as complaint_sql
 from db.engine import write
 from media.service import add_photos, check_may_add, prepare
-from schema.inputs import PhotoUpload, clean_text
+from schema.inputs import PhotoUpload
 from schema.permissions import OfficialsOnly, ReportersAndOfficials, ReportersOnly, SignedIn
+from schema.text import clean_text
 from schema.types import Complaint, ComplaintStatus, Ctx, Rating
 from schema.workflow import WORKFLOW, RejectionReason, Workflow
 from workflow import service

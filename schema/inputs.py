@@ -18,13 +18,13 @@ from db.complaints import Near
 from errors import ErrorCode, PhananhError
 from geo.validation import check_bbox, check_point, parse_footprint, parse_polygon
 from schema.scalars import GeoJSON
+from schema.text import MAX_SEARCH_CHARS, clean_text
 from schema.types import ComplaintStatus
 from workflow.submission import Reporter, Submission
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 .\-()]{6,20}$")
 MAX_RADIUS_M = 100_000.0
-MAX_SEARCH_CHARS = 200
 
 
 @strawberry.input
@@ -223,15 +223,3 @@ class SubmitComplaintInput:
             address=address, channel=channel or "", media_urls=tuple(urls),
             idempotency_key=key,
             reporter=reporter, account=account, attributes=dict(self.attributes or {}))
-
-
-def clean_text(name: str, value: str | None, low: int, high: int) -> str | None:
-    """``value`` stripped of surrounding white space, within ``low``..``high`` characters as
-    stored (a limit measured on the stripped text but storing the raw one let 1.9 MB of spaces
-    through); None stays None. The one home of text limits on input."""
-    if value is None:
-        return None
-    stripped = value.strip()
-    if not low <= len(stripped) <= high:
-        raise PhananhError(ErrorCode.BAD_INPUT, f"{name} must be {low} to {high} characters.")
-    return stripped

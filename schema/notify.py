@@ -10,8 +10,9 @@ import strawberry
 from errors import ErrorCode, PhananhError
 from geo.validation import parse_polygon
 from notify.alerts import AlertArea, Circle
-from schema.inputs import EMAIL, NearInput, clean_text
+from schema.inputs import EMAIL, NearInput
 from schema.scalars import GeoJSON
+from schema.text import clean_text
 
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]{0,2000}$")
 

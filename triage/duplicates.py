@@ -13,7 +13,10 @@ have the same root) and stored with the active triage model, so every process sc
 ``WEIGHTS``, set by hand (close, recent, same category, similar words), serve until a model
 with enough decided pairs is trained (cold start). The SQL in ``db/triage.py`` applies the
 weights at serving; ``scores`` below is the same formula for the evaluation, which scores
-weights fitted in the run itself.
+weights fitted in the run itself. scipy and scikit-learn are imported by the functions that
+learn and evaluate: the server and every ``phananh`` command import this module for the
+constants above (through ``db/triage.py``), and scikit-learn alone takes more than half a second
+to import.
 """
 
 from collections.abc import Sequence
@@ -21,9 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 RADIUS_M = 300.0
 WINDOW_DAYS = 30
@@ -65,6 +65,8 @@ def fit(pairs: Pairs, features: Sequence[str] = FEATURES) -> dict[str, float] | 
     positives = int(pairs.y.sum())
     if min(positives, len(pairs.y) - positives) < MIN_PAIRS:
         return None
+    from sklearn.linear_model import LogisticRegression
+
     columns = [FEATURES.index(f) for f in features]
     model = LogisticRegression(C=1.0, max_iter=1_000).fit(pairs.x[:, columns], pairs.y)
     weights = dict.fromkeys(WEIGHTS, 0.0)
@@ -74,12 +76,16 @@ def fit(pairs: Pairs, features: Sequence[str] = FEATURES) -> dict[str, float] | 
 
 
 def scores(pairs: Pairs, weights: dict[str, float]) -> np.ndarray:
+    from scipy.special import expit
+
     return expit(weights["intercept"] + pairs.x @ np.array([weights[f] for f in FEATURES]))
 
 
 def ranking(pairs: Pairs, score: np.ndarray) -> dict[str, float]:
     """ROC AUC over all pairs, and precision at 1 and 5: per complaint that has a duplicate
     among its candidates, the share of duplicates among its best 1 (5) candidates, averaged."""
+    from sklearn.metrics import roc_auc_score
+
     precision: dict[int, list[float]] = {1: [], 5: []}
     order = np.lexsort((-score, pairs.complaint))
     _, starts = np.unique(pairs.complaint[order], return_index=True)
