@@ -4,7 +4,7 @@ Rows come through a server-side cursor a batch at a time and leave as bytes befo
 batch is read, so memory stays flat however many features match. GeoPackages are written by
 GDAL (through pyogrio), a batch per append, into a file the caller then streams; pyogrio is
 imported there (it brings pandas and geopandas: a fifth of a second for every ``phananh``
-command and server that imports this module and never writes a GeoPackage).
+command that imports this module and never writes a GeoPackage).
 """
 
 import csv

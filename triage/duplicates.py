@@ -14,9 +14,9 @@ have the same root) and stored with the active triage model, so every process sc
 with enough decided pairs is trained (cold start). The SQL in ``db/triage.py`` applies the
 weights at serving; ``scores`` below is the same formula for the evaluation, which scores
 weights fitted in the run itself. scipy and scikit-learn are imported by the functions that
-learn and evaluate: the server and every ``phananh`` command import this module for the
-constants above (through ``db/triage.py``), and scikit-learn alone takes more than half a second
-to import.
+learn and evaluate: every ``phananh`` command imports this module for the constants above
+(through ``db/triage.py``), most never learn, and scikit-learn alone takes more than half a
+second to import (the server imports it anyway, for the category suggestion).
 """
 
 from collections.abc import Sequence
