@@ -193,6 +193,10 @@ class Settings(BaseSettings):
                                 description="Weeks or months of an emerging hot spot analysis.")
     max_series_periods: int = Field(1_200, ge=1, le=100_000,
                                     description="Periods of a statistics time series.")
+    stats_parallel_workers: int = Field(
+        0, ge=0, le=64, description="PostgreSQL's parallel workers per statement of `stats` "
+        "(max_parallel_workers_per_gather). A request already runs its statements side by "
+        "side, one connection each; on a few cores, workers only compete with them.")
     triage_min_samples: int = Field(
         500, ge=10, le=100_000_000, description="Labelled complaints a category model needs; "
         "with fewer (or no model trained), the catalogue's keyword rules suggest.")

@@ -2,7 +2,12 @@
 
 The figures are defined in :mod:`analytics.kpi`; this module schedules their statements. A
 figure set's statements run on parallel connections (PostgreSQL sorts each percentile in one
-process), and a breakdown lists its entries while its figures are computed.
+process), and a breakdown lists its entries while its figures are computed. So a request
+already runs half a dozen statements side by side; each runs with ``parallel_workers``
+PostgreSQL workers at most (``PHANANH_STATS_PARALLEL_WORKERS``, default none): on two cores,
+the two workers PostgreSQL would give each statement only competed with the request's other
+statements, and started processes to do so (docs/benchmarks.md, "Statistics without parallel
+workers").
 """
 
 import asyncio
@@ -26,17 +31,26 @@ class KpiStats:
     categories' come from one read of their histograms."""
 
     def __init__(self, engine: Engine, query: ComplaintFilter, as_of: datetime,
-                 max_series_periods: int, total_and_categories: bool = False) -> None:
+                 max_series_periods: int, total_and_categories: bool = False,
+                 parallel_workers: int = 0) -> None:
         self.engine = engine
         self.query = query
         self.as_of = as_of
         self.max_series_periods = max_series_periods
+        self.parallel_workers = parallel_workers
         self._share_durations = total_and_categories and kpi.shared_durations_answer(query)
         self._routed: asyncio.Task[tuple[Any, Any]] | None = None
         self._durations: asyncio.Task[dict[Any, Any]] | None = None
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        return await read(self.engine, fn, work=Work.ANALYTICS, **kwargs)
+        """``fn``'s statements on a connection of their own, with the request's parallel
+        workers (for this transaction only)."""
+        def run(conn: Connection, **kwargs: Any) -> T:
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = "
+                                 f"{int(self.parallel_workers)}")
+            return fn(conn, **kwargs)
+
+        return await read(self.engine, run, work=Work.ANALYTICS, **kwargs)
 
     async def summary(self) -> kpi.Kpi:
         return (await self._figures(kpi.By.ALL)).get(0, kpi.Kpi())
@@ -51,7 +65,7 @@ class KpiStats:
         return kpi.ranked(listed + await self._read(kpi.other_areas, ids=others), found)
 
     async def transfers(self) -> list[Any]:
-        return await read(self.engine, kpi.transfers, f=self.query)
+        return await self._read(kpi.transfers, f=self.query)
 
     async def series(self, period: Period, time_zone: str) -> list[kpi.Point]:
         """Counts per local period of the filter's time window, empty periods included."""

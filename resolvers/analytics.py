@@ -235,4 +235,5 @@ class AnalyticsQuery:
         as_of = datetime.now(UTC)
         return Stats(as_of=as_of, kpis=KpiStats(
             info.context.analytics_reader, query, as_of, info.context.settings.max_series_periods,
-            total_and_categories={"summary", "byCategory"} <= requested_fields(info)))
+            total_and_categories={"summary", "byCategory"} <= requested_fields(info),
+            parallel_workers=info.context.settings.stats_parallel_workers))

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import shapely
 from esda.smoothing import Empirical_Bayes
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
+from starlette.testclient import TestClient
 
+from app import create_app
 from demo.seed import seed_boundaries
+from settings import Settings
 from tests.analytics_support import insert_complaints, scratch_database
 from tests.conftest import Demo, GraphQLClient, StatementCounter
 
@@ -153,6 +156,38 @@ def test_stats_equal_hand_computation_with_empty_months(
         month_end = (month_start + timedelta(days=32)).replace(day=1)
         in_month = [r for r in rows if month_start <= r.created_at < month_end]
         assert_kpi(point["kpi"], hand_kpi(in_month, as_of, durations=False))
+
+
+@pytest.mark.parametrize("workers", [0, 3])
+def test_the_statistics_statements_run_with_the_parallel_workers_set(
+        settings: Settings, engine: Engine, demo: Demo, workers: int) -> None:
+    """Every statement of a statistics request's figures runs with
+    ``PHANANH_STATS_PARALLEL_WORKERS`` parallel workers at most (asked on its connection just
+    before it runs), and the setting ends with the request's transactions."""
+    with engine.connect() as conn:
+        default = conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar_one()
+    assert default != str(workers)  # else the test could not tell
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "AS received" in statement or "percentile_cont" in statement:  # the figures
+            with cursor.connection.cursor() as probe:
+                probe.execute("SHOW max_parallel_workers_per_gather")
+                seen.append(probe.fetchone()[0])
+
+    start = datetime.combine((demo.now - timedelta(days=400)).astimezone(LOCAL).date(), time(),
+                             LOCAL)
+    variables = {"from": iso(start), "to": iso(demo.now), "interval": "MONTH"}
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        app = create_app(settings.model_copy(update={"stats_parallel_workers": workers}), engine)
+        with TestClient(app) as client:
+            GraphQLClient(client).data(STATS, variables)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) >= 5 and set(seen) == {str(workers)}
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar_one() == default
 
 
 def test_stats_of_an_area_and_category(gql: GraphQLClient, demo: Demo, engine: Engine) -> None:
