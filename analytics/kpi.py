@@ -25,10 +25,12 @@ connections (:func:`parts_for`); :func:`figures` assembles them.
 
 The counts in total, per category and per period come from the daily rollup
 ``complaint_kpi_rollup`` (``analytics/rollups.py``), and per district and ward from its
-twin keyed by the routed areas too, ``complaint_area_kpi_rollup`` (migration 0028; its whole
-months from ``complaint_area_kpi_month_rollup``, 0033, when no category is named), when it
+twin keyed by the routed areas too, ``complaint_area_kpi_rollup`` (migration 0028), when it
 answers the filter exactly (whole days in the city, categories and statuses; periods starting
-at midnight in the city): the rules above applied to its status and rating columns.
+at midnight in the city): the rules above applied to its status and rating columns
+(:data:`ROLLED_SUMS`). A breakdown by area that names no category and no status reads the
+whole months of its window from ``complaint_area_kpi_month_rollup`` (migration 0034), which
+holds those sums per month and routed area, counted by the same rules.
 "Overdue", which depends on the time asked, is summed in total, per category and per period
 from ``complaint_due_rollup`` (migration 0030: complaints per day received and day due), but
 for the complaints due on the very day asked, counted one by one; per district and ward it is
@@ -155,14 +157,21 @@ _ROLLED_KEYS = {By.ALL: "0", By.CATEGORY: "category_code", By.PERIOD: DAY_STEP,
                 By.ROUTED: "ARRAY[district_id, ward_id]"}
 _BY_AREA = (By.DISTRICT, By.WARD, By.ROUTED)
 _COUNTED = ("received", "processed", "rated", "positive", "overdue", "processed_late")
-ROLLED_COUNTS = f"""
-    SELECT {{key}} AS key, sum(complaints) AS received,
-           coalesce(sum(complaints) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed,
-           coalesce(sum(complaints) FILTER (WHERE rating IS NOT NULL), 0) AS rated,
-           coalesce(sum(complaints) FILTER (WHERE {_ROLLED_POSITIVE}), 0) AS positive,
-           coalesce(sum(late) FILTER (WHERE {_ROLLED_PROCESSED}), 0) AS processed_late
-    FROM {{rows}} GROUP BY {{group}}
-    HAVING sum(complaints) > 0  -- a group whose days were all taken away (an edge's month)"""
+# The counts of a rollup row per status and rating (its ``complaints``, and ``late``: those
+# resolved after their due time), by the rules above. The monthly rollup per routed area holds
+# them summed (migration 0034).
+ROLLED_SUMS = {
+    "received": "complaints",
+    "processed": f"CASE WHEN {_ROLLED_PROCESSED} THEN complaints ELSE 0 END",
+    "rated": "CASE WHEN rating IS NOT NULL THEN complaints ELSE 0 END",
+    "positive": f"CASE WHEN {_ROLLED_POSITIVE} THEN complaints ELSE 0 END",
+    "processed_late": f"CASE WHEN {_ROLLED_PROCESSED} THEN late ELSE 0 END",
+}
+# The counts per group of rollup rows ({sums}: each of ROLLED_SUMS, or its name where the
+# rows hold it).
+ROLLED_COUNTS = """
+    SELECT {key} AS key, {sums} FROM {rows} GROUP BY {group}
+    HAVING sum({received}) > 0  -- a group whose days were all taken away (an edge's month)"""
 OVERDUE = f"""SELECT {{key}} AS key, count(*) AS overdue FROM complaint
               WHERE {{where}} AND {_OVERDUE_SQL} GROUP BY {{group}}"""
 # Overdue from the rollup of due days (0030): the complaints due on a day before the day of
@@ -302,12 +311,16 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
     key = day_steps(period_starts) if by is By.PERIOD else _ROLLED_KEYS.get(by)
     if days is None or key is None:
         return None
-    rows = area_kpi_rows(days) if by in _BY_AREA else kpi_rows(days)
+    by_area = by in _BY_AREA
+    sums = {name: name if by_area else value for name, value in ROLLED_SUMS.items()}
     group = _GROUP_COLUMNS.get(by, "1")
-    counts = fetch(conn, compose(ROLLED_COUNTS, key=key, rows=rows, group=group).bind(
-        period_starts=period_starts))
+    counts = fetch(conn, compose(
+        ROLLED_COUNTS, key=key, group=group, received=sums["received"],
+        sums=", ".join(f"sum({value}) AS {name}" for name, value in sums.items()),
+        rows=area_kpi_rows(days, ROLLED_SUMS) if by_area else kpi_rows(days),
+    ).bind(period_starts=period_starts))
     where = complaint_where(f)
-    overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where, group=group) if by in _BY_AREA
+    overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where, group=group) if by_area
                    else compose(ROLLED_OVERDUE, key=key, rows=due_rows(days), raw_key=_KEYS[by],
                                 where=where))
     late = fetch(conn, overdue_sql.bind(as_of=as_of, period_starts=period_starts))

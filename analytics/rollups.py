@@ -1,4 +1,4 @@
-"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, 0032 and 0033): which
+"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, 0032, 0033, 0034): which
 questions they answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
@@ -11,8 +11,8 @@ months of a window when no category or status is asked for: at most cells × mon
 many complaints); ``complaint_kpi_rollup`` per city day, category, status and rating, with those
 resolved after their due time (the statistics' counts, ``analytics/kpi.py``), and
 ``complaint_area_kpi_rollup`` the same per routed district and ward too (their breakdowns), and
-``complaint_area_kpi_month_rollup`` per city month, status, rating and routed area only (the
-whole months of a breakdown's window that names no category), and
+``complaint_area_kpi_month_rollup`` the sums those counts give per city month and routed area
+only (the whole months of a breakdown's window that names no category or status), and
 ``complaint_due_rollup`` per city day, category, status and city day due (their "overdue" over
 long windows); ``complaint_duration_rollup`` per city month, category, duration (first action;
 resolution, with the status) and bucket of hours, the histograms from which the statistics find
@@ -26,9 +26,9 @@ city. Any other part of the filter, today's or one added later, sends the analys
 complaints themselves.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -124,10 +124,11 @@ def day_steps(starts: list[datetime]) -> str | None:
 @dataclass(frozen=True)
 class _Rolled:
     """A daily rollup and its monthly twin (a month's first day, ``month``, stands for its
-    days; neither has a category, the monthly one a status only if ``monthly_statuses``): the
+    days; the monthly one has no category, and a status only if ``monthly_statuses``): the
     columns read from both (``{day}``: the day, or the month as the day), those counted (an
-    edge's days taken away are counted negatively), and the condition, beyond the bound
-    values, that chooses their rows."""
+    edge's days taken away are counted negatively), each computed from the daily rollup's
+    columns by ``daily_sums`` where the monthly one holds it as a sum, and the condition,
+    beyond the bound values, that chooses their rows."""
 
     daily: str
     monthly: str
@@ -135,20 +136,23 @@ class _Rolled:
     counted: tuple[str, ...] = ("complaints",)
     scope: str = "true"
     monthly_statuses: bool = False
+    daily_sums: Mapping[str, str] = field(default_factory=dict)
 
-    def read(self, day: str, sign: int) -> str:
+    def read(self, day: str, sign: int, monthly: bool) -> str:
         """The select list of a part: the columns, then the counts times ``sign``."""
-        counts = self.counted if sign == 1 else [f"{sign} * {c}" for c in self.counted]
-        return ", ".join([self.columns.format(day=day), *counts])
+        counts = [(name if monthly else self.daily_sums.get(name, name), name)
+                  for name in self.counted]
+        return ", ".join([self.columns.format(day=day), *(
+            f"{value} AS {name}" if sign == 1 else f"{sign} * ({value}) AS {name}"
+            for value, name in counts)])
 
 
 _AREAS = _Rolled("complaint_rollup", "complaint_month_rollup", "area_id, {day}")
 _GRIDS = _Rolled("complaint_grid_rollup", "complaint_grid_month_rollup", "cell, {day}",
                  scope="srid = :grid_srid")
-# The statistics' rows per routed area (0028 daily, 0033 monthly).
+# The statistics' sums per routed area (0028 daily, 0034 monthly).
 _AREA_KPIS = _Rolled("complaint_area_kpi_rollup", "complaint_area_kpi_month_rollup",
-                     "status, rating, district_id, ward_id", ("complaints", "late"),
-                     monthly_statuses=True)
+                     "district_id, ward_id")
 
 
 def area_counts(days: Days, generation_id: int, level: str, step: str | None = None,
@@ -187,14 +191,15 @@ def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) 
     lacks = days.categories or (days.statuses and not rolled.monthly_statuses)
     split = month_split(days) if months and not lacks else None
     if split is None:
-        return compose(f"SELECT {rolled.read('day', 1)} FROM {{rows}} AND {rolled.scope}",
+        return compose(f"SELECT {rolled.read('day', 1, False)} FROM {{rows}} "
+                       f"AND {rolled.scope}",
                        rows=_where(days, rolled.daily, values))
     statuses = {"rollup_statuses": list(days.statuses)} if days.statuses else {}
     chosen = " AND ".join([*(f"{name} = :{name}" for name in values), rolled.scope,
                            *(["status = ANY(:rollup_statuses)"] if statuses else [])])
-    parts = [compose(f"""SELECT {rolled.read('month AS day', 1)} FROM {rolled.monthly}
+    parts = [compose(f"""SELECT {rolled.read('month AS day', 1, True)} FROM {rolled.monthly}
                          WHERE {chosen} AND {{months}}""", months=months_where(split))]
-    parts += [sql(f"""SELECT {rolled.read('day', sign)} FROM {rolled.daily}
+    parts += [sql(f"""SELECT {rolled.read('day', sign, False)} FROM {rolled.daily}
                       WHERE {chosen} AND day >= :rollup_edge{n}_start
                         AND day < :rollup_edge{n}_end""",
                   **{f"rollup_edge{n}_start": start, f"rollup_edge{n}_end": end})
@@ -238,11 +243,14 @@ def kpi_rows(days: Days) -> Fragment:
     return _where(days, "complaint_kpi_rollup", {})
 
 
-def area_kpi_rows(days: Days) -> Fragment:
-    """SQL, a FROM item: the statistics' rows per routed district and ward over ``days``
-    (columns ``status``, ``rating``, ``district_id``, ``ward_id``, ``complaints``, ``late``),
-    from the monthly rollup where it answers (no category) and the daily one (:func:`_rows`)."""
-    return compose("({rows}) AS area_rows", rows=_rows(days, _AREA_KPIS, True, {}))
+def area_kpi_rows(days: Days, sums: Mapping[str, str]) -> Fragment:
+    """SQL, a FROM item: the statistics' sums per routed district and ward over ``days``
+    (columns ``district_id``, ``ward_id``, then one per entry of ``sums``), from the monthly
+    rollup where it answers (neither categories nor statuses), which holds them, and the
+    daily one (:func:`_rows`), where each is ``sums``' SQL over its ``status``, ``rating``,
+    ``complaints`` and ``late``."""
+    rolled = replace(_AREA_KPIS, counted=tuple(sums), daily_sums=sums)
+    return compose("({rows}) AS area_rows", rows=_rows(days, rolled, True, {}))
 
 
 def due_rows(days: Days) -> Fragment:
@@ -362,13 +370,13 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032 and 0033): after a bulk load without the
-    rollup triggers, or as a repair."""
+    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032, 0033 and 0034): after a bulk load
+    without the rollup triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030, 0032 and 0033), which a bulk
+# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030, 0032, 0033, 0034), which a bulk
 # load disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",

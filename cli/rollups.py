@@ -10,7 +10,7 @@ from db.engine import get_engine
 
 rollups_app = typer.Typer(help="Daily, grid-cell, statistics, due-day and duration rollups "
                                "(migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, "
-                               "0032 and 0033).",
+                               "0032, 0033 and 0034).",
                           no_args_is_help=True)
 
 

@@ -43,7 +43,7 @@ _DURATIONS = importlib.import_module("migrations.versions.0025_duration_rollup")
 _AREA_KPIS = importlib.import_module("migrations.versions.0028_area_kpi_rollup")
 _DUE = importlib.import_module("migrations.versions.0030_due_rollup")
 _AREA_DURATIONS = importlib.import_module("migrations.versions.0032_area_duration_values")
-_AREA_KPI_MONTHS = importlib.import_module("migrations.versions.0033_area_kpi_month_rollup")
+_AREA_KPI_MONTHS = importlib.import_module("migrations.versions.0034_area_kpi_month_sums")
 ROLLUPS = ("complaint_rollup", "complaint_grid_rollup", "complaint_grid_month_rollup",
            "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup",
            "complaint_month_rollup", "complaint_due_rollup", "complaint_area_duration_values",

@@ -53,6 +53,15 @@ TRIGGERS = [
     ("complaint_area_kpi_month_rollup_delete", "AFTER DELETE ON complaint" + AREAS.DEFERRED),
 ]
 
+# TRUNCATE complaint empties the table too.
+TRUNCATED = ("""
+    CREATE FUNCTION complaint_area_kpi_month_rollup_truncated() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN TRUNCATE complaint_area_kpi_month_rollup; RETURN NULL; END $$""",
+             "CREATE TRIGGER complaint_area_kpi_month_rollup_truncate AFTER TRUNCATE ON "
+             "complaint FOR EACH STATEMENT "
+             "EXECUTE FUNCTION complaint_area_kpi_month_rollup_truncated()")
+
 BACKFILL = f"""
     INSERT INTO complaint_area_kpi_month_rollup
     SELECT {ROW.format(c="c")}, count(*), sum({KPI.LATE.format(c="c")})
@@ -85,13 +94,8 @@ def upgrade() -> None:
     for name, definition in TRIGGERS:
         op.execute(f"CREATE CONSTRAINT TRIGGER {name} {definition} "
                    f"EXECUTE FUNCTION complaint_area_kpi_month_rollup_row()")
-    op.execute("""
-        CREATE FUNCTION complaint_area_kpi_month_rollup_truncated() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN TRUNCATE complaint_area_kpi_month_rollup; RETURN NULL; END $$""")
-    op.execute("CREATE TRIGGER complaint_area_kpi_month_rollup_truncate AFTER TRUNCATE ON "
-               "complaint FOR EACH STATEMENT "
-               "EXECUTE FUNCTION complaint_area_kpi_month_rollup_truncated()")
+    for statement in TRUNCATED:
+        op.execute(statement)
     op.execute(rebuild_function(months=True))
 
 
