@@ -167,6 +167,15 @@ ROLLED_SUMS = {
     "positive": f"CASE WHEN {_ROLLED_POSITIVE} THEN complaints ELSE 0 END",
     "processed_late": f"CASE WHEN {_ROLLED_PROCESSED} THEN late ELSE 0 END",
 }
+# The same of one complaint.
+COMPLAINT_SUMS = {
+    "received": "1",
+    "processed": f"CASE WHEN {_PROCESSED_SQL} THEN 1 ELSE 0 END",
+    "rated": "CASE WHEN complaint.rating IS NOT NULL THEN 1 ELSE 0 END",
+    "positive": f"CASE WHEN {_POSITIVE_SQL} THEN 1 ELSE 0 END",
+    "processed_late": f"CASE WHEN {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at"
+                      " THEN 1 ELSE 0 END",
+}
 # The counts per group of rollup rows ({sums}: each of ROLLED_SUMS, or its name where the
 # rows hold it).
 ROLLED_COUNTS = """
@@ -317,7 +326,7 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
     counts = fetch(conn, compose(
         ROLLED_COUNTS, key=key, group=group, received=sums["received"],
         sums=", ".join(f"sum({value}) AS {name}" for name, value in sums.items()),
-        rows=area_kpi_rows(days, ROLLED_SUMS) if by_area else kpi_rows(days),
+        rows=area_kpi_rows(days, ROLLED_SUMS, COMPLAINT_SUMS) if by_area else kpi_rows(days),
     ).bind(period_starts=period_starts))
     where = complaint_where(f)
     overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where, group=group) if by_area

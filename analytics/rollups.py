@@ -28,7 +28,7 @@ complaints themselves.
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -124,35 +124,31 @@ def day_steps(starts: list[datetime]) -> str | None:
 @dataclass(frozen=True)
 class _Rolled:
     """A daily rollup and its monthly twin (a month's first day, ``month``, stands for its
-    days; the monthly one has no category, and a status only if ``monthly_statuses``): the
-    columns read from both (``{day}``: the day, or the month as the day), those counted (an
-    edge's days taken away are counted negatively), each computed from the daily rollup's
-    columns by ``daily_sums`` where the monthly one holds it as a sum, and the condition,
-    beyond the bound values, that chooses their rows."""
+    days; it has neither category nor status): the columns read from both (``{day}``: the
+    day, or the month as the day), those counted (an edge's days taken away are counted
+    negatively), and the condition, beyond the bound values, that chooses their rows."""
 
     daily: str
     monthly: str
     columns: str
     counted: tuple[str, ...] = ("complaints",)
     scope: str = "true"
-    monthly_statuses: bool = False
-    daily_sums: Mapping[str, str] = field(default_factory=dict)
 
-    def read(self, day: str, sign: int, monthly: bool) -> str:
+    def read(self, day: str, sign: int) -> str:
         """The select list of a part: the columns, then the counts times ``sign``."""
-        counts = [(name if monthly else self.daily_sums.get(name, name), name)
-                  for name in self.counted]
-        return ", ".join([self.columns.format(day=day), *(
-            f"{value} AS {name}" if sign == 1 else f"{sign} * ({value}) AS {name}"
-            for value, name in counts)])
+        return ", ".join([self.columns.format(day=day), *signed(
+            {name: name for name in self.counted}, sign)])
+
+
+def signed(sums: Mapping[str, str], sign: int) -> list[str]:
+    """The select list ``value AS name`` of ``sums`` ({name: SQL}), times ``sign``."""
+    return [f"{value} AS {name}" if sign == 1 else f"{sign} * ({value}) AS {name}"
+            for name, value in sums.items()]
 
 
 _AREAS = _Rolled("complaint_rollup", "complaint_month_rollup", "area_id, {day}")
 _GRIDS = _Rolled("complaint_grid_rollup", "complaint_grid_month_rollup", "cell, {day}",
                  scope="srid = :grid_srid")
-# The statistics' sums per routed area (0028 daily, 0034 monthly).
-_AREA_KPIS = _Rolled("complaint_area_kpi_rollup", "complaint_area_kpi_month_rollup",
-                     "district_id, ward_id")
 
 
 def area_counts(days: Days, generation_id: int, level: str, step: str | None = None,
@@ -188,23 +184,19 @@ def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) 
     days an edge); all of it from the daily one when the filter names what the monthly one
     lacks (categories; statuses, unless it has them), when no whole month fits, or not
     ``months``."""
-    lacks = days.categories or (days.statuses and not rolled.monthly_statuses)
-    split = month_split(days) if months and not lacks else None
+    split = month_split(days) if months and not (days.categories or days.statuses) else None
     if split is None:
-        return compose(f"SELECT {rolled.read('day', 1, False)} FROM {{rows}} "
-                       f"AND {rolled.scope}",
+        return compose(f"SELECT {rolled.read('day', 1)} FROM {{rows}} AND {rolled.scope}",
                        rows=_where(days, rolled.daily, values))
-    statuses = {"rollup_statuses": list(days.statuses)} if days.statuses else {}
-    chosen = " AND ".join([*(f"{name} = :{name}" for name in values), rolled.scope,
-                           *(["status = ANY(:rollup_statuses)"] if statuses else [])])
-    parts = [compose(f"""SELECT {rolled.read('month AS day', 1, True)} FROM {rolled.monthly}
+    chosen = " AND ".join([*(f"{name} = :{name}" for name in values), rolled.scope])
+    parts = [compose(f"""SELECT {rolled.read('month AS day', 1)} FROM {rolled.monthly}
                          WHERE {chosen} AND {{months}}""", months=months_where(split))]
-    parts += [sql(f"""SELECT {rolled.read('day', sign, False)} FROM {rolled.daily}
+    parts += [sql(f"""SELECT {rolled.read('day', sign)} FROM {rolled.daily}
                       WHERE {chosen} AND day >= :rollup_edge{n}_start
                         AND day < :rollup_edge{n}_end""",
                   **{f"rollup_edge{n}_start": start, f"rollup_edge{n}_end": end})
               for n, (start, end, sign) in enumerate(split.edges)]
-    return union_all(parts).bind(**values, **statuses)
+    return union_all(parts).bind(**values)
 
 
 def union_all(parts: list[Fragment]) -> Fragment:
@@ -243,14 +235,32 @@ def kpi_rows(days: Days) -> Fragment:
     return _where(days, "complaint_kpi_rollup", {})
 
 
-def area_kpi_rows(days: Days, sums: Mapping[str, str]) -> Fragment:
+def area_kpi_rows(days: Days, rolled: Mapping[str, str], counted: Mapping[str, str]
+                  ) -> Fragment:
     """SQL, a FROM item: the statistics' sums per routed district and ward over ``days``
-    (columns ``district_id``, ``ward_id``, then one per entry of ``sums``), from the monthly
-    rollup where it answers (neither categories nor statuses), which holds them, and the
-    daily one (:func:`_rows`), where each is ``sums``' SQL over its ``status``, ``rating``,
-    ``complaints`` and ``late``."""
-    rolled = replace(_AREA_KPIS, counted=tuple(sums), daily_sums=sums)
-    return compose("({rows}) AS area_rows", rows=_rows(days, rolled, True, {}))
+    (columns ``district_id``, ``ward_id``, then one per entry of ``rolled``). A window that
+    names neither categories nor statuses reads its whole months from
+    ``complaint_area_kpi_month_rollup``, which holds the sums, and the days at its edges
+    (:func:`month_split`) from the complaints, ``counted`` being each sum's SQL over a
+    complaint: per ward and day the daily rollup holds about a row a complaint, wherever
+    they were written, while the complaints' covering index (``complaint_analytics``) holds
+    them in the order of time (at 10 million complaints, six days took 382 ms from the
+    rollup, 55 ms from the complaints). Any other window reads ``complaint_area_kpi_rollup``,
+    ``rolled`` being each sum's SQL over its ``status``, ``rating``, ``complaints`` and
+    ``late``."""
+    split = month_split(days) if not (days.categories or days.statuses) else None
+    if split is None:
+        return compose(f"(SELECT district_id, ward_id, {', '.join(signed(rolled, 1))} "
+                       "FROM {rows}) AS area_rows",
+                       rows=_where(days, "complaint_area_kpi_rollup", {}))
+    parts = [compose(f"SELECT district_id, ward_id, {', '.join(rolled)} "
+                     "FROM complaint_area_kpi_month_rollup WHERE {months}",
+                     months=months_where(split))]
+    parts += [compose(f"SELECT complaint.district_id, complaint.ward_id, "
+                      f"{', '.join(signed(counted, sign))} FROM complaint WHERE {{edge}}",
+                      edge=edge_where(split, n))
+              for n, (_, _, sign) in enumerate(split.edges)]
+    return compose("({rows}) AS area_rows", rows=union_all(parts))
 
 
 def due_rows(days: Days) -> Fragment:

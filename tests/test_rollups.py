@@ -744,18 +744,35 @@ def test_whole_months_without_categories_or_statuses_read_the_monthly_rollups() 
     short_edges, long_edges = (
         [fragment(whole_days(f)).text for fragment in (
             lambda days: grid_counts(days, "HEXAGON", 500.0),
-            lambda days: area_counts(days, 1, "ward"),
-            lambda days: area_kpi_rows(days, kpi.ROLLED_SUMS))]
+            lambda days: area_counts(days, 1, "ward"))]
         for f in month_edge_filters())
     assert not any("-1 * (complaints)" in text for text in short_edges)  # a few days each
     assert all(text.count("-1 * (complaints)") == 2 for text in long_edges)  # months less days
-    # The statistics' sums per area and month hold no status: a filter of statuses, daily.
-    for f, monthly in ((ComplaintFilter(), True), (ComplaintFilter(statuses=["RECEIVED"]), False)):
+    assert not month_steps([*with_steps, datetime(2025, 5, 5, tzinfo=CITY)])  # a Monday
+
+
+def test_breakdown_sums_read_whole_months_and_their_edges_from_the_complaints() -> None:
+    """The statistics' sums per routed area: whole months from the monthly rollup, the days at
+    their edges from the complaints (both kinds of edge); a window without a whole month, or
+    a filter of categories or statuses, from the daily rollup alone."""
+    def sums(f: ComplaintFilter) -> str:
         days = whole_days(f)
         assert days is not None
-        sums = area_kpi_rows(days, kpi.ROLLED_SUMS).text
-        assert ("complaint_area_kpi_month_rollup" in sums) == monthly
-    assert not month_steps([*with_steps, datetime(2025, 5, 5, tzinfo=CITY)])  # a Monday
+        return area_kpi_rows(days, kpi.ROLLED_SUMS, kpi.COMPLAINT_SUMS).text
+
+    short_edges, long_edges = (sums(f) for f in month_edge_filters())
+    for text_ in (short_edges, long_edges):
+        assert "complaint_area_kpi_month_rollup" in text_
+        assert "complaint_area_kpi_rollup" not in text_
+        assert text_.count("FROM complaint WHERE") == 2
+    assert "-1 * (1) AS received" not in short_edges  # a few days each, added
+    assert long_edges.count("-1 * (1) AS received") == 2  # both months, less a few days
+    first = datetime(2025, 3, 15, tzinfo=CITY)
+    for f in (ComplaintFilter(statuses=["RECEIVED"]),
+              ComplaintFilter(categories=["environment.waste"]),
+              ComplaintFilter(created_from=first, created_to=first + timedelta(40))):
+        daily = sums(f)
+        assert "complaint_area_kpi_rollup" in daily and "FROM complaint " not in daily
 
 
 def test_durations_read_histograms_over_whole_months_without_statuses() -> None:
