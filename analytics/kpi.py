@@ -50,6 +50,7 @@ category breakdown share one read of them (:func:`total_and_category_durations`)
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -399,10 +400,21 @@ def at_level(counts: dict[tuple[Any, Any], Any], values: area_durations.Values,
     """The figures per district or ward (``by``) from the parts per routed pair
     (:func:`routed`): the counts summed, the durations' percentiles over the level's values."""
     member = area_durations.LEVELS[_ROLLED_KEYS[by]]
+    return figures(_summed(counts, lambda pair: pair[member]), _level_percentiles(values, by))
+
+
+def in_total(counts: dict[Any, Any]) -> dict[Any, Any]:
+    """The counts per category (:func:`part`) summed under the total's key, 0: each complaint
+    has one category, so a request that asks for both reads the counts once."""
+    return _summed(counts, lambda _: 0)
+
+
+def _summed(counts: dict[Any, Any], group_of: Callable[[Any], Any]) -> dict[Any, Counter[str]]:
+    """The counts of each group key summed into the group ``group_of`` gives it."""
     summed: dict[Any, Counter[str]] = defaultdict(Counter)
-    for pair, row in counts.items():
-        summed[pair[member]].update({name: row[name] for name in _COUNTED})
-    return figures(summed, _level_percentiles(values, by))
+    for key, row in counts.items():
+        summed[group_of(key)].update({name: row[name] for name in _COUNTED})
+    return summed
 
 
 def _level_percentiles(pairs: area_durations.Values, by: By) -> dict[Any, Any]:

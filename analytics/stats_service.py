@@ -6,8 +6,8 @@ process), and a breakdown lists its entries while its figures are computed. So a
 already runs half a dozen statements side by side; each runs with ``parallel_workers``
 PostgreSQL workers at most (``PHANANH_STATS_PARALLEL_WORKERS``, default none): on two cores,
 the two workers PostgreSQL would give each statement only competed with the request's other
-statements, and started processes to do so (docs/benchmarks.md, "Statistics without parallel
-workers").
+statements, and started processes to do so (docs/benchmarks.md, "Breakdowns at 10M, second
+pass").
 """
 
 import asyncio
@@ -28,7 +28,8 @@ T = TypeVar("T")
 class KpiStats:
     """The KPIs of the complaints matching ``query``, overdue as of ``as_of``. With
     ``total_and_categories`` (the request asks for both), the summary's durations and the
-    categories' come from one read of their histograms."""
+    categories' come from one read of their histograms, and the summary's counts are the
+    categories' summed."""
 
     def __init__(self, engine: Engine, query: ComplaintFilter, as_of: datetime,
                  max_series_periods: int, total_and_categories: bool = False,
@@ -41,6 +42,7 @@ class KpiStats:
         self._share_durations = total_and_categories and kpi.shared_durations_answer(query)
         self._routed: asyncio.Task[tuple[Any, Any]] | None = None
         self._durations: asyncio.Task[dict[Any, Any]] | None = None
+        self._category_counts: asyncio.Task[dict[Any, Any]] | None = None
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """``fn``'s statements on a connection of their own, with the request's parallel
@@ -87,13 +89,15 @@ class KpiStats:
                 self._routed = asyncio.ensure_future(self._read_routed())
             return kpi.at_level(*await self._routed, by)
         if by in (kpi.By.ALL, kpi.By.CATEGORY) and self._share_durations:
-            if self._durations is None:  # the first of the two to ask reads them
+            if self._durations is None:  # the first of the two to ask reads both parts
                 self._durations = asyncio.ensure_future(self._read(
                     kpi.total_and_category_durations, f=self.query))
-            counts, durations = await asyncio.gather(
-                self._read(kpi.part, f=self.query, by=by, which=kpi.Part.COUNTS,
-                           as_of=self.as_of), self._durations)
-            return kpi.figures(counts, durations)
+                self._category_counts = asyncio.ensure_future(self._read(
+                    kpi.part, f=self.query, by=kpi.By.CATEGORY, which=kpi.Part.COUNTS,
+                    as_of=self.as_of))
+            assert self._category_counts is not None
+            counts, durations = await asyncio.gather(self._category_counts, self._durations)
+            return kpi.figures(kpi.in_total(counts) if by is kpi.By.ALL else counts, durations)
         parts = await asyncio.gather(*(
             self._read(kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
             for which in kpi.parts_for(by, self.query)))

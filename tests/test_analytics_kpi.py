@@ -111,7 +111,8 @@ def test_stats_equal_hand_computation_with_empty_months(
     """Over any window (read from the complaints) and over whole days in the city (the counts
     and the durations' percentiles in total and per category read from the rollups, and per
     district and ward from the rollups per area, read once for both levels; the durations in
-    total and per category, from one read of their histograms)."""
+    total and per category, from one read of their histograms, and the counts in total summed
+    from the categories')."""
     start, end = demo.now - timedelta(days=500), demo.now + timedelta(seconds=1)
     if whole_days:
         start, end = (datetime.combine(moment.astimezone(LOCAL).date(), time(), LOCAL)
@@ -124,6 +125,9 @@ def test_stats_equal_hand_computation_with_empty_months(
     histogram_reads = [s for s in count_statements.statements
                        if "complaint_duration_rollup" in s]
     assert len(histogram_reads) == (1 if whole_days else 0)
+    # Then the summary's counts are the categories' summed, never read on their own.
+    total_reads = [s for s in count_statements.statements if "SELECT 0 AS key" in s]
+    assert bool(total_reads) == (not whole_days)
     as_of = datetime.fromisoformat(result["asOf"])
     rows = [r for r in complaint_rows(engine) if start <= r.created_at < end]
     assert len(rows) >= 3_000
