@@ -16,6 +16,9 @@ run after a code change reuses it):
   in process, with the rollups and with them bypassed (``analytics.rollups.bypassed``), against
   the issue's goal of 1 s; and, with two sizes or more, each job's growth from the smallest
   to the largest (goal: under 2×).
+* **Stats workers**: the statistics' jobs through two apps over one engine, with
+  ``PHANANH_STATS_PARALLEL_WORKERS`` at PostgreSQL's default of 2 and at the service's 0,
+  alternated round by round (``--parts=stats-workers``; not in the default parts).
 * **Provinces**: a copy of the complaints, LIST-partitioned by province (what a Citus worker
   holds, on one node); a listing page, statistics and a grid for one province against the
   whole country, on the copy and on ``complaint``.
@@ -65,6 +68,9 @@ from demo.nation import (
 from settings import Settings
 
 PARTS = ("analytics", "provinces", "writes", "replica")
+OPTIONAL_PARTS = ("stats-workers",)
+STATS_JOBS = ("stats year", "stats year + breakdowns", "stats all years + breakdowns")
+WORKER_ROUNDS = 5
 GOAL_S = 1.0
 GROWTH_GOAL = 2.0
 TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup",
@@ -204,6 +210,25 @@ def analytics(engine: Engine, complaints: int) -> dict[str, dict[str, Timing]]:
     return found
 
 
+def stats_workers(engine: Engine, complaints: int) -> list[tuple[Any, ...]]:
+    """The statistics' jobs with 2 parallel workers per statement against 0: one app each,
+    over one engine, taking turns which goes first."""
+    prepare(engine)
+    settings = bench_settings(suffix(complaints))
+    samples: dict[tuple[str, int], list[float]] = {(n, w): [] for n in STATS_JOBS for w in (2, 0)}
+    with contextlib.ExitStack() as stack:
+        jobs = {workers: job_list(Api(stack.enter_context(TestClient(create_app(
+            settings.model_copy(update={"stats_parallel_workers": workers}), engine)))), engine)
+            for workers in (2, 0)}
+        for round_ in range(WORKER_ROUNDS):
+            for name in STATS_JOBS:
+                for workers in ((2, 0) if round_ % 2 == 0 else (0, 2)):
+                    samples[name, workers] += measure(jobs[workers][name][0], repeat=1).samples
+    medians = {key: Timing(found).median for key, found in samples.items()}
+    return [(name, medians[name, 2], medians[name, 0], medians[name, 0] / medians[name, 2])
+            for name in STATS_JOBS]
+
+
 def provinces(engine: Engine) -> list[tuple[Any, ...]]:
     """A province's listing page, statistics and grid against the country's: on the
     partitioned copy (the province pruned to its partition) and on ``complaint``."""
@@ -257,8 +282,8 @@ def main(options: list[str] | None = None) -> None:
     args = parser.parse_args(options or [])
     counts = sorted(int(n) for n in args.complaints.split(","))
     parts = set(args.parts.split(",")) - {""}
-    if parts - set(PARTS):
-        parser.error(f"--parts: choose among {', '.join(PARTS)}")
+    if parts - set(PARTS) - set(OPTIONAL_PARTS):
+        parser.error(f"--parts: choose among {', '.join(PARTS + OPTIONAL_PARTS)}")
     results: dict[int, dict[str, dict[str, Timing]]] = {}
     for complaints in counts:
         url = Settings(database_url=bench_database(suffix(complaints))).sqlalchemy_url
@@ -283,6 +308,11 @@ def main(options: list[str] | None = None) -> None:
                   t["raw"].median / t["rollups"].median,
                   "met" if t["rollups"].median <= GOAL_S else "not met")
                  for name, t in results[complaints].items()])
+        if "stats-workers" in parts:
+            print_table(f"Statistics, {complaints:,} complaints: parallel workers per "
+                        f"statement (API, median s of {WORKER_ROUNDS}, alternated)",
+                        ["job", "2 (PostgreSQL's default)", "0 (phananh's)", "0/2"],
+                        stats_workers(engine, complaints))
         if "provinces" in parts:
             console.print("Copy partitioned by province, indexed: "
                           f"{partition_by_province(engine):.0f} s")
