@@ -168,7 +168,7 @@ ROLLED_SUMS = {
     "positive": f"CASE WHEN {_ROLLED_POSITIVE} THEN complaints ELSE 0 END",
     "processed_late": f"CASE WHEN {_ROLLED_PROCESSED} THEN late ELSE 0 END",
 }
-# The same of one complaint.
+# The same counts of one complaint (SQL over ``complaint``), for the days a rollup leaves out.
 COMPLAINT_SUMS = {
     "received": "1",
     "processed": f"CASE WHEN {_PROCESSED_SQL} THEN 1 ELSE 0 END",

@@ -182,8 +182,7 @@ def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) 
     window's whole months from the monthly rollup and the days at its edges from the daily
     one, those taken away counted negatively (:func:`month_split`: at most half a month of
     days an edge); all of it from the daily one when the filter names what the monthly one
-    lacks (categories; statuses, unless it has them), when no whole month fits, or not
-    ``months``."""
+    lacks (categories, statuses), when no whole month fits, or not ``months``."""
     split = month_split(days) if months and not (days.categories or days.statuses) else None
     if split is None:
         return compose(f"SELECT {rolled.read('day', 1)} FROM {{rows}} AND {rolled.scope}",
