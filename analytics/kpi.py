@@ -134,15 +134,26 @@ def _percentiles(m: Measure) -> str:
             f"WITHIN GROUP (ORDER BY complaint.{m.column}) FILTER (WHERE {m.counted}) AS {m.name}")
 
 
+# The counts of one complaint by the rules above (SQL over ``complaint``): summed over the
+# complaints, and over the days a rollup leaves out.
+COMPLAINT_SUMS = {
+    "received": "1",
+    "processed": f"CASE WHEN {_PROCESSED_SQL} THEN 1 ELSE 0 END",
+    "rated": "CASE WHEN complaint.rating IS NOT NULL THEN 1 ELSE 0 END",
+    "positive": f"CASE WHEN {_POSITIVE_SQL} THEN 1 ELSE 0 END",
+    "processed_late": f"CASE WHEN {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at"
+                      " THEN 1 ELSE 0 END",
+}
+
+
+def _sum_list(sums: dict[str, str]) -> str:
+    """The select list ``sum(value) AS name`` of ``sums`` ({name: SQL})."""
+    return ", ".join(f"sum({value}) AS {name}" for name, value in sums.items())
+
+
 _PARTS = {
-    Part.COUNTS: f"""
-        count(*) AS received,
-        count(*) FILTER (WHERE {_PROCESSED_SQL}) AS processed,
-        count(complaint.rating) AS rated,
-        count(*) FILTER (WHERE {_POSITIVE_SQL}) AS positive,
-        count(*) FILTER (WHERE {_OVERDUE_SQL}) AS overdue,
-        count(*) FILTER (WHERE {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at)
-            AS processed_late""",
+    Part.COUNTS: f"""{_sum_list(COMPLAINT_SUMS)},
+        count(*) FILTER (WHERE {_OVERDUE_SQL}) AS overdue""",
     Part.FIRST_ACTION: _percentiles(FIRST_ACTION),
     Part.RESOLUTION: _percentiles(RESOLUTION),
 }
@@ -167,15 +178,6 @@ ROLLED_SUMS = {
     "rated": "CASE WHEN rating IS NOT NULL THEN complaints ELSE 0 END",
     "positive": f"CASE WHEN {_ROLLED_POSITIVE} THEN complaints ELSE 0 END",
     "processed_late": f"CASE WHEN {_ROLLED_PROCESSED} THEN late ELSE 0 END",
-}
-# The same counts of one complaint (SQL over ``complaint``), for the days a rollup leaves out.
-COMPLAINT_SUMS = {
-    "received": "1",
-    "processed": f"CASE WHEN {_PROCESSED_SQL} THEN 1 ELSE 0 END",
-    "rated": "CASE WHEN complaint.rating IS NOT NULL THEN 1 ELSE 0 END",
-    "positive": f"CASE WHEN {_POSITIVE_SQL} THEN 1 ELSE 0 END",
-    "processed_late": f"CASE WHEN {_PROCESSED_SQL} AND complaint.resolved_at > complaint.due_at"
-                      " THEN 1 ELSE 0 END",
 }
 # The counts per group of rollup rows ({sums}: each of ROLLED_SUMS, or its name where the
 # rows hold it).
@@ -326,7 +328,7 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
     group = _GROUP_COLUMNS.get(by, "1")
     counts = fetch(conn, compose(
         ROLLED_COUNTS, key=key, group=group, received=sums["received"],
-        sums=", ".join(f"sum({value}) AS {name}" for name, value in sums.items()),
+        sums=_sum_list(sums),
         rows=area_kpi_rows(days, ROLLED_SUMS, COMPLAINT_SUMS) if by_area else kpi_rows(days),
     ).bind(period_starts=period_starts))
     where = complaint_where(f)
