@@ -41,8 +41,7 @@ class KpiStats:
         self.parallel_workers = parallel_workers
         self._share_durations = total_and_categories and kpi.shared_durations_answer(query)
         self._routed: asyncio.Task[tuple[Any, Any]] | None = None
-        self._durations: asyncio.Task[dict[Any, Any]] | None = None
-        self._category_counts: asyncio.Task[dict[Any, Any]] | None = None
+        self._per_category: asyncio.Future[list[dict[Any, Any]]] | None = None
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """``fn``'s statements on a connection of their own, with the request's parallel
@@ -89,14 +88,12 @@ class KpiStats:
                 self._routed = asyncio.ensure_future(self._read_routed())
             return kpi.at_level(*await self._routed, by)
         if by in (kpi.By.ALL, kpi.By.CATEGORY) and self._share_durations:
-            if self._durations is None:  # the first of the two to ask reads both parts
-                self._durations = asyncio.ensure_future(self._read(
-                    kpi.total_and_category_durations, f=self.query))
-                self._category_counts = asyncio.ensure_future(self._read(
-                    kpi.part, f=self.query, by=kpi.By.CATEGORY, which=kpi.Part.COUNTS,
-                    as_of=self.as_of))
-            assert self._category_counts is not None
-            counts, durations = await asyncio.gather(self._category_counts, self._durations)
+            if self._per_category is None:  # the first of the two to ask reads both parts
+                self._per_category = asyncio.gather(
+                    self._read(kpi.part, f=self.query, by=kpi.By.CATEGORY,
+                               which=kpi.Part.COUNTS, as_of=self.as_of),
+                    self._read(kpi.total_and_category_durations, f=self.query))
+            counts, durations = await self._per_category
             return kpi.figures(kpi.in_total(counts) if by is kpi.By.ALL else counts, durations)
         parts = await asyncio.gather(*(
             self._read(kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
