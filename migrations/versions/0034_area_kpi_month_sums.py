@@ -10,11 +10,11 @@ many complaints.
 
 The price: which statuses count as processed and which ratings as positive are workflow/
 states.py's rules (``PROCESSED``, ``POSITIVE_RATINGS``), and this table counts by them, frozen
-below as they stand today. tests/test_rollups.py recounts the table by workflow/states.py's
-rules after every kind of write, so a change of a rule fails there until a migration recounts
-this table by the new one. (The daily rollups keep the status and the rating, so every other
-figure applies the rules when it reads.) A filter that names statuses is answered from the
-daily rollup.
+below as they stand today. tests/test_rollups.py recounts the table by the rules the README
+states (its "Statistics definitions") after every kind of write, so a change of a rule fails
+there until a migration recounts this table by the new one. (The daily rollups keep the
+status and the rating, so every other figure applies the rules when it reads.) A filter that
+names statuses is answered from the daily rollup.
 
 Kept like 0033's: row constraint triggers on ``complaint`` run at commit, fired by a change of
 a column counted here; a complaint's old row leaves its sums, its new row joins; a row whose
