@@ -6,11 +6,16 @@ durations packed per month and area.
 district and ward. A breakdown over a window of whole days reads the rows of its whole months
 and, from the complaints, the durations of the days at its edges
 (``analytics.rollups.month_split``: an edge longer than the rest of its month is read as the
-whole month less the month's days outside the window). PostgreSQL joins each routed (district,
-ward) pair's values into one string of bytes (``string_agg``), so a year at 10 million
-complaints comes as some ten thousand rows, whatever the complaints, and serves both levels: a
-district's values are its pairs', and so are a ward's (:func:`at_level`). numpy reads them as
-they are, takes the edges' values away from their months' for all pairs at once
+whole month less the month's days outside the window). PostgreSQL strings them together in one
+pass, in the order it reads them: per measure and sign (counted, taken away, or the months
+they are taken from), all the rows' values as one string of bytes, and beside it each row's
+(district, ward) and number of values (:data:`SIGNED`). No sort, and no grouping by area: a
+year at 10 million complaints is some 130,000 rows of about 800 bytes, which sorting by area
+spilled to disk, and which parsed one by one here cost more than the numbers themselves.
+(A string of bytes holds at most 1 GB: some 130 million durations of one measure per window.)
+numpy then orders the rows by their routed (district, ward) pair (:func:`by_pair`); a pair's
+values serve both levels: a district's values are its pairs', and so are a ward's
+(:func:`at_level`). It takes the edges' values away from their months' for all pairs at once
 (:func:`without_each`), and selects the ranks ``percentile_cont`` interpolates between
 (:func:`analytics.durations.positions`): the same floats as PostgreSQL's sort of them.
 """
@@ -34,14 +39,16 @@ from analytics.rollups import (
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, copied
 
-# Each routed (district, ward) pair's values of one measure, with a sign: 1 to count them, -1
-# to take them away (edges' complaints), 0 for the months they are taken from (kept apart, so
-# that only their values are sorted to find those taken). A district's values are those of
-# its pairs, and so are a ward's, so one read serves both levels. (Grouped by the two columns,
-# not by one array of them: sorting arrays took twice as long.)
-GROUPED = """
-    SELECT district_id, ward_id, measure, sign, string_agg(hours, ''::bytea) AS hours
-    FROM ({rows}) AS r GROUP BY 1, 2, 3, 4"""
+# For each measure and sign (1: to count, -1: to take away, the edges' values; 0: the months
+# they are taken from, kept apart so that only their values are sorted to find those taken),
+# two strings of bytes over the same rows in the same order: each row's routed district,
+# ward (NO_AREA for none) and number of values, as int4send writes them (RECORD), and the
+# values. One aggregate over the rows as they are read: no sort of them, whatever their size.
+SIGNED = """
+    string_agg(int4send(coalesce(district_id, {none})) || int4send(coalesce(ward_id, {none}))
+               || int4send(octet_length(hours) / 8), ''::bytea) FILTER (WHERE {which}),
+    string_agg(hours, ''::bytea) FILTER (WHERE {which})"""
+SIGNS = (1, 0, -1)
 MONTHS = """
     SELECT district_id, ward_id, measure,
            CASE WHEN month = ANY(CAST(:taken_from AS date[])) THEN 0 ELSE 1 END AS sign, hours
@@ -57,7 +64,8 @@ EDGE = """
           WHERE {edge}) AS edge
     WHERE {counted}"""
 PACKED = np.dtype(">f8")  # float8send: 8 bytes, big-endian
-_ONE, _ZERO = (n.to_bytes(4, "big") for n in (1, 0))  # a sign as int4send writes it
+RECORD = np.dtype([("district", ">i4"), ("ward", ">i4"), ("values", ">i4")])
+NO_AREA = 0  # a routed area's id where there is none (ids are serial, from 1)
 LEVELS = {"district_id": 0, "ward_id": 1}  # a pair's member at each level
 K = TypeVar("K")
 
@@ -75,8 +83,9 @@ def answered(f: ComplaintFilter) -> MonthSplit | None:
 
 
 def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | None:
-    """SQL rows ``(district_id, ward_id, measure, sign, hours)``, the values packed, or None
-    when the packed durations cannot answer ``f`` exactly (:func:`answered`)."""
+    """SQL: one row of two columns per measure and sign (:data:`SIGNED`, in the order of
+    ``measures``, then of :data:`SIGNS`), or None when the packed durations cannot answer
+    ``f`` exactly (:func:`answered`)."""
     split = answered(f)
     if split is None:
         return None
@@ -86,7 +95,10 @@ def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | Non
     parts += [compose(EDGE, sign=str(sign), edge=edge_where(split, n),
                       counted=counted)
               for n, (_, _, sign) in enumerate(split.edges)]
-    return compose(GROUPED, rows=union_all(parts))
+    aggregates = ", ".join(
+        SIGNED.format(none=NO_AREA, which=f"measure = '{m.name}' AND sign = {sign}")
+        for m in measures for sign in SIGNS)
+    return compose(f"SELECT {aggregates} FROM ({{rows}}) AS r", rows=union_all(parts))
 
 
 def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
@@ -97,28 +109,44 @@ def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
     found = statement(f, measures)
     if found is None:
         return None
-    counted: dict[tuple[Any, str], list[np.ndarray]] = defaultdict(list)
-    held: dict[tuple[Any, str], np.ndarray] = {}
-    taken: dict[tuple[Any, str], np.ndarray] = {}
-    for district, ward, measure, sign, packed in copied(conn, found):  # bytes as they are
-        key = ((_integer(district), _integer(ward)), (measure or b"").decode())
-        hours = np.frombuffer(packed or b"", PACKED)
-        if sign == _ONE:
-            counted[key].append(hours)
-        else:
-            (held if sign == _ZERO else taken)[key] = hours
-    for key, rest in without_each(held, taken).items():
-        counted[key].append(rest)
+    row, = copied(conn, found)  # bytes as they are
+    signed = (by_pair(row[n] or b"", row[n + 1] or b"") for n in range(0, len(row), 2))
     result: Values = defaultdict(dict)
-    for (pair, name), parts in counted.items():
-        hours = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if len(hours):
-            result[pair][name] = hours
+    for m in measures:
+        by_sign = {sign: next(signed) for sign in SIGNS}
+        counted = by_sign[1]
+        for pair, rest in without_each(by_sign[0], by_sign[-1]).items():
+            counted[pair] = np.concatenate([counted[pair], rest]) if pair in counted else rest
+        for pair, hours in counted.items():
+            if len(hours):
+                result[pair][m.name] = hours
     return result
 
 
-def _integer(sent: bytes | None) -> int | None:
-    return None if sent is None else int.from_bytes(sent, "big", signed=True)
+def by_pair(records: bytes, packed: bytes) -> dict[tuple[int | None, int | None], np.ndarray]:
+    """The values of :data:`SIGNED`'s two strings, per routed (district, ward) pair: the rows
+    ordered by pair (a stable sort of row numbers, not of values), their values gathered in
+    that order, and cut where each pair's end."""
+    rows = np.frombuffer(records, RECORD)
+    hours = np.frombuffer(packed, PACKED)
+    if int(rows["values"].sum()) != len(hours):
+        raise ValueError("the rows' counts do not match their values")
+    pairs = rows["district"].astype(np.int64) << 32 | rows["ward"]
+    keys, pair_of_row = np.unique(pairs, return_inverse=True)
+    order = np.argsort(pair_of_row, kind="stable")
+    sizes = rows["values"][order].astype(np.int64)
+    starts = (np.cumsum(rows["values"], dtype=np.int64) - rows["values"])[order]
+    # Value i of the reordered rows comes from its row's start plus its place in the row.
+    taken_at = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(sizes.sum())
+    ordered = hours[taken_at].astype(np.float64)
+    ends = np.cumsum(np.bincount(pair_of_row, weights=rows["values"], minlength=len(keys))
+                     ).astype(np.int64).tolist()
+    return {(_area(key >> 32), _area(key & 0xFFFFFFFF)): ordered[start:end]
+            for key, start, end in zip(keys.tolist(), [0, *ends][:-1], ends, strict=True)}
+
+
+def _area(sent: int) -> int | None:
+    return None if sent == NO_AREA else sent
 
 
 def at_level(pairs: Values, key: str) -> Values:
