@@ -817,7 +817,7 @@ def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
 SAME_HOURS = text("""
     INSERT INTO complaint (public_id, description, category_code, location, ward_id,
                            district_id, city_id, created_at, first_action_at)
-    SELECT 'RANKS-' || n, 'Ranks test', c.category_code, c.location, c.ward_id, c.district_id,
+    SELECT :prefix || n, 'Ranks test', c.category_code, c.location, c.ward_id, c.district_id,
            c.city_id, CAST(:start AS timestamptz) + n * interval '1 hour',
            CAST(:start AS timestamptz) + n * interval '1 hour' + CAST(:hours AS float8)
                * interval '1 hour'
@@ -825,14 +825,20 @@ SAME_HOURS = text("""
 
 
 def test_percentiles_read_each_bucket_holding_their_ranks_once(world: Any) -> None:
-    """A month of 50 complaints first acted on after the same number of hours: the four
-    ranks of their median and 90th percentile lie in one bucket, which is read once (the
-    loops of the bucket scans that ran), and the percentiles are those hours."""
+    """A month of 50 complaints first acted on after the same number of hours (and 400 not
+    acted on): the four ranks of their median and 90th percentile lie in one bucket, which is
+    read once (the loops of the bucket scans that ran), and the percentiles are those hours.
+    Another 50 in the same bucket two months later, in the same partition, are not read at
+    all: the bucket indexes are keyed on the reception time within a bucket (migration
+    0035)."""
     engine, *_ = world
-    start = datetime(2019, 1, 1, tzinfo=CITY)
+    start, later = datetime(2019, 1, 1, tzinfo=CITY), datetime(2019, 3, 1, tzinfo=CITY)
     f = ComplaintFilter(created_from=start, created_to=datetime(2019, 2, 1, tzinfo=CITY))
     with engine.begin() as conn:
-        conn.execute(SAME_HOURS, {"start": start, "hours": 7.25, "n": 50})
+        for month, hours, n in ((start, 7.25, 50), (start, None, 400), (later, 7.25, 50)):
+            conn.execute(SAME_HOURS, {"start": month, "hours": hours, "n": n,
+                                      "prefix": f"RANKS-{month:%m}-{hours}-"})
+        conn.execute(text("ANALYZE complaint"))
     try:
         last = 50 - 1
         ranks = {rank for p in (0.5, 0.9) for rank in (math.floor(p * last), math.ceil(p * last))}
@@ -844,9 +850,11 @@ def test_percentiles_read_each_bucket_holding_their_ranks_once(world: Any) -> No
 
         plans = executed_plans(engine, percentiles, lambda s: "duration_bucket" in s,
                                analyze=True)
-        loops = [scan["Actual Loops"] for plan in plans for scan in scan_nodes(plan)
+        scans = [scan for plan in plans for scan in scan_nodes(plan)
                  if scan["Relation Name"].startswith(("complaint_y", "complaint_default"))]
-        assert loops and max(loops) == 1, loops
+        assert scans and max(scan["Actual Loops"] for scan in scans) == 1, scans
+        assert sum(scan["Actual Rows"] for scan in scans) == 50, scans
+        assert not any(scan.get("Rows Removed by Filter") for scan in scans), scans
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM complaint WHERE public_id LIKE 'RANKS-%'"))
