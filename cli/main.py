@@ -77,9 +77,9 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 def db_partitions(
     ahead: int = typer.Option(2, min=0, max=20, help="Years after this one to create."),
 ) -> None:
-    """Create the yearly partitions of complaints and events through AHEAD years from now, then
-    list them all (run it yearly: a row of a year without its partition lands in the default
-    partition)."""
+    """Create the yearly partitions of complaints and events, and the monthly ones of the
+    statistics' duration rollups, through AHEAD years from now, then list them all (run it
+    yearly: a row of a period without its partition lands in the default partition)."""
     with get_engine().begin() as conn:
         created = add_partitions(conn, ahead)
         listed = partitions(conn)

@@ -1,18 +1,22 @@
-"""The yearly partitions of complaints and their events (migration 0018, docs/partitions.md).
+"""The partitions of complaints and their events (yearly, migration 0018, docs/partitions.md)
+and of the statistics' monthly rollups of durations (monthly, migration 0036).
 
-A row whose year has no partition lands in the table's ``<table>_default`` partition, which
-every query reads whatever its time window, and which stops a partition for that year from
-being created while it holds such rows. So partitions are made ahead of time: the migration
-makes two years ahead, and ``phananh db partitions`` (yearly, e.g. from cron) makes more,
-through the SQL function ``add_yearly_partitions`` the migration defines.
+A row whose year (or month) has no partition lands in the table's ``<table>_default``
+partition, which every query reads whatever its time window, and which stops a partition for
+that period from being created while it holds such rows. So partitions are made ahead of time:
+the migrations make two years ahead, and ``phananh db partitions`` (yearly, e.g. from cron)
+makes more, through the SQL functions ``add_yearly_partitions`` and ``add_monthly_partitions``
+the migrations define.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, text
 
-PARTITIONED = ("complaint", "complaint_event")
+YEARLY = ("complaint", "complaint_event")
+MONTHLY = ("complaint_area_duration_values", "complaint_duration_rollup")
+PARTITIONED = YEARLY + MONTHLY
 
 
 @dataclass(frozen=True)
@@ -23,11 +27,17 @@ class Partition:
 
 
 def add_partitions(conn: Connection, years_ahead: int, now: datetime | None = None) -> list[str]:
-    """Create the missing partitions from this year to ``years_ahead`` years on; their names."""
-    year = (now or datetime.now(UTC)).astimezone(UTC).year
-    return [name for table in PARTITIONED for name in conn.execute(
+    """Create the missing partitions from this year (or month) through ``years_ahead`` years
+    on; their names."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    yearly = [name for table in YEARLY for name in conn.execute(
         text("SELECT add_yearly_partitions(:table, :first, :last)"),
-        {"table": table, "first": year, "last": year + years_ahead}).scalars()]
+        {"table": table, "first": today.year, "last": today.year + years_ahead}).scalars()]
+    month = today.replace(day=1)
+    last = date(month.year + years_ahead, month.month, 1)
+    return yearly + [name for table in MONTHLY for name in conn.execute(
+        text("SELECT add_monthly_partitions(:table, :first, :last)"),
+        {"table": table, "first": month, "last": last}).scalars()]
 
 
 def partitions(conn: Connection) -> list[Partition]:
@@ -43,6 +53,7 @@ def partitions(conn: Connection) -> list[Partition]:
 
 
 def default_rows(conn: Connection) -> dict[str, int]:
-    """Rows in no yearly partition, per table: each is read by every windowed query."""
+    """Rows in no yearly or monthly partition, per table: each is read by every windowed
+    query."""
     return {table: conn.execute(text(f"SELECT count(*) FROM {table}_default")).scalar_one()
             for table in PARTITIONED}

@@ -1,11 +1,13 @@
-"""Complaints and their events partitioned by year (migration 0018): the conversion keeps
-every row, time windows prune partitions in the plans of the real queries, and keys stay
+"""Complaints and their events partitioned by year (migration 0018), and the statistics'
+monthly rollups of durations by month (0036): the conversions keep every row, time windows
+prune partitions in the plans of the real queries, partitions are made ahead, and keys stay
 unique across years."""
 
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
@@ -13,10 +15,13 @@ from alembic.script import ScriptDirectory
 from shapely.geometry import Point
 from sqlalchemy import Connection, Engine, text
 
+from analytics import area_durations, durations, kpi
+from analytics.periods import CITY_TIME_ZONE
 from cli.main import alembic_config
 from db import complaints
 from db.complaints import ComplaintFilter, Order
 from db.engine import make_engine
+from db.partitions import MONTHLY, YEARLY, add_partitions
 from demo.city import build_demo_city
 from demo.complaints import generate_complaints
 from demo.seed import seed_boundaries, seed_complaints, seed_organisation
@@ -31,22 +36,32 @@ DIGEST = """SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t:
             FROM {table} t"""
 
 
-@pytest.fixture
-def old_database() -> Iterator[tuple[str, Engine]]:
-    """A database at the revision before partitions, with the demo city and its complaints."""
+def seeded_database(revision: str) -> Iterator[tuple[str, Engine]]:
+    """A database at ``revision``, with the demo city and its complaints over three years."""
     name = f"phananh_test_{uuid.uuid4().hex[:10]}"
     _admin(f'CREATE DATABASE "{name}"')
     url = _server_url().set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
     try:
-        command.upgrade(alembic_config(url), BEFORE)
+        command.upgrade(alembic_config(url), revision)
         generations = build_demo_city()
         seed_boundaries(engine, generations)
         seed_organisation(engine, generations)
         outline = next(a for a in generations[-1].areas if a.level == "city").geometry
         now = datetime(2026, 6, 1, tzinfo=UTC)
         seed_complaints(engine, generate_complaints(400, outline, seed=5, now=now, years=3), 400)
-        with engine.begin() as conn:  # rows in every table that refers to complaints
+        yield url, engine
+    finally:
+        engine.dispose()
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def old_database() -> Iterator[tuple[str, Engine]]:
+    """A database at the revision before partitions, with rows in every table that refers to
+    complaints."""
+    for url, engine in seeded_database(BEFORE):
+        with engine.begin() as conn:
             conn.execute(text("""
                 UPDATE complaint SET duplicate_of = (SELECT min(id) FROM complaint)
                 WHERE id % 50 = 7;
@@ -58,9 +73,6 @@ def old_database() -> Iterator[tuple[str, Engine]]:
                 VALUES ('PA-OLD', 'Before any partition', 'other',
                         ST_SetSRID(ST_MakePoint(105.85, 21.03), 4326), '2001-05-05', 'k-old')"""))
         yield url, engine
-    finally:
-        engine.dispose()
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def digests(conn: Connection) -> dict[str, tuple[int, str]]:
@@ -74,10 +86,11 @@ def digests(conn: Connection) -> dict[str, tuple[int, str]]:
             for table in tables}
 
 
-def kinds(conn: Connection) -> dict[str, str]:
+def kinds(conn: Connection, tables: tuple[str, ...] = YEARLY) -> dict[str, str]:
     """Whether each table is partitioned (p) or plain (r)."""
-    return dict(conn.execute(text("""SELECT relname, relkind FROM pg_class
-                                     WHERE relname IN ('complaint', 'complaint_event')""")).all())
+    return dict(conn.execute(text("SELECT relname, relkind FROM pg_class "
+                                  "WHERE relname = ANY(:tables)"), {"tables": list(tables)}
+                             ).all())
 
 
 def test_conversion_keeps_every_row_both_ways(old_database: tuple[str, Engine]) -> None:
@@ -187,3 +200,68 @@ def test_a_repeated_submission_in_another_year_returns_the_first(engine: Engine)
         assert conn.execute(text("""SELECT count(*) FROM complaint_event e
                                     JOIN complaint c ON c.id = e.complaint_id
                                     WHERE c.idempotency_key = :k"""), {"k": key}).scalar_one() == 1
+
+
+MONTHLY_BEFORE = "0035_bucket_indexes_by_time"
+
+
+@pytest.fixture
+def rollups_database() -> Iterator[tuple[str, Engine]]:
+    """A database at the revision before the monthly partitions of the durations' rollups."""
+    yield from seeded_database(MONTHLY_BEFORE)
+
+
+def test_monthly_rollups_conversion_keeps_every_row_both_ways(
+        rollups_database: tuple[str, Engine]) -> None:
+    url, engine = rollups_database
+    with engine.connect() as conn:
+        before = digests(conn)
+    assert all(before[table][0] > 100 for table in MONTHLY), before
+
+    command.upgrade(alembic_config(url), "0036_monthly_rollup_partitions")
+    with engine.connect() as conn:
+        assert digests(conn) == before
+        assert kinds(conn, MONTHLY) == dict.fromkeys(MONTHLY, "p")
+        for table in MONTHLY:  # each row in its month's partition, none in the default
+            misplaced = conn.execute(text(
+                f"SELECT count(*) FROM {table} "
+                f"WHERE tableoid::regclass::text <> '{table}_m' || to_char(month, 'YYYYMM')")
+            ).scalar_one()
+            assert misplaced == 0, table
+    command.downgrade(alembic_config(url), MONTHLY_BEFORE)
+    with engine.connect() as conn:
+        assert digests(conn) == before
+        assert kinds(conn, MONTHLY) == dict.fromkeys(MONTHLY, "r")
+
+
+def test_statistics_windows_prune_monthly_partitions(engine: Engine, demo: Demo) -> None:
+    """Two whole months of statistics (no edges) read the two months' partitions of both
+    rollups of durations, for the percentiles in total, per category and per area."""
+    city = ZoneInfo(CITY_TIME_ZONE)
+    months = [(demo.now.year * 12 + demo.now.month - 1 - back) for back in (3, 2, 1)]
+    first, second, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=city) for m in months)
+    f = ComplaintFilter(created_from=first, created_to=end)
+    measures = (kpi.FIRST_ACTION, kpi.RESOLUTION)
+
+    def statistics(conn: Connection) -> None:
+        assert area_durations.values(conn, f, measures)
+        assert durations.percentiles(conn, f, measures, in_total=True, per_category=True)
+
+    plans = executed_plans(engine, statistics, lambda s: any(t in s for t in MONTHLY))
+    scanned = {relation for plan in plans for _, relation, _ in plan_scans(plan)
+               if relation.startswith(MONTHLY)}
+    assert scanned == {f"{table}_m{month:%Y%m}" for table in MONTHLY
+                       for month in (first, second)}
+
+
+def test_partitions_are_made_ahead_for_every_partitioned_table(engine: Engine) -> None:
+    """``phananh db partitions``' work, in a transaction rolled back: yearly partitions of
+    complaints and events, monthly ones of the rollups, from the year (month) of ``now``."""
+    with engine.connect() as conn, conn.begin() as transaction:
+        created = set(add_partitions(conn, 1, now=datetime(2041, 5, 3, tzinfo=UTC)))
+        transaction.rollback()
+    assert {f"{table}_y{year}" for table in YEARLY for year in (2041, 2042)} <= created
+    months = {f"{table}_m{month}" for table in MONTHLY
+              for month in ("204105", "204112", "204201", "204205")}
+    assert months <= created
+    assert not any(name.endswith(("_m204104", "_m204206")) for name in created)
