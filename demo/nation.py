@@ -150,7 +150,9 @@ def stopped_load(engine: Engine) -> int | None:
 def load(engine: Engine, workers: int, on_progress: Progress) -> float:
     """The complaints planned in :data:`LOAD` by chunks on ``workers`` connections, but the
     chunks a stopped load wrote (each chunk is one transaction: its first complaint is there
-    or none of it is); :data:`LOAD` dropped at the end. Its seconds."""
+    or none of it is); :data:`LOAD` dropped at the end. Its seconds. :data:`ROUTES` is
+    unlogged (written once, read by every chunk), so a crash of the server empties it: it is
+    routed again if it is empty."""
     start = datetime.now(UTC)
     with engine.connect() as conn:
         plan = conn.execute(text(f'SELECT total, first, "end", chunk FROM {LOAD}')).one()
@@ -160,6 +162,11 @@ def load(engine: Engine, workers: int, on_progress: Progress) -> float:
             SELECT n FROM unnest(CAST(:starts AS bigint[])) AS n
             WHERE EXISTS (SELECT 1 FROM complaint WHERE public_id = {PUBLIC_ID.format(n="n")})"""),
             {"starts": [lo for lo, _ in chunks]}).scalars())
+        routed = conn.execute(text("SELECT to_regclass(:t)"), {"t": ROUTES}).scalar()
+        if routed is None or not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {ROUTES})")
+                                              ).scalar_one():
+            route_pairs(conn)  # unlogged: a crash of the server empties it
+            conn.commit()
     done = sum(hi - lo for lo, hi in chunks if lo in written)
     span = {"first": plan.first, "end": plan.end, "total": plan.total}
 
@@ -338,4 +345,8 @@ def generate_chunk(conn: Connection, lo: int, hi: int, first: datetime, end: dat
                               "end": end, "total": total, "margin": MARGIN,
                               "channels": list(CHANNELS), "n_channels": len(CHANNELS)})
     insert_staged(conn, routes=ROUTES)
-    write_histories(conn, f"SELECT c.* FROM complaint c JOIN {STAGED} s USING (public_id)")
+    fresh = f"SELECT c.* FROM complaint c JOIN {STAGED} s USING (public_id)"
+    written = conn.execute(text(f"SELECT count(*) FROM ({fresh}) AS f")).scalar_one()
+    if written != hi - lo:  # e.g. routes missing: the chunk would be lost without a word
+        raise RuntimeError(f"complaints {lo:,} to {hi:,}: {written:,} of {hi - lo:,} written")
+    write_histories(conn, fresh)
