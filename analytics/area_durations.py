@@ -6,13 +6,14 @@ durations packed per month and area.
 district and ward. A breakdown over a window of whole days reads the rows of its whole months
 and, from the complaints, the durations of the days at its edges
 (``analytics.rollups.month_split``: an edge longer than the rest of its month is read as the
-whole month less the month's days outside the window). PostgreSQL strings them together in one
-pass, in the order it reads them: per measure and sign (counted, taken away, or the months
-they are taken from), all the rows' values as one string of bytes, and beside it each row's
-(district, ward) and number of values (:data:`SIGNED`). No sort, and no grouping by area: a
-year at 10 million complaints is some 130,000 rows of about 800 bytes, which sorting by area
-spilled to disk, and which parsed one by one here cost more than the numbers themselves.
-(A string of bytes holds at most 1 GB: some 130 million durations of one measure per window.)
+whole month less the month's days outside the window). PostgreSQL strings them together as
+it reads them, a month (a partition, migration 0036) or an edge at a time: per measure and sign
+(counted, taken away, or the months they are taken from), all the rows' values as one string
+of bytes, and beside it each row's (district, ward) and number of values (:data:`SIGNED`).
+No sort, and no grouping by area: a year at 10 million complaints is some 130,000 rows of
+about 800 bytes, which sorting by area spilled to disk, and which parsed one by one here cost
+more than the numbers themselves; and no string of a whole archive either (joined in one
+aggregate, three years' strings took longer to build and to send than the months' apart).
 numpy then orders the rows by their routed (district, ward) pair (:func:`by_pair`); a pair's
 values serve both levels: a district's values are its pairs', and so are a ward's
 (:func:`at_level`). It takes the edges' values away from their months' for all pairs at once
@@ -30,6 +31,7 @@ from sqlalchemy import Connection
 from analytics.durations import Measure, interpolate, positions
 from analytics.rollups import (
     MonthSplit,
+    each_month,
     edge_where,
     month_split,
     months_where,
@@ -37,7 +39,7 @@ from analytics.rollups import (
     whole_days,
 )
 from db.complaints import ComplaintFilter
-from db.sql import Fragment, compose, copied
+from db.sql import Fragment, compose, copied, sql
 
 # For each measure and sign (1: to count, -1: to take away, the edges' values; 0: the months
 # they are taken from, kept apart so that only their values are sorted to find those taken),
@@ -83,22 +85,26 @@ def answered(f: ComplaintFilter) -> MonthSplit | None:
 
 
 def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | None:
-    """SQL: one row of two columns per measure and sign (:data:`SIGNED`, in the order of
-    ``measures``, then of :data:`SIGNS`), or None when the packed durations cannot answer
-    ``f`` exactly (:func:`answered`)."""
+    """SQL: rows of two columns per measure and sign (:data:`SIGNED`, in the order of
+    ``measures``, then of :data:`SIGNS`), one row per whole month (a partition each,
+    migration 0036; one for them all when the window is open) and per edge, or None when the
+    packed durations cannot answer ``f`` exactly (:func:`answered`)."""
     split = answered(f)
     if split is None:
         return None
     counted = " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
-    parts = [compose(MONTHS, months=months_where(split), counted=counted).bind(
-        taken_from=list(split.taken_from))]
-    parts += [compose(EDGE, sign=str(sign), edge=edge_where(split, n),
-                      counted=counted)
-              for n, (_, _, sign) in enumerate(split.edges)]
+    months = each_month(split)
+    chosen = ([months_where(split)] if months is None else
+              [sql(f"month = :month{n}", **{f"month{n}": month})
+               for n, month in enumerate(months)])
+    rows = [compose(MONTHS, months=where, counted=counted) for where in chosen]
+    rows += [compose(EDGE, sign=str(sign), edge=edge_where(split, n), counted=counted)
+             for n, (_, _, sign) in enumerate(split.edges)]
     aggregates = ", ".join(
         SIGNED.format(none=NO_AREA, which=f"measure = '{m.name}' AND sign = {sign}")
         for m in measures for sign in SIGNS)
-    return compose(f"SELECT {aggregates} FROM ({{rows}}) AS r", rows=union_all(parts))
+    return union_all([compose(f"SELECT {aggregates} FROM ({{rows}}) AS r", rows=part)
+                      for part in rows]).bind(taken_from=list(split.taken_from))
 
 
 def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
@@ -109,8 +115,9 @@ def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
     found = statement(f, measures)
     if found is None:
         return None
-    row, = copied(conn, found)  # bytes as they are
-    signed = (by_pair(row[n] or b"", row[n + 1] or b"") for n in range(0, len(row), 2))
+    columns = [b"".join(part or b"" for part in column)  # bytes as they are, joined
+               for column in zip(*copied(conn, found), strict=True)]
+    signed = (by_pair(columns[n], columns[n + 1]) for n in range(0, len(columns), 2))
     result: Values = defaultdict(dict)
     for m in measures:
         by_sign = {sign: next(signed) for sign in SIGNS}

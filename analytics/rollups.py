@@ -328,6 +328,17 @@ def months_where(split: MonthSplit) -> Fragment:
     return sql(" AND ".join(conditions), **bound)
 
 
+def each_month(split: MonthSplit) -> list[date] | None:
+    """The first day of each whole month of ``split``, or None when the window is open."""
+    if split.first_month is None or split.end_month is None:
+        return None
+    months, month = [], split.first_month
+    while month < split.end_month:
+        months.append(month)
+        month = _next_month(month)
+    return months
+
+
 def edge_where(split: MonthSplit, n: int) -> Fragment:
     """SQL: the condition on ``created_at`` for the days of edge ``n`` of ``split``."""
     start, end, _ = split.edges[n]

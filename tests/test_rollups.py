@@ -47,6 +47,7 @@ from analytics.rollups import (
     bypassed,
     day_steps,
     duration_rows,
+    each_month,
     grid_counts,
     month_steps,
     whole_days,
@@ -1049,19 +1050,24 @@ def test_packed_durations_are_grouped_by_pair_as_their_rows_came() -> None:
         area_durations.by_pair(records, packed[:-8])
 
 
-def test_packed_durations_come_in_one_row_without_sorting_their_rows(world: Any) -> None:
+def test_packed_durations_come_a_row_a_month_without_sorting_their_rows(world: Any) -> None:
     """A window of whole months and edges reads the packed durations and the edges'
-    complaints in one aggregate over the rows as they come: one row, and no sort of rows of
-    hundreds of bytes each (a year at 10 million complaints spilled them to disk)."""
+    complaints in plain aggregates over the rows as they come, one per month (its
+    partition) and per edge: no sort of rows of hundreds of bytes each (a year at 10 million
+    complaints spilled them to disk)."""
     engine, *_ = world
     today = datetime.now(CITY).replace(hour=0, minute=0, second=0, microsecond=0)
     f = ComplaintFilter(created_from=today - timedelta(days=75), created_to=today)
     split = area_durations.answered(f)
     assert split is not None and split.edges
+    months = each_month(split)
+    assert months
 
     def read(conn: Any) -> None:
         assert area_durations.values(conn, f, (kpi.FIRST_ACTION, kpi.RESOLUTION))
 
     plan, = executed_plans(engine, read, lambda s: "complaint_area_duration_values" in s)
-    assert (plan["Node Type"], plan["Strategy"]) == ("Aggregate", "Plain")
     assert "Sort" not in json.dumps(plan), plan
+    aggregates = [node for node in plan["Plans"] if node["Node Type"] == "Aggregate"]
+    assert [node["Strategy"] for node in aggregates] == ["Plain"] * (len(months)
+                                                                     + len(split.edges))
