@@ -1,5 +1,6 @@
 """KPIs and choropleths against hand computations over the same rows (numpy, shapely, esda)."""
 
+import asyncio
 from collections import Counter
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from esda.smoothing import Empirical_Bayes
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
+from analytics import kpi
 from app import create_app
 from demo.seed import seed_boundaries
 from settings import Settings
@@ -337,3 +339,26 @@ def test_points_on_shared_area_edges_count_once_in_the_lowest_code(demo: Demo) -
 
 
 CATEGORY = {"demo-2025": "public.trees", "demo-2019": "public.water"}
+
+
+def test_the_area_breakdowns_percentiles_run_off_the_event_loop(
+        gql: GraphQLClient, demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over whole days, the district and ward breakdowns' percentiles (thousands of areas
+    nationally, the longest step done in Python) run in worker threads: the event loop
+    serves other requests meanwhile, and the two levels run at once."""
+    real, threads = kpi.at_level, []
+
+    def recording(*args: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            threads.append("event loop")
+        except RuntimeError:
+            threads.append("worker")
+        return real(*args)
+
+    monkeypatch.setattr(kpi, "at_level", recording)
+    end = datetime.combine(demo.now.astimezone(LOCAL).date(), time(), LOCAL)
+    result = gql.data(STATS, {"from": iso(end - timedelta(days=400)), "to": iso(end),
+                              "interval": "MONTH"})
+    assert result["stats"]["byWard"] and result["stats"]["byDistrict"]
+    assert threads == ["worker", "worker"]
