@@ -45,7 +45,7 @@ from db.sql import Fragment, compose, copied, sql
 # they are taken from, kept apart so that only their values are sorted to find those taken),
 # two strings of bytes over the same rows in the same order: each row's routed district,
 # ward (NO_AREA for none) and number of values, as int4send writes them (RECORD), and the
-# values. One aggregate over the rows as they are read: no sort of them, whatever their size.
+# values. Aggregated over a month's or an edge's rows as they are read: no sort of them.
 SIGNED = """
     string_agg(int4send(coalesce(district_id, {none})) || int4send(coalesce(ward_id, {none}))
                || int4send(octet_length(hours) / 8), ''::bytea) FILTER (WHERE {which}),
@@ -133,7 +133,7 @@ def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
 def by_pair(records: bytes, packed: bytes) -> dict[tuple[int | None, int | None], np.ndarray]:
     """The values of :data:`SIGNED`'s two strings, per routed (district, ward) pair: the rows
     ordered by pair (a stable sort of row numbers, not of values), their values gathered in
-    that order, and cut where each pair's end."""
+    that order, and cut where each pair ends."""
     rows = np.frombuffer(records, RECORD)
     hours = np.frombuffer(packed, PACKED)
     if int(rows["values"].sum()) != len(hours):
