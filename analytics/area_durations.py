@@ -7,9 +7,11 @@ district and ward. A breakdown over a window of whole days reads the rows of its
 and, from the complaints, the durations of the days at its edges
 (``analytics.rollups.month_split``: an edge longer than the rest of its month is read as the
 whole month less the month's days outside the window). PostgreSQL strings them together as
-it reads them, a month (a partition, migration 0036) or an edge at a time: per measure and sign
-(counted, taken away, or the months they are taken from), all the rows' values as one string
-of bytes, and beside it each row's (district, ward) and number of values (:data:`SIGNED`).
+it reads them, a month (a partition, migration 0036) or an edge at a time: per measure, all
+the rows' values as one string of bytes, and beside it each row's (district, ward) and number
+of values (:data:`SIGNED`). Whether a month or an edge is counted, taken away, or a month
+they are taken from is known when the statement is written, so each row evaluates only its
+own sign's aggregates (twelve filtered aggregates a row cost more than the bytes at 1M).
 No sort, and no grouping by area: a year at 10 million complaints is some 130,000 rows of
 about 800 bytes, which sorting by area spilled to disk, and which parsed one by one here cost
 more than the numbers themselves; and no string of a whole archive either (joined in one
@@ -41,32 +43,35 @@ from analytics.rollups import (
 from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, copied, sql
 
-# For each measure and sign (1: to count, -1: to take away, the edges' values; 0: the months
-# they are taken from, kept apart so that only their values are sorted to find those taken),
-# two strings of bytes over the same rows in the same order: each row's routed district,
-# ward (NO_AREA for none) and number of values, as int4send writes them (RECORD), and the
-# values. Aggregated over a month's or an edge's rows as they are read: no sort of them.
+# Each month's or edge's rows have one sign (1: to count; -1: to take away, the edges'
+# values; 0: the months they are taken from, kept apart so that only their values are sorted
+# to find those taken). Per measure, two strings of bytes over the same rows in the same
+# order: each row's routed (district, ward) pair as one 64-bit integer (NO_AREA for none) and
+# its number of values, as int8send and int4send write them (RECORD), and the values.
+# Aggregated over the rows as they are read: no sort of them. The other signs' columns are
+# NULL (:data:`SIGNS` orders the columns).
 SIGNED = """
-    string_agg(int4send(coalesce(district_id, {none})) || int4send(coalesce(ward_id, {none}))
-               || int4send(octet_length(hours) / 8), ''::bytea) FILTER (WHERE {which}),
-    string_agg(hours, ''::bytea) FILTER (WHERE {which})"""
+    string_agg(int8send((CAST(coalesce(district_id, {none}) AS bigint) << 32)
+                        | coalesce(ward_id, {none})) || int4send(octet_length(hours) / 8),
+               ''::bytea) FILTER (WHERE measure = '{measure}'),
+    string_agg(hours, ''::bytea) FILTER (WHERE measure = '{measure}')"""
+UNSIGNED = "NULL::bytea, NULL::bytea"
 SIGNS = (1, 0, -1)
 MONTHS = """
-    SELECT district_id, ward_id, measure,
-           CASE WHEN month = ANY(CAST(:taken_from AS date[])) THEN 0 ELSE 1 END AS sign, hours
-    FROM complaint_area_duration_values WHERE {months} AND ({counted})"""
+    SELECT {aggregates} FROM complaint_area_duration_values
+    WHERE {months} AND ({counted})"""
 EDGE = """
-    SELECT district_id, ward_id, measure, {sign} AS sign, float8send(hours) AS hours
+    SELECT {aggregates}
     FROM (SELECT complaint.district_id, complaint.ward_id, k.measure, k.status,
-                 CASE k.measure WHEN 'first_action' THEN complaint.hours_to_first_action
-                                ELSE complaint.hours_to_resolution END AS hours
+                 float8send(CASE k.measure WHEN 'first_action' THEN complaint.hours_to_first_action
+                                           ELSE complaint.hours_to_resolution END) AS hours
           FROM complaint CROSS JOIN LATERAL duration_keys(
               complaint.status, complaint.hours_to_first_action,
               complaint.hours_to_resolution) AS k
           WHERE {edge}) AS edge
     WHERE {counted}"""
 PACKED = np.dtype(">f8")  # float8send: 8 bytes, big-endian
-RECORD = np.dtype([("district", ">i4"), ("ward", ">i4"), ("values", ">i4")])
+RECORD = np.dtype([("pair", ">i8"), ("values", ">i4")])
 NO_AREA = 0  # a routed area's id where there is none (ids are serial, from 1)
 LEVELS = {"district_id": 0, "ward_id": 1}  # a pair's member at each level
 K = TypeVar("K")
@@ -87,24 +92,37 @@ def answered(f: ComplaintFilter) -> MonthSplit | None:
 def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | None:
     """SQL: rows of two columns per measure and sign (:data:`SIGNED`, in the order of
     ``measures``, then of :data:`SIGNS`), one row per whole month (a partition each,
-    migration 0036; one for them all when the window is open) and per edge, or None when the
-    packed durations cannot answer ``f`` exactly (:func:`answered`)."""
+    migration 0036; when the window is open, one for the months counted and one for those
+    that edges take from) and per edge, or None when the packed durations cannot answer
+    ``f`` exactly (:func:`answered`). A row's sign is known here: only its columns are
+    aggregated, the others are NULL."""
     split = answered(f)
     if split is None:
         return None
     counted = " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
+
+    def aggregates(sign: int) -> str:
+        return ", ".join(SIGNED.format(none=NO_AREA, measure=m.name) if each == sign
+                         else UNSIGNED for m in measures for each in SIGNS)
+
+    taken_from = set(split.taken_from)
     months = each_month(split)
-    chosen = ([months_where(split)] if months is None else
-              [sql(f"month = :month{n}", **{f"month{n}": month})
-               for n, month in enumerate(months)])
-    rows = [compose(MONTHS, months=where, counted=counted) for where in chosen]
-    rows += [compose(EDGE, sign=str(sign), edge=edge_where(split, n), counted=counted)
+    if months is None:  # open: the months to count, and those that edges take from
+        chosen = [(1, compose("{months} AND month <> ALL(CAST(:taken_from AS date[]))",
+                              months=months_where(split)))]
+        if taken_from:
+            chosen.append((0, sql("month = ANY(CAST(:taken_from AS date[]))")))
+    else:
+        chosen = [(0 if month in taken_from else 1, sql(f"month = :month{n}",
+                                                         **{f"month{n}": month}))
+                  for n, month in enumerate(months)]
+    rows = [compose(MONTHS, aggregates=aggregates(sign), months=where, counted=counted)
+            for sign, where in chosen]
+    rows += [compose(EDGE, aggregates=aggregates(sign), edge=edge_where(split, n),
+                     counted=counted)
              for n, (_, _, sign) in enumerate(split.edges)]
-    aggregates = ", ".join(
-        SIGNED.format(none=NO_AREA, which=f"measure = '{m.name}' AND sign = {sign}")
-        for m in measures for sign in SIGNS)
-    return union_all([compose(f"SELECT {aggregates} FROM ({{rows}}) AS r", rows=part)
-                      for part in rows]).bind(taken_from=list(split.taken_from))
+    found = union_all(rows)
+    return found if months else found.bind(taken_from=sorted(taken_from))
 
 
 def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]
@@ -138,8 +156,7 @@ def by_pair(records: bytes, packed: bytes) -> dict[tuple[int | None, int | None]
     hours = np.frombuffer(packed, PACKED)
     if int(rows["values"].sum()) != len(hours):
         raise ValueError("the rows' counts do not match their values")
-    pairs = rows["district"].astype(np.int64) << 32 | rows["ward"]
-    keys, pair_of_row = np.unique(pairs, return_inverse=True)
+    keys, pair_of_row = np.unique(rows["pair"], return_inverse=True)
     order = np.argsort(pair_of_row, kind="stable")
     sizes = rows["values"][order].astype(np.int64)
     starts = (np.cumsum(rows["values"], dtype=np.int64) - rows["values"])[order]

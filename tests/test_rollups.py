@@ -296,7 +296,7 @@ def check_kpis(engine: Engine) -> None:
     as_of = datetime.now(UTC)
     today = datetime.now(CITY).date()
     with engine.connect() as conn:
-        for f in [*whole_day_filters(), *month_edge_filters()]:
+        for f in [*whole_day_filters(), *month_edge_filters(), *open_edge_filters()]:
             months = Calendar(Period.MONTH, f.created_from or city_midnight(date(2020, 1, 1)),
                               f.created_to or city_midnight(today + timedelta(days=1)))
             starts = months.starts(conn)
@@ -481,6 +481,14 @@ def month_edge_filters() -> list[ComplaintFilter]:
     return [ComplaintFilter(created_from=city_midnight(first_of_month(6) + timedelta(days=start)),
                             created_to=city_midnight(first_of_month(1) + timedelta(days=end)))
             for start, end in ((24, 3), (2, 26))]
+
+
+def open_edge_filters() -> list[ComplaintFilter]:
+    """The long edges of :func:`month_edge_filters`, each on a window open on the other side:
+    the months counted and the month taken from are read apart."""
+    long_edges = month_edge_filters()[1]
+    return [ComplaintFilter(created_from=long_edges.created_from),
+            ComplaintFilter(created_to=long_edges.created_to)]
 
 
 def check(engine: Engine, generations: tuple[DemoGeneration, ...]) -> None:
@@ -1038,7 +1046,7 @@ def test_packed_durations_are_grouped_by_pair_as_their_rows_came() -> None:
     order, whatever rows lie between (``None``: no routed area)."""
     rows = [((1, 2), [5.0, 1.0]), ((None, None), [7.0]), ((3, 4), [2.5]), ((1, 2), [3.0]),
             ((1, None), [-0.0, 9.0, 9.0])]
-    records = b"".join(struct.pack(">iii", district or area_durations.NO_AREA,
+    records = b"".join(struct.pack(">iIi", district or area_durations.NO_AREA,
                                    ward or area_durations.NO_AREA, len(hours))
                        for (district, ward), hours in rows)
     packed = b"".join(struct.pack(">d", value) for _, hours in rows for value in hours)
