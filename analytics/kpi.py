@@ -33,8 +33,11 @@ whole months of its window from ``complaint_area_kpi_month_rollup`` (migration 0
 holds those sums per month and routed area, counted by the same rules.
 "Overdue", which depends on the time asked, is summed in total, per category and per period
 from ``complaint_due_rollup`` (migration 0030: complaints per day received and day due), but
-for the complaints due on the very day asked, counted one by one; per district and ward it is
-counted over the open complaints (an index-only scan of ``complaint_due``). The durations'
+for the complaints due on the very day asked, counted one by one; per district and ward, when
+the filter names no category and no status and the window holds a whole month, from
+``complaint_area_due_rollup`` (migration 0037: open complaints per month received, routed
+area and month due), but for the complaints due in the month asked, counted one by one; else
+over the open complaints (an index-only scan of ``complaint_due``). The durations'
 percentiles in total and per category come, under the same conditions over a window holding a
 whole month, from their histograms (``complaint_duration_rollup``,
 ``analytics/durations.py``): the same values, read from the few complaints of the buckets
@@ -65,7 +68,9 @@ from analytics.query import complaint_where, generation_id
 from analytics.rollups import (
     AS_OF_DAY,
     AS_OF_DAY_START,
+    AS_OF_MONTH_START,
     DAY_STEP,
+    area_due_rows,
     area_kpi_rows,
     day_steps,
     due_rows,
@@ -201,6 +206,18 @@ ROLLED_OVERDUE = f"""
         GROUP BY 1) AS due
     GROUP BY key"""
 
+# Overdue per routed area: the rollup of open complaints per month received and month due
+# (0037) for those due before the month of :as_of, and the complaints due in that month, read
+# one by one (through ``complaint_due``, in order of due time).
+AREA_OVERDUE = f"""
+    SELECT {{key}} AS key, sum(overdue) AS overdue FROM (
+        SELECT district_id, ward_id, overdue FROM {{rows}}
+        UNION ALL
+        SELECT complaint.district_id, complaint.ward_id, 1 FROM complaint
+        WHERE {{where}} AND {_OVERDUE_SQL} AND complaint.due_at >= {AS_OF_MONTH_START}
+    ) AS due
+    GROUP BY {{group}}"""
+
 CATEGORIES = """
     SELECT code AS key, code, name_en AS name FROM category
     WHERE cardinality(CAST(:categories AS text[])) = 0
@@ -316,9 +333,9 @@ def part(conn: Connection, f: ComplaintFilter, by: By, which: Part, as_of: datet
 
 def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
                   period_starts: list[datetime]) -> dict[Any, Any] | None:
-    """The counts per group key from the rollup, overdue from the rollup of due days (per
-    area, from the open complaints); None when the rollups cannot answer exactly (the filter,
-    the grouping or the periods)."""
+    """The counts per group key from the rollup, overdue from the rollups of due days and
+    months (per area, from the open complaints when the latter cannot answer); None when the
+    rollups cannot answer exactly (the filter, the grouping or the periods)."""
     days = whole_days(f)
     key = day_steps(period_starts) if by is By.PERIOD else _ROLLED_KEYS.get(by)
     if days is None or key is None:
@@ -332,9 +349,13 @@ def rolled_counts(conn: Connection, f: ComplaintFilter, by: By, as_of: datetime,
         rows=area_kpi_rows(days, ROLLED_SUMS, COMPLAINT_SUMS) if by_area else kpi_rows(days),
     ).bind(period_starts=period_starts))
     where = complaint_where(f)
-    overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where, group=group) if by_area
-                   else compose(ROLLED_OVERDUE, key=key, rows=due_rows(days), raw_key=_KEYS[by],
-                                where=where))
+    if by_area:
+        due = area_due_rows(days, _OVERDUE_SQL)
+        overdue_sql = (compose(OVERDUE, key=_KEYS[by], where=where, group=group) if due is None
+                       else compose(AREA_OVERDUE, key=key, rows=due, where=where, group=group))
+    else:
+        overdue_sql = compose(ROLLED_OVERDUE, key=key, rows=due_rows(days), raw_key=_KEYS[by],
+                              where=where)
     late = fetch(conn, overdue_sql.bind(as_of=as_of, period_starts=period_starts))
     overdue_by_key = {_hashable(r.key): r.overdue for r in late}
     return {_hashable(r.key): {**r._mapping, "overdue": overdue_by_key.get(_hashable(r.key), 0)}

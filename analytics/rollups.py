@@ -1,5 +1,5 @@
-"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, 0032, 0033, 0034): which
-questions they answer, and how to ask them.
+"""Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, 0032, 0033, 0034,
+0037): which questions they answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status, and ``complaint_month_rollup`` per
@@ -14,16 +14,17 @@ resolved after their due time (the statistics' counts, ``analytics/kpi.py``), an
 ``complaint_area_kpi_month_rollup`` the sums those counts give per city month and routed area
 only (the whole months of a breakdown's window that names no category or status), and
 ``complaint_due_rollup`` per city day, category, status and city day due (their "overdue" over
-long windows); ``complaint_duration_rollup`` per city month, category, duration (first action;
-resolution, with the status) and bucket of hours, the histograms from which the statistics find
-the durations' percentiles (``analytics/durations.py``), and
-``complaint_area_duration_values`` the durations themselves, packed, per city month, measure
-(and status) and routed district and ward (``analytics/area_durations.py``). All are kept exact by
-triggers in the writing transaction. An analysis reads them instead of the complaints when its
-filter asks for nothing else: categories, statuses and a creation window that starts and ends at
-midnight in the city (or is open), and, for time steps, periods that start at midnight in the
-city. Any other part of the filter, today's or one added later, sends the analysis to the
-complaints themselves.
+long windows), and ``complaint_area_due_rollup`` the open complaints per city month, routed
+district and ward, and city month due (the breakdowns' "overdue"); ``complaint_duration_rollup``
+per city month, category, duration (first action; resolution, with the status) and bucket of
+hours, the histograms from which the statistics find the durations' percentiles
+(``analytics/durations.py``), and ``complaint_area_duration_values`` the durations themselves,
+packed, per city month, measure (and status) and routed district and ward
+(``analytics/area_durations.py``). All are kept exact by triggers in the writing transaction. An
+analysis reads them instead of the complaints when its filter asks for nothing else: categories,
+statuses and a creation window that starts and ends at midnight in the city (or is open), and,
+for time steps, periods that start at midnight in the city. Any other part of the filter,
+today's or one added later, sends the analysis to the complaints themselves.
 """
 
 from collections.abc import Iterator, Mapping
@@ -271,6 +272,31 @@ def due_rows(days: Days) -> Fragment:
 # The city day of the instant bound as :as_of, and the instant that day starts.
 AS_OF_DAY = f"(CAST(:as_of AS timestamptz) AT TIME ZONE '{CITY_TIME_ZONE}')::date"
 AS_OF_DAY_START = _DAY_START.format(day=AS_OF_DAY)
+# The first day of that day's city month, and the instant it starts.
+AS_OF_MONTH = f"CAST(date_trunc('month', {AS_OF_DAY}) AS date)"
+AS_OF_MONTH_START = _DAY_START.format(day=AS_OF_MONTH)
+
+
+def area_due_rows(days: Days, overdue: str) -> Fragment | None:
+    """SQL, a FROM item: per routed district and ward (columns ``district_id``, ``ward_id``,
+    ``overdue``), the complaints of ``days`` past due before the city month of ``:as_of``
+    begins: the window's whole months from ``complaint_area_due_rollup`` (migration 0037:
+    open complaints per month received and month due), the days at its edges
+    (:func:`month_split`) from the complaints, ``overdue`` being the rule's SQL over a
+    complaint. Those due in the month of ``:as_of`` are the caller's to read. None when the
+    rollup cannot answer: categories or statuses asked, or no whole month."""
+    split = month_split(days) if not (days.categories or days.statuses) else None
+    if split is None:
+        return None
+    parts = [compose("SELECT district_id, ward_id, complaints AS overdue "
+                     "FROM complaint_area_due_rollup "
+                     f"WHERE {{months}} AND due_month < {AS_OF_MONTH}",
+                     months=months_where(split))]
+    parts += [compose(f"SELECT complaint.district_id, complaint.ward_id, {sign} FROM complaint "
+                      f"WHERE {{edge}} AND {overdue} AND complaint.due_at < {AS_OF_MONTH_START}",
+                      edge=edge_where(split, n))
+              for n, (_, _, sign) in enumerate(split.edges)]
+    return compose("({rows}) AS area_due", rows=union_all(parts))
 
 
 @dataclass(frozen=True)
@@ -390,13 +416,13 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032, 0033 and 0034): after a bulk load
+    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032, 0033, 0034 and 0037): after a bulk load
     without the rollup triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030, 0032, 0033, 0034), which a bulk
+# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030, 0032, 0033, 0034, 0037), which a bulk
 # load disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
@@ -416,7 +442,9 @@ TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update"
                           "complaint_area_duration_values_delete",
                           "complaint_area_kpi_month_rollup_insert",
                           "complaint_area_kpi_month_rollup_update",
-                          "complaint_area_kpi_month_rollup_delete"),
+                          "complaint_area_kpi_month_rollup_delete",
+                          "complaint_area_due_rollup_insert", "complaint_area_due_rollup_update",
+                          "complaint_area_due_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 

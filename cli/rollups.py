@@ -1,5 +1,6 @@
-"""``phananh rollups``: the daily, grid-cell, statistics (in total and per area), due-day and
-duration rollups, and the durations per area and month, rebuilt from the complaints."""
+"""``phananh rollups``: the daily, grid-cell, statistics (in total and per area), due-day (in
+total and per area) and duration rollups, and the durations per area and month, rebuilt from
+the complaints."""
 
 import typer
 from sqlalchemy import text
@@ -10,7 +11,7 @@ from db.engine import get_engine
 
 rollups_app = typer.Typer(help="Daily, grid-cell, statistics, due-day and duration rollups "
                                "(migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, "
-                               "0032, 0033 and 0034).",
+                               "0032, 0033, 0034 and 0037).",
                           no_args_is_help=True)
 
 
@@ -20,7 +21,7 @@ def rebuild_cmd() -> None:
     a repair, or the end of a bulk load made with the rollup triggers disabled."""
     with get_engine().begin() as conn:
         rollups.rebuild(conn)
-        (areas, cells, months, kpis, area_kpis, area_months, due, hours,
+        (areas, cells, months, kpis, area_kpis, area_months, due, area_due, hours,
          area_hours) = conn.execute(text(
             "SELECT (SELECT count(*) FROM complaint_rollup), "
             "(SELECT count(*) FROM complaint_grid_rollup), "
@@ -29,10 +30,11 @@ def rebuild_cmd() -> None:
             "(SELECT count(*) FROM complaint_area_kpi_rollup), "
             "(SELECT count(*) FROM complaint_area_kpi_month_rollup), "
             "(SELECT count(*) FROM complaint_due_rollup), "
+            "(SELECT count(*) FROM complaint_area_due_rollup), "
             "(SELECT count(*) FROM complaint_duration_rollup), "
             "(SELECT count(*) FROM complaint_area_duration_values)")).one()
     console.print(f"[green]Rollups rebuilt[/green]: {areas:,} area rows, {cells:,} grid rows, "
                   f"{months:,} monthly grid rows, {kpis:,} statistics rows, {area_kpis:,} "
                   f"statistics rows per area ({area_months:,} per month), {due:,} due-day "
-                  f"rows, {hours:,} duration rows, {area_hours:,} rows of durations per area "
-                  "and month.")
+                  f"rows ({area_due:,} per area and month), {hours:,} duration rows, "
+                  f"{area_hours:,} rows of durations per area and month.")
