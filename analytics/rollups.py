@@ -27,7 +27,7 @@ for time steps, periods that start at midnight in the city. Any other part of th
 today's or one added later, sends the analysis to the complaints themselves.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
@@ -253,14 +253,12 @@ def area_kpi_rows(days: Days, rolled: Mapping[str, str], counted: Mapping[str, s
         return compose(f"(SELECT district_id, ward_id, {', '.join(signed(rolled, 1))} "
                        "FROM {rows}) AS area_rows",
                        rows=_where(days, "complaint_area_kpi_rollup", {}))
-    parts = [compose(f"SELECT district_id, ward_id, {', '.join(rolled)} "
-                     "FROM complaint_area_kpi_month_rollup WHERE {months}",
-                     months=months_where(split))]
-    parts += [compose(f"SELECT complaint.district_id, complaint.ward_id, "
-                      f"{', '.join(signed(counted, sign))} FROM complaint WHERE {{edge}}",
-                      edge=edge_where(split, n))
-              for n, (_, _, sign) in enumerate(split.edges)]
-    return compose("({rows}) AS area_rows", rows=union_all(parts))
+    rows = _months_and_edges(
+        split, f"SELECT district_id, ward_id, {', '.join(rolled)} "
+               "FROM complaint_area_kpi_month_rollup WHERE {months}",
+        lambda sign: f"SELECT complaint.district_id, complaint.ward_id, "
+                     f"{', '.join(signed(counted, sign))} FROM complaint WHERE {{edge}}")
+    return compose("({rows}) AS area_rows", rows=rows)
 
 
 def due_rows(days: Days) -> Fragment:
@@ -288,15 +286,12 @@ def area_due_rows(days: Days, overdue: str) -> Fragment | None:
     split = month_split(days) if not (days.categories or days.statuses) else None
     if split is None:
         return None
-    parts = [compose("SELECT district_id, ward_id, complaints AS overdue "
-                     "FROM complaint_area_due_rollup "
-                     f"WHERE {{months}} AND due_month < {AS_OF_MONTH}",
-                     months=months_where(split))]
-    parts += [compose(f"SELECT complaint.district_id, complaint.ward_id, {sign} FROM complaint "
-                      f"WHERE {{edge}} AND {overdue} AND complaint.due_at < {AS_OF_MONTH_START}",
-                      edge=edge_where(split, n))
-              for n, (_, _, sign) in enumerate(split.edges)]
-    return compose("({rows}) AS area_due", rows=union_all(parts))
+    rows = _months_and_edges(
+        split, "SELECT district_id, ward_id, complaints AS overdue FROM complaint_area_due_rollup "
+               f"WHERE {{months}} AND due_month < {AS_OF_MONTH}",
+        lambda sign: f"SELECT complaint.district_id, complaint.ward_id, {sign} FROM complaint "
+                     f"WHERE {{edge}} AND {overdue} AND complaint.due_at < {AS_OF_MONTH_START}")
+    return compose("({rows}) AS area_due", rows=rows)
 
 
 @dataclass(frozen=True)
@@ -371,6 +366,16 @@ def edge_where(split: MonthSplit, n: int) -> Fragment:
     return sql(f"created_at >= {_DAY_START.format(day=f':edge{n}_start')} "
                f"AND created_at < {_DAY_START.format(day=f':edge{n}_end')}",
                **{f"edge{n}_start": start, f"edge{n}_end": end})
+
+
+def _months_and_edges(split: MonthSplit, months: str, edge: Callable[[int], str]) -> Fragment:
+    """SQL: the rows of ``months`` (over a monthly rollup, its ``{months}`` slot filled with
+    the whole months of ``split``) and, for each edge, of ``edge(sign)`` (over the
+    complaints, its ``{edge}`` slot filled with the edge's days), one statement."""
+    parts = [compose(months, months=months_where(split))]
+    parts += [compose(edge(sign), edge=edge_where(split, n))
+              for n, (_, _, sign) in enumerate(split.edges)]
+    return union_all(parts)
 
 
 def duration_rows(days: Days) -> Fragment | None:

@@ -943,6 +943,43 @@ def test_long_windows_count_from_rollups_and_sort_one_bucket(world: Any) -> None
 OPEN = {"RECEIVED", "ASSIGNED", "IN_PROGRESS", "REOPENED"}  # README, "Statistics definitions"
 
 
+def open_due(engine: Engine) -> list[Any]:
+    """The open complaints that have a due time (the README's rule): ward, category, due."""
+    with engine.connect() as conn:
+        due = conn.execute(text("SELECT ward_id, category_code, status, due_at FROM complaint "
+                                "WHERE due_at IS NOT NULL")).all()
+    return [c for c in due if c.status in OPEN]
+
+
+def instant_among_due(due: list[Any], period_of: Callable[[datetime], date]
+                      ) -> tuple[date, datetime]:
+    """The period (``period_of`` a due time) in which the most distinct due times fall, and
+    an instant in it with some due before and some after."""
+    by_period: dict[date, list[datetime]] = {}
+    for c in due:
+        by_period.setdefault(period_of(c.due_at), []).append(c.due_at)
+    period, times = max(by_period.items(), key=lambda item: len(set(item[1])))
+    within = min(times) + (max(times) - min(times)) / 2
+    assert 0 < sum(t < within for t in times) < len(times)
+    return period, within
+
+
+def assert_overdue_reads_due_from(engine: Engine, rolled: Callable[[Any], None],
+                                  raw: Callable[[Any], None]) -> None:
+    """Overdue read by ``rolled`` scans only complaints due from a period's start until the
+    instant asked; read by ``raw`` (the rollups bypassed), every open complaint due before
+    it."""
+    for _ in without_and_with_statistics(engine):
+        scans = complaint_scans(engine, rolled, overdue=True)
+        assert scans and [s for s in scans
+                          if "due_at >=" not in s[2] or "due_at <" not in s[2]] == [], scans
+        assert any(index and index.endswith("_complaint_due") for _, index, _ in scans), scans
+        with bypassed():
+            bypassing = complaint_scans(engine, raw, overdue=True)
+        assert bypassing and not any("due_at >=" in conditions
+                                     for *_, conditions in bypassing), bypassing
+
+
 def test_overdue_sums_due_days_and_reads_only_the_day_asked(world: Any) -> None:
     """Overdue in total, per category and per month, summed from the rollup of due days,
     equals the open complaints past due counted here and the statement over the complaints,
@@ -951,19 +988,10 @@ def test_overdue_sums_due_days_and_reads_only_the_day_asked(world: Any) -> None:
     due from that day's start only, which ``complaint_due`` serves, where the statement over
     the complaints reads every open complaint due before the instant."""
     engine, *_ = world
-    with engine.connect() as conn:
-        due = conn.execute(text("SELECT category_code, status, due_at FROM complaint "
-                                "WHERE due_at IS NOT NULL")).all()
-    open_due = [c for c in due if c.status in OPEN]
-    by_day: dict[date, list[datetime]] = {}
-    for c in open_due:
-        by_day.setdefault(c.due_at.astimezone(CITY).date(), []).append(c.due_at)
-    day, times = max(by_day.items(), key=lambda item: len(set(item[1])))
-    times.sort()
-    within = times[0] + (times[-1] - times[0]) / 2  # some due before it, some after
-    assert times[0] < within < times[-1]
+    due = open_due(engine)
+    day, within = instant_among_due(due, lambda t: t.astimezone(CITY).date())
     for as_of in (within, city_midnight(day), datetime.now(UTC)):
-        hand = Counter(c.category_code for c in open_due if c.due_at < as_of)
+        hand = Counter(c.category_code for c in due if c.due_at < as_of)
         with engine.connect() as conn:
             for f in whole_day_filters():
                 months = Calendar(Period.MONTH,
@@ -982,20 +1010,9 @@ def test_overdue_sums_due_days_and_reads_only_the_day_asked(world: Any) -> None:
                         assert (found == {0: hand.total()} if by is kpi.By.ALL
                                 else +Counter(found) == hand), (by, as_of)
         assert hand.total() > 0
-    assert 0 < sum(t < within for t in times) < len(times)
-
-    def overdue_now(conn: Any) -> None:
-        kpi.rolled_counts(conn, ComplaintFilter(), kpi.By.ALL, within, [])
-
-    for _ in without_and_with_statistics(engine):
-        scans = complaint_scans(engine, overdue_now, overdue=True)
-        assert scans and [s for s in scans
-                          if "due_at >=" not in s[2] or "due_at <" not in s[2]] == [], scans
-        assert any(index and index.endswith("_complaint_due") for _, index, _ in scans), scans
-        with bypassed():
-            raw = complaint_scans(engine, lambda conn: kpi.part(
-                conn, ComplaintFilter(), kpi.By.ALL, kpi.Part.COUNTS, within), overdue=True)
-        assert raw and not any("due_at >=" in conditions for *_, conditions in raw), raw
+    assert_overdue_reads_due_from(
+        engine, lambda conn: kpi.rolled_counts(conn, ComplaintFilter(), kpi.By.ALL, within, []),
+        lambda conn: kpi.part(conn, ComplaintFilter(), kpi.By.ALL, kpi.Part.COUNTS, within))
 
 
 def test_area_overdue_sums_due_months_and_reads_only_the_month_asked(world: Any) -> None:
@@ -1007,20 +1024,11 @@ def test_area_overdue_sums_due_months_and_reads_only_the_month_asked(world: Any)
     that month's start, where the statement over the complaints reads every open complaint
     due before the instant."""
     engine, *_ = world
-    with engine.connect() as conn:
-        due = conn.execute(text("SELECT ward_id, status, due_at FROM complaint "
-                                "WHERE due_at IS NOT NULL")).all()
-    open_due = [c for c in due if c.status in OPEN]
-    by_month: dict[date, list[datetime]] = {}
-    for c in open_due:
-        by_month.setdefault(c.due_at.astimezone(CITY).date().replace(day=1), []).append(c.due_at)
-    month, times = max(by_month.items(), key=lambda item: len(set(item[1])))
-    times.sort()
-    within = times[0] + (times[-1] - times[0]) / 2  # some due before it, some after
-    assert times[0] < within < times[-1]
+    due = open_due(engine)
+    month, within = instant_among_due(due, lambda t: t.astimezone(CITY).date().replace(day=1))
     filters = [*whole_day_filters(), *month_edge_filters(), *open_edge_filters()]
     for as_of in (within, city_midnight(month), datetime.now(UTC)):
-        hand = Counter(c.ward_id for c in open_due if c.due_at < as_of)
+        hand = Counter(c.ward_id for c in due if c.due_at < as_of)
         with engine.connect() as conn:
             for f in filters:
                 for by in (kpi.By.DISTRICT, kpi.By.WARD):
@@ -1033,18 +1041,9 @@ def test_area_overdue_sums_due_months_and_reads_only_the_month_asked(world: Any)
                         found = {key: k.overdue for key, k in kpi.figures(rolled).items()}
                         assert +Counter(found) == hand, as_of
         assert hand.total() > 0
-
-    def overdue_by_ward(conn: Any) -> None:
-        kpi.rolled_counts(conn, ComplaintFilter(), kpi.By.WARD, within, [])
-
-    for _ in without_and_with_statistics(engine):
-        scans = complaint_scans(engine, overdue_by_ward, overdue=True)
-        assert scans and [s for s in scans
-                          if "due_at >=" not in s[2] or "due_at <" not in s[2]] == [], scans
-        with bypassed():
-            raw = complaint_scans(engine, lambda conn: kpi.part(
-                conn, ComplaintFilter(), kpi.By.WARD, kpi.Part.COUNTS, within), overdue=True)
-        assert raw and not any("due_at >=" in conditions for *_, conditions in raw), raw
+    assert_overdue_reads_due_from(
+        engine, lambda conn: kpi.rolled_counts(conn, ComplaintFilter(), kpi.By.WARD, within, []),
+        lambda conn: kpi.part(conn, ComplaintFilter(), kpi.By.WARD, kpi.Part.COUNTS, within))
 
 
 def test_only_whole_days_and_kept_fields_use_the_rollup() -> None:
