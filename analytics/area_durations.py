@@ -35,7 +35,7 @@ from analytics.rollups import (
     MonthSplit,
     each_month,
     edge_where,
-    month_split,
+    monthly_split,
     months_where,
     union_all,
     whole_days,
@@ -84,9 +84,7 @@ def answered(f: ComplaintFilter) -> MonthSplit | None:
     cannot answer ``f`` exactly: they have no category, the first action no status, and no
     whole month may fit the window."""
     days = whole_days(f)
-    if days is None or days.categories or days.statuses:
-        return None
-    return month_split(days)
+    return None if days is None else monthly_split(days)
 
 
 def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | None:
@@ -122,7 +120,7 @@ def statement(f: ComplaintFilter, measures: Sequence[Measure]) -> Fragment | Non
                      counted=counted)
              for n, (_, _, sign) in enumerate(split.edges)]
     found = union_all(rows)
-    return found if months else found.bind(taken_from=sorted(taken_from))
+    return found if months is not None else found.bind(taken_from=sorted(taken_from))
 
 
 def values(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure]

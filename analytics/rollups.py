@@ -184,7 +184,7 @@ def _rows(days: Days, rolled: _Rolled, months: bool, values: dict[str, object]) 
     one, those taken away counted negatively (:func:`month_split`: at most half a month of
     days an edge); all of it from the daily one when the filter names what the monthly one
     lacks (categories, statuses), when no whole month fits, or not ``months``."""
-    split = month_split(days) if months and not (days.categories or days.statuses) else None
+    split = monthly_split(days) if months else None
     if split is None:
         return compose(f"SELECT {rolled.read('day', 1)} FROM {{rows}} AND {rolled.scope}",
                        rows=_where(days, rolled.daily, values))
@@ -248,7 +248,7 @@ def area_kpi_rows(days: Days, rolled: Mapping[str, str], counted: Mapping[str, s
     rollup, 55 ms from the complaints). Any other window reads ``complaint_area_kpi_rollup``,
     ``rolled`` being each sum's SQL over its ``status``, ``rating``, ``complaints`` and
     ``late``."""
-    split = month_split(days) if not (days.categories or days.statuses) else None
+    split = monthly_split(days)
     if split is None:
         return compose(f"(SELECT district_id, ward_id, {', '.join(signed(rolled, 1))} "
                        "FROM {rows}) AS area_rows",
@@ -283,7 +283,7 @@ def area_due_rows(days: Days, overdue: str) -> Fragment | None:
     (:func:`month_split`) from the complaints, ``overdue`` being the rule's SQL over a
     complaint. Those due in the month of ``:as_of`` are the caller's to read. None when the
     rollup cannot answer: categories or statuses asked, or no whole month."""
-    split = month_split(days) if not (days.categories or days.statuses) else None
+    split = monthly_split(days)
     if split is None:
         return None
     rows = _months_and_edges(
@@ -334,6 +334,13 @@ def month_split(days: Days) -> MonthSplit | None:
         else:
             edges.append((end_month, days.end, 1))
     return MonthSplit(first_month, end_month, tuple(edges))
+
+
+def monthly_split(days: Days) -> MonthSplit | None:
+    """:func:`month_split` for the monthly rollups that keep no category and no status (the
+    grids', the areas' sums and overdue, the packed durations per area): None when ``days``
+    names either."""
+    return None if days.categories or days.statuses else month_split(days)
 
 
 def months_where(split: MonthSplit) -> Fragment:
