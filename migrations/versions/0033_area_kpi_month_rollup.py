@@ -44,23 +44,33 @@ TRIGGER_FUNCTION = KPI.row_trigger_function("complaint_area_kpi_month_rollup", R
                                             KEY)
 
 COLUMNS = ("created_at", "status", "rating", "resolved_at", "due_at", *AREAS.AREAS)
-TRIGGERS = [
-    # (name, definition): constraint triggers, run at commit (0027)
-    ("complaint_area_kpi_month_rollup_insert", "AFTER INSERT ON complaint" + AREAS.DEFERRED),
-    ("complaint_area_kpi_month_rollup_update", "AFTER UPDATE ON complaint" + AREAS.DEFERRED
-     + " WHEN ((" + ", ".join(f"OLD.{c}" for c in COLUMNS) + ") IS DISTINCT FROM ("
-     + ", ".join(f"NEW.{c}" for c in COLUMNS) + "))"),
-    ("complaint_area_kpi_month_rollup_delete", "AFTER DELETE ON complaint" + AREAS.DEFERRED),
-]
 
-# TRUNCATE complaint empties the table too.
-TRUNCATED = ("""
-    CREATE FUNCTION complaint_area_kpi_month_rollup_truncated() RETURNS trigger
+
+def constraint_triggers(table: str, columns: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, definition) of the row constraint triggers on ``complaint`` that keep ``table``,
+    run at commit (0027): on insert, on an update that changes one of ``columns``, on
+    delete."""
+    return [
+        (f"{table}_insert", "AFTER INSERT ON complaint" + AREAS.DEFERRED),
+        (f"{table}_update", "AFTER UPDATE ON complaint" + AREAS.DEFERRED
+         + " WHEN ((" + ", ".join(f"OLD.{c}" for c in columns) + ") IS DISTINCT FROM ("
+         + ", ".join(f"NEW.{c}" for c in columns) + "))"),
+        (f"{table}_delete", "AFTER DELETE ON complaint" + AREAS.DEFERRED),
+    ]
+
+
+def truncated(table: str) -> tuple[str, str]:
+    """The function and the trigger by which TRUNCATE complaint empties ``table`` too."""
+    return (f"""
+    CREATE FUNCTION {table}_truncated() RETURNS trigger
     LANGUAGE plpgsql AS $$
-    BEGIN TRUNCATE complaint_area_kpi_month_rollup; RETURN NULL; END $$""",
-             "CREATE TRIGGER complaint_area_kpi_month_rollup_truncate AFTER TRUNCATE ON "
-             "complaint FOR EACH STATEMENT "
-             "EXECUTE FUNCTION complaint_area_kpi_month_rollup_truncated()")
+    BEGIN TRUNCATE {table}; RETURN NULL; END $$""",
+            f"CREATE TRIGGER {table}_truncate AFTER TRUNCATE ON complaint FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION {table}_truncated()")
+
+
+TRIGGERS = constraint_triggers("complaint_area_kpi_month_rollup", COLUMNS)
+TRUNCATED = truncated("complaint_area_kpi_month_rollup")
 
 BACKFILL = f"""
     INSERT INTO complaint_area_kpi_month_rollup

@@ -80,11 +80,15 @@ BACKFILL = f"""
     FROM complaint c GROUP BY 1, 2, 3"""
 
 
+def backfills() -> str:
+    """The recounts of ``rebuild_rollups()`` of 0033, recounting this table instead of
+    0033's."""
+    return f"TRUNCATE complaint_area_kpi_month_rollup; {BACKFILL}; {MONTHS.VALUES.backfills(True)}"
+
+
 def rebuild_function() -> str:
     """``rebuild_rollups()`` of 0033, recounting this table instead of 0033's."""
-    backfills = MONTHS.VALUES.backfills(True)
-    return MONTHS.VALUES.DUE.GRIDS.rebuild_function(
-        f"TRUNCATE complaint_area_kpi_month_rollup; {BACKFILL}; {backfills}")
+    return MONTHS.VALUES.DUE.GRIDS.rebuild_function(backfills())
 
 
 def upgrade() -> None:

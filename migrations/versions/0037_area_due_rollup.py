@@ -71,21 +71,8 @@ TRIGGER_FUNCTION = f"""
     END $$"""
 
 COLUMNS = ("created_at", "status", "due_at", *AREAS.AREAS)
-TRIGGERS = [
-    # (name, definition): constraint triggers, run at commit (0027)
-    ("complaint_area_due_rollup_insert", "AFTER INSERT ON complaint" + AREAS.DEFERRED),
-    ("complaint_area_due_rollup_update", "AFTER UPDATE ON complaint" + AREAS.DEFERRED
-     + " WHEN ((" + ", ".join(f"OLD.{c}" for c in COLUMNS) + ") IS DISTINCT FROM ("
-     + ", ".join(f"NEW.{c}" for c in COLUMNS) + "))"),
-    ("complaint_area_due_rollup_delete", "AFTER DELETE ON complaint" + AREAS.DEFERRED),
-]
-
-TRUNCATED = ("""
-    CREATE FUNCTION complaint_area_due_rollup_truncated() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN TRUNCATE complaint_area_due_rollup; RETURN NULL; END $$""",
-             "CREATE TRIGGER complaint_area_due_rollup_truncate AFTER TRUNCATE ON complaint "
-             "FOR EACH STATEMENT EXECUTE FUNCTION complaint_area_due_rollup_truncated()")
+TRIGGERS = SUMS.MONTHS.constraint_triggers("complaint_area_due_rollup", COLUMNS)
+TRUNCATED = SUMS.MONTHS.truncated("complaint_area_due_rollup")
 
 BACKFILL = f"""
     INSERT INTO complaint_area_due_rollup
@@ -96,9 +83,7 @@ BACKFILL = f"""
 def rebuild_function() -> str:
     """``rebuild_rollups()`` of 0034, recounting this table too."""
     return SUMS.MONTHS.VALUES.DUE.GRIDS.rebuild_function(
-        f"TRUNCATE complaint_area_due_rollup; {BACKFILL}; "
-        f"TRUNCATE complaint_area_kpi_month_rollup; {SUMS.BACKFILL}; "
-        f"{SUMS.MONTHS.VALUES.backfills(True)}")
+        f"TRUNCATE complaint_area_due_rollup; {BACKFILL}; {SUMS.backfills()}")
 
 
 def upgrade() -> None:
