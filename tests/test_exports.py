@@ -5,6 +5,8 @@ layer code; every format is parsed by a real reader, and every export, OGC page 
 seeded data is searched for the reporters' names, phones and e-mails.
 """
 
+import csv
+import io
 import math
 import os
 import re
@@ -115,15 +117,19 @@ def test_geojson_is_rfc_7946(client: TestClient, tmp_path: Path, demo: Any) -> N
 
 
 def test_csv_carries_lon_lat_and_wkt(client: TestClient, expected: dict[str, Any]) -> None:
-    lines = client.get("/export/complaints.csv").text.splitlines()
-    header = lines[0].split(",")
+    # Read as CSV (RFC 4180): a quoted description may hold commas and line breaks.
+    header, *rows = csv.reader(io.StringIO(client.get("/export/complaints.csv").text))
     assert header[0] == "id" and header[-3:] == ["lon", "lat", "wkt"]
-    ids = {line.split(",", 1)[0] for line in lines[1:]}
-    assert ids == set(expected)
-    wards = client.get("/export/wards.csv").text.splitlines()[1:]
-    for line in wards[:20]:
-        wkt = line[line.index('"MULTIPOLYGON'):].strip('"')
-        lon, lat = map(float, line[:line.index('"MULTIPOLYGON') - 1].rsplit(",", 2)[-2:])
+    assert {row[0] for row in rows} == set(expected)
+    for row in rows:
+        lon, lat, wkt = float(row[-3]), float(row[-2]), row[-1]
+        assert abs(lon - expected[row[0]]["lon"]) < 1e-7
+        assert abs(lat - expected[row[0]]["lat"]) < 1e-7
+        assert shapely.from_wkt(wkt).distance(shapely.Point(lon, lat)) < 1e-7
+    header, *wards = csv.reader(io.StringIO(client.get("/export/wards.csv").text))
+    assert header[-3:] == ["lon", "lat", "wkt"]
+    for row in wards[:20]:
+        lon, lat, wkt = float(row[-3]), float(row[-2]), row[-1]
         assert shapely.from_wkt(wkt).contains(shapely.Point(lon, lat))
 
 
