@@ -71,8 +71,13 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    # Small lookup chunks, so that the 2,000-point batch tests run over several connections;
-    # rate limits high enough for the whole suite (tests/test_hardening.py checks them).
+    return suite_settings(database_url)
+
+
+def suite_settings(database_url: str) -> Settings:
+    """The suite's settings for a database. Small lookup chunks, so that the 2,000-point batch
+    tests run over several connections; rate limits high enough for the whole suite
+    (tests/test_hardening.py checks them)."""
     return Settings(database_url=database_url, lookup_chunk_points=700,
                     submissions_per_minute_per_client=100_000,
                     submissions_per_minute_per_token=100_000)
@@ -103,6 +108,11 @@ class Demo:
 @pytest.fixture(scope="session")
 def demo(engine: Engine) -> Demo:
     """The demo city and DEMO_COMPLAINTS complaints, loaded once for the session."""
+    return seed_demo(engine)
+
+
+def seed_demo(engine: Engine) -> Demo:
+    """Load the demo city and DEMO_COMPLAINTS complaints into ``engine``'s empty database."""
     generations = build_demo_city()
     seed_boundaries(engine, generations)
     seed_organisation(engine, generations)
