@@ -18,6 +18,9 @@ PHANANH_PORT ?= $(or $(PORT),8000)
 PHANANH_PGPORT ?= 55432
 # Worker processes of `make run` and `make serve`: one per core unless set.
 PHANANH_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+# Processes of `make test`, one per core unless set; each runs whole test modules on a
+# database of its own.
+PHANANH_TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 export PHANANH_PORT PHANANH_PGPORT PHANANH_WORKERS
 
 ifeq ($(origin DATABASE_URL), undefined)
@@ -46,7 +49,7 @@ run: setup  ## Set up, seed the demo city, serve on PHANANH_PORT with PHANANH_WO
 
 test: system-test $(STAMP) web  ## Set up and run linters and the whole test suite
 	$(BIN)/ruff check .
-	$(WITH_TEST_DB) $(BIN)/python -m pytest
+	$(WITH_TEST_DB) $(BIN)/python -m pytest -n $(PHANANH_TEST_WORKERS) --dist loadfile
 
 bench: setup  ## Run the benchmarks in bench/ and print their tables
 	$(WITH_DB) bash -c '$(BIN)/phananh db upgrade && $(BIN)/python -m bench'
