@@ -352,14 +352,17 @@ def test_clicking_a_ward_opens_its_stats(page: Page, server: str, demo: Demo,
     assert "ward" not in query_of(page)
 
 
-def test_clicking_a_complaint_shows_public_details_only(page: Page, server: str,
+def test_clicking_a_complaint_shows_public_details_only(page: Page, server: str, demo: Demo,
                                                         engine: Engine) -> None:
+    # One of the demo's own complaints: those other modules add may hold line breaks or a
+    # phone number, which the popup folds or masks.
     with engine.connect() as conn:
         lon, lat = conn.execute(text("""
             SELECT ST_X(location), ST_Y(location) FROM complaint c
             JOIN category k ON k.code = c.category_code
             WHERE NOT k.sensitive AND c.reporter_name IS NOT NULL
-            ORDER BY public_id LIMIT 1""")).one()
+              AND c.public_id = ANY(:seeded)
+            ORDER BY public_id LIMIT 1"""), {"seeded": sorted(demo.public_ids)}).one()
     open_map(page, server, f"?layers=complaints#view=17/{lat}/{lon}")
     click_at(page, lon, lat)
     popup = page.wait_for_selector(".maplibregl-popup .complaint")
