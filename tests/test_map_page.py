@@ -377,6 +377,22 @@ def test_clicking_a_complaint_shows_public_details_only(page: Page, server: str,
         assert personal and personal not in shown
 
 
+def test_a_description_keeps_its_line_breaks(page: Page, server: str, demo: Demo,
+                                             gql: GraphQLClient) -> None:
+    # Inside a ward, away from its representative point, where other tests' complaints stack.
+    ward = sorted(demo.areas("demo-2025", "ward"), key=lambda a: a.code)[3]
+    spot = ward.geometry.buffer(-0.002).representative_point()
+    description = "Ống nước vỡ trước nhà số 5\nNước tràn ra đường từ sáng"
+    submitted = gql.data("""mutation($i: SubmitComplaintInput!) {
+        submitComplaint(input: $i) { id } }""", {"i": {
+        "categoryCode": "environment.waste", "description": description,
+        "lon": spot.x, "lat": spot.y}})["submitComplaint"]["id"]
+    open_map(page, server, f"?layers=complaints#view=18/{spot.y}/{spot.x}")
+    click_at(page, spot.x, spot.y)
+    popup = page.wait_for_selector(f'.maplibregl-popup .complaint[data-id="{submitted}"]')
+    assert popup.query_selector(".description").inner_text() == description
+
+
 def test_generation_and_language_switch(page: Page, server: str, demo: Demo,
                                         engine: Engine) -> None:
     open_map(page, server)
