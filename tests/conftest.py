@@ -71,13 +71,8 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return suite_settings(database_url)
-
-
-def suite_settings(database_url: str) -> Settings:
-    """The suite's settings for a database. Small lookup chunks, so that the 2,000-point batch
-    tests run over several connections; rate limits high enough for the whole suite
-    (tests/test_hardening.py checks them)."""
+    # Small lookup chunks, so that the 2,000-point batch tests run over several connections;
+    # rate limits high enough for the whole suite (tests/test_hardening.py checks them).
     return Settings(database_url=database_url, lookup_chunk_points=700,
                     submissions_per_minute_per_client=100_000,
                     submissions_per_minute_per_token=100_000)

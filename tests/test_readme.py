@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from app import create_app
-from db.engine import make_engine
-from tests.conftest import GraphQLClient, fresh_database, seed_demo, suite_settings
+from tests.analytics_support import scratch_database
+from tests.conftest import GraphQLClient, seed_demo
 
 README = Path(__file__).parent.parent / "README.md"
 EXAMPLE = re.compile(r"^```graphql\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -53,12 +51,9 @@ def test_empty_lists_finds_nested_empty_lists() -> None:
 @pytest.fixture(scope="module")
 def readme_gql() -> Iterator[GraphQLClient]:
     """Anonymous GraphQL on a fresh demo database."""
-    for url in fresh_database():
-        engine = make_engine(url)
+    with scratch_database() as (engine, gql):
         seed_demo(engine)
-        with TestClient(create_app(suite_settings(url), engine)) as client:
-            yield GraphQLClient(client)
-        engine.dispose()
+        yield gql
 
 
 def test_the_readme_has_its_examples() -> None:
