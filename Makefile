@@ -16,11 +16,12 @@ STAMP := $(VENV)/.installed
 
 PHANANH_PORT ?= $(or $(PORT),8000)
 PHANANH_PGPORT ?= 55432
+CORES := $(shell nproc 2>/dev/null || echo 1)
 # Worker processes of `make run` and `make serve`: one per core unless set.
-PHANANH_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+PHANANH_WORKERS ?= $(CORES)
 # Processes of `make test`, one per core unless set; each runs whole test modules on a
 # database of its own.
-PHANANH_TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+PHANANH_TEST_WORKERS ?= $(CORES)
 export PHANANH_PORT PHANANH_PGPORT PHANANH_WORKERS
 
 ifeq ($(origin DATABASE_URL), undefined)
