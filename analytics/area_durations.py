@@ -2,25 +2,26 @@
 durations packed per month and area.
 
 ``complaint_area_duration_values`` (migration 0032) holds every duration once, packed as
-``float8send`` writes it, per city month, measure (first action; resolution, with the status),
-district and ward. A breakdown over a window of whole days reads the rows of its whole months
-and, from the complaints, the durations of the days at its edges
-(``analytics.rollups.month_split``: an edge longer than the rest of its month is read as the
-whole month less the month's days outside the window). PostgreSQL strings them together as
-it reads them, a month (a partition, migration 0036) or an edge at a time: per measure, all
-the rows' values as one string of bytes, and beside it each row's (district, ward) and number
-of values (:data:`SIGNED`). Whether a month or an edge is counted, taken away, or a month
-they are taken from is known when the statement is written, so each row evaluates only its
-own sign's aggregates (twelve filtered aggregates a row cost more than the bytes at 1M).
-No sort, and no grouping by area: a year at 10 million complaints is some 130,000 rows of
-about 800 bytes, which sorting by area spilled to disk, and which parsed one by one here cost
-more than the numbers themselves; and no string of a whole archive either (joined in one
-aggregate, three years' strings took longer to build and to send than the months' apart).
-numpy then orders the rows by their routed (district, ward) pair (:func:`by_pair`); a pair's
-values serve both levels: a district's values are its pairs', and so are a ward's
-(:func:`at_level`). It takes the edges' values away from their months' for all pairs at once
-(:func:`without_each`), and selects the ranks ``percentile_cont`` interpolates between
-(:func:`analytics.durations.positions`): the same floats as PostgreSQL's sort of them.
+``float8send`` writes it, per city month, measure (first action; resolution, with the
+status), district and ward. A breakdown over a window of whole days reads the rows of its
+whole months and, from the complaints, the durations of the days at its edges
+(``analytics.rollups.month_split``: an edge longer than the rest of its month, or whose days
+outside the window have not begun, is read as the whole month less those days). PostgreSQL
+strings them together as it reads them, a month (a partition, migration 0036) or an edge at
+a time: per measure, all the rows' values as one string of bytes, and beside it each row's
+(district, ward) and number of values (:data:`SIGNED`). Whether a month or an edge is
+counted, taken away, or a month they are taken from is known when the statement is written,
+so each row evaluates only its own sign's aggregates (twelve filtered aggregates a row cost
+more than the bytes at 1M). No sort, and no grouping by area: a year at 10 million
+complaints is some 130,000 rows of about 800 bytes, which sorting by area spilled to disk,
+and which parsed one by one here cost more than the numbers themselves; and no string of a
+whole archive either (joined in one aggregate, three years' strings took longer to build and
+to send than the months' apart). numpy then orders the rows by their routed (district, ward)
+pair (:func:`by_pair`); a pair's values serve both levels: a district's values are its
+pairs', and so are a ward's (:func:`at_level`). It takes the edges' values away from their
+months' for all pairs at once (:func:`without_each`), and selects the ranks
+``percentile_cont`` interpolates between (:func:`analytics.durations.positions`): the same
+floats as PostgreSQL's sort of them.
 """
 
 from collections import defaultdict

@@ -310,10 +310,15 @@ class MonthSplit:
         return tuple(start.replace(day=1) for start, _, sign in self.edges if sign < 0)
 
 
-def month_split(days: Days) -> MonthSplit | None:
+def month_split(days: Days, today: date | None = None) -> MonthSplit | None:
     """``days`` as whole months and edges. An edge longer than the rest of its month is read
     as that whole month less the month's days outside the window, taken away: at most half a
-    month of complaints is read per edge. None when no whole month fits."""
+    month of complaints is read per edge. So is an end edge whose days outside the window
+    have not begun yet in the city (a window up to tomorrow: a dashboard's "so far"): those
+    days hold no complaint, or only what a clock ahead of the city's wrote, so reading them
+    costs nothing, where the days inside cost up to a month of complaints. Either reading is
+    exact; only its cost depends on the clock (``today``: the city's date, now by default).
+    None when no whole month fits."""
     split = _whole_months(days)
     if split is None:
         return None
@@ -328,12 +333,18 @@ def month_split(days: Days) -> MonthSplit | None:
             edges.append((days.first, first_month, 1))
     if days.end is not None and end_month is not None and end_month < days.end:
         after = _next_month(end_month)
-        if after - days.end < days.end - end_month:
+        if (after - days.end < days.end - end_month
+                or days.end > (today if today is not None else city_today())):
             end_month = after
             edges.append((days.end, after, -1))
         else:
             edges.append((end_month, days.end, 1))
     return MonthSplit(first_month, end_month, tuple(edges))
+
+
+def city_today() -> date:
+    """The date in the city now."""
+    return datetime.now(ZoneInfo(CITY_TIME_ZONE)).date()
 
 
 def monthly_split(days: Days) -> MonthSplit | None:

@@ -42,6 +42,7 @@ from analytics.grid import Grid, Shape, count_cells, rolled_up
 from analytics.hotspots import Unit, Weights, space_time
 from analytics.periods import Calendar, Period
 from analytics.rollups import (
+    Days,
     area_counts,
     area_kpi_rows,
     bypassed,
@@ -49,6 +50,7 @@ from analytics.rollups import (
     duration_rows,
     each_month,
     grid_counts,
+    month_split,
     month_steps,
     whole_days,
 )
@@ -827,6 +829,25 @@ def test_durations_read_histograms_over_whole_months_without_statuses() -> None:
     assert short_edges is not None and long_edges is not None
     assert "-1 AS complaints" not in short_edges.text  # both edges read, a few days each
     assert long_edges.text.count("-1 AS complaints") == 2  # both months, less a few days
+
+
+def test_an_end_edge_not_yet_begun_is_read_as_its_month_less_the_days_to_come() -> None:
+    """A window up to tomorrow (a dashboard's "so far") reads its last month whole, less the
+    month's days after the window, which have not begun: nothing to read, however few of the
+    month's days the window holds. Once those days have begun, the shorter side is read. The
+    windows ending tomorrow of check_kpis, check_durations and the area and grid counts
+    compare this reading with the complaints."""
+    days = Days(first=date(2025, 3, 1), end=date(2025, 5, 4), categories=(), statuses=())
+    late = month_split(days, today=date(2025, 5, 3))
+    assert late is not None
+    assert (late.first_month, late.end_month) == (date(2025, 3, 1), date(2025, 6, 1))
+    assert late.edges == ((date(2025, 5, 4), date(2025, 6, 1), -1),)
+    assert late.taken_from == (date(2025, 5, 1),)
+    for today in (date(2025, 5, 4), date(2025, 7, 1)):
+        past = month_split(days, today=today)
+        assert past is not None
+        assert (past.first_month, past.end_month) == (date(2025, 3, 1), date(2025, 5, 1))
+        assert past.edges == ((date(2025, 5, 1), date(2025, 5, 4), 1),)
 
 
 def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
