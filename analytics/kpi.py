@@ -53,7 +53,7 @@ category breakdown share one read of them (:func:`total_and_category_durations`)
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -406,24 +406,38 @@ def routed_answers(f: ComplaintFilter) -> bool:
     return area_durations.answered(f) is not None
 
 
+# The parts of the district and ward breakdowns that :func:`routed` reads, each on a
+# connection of its own: the counts, and each duration (its values read, ordered by pair and
+# selected for both levels in the thread that read them, so that both cores share the
+# breakdowns' longest work).
+ROUTED_PARTS = (Part.COUNTS, Part.FIRST_ACTION, Part.RESOLUTION)
+
+
 def routed(conn: Connection, f: ComplaintFilter, which: Part, as_of: datetime
-           ) -> dict[tuple[Any, Any], Any]:
-    """One part per routed (district, ward) pair, for :func:`at_level`: the counts' rows
-    (Part.COUNTS), or the durations themselves (Part.DURATIONS), from the rollups, for a
-    filter they answer (:func:`routed_answers`)."""
-    found = (rolled_counts(conn, f, By.ROUTED, as_of, []) if which is Part.COUNTS
-             else area_durations.values(conn, f, _MEASURES[which]))
+           ) -> dict[Any, Any]:
+    """One part of :data:`ROUTED_PARTS`, for :func:`at_level`, from the rollups, for a filter
+    they answer (:func:`routed_answers`): the counts' rows per routed (district, ward) pair
+    (Part.COUNTS), or a duration's percentiles per district and per ward ({By.DISTRICT: …,
+    By.WARD: …}), both from the values per pair."""
+    if which is Part.COUNTS:
+        found = rolled_counts(conn, f, By.ROUTED, as_of, [])
+    else:
+        pairs = area_durations.values(conn, f, _MEASURES[which])
+        found = None if pairs is None else {by: _level_percentiles(pairs, by)
+                                            for by in (By.DISTRICT, By.WARD)}
     if found is None:
         raise ValueError(f"the rollups do not answer {f}")
     return found
 
 
-def at_level(counts: dict[tuple[Any, Any], Any], values: area_durations.Values,
-             by: By) -> dict[Any, Kpi]:
-    """The figures per district or ward (``by``) from the parts per routed pair
-    (:func:`routed`): the counts summed, the durations' percentiles over the level's values."""
+def at_level(parts: Sequence[dict[Any, Any]], by: By) -> dict[Any, Kpi]:
+    """The figures per district or ward (``by``) from :func:`routed`'s parts, in the order of
+    :data:`ROUTED_PARTS`: the counts per pair summed, the durations' percentiles at that
+    level."""
+    counts, *durations = parts
     member = area_durations.LEVELS[_ROLLED_KEYS[by]]
-    return figures(_summed(counts, lambda pair: pair[member]), _level_percentiles(values, by))
+    return figures(_summed(counts, lambda pair: pair[member]),
+                   *(duration[by] for duration in durations))
 
 
 def in_total(counts: dict[Any, Any]) -> dict[Any, Any]:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from sqlalchemy import Connection, Engine
 
 from analytics import kpi
@@ -41,7 +40,7 @@ class KpiStats:
         self.max_series_periods = max_series_periods
         self.parallel_workers = parallel_workers
         self._share_durations = total_and_categories and kpi.shared_durations_answer(query)
-        self._routed: asyncio.Task[tuple[Any, Any]] | None = None
+        self._routed: asyncio.Task[list[Any]] | None = None
         self._per_category: asyncio.Future[list[dict[Any, Any]]] | None = None
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
@@ -87,9 +86,7 @@ class KpiStats:
         if by in (kpi.By.DISTRICT, kpi.By.WARD) and kpi.routed_answers(self.query):
             if self._routed is None:  # the first of the two breakdowns to ask reads them
                 self._routed = asyncio.ensure_future(self._read_routed())
-            # Percentiles of thousands of areas: off the event loop, the two levels at once
-            # (numpy selects without the GIL).
-            return await anyio.to_thread.run_sync(kpi.at_level, *await self._routed, by)
+            return kpi.at_level(await self._routed, by)
         if by in (kpi.By.ALL, kpi.By.CATEGORY) and self._share_durations:
             if self._per_category is None:  # the first of the two to ask reads both parts
                 self._per_category = asyncio.gather(
@@ -103,12 +100,11 @@ class KpiStats:
             for which in kpi.parts_for(by, self.query)))
         return kpi.figures(*parts)
 
-    async def _read_routed(self) -> tuple[Any, Any]:
-        """The counts and the durations per routed pair, on two connections at once."""
-        counts, values = await asyncio.gather(*(
+    async def _read_routed(self) -> list[Any]:
+        """The parts of :data:`kpi.ROUTED_PARTS`, on as many connections at once."""
+        return await asyncio.gather(*(
             self._read(kpi.routed, f=self.query, which=which, as_of=self.as_of)
-            for which in (kpi.Part.COUNTS, kpi.Part.DURATIONS)))
-        return counts, values
+            for which in kpi.ROUTED_PARTS))
 
 
 def _period_starts(conn: Connection, f: ComplaintFilter, period: Period, time_zone: str,

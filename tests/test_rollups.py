@@ -331,8 +331,8 @@ def check_kpis(engine: Engine) -> None:
             # Both levels from the parts per routed pair, when the rollups answer them all.
             shared = kpi.routed_answers(f)
             assert shared == (not f.categories and not f.statuses)
-            pairs = [kpi.routed(conn, f, part, as_of)
-                     for part in (kpi.Part.COUNTS, kpi.Part.DURATIONS)] if shared else []
+            parts = ([kpi.routed(conn, f, part, as_of) for part in kpi.ROUTED_PARTS]
+                     if shared else [])
             for by in (kpi.By.DISTRICT, kpi.By.WARD):
                 assert kpi.parts_for(by, f) == (kpi.Part.COUNTS, kpi.Part.DURATIONS)
                 breakdown = kpi.figures(*(kpi.part(conn, f, by, part, as_of)
@@ -343,7 +343,7 @@ def check_kpis(engine: Engine) -> None:
                 assert breakdown == kpi.figures(raw), (f, by)
                 assert any(k.hours_to_resolution[0] is not None for k in breakdown.values())
                 if shared:
-                    assert kpi.at_level(*pairs, by) == breakdown, (f, by)
+                    assert kpi.at_level(parts, by) == breakdown, (f, by)
 
 
 # README, "Statistics definitions"
