@@ -46,10 +46,12 @@ histogram per area would be smaller than the durations themselves) they come, wh
 names no category, from the durations packed per month and area
 (``complaint_area_duration_values``, ``analytics/area_durations.py``); else from the
 complaints that have a duration, in area order (0028's indexes). When the rollups answer both
-(:func:`routed_answers`), a request's district and ward breakdowns share one read of each, per
-routed (district, ward) pair (:func:`routed`), summed into either level (:func:`at_level`);
-and when the histograms answer (:func:`shared_durations_answer`), a request's total and
-category breakdown share one read of them (:func:`total_and_category_durations`).
+(:func:`routed_answers`), a request's district and ward breakdowns share one read of the
+counts and one of each duration, per routed (district, ward) pair (:func:`routed`): the counts
+are summed into either level, and each duration's percentiles are selected for both levels
+in the thread that read it (:func:`at_level` puts them together); and when the histograms
+answer (:func:`shared_durations_answer`), a request's total and category breakdown share one
+read of them (:func:`total_and_category_durations`).
 """
 
 from collections import Counter, defaultdict
