@@ -5,12 +5,17 @@
 values of known rank, not all of them. ``complaint_duration_rollup`` (migration 0025) counts
 the durations per city month, category and bucket (``duration_bucket``: ranges of hours in the
 values' order); summed over a window (:func:`analytics.rollups.duration_rows`) they give the
-bucket holding each rank and how many durations lie below it. The two values are then read from
-those buckets' complaints alone, in order, through the indexes on (category, bucket, hours),
-each bucket once for all the ranks it holds (a percentile's two neighbours lie in one bucket
-but for the last of one), and interpolated here with percentile_cont's own arithmetic: the same
-floats as the sort of every duration, at the cost of a bucket's complaints, not the window's.
-Counts and values are read by one statement, so that a write between them cannot shift a rank.
+bucket holding each rank and how many durations lie below it. ``complaint_duration_fine_rollup``
+(0038) counts them in buckets eight times finer; summed only within the buckets that hold a
+rank, it gives the fine bucket holding it and how many lie below that. The two values are then
+read from those fine buckets' complaints alone, in order, through the indexes on (category,
+fine bucket, reception time), each bucket once for all the ranks it holds (a percentile's two
+neighbours lie in one bucket but for the last of one), and interpolated here with
+percentile_cont's own arithmetic: the same floats as the sort of every duration, at the cost of
+an eighth of a bucket's complaints, not the window's. Summing the fine histogram whole would
+cost eight times the coarse one; reading whole coarse buckets grew with the complaints
+(docs/benchmarks.md, "Breakdowns at 10M, sixth pass"). Counts and values are read by one
+statement, so that a write between them cannot shift a rank.
 """
 
 import math
@@ -27,6 +32,11 @@ from db.complaints import ComplaintFilter
 from db.sql import Fragment, compose, fetch
 
 PERCENTILES = (0.5, 0.9)  # the median and the 90th percentile
+# A bucket holding a rank is read whole up to this many durations; above it, only the eighth
+# of it (a fine bucket) that holds the rank. Summing a bucket's fine histogram costs some
+# hundreds of rows (months × statuses × 8 per category), as reading a few thousand
+# complaints through an index does (docs/benchmarks.md, "Breakdowns at 10M, sixth pass").
+REFINED_ABOVE = 4096
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,12 @@ class Measure:
 # durations per category and bucket, counted once for every group that takes them ({keys}:
 # all of them, under TOTAL_KEY, and/or their category), each group's durations per bucket
 # (and the categories that have some there), the number below each bucket, the ranks
-# percentile_cont needs, the buckets holding them, and the values of those ranks from each
-# such bucket's complaints, skipping those below them in the bucket.
+# percentile_cont needs, the buckets holding them (held), the fine buckets of each such bucket
+# of more than :refined_above durations, counted over the group's categories in it
+# ({fine_rows}: the same window; the number below a fine bucket is that below its coarse one
+# plus its elder siblings'), or else the bucket's eight fine buckets as one range, the range
+# holding each rank, and the values of those ranks from each such range's complaints,
+# skipping those below them in the range.
 PERCENTILES_SQL = """
     WITH summed AS (
         SELECT category_code, measure, bucket, sum(complaints) AS n
@@ -67,23 +81,45 @@ PERCENTILES_SQL = """
         CROSS JOIN unnest(CAST(:percentiles AS float8[])) AS p(fraction)
         CROSS JOIN LATERAL (VALUES (floor(p.fraction * (t.total - 1))),
                                    (ceil(p.fraction * (t.total - 1)))) AS v(rank)),
-    probes AS (
-        SELECT r.key, r.measure, r.total, b.bucket, b.categories, b.below,
-               min(r.rank) AS first, max(r.rank) AS last
+    held AS (
+        SELECT r.key, r.measure, r.total, r.rank, b.bucket, b.categories, b.below, b.n
         FROM ranks r JOIN placed b ON (b.key, b.measure) = (r.key, r.measure)
-                                  AND r.rank >= b.below AND r.rank < b.below + b.n
-        GROUP BY r.key, r.measure, r.total, b.bucket, b.categories, b.below)
+                                  AND r.rank >= b.below AND r.rank < b.below + b.n),
+    ranges AS (
+        SELECT DISTINCT key, measure, bucket * 8 AS low, bucket * 8 + 7 AS high, categories,
+                        n, below
+        FROM held WHERE n <= :refined_above
+        UNION ALL
+        SELECT h.key, h.measure, f.bucket, f.bucket, f.categories, f.n,
+               CAST(h.below + sum(f.n) OVER (PARTITION BY h.key, h.measure, h.bucket
+                                             ORDER BY f.bucket) - f.n AS bigint)
+        FROM (SELECT DISTINCT key, measure, bucket, categories, below FROM held
+              WHERE n > :refined_above) AS h
+        CROSS JOIN LATERAL (
+            SELECT r.bucket, array_agg(DISTINCT r.category_code) AS categories,
+                   sum(r.complaints) AS n
+            FROM ({fine_rows}) AS r
+            WHERE r.measure = h.measure AND r.bucket BETWEEN h.bucket * 8 AND h.bucket * 8 + 7
+              AND r.category_code = ANY(h.categories) AND {counted}
+            GROUP BY r.bucket HAVING sum(r.complaints) <> 0) AS f),
+    probes AS (
+        SELECT h.key, h.measure, h.total, f.low, f.high, f.categories, f.below,
+               min(h.rank) AS first, max(h.rank) AS last
+        FROM held h JOIN ranges f ON (f.key, f.measure) = (h.key, h.measure)
+                                 AND h.rank >= f.below AND h.rank < f.below + f.n
+        GROUP BY h.key, h.measure, h.total, f.low, f.high, f.categories, f.below)
     SELECT p.key, p.measure, p.total, p.first, CASE p.measure {values} END AS hours
     FROM probes p"""
 
-# The values of ranks p.first to p.last of measure {name}, in order, from bucket p's
-# complaints: one read of the bucket for all the ranks it holds (a percentile's two
-# neighbours, most often), whatever offset they are at.
+# The values of ranks p.first to p.last of measure {name}, in order, from the complaints of
+# p's range of fine buckets: one read of the range for all the ranks it holds (a percentile's
+# two neighbours, most often), whatever offset they are at.
 VALUE = """
     WHEN '{name}' THEN ARRAY(
         SELECT complaint.{column} FROM complaint
         WHERE {where} AND {counted} AND complaint.category_code = ANY(p.categories)
-          AND complaint.{column} IS NOT NULL AND duration_bucket(complaint.{column}) = p.bucket
+          AND complaint.{column} IS NOT NULL
+          AND duration_fine_bucket(complaint.{column}) BETWEEN p.low AND p.high
         ORDER BY 1 OFFSET p.first - p.below LIMIT p.last - p.first + 1)"""
 
 
@@ -107,10 +143,11 @@ def answered(f: ComplaintFilter) -> bool:
     return _rows(f) is not None
 
 
-def _rows(f: ComplaintFilter) -> Fragment | None:
-    """The histograms' rows over ``f``'s whole days, or None (:func:`duration_rows`)."""
+def _rows(f: ComplaintFilter, fine: bool = False) -> Fragment | None:
+    """The (``fine``) histograms' rows over ``f``'s whole days, or None
+    (:func:`duration_rows`)."""
     days = whole_days(f)
-    return duration_rows(days) if days is not None else None
+    return duration_rows(days, fine) if days is not None else None
 
 
 def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure], *,
@@ -119,9 +156,11 @@ def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure
     """{group key (0 for all the complaints, ``in_total``; each category, ``per_category``):
     {measure name: the percentiles}} of the complaints matching ``f``, both groupings from
     one read of the histograms; None when the rollup cannot answer the filter exactly."""
-    rows = _rows(f)
-    if rows is None:
+    rows, fine_rows = _rows(f), _rows(f, fine=True)
+    if rows is None or fine_rows is None:
         return None
+    if fine_rows.params != rows.params:  # bound once, by the coarse rows
+        raise ValueError("the histograms' rows bind different values")
     keys = [key for key, asked in ((TOTAL_KEY, in_total), ("s.category_code", per_category))
             if asked]
     values = {f"value{n}": compose(VALUE, name=m.name, column=m.column, counted=m.counted,
@@ -129,10 +168,12 @@ def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure
               for n, m in enumerate(measures)}
     statement = compose(
         PERCENTILES_SQL, keys=", ".join(f"({key})" for key in keys), rows=rows,
+        fine_rows=fine_rows.text,
         counted="(" + " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
         + ")", values=compose(" ".join(f"{{{name}}}" for name in values), **values))
     found: dict[tuple[Any, str], tuple[int, dict[int, float]]] = {}
-    for r in fetch(conn, statement.bind(percentiles=list(PERCENTILES))):
+    for r in fetch(conn, statement.bind(percentiles=list(PERCENTILES),
+                                        refined_above=REFINED_ABOVE)):
         ranked = found.setdefault((r.key, r.measure), (r.total, {}))[1]
         ranked.update(enumerate(r.hours, start=r.first))
     result: dict[Any, dict[str, list[float]]] = defaultdict(dict)

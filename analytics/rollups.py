@@ -1,5 +1,5 @@
 """Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, 0032, 0033, 0034,
-0037): which questions they answer, and how to ask them.
+0037, 0038): which questions they answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status, and ``complaint_month_rollup`` per
@@ -18,13 +18,15 @@ long windows), and ``complaint_area_due_rollup`` the open complaints per city mo
 district and ward, and city month due (the breakdowns' "overdue"); ``complaint_duration_rollup``
 per city month, category, duration (first action; resolution, with the status) and bucket of
 hours, the histograms from which the statistics find the durations' percentiles
-(``analytics/durations.py``), and ``complaint_area_duration_values`` the durations themselves,
-packed, per city month, measure (and status) and routed district and ward
-(``analytics/area_durations.py``). All are kept exact by triggers in the writing transaction. An
-analysis reads them instead of the complaints when its filter asks for nothing else: categories,
-statuses and a creation window that starts and ends at midnight in the city (or is open), and,
-for time steps, periods that start at midnight in the city. Any other part of the filter,
-today's or one added later, sends the analysis to the complaints themselves.
+(``analytics/durations.py``), and ``complaint_duration_fine_rollup`` the same in buckets
+eight times finer (read only within the buckets that hold a percentile's ranks), and
+``complaint_area_duration_values`` the durations themselves, packed, per city month, measure
+(and status) and routed district and ward (``analytics/area_durations.py``). All are kept exact
+by triggers in the writing transaction. An analysis reads them instead of the complaints when
+its filter asks for nothing else: categories, statuses and a creation window that starts and
+ends at midnight in the city (or is open), and, for time steps, periods that start at midnight
+in the city. Any other part of the filter, today's or one added later, sends the analysis to
+the complaints themselves.
 """
 
 from collections.abc import Callable, Iterator, Mapping
@@ -396,25 +398,33 @@ def _months_and_edges(split: MonthSplit, months: str, edge: Callable[[int], str]
     return union_all(parts)
 
 
-def duration_rows(days: Days) -> Fragment | None:
+# The durations' histograms (migrations 0025 and 0038): (table, the function giving a
+# complaint's rows in it), coarse and fine.
+HISTOGRAMS = {False: ("complaint_duration_rollup", "duration_keys"),
+              True: ("complaint_duration_fine_rollup", "duration_fine_keys")}
+
+
+def duration_rows(days: Days, fine: bool = False) -> Fragment | None:
     """SQL rows ``(category_code, measure, status, bucket, complaints)`` of the durations'
-    histograms over ``days``: the whole months of the window (:func:`month_split`) from
-    ``complaint_duration_rollup``, the days at its edges from the complaints, bucketed by the
-    rollup's own rule (``duration_keys``), those taken away counted negatively (a histogram
-    is a sum). None when no whole month fits (a short window, cheap to sort) or the filter
-    names statuses (the first action's rows have none)."""
+    histograms over ``days`` (``fine``: in the finer buckets): the whole months of the window
+    (:func:`month_split`) from the rollup, the days at its edges from the complaints,
+    bucketed by the rollup's own rule (``duration_keys``, ``duration_fine_keys``), those taken
+    away counted negatively (a histogram is a sum). None when no whole month fits (a short
+    window, cheap to sort) or the filter names statuses (the first action's rows have none).
+    Both histograms' rows over the same days bind the same parameters, to the same values."""
     split = month_split(days) if not days.statuses else None
     if split is None:
         return None
+    table, keys = HISTOGRAMS[fine]
     categories = {"rollup_categories": list(days.categories)} if days.categories else {}
     of_categories = "AND category_code = ANY(:rollup_categories)" if days.categories else ""
     parts = [compose(f"""SELECT category_code, measure, status, bucket, complaints
-                         FROM complaint_duration_rollup WHERE {{months}} {of_categories}""",
+                         FROM {table} WHERE {{months}} {of_categories}""",
                      months=months_where(split))]
     for n, (_, _, sign) in enumerate(split.edges):
         parts.append(compose(f"""
             SELECT category_code, k.measure, k.status, k.bucket, {sign} AS complaints
-            FROM complaint CROSS JOIN LATERAL duration_keys(
+            FROM complaint CROSS JOIN LATERAL {keys}(
                 status, hours_to_first_action, hours_to_resolution) AS k
             WHERE {{edge}} {of_categories}""", edge=edge_where(split, n)))
     return union_all(parts).bind(**categories)
@@ -439,14 +449,14 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032, 0033, 0034 and 0037): after a bulk load
-    without the rollup triggers, or as a repair."""
+    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032, 0033, 0034, 0037 and 0038): after a
+    bulk load without the rollup triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements
-# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030, 0032, 0033, 0034, 0037), which a bulk
-# load disables for its inserts.
+# (migrations 0013, 0017, 0021, 0022, 0023, 0025, 0028, 0030, 0032, 0033, 0034, 0037, 0038),
+# which a bulk load disables for its inserts.
 TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update",
                           "complaint_rollup_delete", "complaint_grid_rollup_insert",
                           "complaint_grid_rollup_update", "complaint_grid_rollup_delete",
@@ -467,7 +477,10 @@ TRIGGERS = {"complaint": ("complaint_1_rollup_insert", "complaint_rollup_update"
                           "complaint_area_kpi_month_rollup_update",
                           "complaint_area_kpi_month_rollup_delete",
                           "complaint_area_due_rollup_insert", "complaint_area_due_rollup_update",
-                          "complaint_area_due_rollup_delete"),
+                          "complaint_area_due_rollup_delete",
+                          "complaint_duration_fine_rollup_insert",
+                          "complaint_duration_fine_rollup_update",
+                          "complaint_duration_fine_rollup_delete"),
             "complaint_area": ("complaint_rollup_place", "complaint_rollup_unplace")}
 
 

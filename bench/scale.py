@@ -75,8 +75,8 @@ GOAL_S = 1.0
 GROWTH_GOAL = 2.0
 TABLES = ("complaint", "complaint_event", "complaint_area", "complaint_rollup",
           "complaint_month_rollup", "complaint_grid_rollup", "complaint_grid_month_rollup",
-          "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup",
-          "complaint_due_rollup", "complaint_area_duration_values",
+          "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_duration_fine_rollup",
+          "complaint_area_kpi_rollup", "complaint_due_rollup", "complaint_area_duration_values",
           "complaint_area_kpi_month_rollup", "admin_area", "admin_area_part",
           "scale_by_province")
 # A table's size with its indexes and TOAST, summed over its partitions when it has them.

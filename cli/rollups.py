@@ -21,7 +21,7 @@ def rebuild_cmd() -> None:
     a repair, or the end of a bulk load made with the rollup triggers disabled."""
     with get_engine().begin() as conn:
         rollups.rebuild(conn)
-        (areas, cells, months, kpis, area_kpis, area_months, due, area_due, hours,
+        (areas, cells, months, kpis, area_kpis, area_months, due, area_due, hours, fine_hours,
          area_hours) = conn.execute(text(
             "SELECT (SELECT count(*) FROM complaint_rollup), "
             "(SELECT count(*) FROM complaint_grid_rollup), "
@@ -32,9 +32,11 @@ def rebuild_cmd() -> None:
             "(SELECT count(*) FROM complaint_due_rollup), "
             "(SELECT count(*) FROM complaint_area_due_rollup), "
             "(SELECT count(*) FROM complaint_duration_rollup), "
+            "(SELECT count(*) FROM complaint_duration_fine_rollup), "
             "(SELECT count(*) FROM complaint_area_duration_values)")).one()
     console.print(f"[green]Rollups rebuilt[/green]: {areas:,} area rows, {cells:,} grid rows, "
                   f"{months:,} monthly grid rows, {kpis:,} statistics rows, {area_kpis:,} "
                   f"statistics rows per area ({area_months:,} per month), {due:,} due-day "
-                  f"rows ({area_due:,} per area and month), {hours:,} duration rows, "
+                  f"rows ({area_due:,} per area and month), {hours:,} duration rows "
+                  f"({fine_hours:,} in finer buckets), "
                   f"{area_hours:,} rows of durations per area and month.")

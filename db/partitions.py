@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, text
 
 YEARLY = ("complaint", "complaint_event")
-MONTHLY = ("complaint_area_duration_values", "complaint_duration_rollup")
+MONTHLY = ("complaint_area_duration_values", "complaint_duration_rollup",
+           "complaint_duration_fine_rollup")
 PARTITIONED = YEARLY + MONTHLY
 
 

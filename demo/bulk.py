@@ -45,15 +45,17 @@ _DUE = importlib.import_module("migrations.versions.0030_due_rollup")
 _AREA_DURATIONS = importlib.import_module("migrations.versions.0032_area_duration_values")
 _AREA_KPI_MONTHS = importlib.import_module("migrations.versions.0034_area_kpi_month_sums")
 _AREA_DUE = importlib.import_module("migrations.versions.0037_area_due_rollup")
+_FINE_DURATIONS = importlib.import_module("migrations.versions.0038_fine_duration_rollup")
 ROLLUPS = ("complaint_rollup", "complaint_grid_rollup", "complaint_grid_month_rollup",
            "complaint_kpi_rollup", "complaint_duration_rollup", "complaint_area_kpi_rollup",
            "complaint_month_rollup", "complaint_due_rollup", "complaint_area_duration_values",
-           "complaint_area_kpi_month_rollup", "complaint_area_due_rollup")
+           "complaint_area_kpi_month_rollup", "complaint_area_due_rollup",
+           "complaint_duration_fine_rollup")
 ROLLUP_RUNS = ((_MONTH.GRIDS.DAILY.statements(_MONTH.GRIDS.PLACED_CALL)[1],),
                (_MONTH.GRIDS.GRID_BACKFILL, _MONTH.FROM_DAYS, _AREA_DURATIONS.BACKFILL,
                 _AREA_KPI_MONTHS.BACKFILL),
                (_MONTH.KPI.BACKFILL, _DURATIONS.BACKFILL, _AREA_KPIS.BACKFILL, _DUE.BACKFILL,
-                _AREA_DUE.BACKFILL))
+                _AREA_DUE.BACKFILL, _FINE_DURATIONS.BACKFILL))
 
 
 @dataclass(frozen=True)

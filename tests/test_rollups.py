@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,6 +38,7 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from analytics import area_durations, kpi
+from analytics import durations as histograms
 from analytics.areas import count_by_area
 from analytics.grid import Grid, Shape, count_cells, rolled_up
 from analytics.hotspots import Unit, Weights, space_time
@@ -351,11 +353,12 @@ PROCESSED = {"RESOLVED", "REJECTED", "DUPLICATE", "CLOSED"}
 POSITIVE = {"SATISFIED", "ACCEPTED"}
 
 
-def duration_bucket(hours: float) -> int:
-    """The bucket of migration 0025, computed here: the float's 64 bits, a negative one's
-    magnitude bits flipped so that they sort as the values do, less the 47 last."""
+def duration_bucket(hours: float, fine: bool = False) -> int:
+    """The bucket of migration 0025 (``fine``: of 0038), computed here: the float's 64 bits, a
+    negative one's magnitude bits flipped so that they sort as the values do, less the 47 (44)
+    last."""
     bits = struct.unpack(">q", struct.pack(">d", hours))[0]
-    return (bits ^ 0x7FFFFFFFFFFFFFFF if bits < 0 else bits) >> 47
+    return (bits ^ 0x7FFFFFFFFFFFFFFF if bits < 0 else bits) >> (44 if fine else 47)
 
 
 def durations(engine: Engine) -> list[Any]:
@@ -365,28 +368,37 @@ def durations(engine: Engine) -> list[Any]:
                                       "district_id, ward_id FROM complaint")))
 
 
-def expected_durations(engine: Engine) -> Counter[tuple[Any, ...]]:
-    """(month, category, measure, status, bucket) → durations, computed here: the first
-    action of every complaint that has one, the resolution of those resolved with their
-    status."""
-    counts: Counter[tuple[Any, ...]] = Counter()
+Histograms = tuple[Counter[tuple[Any, ...]], ...]  # the coarse one, the fine one
+HISTOGRAM_TABLES = ("complaint_duration_rollup", "complaint_duration_fine_rollup")
+
+
+def expected_durations(engine: Engine) -> Histograms:
+    """(month, category, measure, status, bucket) → durations, computed here, in the coarse
+    buckets and in the fine ones: the first action of every complaint that has one, the
+    resolution of those resolved with their status."""
+    histograms: Histograms = (Counter(), Counter())
     for c in durations(engine):
         month = c.created_at.astimezone(CITY).date().replace(day=1)
-        if c.hours_to_first_action is not None:
-            counts[month, c.category_code, "first_action", None,
-                   duration_bucket(c.hours_to_first_action)] += 1
-        if c.hours_to_resolution is not None:
-            counts[month, c.category_code, "resolution", c.status,
-                   duration_bucket(c.hours_to_resolution)] += 1
-    return counts
+        for counts, fine in zip(histograms, (False, True), strict=True):
+            if c.hours_to_first_action is not None:
+                counts[month, c.category_code, "first_action", None,
+                       duration_bucket(c.hours_to_first_action, fine)] += 1
+            if c.hours_to_resolution is not None:
+                counts[month, c.category_code, "resolution", c.status,
+                       duration_bucket(c.hours_to_resolution, fine)] += 1
+    return histograms
 
 
-def stored_durations(engine: Engine) -> Counter[tuple[Any, ...]]:
+def stored_durations(engine: Engine) -> Histograms:
+    """The histograms as their rollups hold them, coarse and fine."""
+    histograms = []
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT month, category_code, measure, status, bucket, "
-                                 "complaints FROM complaint_duration_rollup")).all()
-    assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
-    return Counter({tuple(r[:5]): r.complaints for r in rows})
+        for table in HISTOGRAM_TABLES:
+            rows = conn.execute(text("SELECT month, category_code, measure, status, bucket, "
+                                     f"complaints FROM {table}")).all()
+            assert all(r.complaints > 0 for r in rows)  # a count that reached 0 is deleted
+            histograms.append(Counter({tuple(r[:5]): r.complaints for r in rows}))
+    return tuple(histograms)
 
 
 def expected_area_values(engine: Engine) -> Counter[tuple[Any, ...]]:
@@ -452,6 +464,9 @@ def check_durations(engine: Engine) -> None:
                 for part in parts:
                     found = kpi.rolled_durations(conn, f, by, part)
                     assert found is not None
+                    # Buckets this small are read whole; read a fine bucket at a time, the same.
+                    with mock.patch.object(histograms, "REFINED_ABOVE", 0):
+                        assert kpi.rolled_durations(conn, f, by, part) == found, (f, by)
                     for key, measures in found.items():
                         rolled.setdefault(key, {}).update(measures)
                     with bypassed():
@@ -678,7 +693,7 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
             stored_durations(engine), stored_area_kpi(engine), stored_months(engine),
             stored_due(engine), stored_area_values(engine), stored_area_kpi_months(engine),
             stored_area_due(engine))
-    assert sum(kept[1].values()) > 0 and sum(kept[4].values()) > 0 and kept[10]
+    assert sum(kept[1].values()) > 0 and all(sum(h.values()) > 0 for h in kept[4]) and kept[10]
     with engine.begin() as conn:  # what writes with the triggers off would leave
         conn.execute(text("DELETE FROM complaint_rollup "
                           "WHERE day = (SELECT max(day) FROM complaint_rollup)"))
@@ -688,8 +703,9 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
                           "WHERE day = (SELECT max(day) FROM complaint_kpi_rollup)"))
         conn.execute(text("UPDATE complaint_grid_month_rollup SET complaints = complaints + 1 "
                           "WHERE month = (SELECT min(month) FROM complaint_grid_month_rollup)"))
-        conn.execute(text("DELETE FROM complaint_duration_rollup "
-                          "WHERE month = (SELECT max(month) FROM complaint_duration_rollup)"))
+        for table in HISTOGRAM_TABLES:
+            conn.execute(text(f"DELETE FROM {table} "
+                              f"WHERE month = (SELECT max(month) FROM {table})"))
         conn.execute(text("DELETE FROM complaint_area_kpi_rollup "
                           "WHERE day = (SELECT min(day) FROM complaint_area_kpi_rollup)"))
         conn.execute(text("UPDATE complaint_month_rollup SET complaints = complaints + 1 "
@@ -708,7 +724,8 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
     assert stored_area_values(engine) != kept[8] and stored_area_kpi_months(engine) != kept[9]
     assert stored(engine) != kept[0] and stored_grid(engine) != kept[1]
     assert stored_kpi(engine) != kept[2] and stored_grid_months(engine) != kept[3]
-    assert stored_durations(engine) != kept[4] and stored_area_kpi(engine) != kept[5]
+    assert all(now != was for now, was in zip(stored_durations(engine), kept[4], strict=True))
+    assert stored_area_kpi(engine) != kept[5]
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     result = phananh(url, "rollups", "rebuild")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -851,20 +868,26 @@ def test_an_end_edge_not_yet_begun_is_read_as_its_month_less_the_days_to_come() 
 
 
 def test_duration_buckets_follow_the_order_of_the_values(world: Any) -> None:
-    """duration_bucket() equals the bucket computed here, and never decreases as the hours
-    grow: negative, zero, tiny, bucket edges (powers of two) and huge values alike."""
+    """duration_bucket() and duration_fine_bucket() equal the buckets computed here, never
+    decrease as the hours grow (negative, zero, tiny, bucket edges and huge values alike),
+    and a fine bucket lies in one coarse bucket, an eighth of it."""
     engine, *_ = world
     rng = np.random.default_rng(16)
     hours = sorted({-1e9, -3.0, -2.0, -1.0, -1e-300, 0.0, 5e-324, 1e-300, 0.5, 1.0,
-                    1.0 + 2**-5, 1.0 + 2**-5 - 2**-52, 2.0, 1e12,
+                    1.0 + 2**-5, 1.0 + 2**-5 - 2**-52, 1.0 + 2**-8, 1.0 + 2**-8 - 2**-52,
+                    2.0, 1e12,
                     *map(float, rng.uniform(-400, 400, 500)),
                     *map(float, rng.exponential(50, 500))})
     with engine.connect() as conn:
-        found = conn.execute(text("SELECT duration_bucket(h) FROM unnest(CAST(:hours AS float8[])) "
-                                  "WITH ORDINALITY AS v(h, n) ORDER BY n"),
-                             {"hours": hours}).scalars().all()
+        rows = conn.execute(text("SELECT duration_bucket(h), duration_fine_bucket(h) "
+                                 "FROM unnest(CAST(:hours AS float8[])) WITH ORDINALITY AS v(h, n) "
+                                 "ORDER BY n"), {"hours": hours}).all()
+    found, fine = [r[0] for r in rows], [r[1] for r in rows]
     assert found == [duration_bucket(h) for h in hours]
+    assert fine == [duration_bucket(h, fine=True) for h in hours]
     assert found == sorted(found) and len(set(found)) > 100
+    assert fine == sorted(fine) and len(set(fine)) > len(set(found))
+    assert [f >> 3 for f in fine] == found
 
 
 SAME_HOURS = text("""
@@ -877,37 +900,45 @@ SAME_HOURS = text("""
     FROM (SELECT * FROM complaint ORDER BY id LIMIT 1) AS c, generate_series(1, :n) AS n""")
 
 
-def test_percentiles_read_each_bucket_holding_their_ranks_once(world: Any) -> None:
-    """A month of 50 complaints first acted on after the same number of hours (and 400 not
-    acted on): the four ranks of their median and 90th percentile lie in one bucket, which is
-    read once (the loops of the bucket scans that ran), and the percentiles are those hours.
-    Another 50 in the same bucket two months later, in the same partition, are not read at
-    all: the bucket indexes are keyed on the reception time within a bucket (migration
-    0035)."""
+def test_percentiles_read_each_bucket_holding_their_ranks_once(
+        world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A month of 50 complaints first acted on after the same number of hours, 4 after a
+    little more (and 400 not acted on): the four ranks of their median and 90th percentile lie
+    among the 50, in one bucket (migration 0025), which is read once (the loops of the bucket
+    scans that ran), and the percentiles are those hours. A bucket this small is read whole,
+    the 4 with the 50; one of more durations than ``REFINED_ABOVE`` is read an eighth at a
+    time, only the fine bucket (migration 0038) that holds the ranks: the 50, not the 4.
+    Another 50 like the first two months later, in the same partition, are not read at all:
+    the bucket indexes are keyed on the reception time within a bucket (migration 0035)."""
     engine, *_ = world
     start, later = datetime(2019, 1, 1, tzinfo=CITY), datetime(2019, 3, 1, tzinfo=CITY)
     f = ComplaintFilter(created_from=start, created_to=datetime(2019, 2, 1, tzinfo=CITY))
+    assert duration_bucket(7.25) == duration_bucket(7.3)
+    assert duration_bucket(7.25, fine=True) != duration_bucket(7.3, fine=True)
     with engine.begin() as conn:
-        for month, hours, n in ((start, 7.25, 50), (start, None, 400), (later, 7.25, 50)):
+        for month, hours, n in ((start, 7.25, 50), (start, 7.3, 4), (start, None, 400),
+                                (later, 7.25, 50)):
             conn.execute(SAME_HOURS, {"start": month, "hours": hours, "n": n,
                                       "prefix": f"RANKS-{month:%m}-{hours}-"})
         conn.execute(text("ANALYZE complaint"))
     try:
-        last = 50 - 1
+        last = 54 - 1
         ranks = {rank for p in (0.5, 0.9) for rank in (math.floor(p * last), math.ceil(p * last))}
-        assert len(ranks) == 4
+        assert len(ranks) == 4 and max(ranks) < 50
 
         def percentiles(conn: Any) -> None:
             found = kpi.rolled_durations(conn, f, kpi.By.ALL, kpi.Part.FIRST_ACTION)
             assert found == {0: {"first_action": [7.25, 7.25]}}
 
-        plans = executed_plans(engine, percentiles, lambda s: "duration_bucket" in s,
-                               analyze=True)
-        scans = [scan for plan in plans for scan in scan_nodes(plan)
-                 if scan["Relation Name"].startswith(("complaint_y", "complaint_default"))]
-        assert scans and max(scan["Actual Loops"] for scan in scans) == 1, scans
-        assert sum(scan["Actual Rows"] for scan in scans) == 50, scans
-        assert not any(scan.get("Rows Removed by Filter") for scan in scans), scans
+        for refined_above, read in ((histograms.REFINED_ABOVE, 54), (53, 50)):
+            monkeypatch.setattr(histograms, "REFINED_ABOVE", refined_above)
+            plans = executed_plans(engine, percentiles, lambda s: "duration_fine_bucket" in s,
+                                   analyze=True)
+            scans = [scan for plan in plans for scan in scan_nodes(plan)
+                     if scan["Relation Name"].startswith(("complaint_y", "complaint_default"))]
+            assert scans and max(scan["Actual Loops"] for scan in scans) == 1, scans
+            assert sum(scan["Actual Rows"] for scan in scans) == read, (refined_above, scans)
+            assert not any(scan.get("Rows Removed by Filter") for scan in scans), scans
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM complaint WHERE public_id LIKE 'RANKS-%'"))
@@ -954,11 +985,11 @@ def test_long_windows_count_from_rollups_and_sort_one_bucket(world: Any) -> None
 
     for _ in without_and_with_statistics(engine):
         scans = complaint_scans(engine, statistics)
-        assert scans and [s for s in scans if "= p.bucket" not in s[2]] == [], scans
+        assert scans and [s for s in scans if ">= p.low" not in s[2]] == [], scans
         assert any(index and index.endswith("_bucket") for _, index, _ in scans), scans
         with bypassed():
             raw = complaint_scans(engine, statistics)
-        assert raw and not any("p.bucket" in conditions for *_, conditions in raw), raw
+        assert raw and not any("p.low" in conditions for *_, conditions in raw), raw
 
 
 OPEN = {"RECEIVED", "ASSIGNED", "IN_PROGRESS", "REOPENED"}  # README, "Statistics definitions"

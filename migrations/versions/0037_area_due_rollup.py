@@ -80,10 +80,15 @@ BACKFILL = f"""
     GROUP BY 1, 2, 3, 4"""
 
 
+def backfills() -> str:
+    """The statements of ``rebuild_rollups()`` that recount the rollups (0034's, and this
+    table's)."""
+    return f"TRUNCATE complaint_area_due_rollup; {BACKFILL}; {SUMS.backfills()}"
+
+
 def rebuild_function() -> str:
     """``rebuild_rollups()`` of 0034, recounting this table too."""
-    return SUMS.MONTHS.VALUES.DUE.GRIDS.rebuild_function(
-        f"TRUNCATE complaint_area_due_rollup; {BACKFILL}; {SUMS.backfills()}")
+    return SUMS.MONTHS.VALUES.DUE.GRIDS.rebuild_function(backfills())
 
 
 def upgrade() -> None:
