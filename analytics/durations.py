@@ -113,7 +113,10 @@ PERCENTILES_SQL = """
 
 # The values of ranks p.first to p.last of measure {name}, in order, from the complaints of
 # p's range of fine buckets: one read of the range for all the ranks it holds (a percentile's
-# two neighbours, most often), whatever offset they are at.
+# two neighbours, most often), whatever offset they are at. A range (even of one bucket)
+# leaves the reception time a condition checked within the index rather than a bound of its
+# scan: the range is read over its partitions' whole years. As eight equalities (= ANY) it
+# would be bounded, but PostgreSQL then chose other indexes on small partitions.
 VALUE = """
     WHEN '{name}' THEN ARRAY(
         SELECT complaint.{column} FROM complaint
