@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from analytics.query import complaint_where
-from analytics.rollups import duration_rows, whole_days
+from analytics.rollups import DurationRows, duration_rows, whole_days
 from db.complaints import ComplaintFilter
-from db.sql import Fragment, compose, fetch
+from db.sql import compose, fetch
 
 PERCENTILES = (0.5, 0.9)  # the median and the 90th percentile
 # A bucket holding a rank is read whole up to this many durations; above it, only the eighth
@@ -51,19 +51,25 @@ class Measure:
 
 
 # In one statement, so that the counts and the complaints read are one snapshot: the
-# durations per category and bucket, counted once for every group that takes them ({keys}:
+# durations of the window's edges in fine buckets, read once, those of its whole months and
+# its edges per category and bucket, counted once for every group that takes them ({keys}:
 # all of them, under TOTAL_KEY, and/or their category), each group's durations per bucket
 # (and the categories that have some there), the number below each bucket, the ranks
 # percentile_cont needs, the buckets holding them (held), the fine buckets of each such bucket
-# of more than :refined_above durations, counted over the group's categories in it
-# ({fine_rows}: the same window; the number below a fine bucket is that below its coarse one
-# plus its elder siblings'), or else the bucket's eight fine buckets as one range, the range
-# holding each rank, and the values of those ranks from each such range's complaints,
+# of more than :refined_above durations, counted over the group's categories in it (the
+# fine histogram's months, and the edges; the number below a fine bucket is that below its
+# coarse one plus its elder siblings'), or else the bucket's eight fine buckets as one range,
+# the range holding each rank, and the values of those ranks from each such range's complaints,
 # skipping those below them in the range.
 PERCENTILES_SQL = """
-    WITH summed AS (
+    WITH edges AS MATERIALIZED (
+        SELECT category_code, measure, status, bucket, sum(complaints) AS complaints
+        FROM ({edges}) AS e GROUP BY 1, 2, 3, 4),
+    summed AS (
         SELECT category_code, measure, bucket, sum(complaints) AS n
-        FROM ({rows}) AS r WHERE {counted} GROUP BY 1, 2, 3),
+        FROM ({months} UNION ALL
+              SELECT category_code, measure, status, bucket >> 3, complaints FROM edges) AS r
+        WHERE {counted} GROUP BY 1, 2, 3),
     counted AS (
         SELECT k.key, s.category_code, s.measure, s.bucket, s.n
         FROM summed AS s CROSS JOIN LATERAL (VALUES {keys}) AS k(key)),
@@ -98,7 +104,7 @@ PERCENTILES_SQL = """
         CROSS JOIN LATERAL (
             SELECT r.bucket, array_agg(DISTINCT r.category_code) AS categories,
                    sum(r.complaints) AS n
-            FROM ({fine_rows}) AS r
+            FROM ({fine_months} UNION ALL SELECT * FROM edges) AS r
             WHERE r.measure = h.measure AND r.bucket BETWEEN h.bucket * 8 AND h.bucket * 8 + 7
               AND r.category_code = ANY(h.categories) AND {counted}
             GROUP BY r.bucket HAVING sum(r.complaints) <> 0) AS f),
@@ -146,11 +152,10 @@ def answered(f: ComplaintFilter) -> bool:
     return _rows(f) is not None
 
 
-def _rows(f: ComplaintFilter, fine: bool = False) -> Fragment | None:
-    """The (``fine``) histograms' rows over ``f``'s whole days, or None
-    (:func:`duration_rows`)."""
+def _rows(f: ComplaintFilter) -> DurationRows | None:
+    """The histograms' rows over ``f``'s whole days, or None (:func:`duration_rows`)."""
     days = whole_days(f)
-    return duration_rows(days, fine) if days is not None else None
+    return duration_rows(days) if days is not None else None
 
 
 def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure], *,
@@ -159,19 +164,16 @@ def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure
     """{group key (0 for all the complaints, ``in_total``; each category, ``per_category``):
     {measure name: the percentiles}} of the complaints matching ``f``, both groupings from
     one read of the histograms; None when the rollup cannot answer the filter exactly."""
-    rows, fine_rows = _rows(f), _rows(f, fine=True)
-    if rows is None or fine_rows is None:
+    rows = _rows(f)
+    if rows is None:
         return None
-    if fine_rows.params != rows.params:  # bound once, by the coarse rows
-        raise ValueError("the histograms' rows bind different values")
     keys = [key for key, asked in ((TOTAL_KEY, in_total), ("s.category_code", per_category))
             if asked]
     values = {f"value{n}": compose(VALUE, name=m.name, column=m.column, counted=m.counted,
                                    where=complaint_where(f, f"m{n}"))
               for n, m in enumerate(measures)}
-    statement = compose(
-        PERCENTILES_SQL, keys=", ".join(f"({key})" for key in keys), rows=rows,
-        fine_rows=fine_rows.text,
+    statement = rows.compose(
+        PERCENTILES_SQL, keys=", ".join(f"({key})" for key in keys),
         counted="(" + " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
         + ")", values=compose(" ".join(f"{{{name}}}" for name in values), **values))
     found: dict[tuple[Any, str], tuple[int, dict[int, float]]] = {}

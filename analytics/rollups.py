@@ -398,36 +398,57 @@ def _months_and_edges(split: MonthSplit, months: str, edge: Callable[[int], str]
     return union_all(parts)
 
 
-# The durations' histograms (migrations 0025 and 0038): (table, the function giving a
-# complaint's rows in it), coarse and fine.
-HISTOGRAMS = {False: ("complaint_duration_rollup", "duration_keys"),
-              True: ("complaint_duration_fine_rollup", "duration_fine_keys")}
-
-
-def duration_rows(days: Days, fine: bool = False) -> Fragment | None:
+@dataclass(frozen=True)
+class DurationRows:
     """SQL rows ``(category_code, measure, status, bucket, complaints)`` of the durations'
-    histograms over ``days`` (``fine``: in the finer buckets): the whole months of the window
-    (:func:`month_split`) from the rollup, the days at its edges from the complaints,
-    bucketed by the rollup's own rule (``duration_keys``, ``duration_fine_keys``), those taken
-    away counted negatively (a histogram is a sum). None when no whole month fits (a short
-    window, cheap to sort) or the filter names statuses (the first action's rows have none).
-    Both histograms' rows over the same days bind the same parameters, to the same values."""
+    histograms over whole days (migrations 0025 and 0038): ``months``, the whole months of the
+    window from ``complaint_duration_rollup``, ``fine_months`` the same from
+    ``complaint_duration_fine_rollup`` (its buckets eight times finer), and ``edges``, the days
+    at the window's edges from the complaints, in fine buckets (``duration_fine_keys``: a
+    coarse bucket is a fine one ``>> 3``), those taken away counted negatively (a histogram is
+    a sum). The two months' fragments bind the same parameters, so a statement takes them
+    through :meth:`compose`, which binds them once."""
+
+    months: Fragment
+    fine_months: Fragment
+    edges: Fragment
+    categories: Mapping[str, list[str]]
+
+    def compose(self, template: str, /, **parts: Fragment | str) -> Fragment:
+        """``template`` with ``{months}``, ``{fine_months}`` and ``{edges}`` filled, and
+        ``parts``, as :func:`db.sql.compose`."""
+        return compose(template, months=self.months, fine_months=self.fine_months.text,
+                       edges=self.edges, **parts).bind(**self.categories)
+
+
+# The rows of no edge, typed as an edge's.
+NO_EDGES = ("SELECT CAST(NULL AS text) AS category_code, CAST(NULL AS text) AS measure, "
+            "CAST(NULL AS text) AS status, CAST(NULL AS integer) AS bucket, "
+            "CAST(NULL AS bigint) AS complaints WHERE false")
+
+
+def duration_rows(days: Days) -> DurationRows | None:
+    """The durations' histograms over ``days`` (:class:`DurationRows`): their whole months
+    (:func:`month_split`) from the rollups, the days at the edges from the complaints. None
+    when no whole month fits (a short window, cheap to sort) or the filter names statuses
+    (the first action's rows have none)."""
     split = month_split(days) if not days.statuses else None
     if split is None:
         return None
-    table, keys = HISTOGRAMS[fine]
-    categories = {"rollup_categories": list(days.categories)} if days.categories else {}
     of_categories = "AND category_code = ANY(:rollup_categories)" if days.categories else ""
-    parts = [compose(f"""SELECT category_code, measure, status, bucket, complaints
-                         FROM {table} WHERE {{months}} {of_categories}""",
-                     months=months_where(split))]
-    for n, (_, _, sign) in enumerate(split.edges):
-        parts.append(compose(f"""
-            SELECT category_code, k.measure, k.status, k.bucket, {sign} AS complaints
-            FROM complaint CROSS JOIN LATERAL {keys}(
-                status, hours_to_first_action, hours_to_resolution) AS k
-            WHERE {{edge}} {of_categories}""", edge=edge_where(split, n)))
-    return union_all(parts).bind(**categories)
+    months = [compose(f"""SELECT category_code, measure, status, bucket, complaints
+                          FROM {table} WHERE {{months}} {of_categories}""",
+                      months=months_where(split))
+              for table in ("complaint_duration_rollup", "complaint_duration_fine_rollup")]
+    edges = [compose(f"""
+        SELECT category_code, k.measure, k.status, k.bucket, {sign} AS complaints
+        FROM complaint CROSS JOIN LATERAL duration_fine_keys(
+            status, hours_to_first_action, hours_to_resolution) AS k
+        WHERE {{edge}} {of_categories}""", edge=edge_where(split, n))
+        for n, (_, _, sign) in enumerate(split.edges)]
+    return DurationRows(
+        *months, union_all(edges) if edges else sql(NO_EDGES),
+        {"rollup_categories": list(days.categories)} if days.categories else {})
 
 
 # Whether the grid is rolled up, and no complaint lies in another UTM zone than the grid's

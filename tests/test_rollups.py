@@ -844,8 +844,8 @@ def test_durations_read_histograms_over_whole_months_without_statuses() -> None:
     assert not histograms(ComplaintFilter(statuses=["CLOSED"]))
     short_edges, long_edges = (duration_rows(whole_days(f)) for f in month_edge_filters())
     assert short_edges is not None and long_edges is not None
-    assert "-1 AS complaints" not in short_edges.text  # both edges read, a few days each
-    assert long_edges.text.count("-1 AS complaints") == 2  # both months, less a few days
+    assert "-1 AS complaints" not in short_edges.edges.text  # both edges read, a few days each
+    assert long_edges.edges.text.count("-1 AS complaints") == 2  # both months, less a few days
 
 
 def test_an_end_edge_not_yet_begun_is_read_as_its_month_less_the_days_to_come() -> None:
