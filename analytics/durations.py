@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 from analytics.query import complaint_where
 from analytics.rollups import DurationRows, duration_rows, whole_days
 from db.complaints import ComplaintFilter
-from db.sql import compose, fetch
+from db.sql import Fragment, compose, fetch
 
 PERCENTILES = (0.5, 0.9)  # the median and the 90th percentile
 # A bucket holding a rank is read whole up to this many durations; above it, only the eighth
@@ -92,11 +92,11 @@ PERCENTILES_SQL = """
         FROM ranks r JOIN placed b ON (b.key, b.measure) = (r.key, r.measure)
                                   AND r.rank >= b.below AND r.rank < b.below + b.n),
     ranges AS (
-        SELECT DISTINCT key, measure, bucket * 8 AS low, bucket * 8 + 7 AS high, categories,
-                        n, below
+        SELECT DISTINCT key, measure, bucket, CAST(NULL AS integer) AS fine, categories, n,
+                        below
         FROM held WHERE n <= :refined_above
         UNION ALL
-        SELECT h.key, h.measure, f.bucket, f.bucket, f.categories, f.n,
+        SELECT h.key, h.measure, h.bucket, f.bucket, f.categories, f.n,
                CAST(h.below + sum(f.n) OVER (PARTITION BY h.key, h.measure, h.bucket
                                              ORDER BY f.bucket) - f.n AS bigint)
         FROM (SELECT DISTINCT key, measure, bucket, categories, below FROM held
@@ -109,27 +109,28 @@ PERCENTILES_SQL = """
               AND r.category_code = ANY(h.categories) AND {counted}
             GROUP BY r.bucket HAVING sum(r.complaints) <> 0) AS f),
     probes AS (
-        SELECT h.key, h.measure, h.total, f.low, f.high, f.categories, f.below,
+        SELECT h.key, h.measure, h.total, f.bucket, f.fine, f.categories, f.below,
                min(h.rank) AS first, max(h.rank) AS last
         FROM held h JOIN ranges f ON (f.key, f.measure) = (h.key, h.measure)
                                  AND h.rank >= f.below AND h.rank < f.below + f.n
-        GROUP BY h.key, h.measure, h.total, f.low, f.high, f.categories, f.below)
+        GROUP BY h.key, h.measure, h.total, f.bucket, f.fine, f.categories, f.below)
     SELECT p.key, p.measure, p.total, p.first, CASE p.measure {values} END AS hours
     FROM probes p"""
 
 # The values of ranks p.first to p.last of measure {name}, in order, from the complaints of
-# p's range of fine buckets: one read of the range for all the ranks it holds (a percentile's
-# two neighbours, most often), whatever offset they are at. A range (even of one bucket)
-# leaves the reception time a condition checked within the index rather than a bound of its
-# scan: the range is read over its partitions' whole years. As eight equalities (= ANY) it
-# would be bounded, but PostgreSQL then chose other indexes on small partitions.
+# p's bucket, or of its fine bucket when it has one: one read for all the ranks it holds (a
+# percentile's two neighbours, most often), whatever offset they are at. Each through the
+# bucket indexes of its size (an equality on the bucket, so that the window's reception times
+# bound the scan); the CASE runs only the one chosen.
 VALUE = """
-    WHEN '{name}' THEN ARRAY(
+    WHEN '{name}' THEN CASE WHEN p.fine IS NULL THEN {coarse} ELSE {fine} END"""
+PROBE = """ARRAY(
         SELECT complaint.{column} FROM complaint
         WHERE {where} AND {counted} AND complaint.category_code = ANY(p.categories)
-          AND complaint.{column} IS NOT NULL
-          AND duration_fine_bucket(complaint.{column}) BETWEEN p.low AND p.high
+          AND complaint.{column} IS NOT NULL AND {bucket}
         ORDER BY 1 OFFSET p.first - p.below LIMIT p.last - p.first + 1)"""
+BUCKETS = {"coarse": "duration_bucket(complaint.{column}) = p.bucket",
+           "fine": "duration_fine_bucket(complaint.{column}) = p.fine"}
 
 
 def positions(n: int) -> list[tuple[int, int, float]]:
@@ -169,8 +170,7 @@ def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure
         return None
     keys = [key for key, asked in ((TOTAL_KEY, in_total), ("s.category_code", per_category))
             if asked]
-    values = {f"value{n}": compose(VALUE, name=m.name, column=m.column, counted=m.counted,
-                                   where=complaint_where(f, f"m{n}"))
+    values = {f"value{n}": _value(m, complaint_where(f, f"m{n}"))
               for n, m in enumerate(measures)}
     statement = rows.compose(
         PERCENTILES_SQL, keys=", ".join(f"({key})" for key in keys),
@@ -187,6 +187,15 @@ def percentiles(conn: Connection, f: ComplaintFilter, measures: Sequence[Measure
         result[group][name] = [interpolate(ranked, first, second, fraction)
                                for first, second, fraction in positions(total)]
     return result
+
+
+def _value(m: Measure, where: Fragment) -> Fragment:
+    """:data:`VALUE` of measure ``m`` over the complaints ``where`` selects: its two probes
+    (:data:`BUCKETS`) share the filter, whose values are bound once."""
+    probes = {size: compose(PROBE, column=m.column, counted=m.counted, where=where.text,
+                            bucket=bucket.format(column=m.column))
+              for size, bucket in BUCKETS.items()}
+    return compose(VALUE, name=m.name, **probes).bind(**where.params)
 
 
 def interpolate(values: dict[int, float], first: int, second: int, fraction: float) -> float:

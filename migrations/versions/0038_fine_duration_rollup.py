@@ -16,8 +16,11 @@ pass").
 that ``duration_fine_bucket(h) >> 3 = duration_bucket(h)``). Summing all of it would cost
 eight times the coarse sums; it is summed only within the coarse buckets that hold a rank
 (a few hundred rows each), which gives the fine bucket holding the rank and the number of
-durations below it. The bucket indexes on the complaints are keyed by the fine bucket
-instead, and the percentiles read a fine bucket's complaints.
+durations below it, for buckets large enough to be worth it (``analytics/durations.py``).
+Beside 0035's bucket indexes on the complaints, ``complaint_first_action_fine_bucket`` and
+``complaint_resolution_fine_bucket`` are keyed by the fine bucket: a large bucket's ranks are
+read from a fine bucket's complaints, a small bucket's from its own, both bounded by the
+window's reception times.
 
 Kept as 0025 keeps the coarse one, by the same statements with the fine bucket
 (``duration_fine_keys``): row constraint triggers run at commit (0027), a count that
@@ -62,7 +65,9 @@ TRIGGER_FUNCTION = finer(DURATIONS.TRIGGER_FUNCTION)
 BACKFILL = finer(DURATIONS.BACKFILL)
 TRIGGERS = TRIGGER_HELPERS.constraint_triggers(TABLE, DURATIONS.COLUMNS)
 TRUNCATED = TRIGGER_HELPERS.truncated(TABLE)
-INDEXES = {name: finer(definition) for name, definition in BUCKET_INDEXES.INDEXES.items()}
+# Beside 0035's: a bucket of few durations is read whole through those.
+INDEXES = {name.replace("_bucket", "_fine_bucket"): finer(definition)
+           for name, definition in BUCKET_INDEXES.INDEXES.items()}
 
 
 def rebuild_function(fine: bool) -> str:
@@ -97,7 +102,10 @@ def upgrade() -> None:
     op.execute(f"SELECT name_partition_indexes('{TABLE}_default')")
     op.execute(BACKFILL)
     op.execute(f"ANALYZE {TABLE}")
-    BUCKET_INDEXES.replace_indexes(INDEXES)
+    for name, definition in INDEXES.items():
+        op.execute(f"CREATE INDEX {name} ON complaint {definition}")
+    op.execute("SELECT name_partition_indexes(inhrelid::regclass) FROM pg_inherits "
+               "WHERE inhparent = 'complaint'::regclass")
     op.execute(TRIGGER_FUNCTION)
     for name, definition in TRIGGERS:
         op.execute(f"CREATE CONSTRAINT TRIGGER {name} {definition} "
@@ -114,7 +122,8 @@ def downgrade() -> None:
     for name, _ in TRIGGERS:
         op.execute(f"DROP TRIGGER {name} ON complaint")
     op.execute(f"DROP FUNCTION {TABLE}_row()")
-    BUCKET_INDEXES.replace_indexes(BUCKET_INDEXES.INDEXES)
+    for name in INDEXES:
+        op.execute(f"DROP INDEX {name}")
     op.execute(f"DROP TABLE {TABLE}")
     op.execute("DROP FUNCTION duration_fine_keys(text, float8, float8)")
     op.execute("DROP FUNCTION duration_fine_bucket(float8)")
