@@ -34,9 +34,11 @@ from db.sql import Fragment, compose, fetch
 PERCENTILES = (0.5, 0.9)  # the median and the 90th percentile
 # A bucket holding a rank is read whole up to this many durations; above it, only the eighth
 # of it (a fine bucket) that holds the rank. Summing a bucket's fine histogram costs some
-# hundreds of rows (months × statuses × 8 per category), as reading a few thousand
-# complaints through an index does (docs/benchmarks.md, "Breakdowns at 10M, sixth pass").
-REFINED_ABOVE = 4096
+# hundreds of rows a category (months × statuses × 8), in every monthly partition of the
+# window: at 10M complaints, about what reading 16,000 complaints of a bucket costs. Of the
+# thresholds measured (docs/benchmarks.md, "Breakdowns at 10M, sixth pass"), 16,384 was the
+# fastest for a year and 4,096 for three years.
+REFINED_ABOVE = 16384
 
 
 @dataclass(frozen=True)
