@@ -53,20 +53,20 @@ class Measure:
 
 
 # In one statement, so that the counts and the complaints read are one snapshot: the
-# durations of the window's edges in fine buckets, read once, those of its whole months and
-# its edges per category and bucket, counted once for every group that takes them ({keys}:
-# all of them, under TOTAL_KEY, and/or their category), each group's durations per bucket
-# (and the categories that have some there), the number below each bucket, the ranks
-# percentile_cont needs, the buckets holding them (held), the fine buckets of each such bucket
-# of more than :refined_above durations, counted over the group's categories in it (the
-# fine histogram's months, and the edges; the number below a fine bucket is that below its
-# coarse one plus its elder siblings'), or else the bucket's eight fine buckets as one range,
-# the range holding each rank, and the values of those ranks from each such range's complaints,
-# skipping those below them in the range.
+# durations of the measures asked at the window's edges, in fine buckets, read once; those of
+# its whole months and its edges per category and bucket, counted once for every group that
+# takes them ({keys}: all of them, under TOTAL_KEY, and/or their category), each group's
+# durations per bucket (and the categories that have some there), the number below each
+# bucket, the ranks percentile_cont needs, the buckets holding them (held), the fine buckets
+# of each such bucket of more than :refined_above durations, counted over the group's
+# categories in it (the fine histogram's months, and the edges; the number below a fine
+# bucket is that below its coarse one plus its elder siblings'), the fine bucket (or, in a
+# bucket not refined, the bucket) holding each rank, and the values of those ranks from its
+# complaints, skipping those below them.
 PERCENTILES_SQL = """
     WITH edges AS MATERIALIZED (
         SELECT category_code, measure, status, bucket, sum(complaints) AS complaints
-        FROM ({edges}) AS e GROUP BY 1, 2, 3, 4),
+        FROM ({edges}) AS e WHERE {counted} GROUP BY 1, 2, 3, 4),
     summed AS (
         SELECT category_code, measure, bucket, sum(complaints) AS n
         FROM ({months} UNION ALL
