@@ -6,16 +6,16 @@ values of known rank, not all of them. ``complaint_duration_rollup`` (migration 
 the durations per city month, category and bucket (``duration_bucket``: ranges of hours in the
 values' order); summed over a window (:func:`analytics.rollups.duration_rows`) they give the
 bucket holding each rank and how many durations lie below it. ``complaint_duration_fine_rollup``
-(0038) counts them in buckets eight times finer; summed only within the buckets that hold a
-rank, it gives the fine bucket holding it and how many lie below that. The two values are then
-read from those fine buckets' complaints alone, in order, through the indexes on (category,
-fine bucket, reception time), each bucket once for all the ranks it holds (a percentile's two
-neighbours lie in one bucket but for the last of one), and interpolated here with
-percentile_cont's own arithmetic: the same floats as the sort of every duration, at the cost of
-an eighth of a bucket's complaints, not the window's. Summing the fine histogram whole would
-cost eight times the coarse one; reading whole coarse buckets grew with the complaints
-(docs/benchmarks.md, "Breakdowns at 10M, sixth pass"). Counts and values are read by one
-statement, so that a write between them cannot shift a rank.
+(0038) counts them in buckets eight times finer; summed only within the large buckets that
+hold a rank (:data:`REFINED_ABOVE`), it gives the fine bucket holding it and how many lie below
+that. The two values are then read from that bucket's complaints alone (fine, or coarse when
+small), in order, through the indexes on (category, bucket, reception time) of its size, each
+bucket once for all the ranks it holds (a percentile's two neighbours lie in one bucket but for
+the last of one), and interpolated here with percentile_cont's own arithmetic: the same floats
+as the sort of every duration, at the cost of a bucket's complaints, not the window's. Summing
+the fine histogram whole would cost eight times the coarse one; reading whole large buckets
+grew with the complaints (docs/benchmarks.md, "Breakdowns at 10M, sixth pass"). Counts and
+values are read by one statement, so that a write between them cannot shift a rank.
 """
 
 import math

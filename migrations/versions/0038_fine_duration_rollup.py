@@ -1,5 +1,5 @@
-"""A finer histogram of the statistics' durations, read only inside the buckets that hold the
-ranks asked for, so that a percentile reads an eighth of a bucket's complaints.
+"""A finer histogram of the statistics' durations, read only inside the large buckets that
+hold the ranks asked for, so that a percentile reads an eighth of such a bucket's complaints.
 
 The statistics' percentiles over whole months (``analytics/durations.py``) sum
 ``complaint_duration_rollup`` (0025: per city month, category, measure and status, in
@@ -7,9 +7,9 @@ buckets of a 32nd of a doubling) to find the bucket holding each rank, then read
 bucket's complaints in the window, in order, through the bucket indexes (0035). The sums
 cost the same whatever the number of complaints (their rows are months × categories ×
 buckets), but a bucket's complaints grow with them: at 10 million complaints, a three-year
-window's median bucket holds some 200,000, and reading the buckets of a summary's and its
-categories' percentiles cost most of a second (docs/benchmarks.md, "Breakdowns at 10M, sixth
-pass").
+window's median bucket holds some 200,000, and the statement of a summary's and its
+categories' percentiles took 0.6 s, most of it reading buckets (docs/benchmarks.md,
+"Breakdowns at 10M, sixth pass").
 
 ``complaint_duration_fine_rollup`` counts the same durations in buckets eight times finer
 (``duration_fine_bucket``: the float's sign, exponent and eight first mantissa bits, so
