@@ -93,7 +93,7 @@ PERCENTILES_SQL = """
         SELECT r.key, r.measure, r.total, r.rank, b.bucket, b.categories, b.below, b.n
         FROM ranks r JOIN placed b ON (b.key, b.measure) = (r.key, r.measure)
                                   AND r.rank >= b.below AND r.rank < b.below + b.n),
-    ranges AS (
+    narrowed AS (
         SELECT DISTINCT key, measure, bucket, CAST(NULL AS integer) AS fine, categories, n,
                         below
         FROM held WHERE n <= :refined_above
@@ -113,7 +113,7 @@ PERCENTILES_SQL = """
     probes AS (
         SELECT h.key, h.measure, h.total, f.bucket, f.fine, f.categories, f.below,
                min(h.rank) AS first, max(h.rank) AS last
-        FROM held h JOIN ranges f ON (f.key, f.measure) = (h.key, h.measure)
+        FROM held h JOIN narrowed f ON (f.key, f.measure) = (h.key, h.measure)
                                  AND h.rank >= f.below AND h.rank < f.below + f.n
         GROUP BY h.key, h.measure, h.total, f.bucket, f.fine, f.categories, f.below)
     SELECT p.key, p.measure, p.total, p.first, CASE p.measure {values} END AS hours
