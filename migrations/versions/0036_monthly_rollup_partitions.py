@@ -66,6 +66,19 @@ def _unique_key(table: str) -> tuple[str, str]:
     return name, definition
 
 
+def add_partitions(table: str, rows_of: str) -> None:
+    """The monthly partitions of ``table`` (partitioned by month, empty) from the oldest
+    month of ``rows_of``'s rows (or three years back) through two years ahead, and its
+    default partition."""
+    op.execute(f"""
+        SELECT add_monthly_partitions('{table}',
+            least((SELECT min(month) FROM {rows_of}),
+                  CAST(now() - interval '{MONTHS_BACK} months' AS date)),
+            CAST(now() + interval '{MONTHS_AHEAD} months' AS date))""")
+    op.execute(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT")
+    op.execute(f"SELECT name_partition_indexes('{table}_default')")
+
+
 def _move(table: str, partitioned: bool) -> None:
     """``table``'s rows moved into a new table of the same name, partitioned by month or
     plain."""
@@ -77,13 +90,7 @@ def _move(table: str, partitioned: bool) -> None:
                + (" PARTITION BY RANGE (month)" if partitioned else ""))
     op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {key} {definition}")
     if partitioned:
-        op.execute(f"""
-            SELECT add_monthly_partitions('{table}',
-                least((SELECT min(month) FROM {old}),
-                      CAST(now() - interval '{MONTHS_BACK} months' AS date)),
-                CAST(now() + interval '{MONTHS_AHEAD} months' AS date))""")
-        op.execute(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT")
-        op.execute(f"SELECT name_partition_indexes('{table}_default')")
+        add_partitions(table, rows_of=old)
     op.execute(f"INSERT INTO {table} SELECT * FROM {old}")
     op.execute(f"DROP TABLE {old}")
     op.execute(f"ANALYZE {table}")

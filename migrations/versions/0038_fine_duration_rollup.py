@@ -70,12 +70,10 @@ INDEXES = {name.replace("_bucket", "_fine_bucket"): finer(definition)
            for name, definition in BUCKET_INDEXES.INDEXES.items()}
 
 
-def rebuild_function(fine: bool) -> str:
-    """``rebuild_rollups()`` of 0037, recounting this table too (or not)."""
-    backfills = DUE.backfills()
-    if fine:
-        backfills = f"TRUNCATE {TABLE}; {BACKFILL}; {backfills}"
-    return DUE.SUMS.MONTHS.VALUES.DUE.GRIDS.rebuild_function(backfills)
+def rebuild_function() -> str:
+    """``rebuild_rollups()`` of 0037, recounting this table too."""
+    return DUE.SUMS.MONTHS.VALUES.DUE.GRIDS.rebuild_function(
+        f"TRUNCATE {TABLE}; {BACKFILL}; {DUE.backfills()}")
 
 
 def upgrade() -> None:
@@ -93,13 +91,7 @@ def upgrade() -> None:
             -- read a coarse bucket's eight fine ones at a time, of a measure and categories
             UNIQUE NULLS NOT DISTINCT (measure, category_code, bucket, status, month)
         ) PARTITION BY RANGE (month)""")
-    op.execute(f"""
-        SELECT add_monthly_partitions('{TABLE}',
-            least((SELECT min(month) FROM complaint_duration_rollup),
-                  CAST(now() - interval '{PARTITIONS.MONTHS_BACK} months' AS date)),
-            CAST(now() + interval '{PARTITIONS.MONTHS_AHEAD} months' AS date))""")
-    op.execute(f"CREATE TABLE {TABLE}_default PARTITION OF {TABLE} DEFAULT")
-    op.execute(f"SELECT name_partition_indexes('{TABLE}_default')")
+    PARTITIONS.add_partitions(TABLE, rows_of="complaint_duration_rollup")
     op.execute(BACKFILL)
     op.execute(f"ANALYZE {TABLE}")
     for name, definition in INDEXES.items():
@@ -112,11 +104,11 @@ def upgrade() -> None:
                    f"EXECUTE FUNCTION {TABLE}_row()")
     for statement in TRUNCATED:
         op.execute(statement)
-    op.execute(rebuild_function(fine=True))
+    op.execute(rebuild_function())
 
 
 def downgrade() -> None:
-    op.execute(rebuild_function(fine=False))
+    op.execute(DUE.rebuild_function())
     op.execute(f"DROP TRIGGER {TABLE}_truncate ON complaint")
     op.execute(f"DROP FUNCTION {TABLE}_truncated()")
     for name, _ in TRIGGERS:
