@@ -69,8 +69,28 @@ def truncated(table: str) -> tuple[str, str]:
             f"EXECUTE FUNCTION {table}_truncated()")
 
 
+def create_triggers(table: str, row_function: str, triggers: list[tuple[str, str]]) -> None:
+    """Keep ``table`` from now on: its row function (``row_function`` creates
+    ``<table>_row()``), run by ``triggers`` (:func:`constraint_triggers`), and TRUNCATE's
+    (:func:`truncated`)."""
+    op.execute(row_function)
+    for name, definition in triggers:
+        op.execute(f"CREATE CONSTRAINT TRIGGER {name} {definition} "
+                   f"EXECUTE FUNCTION {table}_row()")
+    for statement in truncated(table):
+        op.execute(statement)
+
+
+def drop_triggers(table: str, triggers: list[tuple[str, str]]) -> None:
+    """What :func:`create_triggers` created for ``table``."""
+    op.execute(f"DROP TRIGGER {table}_truncate ON complaint")
+    op.execute(f"DROP FUNCTION {table}_truncated()")
+    for name, _ in triggers:
+        op.execute(f"DROP TRIGGER {name} ON complaint")
+    op.execute(f"DROP FUNCTION {table}_row()")
+
+
 TRIGGERS = constraint_triggers("complaint_area_kpi_month_rollup", COLUMNS)
-TRUNCATED = truncated("complaint_area_kpi_month_rollup")
 
 BACKFILL = f"""
     INSERT INTO complaint_area_kpi_month_rollup
@@ -100,20 +120,11 @@ def upgrade() -> None:
         )""")
     op.execute(BACKFILL)
     op.execute("ANALYZE complaint_area_kpi_month_rollup")
-    op.execute(TRIGGER_FUNCTION)
-    for name, definition in TRIGGERS:
-        op.execute(f"CREATE CONSTRAINT TRIGGER {name} {definition} "
-                   f"EXECUTE FUNCTION complaint_area_kpi_month_rollup_row()")
-    for statement in TRUNCATED:
-        op.execute(statement)
+    create_triggers("complaint_area_kpi_month_rollup", TRIGGER_FUNCTION, TRIGGERS)
     op.execute(rebuild_function(months=True))
 
 
 def downgrade() -> None:
     op.execute(rebuild_function(months=False))
-    op.execute("DROP TRIGGER complaint_area_kpi_month_rollup_truncate ON complaint")
-    op.execute("DROP FUNCTION complaint_area_kpi_month_rollup_truncated()")
-    for name, _ in TRIGGERS:
-        op.execute(f"DROP TRIGGER {name} ON complaint")
-    op.execute("DROP FUNCTION complaint_area_kpi_month_rollup_row()")
+    drop_triggers("complaint_area_kpi_month_rollup", TRIGGERS)
     op.execute("DROP TABLE complaint_area_kpi_month_rollup")

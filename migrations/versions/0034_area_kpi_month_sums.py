@@ -107,20 +107,11 @@ def upgrade() -> None:
         )""")
     op.execute(BACKFILL)
     op.execute("ANALYZE complaint_area_kpi_month_rollup")
-    op.execute(TRIGGER_FUNCTION)
-    for name, definition in MONTHS.TRIGGERS:
-        op.execute(f"CREATE CONSTRAINT TRIGGER {name} {definition} "
-                   f"EXECUTE FUNCTION complaint_area_kpi_month_rollup_row()")
-    for statement in MONTHS.TRUNCATED:
-        op.execute(statement)
+    MONTHS.create_triggers("complaint_area_kpi_month_rollup", TRIGGER_FUNCTION, MONTHS.TRIGGERS)
     op.execute(rebuild_function())
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER complaint_area_kpi_month_rollup_truncate ON complaint")
-    op.execute("DROP FUNCTION complaint_area_kpi_month_rollup_truncated()")
-    for name, _ in MONTHS.TRIGGERS:
-        op.execute(f"DROP TRIGGER {name} ON complaint")
-    op.execute("DROP FUNCTION complaint_area_kpi_month_rollup_row()")
+    MONTHS.drop_triggers("complaint_area_kpi_month_rollup", MONTHS.TRIGGERS)
     op.execute("DROP TABLE complaint_area_kpi_month_rollup")
     MONTHS.upgrade()

@@ -72,7 +72,6 @@ TRIGGER_FUNCTION = f"""
 
 COLUMNS = ("created_at", "status", "due_at", *AREAS.AREAS)
 TRIGGERS = SUMS.MONTHS.constraint_triggers("complaint_area_due_rollup", COLUMNS)
-TRUNCATED = SUMS.MONTHS.truncated("complaint_area_due_rollup")
 
 BACKFILL = f"""
     INSERT INTO complaint_area_due_rollup
@@ -104,20 +103,11 @@ def upgrade() -> None:
         )""")
     op.execute(BACKFILL)
     op.execute("ANALYZE complaint_area_due_rollup")
-    op.execute(TRIGGER_FUNCTION)
-    for name, definition in TRIGGERS:
-        op.execute(f"CREATE CONSTRAINT TRIGGER {name} {definition} "
-                   f"EXECUTE FUNCTION complaint_area_due_rollup_row()")
-    for statement in TRUNCATED:
-        op.execute(statement)
+    SUMS.MONTHS.create_triggers("complaint_area_due_rollup", TRIGGER_FUNCTION, TRIGGERS)
     op.execute(rebuild_function())
 
 
 def downgrade() -> None:
     op.execute(SUMS.rebuild_function())
-    op.execute("DROP TRIGGER complaint_area_due_rollup_truncate ON complaint")
-    op.execute("DROP FUNCTION complaint_area_due_rollup_truncated()")
-    for name, _ in TRIGGERS:
-        op.execute(f"DROP TRIGGER {name} ON complaint")
-    op.execute("DROP FUNCTION complaint_area_due_rollup_row()")
+    SUMS.MONTHS.drop_triggers("complaint_area_due_rollup", TRIGGERS)
     op.execute("DROP TABLE complaint_area_due_rollup")

@@ -45,7 +45,7 @@ DURATIONS = importlib.import_module("migrations.versions.0025_duration_rollup")
 BUCKET_INDEXES = importlib.import_module("migrations.versions.0035_bucket_indexes_by_time")
 PARTITIONS = importlib.import_module("migrations.versions.0036_monthly_rollup_partitions")
 DUE = importlib.import_module("migrations.versions.0037_area_due_rollup")
-TRIGGER_HELPERS = DUE.SUMS.MONTHS  # 0033's constraint_triggers and truncated
+TRIGGER_HELPERS = DUE.SUMS.MONTHS  # 0033's constraint_triggers, create_ and drop_triggers
 
 TABLE = "complaint_duration_fine_rollup"
 FINE_BITS = 44  # 0025's 47, less three: eight fine buckets to a coarse one
@@ -64,7 +64,6 @@ KEYS_FUNCTION = finer(DURATIONS.KEYS_FUNCTION)
 TRIGGER_FUNCTION = finer(DURATIONS.TRIGGER_FUNCTION)
 BACKFILL = finer(DURATIONS.BACKFILL)
 TRIGGERS = TRIGGER_HELPERS.constraint_triggers(TABLE, DURATIONS.COLUMNS)
-TRUNCATED = TRIGGER_HELPERS.truncated(TABLE)
 # Beside 0035's: a bucket of few durations is read whole through those.
 INDEXES = {name.replace("_bucket", "_fine_bucket"): finer(definition)
            for name, definition in BUCKET_INDEXES.INDEXES.items()}
@@ -98,22 +97,13 @@ def upgrade() -> None:
         op.execute(f"CREATE INDEX {name} ON complaint {definition}")
     op.execute("SELECT name_partition_indexes(inhrelid::regclass) FROM pg_inherits "
                "WHERE inhparent = 'complaint'::regclass")
-    op.execute(TRIGGER_FUNCTION)
-    for name, definition in TRIGGERS:
-        op.execute(f"CREATE CONSTRAINT TRIGGER {name} {definition} "
-                   f"EXECUTE FUNCTION {TABLE}_row()")
-    for statement in TRUNCATED:
-        op.execute(statement)
+    TRIGGER_HELPERS.create_triggers(TABLE, TRIGGER_FUNCTION, TRIGGERS)
     op.execute(rebuild_function())
 
 
 def downgrade() -> None:
     op.execute(DUE.rebuild_function())
-    op.execute(f"DROP TRIGGER {TABLE}_truncate ON complaint")
-    op.execute(f"DROP FUNCTION {TABLE}_truncated()")
-    for name, _ in TRIGGERS:
-        op.execute(f"DROP TRIGGER {name} ON complaint")
-    op.execute(f"DROP FUNCTION {TABLE}_row()")
+    TRIGGER_HELPERS.drop_triggers(TABLE, TRIGGERS)
     for name in INDEXES:
         op.execute(f"DROP INDEX {name}")
     op.execute(f"DROP TABLE {TABLE}")
