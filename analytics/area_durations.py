@@ -195,7 +195,10 @@ def without_each(held: dict[K, np.ndarray], taken: dict[K, np.ndarray]) -> dict[
     """Each group of ``held`` less one occurrence of each of its values ``taken`` (multiset
     differences; every value taken is held as often as it is taken: the edges are read in the
     same snapshot as the months). All groups at once: one sort of them all, instead of two a
-    group (thousands of wards)."""
+    group (thousands of wards). Only the values held that may equal a value taken
+    (:func:`_may_equal`) are sorted with those taken: a month holds about five times the values
+    of the week at its edge, and sorting them all cost a year's breakdown at 10 million
+    complaints 45 ms a duration (docs/benchmarks.md, "seventh pass")."""
     if taken.keys() - held.keys():
         raise ValueError("taking away durations that the months do not hold")
     if not held:
@@ -203,14 +206,18 @@ def without_each(held: dict[K, np.ndarray], taken: dict[K, np.ndarray]) -> dict[
     keys = list(held)
     group_of = np.arange(len(keys))
     values = np.concatenate([held[k] for k in keys])
-    gone = [taken.get(k, np.empty(0)) for k in keys]
-    # A value's rank among all of them makes (group, value) one integer to sort.
-    ranks = np.unique(np.concatenate([values, *gone]), return_inverse=True)[1].ravel()
-    width = int(ranks.max()) + 1 if len(ranks) else 1
     held_groups = np.repeat(group_of, [len(held[k]) for k in keys])
-    held_keys = held_groups * width + ranks[:len(values)]
+    gone = [taken.get(k, np.empty(0)) for k in keys]
+    gone_values = np.concatenate(gone)
+    may_go = _may_equal(values, gone_values)
+    # A value's rank among those that may go and those taken makes (group, value) one integer
+    # to sort.
+    ranks = np.unique(np.concatenate([values[may_go], gone_values]),
+                      return_inverse=True)[1].ravel()
+    width = int(ranks.max()) + 1 if len(ranks) else 1
+    held_keys = held_groups[may_go] * width + ranks[:len(may_go)]
     gone_keys = np.sort(np.repeat(group_of, [len(g) for g in gone]) * width
-                        + ranks[len(values):])
+                        + ranks[len(may_go):])
     order = np.argsort(held_keys, kind="stable")
     ordered = held_keys[order]
     # The n-th repeat of a value taken is that value's n-th occurrence among those held.
@@ -219,9 +226,29 @@ def without_each(held: dict[K, np.ndarray], taken: dict[K, np.ndarray]) -> dict[
     if np.any(drop >= len(ordered)) or not np.array_equal(ordered[drop], gone_keys):
         raise ValueError("taking away durations that the months do not hold")
     kept = np.ones(len(values), dtype=bool)
-    kept[order[drop]] = False
+    kept[may_go[order[drop]]] = False
     counts = np.bincount(held_groups[kept], minlength=len(keys))
     return dict(zip(keys, np.split(values[kept], np.cumsum(counts)[:-1]), strict=True))
+
+
+def _may_equal(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """The positions in ``values`` of those that may equal one of ``among``: all that do, and
+    about one in eight of the others. A table of bits marks the hashes of ``among``; a value
+    whose hash is not marked equals none of them. (Searching a sorted copy of ``among`` for
+    each value took as long as sorting them all.)"""
+    if not len(among):
+        return np.empty(0, dtype=np.int64)
+    bits = max(10, int(len(among) * 8 - 1).bit_length())
+    marked = np.zeros(1 << bits, dtype=bool)
+    marked[_hashed(among, bits)] = True
+    return np.flatnonzero(marked[_hashed(values, bits)])
+
+
+def _hashed(values: np.ndarray, bits: int) -> np.ndarray:
+    """``bits`` bits of a hash of each value (Fibonacci hashing of its IEEE bits), equal for
+    equal values: 0.0 + 0.0 and -0.0 + 0.0 are both 0.0, as ``==`` takes them to be."""
+    ieee = (np.asarray(values, dtype=np.float64) + 0.0).view(np.uint64)
+    return (ieee * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
 
 
 def ranked_percentiles(values: np.ndarray) -> list[float]:
