@@ -10,7 +10,8 @@ first:
   1,500 m hexagons (3.5 km band) and over wards (k = 5).
 
 Writes: submissions through the real service (``workflow.submission.submit``, routing
-included), one statement each, with the rollup triggers on and, in the same run, off
+included), one statement each, and first actions recorded on complaints that had none (a
+duration written), with the rollup triggers on and, in the same run, off
 (``analytics.rollups.set_triggers``); both arms run in a transaction that is rolled back, so
 the database is left as it was and neither arm pays a commit.
 
@@ -123,12 +124,27 @@ def reads(engine: Engine) -> list[tuple[Any, ...]]:
 
 def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
            step: float = 0.001) -> list[tuple[Any, ...]]:
-    """One submission's time with the rollup triggers off and on; the n-th submission at
-    ``at`` moved ``n * step`` degrees east. The submissions are rolled back, so the
-    constraint triggers that run at commit (0027: the rollups and the data versions) are made
-    to run at the end of each statement instead (not the foreign keys, which the
-    submission's own statement triggers satisfy only after its rows are written)."""
-    def arm(triggers: bool) -> float:
+    """One submission's time with the rollup triggers off and on, the n-th submission at
+    ``at`` moved ``n * step`` degrees east; and one first action's, recorded on a complaint
+    that had none (a duration written: every rollup of durations moves). Both are rolled
+    back, so the constraint triggers that run at commit (0027: the rollups and the data
+    versions) are made to run at the end of each statement instead (not the foreign keys,
+    which the submission's own statement triggers satisfy only after its rows are
+    written)."""
+    with engine.connect() as conn:
+        unanswered = conn.execute(text(
+            "SELECT id FROM complaint WHERE first_action_at IS NULL ORDER BY id DESC LIMIT :n"),
+            {"n": SUBMISSIONS}).scalars().all()
+
+    def submission(conn: Connection, n: int) -> None:
+        submit(conn, Submission(category_code="environment.waste", description=f"bench {n}",
+                                lon=at[0] + n * step, lat=at[1]), FootprintRules.of(Settings()))
+
+    def first_action(conn: Connection, n: int) -> None:
+        conn.execute(text("UPDATE complaint SET first_action_at = created_at + interval '5 h' "
+                          "WHERE id = :id"), {"id": unanswered[n]})
+
+    def arm(write: Callable[[Connection, int], None], count: int, triggers: bool) -> float:
         with engine.connect() as conn, conn.begin() as transaction:
             conn.exec_driver_sql(conn.execute(text(
                 "SELECT 'SET CONSTRAINTS ' || string_agg(DISTINCT quote_ident(conname), ', ') "
@@ -137,21 +153,23 @@ def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
             if not triggers:
                 set_triggers(conn, False)
             start = time.perf_counter()
-            for n in range(SUBMISSIONS):
-                submit(conn, Submission(category_code="environment.waste",
-                                        description=f"bench {n}", lon=at[0] + n * step,
-                                        lat=at[1]), FootprintRules.of(Settings()))
+            for n in range(count):
+                write(conn, n)
             seconds = time.perf_counter() - start
             transaction.rollback()
-        return seconds / SUBMISSIONS
+        return seconds / count
 
-    arms: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(3):
-        for triggers in (False, True):
-            arms[triggers].append(arm(triggers))
-    off, on = min(arms[False]), min(arms[True])
-    return [("one submission (ms)", 1000 * off, 1000 * on, on / off),
-            ("submissions per second", 1 / off, 1 / on, off / on)]
+    found = []
+    for name, write, count in (("submission", submission, SUBMISSIONS),
+                               ("first action", first_action, len(unanswered))):
+        arms: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(3):
+            for triggers in (False, True):
+                arms[triggers].append(arm(write, count, triggers))
+        off, on = min(arms[False]), min(arms[True])
+        found += [(f"one {name} (ms)", 1000 * off, 1000 * on, on / off),
+                  (f"{name}s per second", 1 / off, 1 / on, off / on)]
+    return found
 
 
 def seeding(engine: Engine) -> list[tuple[Any, ...]]:
