@@ -30,13 +30,12 @@ PostgreSQL's sort of every value, reading a few bands of sixteen (docs/benchmark
 a year at 10 million complaints is some 130,000 rows, which sorting by area spilled to disk.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from analytics.durations import PERCENTILES, Measure
 from analytics.rollups import (
@@ -67,8 +66,10 @@ SIGNS = (1, 0, -1)
 # Statement 1 per measure and sign: small rows' records and values, large rows' records and
 # band starts.
 LOCATED = ("small records", "small values", "large records", "large starts")
+# Statement 2 per measure and sign of the months (1, 0): records and values of the bands read.
+READ_SIGNS = (1, 0)
 MONTHS = """
-    SELECT {aggregates}, {version} FROM complaint_area_duration_values
+    SELECT {aggregates}, {version} FROM {rows}
     WHERE {months} AND ({counted})"""
 EDGE = """
     SELECT {aggregates}, {version}
@@ -80,25 +81,20 @@ EDGE = """
               complaint.hours_to_resolution) AS k
           WHERE {edge}) AS edge
     WHERE {counted}"""
-# Statement 2, one row per measure: the runs of bands asked of its pairs, cut from the large
-# rows of the window's months (each row once per run of its pair's, joined by hash on the
-# pair), in one aggregate over all the months (what it reads is small), each column of one
-# sign (:data:`READ_SIGNS`). The months that edges take from lie among the window's.
-READ_SIGNS = {1: "month <> ALL(CAST(:taken_from AS date[]))",  # the months counted
-              0: "month = ANY(CAST(:taken_from AS date[]))"}  # those the edges take from
-BANDS_READ = """
-    SELECT {aggregates}, {version}
-    FROM (SELECT r.measure, r.status, r.month, r.district_id, r.ward_id,
-                 substring(r.hours FROM band_start(r.bands, r.hours, n.first_band) * 8 + 1
-                           FOR (band_start(r.bands, r.hours, n.last_band + 1)
-                                - band_start(r.bands, r.hours, n.first_band)) * 8) AS hours
-          FROM complaint_area_duration_values r
-          JOIN unnest(CAST(:{runs}_pairs AS bigint[]), CAST(:{runs}_firsts AS integer[]),
-                      CAST(:{runs}_lasts AS integer[])) AS n(pair, first_band, last_band)
-            ON n.pair = (CAST(coalesce(r.district_id, {none}) AS bigint) << 32)
-                        | coalesce(r.ward_id, {none})
-          WHERE {months} AND r.measure = '{measure}' AND {rolled}
-            AND octet_length(r.hours) >= {large}) AS cut"""
+# The large rows' runs of bands asked (statement 2): each row once per run of its pair's.
+BAND_RUNS = """(
+    SELECT r.measure, r.status, r.month, r.district_id, r.ward_id,
+           substring(r.hours FROM band_start(r.bands, r.hours, n.first_band) * 8 + 1
+                     FOR (band_start(r.bands, r.hours, n.last_band + 1)
+                          - band_start(r.bands, r.hours, n.first_band)) * 8) AS hours
+    FROM complaint_area_duration_values r
+    JOIN unnest(CAST(:run_measures AS text[]), CAST(:run_pairs AS bigint[]),
+                CAST(:run_firsts AS integer[]), CAST(:run_lasts AS integer[]))
+         AS n(run_measure, pair, first_band, last_band)
+      ON n.run_measure = r.measure
+     AND n.pair = (CAST(coalesce(r.district_id, {none}) AS bigint) << 32)
+                  | coalesce(r.ward_id, {none})
+    WHERE octet_length(r.hours) >= {large}) AS runs"""
 # The complaints' data version (migration 0003), read by each statement.
 VERSION = "(SELECT version FROM data_version WHERE table_name = 'complaint')"
 EDGES = f"SELECT measure, edges, {VERSION} AS version FROM complaint_duration_bands"
@@ -194,10 +190,8 @@ def _read_by_band(conn: Connection, split: MonthSplit, measures: Sequence[Measur
             plans[m.name].runs()]
     read: dict[str, dict[int, dict[str, bytes | None]]] = {m.name: {} for m in measures}
     if runs:
-        with joined_by_hash(conn):
-            read, also_seen = _columns(conn, _bands_statement(split, measures, banded_from,
-                                                              runs),
-                                       measures, READ_SIGNS, ("records", "values"))
+        read, also_seen = _columns(conn, _bands_statement(split, measures, banded_from, runs),
+                                   measures, READ_SIGNS, ("records", "values"))
         seen |= also_seen
     if len(seen | {int(v).to_bytes(8, "big") for v in version}) > 1:
         return None
@@ -211,35 +205,8 @@ def _read_by_band(conn: Connection, split: MonthSplit, measures: Sequence[Measur
     return result
 
 
-@contextmanager
-def joined_by_hash(conn: Connection) -> Iterator[None]:
-    """Statement 2 planned with its runs in a hash table. PostgreSQL cannot estimate how many
-    rows share a pair's integer (an expression of two columns), and at 1M complaints chose to
-    sort the rows, bytes and all, for a merge join (docs/benchmarks.md, "eighth pass"). The
-    planner's settings are set for the statement, then set back."""
-    before = conn.execute(text(f"SELECT {', '.join(map(_setting, JOINS))}")).one()
-    conn.execute(text(f"SELECT {', '.join(_set(join, 'off') for join in JOINS)}"))
-    try:
-        yield
-    finally:
-        conn.execute(text(f"SELECT {', '.join(map(_set, JOINS, before))}"))
-
-
-JOINS = ("enable_mergejoin", "enable_nestloop")
-
-
-def _setting(name: str) -> str:
-    return f"current_setting('{name}')"
-
-
-def _set(name: str, value: str) -> str:
-    """SQL: ``name`` set to ``value`` until the transaction ends."""
-    assert value in ("on", "off")
-    return f"set_config('{name}', '{value}', true)"
-
-
 def _columns(conn: Connection, statement: Fragment, measures: Sequence[Measure],
-             signs: Iterable[int], names: Sequence[str]
+             signs: Sequence[int], names: Sequence[str]
              ) -> tuple[dict[str, dict[int, dict[str, bytes | None]]], set[bytes]]:
     """{measure: {sign: {column name: its bytes over every row}}} of a statement whose
     columns are ``names`` per sign per measure, then the data version (:data:`VERSION`);
@@ -254,14 +221,11 @@ def _columns(conn: Connection, statement: Fragment, measures: Sequence[Measure],
 
 def _located_statement(split: MonthSplit, measures: Sequence[Measure], banded_from: int
                        ) -> Fragment:
-    """Statement 1, :data:`LOCATED`'s columns per measure and sign: one row per whole month
-    (a partition each, migration 0036; when the window is open, one for the months counted
-    and one for those that edges take from) and per edge, with the columns of its sign, NULL
-    for the others."""
-    record = RECORD_SQL.format(none=NO_AREA)
+    """Statement 1: :data:`LOCATED`'s columns per measure and sign."""
     large = f"octet_length(hours) >= {banded_from * 8}"
 
     def month_columns(m: Measure) -> list[str]:
+        record = RECORD_SQL.format(none=NO_AREA)
         small = f" AND NOT {large}"
         return [AGGREGATE.format(what=record, measure=m.name, also=small),
                 AGGREGATE.format(what="hours", measure=m.name, also=small),
@@ -269,16 +233,45 @@ def _located_statement(split: MonthSplit, measures: Sequence[Measure], banded_fr
                 AGGREGATE.format(what="bands", measure=m.name, also=f" AND {large}")]
 
     def edge_columns(m: Measure) -> list[str]:
-        return [AGGREGATE.format(what=record, measure=m.name, also=""),
+        return [AGGREGATE.format(what=RECORD_SQL.format(none=NO_AREA), measure=m.name,
+                                 also=""),
                 AGGREGATE.format(what="hours", measure=m.name, also=""),
                 "NULL::bytea", "NULL::bytea"]
 
-    def aggregates(sign: int, columns: Columns) -> str:
-        return ", ".join(column for m in measures for each in SIGNS
-                         for column in (columns(m) if each == sign
-                                        else ["NULL::bytea"] * len(LOCATED)))
+    return _statement(split, measures, SIGNS, len(LOCATED), month_columns, edge_columns,
+                      rows="complaint_area_duration_values")
 
-    counted = _counted(measures)
+
+def _bands_statement(split: MonthSplit, measures: Sequence[Measure], banded_from: int,
+                     runs: list[tuple[str, int, int, int]]) -> Fragment:
+    """Statement 2: the records and values of the ``runs`` (measure, pair, first band, last
+    band) of the large rows, per measure and sign of the months."""
+    def month_columns(m: Measure) -> list[str]:
+        return [AGGREGATE.format(what=RECORD_SQL.format(none=NO_AREA), measure=m.name,
+                                 also=""),
+                AGGREGATE.format(what="hours", measure=m.name, also="")]
+
+    measure, pair, first, last = (list(column) for column in zip(*runs, strict=True))
+    return _statement(split, measures, READ_SIGNS, 2, month_columns, None,
+                      rows=BAND_RUNS.format(none=NO_AREA, large=banded_from * 8)).bind(
+        run_measures=measure, run_pairs=pair, run_firsts=first, run_lasts=last)
+
+
+def _statement(split: MonthSplit, measures: Sequence[Measure], signs: Sequence[int],
+               width: int, month_columns: Columns, edge_columns: Columns | None,
+               rows: str) -> Fragment:
+    """SQL: one row per whole month (a partition each, migration 0036; when the window is
+    open, one for the months counted and one for those that edges take from) and, with
+    ``edge_columns``, per edge, of ``width`` columns per measure and sign of ``signs``: the
+    columns of the row's sign (``month_columns(m)``, ``edge_columns(m)``), NULL for the
+    others."""
+    counted = " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
+
+    def aggregates(sign: int, columns: Columns) -> str:
+        return ", ".join(column for m in measures for each in signs
+                         for column in (columns(m) if each == sign
+                                        else ["NULL::bytea"] * width))
+
     taken_from = set(split.taken_from)
     months = each_month(split)
     if months is None:  # open: the months to count, and those that edges take from
@@ -291,43 +284,14 @@ def _located_statement(split: MonthSplit, measures: Sequence[Measure], banded_fr
                                                          **{f"month{n}": month}))
                   for n, month in enumerate(months)]
     parts = [compose(MONTHS, aggregates=aggregates(sign, month_columns), months=where,
-                     counted=counted, version=VERSION)
+                     counted=counted, rows=rows, version=VERSION)
              for sign, where in chosen]
-    parts += [compose(EDGE, aggregates=aggregates(sign, edge_columns),
-                      edge=edge_where(split, n), counted=counted, version=VERSION)
-              for n, (_, _, sign) in enumerate(split.edges)]
+    if edge_columns is not None:
+        parts += [compose(EDGE, aggregates=aggregates(sign, edge_columns),
+                          edge=edge_where(split, n), counted=counted, version=VERSION)
+                  for n, (_, _, sign) in enumerate(split.edges)]
     found = union_all(parts)
     return found if months is not None else found.bind(taken_from=sorted(taken_from))
-
-
-def _bands_statement(split: MonthSplit, measures: Sequence[Measure], banded_from: int,
-                     runs: list[tuple[str, int, int, int]]) -> Fragment:
-    """Statement 2 (:data:`BANDS_READ`): the records and values of the ``runs`` (measure,
-    pair, first band, last band), per measure and sign of the months (NULL for the other
-    measures)."""
-    record = RECORD_SQL.format(none=NO_AREA)
-    months = months_where(split)  # bound once for every measure's part
-    parts = []
-    for n, m in enumerate(measures):
-        asked = [run[1:] for run in runs if run[0] == m.name]
-        if not asked:
-            continue
-        aggregates = ", ".join(
-            AGGREGATE.format(what=what, measure=m.name, also=f" AND {sign}") if other is m
-            else "NULL::bytea"
-            for other in measures for sign in READ_SIGNS.values() for what in (record, "hours"))
-        pair, first, last = (list(column) for column in zip(*asked, strict=True))
-        parts.append(compose(
-            BANDS_READ, aggregates=aggregates, version=VERSION, none=str(NO_AREA),
-            months=months.text, measure=m.name, rolled=m.rolled,
-            large=str(banded_from * 8), runs=f"runs{n}").bind(
-                **{f"runs{n}_pairs": pair, f"runs{n}_firsts": first, f"runs{n}_lasts": last}))
-    return union_all(parts).bind(taken_from=sorted(set(split.taken_from)), **months.params)
-
-
-def _counted(measures: Sequence[Measure]) -> str:
-    """SQL: the rows of the measures asked (the statuses each counts)."""
-    return " OR ".join(f"(measure = '{m.name}' AND {m.rolled})" for m in measures)
 
 
 @dataclass

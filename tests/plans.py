@@ -2,20 +2,16 @@
 partitions, which indexes), rather than of what the work answers."""
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, event
 
 
 def executed_plans(engine: Engine, run: Callable[[Any], None], keep: Callable[[str], bool],
-                   analyze: bool = False,
-                   planned: Callable[[Any, str], AbstractContextManager[Any]] | None = None
-                   ) -> list[dict[str, Any]]:
+                   analyze: bool = False) -> list[dict[str, Any]]:
     """The EXPLAIN (FORMAT JSON) plans of the statements ``run`` executes on a connection of
     ``engine`` (passed to it) that ``keep`` selects, explained on that connection (with
-    ``analyze``, executed again: each node has its actual rows and loops), each within
-    ``planned(conn, statement)`` (the planner's settings ``run`` gave it, if any)."""
+    ``analyze``, executed again: each node has its actual rows and loops)."""
     statements: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
@@ -29,12 +25,8 @@ def executed_plans(engine: Engine, run: Callable[[Any], None], keep: Callable[[s
         finally:
             event.remove(engine, "before_cursor_execute", capture)
         explain = "EXPLAIN (ANALYZE, FORMAT JSON) " if analyze else "EXPLAIN (FORMAT JSON) "
-        plans = []
-        for statement, parameters in statements:
-            with planned(conn, statement) if planned else nullcontext():
-                plans.append(conn.exec_driver_sql(explain + statement, parameters)
-                             .scalar_one()[0]["Plan"])
-        return plans
+        return [conn.exec_driver_sql(explain + statement, parameters).scalar_one()[0]["Plan"]
+                for statement, parameters in statements]
 
 
 def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
