@@ -378,9 +378,8 @@ def rolled_durations(conn: Connection, f: ComplaintFilter, by: By,
     if measures is None:
         return None
     if by in (By.DISTRICT, By.WARD):
-        key = _ROLLED_KEYS[by]
-        found = area_durations.level_percentiles(conn, f, measures, [key])
-        return None if found is None else found[key]
+        pairs = area_durations.values(conn, f, measures)
+        return None if pairs is None else _level_percentiles(pairs, by)
     if by not in (By.ALL, By.CATEGORY):
         return None
     return durations.percentiles(conn, f, measures, in_total=by is By.ALL,
@@ -410,8 +409,8 @@ def routed_answers(f: ComplaintFilter) -> bool:
 
 
 # The parts of the district and ward breakdowns that :func:`routed` reads, each on a
-# connection of its own: the counts, and each duration (its bands located and read, and its
-# ranks selected for both levels, in the thread that read them, so that both cores share the
+# connection of its own: the counts, and each duration (its values read, ordered by pair and
+# selected for both levels in the thread that read them, so that both cores share the
 # breakdowns' longest work).
 ROUTED_PARTS = (Part.COUNTS, Part.FIRST_ACTION, Part.RESOLUTION)
 
@@ -421,15 +420,13 @@ def routed(conn: Connection, f: ComplaintFilter, which: Part, as_of: datetime
     """One part of :data:`ROUTED_PARTS`, for :func:`at_level`, from the rollups, for a filter
     they answer (:func:`routed_answers`): the counts' rows per routed (district, ward) pair
     (Part.COUNTS), or a duration's percentiles per district and per ward ({By.DISTRICT: …,
-    By.WARD: …}), both from the bands of values per pair that their ranks need."""
+    By.WARD: …}), both from the values per pair."""
     if which is Part.COUNTS:
         found = rolled_counts(conn, f, By.ROUTED, as_of, [])
     else:
-        levels = {by: _ROLLED_KEYS[by] for by in (By.DISTRICT, By.WARD)}
-        per_level = area_durations.level_percentiles(conn, f, _MEASURES[which],
-                                                     list(levels.values()))
-        found = (None if per_level is None
-                 else {by: per_level[key] for by, key in levels.items()})
+        pairs = area_durations.values(conn, f, _MEASURES[which])
+        found = None if pairs is None else {by: _level_percentiles(pairs, by)
+                                            for by in (By.DISTRICT, By.WARD)}
     if found is None:
         raise ValueError(f"the rollups do not answer {f}")
     return found
@@ -457,6 +454,11 @@ def _summed(counts: dict[Any, Any], group_of: Callable[[Any], Any]) -> dict[Any,
     for key, row in counts.items():
         summed[group_of(key)].update({name: row[name] for name in _COUNTED})
     return summed
+
+
+def _level_percentiles(pairs: area_durations.Values, by: By) -> dict[Any, Any]:
+    """The durations' percentiles per district or ward (``by``) of the values per pair."""
+    return area_durations.percentiles(area_durations.at_level(pairs, _ROLLED_KEYS[by]))
 
 
 def figures(counts: dict[Any, Any], *durations: dict[Any, Any]) -> dict[Any, Kpi]:

@@ -1,5 +1,5 @@
 """Rollups (migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, 0032, 0033, 0034,
-0037, 0038, 0040): which questions they answer, and how to ask them.
+0037, 0038): which questions they answer, and how to ask them.
 
 ``complaint_rollup`` counts complaints per boundary generation, level, placed area (the rule of
 ``analytics/areas.py``), city day, category and status, and ``complaint_month_rollup`` per
@@ -21,13 +21,12 @@ hours, the histograms from which the statistics find the durations' percentiles
 (``analytics/durations.py``), and ``complaint_duration_fine_rollup`` the same in buckets
 eight times finer (read only within the buckets that hold a percentile's ranks), and
 ``complaint_area_duration_values`` the durations themselves, packed, per city month, measure
-(and status) and routed district and ward, grouped in sixteen bands of values
-(``analytics/area_durations.py``; the bands' edges refitted by each :func:`rebuild`). All are
-kept exact by triggers in the writing transaction. An analysis reads them instead of the
-complaints when its filter asks for nothing else: categories, statuses and a creation window
-that starts and ends at midnight in the city (or is open), and, for time steps, periods that
-start at midnight in the city. Any other part of the filter, today's or one added later,
-sends the analysis to the complaints themselves.
+(and status) and routed district and ward (``analytics/area_durations.py``). All are kept exact
+by triggers in the writing transaction. An analysis reads them instead of the complaints when
+its filter asks for nothing else: categories, statuses and a creation window that starts and
+ends at midnight in the city (or is open), and, for time steps, periods that start at midnight
+in the city. Any other part of the filter, today's or one added later, sends the analysis to
+the complaints themselves.
 """
 
 from collections.abc import Callable, Iterator, Mapping
@@ -471,11 +470,9 @@ def grid_rolled_up(conn: Connection, shape: str, size_m: float, srid: int) -> bo
 
 def rebuild(conn: Connection) -> None:
     """Every rollup from the complaints, in one set-based statement each (``rebuild_rollups``,
-    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032, 0033, 0034, 0037, 0038 and 0040, the
-    last refitting the bands of the durations per area): after a bulk load without the
-    rollup triggers, or as a repair."""
+    migrations 0017, 0021, 0022, 0025, 0028, 0030, 0032, 0033, 0034, 0037 and 0038): after a
+    bulk load without the rollup triggers, or as a repair."""
     conn.execute(text("SELECT rebuild_rollups()"))
-
 
 
 # The rollups' row triggers and statement triggers on the complaints and their placements

@@ -11,15 +11,14 @@ from db.engine import get_engine
 
 rollups_app = typer.Typer(help="Daily, grid-cell, statistics, due-day and duration rollups "
                                "(migrations 0013, 0017, 0021, 0022, 0025, 0028, 0029, 0030, "
-                               "0032, 0033, 0034, 0037, 0038 and 0040).",
+                               "0032, 0033, 0034 and 0037).",
                           no_args_is_help=True)
 
 
 @rollups_app.command("rebuild")
 def rebuild_cmd() -> None:
     """Recount every rollup from the complaints in one transaction (writers wait meanwhile):
-    a repair, or the end of a bulk load made with the rollup triggers disabled. The bands of
-    the durations per area are refitted to the complaints on the way (migration 0040)."""
+    a repair, or the end of a bulk load made with the rollup triggers disabled."""
     with get_engine().begin() as conn:
         rollups.rebuild(conn)
         (areas, cells, months, kpis, area_kpis, area_months, due, area_due, hours, fine_hours,
@@ -41,4 +40,3 @@ def rebuild_cmd() -> None:
                   f"rows ({area_due:,} per area and month), {hours:,} duration rows "
                   f"({fine_hours:,} in finer buckets), "
                   f"{area_hours:,} rows of durations per area and month.")
-

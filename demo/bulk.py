@@ -36,14 +36,13 @@ BUILD_MEMORY = "1GB"  # maintenance_work_mem of an index build, work_mem of a ro
 # it of (its rebuild_function), as runs of statements, each run on one connection; but the
 # monthly grid is summed from the daily grid, as 0022 itself fills it (exact, and a tenth of
 # the rows), rather than placing every complaint in every grid a second time; the monthly
-# area rollup (0029) is summed from the daily one by its own triggers, as everywhere; and the
-# durations' bands are fitted (0040's FIT) before the durations per area are placed by them.
+# area rollup (0029) is summed from the daily one by its own triggers, as everywhere.
 # tests/test_scale_generator.py checks the tables against rebuild_rollups().
 _MONTH = importlib.import_module("migrations.versions.0022_grid_month_rollup")
 _DURATIONS = importlib.import_module("migrations.versions.0025_duration_rollup")
 _AREA_KPIS = importlib.import_module("migrations.versions.0028_area_kpi_rollup")
 _DUE = importlib.import_module("migrations.versions.0030_due_rollup")
-_AREA_DURATIONS = importlib.import_module("migrations.versions.0040_banded_duration_values")
+_AREA_DURATIONS = importlib.import_module("migrations.versions.0032_area_duration_values")
 _AREA_KPI_MONTHS = importlib.import_module("migrations.versions.0034_area_kpi_month_sums")
 _AREA_DUE = importlib.import_module("migrations.versions.0037_area_due_rollup")
 _FINE_DURATIONS = importlib.import_module("migrations.versions.0038_fine_duration_rollup")
@@ -53,8 +52,8 @@ ROLLUPS = ("complaint_rollup", "complaint_grid_rollup", "complaint_grid_month_ro
            "complaint_area_kpi_month_rollup", "complaint_area_due_rollup",
            "complaint_duration_fine_rollup")
 ROLLUP_RUNS = ((_MONTH.GRIDS.DAILY.statements(_MONTH.GRIDS.PLACED_CALL)[1],),
-               (_MONTH.GRIDS.GRID_BACKFILL, _MONTH.FROM_DAYS, _AREA_DURATIONS.FIT,
-                _AREA_DURATIONS.BACKFILL, _AREA_KPI_MONTHS.BACKFILL),
+               (_MONTH.GRIDS.GRID_BACKFILL, _MONTH.FROM_DAYS, _AREA_DURATIONS.BACKFILL,
+                _AREA_KPI_MONTHS.BACKFILL),
                (_MONTH.KPI.BACKFILL, _DURATIONS.BACKFILL, _AREA_KPIS.BACKFILL, _DUE.BACKFILL,
                 _AREA_DUE.BACKFILL, _FINE_DURATIONS.BACKFILL))
 

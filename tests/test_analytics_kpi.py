@@ -13,7 +13,7 @@ from esda.smoothing import Empirical_Bayes
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
-from analytics import area_durations
+from analytics import kpi
 from app import create_app
 from demo.seed import seed_boundaries
 from settings import Settings
@@ -122,11 +122,7 @@ def test_stats_equal_hand_computation_with_empty_months(
     result = gql.data(STATS, {"from": iso(start), "to": iso(end), "interval": "MONTH"})["stats"]
     packed_reads = [s for s in count_statements.statements
                     if "complaint_area_duration_values" in s]
-    # Per duration, where its values lie, then (when it has rows large enough to be read by
-    # band) the bands its ranks need.
-    banded = [s for s in packed_reads if "band_start" in s]
-    assert len(packed_reads) - len(banded) == (2 if whole_days else 0)
-    assert len(banded) <= len(packed_reads) - len(banded)
+    assert len(packed_reads) == (2 if whole_days else 0)  # one per duration
     # The summary's durations and the categories' from one read of their histograms.
     histogram_reads = [s for s in count_statements.statements
                        if "complaint_duration_rollup" in s]
@@ -348,10 +344,10 @@ CATEGORY = {"demo-2025": "public.trees", "demo-2019": "public.water"}
 def test_the_area_breakdowns_percentiles_run_off_the_event_loop(
         gql: GraphQLClient, demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over whole days, the district and ward breakdowns' percentiles (thousands of areas
-    nationally, the longest step done in Python) run in worker threads, each duration's
-    reads and selections for both levels in one thread: the event loop serves other requests
-    meanwhile, and the two durations run at once, on connections of their own."""
-    real, threads = area_durations.level_percentiles, []
+    nationally, the longest step done in Python) run in worker threads, each duration's in
+    the thread that read its values: the event loop serves other requests meanwhile, and the
+    two durations' reads and selections run at once, on connections of their own."""
+    real, threads = kpi._level_percentiles, []
 
     def recording(*args: Any) -> Any:
         try:
@@ -361,9 +357,9 @@ def test_the_area_breakdowns_percentiles_run_off_the_event_loop(
             threads.append("worker")
         return real(*args)
 
-    monkeypatch.setattr(area_durations, "level_percentiles", recording)
+    monkeypatch.setattr(kpi, "_level_percentiles", recording)
     end = datetime.combine(demo.now.astimezone(LOCAL).date(), time(), LOCAL)
     result = gql.data(STATS, {"from": iso(end - timedelta(days=400)), "to": iso(end),
                               "interval": "MONTH"})
     assert result["stats"]["byWard"] and result["stats"]["byDistrict"]
-    assert threads == ["worker"] * 2  # each duration's both levels, none on the loop
+    assert threads == ["worker"] * 4  # two durations × two levels, none on the loop

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from shapely.geometry import mapping
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from analytics import area_durations, kpi
@@ -54,7 +54,6 @@ from analytics.rollups import (
     grid_counts,
     month_split,
     month_steps,
-    rebuild,
     whole_days,
 )
 from app import create_app
@@ -347,24 +346,6 @@ def check_kpis(engine: Engine) -> None:
                 assert any(k.hours_to_resolution[0] is not None for k in breakdown.values())
                 if shared:
                     assert kpi.at_level(parts, by) == breakdown, (f, by)
-                    check_banded_reads(conn, f, by, breakdown)
-
-
-def check_banded_reads(conn: Connection, f: ComplaintFilter, by: kpi.By,
-                       breakdown: dict[Any, Any]) -> None:
-    """The percentiles per area read with every row by band, and with none, equal the
-    breakdown's (which :func:`check_kpis` compares with the complaints' own)."""
-    key = {kpi.By.DISTRICT: "district_id", kpi.By.WARD: "ward_id"}[by]
-    expected = {area: {name: list(hours) for name, hours in (
-        ("first_action", k.hours_to_first_action), ("resolution", k.hours_to_resolution))
-        if hours[0] is not None} for area, k in breakdown.items()}
-    for banded_from in (1, 2, 10**9):
-        conn.rollback()  # each read in a transaction of its own: one snapshot
-        found = area_durations.level_percentiles(
-            conn, f, (kpi.FIRST_ACTION, kpi.RESOLUTION), [key], banded_from)
-        assert found is not None
-        assert found[key] == {area: hours for area, hours in expected.items() if hours}, (
-            f, by, banded_from)
 
 
 # README, "Statistics definitions"
@@ -441,27 +422,6 @@ def stored_area_values(engine: Engine) -> Counter[tuple[Any, ...]]:
                    for (hours,) in struct.iter_unpack(">d", r.hours))
 
 
-def assert_banded(engine: Engine) -> None:
-    """Every row's packed values are in band order, and its band starts say where each band
-    starts (migration 0040), by the edges in force."""
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT measure, hours, bands "
-                                 "FROM complaint_area_duration_values")).all()
-        edges = dict(conn.execute(text("SELECT measure, edges FROM complaint_duration_bands"))
-                     .all())
-    assert rows
-    for r in rows:
-        bands = [band_of(edges[r.measure], v) for (v,) in struct.iter_unpack(">d", r.hours)]
-        assert bands == sorted(bands), r
-        starts = [start for (start,) in struct.iter_unpack(">i", r.bands)]
-        assert starts == [sum(b < band for b in bands) for band in range(1, 16)], r
-
-
-def band_of(edges: list[float], hours: float) -> int:
-    """A duration's band (migration 0040), computed here: how many edges are at or below it."""
-    return sum(1 for edge in edges if edge <= hours)
-
-
 # Each grouping's key of a complaint, as the statistics group it.
 GROUPS: dict[kpi.By, Callable[[Any], Any]] = {
     kpi.By.ALL: lambda c: 0, kpi.By.CATEGORY: lambda c: c.category_code,
@@ -487,7 +447,6 @@ def check_durations(engine: Engine) -> None:
     PostgreSQL's sort exactly."""
     assert stored_durations(engine) == expected_durations(engine)
     assert stored_area_values(engine) == expected_area_values(engine)
-    assert_banded(engine)
     rows = durations(engine)
     today = datetime.now(CITY).date()
     one_category = ComplaintFilter(categories=["environment.waste", "construction.illegal"],
@@ -776,7 +735,6 @@ def test_rebuild_recounts_what_the_triggers_kept(world: Any) -> None:
             stored_area_kpi(engine), stored_months(engine), stored_due(engine),
             stored_area_values(engine), stored_area_kpi_months(engine),
             stored_area_due(engine)) == kept
-    assert_banded(engine)  # the row given a value out of its band is placed again
 
 
 def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
@@ -1218,14 +1176,6 @@ def test_a_packed_duration_leaves_its_own_slot(world: Any) -> None:
             for f in found] == [[1.0], [1.0, 0.0], None]
 
 
-def packed(groups: dict[int, Any]) -> area_durations.Packed:
-    """Values per group (a pair's integer) as :class:`area_durations.Packed`."""
-    pairs = [g for g, values in groups.items() for _ in values]
-    return area_durations.Packed(np.array(pairs, dtype=np.int64),
-                                 np.array([v for values in groups.values() for v in values],
-                                          dtype=np.float64), np.zeros(len(pairs), dtype=int))
-
-
 def test_values_taken_away_leave_each_group_its_own() -> None:
     """The edges' durations are taken from their months' for all pairs at once
     (``without_each``): each group keeps the multiset difference a Counter computes, however
@@ -1236,141 +1186,40 @@ def test_values_taken_away_leave_each_group_its_own() -> None:
     for group in range(60):
         values = rng.integers(0, 6, rng.integers(0, 40)).astype(float) / 4  # many repeats
         values[(values == 0) & (rng.random(len(values)) < 0.5)] = -0.0  # equal to 0.0
-        held[group << 32 | group] = values
-        taken[group << 32 | group] = rng.permutation(values)[:rng.integers(0, len(values) + 1)]
-        taken[group << 32 | group][taken[group << 32 | group] == 0] *= rng.choice([-1.0, 1.0])
-    kept = area_durations.without_each(packed(held), packed(taken))
-    expected = Counter((g, v) for g, values in held.items() for v in values.tolist())
-    expected.subtract(Counter((g, v) for g, values in taken.items() for v in values.tolist()))
-    assert Counter(zip(kept.pairs.tolist(), kept.values.tolist(), strict=True)) == +expected
-    assert sum(map(len, taken.values())) > 100 and len(kept.values) > 100
+        held[group] = values
+        taken[group] = rng.permutation(values)[:rng.integers(0, len(values) + 1)]
+        taken[group][taken[group] == 0] *= rng.choice([-1.0, 1.0])  # 0.0 for -0.0, or not
+    kept = area_durations.without_each(held, {g: v for g, v in taken.items() if len(v)})
+    for group, values in held.items():
+        expected = Counter(values.tolist())
+        expected.subtract(Counter(taken[group].tolist()))
+        assert Counter(kept[group].tolist()) == +expected, group
+    assert sum(map(len, taken.values())) > 100 and sum(map(len, kept.values())) > 100
     # -0.0 equals 0.0, as a Counter (and percentile_cont's sort) takes them to be.
-    assert area_durations.without_each(packed({1: [0.0, 1.0]}), packed({1: [-0.0]})
-                                       ).values.tolist() == [1.0]
+    assert area_durations.without_each({1: np.array([0.0, 1.0])}, {1: np.array([-0.0])}
+                                       )[1].tolist() == [1.0]
     with pytest.raises(ValueError):
-        area_durations.without_each(packed({1: [1.0, 2.0]}), packed({1: [2.0, 2.0]}))
+        area_durations.without_each({1: np.array([1.0, 2.0])}, {1: np.array([2.0, 2.0])})
     with pytest.raises(ValueError):
-        area_durations.without_each(packed({1: [1.0]}), packed({2: [1.0]}))
+        area_durations.without_each({1: np.array([1.0])}, {2: np.array([1.0])})
 
 
-def test_packed_durations_keep_their_rows_pairs() -> None:
-    """Each row of a measure and sign brings its pair, its number of values and the values;
-    each value keeps its row's pair (``NO_AREA``: no routed area) and gets its band; counts
-    that do not match the values, or a pair unknown, are an error."""
-    rows = [((1, 2), [5.0, 1.0]), ((None, None), [7.0]), ((3, 4), []), ((1, 2), [3.0]),
+def test_packed_durations_are_grouped_by_pair_as_their_rows_came() -> None:
+    """Each row of a measure and sign brings its pair, its number of values and the values,
+    in the order PostgreSQL read the rows; a pair's values are those of its rows, in that
+    order, whatever rows lie between (``None``: no routed area)."""
+    rows = [((1, 2), [5.0, 1.0]), ((None, None), [7.0]), ((3, 4), [2.5]), ((1, 2), [3.0]),
             ((1, None), [-0.0, 9.0, 9.0])]
     records = b"".join(struct.pack(">iIi", district or area_durations.NO_AREA,
                                    ward or area_durations.NO_AREA, len(hours))
                        for (district, ward), hours in rows)
-    values = b"".join(struct.pack(">d", value) for _, hours in rows for value in hours)
-    pairs = np.array([0, 1 << 32, 1 << 32 | 2, 3 << 32 | 4])
-    edges = np.array([1.0, 5.0] + [9.0] * 13)
-    found = area_durations.Packed.read(records, values, pairs, edges)
-    assert [pairs[at] for at in found.pairs.tolist()] == [
-        1 << 32 | 2, 1 << 32 | 2, 0, 1 << 32 | 2, 1 << 32, 1 << 32, 1 << 32]
-    assert found.values.tolist() == [5.0, 1.0, 7.0, 3.0, -0.0, 9.0, 9.0]
-    assert found.bands.tolist() == [2, 1, 2, 1, 0, 15, 15]
-    assert len(area_durations.Packed.read(None, None, pairs, edges).values) == 0
+    packed = b"".join(struct.pack(">d", value) for _, hours in rows for value in hours)
+    found = area_durations.by_pair(records, packed)
+    assert {pair: hours.tolist() for pair, hours in found.items()} == {
+        (1, 2): [5.0, 1.0, 3.0], (None, None): [7.0], (3, 4): [2.5], (1, None): [-0.0, 9.0, 9.0]}
+    assert area_durations.by_pair(b"", b"") == {}
     with pytest.raises(ValueError):
-        area_durations.Packed.read(records, values[:-8], pairs, edges)
-    with pytest.raises(ValueError):  # a pair not found
-        area_durations.Packed.read(records, values, pairs[1:], edges)
-
-
-def test_a_values_band_is_the_same_in_postgresql_and_numpy(world: Any) -> None:
-    """``width_bucket`` places a duration in the rows (migration 0040), ``bands_of`` places it
-    when they are read: the same band for floats of every exponent, infinities, zeros of
-    either sign, values equal to an edge, and edges that repeat."""
-    engine, *_ = world
-    rng = np.random.default_rng(3)
-    edges = np.sort(np.concatenate([rng.lognormal(3, 2, 12), [0.0, 7.5, 7.5]]))
-    values = np.concatenate([rng.integers(-2**63, 2**63 - 1, 2000).view(np.float64), edges,
-                             np.nextafter(edges, -np.inf), [np.inf, -np.inf, -0.0, 0.0]])
-    values = values[~np.isnan(values)]
-    with engine.connect() as conn:
-        placed = conn.execute(text(
-            "SELECT array_agg(width_bucket(v, CAST(:edges AS float8[])) ORDER BY n) "
-            "FROM unnest(CAST(:values AS float8[])) WITH ORDINALITY AS u(v, n)"),
-            {"edges": edges.tolist(), "values": values.tolist()}).scalar_one()
-    assert placed == area_durations.bands_of(edges, values).tolist()
-    assert placed == [band_of(edges.tolist(), v) for v in values.tolist()]
-    assert len(set(placed)) == 15  # every band but that between the two edges of 7.5
-
-
-def test_band_edges_are_fitted_to_the_durations(world: Any) -> None:
-    """A recount of the rollups (``fit_duration_bands()`` in ``rebuild_rollups()``) sets each
-    measure's edges to the quantiles of its durations at every sixteenth (as percentile_disc,
-    computed here), places every row's values by them, and bumps the complaints' data version
-    (a breakdown's two reads must see it); the breakdowns stay the same."""
-    engine, *_ = world
-    f = ComplaintFilter()
-    measures = (kpi.FIRST_ACTION, kpi.RESOLUTION)
-    with engine.connect() as conn:
-        before = area_durations.level_percentiles(conn, f, measures, ["ward_id"], 1)
-    with engine.begin() as conn:
-        version = conn.execute(text(area_durations.VERSION[1:-1])).scalar_one()
-        rebuild(conn)
-        edges = dict(conn.execute(text(
-            "SELECT measure, edges FROM complaint_duration_bands")).all())
-        assert conn.execute(text(area_durations.VERSION[1:-1])).scalar_one() == version + 1
-    for measure, column in (("first_action", "hours_to_first_action"),
-                            ("resolution", "hours_to_resolution")):
-        values = sorted(getattr(c, column) for c in durations(engine)
-                        if getattr(c, column) is not None)
-        assert len(values) > 100
-        assert edges[measure] == [values[math.ceil(len(values) * n / 16) - 1]
-                                  for n in range(1, 16)], measure
-    assert_banded(engine)  # every row placed by the new edges
-    with engine.connect() as conn:
-        assert area_durations.level_percentiles(conn, f, measures, ["ward_id"], 1) == before
-
-
-def test_a_write_between_the_two_reads_is_read_again(world: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A write committed between a breakdown's two reads (its bands' counts, then their
-    values) is seen: the two are read again, and after a second such write every value is
-    read whole, in one statement. The percentiles are those of the durations as written."""
-    engine, *_ = world
-    f = ComplaintFilter()
-    measures = (kpi.FIRST_ACTION, kpi.RESOLUTION)
-    moved = ("UPDATE complaint SET first_action_at = first_action_at + :step * interval '1 h' "
-             "WHERE ward_id = (SELECT min(ward_id) FROM complaint "
-             "WHERE first_action_at IS NOT NULL) AND first_action_at IS NOT NULL")
-    reads: list[int] = []  # each read's size from which rows are read by band
-    writes = {"asked": 0, "done": 0}
-    read_by_band, plan = area_durations._read_by_band, area_durations._plan
-
-    def counted(*args: Any) -> Any:
-        reads.append(args[-1])
-        return read_by_band(*args)
-
-    def written(*args: Any) -> Any:  # between the two reads, once in each of the first reads
-        if writes["done"] < min(len(reads), writes["asked"]):
-            with engine.begin() as other:
-                other.execute(text(moved), {"step": 100})
-            writes["done"] += 1
-        return plan(*args)
-
-    monkeypatch.setattr(area_durations, "_read_by_band", counted)
-    monkeypatch.setattr(area_durations, "_plan", written)
-    try:
-        for asked, sizes in ((1, [1, 1]), (2, [1, 1, area_durations.WHOLE])):
-            reads.clear()
-            writes.update(asked=asked, done=0)
-            with engine.connect() as conn:
-                found = area_durations.level_percentiles(conn, f, measures, ["ward_id"], 1)
-                with bypassed():
-                    raw = kpi.figures(kpi.part(conn, f, kpi.By.WARD, kpi.Part.ALL,
-                                               datetime.now(UTC)))
-            assert reads == sizes
-            assert found is not None and found["ward_id"] == {
-                ward: {name: list(hours) for name, hours in (
-                    ("first_action", k.hours_to_first_action),
-                    ("resolution", k.hours_to_resolution)) if hours[0] is not None}
-                for ward, k in raw.items() if k.hours_to_first_action[0] is not None}
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(moved), {"step": -100 * 3})  # the three writes undone
+        area_durations.by_pair(records, packed[:-8])
 
 
 def test_packed_durations_come_a_row_a_month_without_sorting_their_rows(world: Any) -> None:
@@ -1387,12 +1236,10 @@ def test_packed_durations_come_a_row_a_month_without_sorting_their_rows(world: A
     assert months
 
     def read(conn: Any) -> None:
-        assert area_durations.level_percentiles(conn, f, (kpi.FIRST_ACTION, kpi.RESOLUTION),
-                                                list(area_durations.LEVELS), banded_from=1)
+        assert area_durations.values(conn, f, (kpi.FIRST_ACTION, kpi.RESOLUTION))
 
-    located, banded = executed_plans(engine, read,
-                                     lambda s: "FROM complaint_area_duration_values" in s)
-    for plan, rows in ((located, len(months) + len(split.edges)), (banded, len(months))):
-        assert "Sort" not in json.dumps(plan), plan
-        aggregates = [node for node in plan["Plans"] if node["Node Type"] == "Aggregate"]
-        assert [node["Strategy"] for node in aggregates] == ["Plain"] * rows
+    plan, = executed_plans(engine, read, lambda s: "complaint_area_duration_values" in s)
+    assert "Sort" not in json.dumps(plan), plan
+    aggregates = [node for node in plan["Plans"] if node["Node Type"] == "Aggregate"]
+    assert [node["Strategy"] for node in aggregates] == ["Plain"] * (len(months)
+                                                                     + len(split.edges))

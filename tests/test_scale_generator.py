@@ -152,10 +152,9 @@ def assert_catalogue_as_migrated(engine: Engine) -> None:
     assert built == expected
 
 
-# A rollup's rows as compared: the packed durations are in no order within a band, so one
-# row each, with its row's band starts.
+# A rollup's rows as compared: the packed durations are in no order, so one row each.
 ROWS_OF = {"complaint_area_duration_values": """
-    SELECT measure, month, status, district_id, ward_id, bands,
+    SELECT measure, month, status, district_id, ward_id,
            substring(hours FROM slot * 8 + 1 FOR 8)
     FROM {table}, generate_series(0, length(hours) / 8 - 1) AS slot"""}
 
