@@ -1163,6 +1163,41 @@ def test_other_grids_and_periods_read_the_complaints(world: Any) -> None:
     assert day_steps([midnight.astimezone(UTC).replace(hour=0)]) is None  # 07:00 in the city
 
 
+MONTHLY_PARTITIONED = ("complaint_duration_rollup", "complaint_duration_fine_rollup",
+                       "complaint_area_duration_values")
+
+
+def test_a_duration_written_touches_its_months_partitions_only(world: Any) -> None:
+    """Recording a first action, and then changing it, runs the monthly-partitioned rollups'
+    triggers (migration 0040) on the partitions of the complaint's month alone: a statement
+    planned over every partition (some sixty a table) cost a write 30 times its own time. The
+    partitions a transaction opened are those it holds a lock on."""
+    engine, *_ = world
+    with engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # the triggers run at once
+        complaint, month = conn.execute(text(
+            "SELECT id, date_trunc('month', created_at AT TIME ZONE 'Asia/Ho_Chi_Minh') "
+            "FROM complaint WHERE first_action_at IS NULL ORDER BY id LIMIT 1")).one()
+        for hours in (5, 7):  # added; then taken away and added again
+            conn.execute(text("UPDATE complaint SET first_action_at = created_at "
+                              "+ :hours * interval '1 hour' WHERE id = :id"),
+                         {"hours": hours, "id": complaint})
+        opened = conn.execute(text("""
+            SELECT parent.relname, count(*) AS partitions, min(child.relname) AS first
+            FROM pg_locks l JOIN pg_inherits i ON i.inhrelid = l.relation
+            JOIN pg_class child ON child.oid = i.inhrelid
+            JOIN pg_class parent ON parent.oid = i.inhparent
+            WHERE l.pid = pg_backend_pid() AND parent.relname = ANY(:tables)
+            GROUP BY parent.relname"""), {"tables": list(MONTHLY_PARTITIONED)}).all()
+        transaction.rollback()
+    assert {r.relname: (r.partitions, r.first) for r in opened} == {
+        table: (1, f"{table}_m{month:%Y%m}") for table in MONTHLY_PARTITIONED}
+    with engine.connect() as conn:
+        assert conn.execute(text(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = "
+            "CAST('complaint_duration_rollup' AS regclass)")).scalar_one() > 40
+
+
 def test_a_packed_duration_leaves_its_own_slot(world: Any) -> None:
     """``float8s_without`` (0032) compares whole 8-byte slots: 1.0 then 0.0 hold eight zero
     bytes from the third byte on, across the two, and removing 0.0 must remove the second."""
