@@ -53,6 +53,7 @@ class EventHub:
         self.thread: threading.Thread | None = None
         self.start_lock = asyncio.Lock()
         self.queries = asyncio.Semaphore(max(1, engine.pool.size() // 2))  # type: ignore[attr-defined]
+        self.last_dispatch: asyncio.Future[None] | None = None
 
     async def stream(self, f: ComplaintFilter, viewer: Principal | None
                      ) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
@@ -122,18 +123,24 @@ class EventHub:
                               event_ids=event_ids, kinds=LIVE_KINDS)
 
     def _received(self, event_ids: list[int]) -> None:
-        task = asyncio.ensure_future(self._dispatch(event_ids))
+        task = asyncio.ensure_future(self._dispatch(event_ids, self.last_dispatch))
         task.add_done_callback(_log_failure)
+        self.last_dispatch = task
 
-    async def _dispatch(self, event_ids: list[int]) -> None:
+    async def _dispatch(self, event_ids: list[int], previous: "asyncio.Future[None] | None"
+                        ) -> None:
         """One query per distinct caller among the subscribers (their filters all in it), then
-        each matching event to each subscriber of a (filter, caller) it matches."""
+        each matching event to each subscriber of a (filter, caller) it matches. Notices are
+        read concurrently but handed out in the order they came (after ``previous``, the
+        notice before), so a subscriber sees a complaint's events in the order committed."""
         by_viewer: dict[Principal | None, list[ComplaintFilter]] = defaultdict(list)
         for f, viewer in self.groups:
             by_viewer[viewer].append(f)
         viewers = list(by_viewer)
         results = await asyncio.gather(*(self._fetch(by_viewer[v], v, event_ids)
                                          for v in viewers), return_exceptions=True)
+        if previous is not None:
+            await asyncio.wait([previous])  # its failure is its own, logged by _log_failure
         shared: dict[str, Any] = {}
         for viewer, found in zip(viewers, results, strict=True):
             for i, f in enumerate(by_viewer[viewer]):

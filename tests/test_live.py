@@ -21,8 +21,11 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from shapely.geometry import Point, mapping
 from sqlalchemy import Engine, text
+from starlette.routing import WebSocketRoute
 
-from tests.conftest import Accounts
+from db.complaints import ComplaintFilter
+from notify.live import EventHub
+from tests.conftest import Accounts, GraphQLClient
 from tests.notify_support import free_port
 
 EVENTS = """subscription($filter: ComplaintFilter) { complaintEvents(filter: $filter) {
@@ -73,9 +76,9 @@ def post(server: str, query: str, variables: dict[str, Any], token: str | None) 
 
 async def take(server: str, query: str, variables: dict[str, Any], token: str | None,
                count: int, keep: Callable[[dict[str, Any]], bool] = lambda _: True,
-               ) -> list[dict[str, Any]]:
+               subscribed: asyncio.Event | None = None) -> list[dict[str, Any]]:
     """The first ``count`` results of a subscription that ``keep`` accepts (other tests' complaints
-    may pass the same filter)."""
+    may pass the same filter). A probe's result (``until_subscribed``) sets ``subscribed``."""
     transport = WebsocketsTransport(url=f"ws://{server}/graphql",
                                     init_payload={"Authorization": f"Bearer {token}"}
                                     if token else {})
@@ -84,12 +87,37 @@ async def take(server: str, query: str, variables: dict[str, Any], token: str | 
         request = gql(query)
         request.variable_values = variables
         async for result in session.subscribe(request):
+            if subscribed is not None and _description(result) == PROBE:
+                subscribed.set()
             if not keep(result):
                 continue
             results.append(result)
             if len(results) == count:
                 return results
     return results
+
+
+PROBE = "Thăm dò đăng ký"
+
+
+def _description(result: dict[str, Any]) -> Any:
+    return next(iter(result.values()))["complaint"]["description"]
+
+
+async def until_subscribed(server: str, token: str, where: Point,
+                           subscribed: list[asyncio.Event]) -> None:
+    """Submit probes at ``where`` until every subscription has received one: the server's
+    protocol does not acknowledge a subscription, and from its first event on it misses none."""
+    for _ in range(30):
+        await asyncio.to_thread(post, server, SUBMIT, {"input": {
+            "categoryCode": "other", "description": PROBE, "lon": where.x, "lat": where.y}},
+            token)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(s.wait() for s in subscribed)), 1)
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError("the subscriptions never received a probe")
 
 
 def ward_points(engine: Engine, ward: str) -> tuple[Point, Point]:
@@ -119,19 +147,19 @@ def test_events_cross_processes_and_respect_privacy(
     description = "Tranh chấp " + "".join(random.choices(string.ascii_lowercase, k=12))
 
     def ours(result: dict[str, Any]) -> bool:
-        update = next(iter(result.values()))
-        return bool(update["complaint"]["description"] == description)
+        return bool(_description(result) == description)
 
     async def scenario() -> list[list[dict[str, Any]]]:
+        subscribed = [asyncio.Event() for _ in range(3)]
         watchers = [
             asyncio.create_task(take(listener, EVENTS, {"filter": {"wardCodes": [accounts.ward]}},
-                                     None, 3, ours)),
+                                     None, 3, ours, subscribed[0])),
             asyncio.create_task(take(listener, EVENTS,
                                      {"filter": {"within": mapping(around_second)}}, None, 1,
-                                     ours)),
-            asyncio.create_task(take(listener, MINE, {}, reporter, 3, ours)),
+                                     ours, subscribed[1])),
+            asyncio.create_task(take(listener, MINE, {}, reporter, 3, ours, subscribed[2])),
         ]
-        await asyncio.sleep(2)  # the subscriptions are registered
+        await until_subscribed(writer, reporter, second, subscribed)
         ids = []
         for point, category in ((first, sensitive), (second, "other")):
             ids.append((await asyncio.to_thread(post, writer, SUBMIT, {"input": {
@@ -182,7 +210,12 @@ def test_subscribers_of_one_notice_share_their_queries(
             for i in range(5):
                 ws.send_json({"id": str(i), "type": "subscribe", "payload": {
                     "query": query, "variables": {"filter": {"wardCodes": [accounts.ward]}}}})
-        time.sleep(1)
+        hub = next(r.endpoint.hub for r in client.app.routes
+                   if isinstance(r, WebSocketRoute) and r.path == "/graphql")
+        deadline = time.monotonic() + 30
+        while sum(map(len, list(hub.groups.values()))) < 20:  # all registered
+            assert time.monotonic() < deadline, "the subscriptions were not registered"
+            time.sleep(0.01)
         count_statements.statements.clear()
         public_id = gql.data(SUBMIT, {"input": {"categoryCode": "other", "description": "x",
                                                 "lon": point.x, "lat": point.y}}
@@ -197,3 +230,52 @@ def test_subscribers_of_one_notice_share_their_queries(
     assert sum("FROM admin_area a WHERE a.id = ANY" in s for s in statements) == 1
     # the submission's SLA lookup, then one load for all subscribers
     assert sum("FROM category WHERE code = ANY" in s for s in statements) == 2
+
+
+def test_notices_reach_subscribers_in_commit_order(
+        engine: Engine, gql: GraphQLClient, accounts: Accounts) -> None:
+    """Each notice is read by its own query; when the first notice's read is the slower (held
+    back here by half a second), its events still reach the subscriber first."""
+    point, _ = ward_points(engine, accounts.ward)
+    description = "Thứ tự " + "".join(random.choices(string.ascii_lowercase, k=12))
+    hub = EventHub(engine)
+    read_events = hub._fetch
+    reads = 0
+
+    async def first_read_slow(*args: Any) -> list[Any]:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            await asyncio.sleep(0.5)
+        return await read_events(*args)
+
+    hub._fetch = first_read_slow  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        events = hub.stream(ComplaintFilter(ward_codes=(accounts.ward,)), None)
+        seen = asyncio.ensure_future(_descriptions_of(events, description, 2))
+        while not hub.groups:  # the subscription is registered
+            await asyncio.sleep(0.01)
+        ids = [(await asyncio.to_thread(gql.data, SUBMIT, {"input": {
+            "categoryCode": "other", "description": description, "lon": point.x,
+            "lat": point.y}}))["submitComplaint"]["id"] for _ in range(2)]
+        try:
+            return ids, await asyncio.wait_for(seen, 30)
+        finally:
+            hub.stop()
+
+    ids, seen = asyncio.run(scenario())
+    assert reads >= 2  # one read per notice: the order was the hub's to keep
+    assert seen == ids
+
+
+async def _descriptions_of(events: Any, description: str, count: int) -> list[str]:
+    """The public ids of the first ``count`` events of complaints with ``description``."""
+    ids: list[str] = []
+    async for row, _ in events:
+        if row.description == description:
+            ids.append(row.public_id)
+            if len(ids) == count:
+                break
+    await events.aclose()
+    return ids
