@@ -122,27 +122,35 @@ def reads(engine: Engine) -> list[tuple[Any, ...]]:
     return found
 
 
+# Updates measured beside submissions: (name, which complaints it may write, the write of
+# one complaint :id). A first action writes a duration, so every rollup of durations moves;
+# a resolution also changes the status, so every rollup of statuses moves too.
+UPDATES = (
+    ("first action", "first_action_at IS NULL",
+     "UPDATE complaint SET first_action_at = created_at + interval '5 h' WHERE id = :id"),
+    ("resolution", "status IN ('ASSIGNED', 'IN_PROGRESS') AND first_action_at IS NOT NULL",
+     "UPDATE complaint SET status = 'RESOLVED', resolved_at = first_action_at + interval '1 day' "
+     "WHERE id = :id"),
+)
+
+
 def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
            step: float = 0.001) -> list[tuple[Any, ...]]:
     """One submission's time with the rollup triggers off and on, the n-th submission at
-    ``at`` moved ``n * step`` degrees east; and one first action's, recorded on a complaint
-    that had none (a duration written: every rollup of durations moves). Both are rolled
-    back, so the constraint triggers that run at commit (0027: the rollups and the data
-    versions) are made to run at the end of each statement instead (not the foreign keys,
-    which the submission's own statement triggers satisfy only after its rows are
-    written)."""
-    with engine.connect() as conn:
-        unanswered = conn.execute(text(
-            "SELECT id FROM complaint WHERE first_action_at IS NULL ORDER BY id DESC LIMIT :n"),
-            {"n": SUBMISSIONS}).scalars().all()
+    ``at`` moved ``n * step`` degrees east; and each of :data:`UPDATES`', on up to as many
+    complaints it may write. All are rolled back, so the constraint triggers that run at
+    commit (0027: the rollups and the data versions) are made to run at the end of each
+    statement instead (not the foreign keys, which the submission's own statement triggers
+    satisfy only after its rows are written)."""
 
     def submission(conn: Connection, n: int) -> None:
         submit(conn, Submission(category_code="environment.waste", description=f"bench {n}",
                                 lon=at[0] + n * step, lat=at[1]), FootprintRules.of(Settings()))
 
-    def first_action(conn: Connection, n: int) -> None:
-        conn.execute(text("UPDATE complaint SET first_action_at = created_at + interval '5 h' "
-                          "WHERE id = :id"), {"id": unanswered[n]})
+    def update(statement: str, ids: list[int]) -> Callable[[Connection, int], None]:
+        def write(conn: Connection, n: int) -> None:
+            conn.execute(text(statement), {"id": ids[n]})
+        return write
 
     def arm(write: Callable[[Connection, int], None], count: int, triggers: bool) -> float:
         with engine.connect() as conn, conn.begin() as transaction:
@@ -159,16 +167,22 @@ def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
             transaction.rollback()
         return seconds / count
 
+    written = [("submission", submission, SUBMISSIONS)]
+    with engine.connect() as conn:
+        for name, which, statement in UPDATES:
+            ids = list(conn.execute(text(f"SELECT id FROM complaint WHERE {which} "
+                                         "ORDER BY id DESC LIMIT :n"),
+                                    {"n": SUBMISSIONS}).scalars())
+            written.append((name, update(statement, ids), len(ids)))
     found = []
-    for name, write, count in (("submission", submission, SUBMISSIONS),
-                               ("first action", first_action, len(unanswered))):
-        if not count:  # a database where every complaint has had its first action
+    for name, write, count in written:
+        if not count:  # a database where no complaint is left to write so
             continue
-        arms: dict[bool, list[float]] = {True: [], False: []}
+        times: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(3):
             for triggers in (False, True):
-                arms[triggers].append(arm(write, count, triggers))
-        off, on = min(arms[False]), min(arms[True])
+                times[triggers].append(arm(write, count, triggers))
+        off, on = min(times[False]), min(times[True])
         found += [(f"one {name} (ms)", 1000 * off, 1000 * on, on / off),
                   (f"{name}s per second", 1 / off, 1 / on, off / on)]
     return found
@@ -224,7 +238,7 @@ def main() -> None:
                 ["analysis, filter", "complaints", "rollup", "complaints/rollup"],
                 reads(engine))
     print_table(f"Writes: {SUBMISSIONS} submissions through the service and up to as many "
-                "first actions, triggers off and on",
+                "first actions and resolutions, triggers off and on",
                 ["write", "rollups off", "rollups on", "on/off (cost)"], writes(engine))
     print_table("Bulk load: the seed with the rollup triggers paused (one rebuild) and on",
                 ["load", "paused + rebuild", "triggers on", "on/paused"],

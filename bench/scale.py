@@ -334,8 +334,8 @@ def main(options: list[str] | None = None) -> None:
         if "writes" in parts:
             centre = WEST + PROVINCE_DEG / 4, SOUTH + PROVINCE_DEG / 2
             print_table(f"Writes in {province_code(0)}, {complaints:,} complaints: "
-                        f"{SUBMISSIONS} submissions through the service, {SUBMISSIONS} "
-                        "first actions",
+                        f"{SUBMISSIONS} submissions through the service, up to "
+                        f"{SUBMISSIONS} first actions and resolutions",
                         ["write", "rollup off", "rollup on", "on/off"],
                         writes(engine, centre, PROVINCE_DEG / 400))
         engine.dispose()
