@@ -49,7 +49,7 @@ from demo import seed as demo_seed
 from demo.city import build_demo_city
 from demo.complaints import generate_complaints
 from settings import Settings
-from workflow.states import OPEN
+from workflow.states import OPEN, Actor, Status, sources
 from workflow.submission import FootprintRules, Submission, submit
 
 COMPLAINTS = 100_000
@@ -123,14 +123,17 @@ def reads(engine: Engine) -> list[tuple[Any, ...]]:
 
 
 # Updates measured beside submissions: (name, which complaints it may write, the write of
-# one complaint :id). A first action writes a duration, so every rollup of durations moves;
-# a resolution also changes the status, so every rollup of statuses moves too.
-UPDATES = (
+# one complaint :id, the parameters of both). A first action writes a duration, so every
+# rollup of durations moves; a resolution also changes the status, so every rollup of
+# statuses moves too.
+UPDATES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("first action", "first_action_at IS NULL",
-     "UPDATE complaint SET first_action_at = created_at + interval '5 h' WHERE id = :id"),
-    ("resolution", "status IN ('ASSIGNED', 'IN_PROGRESS') AND first_action_at IS NOT NULL",
-     "UPDATE complaint SET status = 'RESOLVED', resolved_at = first_action_at + interval '1 day' "
-     "WHERE id = :id"),
+     "UPDATE complaint SET first_action_at = created_at + interval '5 h' WHERE id = :id", {}),
+    ("resolution", "status = ANY(:resolvable) AND first_action_at IS NOT NULL",
+     "UPDATE complaint SET status = :resolved, resolved_at = first_action_at + interval '1 day' "
+     "WHERE id = :id",
+     {"resolvable": [s.value for s in sources(Status.RESOLVED, Actor.OFFICIAL)],
+      "resolved": Status.RESOLVED.value}),
 )
 
 
@@ -147,9 +150,10 @@ def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
         submit(conn, Submission(category_code="environment.waste", description=f"bench {n}",
                                 lon=at[0] + n * step, lat=at[1]), FootprintRules.of(Settings()))
 
-    def update(statement: str, ids: list[int]) -> Callable[[Connection, int], None]:
+    def update(statement: str, ids: list[int], params: dict[str, Any]
+               ) -> Callable[[Connection, int], None]:
         def write(conn: Connection, n: int) -> None:
-            conn.execute(text(statement), {"id": ids[n]})
+            conn.execute(text(statement), {**params, "id": ids[n]})
         return write
 
     def arm(write: Callable[[Connection, int], None], count: int, triggers: bool) -> float:
@@ -169,11 +173,11 @@ def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
 
     written = [("submission", submission, SUBMISSIONS)]
     with engine.connect() as conn:
-        for name, which, statement in UPDATES:
+        for name, which, statement, params in UPDATES:
             ids = list(conn.execute(text(f"SELECT id FROM complaint WHERE {which} "
                                          "ORDER BY id DESC LIMIT :n"),
-                                    {"n": SUBMISSIONS}).scalars())
-            written.append((name, update(statement, ids), len(ids)))
+                                    {"n": SUBMISSIONS, **params}).scalars())
+            written.append((name, update(statement, ids, params), len(ids)))
     found = []
     for name, write, count in written:
         if not count:  # a database where no complaint is left to write so

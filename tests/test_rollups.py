@@ -1210,11 +1210,16 @@ def rows_read(conn: Any, table: str) -> int:
 
 
 def status_changed(conn: Any, tables: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
-    """An open complaint changed to ASSIGNED, its rollup triggers run at once; it and the rows
-    of each of ``tables`` the change read."""
+    """Open complaints changed to ASSIGNED one by one, their rollup triggers run at once; the
+    last of them, and the rows of each of ``tables`` its change read. The ten before it let
+    PostgreSQL switch the triggers' statements to a generic plan, as a long-lived connection
+    would."""
     conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
-    complaint = conn.execute(text(
-        "SELECT * FROM complaint WHERE status = 'RECEIVED' ORDER BY id LIMIT 1")).one()
+    *warming, complaint = conn.execute(text(
+        "SELECT * FROM complaint WHERE status = 'RECEIVED' ORDER BY id LIMIT 11")).all()
+    for c in warming:
+        conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE id = :id"),
+                     {"id": c.id})
     before = {table: rows_read(conn, table) for table in tables}
     conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE id = :id"),
                  {"id": complaint.id})
