@@ -755,6 +755,28 @@ def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
     check(engine, generations)
 
 
+def test_concurrent_status_changes_in_one_area_count_each_other(world: Any) -> None:
+    """Status changes of complaints of one ward and day from several connections at once:
+    each transaction's delta waits for the area's advisory lock and applies to the counts the
+    one before it committed (migration 0041), so none is lost."""
+    engine, generations, *_ = world
+    with engine.begin() as conn:
+        ids = [submit(conn, Submission(category_code="environment.waste",
+                                       description=f"changed together {n}",
+                                       lon=105.8412, lat=21.0245),
+                      FootprintRules.of(Settings())).public_id for n in range(24)]
+
+    def change_some(worker: int) -> None:
+        for public_id in ids[worker::4]:
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' "
+                                  "WHERE public_id = :id"), {"id": public_id})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(change_some, range(4)))
+    check(engine, generations)
+
+
 def reimport_with_one_ward_grown(engine: Engine, generation: DemoGeneration) -> None:
     """Re-import the generation's wards with the first ward grown over its neighbours (the
     lowest code wins where they overlap), as `phananh import-boundaries` would."""
