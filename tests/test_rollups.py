@@ -22,6 +22,7 @@ import json
 import math
 import struct
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -775,6 +776,53 @@ def test_concurrent_status_changes_in_one_area_count_each_other(world: Any) -> N
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(change_some, range(4)))
     check(engine, generations)
+
+
+def test_a_status_change_waiting_on_a_reimport_counts_where_it_placed_the_complaint(
+        world: Any) -> None:
+    """A status change that waits for its areas' lock while another transaction places the
+    complaint elsewhere (as a boundary re-import does: its placements deleted and inserted)
+    reads its deltas again once it holds the lock, and counts the complaint where the other
+    transaction left it, not where it was."""
+    engine, generations, *_ = world
+    with engine.begin() as conn:  # two in one group, so that taking one away leaves a row
+        ids = [submit(conn, Submission(category_code="environment.waste",
+                                       description=f"placed meanwhile {n}",
+                                       lon=105.8412, lat=21.0245),
+                      FootprintRules.of(Settings())).public_id for n in range(2)]
+        placement = conn.execute(text("""
+            SELECT ca.generation_id, ca.level, ca.complaint_id, ca.area_id,
+                   (SELECT min(a.id) FROM admin_area a
+                    WHERE (a.generation_id, a.level) = (ca.generation_id, ca.level)
+                      AND a.id <> ca.area_id) AS elsewhere
+            FROM complaint_area ca JOIN complaint c ON c.id = ca.complaint_id
+            JOIN admin_area routed ON routed.id = c.ward_id
+            WHERE c.public_id = :id AND ca.level = 'ward'
+              AND ca.generation_id <> routed.generation_id"""), {"id": ids[0]}).one()
+    with engine.connect() as importer, importer.begin():
+        importer.execute(text("""DELETE FROM complaint_area WHERE (generation_id, level,
+            complaint_id) = (:generation_id, :level, :complaint_id)"""), placement._mapping)
+        importer.execute(text("""INSERT INTO complaint_area (generation_id, level,
+            complaint_id, area_id) VALUES (:generation_id, :level, :complaint_id,
+            :elsewhere)"""), placement._mapping)
+        with ThreadPoolExecutor(1) as pool:
+            changed = pool.submit(lambda: _assign(engine, ids[0]))
+            deadline = time.monotonic() + 30
+            while not importer.execute(text(
+                    "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND NOT granted AND pid <> pg_backend_pid())")).scalar_one():
+                assert time.monotonic() < deadline and not changed.done(), \
+                    "the status change did not wait for the importer's lock"
+                time.sleep(0.02)
+            importer.commit()
+            changed.result(30)
+    check(engine, generations)
+
+
+def _assign(engine: Engine, public_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE public_id = :id"),
+                     {"id": public_id})
 
 
 def reimport_with_one_ward_grown(engine: Engine, generation: DemoGeneration) -> None:

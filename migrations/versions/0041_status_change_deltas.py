@@ -22,7 +22,10 @@ Two cases still recount, with 0013's statements:
 * a statement that moves a changed complaint: its placements change under it, in an order
   of triggers the recount does not depend on;
 * a delta that finds the rollup out of step (a row to take from missing, or fewer than it
-  takes): the rollup is repaired for those groups rather than left wrong or refused.
+  takes): the rollup is repaired for those groups rather than left wrong or refused;
+* a delta that changed while the function waited for its areas' locks: the writer that held
+  them (a boundary re-import, whose statements recount) may have placed the complaints in
+  other areas. The deltas are read once to know which locks to take, and again under them.
 
 Revision ID: 0041_status_change_deltas
 Revises: 0040_duration_triggers_pruned
@@ -74,7 +77,8 @@ DELTAS = f"""
           WHERE {GROUPED_BY}) p
     WHERE p.area_id IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5, 6
-    HAVING sum(p.change) <> 0"""
+    HAVING sum(p.change) <> 0
+    ORDER BY 1, 2, 3, 4, 5, 6"""
 
 UPDATED = f"""
     CREATE OR REPLACE FUNCTION complaint_rollup_updated() RETURNS trigger
@@ -93,6 +97,12 @@ UPDATED = f"""
             PERFORM pg_advisory_xact_lock({DAILY.LOCK_CLASS}, bucket)
             FROM (SELECT DISTINCT area_id % {DAILY.LOCK_BUCKETS} AS bucket FROM unnest(deltas)
                   ORDER BY bucket) AS buckets;
+            -- read again now that no other writer of these areas is under way: one that held
+            -- them (a boundary re-import) may have placed the complaints elsewhere meanwhile
+            recount := deltas IS DISTINCT FROM ARRAY(
+                SELECT CAST(ROW(d.*) AS complaint_rollup) FROM ({DELTAS}) d);
+        END IF;
+        IF NOT recount THEN
             DELETE FROM complaint_rollup r USING unnest(deltas) d
             WHERE {MATCHES} AND d.complaints < 0 AND r.complaints + d.complaints = 0;
             GET DIAGNOSTICS emptied = ROW_COUNT;
