@@ -756,22 +756,32 @@ def test_concurrent_writers_in_one_area_count_each_other(world: Any) -> None:
     check(engine, generations)
 
 
+def submitted_in_one_group(engine: Engine, description: str, count: int) -> list[Any]:
+    """``count`` complaints submitted at one place in one transaction, so in one group of the
+    daily rollup (ward, day, category, status); their rows."""
+    with engine.begin() as conn:
+        return [submit(conn, Submission(category_code="environment.waste",
+                                        description=f"{description} {n}",
+                                        lon=105.8412, lat=21.0245),
+                       FootprintRules.of(Settings())) for n in range(count)]
+
+
+def assign(conn: Any, public_id: str) -> None:
+    conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE public_id = :id"),
+                 {"id": public_id})
+
+
 def test_concurrent_status_changes_in_one_area_count_each_other(world: Any) -> None:
     """Status changes of complaints of one ward and day from several connections at once:
     each transaction's delta waits for the area's advisory lock and applies to the counts the
     one before it committed (migration 0041), so none is lost."""
     engine, generations, *_ = world
-    with engine.begin() as conn:
-        ids = [submit(conn, Submission(category_code="environment.waste",
-                                       description=f"changed together {n}",
-                                       lon=105.8412, lat=21.0245),
-                      FootprintRules.of(Settings())).public_id for n in range(24)]
+    ids = [c.public_id for c in submitted_in_one_group(engine, "changed together", 24)]
 
     def change_some(worker: int) -> None:
         for public_id in ids[worker::4]:
             with engine.begin() as conn:
-                conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' "
-                                  "WHERE public_id = :id"), {"id": public_id})
+                assign(conn, public_id)
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(change_some, range(4)))
@@ -785,11 +795,9 @@ def test_a_status_change_waiting_on_a_reimport_counts_where_it_placed_the_compla
     reads its deltas again once it holds the lock, and counts the complaint where the other
     transaction left it, not where it was."""
     engine, generations, *_ = world
-    with engine.begin() as conn:  # two in one group, so that taking one away leaves a row
-        ids = [submit(conn, Submission(category_code="environment.waste",
-                                       description=f"placed meanwhile {n}",
-                                       lon=105.8412, lat=21.0245),
-                      FootprintRules.of(Settings())).public_id for n in range(2)]
+    # two in one group, so that taking one away leaves a row
+    ids = [c.public_id for c in submitted_in_one_group(engine, "placed meanwhile", 2)]
+    with engine.connect() as conn:
         placement = conn.execute(text("""
             SELECT ca.generation_id, ca.level, ca.complaint_id, ca.area_id,
                    (SELECT min(a.id) FROM admin_area a
@@ -806,7 +814,7 @@ def test_a_status_change_waiting_on_a_reimport_counts_where_it_placed_the_compla
             complaint_id, area_id) VALUES (:generation_id, :level, :complaint_id,
             :elsewhere)"""), placement._mapping)
         with ThreadPoolExecutor(1) as pool:
-            changed = pool.submit(lambda: _assign(engine, ids[0]))
+            changed = pool.submit(lambda: assign_alone(engine, ids[0]))
             deadline = time.monotonic() + 30
             while not importer.execute(text(
                     "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' "
@@ -819,10 +827,9 @@ def test_a_status_change_waiting_on_a_reimport_counts_where_it_placed_the_compla
     check(engine, generations)
 
 
-def _assign(engine: Engine, public_id: str) -> None:
+def assign_alone(engine: Engine, public_id: str) -> None:
     with engine.begin() as conn:
-        conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE public_id = :id"),
-                     {"id": public_id})
+        assign(conn, public_id)
 
 
 def reimport_with_one_ward_grown(engine: Engine, generation: DemoGeneration) -> None:
@@ -1288,11 +1295,9 @@ def status_changed(conn: Any, tables: tuple[str, ...]) -> tuple[Any, dict[str, i
     *warming, complaint = conn.execute(text(
         "SELECT * FROM complaint WHERE status = 'RECEIVED' ORDER BY id LIMIT 11")).all()
     for c in warming:
-        conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE id = :id"),
-                     {"id": c.id})
+        assign(conn, c.public_id)
     before = {table: rows_read(conn, table) for table in tables}
-    conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE id = :id"),
-                 {"id": complaint.id})
+    assign(conn, complaint.public_id)
     return complaint, {table: rows_read(conn, table) - before[table] for table in tables}
 
 
@@ -1337,20 +1342,16 @@ def test_a_status_change_repairs_a_group_found_out_of_step(world: Any) -> None:
     """A status change whose old group is missing from the daily rollup (written with the
     triggers off, say) recounts its groups: the rollup ends right, not one short or refused."""
     engine, generations, *_ = world
-    with engine.begin() as conn:
-        ids = [submit(conn, Submission(category_code="environment.waste",
-                                       description=f"out of step {n}", lon=105.8412, lat=21.0245),
-                      FootprintRules.of(Settings())).public_id for n in range(2)]
+    first, _ = submitted_in_one_group(engine, "out of step", 2)
     with engine.begin() as conn:  # their group in the generation they were routed in
         deleted = conn.execute(text("""
             DELETE FROM complaint_rollup r USING complaint c JOIN admin_area a ON a.id = c.ward_id
             WHERE c.public_id = :id AND r.generation_id = a.generation_id
-              AND r.level = 'ward' AND r.area_id = c.ward_id
-              AND r.day = (c.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
-              AND r.category_code = c.category_code AND r.status = c.status"""), {"id": ids[0]})
+              AND r.level = 'ward' AND r.area_id = c.ward_id AND r.day = :day
+              AND r.category_code = c.category_code AND r.status = c.status"""),
+            {"id": first.public_id, "day": first.created_at.astimezone(CITY).date()})
         assert deleted.rowcount == 1
-        conn.execute(text("UPDATE complaint SET status = 'ASSIGNED' WHERE public_id = :id"),
-                     {"id": ids[0]})
+        assign(conn, first.public_id)
     check(engine, generations)
 
 

@@ -17,7 +17,7 @@ into one delta per (generation, level, area, day, category, status), takes the a
 locks as every writer of the rollup does (0013), empties the rows that fall to zero, lowers the
 others, and adds the gains (``INSERT … ON CONFLICT``).
 
-Two cases still recount, with 0013's statements:
+Three cases still recount, with 0013's statements:
 
 * a statement that moves a changed complaint: its placements change under it, in an order
   of triggers the recount does not depend on;
