@@ -274,11 +274,11 @@ def test_a_server_killed_in_the_middle_of_an_export_leaves_a_visibly_cut_file(
         running: Cluster) -> None:
     """A real ``uvicorn`` process streams an export to a client that has not read yet; the
     process is killed. What the client then receives ends without the last chunk of the
-    chunked transfer, and the GeoJSON without its closing brackets."""
+    chunked transfer, and the GeoJSON without its closing brackets. The server's send buffers
+    are small, so that most of the export is still in the process when it dies."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "tests.small_buffer_server", str(port)],
         env={**os.environ, "DATABASE_URL": running.url}, cwd=Path(__file__).parents[1],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
