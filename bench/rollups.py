@@ -124,11 +124,16 @@ def reads(engine: Engine) -> list[tuple[Any, ...]]:
 
 # Updates measured beside submissions: (name, which complaints it may write, the write of
 # one complaint :id, the parameters of both). A first action writes a duration, so every
-# rollup of durations moves; a resolution also changes the status, so every rollup of
-# statuses moves too.
+# rollup of durations moves; work begun changes the status of a complaint that has a first
+# action, so every rollup of statuses moves and those of durations keep their rows; a
+# resolution changes both.
 UPDATES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("first action", "first_action_at IS NULL",
      "UPDATE complaint SET first_action_at = created_at + interval '5 h' WHERE id = :id", {}),
+    ("start of work", "status = ANY(:startable) AND first_action_at IS NOT NULL",
+     "UPDATE complaint SET status = :started WHERE id = :id",
+     {"startable": [s.value for s in sources(Status.IN_PROGRESS, Actor.OFFICIAL)],
+      "started": Status.IN_PROGRESS.value}),
     ("resolution", "status = ANY(:resolvable) AND first_action_at IS NOT NULL",
      "UPDATE complaint SET status = :resolved, resolved_at = first_action_at + interval '1 day' "
      "WHERE id = :id",

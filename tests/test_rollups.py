@@ -1278,11 +1278,26 @@ def test_a_duration_written_touches_its_months_partitions_only(world: Any) -> No
 
 def rows_read(conn: Any, table: str) -> int:
     """Rows of ``table`` (or of its partitions) this transaction has read so far."""
-    return int(conn.execute(text("""
-        SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)
-        FROM pg_stat_xact_user_tables s
-        WHERE s.relid = CAST(:table AS regclass) OR s.relid IN (
-            SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:table AS regclass))"""),
+    return _rows_counted(conn, table, "seq_tup_read + idx_tup_fetch")
+
+
+def rows_written(conn: Any, table: str) -> int:
+    """Rows of ``table`` (or of its partitions) this transaction has inserted, updated or
+    deleted so far."""
+    return _rows_counted(conn, table, "n_tup_ins + n_tup_upd + n_tup_del")
+
+
+def _rows_counted(conn: Any, table: str, counters: str) -> int:
+    """The sum of ``counters`` (columns of ``pg_stat_xact_user_tables``) over ``table`` and its
+    partitions."""
+    return int(conn.execute(text(f"""
+        SELECT coalesce(sum({counters}), 0)
+        FROM (SELECT coalesce(seq_tup_read, 0) AS seq_tup_read,
+                     coalesce(idx_tup_fetch, 0) AS idx_tup_fetch, n_tup_ins, n_tup_upd, n_tup_del
+              FROM pg_stat_xact_user_tables s
+              WHERE s.relid = CAST(:table AS regclass) OR s.relid IN (
+                  SELECT inhrelid FROM pg_inherits
+                  WHERE inhparent = CAST(:table AS regclass))) AS s"""),
         {"table": table}).scalar_one())
 
 
@@ -1335,6 +1350,56 @@ def test_a_status_change_finds_its_rollup_rows_through_their_indexes(world: Any)
                                     {"month": month}).scalar_one() for table in tables}
         transaction.rollback()
     assert held["complaint_area_kpi_month_rollup"] >= 10  # many to read, were they filtered
+    assert all(rows <= 3 for rows in read.values()), read
+
+
+def test_a_status_change_leaves_durations_it_does_not_change_untouched(world: Any) -> None:
+    """A complaint with a first action and no resolution changes status: its durations' rows
+    (the first action has no status) are what they were, so the rollups of durations neither
+    read nor write any row (migration 0043; before it, each was taken away and added
+    again)."""
+    engine, *_ = world
+    with engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+        complaint = conn.execute(text(
+            "SELECT * FROM complaint WHERE first_action_at IS NOT NULL AND resolved_at IS NULL "
+            "AND status <> 'ASSIGNED' ORDER BY id LIMIT 1")).one()
+        before = {t: (rows_read(conn, t), rows_written(conn, t)) for t in MONTHLY_PARTITIONED}
+        assign(conn, complaint.public_id)
+        after = {t: (rows_read(conn, t), rows_written(conn, t)) for t in MONTHLY_PARTITIONED}
+        changed = conn.execute(text("SELECT status FROM complaint WHERE id = :id"),
+                               {"id": complaint.id}).scalar_one()
+        transaction.rollback()
+    assert (complaint.status, changed) != ("ASSIGNED", "ASSIGNED")  # the trigger had cause
+    assert after == before, {t: (after[t][0] - before[t][0], after[t][1] - before[t][1])
+                             for t in MONTHLY_PARTITIONED}
+
+
+def test_a_duration_changed_finds_its_rollup_rows_through_their_indexes(world: Any) -> None:
+    """First actions moved by an hour: the rollups of durations find each old row by their
+    unique index, the first action's NULL status and the routed areas included (migration
+    0043), instead of reading every row of the month and measure. The ten changes before the
+    one measured would have switched a cached plan to a generic one."""
+    engine, *_ = world
+    with engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+        conn.execute(text("SET LOCAL enable_seqscan = off"))  # as in the test above
+        *warming, last = conn.execute(text(
+            "SELECT id, created_at FROM complaint WHERE first_action_at IS NOT NULL "
+            "ORDER BY id LIMIT 11")).all()
+        moved = text("UPDATE complaint SET first_action_at = first_action_at "
+                     "+ interval '1 hour' WHERE id = :id")
+        for c in warming:
+            conn.execute(moved, {"id": c.id})
+        before = {t: rows_read(conn, t) for t in MONTHLY_PARTITIONED}
+        conn.execute(moved, {"id": last.id})
+        read = {t: rows_read(conn, t) - before[t] for t in MONTHLY_PARTITIONED}
+        held = conn.execute(text(
+            "SELECT count(*) FROM complaint_area_duration_values "
+            "WHERE measure = 'first_action' AND month = :month"),
+            {"month": last.created_at.astimezone(CITY).date().replace(day=1)}).scalar_one()
+        transaction.rollback()
+    assert held >= 10  # many to read, were they filtered
     assert all(rows <= 3 for rows in read.values()), read
 
 

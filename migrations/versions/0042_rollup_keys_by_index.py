@@ -35,16 +35,17 @@ depends_on = None
 BEFORE = [importlib.import_module(f"migrations.versions.{name}").TRIGGER_FUNCTION
           for name in ("0021_kpi_rollup", "0028_area_kpi_rollup", "0034_area_kpi_month_sums",
                        "0037_area_due_rollup")]
-PLPGSQL = "LANGUAGE plpgsql AS $$"
-NOT_DISTINCT = re.compile(r"r\.(\w+) IS NOT DISTINCT FROM OLD\.\1\b")
+PLPGSQL = "LANGUAGE plpgsql"
+# A row's key column matched to the same column of a record (OLD, or a loop's; 0043).
+NOT_DISTINCT = re.compile(r"r\.(\w+) IS NOT DISTINCT FROM (\w+)\.\1\b")
 
 
 def by_index(function: str) -> str:
     """``function`` with each nullable key column matched in a form its index answers, and
     planned for each call's values."""
     return NOT_DISTINCT.sub(
-        r"(r.\1 = OLD.\1 OR (r.\1 IS NULL AND OLD.\1 IS NULL))", function
-    ).replace(PLPGSQL, "LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$", 1)
+        r"(r.\1 = \2.\1 OR (r.\1 IS NULL AND \2.\1 IS NULL))", function
+    ).replace(PLPGSQL, f"{PLPGSQL} SET plan_cache_mode = force_custom_plan", 1)
 
 
 def replace(function: str) -> None:
