@@ -1420,6 +1420,26 @@ def test_a_status_change_repairs_a_group_found_out_of_step(world: Any) -> None:
     check(engine, generations)
 
 
+def test_a_column_added_to_the_daily_rollup_leaves_its_writers_counting(world: Any) -> None:
+    """A column a later migration adds to ``complaint_rollup`` (here one with a default) leaves
+    every writer of the rollup counting: the status change's deltas are built by column name
+    and inserted into named columns (migration 0044), where a cast of their row by position
+    refused every status change."""
+    engine, generations, *_ = world
+    first, _ = submitted_in_one_group(engine, "column added", 2)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE complaint_rollup ADD COLUMN note text NOT NULL "
+                          "DEFAULT 'none'"))
+    try:
+        with engine.begin() as conn:
+            assign(conn, first.public_id)
+        submitted_in_one_group(engine, "column added, then submitted", 1)
+        check(engine, generations)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE complaint_rollup DROP COLUMN note"))
+
+
 def test_a_packed_duration_leaves_its_own_slot(world: Any) -> None:
     """``float8s_without`` (0032) compares whole 8-byte slots: 1.0 then 0.0 hold eight zero
     bytes from the third byte on, across the two, and removing 0.0 must remove the second."""
