@@ -124,13 +124,13 @@ def reads(engine: Engine) -> list[tuple[Any, ...]]:
 
 # Updates measured beside submissions: (name, which complaints it may write, the write of
 # one complaint :id, the parameters of both). A first action writes a duration, so every
-# rollup of durations moves; work begun changes the status of a complaint that has a first
+# rollup of durations moves; a work start changes the status of a complaint that has a first
 # action, so every rollup of statuses moves and those of durations keep their rows; a
 # resolution changes both.
 UPDATES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("first action", "first_action_at IS NULL",
      "UPDATE complaint SET first_action_at = created_at + interval '5 h' WHERE id = :id", {}),
-    ("start of work", "status = ANY(:startable) AND first_action_at IS NOT NULL",
+    ("work start", "status = ANY(:startable) AND first_action_at IS NOT NULL",
      "UPDATE complaint SET status = :started WHERE id = :id",
      {"startable": [s.value for s in sources(Status.IN_PROGRESS, Actor.OFFICIAL)],
       "started": Status.IN_PROGRESS.value}),
@@ -140,6 +140,10 @@ UPDATES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      {"resolvable": [s.value for s in sources(Status.RESOLVED, Actor.OFFICIAL)],
       "resolved": Status.RESOLVED.value}),
 )
+
+
+# What the write tables' titles name: "first actions, work starts and resolutions".
+UPDATED = " and ".join((", ".join(f"{u[0]}s" for u in UPDATES[:-1]), f"{UPDATES[-1][0]}s"))
 
 
 def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
@@ -247,7 +251,7 @@ def main() -> None:
                 ["analysis, filter", "complaints", "rollup", "complaints/rollup"],
                 reads(engine))
     print_table(f"Writes: {SUBMISSIONS} submissions through the service and up to as many "
-                "first actions and resolutions, triggers off and on",
+                f"{UPDATED}, triggers off and on",
                 ["write", "rollups off", "rollups on", "on/off (cost)"], writes(engine))
     print_table("Bulk load: the seed with the rollup triggers paused (one rebuild) and on",
                 ["load", "paused + rebuild", "triggers on", "on/paused"],

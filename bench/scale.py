@@ -47,7 +47,7 @@ from app import create_app
 from bench.analytics import Api, job_list, prepare
 from bench.common import Timing, bench_database, bench_settings, console, measure, print_table
 from bench.replica import measure_replica
-from bench.rollups import SUBMISSIONS, writes
+from bench.rollups import SUBMISSIONS, UPDATED, writes
 from cli.main import alembic_config
 from db.engine import make_engine
 from demo import seed as demo_seed
@@ -335,7 +335,7 @@ def main(options: list[str] | None = None) -> None:
             centre = WEST + PROVINCE_DEG / 4, SOUTH + PROVINCE_DEG / 2
             print_table(f"Writes in {province_code(0)}, {complaints:,} complaints: "
                         f"{SUBMISSIONS} submissions through the service, up to "
-                        f"{SUBMISSIONS} first actions and resolutions",
+                        f"{SUBMISSIONS} {UPDATED}",
                         ["write", "rollup off", "rollup on", "on/off"],
                         writes(engine, centre, PROVINCE_DEG / 400))
         engine.dispose()
