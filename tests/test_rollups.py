@@ -1301,9 +1301,11 @@ def _rows_counted(conn: Any, table: str, counters: str) -> int:
         {"table": table}).scalar_one())
 
 
-def status_changed(conn: Any, tables: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
+def status_changed(conn: Any, tables: tuple[str, ...],
+                   counted: Callable[[Any, str], int] = rows_read) -> tuple[Any, dict[str, int]]:
     """Open complaints changed to ASSIGNED one by one, their rollup triggers run at once; the
-    last of them, and the rows of each of ``tables`` its change read. The ten before it let
+    last of them, and what its change read of each of ``tables`` (``counted``: rows by
+    default). The ten before it let
     PostgreSQL switch the triggers' statements to a generic plan, as a long-lived connection
     would."""
     conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
@@ -1311,9 +1313,9 @@ def status_changed(conn: Any, tables: tuple[str, ...]) -> tuple[Any, dict[str, i
         "SELECT * FROM complaint WHERE status = 'RECEIVED' ORDER BY id LIMIT 11")).all()
     for c in warming:
         assign(conn, c.public_id)
-    before = {table: rows_read(conn, table) for table in tables}
+    before = {table: counted(conn, table) for table in tables}
     assign(conn, complaint.public_id)
-    return complaint, {table: rows_read(conn, table) - before[table] for table in tables}
+    return complaint, {table: counted(conn, table) - before[table] for table in tables}
 
 
 def test_a_status_change_reads_none_of_its_days_other_complaints(world: Any) -> None:
@@ -1331,6 +1333,50 @@ def test_a_status_change_reads_none_of_its_days_other_complaints(world: Any) -> 
         transaction.rollback()
     assert that_day >= 3  # some to read, were the day recounted
     assert read["complaint"] <= 1, f"{read} rows read for one status change"
+
+
+def entries_read(conn: Any, table: str) -> int:
+    """Rows of ``table`` this transaction has read by sequential scans, and entries of its
+    indexes it has read (an index-only scan reads no row)."""
+    return int(conn.execute(text("""
+        SELECT pg_stat_get_xact_tuples_returned(CAST(:table AS regclass))
+               + coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid)), 0)
+        FROM pg_index WHERE indrelid = CAST(:table AS regclass)"""), {"table": table}
+    ).scalar_one())
+
+
+def test_a_status_change_probes_the_areas_once_per_generation_and_level(world: Any) -> None:
+    """The daily area rollup's triggers place a complaint in every generation and level that
+    has areas: they find those pairs with one probe each (migration 0045), where reading
+    every ward and district, twice per status change, cost more than the rest of the change
+    in a national deployment."""
+    engine, *_ = world
+    with engine.connect() as conn, conn.begin() as transaction:
+        # Areas as few as these may be joined to a complaint's routed ones by reading them
+        # all; with joins by hash or merge taken away, they are probed by id, as among a
+        # nation's thousands, and what is left to read is what finds the pairs.
+        conn.exec_driver_sql("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        held = conn.execute(text(
+            "SELECT count(*) FROM admin_area WHERE level IN ('ward', 'district')")).scalar_one()
+        _, read = status_changed(conn, ("admin_area",), entries_read)
+        transaction.rollback()
+    assert held >= 100  # many to read, were the pairs found among the areas
+    # Each pair, and each side's routed area in each, probed twice (before and after the
+    # areas' locks): some thirty entries.
+    assert read["admin_area"] <= 40, f"{read} for one status change"
+
+
+def test_a_status_change_finds_each_of_its_grid_rows_once(world: Any) -> None:
+    """A status change moves a complaint to another row of each standard grid: each old row is
+    found once, to be lowered or deleted (one MERGE, migration 0047; before it, an UPDATE and
+    then a DELETE looked each up), and each new one at most once, by the upsert."""
+    engine, *_ = world
+    with engine.connect() as conn, conn.begin() as transaction:
+        grids = conn.execute(text("SELECT count(*) FROM grid_rollup_size")).scalar_one()
+        _, read = status_changed(conn, ("complaint_grid_rollup",), entries_read)
+        transaction.rollback()
+    assert grids >= 2
+    assert read["complaint_grid_rollup"] <= 2 * grids, read
 
 
 def test_a_status_change_finds_its_rollup_rows_through_their_indexes(world: Any) -> None:
@@ -1357,9 +1403,19 @@ def test_a_status_change_leaves_durations_it_does_not_change_untouched(world: An
     """A complaint with a first action and no resolution changes status: its durations' rows
     (the first action has no status) are what they were, so the rollups of durations neither
     read nor write any row (migration 0043; before it, each was taken away and added
-    again)."""
+    again), and their row functions are not even called (0046). Its resolution, which adds
+    a row, calls each of them once."""
     engine, *_ = world
+    functions = ("complaint_duration_rollup_row", "complaint_duration_fine_rollup_row",
+                 "complaint_area_duration_values_row")
+
+    def calls(conn: Any) -> dict[str, int]:
+        return dict.fromkeys(functions, 0) | dict(conn.execute(text(
+            "SELECT funcname, calls FROM pg_stat_xact_user_functions "
+            "WHERE funcname = ANY(:names)"), {"names": list(functions)}).all())
+
     with engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(text("SET LOCAL track_functions = 'pl'"))
         conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
         complaint = conn.execute(text(
             "SELECT * FROM complaint WHERE first_action_at IS NOT NULL AND resolved_at IS NULL "
@@ -1369,10 +1425,17 @@ def test_a_status_change_leaves_durations_it_does_not_change_untouched(world: An
         after = {t: (rows_read(conn, t), rows_written(conn, t)) for t in MONTHLY_PARTITIONED}
         changed = conn.execute(text("SELECT status FROM complaint WHERE id = :id"),
                                {"id": complaint.id}).scalar_one()
+        assigned = calls(conn)
+        conn.execute(text("UPDATE complaint SET status = 'RESOLVED', resolved_at = "
+                          "first_action_at + interval '1 day' WHERE id = :id"),
+                     {"id": complaint.id})
+        resolved = calls(conn)
         transaction.rollback()
     assert (complaint.status, changed) != ("ASSIGNED", "ASSIGNED")  # the trigger had cause
     assert after == before, {t: (after[t][0] - before[t][0], after[t][1] - before[t][1])
                              for t in MONTHLY_PARTITIONED}
+    assert assigned == dict.fromkeys(functions, 0)
+    assert resolved == dict.fromkeys(functions, 1)
 
 
 def test_a_duration_changed_finds_its_rollup_rows_through_their_indexes(world: Any) -> None:
