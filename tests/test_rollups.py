@@ -1399,6 +1399,38 @@ def test_a_status_change_finds_its_rollup_rows_through_their_indexes(world: Any)
     assert all(rows <= 3 for rows in read.values()), read
 
 
+def calls(conn: Any, functions: tuple[str, ...]) -> dict[str, int]:
+    """How many times this transaction has called each of ``functions`` so far (with
+    ``track_functions`` on)."""
+    return dict.fromkeys(functions, 0) | dict(conn.execute(text(
+        "SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE funcname = ANY(:names)"),
+        {"names": list(functions)}).all())
+
+
+def test_an_update_that_changes_no_group_leaves_the_daily_area_rollup_at_once(
+        world: Any) -> None:
+    """A first action changes no complaint's group of the daily area rollup: its statement
+    trigger returns before writing to the rollup (migration 0048; before it, its empty
+    DELETE, UPDATE and INSERT each ran the monthly rollup's triggers). A status change still
+    writes to it."""
+    engine, *_ = world
+    monthly = ("complaint_month_rollup_inserted", "complaint_month_rollup_updated",
+               "complaint_month_rollup_deleted")
+    with engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(text("SET LOCAL track_functions = 'pl'"))
+        complaint = conn.execute(text(
+            "SELECT * FROM complaint WHERE first_action_at IS NULL AND status <> 'ASSIGNED' "
+            "ORDER BY id LIMIT 1")).one()
+        conn.execute(text("UPDATE complaint SET first_action_at = created_at + interval '2 h' "
+                          "WHERE id = :id"), {"id": complaint.id})
+        acted = calls(conn, monthly)
+        assign(conn, complaint.public_id)
+        assigned = calls(conn, monthly)
+        transaction.rollback()
+    assert acted == dict.fromkeys(monthly, 0), acted
+    assert sum(assigned.values()) > 0, assigned
+
+
 def test_a_status_change_leaves_durations_it_does_not_change_untouched(world: Any) -> None:
     """A complaint with a first action and no resolution changes status: its durations' rows
     (the first action has no status) are what they were, so the rollups of durations neither
@@ -1408,12 +1440,6 @@ def test_a_status_change_leaves_durations_it_does_not_change_untouched(world: An
     engine, *_ = world
     functions = ("complaint_duration_rollup_row", "complaint_duration_fine_rollup_row",
                  "complaint_area_duration_values_row")
-
-    def calls(conn: Any) -> dict[str, int]:
-        return dict.fromkeys(functions, 0) | dict(conn.execute(text(
-            "SELECT funcname, calls FROM pg_stat_xact_user_functions "
-            "WHERE funcname = ANY(:names)"), {"names": list(functions)}).all())
-
     with engine.connect() as conn, conn.begin() as transaction:
         conn.execute(text("SET LOCAL track_functions = 'pl'"))
         conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
@@ -1425,11 +1451,11 @@ def test_a_status_change_leaves_durations_it_does_not_change_untouched(world: An
         after = {t: (rows_read(conn, t), rows_written(conn, t)) for t in MONTHLY_PARTITIONED}
         changed = conn.execute(text("SELECT status FROM complaint WHERE id = :id"),
                                {"id": complaint.id}).scalar_one()
-        assigned = calls(conn)
+        assigned = calls(conn, functions)
         conn.execute(text("UPDATE complaint SET status = 'RESOLVED', resolved_at = "
                           "first_action_at + interval '1 day' WHERE id = :id"),
                      {"id": complaint.id})
-        resolved = calls(conn)
+        resolved = calls(conn, functions)
         transaction.rollback()
     assert (complaint.status, changed) != ("ASSIGNED", "ASSIGNED")  # the trigger had cause
     assert after == before, {t: (after[t][0] - before[t][0], after[t][1] - before[t][1])
