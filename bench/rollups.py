@@ -23,7 +23,9 @@ Database: ``<name>_bench_rollups``, seeded once with :data:`COMPLAINTS` complain
 years (its seed time is printed), then ``rebuild_rollups()`` timed on its own.
 """
 
+import re
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,10 +169,7 @@ def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
 
     def arm(write: Callable[[Connection, int], None], count: int, triggers: bool) -> float:
         with engine.connect() as conn, conn.begin() as transaction:
-            conn.exec_driver_sql(conn.execute(text(
-                "SELECT 'SET CONSTRAINTS ' || string_agg(DISTINCT quote_ident(conname), ', ') "
-                "|| ' IMMEDIATE' FROM pg_constraint WHERE contype = 't' AND condeferrable"
-            )).scalar_one())
+            _deferred_triggers_at_each_statement(conn)
             if not triggers:
                 set_triggers(conn, False)
             start = time.perf_counter()
@@ -199,6 +198,61 @@ def writes(engine: Engine, at: tuple[float, float] = (105.70, 21.03),
         found += [(f"one {name} (ms)", 1000 * off, 1000 * on, on / off),
                   (f"{name}s per second", 1 / off, 1 / on, off / on)]
     return found
+
+
+def _deferred_triggers_at_each_statement(conn: Connection) -> None:
+    """The deferred constraint triggers (0027: the rollups and the data versions) made to run
+    at the end of each statement of the caller's transaction, not at its commit."""
+    conn.exec_driver_sql(conn.execute(text(
+        "SELECT 'SET CONSTRAINTS ' || string_agg(DISTINCT quote_ident(conname), ', ') "
+        "|| ' IMMEDIATE' FROM pg_constraint WHERE contype = 't' AND condeferrable"
+    )).scalar_one())
+
+
+TRIGGER_LINE = re.compile(r"\s*Trigger (?:for constraint )?(\S+)(?: on \S+)?: time=([\d.]+)")
+EXECUTION_LINE = re.compile(r"Execution Time: ([\d.]+)")
+EXECUTION = "(the whole update)"
+
+
+def trigger_times(engine: Engine, count: int = 100, warm: int = 10) -> list[tuple[Any, ...]]:
+    """Each trigger's time in each kind of update of :data:`UPDATES`: which rollups a write
+    pays for, and how much. Rows (trigger, ms a write per kind, "–" where it did not fire),
+    the whole update first, then the dearest: the mean of ``count`` updates after ``warm`` on
+    the same connection (so that the triggers' plans are cached, as on a long-lived one),
+    each from the trigger lines of its ``EXPLAIN (ANALYZE)``, the rollups' triggers run at each
+    statement in a transaction rolled back. The whole update's time includes the
+    instrumentation's own cost."""
+    found: dict[str, dict[str, float]] = defaultdict(dict)
+    for name, which, statement, params in UPDATES:
+        with engine.connect() as conn, conn.begin() as transaction:
+            _deferred_triggers_at_each_statement(conn)
+            ids = conn.execute(text(f"SELECT id FROM complaint WHERE {which} "
+                                    "ORDER BY id DESC LIMIT :n"),
+                               {"n": count + warm, **params}).scalars().all()
+            summed: Counter[str] = Counter()
+            for n, complaint_id in enumerate(ids):
+                plan = conn.execute(text(f"EXPLAIN (ANALYZE) {statement}"),
+                                    {**params, "id": complaint_id}).scalars().all()
+                if n >= warm:
+                    summed.update(_timed(plan))
+            transaction.rollback()
+        for what, ms in summed.items():
+            found[what][name] = ms / (len(ids) - warm)
+    dearest = sorted(found, key=lambda what: (what != EXECUTION, -max(found[what].values())))
+    return [(what, *(found[what].get(name, "–") for name, *_ in UPDATES)) for what in dearest]
+
+
+def _timed(plan: list[str]) -> Counter[str]:
+    """ms per trigger (named by its table, less ``complaint_``), and the whole statement's
+    under :data:`EXECUTION`, of one plan."""
+    times: Counter[str] = Counter()
+    for line in plan:
+        if trigger := TRIGGER_LINE.match(line):  # complaint_<table>_update: <table>
+            times[trigger.group(1).removeprefix("complaint_").removesuffix("_update")] += (
+                float(trigger.group(2)))
+        elif execution := EXECUTION_LINE.match(line):
+            times[EXECUTION] += float(execution.group(1))
+    return times
 
 
 def seeding(engine: Engine) -> list[tuple[Any, ...]]:

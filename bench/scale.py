@@ -24,6 +24,8 @@ run after a code change reuses it):
   whole country, on the copy and on ``complaint``.
 * **Writes**: ``bench.rollups.writes`` in the busiest province: one submission through the
   service with the rollup triggers off and on.
+* **Triggers**: ``bench.rollups.trigger_times``, each trigger's time in each kind of update
+  (``--parts=triggers``; not in the default parts).
 * **Replica**: tiles and listing pages from a streaming replica against the primary alone
   (``bench.replica``: a throwaway cluster and its replica, with a nation of
   ``--replica-complaints``).
@@ -47,7 +49,7 @@ from app import create_app
 from bench.analytics import Api, job_list, prepare
 from bench.common import Timing, bench_database, bench_settings, console, measure, print_table
 from bench.replica import measure_replica
-from bench.rollups import SUBMISSIONS, UPDATED, writes
+from bench.rollups import SUBMISSIONS, UPDATED, UPDATES, trigger_times, writes
 from cli.main import alembic_config
 from db.engine import make_engine
 from demo import seed as demo_seed
@@ -68,7 +70,7 @@ from demo.nation import (
 from settings import Settings
 
 PARTS = ("analytics", "provinces", "writes", "replica")
-OPTIONAL_PARTS = ("stats-workers",)
+OPTIONAL_PARTS = ("stats-workers", "triggers")
 STATS_JOBS = ("stats year", "stats year + breakdowns", "stats all years + breakdowns")
 WORKER_ROUNDS = 5
 GOAL_S = 1.0
@@ -338,6 +340,10 @@ def main(options: list[str] | None = None) -> None:
                         f"{SUBMISSIONS} {UPDATED}",
                         ["write", "rollup off", "rollup on", "on/off"],
                         writes(engine, centre, PROVINCE_DEG / 400))
+        if "triggers" in parts:
+            print_table(f"Triggers of each update, {complaints:,} complaints (ms a write, "
+                        "EXPLAIN ANALYZE, mean of 100)",
+                        ["trigger", *(name for name, *_ in UPDATES)], trigger_times(engine))
         engine.dispose()
     if "replica" in parts:
         print_table(f"Tiles and listings, {args.replica_complaints:,} complaints: primary "
