@@ -26,7 +26,7 @@ years (its seed time is printed), then ``rebuild_rollups()`` timed on its own.
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -242,7 +242,7 @@ def trigger_times(engine: Engine, count: int = 100, warm: int = 10) -> list[tupl
     return [(what, *(found[what].get(name, "–") for name, *_ in UPDATES)) for what in dearest]
 
 
-def _timed(plan: list[str]) -> Counter[str]:
+def _timed(plan: Sequence[str]) -> Counter[str]:
     """ms per trigger (named by its table, less ``complaint_``), and the whole statement's
     under :data:`EXECUTION`, of one plan."""
     times: Counter[str] = Counter()
