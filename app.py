@@ -78,9 +78,9 @@ class GraphQLApp(GraphQL[Context, None]):
             await self._sign_in(context, request.headers.get("authorization"))
             if isinstance(response, Response):
                 context.response = response
+            context.read_after = await self.nodes.read_after(request)
             if self.nodes.replicas:
-                node = await self.nodes.reader(await self.nodes.read_after(request))
-                context.replica = node.engine
+                context.replica = (await self.nodes.reader(context.read_after)).engine
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType:

@@ -241,6 +241,7 @@ class Context:
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     nodes: Nodes | None = None
     replica: Engine | None = None  # the node chosen for reads that may be a moment old
+    read_after: int | None = None  # the WAL position of the caller's last write, if handed
     response: Response | None = None  # strawberry's sub-response, for the read-after cookie
     wrote: bool = False
     # Whether the executor puts prebuilt answers in the response (schema/execution.py,

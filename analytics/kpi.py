@@ -419,17 +419,23 @@ def routed(conn: Connection, f: ComplaintFilter, which: Part, as_of: datetime
            ) -> dict[Any, Any]:
     """One part of :data:`ROUTED_PARTS`, for :func:`at_level`, from the rollups, for a filter
     they answer (:func:`routed_answers`): the counts' rows per routed (district, ward) pair
-    (Part.COUNTS), or a duration's percentiles per district and per ward ({By.DISTRICT: …,
-    By.WARD: …}), both from the values per pair."""
-    if which is Part.COUNTS:
-        found = rolled_counts(conn, f, By.ROUTED, as_of, [])
-    else:
-        pairs = area_durations.values(conn, f, _MEASURES[which])
-        found = None if pairs is None else {by: _level_percentiles(pairs, by)
-                                            for by in (By.DISTRICT, By.WARD)}
+    (Part.COUNTS), or a duration's (:func:`routed_durations`)."""
+    if which is not Part.COUNTS:
+        return routed_durations(conn, f, which)
+    found = rolled_counts(conn, f, By.ROUTED, as_of, [])
     if found is None:
         raise ValueError(f"the rollups do not answer {f}")
     return found
+
+
+def routed_durations(conn: Connection, f: ComplaintFilter, which: Part) -> dict[Any, Any]:
+    """A duration's part of :data:`ROUTED_PARTS` (``which``): its percentiles per district and
+    per ward ({By.DISTRICT: …, By.WARD: …}), from the values per routed pair, for a filter the
+    rollups answer (:func:`routed_answers`)."""
+    pairs = area_durations.values(conn, f, _MEASURES[which])
+    if pairs is None:
+        raise ValueError(f"the rollups do not answer {f}")
+    return {by: _level_percentiles(pairs, by) for by in (By.DISTRICT, By.WARD)}
 
 
 def at_level(parts: Sequence[dict[Any, Any]], by: By) -> dict[Any, Kpi]:

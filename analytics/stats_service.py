@@ -11,37 +11,61 @@ pass").
 """
 
 import asyncio
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from analytics import kpi
+from analytics import kpi, snapshots
 from analytics.periods import Period, calendar_for, check_time_zone
 from db.complaints import ComplaintFilter
-from db.engine import Work, read
+from db.engine import Work, read, write
+from errors import PhananhError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SnapshotUse:
+    """How a request uses the snapshots of the statistics' durations
+    (``analytics/snapshots.py``): where they are kept, how old they may be, and the WAL
+    position of the caller's last write (None: none known)."""
+
+    primary: Engine
+    max_age_s: float
+    after: int | None
 
 
 class KpiStats:
     """The KPIs of the complaints matching ``query``, overdue as of ``as_of``. With
     ``total_and_categories`` (the request asks for both), the summary's durations and the
     categories' come from one read of their histograms, and the summary's counts are the
-    categories' summed."""
+    categories' summed (the durations are shared too whenever they may come from a snapshot).
+    With ``snapshot_use``, the durations in total, per category, per district and per ward may
+    come from a snapshot (:attr:`read_at` says when they were read)."""
 
     def __init__(self, engine: Engine, query: ComplaintFilter, as_of: datetime,
                  max_series_periods: int, total_and_categories: bool = False,
-                 parallel_workers: int = 0) -> None:
+                 parallel_workers: int = 0, snapshot_use: SnapshotUse | None = None) -> None:
         self.engine = engine
         self.query = query
         self.as_of = as_of
         self.max_series_periods = max_series_periods
         self.parallel_workers = parallel_workers
-        self._share_durations = total_and_categories and kpi.shared_durations_answer(query)
+        self.snapshot_use = snapshot_use
+        # When each kind of durations was read: ``as_of``, unless a snapshot answered.
+        self.read_at = dict.fromkeys(snapshots.Kind, as_of)
+        kept = snapshot_use is not None and snapshots.window_of(
+            query, snapshots.Kind.TOTALS) is not None
+        self._share_durations = (total_and_categories or kept) and \
+            kpi.shared_durations_answer(query)
         self._routed: asyncio.Task[list[Any]] | None = None
-        self._per_category: asyncio.Future[list[dict[Any, Any]]] | None = None
+        self._per_category: asyncio.Future[list[Any]] | None = None
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """``fn``'s statements on a connection of their own, with the request's parallel
@@ -92,19 +116,59 @@ class KpiStats:
                 self._per_category = asyncio.gather(
                     self._read(kpi.part, f=self.query, by=kpi.By.CATEGORY,
                                which=kpi.Part.COUNTS, as_of=self.as_of),
-                    self._read(kpi.total_and_category_durations, f=self.query))
-            counts, durations = await self._per_category
+                    self._durations(snapshots.Kind.TOTALS))
+            counts, (durations,) = await self._per_category
             return kpi.figures(kpi.in_total(counts) if by is kpi.By.ALL else counts, durations)
         parts = await asyncio.gather(*(
             self._read(kpi.part, f=self.query, by=by, which=which, as_of=self.as_of)
             for which in kpi.parts_for(by, self.query)))
         return kpi.figures(*parts)
 
+    async def durations_as_of(self, kind: snapshots.Kind) -> datetime:
+        """When the durations of ``kind`` (in total and per category, or per district and
+        ward) were read."""
+        if kind is snapshots.Kind.TOTALS and self._share_durations:
+            await self._figures(kpi.By.CATEGORY)
+        elif kind is snapshots.Kind.AREAS and kpi.routed_answers(self.query):
+            await self._figures(kpi.By.DISTRICT)
+        return self.read_at[kind]
+
     async def _read_routed(self) -> list[Any]:
-        """The parts of :data:`kpi.ROUTED_PARTS`, on as many connections at once."""
-        return await asyncio.gather(*(
-            self._read(kpi.routed, f=self.query, which=which, as_of=self.as_of)
-            for which in kpi.ROUTED_PARTS))
+        """The parts of :data:`kpi.ROUTED_PARTS`, on as many connections at once (the
+        durations' from a snapshot when one answers)."""
+        counts, durations = await asyncio.gather(
+            self._read(kpi.routed, f=self.query, which=kpi.Part.COUNTS, as_of=self.as_of),
+            self._durations(snapshots.Kind.AREAS))
+        return [counts, *durations]
+
+    async def _durations(self, kind: snapshots.Kind) -> list[Any]:
+        """The parts of ``kind``'s durations (:func:`snapshots.readers`): from a snapshot that
+        answers this request, else read (and kept, when snapshots are on)."""
+        use = self.snapshot_use
+        readers = snapshots.readers(kind, self.query)
+        window = snapshots.window_of(self.query, kind) if use else None
+        if use is None or window is None:
+            return await asyncio.gather(*(self._read(reader) for reader in readers))
+        kept = await self._read(snapshots.usable, kind=kind, window=window,
+                                max_age_s=use.max_age_s, after=use.after)
+        if kept is not None:
+            self.read_at[kind] = kept.computed_at
+            if kept.renew:
+                await self._keeping(snapshots.renew, kind=kind, window=window)
+            return kept.parts
+        snapshot = snapshots.joined(await asyncio.gather(*(
+            self._read(snapshots.read_part, reader=reader) for reader in readers)))
+        await self._keeping(snapshots.keep, kind=kind, window=window, snapshot=snapshot)
+        return snapshot.parts
+
+    async def _keeping(self, fn: Callable[..., None], /, **kwargs: Any) -> None:
+        """A write to the snapshots, on the primary. The request's answer does not depend on
+        it: a primary that cannot take it is logged, not reported to the caller."""
+        assert self.snapshot_use is not None
+        try:
+            await write(self.snapshot_use.primary, fn, **kwargs)
+        except PhananhError as error:
+            log.warning("statistics snapshot not kept: %s", error)
 
 
 def _period_starts(conn: Connection, f: ComplaintFilter, period: Period, time_zone: str,

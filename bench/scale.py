@@ -19,6 +19,10 @@ run after a code change reuses it):
 * **Stats workers**: the statistics' jobs through two apps over one engine, with
   ``PHANANH_STATS_PARALLEL_WORKERS`` at PostgreSQL's default of 2 and at the service's 0,
   alternated round by round (``--parts=stats-workers``; not in the default parts).
+* **Snapshots**: the same jobs with their durations (in total, per category, district and
+  ward) read for each request against taken from a snapshot (``analytics/snapshots.py``),
+  alternated, and the refresh's seconds per snapshot after a write (``--parts=snapshots``;
+  not in the default parts).
 * **Provinces**: a copy of the complaints, LIST-partitioned by province (what a Citus worker
   holds, on one node); a listing page, statistics and a grid for one province against the
   whole country, on the copy and on ``complaint``.
@@ -39,12 +43,13 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
 from starlette.testclient import TestClient
 
-from analytics import rollups
+from analytics import rollups, snapshots
 from app import create_app
 from bench.analytics import Api, job_list, prepare
 from bench.common import Timing, bench_database, bench_settings, console, measure, print_table
@@ -70,7 +75,7 @@ from demo.nation import (
 from settings import Settings
 
 PARTS = ("analytics", "provinces", "writes", "replica")
-OPTIONAL_PARTS = ("stats-workers", "triggers")
+OPTIONAL_PARTS = ("stats-workers", "snapshots", "triggers")
 STATS_JOBS = ("stats year", "stats year + breakdowns", "stats all years + breakdowns")
 WORKER_ROUNDS = 5
 GOAL_S = 1.0
@@ -224,22 +229,66 @@ def analytics(engine: Engine, complaints: int) -> dict[str, dict[str, Timing]]:
 
 
 def stats_workers(engine: Engine, complaints: int) -> list[tuple[Any, ...]]:
-    """The statistics' jobs with 2 parallel workers per statement against 0: one app each,
-    over one engine, taking turns which goes first."""
-    settings = _migrated(engine, complaints)
-    prepare(engine)
-    samples: dict[tuple[str, int], list[float]] = {(n, w): [] for n in STATS_JOBS for w in (2, 0)}
-    with contextlib.ExitStack() as stack:
-        jobs = {workers: job_list(Api(stack.enter_context(TestClient(create_app(
-            settings.model_copy(update={"stats_parallel_workers": workers}), engine)))), engine)
-            for workers in (2, 0)}
-        for round_ in range(WORKER_ROUNDS):
-            for name in STATS_JOBS:
-                for workers in ((2, 0) if round_ % 2 == 0 else (0, 2)):
-                    samples[name, workers] += measure(jobs[workers][name][0], repeat=1).samples
-    medians = {key: Timing(found).median for key, found in samples.items()}
+    """The statistics' jobs with 2 parallel workers per statement against 0."""
+    medians = _alternated(engine, complaints, {2: {"stats_parallel_workers": 2},
+                                               0: {"stats_parallel_workers": 0}})
     return [(name, medians[name, 2], medians[name, 0], medians[name, 0] / medians[name, 2])
             for name in STATS_JOBS]
+
+
+def stats_snapshots(engine: Engine, complaints: int) -> tuple[list[tuple[Any, ...]],
+                                                              list[tuple[Any, ...]]]:
+    """The statistics' jobs with their durations read for each request against taken from
+    the snapshots (kept by a first request, ``analytics/snapshots.py``); and what re-reading
+    each snapshot costs the refresh after a write."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM stats_snapshot"))
+    medians = _alternated(engine, complaints, {
+        "read": {}, "snapshot": {"stats_snapshot_max_age_seconds": 3600}})
+    timed = [(name, medians[name, "read"], medians[name, "snapshot"],
+              medians[name, "read"] / medians[name, "snapshot"],
+              "met" if medians[name, "snapshot"] <= GOAL_S else "not met")
+             for name in STATS_JOBS]
+    with engine.begin() as conn:  # a write: every snapshot is behind
+        conn.execute(text("UPDATE complaint SET description = description "
+                          "WHERE id = (SELECT min(id) FROM complaint)"))
+    refreshed = [(f"{kind}, {window.first} – {window.end}", seconds)
+                 for kind, window, seconds in snapshots.refresh(engine, timedelta(days=1))]
+    return timed, refreshed
+
+
+def _alternated(engine: Engine, complaints: int, arms: dict[Any, dict[str, Any]]
+                ) -> dict[tuple[str, Any], float]:
+    """The median seconds of each statistics job through one app per arm (its settings
+    changed by ``arms[arm]``), over one engine, the arms taking turns going first; each
+    job's answers are checked equal across the arms first."""
+    settings = _migrated(engine, complaints)
+    prepare(engine)
+    samples: dict[tuple[str, Any], list[float]] = {(n, a): [] for n in STATS_JOBS for a in arms}
+    with contextlib.ExitStack() as stack:
+        jobs = {arm: job_list(Api(stack.enter_context(TestClient(create_app(
+            settings.model_copy(update=changed), engine)))), engine)
+            for arm, changed in arms.items()}
+        for name in STATS_JOBS:
+            answers = [_without_times(jobs[arm][name][0]()) for arm in arms]
+            if any(answer != answers[0] for answer in answers):
+                raise AssertionError(f"{name}: the arms answer differently")
+        order = list(arms)
+        for round_ in range(WORKER_ROUNDS):
+            for name in STATS_JOBS:
+                for arm in (order if round_ % 2 == 0 else order[::-1]):
+                    samples[name, arm] += measure(jobs[arm][name][0], repeat=1).samples
+    return {key: Timing(found).median for key, found in samples.items()}
+
+
+def _without_times(answer: Any) -> Any:
+    """An answer less the instants it was computed at."""
+    if isinstance(answer, dict):
+        return {k: _without_times(v) for k, v in answer.items()
+                if k not in ("asOf", "durationsAsOf", "areaDurationsAsOf")}
+    if isinstance(answer, list):
+        return [_without_times(v) for v in answer]
+    return answer
 
 
 def provinces(engine: Engine) -> list[tuple[Any, ...]]:
@@ -326,6 +375,14 @@ def main(options: list[str] | None = None) -> None:
                         f"statement (API, median s of {WORKER_ROUNDS}, alternated)",
                         ["job", "2 (PostgreSQL's default)", "0 (phananh's)", "0/2"],
                         stats_workers(engine, complaints))
+        if "snapshots" in parts:
+            timed, refreshed = stats_snapshots(engine, complaints)
+            print_table(f"Statistics, {complaints:,} complaints: the durations read for "
+                        "each request against from a snapshot (API, "
+                        f"median s of {WORKER_ROUNDS}, alternated; goal ≤ {GOAL_S:g} s)",
+                        ["job", "read", "snapshot", "read/snapshot", "goal"], timed)
+            print_table(f"Snapshots refreshed after a write, {complaints:,} complaints",
+                        ["snapshot", "seconds"], refreshed)
         if "provinces" in parts:
             console.print("Copy partitioned by province, indexed: "
                           f"{partition_by_province(engine):.0f} s")

@@ -12,7 +12,9 @@ cookie and a response header (:data:`READ_AFTER`). A later read that presents it
 by a replica only once that replica has replayed that position (``pg_last_wal_replay_lsn()``);
 the read waits for that at most ``replica_wait_seconds``, asking the replica again every
 :data:`POLL_SECONDS`, and then reads from the primary. The position is the same on every node
-(physical replication), so a cookie made by one process is good in any other.
+(physical replication), so a cookie made by one process is good in any other. Positions are
+handed out whenever a read may lag the primary: with replicas, or with the statistics
+snapshots on (``analytics/snapshots.py``, which keep what they include by the same position).
 
 **Lag.** Every check samples the primary's WAL position. A replica's lag is the time since the
 oldest sample it has not replayed yet (0 when it has replayed the newest), so an idle primary
@@ -213,9 +215,16 @@ class Nodes:
 
     # Read-your-writes --------------------------------------------------------------------
 
+    @property
+    def tracks_writes(self) -> bool:
+        """Whether callers are handed their writes' positions: when reads may come from
+        something that lags the primary, a replica or a statistics snapshot
+        (``analytics/snapshots.py``)."""
+        return bool(self.replicas) or self.settings.stats_snapshot_max_age_seconds > 0
+
     async def read_after(self, request: HTTPConnection | None) -> int | None:
         """The position of the caller's last write, from the header or else the cookie."""
-        if not self.replicas or request is None:
+        if not self.tracks_writes or request is None:
             return None
         sealed = request.headers.get(READ_AFTER) or request.cookies.get(READ_AFTER)
         return unseal(sealed, await self._key()) if sealed else None
@@ -223,7 +232,7 @@ class Nodes:
     async def remember_write(self, response: Response | None) -> None:
         """After a commit: hand the caller the primary's WAL position, so that their next
         reads include what they wrote."""
-        if not self.replicas or response is None:
+        if not self.tracks_writes or response is None:
             return
         position = await anyio.to_thread.run_sync(retrying, self.primary.engine,
                                                   current_position)

@@ -20,7 +20,8 @@ from analytics.hotspots import (
     space_time,
 )
 from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
-from analytics.stats_service import KpiStats
+from analytics.stats_service import KpiStats, SnapshotUse
+from context import Context
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
 from db.engine import Work, read
@@ -233,7 +234,18 @@ class AnalyticsQuery:
         query = await with_area_and_window(info, complaint_query(info, filter), start, to, area,
                                            category)
         as_of = datetime.now(UTC)
+        context = info.context
         return Stats(as_of=as_of, kpis=KpiStats(
-            info.context.analytics_reader, query, as_of, info.context.settings.max_series_periods,
+            context.analytics_reader, query, as_of, context.settings.max_series_periods,
             total_and_categories={"summary", "byCategory"} <= requested_fields(info),
-            parallel_workers=info.context.settings.stats_parallel_workers))
+            parallel_workers=context.settings.stats_parallel_workers,
+            snapshot_use=snapshot_use(context)))
+
+
+def snapshot_use(context: Context) -> SnapshotUse | None:
+    """How this request may use the snapshots of the statistics' durations (None: they are
+    off)."""
+    max_age = context.settings.stats_snapshot_max_age_seconds
+    if max_age <= 0:
+        return None
+    return SnapshotUse(context.engine, max_age, context.read_after)

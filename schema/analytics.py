@@ -18,6 +18,7 @@ from analytics.grid import GridCell as GridCellResult
 from analytics.grid import Shape
 from analytics.hotspots import Emerging, Unit, UnitSeries
 from analytics.periods import CITY_TIME_ZONE, Period
+from analytics.snapshots import Kind
 from analytics.stats_service import KpiStats
 from analytics.trend import Pattern
 from geo.validation import SIMPLIFY_HELP
@@ -321,6 +322,20 @@ class Stats:
     @strawberry.field
     async def summary(self) -> Kpi:
         return Kpi.from_result(await self.kpis.summary())
+
+    @strawberry.field(description="When the durations of `summary` and `byCategory` were "
+                                  "read: `asOf`, or the time of the snapshot that answered (see "
+                                  "`areaDurationsAsOf`).")
+    async def durations_as_of(self) -> datetime:
+        return await self.kpis.durations_as_of(Kind.TOTALS)
+
+    @strawberry.field(description="When the durations of `byDistrict` and `byWard` were "
+                                  "read: `asOf`, or the time of the snapshot that answered "
+                                  "(when PHANANH_STATS_SNAPSHOT_MAX_AGE_SECONDS is set, at most "
+                                  "that old unless nothing was written since, and never older "
+                                  "than the caller's last write).")
+    async def area_durations_as_of(self) -> datetime:
+        return await self.kpis.durations_as_of(Kind.AREAS)
 
     @strawberry.field(description="Every category, most complaints first.")
     async def by_category(self) -> list[KpiBreakdown]:
