@@ -347,6 +347,7 @@ def main(options: list[str] | None = None) -> None:
     if parts - set(PARTS) - set(OPTIONAL_PARTS):
         parser.error(f"--parts: choose among {', '.join(PARTS + OPTIONAL_PARTS)}")
     results: dict[int, dict[str, dict[str, Timing]]] = {}
+    kept: dict[int, dict[str, float]] = {}  # the snapshot arm's medians per size
     for complaints in counts:
         url = Settings(database_url=bench_database(suffix(complaints))).sqlalchemy_url
         engine = make_engine(url)
@@ -377,6 +378,7 @@ def main(options: list[str] | None = None) -> None:
                         stats_workers(engine, complaints))
         if "snapshots" in parts:
             timed, refreshed = stats_snapshots(engine, complaints)
+            kept[complaints] = {name: snapshot for name, _, snapshot, *_ in timed}
             print_table(f"Statistics, {complaints:,} complaints: the durations read for "
                         "each request against from a snapshot (API, "
                         f"median s of {WORKER_ROUNDS}, alternated; goal ≤ {GOAL_S:g} s)",
@@ -408,6 +410,14 @@ def main(options: list[str] | None = None) -> None:
                     ["requests", "n", "primary median", "replica median", "replica/primary",
                      "primary p95", "replica p95"],
                     measure_replica(args.replica_complaints, args.workers))
+    if len(kept) > 1:
+        small, big = kept[counts[0]], kept[counts[-1]]
+        print_table(f"Growth {counts[0]:,} → {counts[-1]:,}, durations from snapshots (API, "
+                    f"median s; goal under {GROWTH_GOAL:g}×)",
+                    ["job", "small", "big", "×", "goal"],
+                    [(name, small[name], big[name], big[name] / small[name],
+                      "met" if big[name] / small[name] < GROWTH_GOAL else "not met")
+                     for name in STATS_JOBS])
     if len(results) > 1:
         small, big = results[counts[0]], results[counts[-1]]
         growth = [(name, small[name]["rollups"].median, t["rollups"].median,
