@@ -253,3 +253,20 @@ def test_refresh_forgets_windows_nobody_asked_for(
         assert conn.execute(text("SELECT count(*) FROM stats_snapshot")).scalar_one() == 0
     helped = phananh(database_url, "rollups", "refresh", "--help")
     assert helped.returncode == 0 and "--every" in helped.stdout
+
+
+def test_a_snapshot_asked_for_again_is_kept_by_the_refresh(
+        gql_kept: GraphQLClient, engine: Engine, window: dict[str, str]) -> None:
+    """A request answered by a snapshot marks it asked for (once an hour at most), so the
+    refresh keeps the windows dashboards still ask for."""
+    gql_kept.data(STATS, window)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE stats_snapshot SET asked_at = now() - interval '2 hours'"))
+    answered = gql_kept.data(STATS, window)["stats"]
+    assert max(read_at(answered)) < answered["asOf"]  # from the snapshots
+    with engine.connect() as conn:
+        ages = conn.execute(text("SELECT now() - asked_at FROM stats_snapshot")).scalars().all()
+    assert len(ages) == 2 and all(age < timedelta(minutes=1) for age in ages)
+    assert snapshots.refresh(engine, timedelta(hours=1)) == []  # kept, and current
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stats_snapshot")).scalar_one() == 2
