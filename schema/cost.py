@@ -417,6 +417,8 @@ COSTS: dict[str, Estimator] = {
     "EmergingHotspots.features": counted_by_parent,
     "Stats.byWard": areas_of("ward"),
     "Stats.byDistrict": areas_of("district"),
+    # A scalar, but it reads what byWard and byDistrict read (the durations of every area).
+    "Stats.areaDurationsAsOf": areas_of("ward"),
 }
 
 

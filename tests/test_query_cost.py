@@ -216,6 +216,16 @@ def test_nested_lists_multiply_by_the_page_size() -> None:
     assert cost_of(batch, CITY, {"p": points}) == 1 + 3 + 3 * (1 + 1 * 2)
 
 
+def test_when_the_area_durations_were_read_costs_what_reading_them_does() -> None:
+    """`areaDurationsAsOf` is one value, but asking for it reads every area's durations: it
+    costs the wards, as `byWard` does, so aliasing it cannot hide that work; `durationsAsOf`
+    reads no more than `summary`."""
+    assert cost_of("{ stats { areaDurationsAsOf } }", CITY) == 1 + (1 + 300)
+    assert cost_of("{ stats { durationsAsOf } }", CITY) == 1 + 1
+    aliased = "{ " + " ".join(f"s{n}: stats {{ areaDurationsAsOf }}" for n in range(30)) + " }"
+    assert cost_of(aliased, CITY) == 30 * (1 + 1 + 300)
+
+
 def test_aliases_and_spreads_add_up() -> None:
     one = "hotspots(cellSizeM: 800, distanceBandM: 2000) { features { id z } }"
     single = cost_of(f"{{ {one} }}", CITY)
