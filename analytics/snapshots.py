@@ -75,22 +75,25 @@ def answers(kind: Kind, f: ComplaintFilter) -> bool:
             else kpi.routed_answers(f))
 
 
-# The data version of complaints and the WAL position reached: taken before the durations
-# are read, so what is read holds at least everything they stand for.
-READ_AT = """
-    SELECT (SELECT version FROM data_version WHERE table_name = 'complaint') AS version,
+# The data version of complaints (migration 0003's counter, bumped by every transaction that
+# writes them): what a snapshot is exact for.
+COMPLAINT_VERSION = "(SELECT version FROM data_version WHERE table_name = 'complaint')"
+# That version and the WAL position reached: taken before the durations are read, so what is
+# read holds at least everything they stand for.
+READ_AT = f"""
+    SELECT {COMPLAINT_VERSION} AS version,
            (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
                  ELSE pg_current_wal_insert_lsn() END)::text AS position,
            now() AS computed_at"""
 # A window's snapshot, when it answers: kept at the current version, or young enough and
 # past the caller's last write (strictly: a position read before the caller's commit was
 # acknowledged may equal the one handed to them).
-LOOKUP = """
+LOOKUP = f"""
     SELECT s.percentiles, s.computed_at,
            s.asked_at < now() - make_interval(secs => :touch_after) AS stale_ask
     FROM stats_snapshot s
     WHERE s.kind = :kind AND s.window_key = :window_key
-      AND (s.version = (SELECT version FROM data_version WHERE table_name = 'complaint')
+      AND (s.version = {COMPLAINT_VERSION}
            OR (s.computed_at >= now() - make_interval(secs => :max_age)
                AND (CAST(:after AS pg_lsn) IS NULL OR s.position > CAST(:after AS pg_lsn))))"""
 STORE = """
@@ -107,10 +110,10 @@ TOUCH = """UPDATE stats_snapshot SET asked_at = now()
            WHERE kind = :kind AND window_key = :window_key"""
 # The snapshots asked for within :within seconds whose version is behind; the others are
 # dropped.
-BEHIND = """
+BEHIND = f"""
     SELECT kind, first_day, end_day FROM stats_snapshot
     WHERE asked_at >= now() - make_interval(secs => :within)
-      AND version <> (SELECT version FROM data_version WHERE table_name = 'complaint')
+      AND version <> {COMPLAINT_VERSION}
     ORDER BY kind, window_key"""
 FORGET = "DELETE FROM stats_snapshot WHERE asked_at < now() - make_interval(secs => :within)"
 
