@@ -199,9 +199,9 @@ class Settings(BaseSettings):
         "side, one connection each; on a few cores, workers only compete with them.")
     stats_snapshot_max_age_seconds: float = Field(
         0, ge=0, le=86_400, description="How old the kept percentiles of the statistics' "
-        "durations may be when `phananh rollups refresh` has not caught up with the writes "
-        "since (analytics/snapshots.py); 0 keeps none. A caller's own writes are always "
-        "included.")
+        "durations, and kept DBSCAN clusters, may be when `phananh rollups refresh` has not "
+        "caught up with the writes since (analytics/snapshots.py); 0 keeps none. A caller's "
+        "own writes are always included.")
     triage_min_samples: int = Field(
         500, ge=10, le=100_000_000, description="Labelled complaints a category model needs; "
         "with fewer (or no model trained), the catalogue's keyword rules suggest.")

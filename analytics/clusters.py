@@ -7,7 +7,7 @@ point within reach of two clusters joins one of them; which one is up to PostGIS
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -79,6 +79,17 @@ class ClusterResult:
     noise: int
     srid: int | None
 
+    def as_part(self) -> dict[str, Any]:
+        """As a snapshot keeps it (``analytics/snapshots.py``): JSON values only."""
+        return asdict(self)
+
+    @classmethod
+    def from_part(cls, part: dict[str, Any]) -> "ClusterResult":
+        """:meth:`as_part` undone."""
+        return cls([Cluster(c["count"], c["centroid"], c["hull"],
+                            [(code, n) for code, n in c["categories"]])
+                    for c in part["clusters"]], part["noise"], part["srid"])
+
 
 def check(eps_m: float, min_points: int) -> None:
     if not (math.isfinite(eps_m) and 0 < eps_m <= MAX_EPS_M):
@@ -112,6 +123,14 @@ def find_clusters(conn: Connection, f: ComplaintFilter, eps_m: float, min_points
                         [(c["code"], c["count"]) for c in r.categories]) for r in rows]
     noise = rows[0].noise if rows else matched
     return ClusterResult(clusters, noise, srid)
+
+
+def clusters_part(conn: Connection, f: ComplaintFilter, eps_m: float, min_points: int,
+                  hull: str, top_categories: int, max_points: int) -> dict[str, Any]:
+    """:func:`find_clusters` as a snapshot's part (its request as JSON keeps it: ``hull`` is
+    the shape's name)."""
+    return find_clusters(conn, f, eps_m, min_points, Hull(hull), top_categories,
+                         max_points).as_part()
 
 
 def point_labels(conn: Connection, f: ComplaintFilter, srid: int, eps_m: float,

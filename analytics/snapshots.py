@@ -1,4 +1,4 @@
-"""Snapshots of the statistics' durations, for a national deployment.
+"""Snapshots of the statistics' durations and of DBSCAN clusters, for a national deployment.
 
 The medians and 90th percentiles of the time to first action and to resolution need every
 duration of the window (per district and ward, every value; in total and per category, the
@@ -7,29 +7,37 @@ CPU of a statistics request with breakdowns, and the three years' request took 1
 two cores (docs/benchmarks.md, "seventh pass"). Yet they change only when a complaint of the
 window gets its first action or its resolution, and dashboards ask for the same windows over
 and over. (The counts, "overdue" included, stay cheap: they are always read for the request.)
+DBSCAN clusters are alike: every point of the window is read and chained (the 90 days'
+clusters grew 5.35× from 1M to 10M complaints, "twelfth pass"), and they change only with the
+window's complaints.
 
 So, with ``stats_snapshot_max_age_seconds`` above 0 (``PHANANH_STATS_SNAPSHOT_MAX_AGE_SECONDS``;
-0, the default, keeps none), the percentiles of a window, once read, are kept in
-``stats_snapshot`` (migration 0049), per :class:`Kind`, with the data version of ``complaint``
-and the WAL position their read included, both taken before the read. A later request takes
-them (:func:`usable`):
+0, the default, keeps none), the percentiles of a window, or the clusters of a window and
+request, once read, are kept in ``stats_snapshot`` (migrations 0049 and 0050), per
+:class:`Kind` and :class:`Subject`, with the data version of ``complaint`` and the WAL position
+their read included, both taken before the read. A later request takes them (:func:`usable`):
 
 * **exactly**, when ``complaint`` has not changed since (its data version is the one kept);
 * or when they are at most the maximum age old and hold the caller's last write: their
   position is past the one the caller was handed after it (``db/nodes.py``, which hands it
   out whenever snapshots are on). A caller who wrote after them is answered from the
-  durations themselves, so nobody misses their own change.
+  complaints themselves, so nobody misses their own change.
 
-Every request that reads the durations themselves keeps what it read. ``phananh rollups
-refresh`` (:func:`refresh`) re-reads the snapshots of the windows asked for lately whose
-version is behind, so requests find them current: run it at half the maximum age (cron, or
-``--every``). A request says when its durations were read (``Stats.durationsAsOf``,
-``Stats.areaDurationsAsOf``).
+Every request that reads the complaints themselves keeps what it read
+(:meth:`SnapshotUse.parts`). ``phananh rollups refresh`` (:func:`refresh`) re-reads the
+snapshots asked for lately whose version is behind, so requests find them current: run it at
+half the maximum age (cron, or ``--every``). A request says when its durations were read
+(``Stats.durationsAsOf``, ``Stats.areaDurationsAsOf``), and its clusters (``Clusters.asOf``).
+
+A clusters snapshot is exact for the complaints' version; the UTM zone its shapes were laid
+out in follows the boundaries' territory, which a new generation of the same city keeps.
 """
 
+import asyncio
 import functools
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -40,37 +48,49 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy import Connection, Engine
 
-from analytics import kpi
+from analytics import clusters, kpi
 from analytics.periods import CITY_TIME_ZONE
 from analytics.rollups import whole_days
 from db.complaints import ComplaintFilter
-from db.engine import Work, connection
+from db.engine import Work, connection, write
 from db.nodes import format_lsn, parse_lsn
 from db.sql import execute, fetch, sql
+from errors import ErrorCode, PhananhError
+
+log = logging.getLogger(__name__)
 
 TOUCH_AFTER = timedelta(hours=1)  # how stale ``asked_at`` may be before a hit renews it
 Reader = Callable[[Connection], dict[Any, Any]]
+# ``fn(conn, **kwargs)`` run on a connection of the request's, as ``db.engine.read`` runs it.
+Reading = Callable[..., Awaitable[Any]]
 
 
 class Kind(StrEnum):
     """What a snapshot holds: the parts of :func:`readers`."""
 
-    TOTALS = "totals"  # in total and per category
-    AREAS = "areas"  # per district and per ward, each duration
+    TOTALS = "totals"  # the durations in total and per category
+    AREAS = "areas"  # the durations per district and per ward, each duration
+    CLUSTERS = "clusters"  # DBSCAN clusters (``analytics/clusters.py``) of one request
 
 
-def readers(kind: Kind, f: ComplaintFilter) -> list[Reader]:
+def readers(kind: Kind, f: ComplaintFilter,
+            arguments: Mapping[str, Any] | None = None) -> list[Reader]:
     """The statements that read a kind's parts, each on a connection of its own: the
-    histograms' one, in total and per category; each duration's packed values per area."""
+    histograms' one, in total and per category; each duration's packed values per area; the
+    clusters, with ``arguments`` (:func:`clusters.clusters_part`'s)."""
     if kind is Kind.TOTALS:
         return [functools.partial(kpi.total_and_category_durations, f=f)]
+    if kind is Kind.CLUSTERS:
+        return [functools.partial(clusters.clusters_part, f=f, **(arguments or {}))]
     return [functools.partial(kpi.routed_durations, f=f, which=which)
             for which in kpi.ROUTED_PARTS if which is not kpi.Part.COUNTS]
 
 
 def answers(kind: Kind, f: ComplaintFilter) -> bool:
-    """Whether the rollups answer ``f``'s durations of ``kind`` exactly (else :func:`readers`
-    cannot read them)."""
+    """Whether :func:`readers` read ``f``'s parts of ``kind`` (the durations only where the
+    rollups answer them exactly)."""
+    if kind is Kind.CLUSTERS:
+        return True
     return (kpi.shared_durations_answer(f) if kind is Kind.TOTALS
             else kpi.routed_answers(f))
 
@@ -89,7 +109,7 @@ READ_AT = f"""
 # past the caller's last write (strictly: a position read before the caller's commit was
 # acknowledged may equal the one handed to them).
 LOOKUP = f"""
-    SELECT s.percentiles, s.computed_at,
+    SELECT s.answer, s.computed_at,
            s.asked_at < now() - make_interval(secs => :touch_after) AS stale_ask
     FROM stats_snapshot s
     WHERE s.kind = :kind AND s.window_key = :window_key
@@ -97,41 +117,67 @@ LOOKUP = f"""
            OR (s.computed_at >= now() - make_interval(secs => :max_age)
                AND (CAST(:after AS pg_lsn) IS NULL OR s.position > CAST(:after AS pg_lsn))))"""
 STORE = """
-    INSERT INTO stats_snapshot AS s (kind, window_key, first_day, end_day, version, position,
-                                     computed_at, asked_at, percentiles)
-    VALUES (:kind, :window_key, :first_day, :end_day, :version, CAST(:position AS pg_lsn),
-            :computed_at, now(), CAST(:percentiles AS jsonb))
+    INSERT INTO stats_snapshot AS s (kind, window_key, first_day, end_day, request, version,
+                                     position, computed_at, asked_at, answer)
+    VALUES (:kind, :window_key, :first_day, :end_day, CAST(:request AS jsonb), :version,
+            CAST(:position AS pg_lsn), :computed_at, now(), CAST(:answer AS jsonb))
     ON CONFLICT (kind, window_key) DO UPDATE
     SET version = EXCLUDED.version, position = EXCLUDED.position,
         computed_at = EXCLUDED.computed_at, asked_at = greatest(s.asked_at, EXCLUDED.asked_at),
-        percentiles = EXCLUDED.percentiles
+        answer = EXCLUDED.answer
     WHERE s.position < EXCLUDED.position"""
 TOUCH = """UPDATE stats_snapshot SET asked_at = now()
            WHERE kind = :kind AND window_key = :window_key"""
 # The snapshots asked for within :within seconds whose version is behind; the others are
 # dropped.
 BEHIND = f"""
-    SELECT kind, first_day, end_day FROM stats_snapshot
+    SELECT kind, first_day, end_day, request FROM stats_snapshot
     WHERE asked_at >= now() - make_interval(secs => :within)
       AND version <> {COMPLAINT_VERSION}
     ORDER BY kind, window_key"""
 FORGET = "DELETE FROM stats_snapshot WHERE asked_at < now() - make_interval(secs => :within)"
+DROP = "DELETE FROM stats_snapshot WHERE kind = :kind AND window_key = :window_key"
 
 
 @dataclass(frozen=True)
-class Window:
-    """The whole days a snapshot is kept for (None: open), of a filter that names nothing
-    else."""
+class Subject:
+    """What a snapshot is kept for: whole days in the city (None: open), of a filter that
+    names nothing else but, for clusters, categories and statuses; and the request's own
+    arguments (:func:`readers`; the durations have none)."""
 
     first: date | None
     end: date | None
+    categories: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    arguments: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, first: date | None, end: date | None,
+           request: Mapping[str, Any]) -> "Subject":
+        """The subject of whole days and a :attr:`request` (as the table keeps it)."""
+        return cls(first, end, tuple(sorted(request.get("categories", ()))),
+                   tuple(sorted(request.get("statuses", ()))),
+                   tuple(sorted(request.get("arguments", {}).items())))
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """All but the days, as JSON: empty for the durations."""
+        named = {"categories": list(self.categories), "statuses": list(self.statuses),
+                 "arguments": dict(self.arguments)}
+        return {name: value for name, value in named.items() if value}
 
     @property
     def key(self) -> str:
-        return f"{self.first or ''}/{self.end or ''}"
+        days = f"{self.first or ''}/{self.end or ''}"
+        return f"{days} {json.dumps(self.request, sort_keys=True)}" if self.request else days
 
     def as_filter(self) -> ComplaintFilter:
-        return ComplaintFilter(created_from=_midnight(self.first), created_to=_midnight(self.end))
+        return ComplaintFilter(categories=self.categories, statuses=self.statuses,
+                               created_from=_midnight(self.first),
+                               created_to=_midnight(self.end))
+
+    def readers(self, kind: Kind) -> list[Reader]:
+        return readers(kind, self.as_filter(), dict(self.arguments))
 
 
 def _midnight(day: date | None) -> datetime | None:
@@ -139,20 +185,25 @@ def _midnight(day: date | None) -> datetime | None:
     return None if day is None else datetime.combine(day, time(0), ZoneInfo(CITY_TIME_ZONE))
 
 
-def window_of(f: ComplaintFilter, kind: Kind) -> Window | None:
-    """The window of ``f`` when a snapshot of ``kind`` can stand for its durations, else
-    None: whole days in the city, no category, no status, no other field."""
+def subject_of(f: ComplaintFilter, kind: Kind,
+               arguments: Mapping[str, Any] | None = None) -> Subject | None:
+    """What a snapshot of ``kind`` for ``f`` and the request's ``arguments`` is kept for, or
+    None when none may stand for them: ``f`` must be whole days in the city and name nothing
+    else but, for clusters, categories and statuses."""
     days = whole_days(f)
-    if days is None or days.categories or days.statuses or not answers(kind, f):
+    if days is None or not answers(kind, f) or (
+            kind is not Kind.CLUSTERS and (days.categories or days.statuses)):
         return None
-    return Window(days.first, days.end)
+    return Subject.of(days.first, days.end, {"categories": days.categories,
+                                             "statuses": days.statuses,
+                                             "arguments": arguments or {}})
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """The parts of :func:`readers` and when they were read; as read (not yet kept), the
-    version and position they include; as found (:func:`usable`), whether the window's
-    ``asked_at`` is due for :func:`renew`."""
+    version and position they include; as found (:func:`usable`), whether its ``asked_at``
+    is due for :func:`renew`."""
 
     parts: list[dict[Any, Any]]
     computed_at: datetime
@@ -161,21 +212,21 @@ class Snapshot:
     renew: bool = False
 
 
-def usable(conn: Connection, kind: Kind, window: Window, max_age_s: float,
+def usable(conn: Connection, kind: Kind, subject: Subject, max_age_s: float,
            after: int | None) -> Snapshot | None:
-    """The window's snapshot of ``kind``, if it answers a caller whose last write is at WAL
-    position ``after`` (None: none known)."""
-    rows = fetch(conn, sql(LOOKUP, kind=kind.value, window_key=window.key, max_age=max_age_s,
+    """The snapshot of ``kind`` for ``subject``, if it answers a caller whose last write is
+    at WAL position ``after`` (None: none known)."""
+    rows = fetch(conn, sql(LOOKUP, kind=kind.value, window_key=subject.key, max_age=max_age_s,
                            touch_after=TOUCH_AFTER.total_seconds(),
                            after=None if after is None else format_lsn(after)))
     if not rows:
         return None
-    return Snapshot(decoded(rows[0].percentiles), rows[0].computed_at, renew=rows[0].stale_ask)
+    return Snapshot(decoded(rows[0].answer), rows[0].computed_at, renew=rows[0].stale_ask)
 
 
-def renew(conn: Connection, kind: Kind, window: Window) -> None:
-    """Mark the window's snapshot asked for now: :func:`refresh` keeps those asked for."""
-    execute(conn, sql(TOUCH, kind=kind.value, window_key=window.key))
+def renew(conn: Connection, kind: Kind, subject: Subject) -> None:
+    """Mark the snapshot asked for now: :func:`refresh` keeps those asked for."""
+    execute(conn, sql(TOUCH, kind=kind.value, window_key=subject.key))
 
 
 def read_part(conn: Connection, reader: Reader) -> Snapshot:
@@ -195,34 +246,92 @@ def joined(parts: Sequence[Snapshot]) -> Snapshot:
                     oldest.version if len(versions) == 1 else -1, oldest.position)
 
 
-def keep(conn: Connection, kind: Kind, window: Window, snapshot: Snapshot) -> None:
-    """Store ``snapshot`` for ``window``, unless one that includes more is there."""
+def keep(conn: Connection, kind: Kind, subject: Subject, snapshot: Snapshot) -> None:
+    """Store ``snapshot`` for ``subject``, unless one that includes more is there."""
     assert snapshot.position is not None and snapshot.version is not None
-    execute(conn, sql(STORE, kind=kind.value, window_key=window.key, first_day=window.first,
-                      end_day=window.end, version=snapshot.version,
-                      position=format_lsn(snapshot.position),
+    execute(conn, sql(STORE, kind=kind.value, window_key=subject.key, first_day=subject.first,
+                      end_day=subject.end, request=json.dumps(subject.request),
+                      version=snapshot.version, position=format_lsn(snapshot.position),
                       computed_at=snapshot.computed_at,
-                      percentiles=json.dumps(encoded(snapshot.parts))))
+                      answer=json.dumps(encoded(snapshot.parts))))
+
+
+@dataclass(frozen=True)
+class SnapshotUse:
+    """How a request uses the snapshots: where they are kept, how old they may be, and the
+    WAL position of the caller's last write (None: none known)."""
+
+    primary: Engine
+    max_age_s: float
+    after: int | None
+
+    async def parts(self, kind: Kind, subject: Subject, reading: Reading
+                    ) -> tuple[list[Any], datetime | None]:
+        """The parts of ``kind`` for ``subject``: from the snapshot that answers the caller,
+        with when they were read; else read by ``reading``, kept, and with None."""
+        kept = await reading(usable, kind=kind, subject=subject, max_age_s=self.max_age_s,
+                             after=self.after)
+        if kept is not None:
+            if kept.renew:
+                await self._keeping(renew, kind=kind, subject=subject)
+            return kept.parts, kept.computed_at
+        snapshot = joined(await asyncio.gather(*(
+            reading(read_part, reader=reader) for reader in subject.readers(kind))))
+        await self._keeping(keep, kind=kind, subject=subject, snapshot=snapshot)
+        return snapshot.parts, None
+
+    async def _keeping(self, fn: Callable[..., None], /, **kwargs: Any) -> None:
+        """A write to the snapshots, on the primary. The request's answer does not depend on
+        it: a primary that cannot take it is logged, not reported to the caller."""
+        try:
+            await write(self.primary, fn, **kwargs)
+        except PhananhError as error:
+            log.warning("snapshot not kept: %s", error)
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """One snapshot :func:`refresh` read again, or dropped with why: a window whose
+    clusters have outgrown their limit since (no request gets them any more either)."""
+
+    kind: Kind
+    subject: Subject
+    seconds: float
+    dropped: str | None = None
+
+    @property
+    def what(self) -> str:
+        """The snapshot in a line: its kind, days and request."""
+        subject = self.subject
+        request = f" {json.dumps(subject.request)}" if subject.request else ""
+        return f"{self.kind}, {subject.first or '…'} – {subject.end or '…'}{request}"
 
 
 def refresh(engine: Engine, asked_within: timedelta,
-            on_progress: Callable[[int, int], None] | None = None
-            ) -> list[tuple[Kind, Window, float]]:
+            on_progress: Callable[[int, int], None] | None = None) -> list[Refreshed]:
     """Re-read every snapshot asked for within ``asked_within`` whose version is behind, and
-    drop those not asked for in that time: (kind, window, seconds to read it) each."""
+    drop those not asked for in that time."""
     within = asked_within.total_seconds()
     with connection(engine, Work.ANALYTICS, begin=True) as conn:
         execute(conn, sql(FORGET, within=within))
-        behind = [(Kind(r.kind), Window(r.first_day, r.end_day))
+        behind = [(Kind(r.kind), Subject.of(r.first_day, r.end_day, r.request))
                   for r in fetch(conn, sql(BEHIND, within=within))]
     done = []
-    for number, (kind, window) in enumerate(behind, start=1):
+    for number, (kind, subject) in enumerate(behind, start=1):
         start = perf_counter()
-        with connection(engine, Work.ANALYTICS) as conn:
-            parts = [read_part(conn, reader) for reader in readers(kind, window.as_filter())]
-        with connection(engine, Work.ANALYTICS, begin=True) as conn:
-            keep(conn, kind, window, joined(parts))
-        done.append((kind, window, perf_counter() - start))
+        try:
+            with connection(engine, Work.ANALYTICS) as conn:
+                parts = [read_part(conn, reader) for reader in subject.readers(kind)]
+        except PhananhError as error:
+            if error.code is not ErrorCode.ANALYSIS_TOO_LARGE:
+                raise
+            with connection(engine, Work.ANALYTICS, begin=True) as conn:
+                execute(conn, sql(DROP, kind=kind.value, window_key=subject.key))
+            done.append(Refreshed(kind, subject, perf_counter() - start, error.message))
+        else:
+            with connection(engine, Work.ANALYTICS, begin=True) as conn:
+                keep(conn, kind, subject, joined(parts))
+            done.append(Refreshed(kind, subject, perf_counter() - start))
         if on_progress:
             on_progress(number, len(behind))
     return done

@@ -11,9 +11,7 @@ pass").
 """
 
 import asyncio
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -22,23 +20,9 @@ from sqlalchemy import Connection, Engine
 from analytics import kpi, snapshots
 from analytics.periods import Period, calendar_for, check_time_zone
 from db.complaints import ComplaintFilter
-from db.engine import Work, read, write
-from errors import PhananhError
-
-log = logging.getLogger(__name__)
+from db.engine import Work, read
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class SnapshotUse:
-    """How a request uses the snapshots of the statistics' durations
-    (``analytics/snapshots.py``): where they are kept, how old they may be, and the WAL
-    position of the caller's last write (None: none known)."""
-
-    primary: Engine
-    max_age_s: float
-    after: int | None
 
 
 class KpiStats:
@@ -51,7 +35,8 @@ class KpiStats:
 
     def __init__(self, engine: Engine, query: ComplaintFilter, as_of: datetime,
                  max_series_periods: int, total_and_categories: bool = False,
-                 parallel_workers: int = 0, snapshot_use: SnapshotUse | None = None) -> None:
+                 parallel_workers: int = 0,
+                 snapshot_use: snapshots.SnapshotUse | None = None) -> None:
         self.engine = engine
         self.query = query
         self.as_of = as_of
@@ -60,7 +45,7 @@ class KpiStats:
         self.snapshot_use = snapshot_use
         # When each kind of durations was read: ``as_of``, unless a snapshot answered.
         self.read_at = dict.fromkeys(snapshots.Kind, as_of)
-        kept = snapshot_use is not None and snapshots.window_of(
+        kept = snapshot_use is not None and snapshots.subject_of(
             query, snapshots.Kind.TOTALS) is not None
         self._share_durations = (total_and_categories or kept) and \
             kpi.shared_durations_answer(query)
@@ -145,30 +130,13 @@ class KpiStats:
         """The parts of ``kind``'s durations (:func:`snapshots.readers`): from a snapshot that
         answers this request, else read (and kept, when snapshots are on)."""
         use = self.snapshot_use
-        readers = snapshots.readers(kind, self.query)
-        window = snapshots.window_of(self.query, kind) if use else None
-        if use is None or window is None:
-            return await asyncio.gather(*(self._read(reader) for reader in readers))
-        kept = await self._read(snapshots.usable, kind=kind, window=window,
-                                max_age_s=use.max_age_s, after=use.after)
-        if kept is not None:
-            self.read_at[kind] = kept.computed_at
-            if kept.renew:
-                await self._keeping(snapshots.renew, kind=kind, window=window)
-            return kept.parts
-        snapshot = snapshots.joined(await asyncio.gather(*(
-            self._read(snapshots.read_part, reader=reader) for reader in readers)))
-        await self._keeping(snapshots.keep, kind=kind, window=window, snapshot=snapshot)
-        return snapshot.parts
-
-    async def _keeping(self, fn: Callable[..., None], /, **kwargs: Any) -> None:
-        """A write to the snapshots, on the primary. The request's answer does not depend on
-        it: a primary that cannot take it is logged, not reported to the caller."""
-        assert self.snapshot_use is not None
-        try:
-            await write(self.snapshot_use.primary, fn, **kwargs)
-        except PhananhError as error:
-            log.warning("statistics snapshot not kept: %s", error)
+        subject = snapshots.subject_of(self.query, kind) if use else None
+        if use is None or subject is None:
+            return await asyncio.gather(*(self._read(reader)
+                                          for reader in snapshots.readers(kind, self.query)))
+        parts, kept_at = await use.parts(kind, subject, self._read)
+        self.read_at[kind] = kept_at or self.as_of
+        return parts
 
 
 def _period_starts(conn: Connection, f: ComplaintFilter, period: Period, time_zone: str,

@@ -172,7 +172,7 @@ def job_list(api: Api, engine: Engine) -> Jobs:
     year = {"from": window.created_from.isoformat(), "to": end.isoformat()}
     archive = {"from": whole.created_from.isoformat(), "to": end.isoformat()}
     recent = {"categories": ["construction.illegal"],
-              "createdFrom": (newest - timedelta(days=90)).isoformat()}
+              "createdFrom": (end - timedelta(days=90)).isoformat(), "createdTo": end.isoformat()}
     grid, grid_params = grid_sql(srid)
     areas, area_params = area_sql(engine, generation)
     naive = {"size": GRID_M, "srid": srid, "generation": generation, "band": BAND_M}

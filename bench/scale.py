@@ -20,9 +20,9 @@ run after a code change reuses it):
   ``PHANANH_STATS_PARALLEL_WORKERS`` at PostgreSQL's default of 2 and at the service's 0,
   alternated round by round (``--parts=stats-workers``; not in the default parts).
 * **Snapshots**: the same jobs with their durations (in total, per category, district and
-  ward) read for each request against taken from a snapshot (``analytics/snapshots.py``),
-  alternated, and the refresh's seconds per snapshot after a write (``--parts=snapshots``;
-  not in the default parts).
+  ward), and the clusters' job with its clusters, read for each request against taken from
+  a snapshot (``analytics/snapshots.py``), alternated, and the refresh's seconds per
+  snapshot after a write (``--parts=snapshots``; not in the default parts).
 * **Provinces**: a copy of the complaints, LIST-partitioned by province (what a Citus worker
   holds, on one node); a listing page, statistics and a grid for one province against the
   whole country, on the copy and on ``complaint``.
@@ -77,6 +77,8 @@ from settings import Settings
 PARTS = ("analytics", "provinces", "writes", "replica")
 OPTIONAL_PARTS = ("stats-workers", "snapshots", "triggers")
 STATS_JOBS = ("stats year", "stats year + breakdowns", "stats all years + breakdowns")
+# The jobs whose dearest part a snapshot may answer (``analytics/snapshots.py``).
+SNAPSHOT_JOBS = (*STATS_JOBS, "clusters 90 days")
 WORKER_ROUNDS = 5
 GOAL_S = 1.0
 GROWTH_GOAL = 2.0
@@ -230,52 +232,53 @@ def analytics(engine: Engine, complaints: int) -> dict[str, dict[str, Timing]]:
 
 def stats_workers(engine: Engine, complaints: int) -> list[tuple[Any, ...]]:
     """The statistics' jobs with 2 parallel workers per statement against 0."""
-    medians = _alternated(engine, complaints, {2: {"stats_parallel_workers": 2},
-                                               0: {"stats_parallel_workers": 0}})
+    medians = _alternated(engine, complaints, STATS_JOBS, {2: {"stats_parallel_workers": 2},
+                                                           0: {"stats_parallel_workers": 0}})
     return [(name, medians[name, 2], medians[name, 0], medians[name, 0] / medians[name, 2])
             for name in STATS_JOBS]
 
 
 def stats_snapshots(engine: Engine, complaints: int) -> tuple[list[tuple[Any, ...]],
                                                               list[tuple[Any, ...]]]:
-    """The statistics' jobs with their durations read for each request against taken from
-    the snapshots (kept by a first request, ``analytics/snapshots.py``); and what re-reading
-    each snapshot costs the refresh after a write."""
+    """The statistics' jobs with their durations, and the clusters' job with its clusters,
+    read for each request against taken from the snapshots (kept by a first request,
+    ``analytics/snapshots.py``); and what reading each snapshot again costs the refresh after
+    a write."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM stats_snapshot"))
-    medians = _alternated(engine, complaints, {
+    medians = _alternated(engine, complaints, SNAPSHOT_JOBS, {
         "read": {}, "snapshot": {"stats_snapshot_max_age_seconds": 3600}})
     timed = [(name, medians[name, "read"], medians[name, "snapshot"],
               medians[name, "read"] / medians[name, "snapshot"],
               "met" if medians[name, "snapshot"] <= GOAL_S else "not met")
-             for name in STATS_JOBS]
+             for name in SNAPSHOT_JOBS]
     with engine.begin() as conn:  # a write: every snapshot is behind
         conn.execute(text("UPDATE complaint SET description = description "
                           "WHERE id = (SELECT min(id) FROM complaint)"))
-    refreshed = [(f"{kind}, {window.first} – {window.end}", seconds)
-                 for kind, window, seconds in snapshots.refresh(engine, timedelta(days=1))]
+    refreshed = [(one.what, one.seconds)
+                 for one in snapshots.refresh(engine, timedelta(days=1))]
     return timed, refreshed
 
 
-def _alternated(engine: Engine, complaints: int, arms: dict[Any, dict[str, Any]]
-                ) -> dict[tuple[str, Any], float]:
-    """The median seconds of each statistics job through one app per arm (its settings
+def _alternated(engine: Engine, complaints: int, names: tuple[str, ...],
+                arms: dict[Any, dict[str, Any]]) -> dict[tuple[str, Any], float]:
+    """The median seconds of each job of ``names`` through one app per arm (its settings
     changed by ``arms[arm]``), over one engine, the arms taking turns going first; each
     job's answers are checked equal across the arms first."""
     settings = _migrated(engine, complaints)
     prepare(engine)
-    samples: dict[tuple[str, Any], list[float]] = {(n, a): [] for n in STATS_JOBS for a in arms}
+    samples: dict[tuple[str, Any], list[float]] = {(n, a): [] for n in names for a in arms}
     with contextlib.ExitStack() as stack:
         jobs = {arm: job_list(Api(stack.enter_context(TestClient(create_app(
             settings.model_copy(update=changed), engine)))), engine)
             for arm, changed in arms.items()}
-        for name in STATS_JOBS:
+        for name in names:
             answers = [_without_times(jobs[arm][name][0]()) for arm in arms]
             if any(answer != answers[0] for answer in answers):
                 raise AssertionError(f"{name}: the arms answer differently")
         order = list(arms)
         for round_ in range(WORKER_ROUNDS):
-            for name in STATS_JOBS:
+            for name in names:
                 for arm in (order if round_ % 2 == 0 else order[::-1]):
                     samples[name, arm] += measure(jobs[arm][name][0], repeat=1).samples
     return {key: Timing(found).median for key, found in samples.items()}
@@ -379,8 +382,9 @@ def main(options: list[str] | None = None) -> None:
         if "snapshots" in parts:
             timed, refreshed = stats_snapshots(engine, complaints)
             kept[complaints] = {name: snapshot for name, _, snapshot, *_ in timed}
-            print_table(f"Statistics, {complaints:,} complaints: the durations read for "
-                        "each request against from a snapshot (API, "
+            print_table(f"Statistics and clusters, {complaints:,} complaints: the "
+                        "durations and the clusters read for each request against from a "
+                        "snapshot (API, "
                         f"median s of {WORKER_ROUNDS}, alternated; goal ≤ {GOAL_S:g} s)",
                         ["job", "read", "snapshot", "read/snapshot", "goal"], timed)
             print_table(f"Snapshots refreshed after a write, {complaints:,} complaints",
@@ -412,12 +416,12 @@ def main(options: list[str] | None = None) -> None:
                     measure_replica(args.replica_complaints, args.workers))
     if len(kept) > 1:
         small, big = kept[counts[0]], kept[counts[-1]]
-        print_table(f"Growth {counts[0]:,} → {counts[-1]:,}, durations from snapshots (API, "
+        print_table(f"Growth {counts[0]:,} → {counts[-1]:,}, from snapshots (API, "
                     f"median s; goal under {GROWTH_GOAL:g}×)",
                     ["job", "small", "big", "×", "goal"],
                     [(name, small[name], big[name], big[name] / small[name],
                       "met" if big[name] / small[name] < GROWTH_GOAL else "not met")
-                     for name in STATS_JOBS])
+                     for name in SNAPSHOT_JOBS])
     if len(results) > 1:
         small, big = results[counts[0]], results[counts[-1]]
         growth = [(name, small[name]["rollups"].median, t["rollups"].median,

@@ -56,25 +56,26 @@ def refresh_cmd(
                           "choose half of PHANANH_STATS_SNAPSHOT_MAX_AGE_SECONDS."),
 ) -> None:
     """Re-read the snapshots of the statistics' durations (in total, per category, per
-    district and ward) that writes have made stale, for the windows asked for lately
-    (analytics/snapshots.py). Run it from cron or with --every when
+    district and ward) and of clusters that writes have made stale, for those asked for
+    lately (analytics/snapshots.py). Run it from cron or with --every when
     PHANANH_STATS_SNAPSHOT_MAX_AGE_SECONDS is set."""
     if get_settings().stats_snapshot_max_age_seconds <= 0:
         console.print("[yellow]PHANANH_STATS_SNAPSHOT_MAX_AGE_SECONDS is 0: requests keep no "
                       "snapshots, so there is nothing to refresh.[/yellow]")
     while True:
         done = _refresh_once(timedelta(days=asked_within_days))
-        for kind, window, seconds in done:
-            console.print(f"  {kind}, {window.first or '…'} – {window.end or '…'}: "
-                          f"{seconds:.2f} s", highlight=False)
-        console.print(f"[green]{len(done)} snapshots refreshed.[/green]")
+        for one in done:
+            outcome = f"dropped: {one.dropped}" if one.dropped else f"{one.seconds:.2f} s"
+            console.print(f"  {one.what}: {outcome}", highlight=False)
+        refreshed = sum(one.dropped is None for one in done)
+        console.print(f"[green]{refreshed} snapshots refreshed, {len(done) - refreshed} "
+                      f"dropped.[/green]")
         if every is None:
             return
         time.sleep(every)
 
 
-def _refresh_once(asked_within: timedelta
-                  ) -> list[tuple[snapshots.Kind, snapshots.Window, float]]:
+def _refresh_once(asked_within: timedelta) -> list[snapshots.Refreshed]:
     with progress_bar() as bar:
         task = bar.add_task("Refreshing", total=None)
         done = or_exit(lambda: snapshots.refresh(

@@ -2,14 +2,16 @@
 spots and the city's KPIs. Every query takes the platform's complaint filter."""
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import strawberry
 
+from analytics import snapshots
 from analytics.areas import Weight, count_by_area, smoothed_per_10k
-from analytics.clusters import find_clusters
+from analytics.clusters import ClusterResult
 from analytics.grid import count_cells
 from analytics.hotspots import (
     MAX_BAND_CELLS,
@@ -20,7 +22,7 @@ from analytics.hotspots import (
     space_time,
 )
 from analytics.periods import CITY_TIME_ZONE, Period, calendar_for, check_time_zone
-from analytics.stats_service import KpiStats, SnapshotUse
+from analytics.stats_service import KpiStats
 from context import Context
 from db import areas as area_sql
 from db.complaints import ComplaintFilter as ComplaintQuery
@@ -161,12 +163,13 @@ class AnalyticsQuery:
         if not 1 <= top_categories <= 15:
             raise PhananhError(ErrorCode.BAD_INPUT, "topCategories must be between 1 and 15.")
         query = complaint_query(info, filter)
-        found = await analysed(info, find_clusters, f=query, eps_m=eps_m,
-                           min_points=min_points, hull=hull, top_categories=top_categories,
-                           max_points=info.context.settings.max_cluster_points)
+        arguments = {"eps_m": eps_m, "min_points": min_points, "hull": hull.value,
+                     "top_categories": top_categories,
+                     "max_points": info.context.settings.max_cluster_points}
+        found, as_of = await clusters_of(info, query, arguments)
         return Clusters(eps_m=eps_m, min_points=min_points, srid=found.srid, noise=found.noise,
-                        clusters=[Cluster.from_result(n, c)
-                                  for n, c in enumerate(found.clusters, start=1)])
+                        as_of=as_of, clusters=[Cluster.from_result(n, c)
+                                               for n, c in enumerate(found.clusters, start=1)])
 
     @strawberry.field(description="Getis–Ord Gi* hot and cold spots, with two-sided p-values "
                                   "and ArcGIS-style confidence bins; `fdr` applies "
@@ -242,10 +245,25 @@ class AnalyticsQuery:
             snapshot_use=snapshot_use(context)))
 
 
-def snapshot_use(context: Context) -> SnapshotUse | None:
-    """How this request may use the snapshots of the statistics' durations (None: they are
-    off)."""
+def snapshot_use(context: Context) -> snapshots.SnapshotUse | None:
+    """How this request may use the snapshots of the statistics' durations and of clusters
+    (None: they are off)."""
     max_age = context.settings.stats_snapshot_max_age_seconds
     if max_age <= 0:
         return None
-    return SnapshotUse(context.engine, max_age, context.read_after)
+    return snapshots.SnapshotUse(context.engine, max_age, context.read_after)
+
+
+async def clusters_of(info: Ctx, query: ComplaintQuery, arguments: dict[str, Any]
+                      ) -> tuple[ClusterResult, datetime]:
+    """The clusters of ``query`` with ``arguments`` (``clusters_part``'s), and when they were
+    found: from the snapshot that answers the caller when snapshots are on, else now."""
+    use = snapshot_use(info.context)
+    subject = snapshots.subject_of(query, snapshots.Kind.CLUSTERS, arguments) if use else None
+    as_of = datetime.now(UTC)
+    if use is None or subject is None:
+        (read_clusters,) = snapshots.readers(snapshots.Kind.CLUSTERS, query, arguments)
+        return ClusterResult.from_part(await analysed(info, read_clusters)), as_of
+    (part,), kept_at = await use.parts(snapshots.Kind.CLUSTERS, subject,
+                                       functools.partial(analysed, info))
+    return ClusterResult.from_part(part), kept_at or as_of

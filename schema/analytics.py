@@ -177,6 +177,9 @@ class Clusters:
     srid: int | None
     noise: int = strawberry.field(description="Complaints in no cluster.")
     clusters: list[Cluster]
+    as_of: datetime = strawberry.field(description="When the clusters were found: now, or when "
+                                                   "the snapshot that answers was read "
+                                                   "(PHANANH_STATS_SNAPSHOT_MAX_AGE_SECONDS).")
 
     @strawberry.field(description="The hulls as GeoJSON features.")
     def feature_collection(self) -> GeoJSON:

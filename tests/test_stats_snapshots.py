@@ -161,9 +161,10 @@ def test_a_snapshot_answers_within_its_age_until_refreshed(
                                    for r in first["byWard"]}[ward]
 
     refreshed = snapshots.refresh(engine, timedelta(days=1))
-    days = snapshots.Window(*(datetime.fromisoformat(window[k]).date() for k in ("from", "to")))
-    assert [(kind, w) for kind, w, _ in refreshed] == [(snapshots.Kind.AREAS, days),
-                                                        (snapshots.Kind.TOTALS, days)]
+    days = snapshots.Subject(*(datetime.fromisoformat(window[k]).date()
+                               for k in ("from", "to")))
+    assert [(one.kind, one.subject, one.dropped) for one in refreshed] == [
+        (snapshots.Kind.AREAS, days, None), (snapshots.Kind.TOTALS, days, None)]
     assert snapshots.refresh(engine, timedelta(days=1)) == []  # nothing behind any more
     fresh = gql_kept.data(STATS, window)["stats"]
     assert duration_reads(count_statements) == 6  # the refresh's three reads
@@ -225,14 +226,14 @@ def test_snapshots_are_off_by_default(gql: GraphQLClient, engine: Engine,
 
 def test_only_whole_day_windows_of_every_category_are_kept() -> None:
     start = datetime(2025, 1, 1, tzinfo=LOCAL)
-    kept = snapshots.Window(start.date(), None)
-    for kind in snapshots.Kind:
-        assert snapshots.window_of(kept.as_filter(), kind) == kept
+    kept = snapshots.Subject(start.date(), None)
+    for kind in (snapshots.Kind.TOTALS, snapshots.Kind.AREAS):
+        assert snapshots.subject_of(kept.as_filter(), kind) == kept
         for other in (ComplaintFilter(created_from=start + timedelta(hours=1)),
                       ComplaintFilter(created_from=start, categories=["other"]),
                       ComplaintFilter(created_from=start, statuses=["RESOLVED"]),
                       ComplaintFilter(created_from=start, ward_codes=["W1"])):
-            assert snapshots.window_of(other, kind) is None
+            assert snapshots.subject_of(other, kind) is None
 
 
 def test_refresh_forgets_windows_nobody_asked_for(
