@@ -98,14 +98,14 @@ def answers(kind: Kind, f: ComplaintFilter) -> bool:
 # The data version of complaints (migration 0003's counter, bumped by every transaction that
 # writes them): what a snapshot is exact for.
 COMPLAINT_VERSION = "(SELECT version FROM data_version WHERE table_name = 'complaint')"
-# That version and the WAL position reached: taken before the durations are read, so what is
-# read holds at least everything they stand for.
+# That version and the WAL position reached: taken before the parts are read, so what is read
+# holds at least everything they stand for.
 READ_AT = f"""
     SELECT {COMPLAINT_VERSION} AS version,
            (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
                  ELSE pg_current_wal_insert_lsn() END)::text AS position,
            now() AS computed_at"""
-# A window's snapshot, when it answers: kept at the current version, or young enough and
+# A subject's snapshot, when it answers: kept at the current version, or young enough and
 # past the caller's last write (strictly: a position read before the caller's commit was
 # acknowledged may equal the one handed to them).
 LOOKUP = f"""
