@@ -289,6 +289,19 @@ class SnapshotUse:
             log.warning("snapshot not kept: %s", error)
 
 
+async def parts_for(use: SnapshotUse | None, kind: Kind, f: ComplaintFilter, reading: Reading,
+                    arguments: Mapping[str, Any] | None = None
+                    ) -> tuple[list[Any], datetime | None]:
+    """The parts of ``kind`` for ``f`` and the request's ``arguments``: through ``use``
+    (:meth:`SnapshotUse.parts`) when a snapshot may stand for them, else read by ``reading``
+    (with None: read now)."""
+    subject = subject_of(f, kind, arguments) if use else None
+    if use is None or subject is None:
+        return list(await asyncio.gather(*(reading(reader)
+                                           for reader in readers(kind, f, arguments)))), None
+    return await use.parts(kind, subject, reading)
+
+
 @dataclass(frozen=True)
 class Refreshed:
     """One snapshot :func:`refresh` read again, or dropped with why: a window whose

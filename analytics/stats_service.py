@@ -129,12 +129,8 @@ class KpiStats:
     async def _durations(self, kind: snapshots.Kind) -> list[Any]:
         """The parts of ``kind``'s durations (:func:`snapshots.readers`): from a snapshot that
         answers this request, else read (and kept, when snapshots are on)."""
-        use = self.snapshot_use
-        subject = snapshots.subject_of(self.query, kind) if use else None
-        if use is None or subject is None:
-            return await asyncio.gather(*(self._read(reader)
-                                          for reader in snapshots.readers(kind, self.query)))
-        parts, kept_at = await use.parts(kind, subject, self._read)
+        parts, kept_at = await snapshots.parts_for(self.snapshot_use, kind, self.query,
+                                                   self._read)
         self.read_at[kind] = kept_at or self.as_of
         return parts
 

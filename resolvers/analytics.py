@@ -258,12 +258,8 @@ async def clusters_of(info: Ctx, query: ComplaintQuery, arguments: dict[str, Any
                       ) -> tuple[ClusterResult, datetime]:
     """The clusters of ``query`` with ``arguments`` (``clusters_part``'s), and when they were
     found: from the snapshot that answers the caller when snapshots are on, else now."""
-    use = snapshot_use(info.context)
-    subject = snapshots.subject_of(query, snapshots.Kind.CLUSTERS, arguments) if use else None
     as_of = datetime.now(UTC)
-    if use is None or subject is None:
-        (read_clusters,) = snapshots.readers(snapshots.Kind.CLUSTERS, query, arguments)
-        return ClusterResult.from_part(await analysed(info, read_clusters)), as_of
-    (part,), kept_at = await use.parts(snapshots.Kind.CLUSTERS, subject,
-                                       functools.partial(analysed, info))
+    (part,), kept_at = await snapshots.parts_for(
+        snapshot_use(info.context), snapshots.Kind.CLUSTERS, query,
+        functools.partial(analysed, info), arguments)
     return ClusterResult.from_part(part), kept_at or as_of
